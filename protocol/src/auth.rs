@@ -1,0 +1,38 @@
+//! The bytes a device signs to authenticate a connection. Binding the server's origin stops a
+//! signature made for one server being replayed at another; the nonce makes it single-use.
+
+use crate::{DeviceId, Nonce};
+
+const CONTEXT: &[u8] = b"sallyport-auth-v1";
+
+/// `"sallyport-auth-v1" 0x00 device(16) nonce(32) timestamp_ms(i64 BE) origin(UTF-8)`.
+pub fn auth_message(device: &DeviceId, nonce: &Nonce, origin: &str, timestamp_ms: i64) -> Vec<u8> {
+    let mut m = Vec::with_capacity(CONTEXT.len() + 1 + 16 + 32 + 8 + origin.len());
+    m.extend_from_slice(CONTEXT);
+    m.push(0);
+    m.extend_from_slice(device.as_bytes());
+    m.extend_from_slice(nonce.as_bytes());
+    m.extend_from_slice(&timestamp_ms.to_be_bytes());
+    m.extend_from_slice(origin.as_bytes());
+    m
+}
+
+/// The origin (`scheme://host[:port]`) of a URL, as both sides must write it: lower-case, without
+/// a path or trailing slash.
+pub fn origin_of(url: &str) -> String {
+    let url = url.trim();
+    let (scheme, rest) = url.split_once("://").unwrap_or(("http", url));
+    let host = rest.split(['/', '?', '#']).next().unwrap_or_default();
+    format!("{}://{}", scheme.to_ascii_lowercase(), host.to_ascii_lowercase())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn origin_drops_path_and_case() {
+        assert_eq!(origin_of("HTTPS://Relay.Example.org:8443/v1/ws?x"), "https://relay.example.org:8443");
+        assert_eq!(origin_of("http://127.0.0.1:8080"), "http://127.0.0.1:8080");
+    }
+}

@@ -1,0 +1,144 @@
+//! Stable error codes. The snake_case names are part of the protocol: clients match on them, so a
+//! code is never renamed or reused for another meaning.
+
+use serde::{Deserialize, Serialize};
+use std::fmt;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ErrorCode {
+    /// The frame is not valid JSON, lacks a field, or a field has the wrong form.
+    MalformedFrame,
+    /// The frame's `type` is not one this protocol version knows.
+    UnknownFrameType,
+    /// The WebSocket message exceeds `MAX_FRAME_BYTES`; the connection is closed.
+    FrameTooLarge,
+    /// A `send` payload exceeds `MAX_PAYLOAD_BYTES`.
+    PayloadTooLarge,
+    /// A `send` names no recipient, or more than `MAX_RECIPIENTS`.
+    BadRecipients,
+    /// A frame other than `auth` arrived before authentication.
+    NotAuthenticated,
+    /// `auth` arrived on a connection that is already authenticated.
+    AlreadyAuthenticated,
+    /// The nonce is not the one this connection was issued, or it was used already.
+    InvalidNonce,
+    /// The signed timestamp is too far from the server's clock.
+    ClockSkew,
+    /// The signature does not verify with the device's key.
+    BadSignature,
+    /// No such device is enrolled.
+    UnknownDevice,
+    /// The device was revoked; its connections are closed.
+    DeviceRevoked,
+    /// No such mailbox.
+    UnknownMailbox,
+    /// The secret given for an unlinked mailbox is wrong.
+    WrongMailboxSecret,
+    /// `create_mailbox` named an id that exists already.
+    MailboxExists,
+    /// A recipient's queue is full; nothing was stored for any recipient.
+    QuotaExceeded,
+    /// Too many frames in too short a time; the frame was dropped.
+    RateLimited,
+    /// Authentication did not complete in time; the connection is closed.
+    AuthTimeout,
+    /// The invitation code is unknown, already used, or expired.
+    InvalidInvitation,
+    /// A REST request body or parameter is invalid.
+    BadRequest,
+    /// The server is shutting down; reconnect (to another node) and resume.
+    ShuttingDown,
+    /// The server could not complete the request; nothing was acknowledged, so retry.
+    Internal,
+}
+
+impl ErrorCode {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::MalformedFrame => "malformed_frame",
+            Self::UnknownFrameType => "unknown_frame_type",
+            Self::FrameTooLarge => "frame_too_large",
+            Self::PayloadTooLarge => "payload_too_large",
+            Self::BadRecipients => "bad_recipients",
+            Self::NotAuthenticated => "not_authenticated",
+            Self::AlreadyAuthenticated => "already_authenticated",
+            Self::InvalidNonce => "invalid_nonce",
+            Self::ClockSkew => "clock_skew",
+            Self::BadSignature => "bad_signature",
+            Self::UnknownDevice => "unknown_device",
+            Self::DeviceRevoked => "device_revoked",
+            Self::UnknownMailbox => "unknown_mailbox",
+            Self::WrongMailboxSecret => "wrong_mailbox_secret",
+            Self::MailboxExists => "mailbox_exists",
+            Self::QuotaExceeded => "quota_exceeded",
+            Self::RateLimited => "rate_limited",
+            Self::AuthTimeout => "auth_timeout",
+            Self::InvalidInvitation => "invalid_invitation",
+            Self::BadRequest => "bad_request",
+            Self::ShuttingDown => "shutting_down",
+            Self::Internal => "internal",
+        }
+    }
+
+    /// Whether the server closes the WebSocket after sending this error.
+    pub fn closes_connection(self) -> bool {
+        matches!(
+            self,
+            Self::FrameTooLarge
+                | Self::InvalidNonce
+                | Self::ClockSkew
+                | Self::BadSignature
+                | Self::UnknownDevice
+                | Self::DeviceRevoked
+                | Self::AuthTimeout
+                | Self::ShuttingDown
+        )
+    }
+
+    /// A short human explanation, safe to show to a user or log.
+    pub fn default_message(self) -> &'static str {
+        match self {
+            Self::MalformedFrame => "the frame could not be read",
+            Self::UnknownFrameType => "unknown frame type",
+            Self::FrameTooLarge => "the frame is larger than 131072 bytes",
+            Self::PayloadTooLarge => "the payload is larger than 65536 bytes",
+            Self::BadRecipients => "a message needs between 1 and 256 recipient mailboxes",
+            Self::NotAuthenticated => "authenticate first",
+            Self::AlreadyAuthenticated => "this connection is already authenticated",
+            Self::InvalidNonce => "the nonce was not issued to this connection or was already used",
+            Self::ClockSkew => "the device clock is too far from the server clock",
+            Self::BadSignature => "the signature does not verify",
+            Self::UnknownDevice => "this device is not enrolled",
+            Self::DeviceRevoked => "this device has been revoked",
+            Self::UnknownMailbox => "no such mailbox",
+            Self::WrongMailboxSecret => "wrong mailbox secret",
+            Self::MailboxExists => "that mailbox id is taken",
+            Self::QuotaExceeded => "a recipient's queue is full; try again later",
+            Self::RateLimited => "too many frames; slow down",
+            Self::AuthTimeout => "authentication took too long",
+            Self::InvalidInvitation => "this invitation is unknown, used or expired",
+            Self::BadRequest => "the request is invalid",
+            Self::ShuttingDown => "the server is shutting down",
+            Self::Internal => "internal error; nothing was stored, try again",
+        }
+    }
+}
+
+impl fmt::Display for ErrorCode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn as_str_matches_serde_name() {
+        for code in [ErrorCode::MalformedFrame, ErrorCode::WrongMailboxSecret, ErrorCode::Internal] {
+            assert_eq!(serde_json::to_string(&code).unwrap(), format!("\"{}\"", code.as_str()));
+        }
+    }
+}

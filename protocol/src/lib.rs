@@ -1,0 +1,32 @@
+//! Sallyport's wire protocol, shared by the server and every client: WebSocket frames (JSON text
+//! frames, tagged by `type`), REST request and response bodies, stable error codes and limits.
+//! This crate does no I/O; `protocol/README.md` is its human-readable specification.
+
+pub mod auth;
+pub mod error;
+pub mod frames;
+pub mod ids;
+pub mod rest;
+
+pub use error::ErrorCode;
+pub use frames::{ClientFrame, ServerFrame, decode_client_frame};
+pub use ids::{AccountId, DeviceId, MailboxId, MailboxSecret, MessageId, Nonce, Payload, PublicKey, Signature};
+
+/// The protocol version spoken on `/v1/ws`; the server announces it in its `challenge` frame.
+pub const PROTOCOL_VERSION: u16 = 1;
+
+/// Path of the WebSocket endpoint for this protocol version.
+pub const WS_PATH: &str = "/v1/ws";
+
+/// Largest opaque payload a `send` may carry, in bytes after base64 decoding.
+pub const MAX_PAYLOAD_BYTES: usize = 64 * 1024;
+
+/// Largest WebSocket message the server reads. A frame above this closes the connection with
+/// `frame_too_large`: it leaves room for a maximal base64 payload plus the recipient list.
+pub const MAX_FRAME_BYTES: usize = 128 * 1024;
+
+/// Most recipient mailboxes one `send` may name.
+pub const MAX_RECIPIENTS: usize = 256;
+
+/// How far a device's clock may be from the server's when it signs the challenge, in milliseconds.
+pub const MAX_CLOCK_SKEW_MS: i64 = 5 * 60 * 1000;

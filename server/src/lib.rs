@@ -1,0 +1,119 @@
+//! The Sallyport relay: authenticated WebSocket sessions, durable mailbox queues with group
+//! commit, enrolment, and the admin commands. `run` serves one node until shutdown.
+
+pub mod admin;
+pub mod clock;
+pub mod config;
+pub mod error;
+pub mod http;
+pub mod invitations;
+pub mod metrics;
+pub mod relay;
+pub mod state;
+pub mod store;
+
+use anyhow::Context as _;
+use axum::serve::ListenerExt as _;
+use config::ServeConfig;
+use relay::committer::{Committer, CommitterConfig};
+use relay::hub::Hub;
+use sallyport_protocol::rest::Role;
+use state::{AppState, Settings};
+use std::io::Write as _;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+
+/// Settings key under which the last announced public URL is kept for the admin commands.
+pub const PUBLIC_URL_SETTING: &str = "public_url";
+
+/// How long shutdown waits for queued writes to commit before giving up.
+const DRAIN_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Serves one node on `listener` until `shutdown` resolves, then stops taking connections, lets
+/// sessions answer their in-flight sends, commits everything queued, and closes the database.
+pub async fn run(
+    config: ServeConfig,
+    listener: TcpListener,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<()> {
+    let bound = listener.local_addr()?;
+    let public_url = config.public_url_for(bound);
+    let database_url = config.database.url()?;
+    let store = store::connect(&database_url).await.context("opening the database")?;
+    tracing::info!(backend = store.backend(), "database ready");
+
+    store.set_setting(PUBLIC_URL_SETTING, public_url.as_bytes()).await.context("recording the public URL")?;
+    let mut stdout = std::io::stdout().lock();
+    writeln!(stdout, "sallyport listening on {public_url}")?;
+    if store.account_count().await? == 0 {
+        let link = invitations::create(
+            &*store,
+            &public_url,
+            "Administrator",
+            vec![Role::Admin],
+            None,
+            config.invitation_ttl_hours,
+            clock::now_ms(),
+        )
+        .await?;
+        writeln!(stdout, "No administrator is enrolled yet. Open this one-time link to enrol the first one (valid {} h):", config.invitation_ttl_hours)?;
+        writeln!(stdout, "administrator enrolment link: {link}")?;
+    }
+    stdout.flush()?;
+    drop(stdout);
+
+    let node_id = sallyport_protocol::MessageId::random().to_text();
+    let hub = Arc::new(Hub::default());
+    let metrics = Arc::new(metrics::Metrics::default());
+    let (committer, committer_task) = Committer::start(
+        store.clone(),
+        hub.clone(),
+        metrics.clone(),
+        CommitterConfig { node_id: node_id.clone(), max_batch: config.max_commit_batch.max(1), queue_quota: config.queue_quota },
+    );
+    let (shutdown_tx, shutdown_rx) = watch::channel(false);
+    relay::watchers::spawn_all(store.clone(), hub.clone(), metrics.clone(), node_id, shutdown_rx.clone());
+
+    let state = AppState {
+        settings: Arc::new(Settings {
+            origin: sallyport_protocol::auth::origin_of(&public_url),
+            public_url,
+            message_ttl_ms: i64::from(config.message_ttl_days) * 86_400_000,
+            queue_quota: config.queue_quota,
+            max_frames_per_second: config.max_frames_per_second,
+        }),
+        store: store.clone(),
+        hub,
+        committer,
+        metrics,
+        shutdown: shutdown_rx,
+    };
+    let app = http::router(state.clone());
+    drop(state);
+
+    let shutdown_tx = Arc::new(shutdown_tx);
+    let signal = {
+        let shutdown_tx = shutdown_tx.clone();
+        async move {
+            shutdown.await;
+            tracing::info!("shutting down: closing connections and committing queued writes");
+            let _ = shutdown_tx.send(true);
+        }
+    };
+    let listener = listener.tap_io(|tcp| {
+        let _ = tcp.set_nodelay(true);
+    });
+    axum::serve(listener, app).with_graceful_shutdown(signal).await.context("serving")?;
+
+    // Every session holds a committer handle; the committer ends once they are all gone and the
+    // queue is empty.
+    match tokio::time::timeout(DRAIN_TIMEOUT, committer_task).await {
+        Ok(_) => tracing::info!("all queued writes committed"),
+        Err(_) => tracing::error!("queued writes did not commit within 30 s; unacknowledged sends will be retried by clients"),
+    }
+    store.close().await;
+    drop(shutdown_tx);
+    Ok(())
+}

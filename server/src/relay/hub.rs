@@ -1,0 +1,178 @@
+//! Who is connected where, in memory only: mailbox → the local connections reading it, and
+//! device → its connections' kill switches. Nothing here is persisted or logged, so the link a
+//! live connection makes between a device and an unlinked mailbox dies with the connection.
+
+use crate::store::QueuedMessage;
+use sallyport_protocol::{DeviceId, ErrorCode, MailboxId};
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use tokio::sync::{mpsc, watch};
+
+/// Capacity of a connection's event channel. When it is full, deliveries are not buffered: the
+/// subscription is marked dirty and the connection re-reads the mailbox from the database once
+/// it has caught up, so a slow reader never makes the server buffer without bound.
+pub const SESSION_EVENT_CAPACITY: usize = 256;
+
+#[derive(Debug)]
+pub enum SessionEvent {
+    /// A message just committed for a mailbox this connection reads.
+    Deliver(QueuedMessage),
+    /// Something changed that the connection cannot get from the fast path: check dirty flags.
+    Wake,
+}
+
+/// One connection's subscription to one mailbox.
+pub struct Subscriber {
+    pub connection: u64,
+    tx: mpsc::Sender<SessionEvent>,
+    /// Set when a delivery could not be queued to the connection, or another node stored
+    /// messages: the connection must re-read the mailbox from the database.
+    pub dirty: AtomicBool,
+}
+
+impl Subscriber {
+    fn offer(&self, event: SessionEvent) {
+        if self.tx.try_send(event).is_err() {
+            self.dirty.store(true, Ordering::Release);
+        }
+    }
+
+    fn wake(&self) {
+        self.dirty.store(true, Ordering::Release);
+        let _ = self.tx.try_send(SessionEvent::Wake);
+    }
+}
+
+#[derive(Default)]
+pub struct Hub {
+    mailboxes: Mutex<HashMap<MailboxId, Vec<Arc<Subscriber>>>>,
+    devices: Mutex<HashMap<DeviceId, Vec<(u64, watch::Sender<Option<ErrorCode>>)>>>,
+    next_connection: AtomicU64,
+}
+
+impl Hub {
+    pub fn next_connection_id(&self) -> u64 {
+        self.next_connection.fetch_add(1, Ordering::Relaxed)
+    }
+
+    pub fn subscribe(&self, mailbox: MailboxId, connection: u64, tx: mpsc::Sender<SessionEvent>) -> Arc<Subscriber> {
+        let sub = Arc::new(Subscriber { connection, tx, dirty: AtomicBool::new(false) });
+        self.mailboxes.lock().unwrap().entry(mailbox).or_default().push(sub.clone());
+        sub
+    }
+
+    pub fn unsubscribe(&self, mailbox: &MailboxId, connection: u64) {
+        let mut map = self.mailboxes.lock().unwrap();
+        if let Some(subs) = map.get_mut(mailbox) {
+            subs.retain(|s| s.connection != connection);
+            if subs.is_empty() {
+                map.remove(mailbox);
+            }
+        }
+    }
+
+    /// Offers a freshly committed message to the local readers of its mailbox.
+    pub fn deliver(&self, message: QueuedMessage) {
+        let map = self.mailboxes.lock().unwrap();
+        if let Some(subs) = map.get(&message.mailbox) {
+            let (last, rest) = subs.split_last().expect("empty subscriber lists are removed");
+            for sub in rest {
+                sub.offer(SessionEvent::Deliver(message.clone()));
+            }
+            last.offer(SessionEvent::Deliver(message));
+        }
+    }
+
+    /// Tells the local readers of these mailboxes to re-read them from the database.
+    pub fn wake(&self, mailboxes: &[MailboxId]) {
+        let map = self.mailboxes.lock().unwrap();
+        for mailbox in mailboxes {
+            for sub in map.get(mailbox).into_iter().flatten() {
+                sub.wake();
+            }
+        }
+    }
+
+    /// The mailboxes read on this node now (for the multi-node catch-up poll).
+    pub fn is_read_here(&self, mailbox: &MailboxId) -> bool {
+        self.mailboxes.lock().unwrap().contains_key(mailbox)
+    }
+
+    pub fn register_device(&self, device: DeviceId, connection: u64, kill: watch::Sender<Option<ErrorCode>>) {
+        self.devices.lock().unwrap().entry(device).or_default().push((connection, kill));
+    }
+
+    pub fn unregister_device(&self, device: &DeviceId, connection: u64) {
+        let mut map = self.devices.lock().unwrap();
+        if let Some(list) = map.get_mut(device) {
+            list.retain(|(c, _)| *c != connection);
+            if list.is_empty() {
+                map.remove(device);
+            }
+        }
+    }
+
+    /// Closes every local connection of a revoked device.
+    pub fn kill_device(&self, device: &DeviceId) -> usize {
+        let map = self.devices.lock().unwrap();
+        let list = map.get(device).map(Vec::as_slice).unwrap_or_default();
+        for (_, kill) in list {
+            let _ = kill.send(Some(ErrorCode::DeviceRevoked));
+        }
+        list.len()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use bytes::Bytes;
+    use sallyport_protocol::MessageId;
+
+    fn message(mailbox: MailboxId, seq: u64) -> QueuedMessage {
+        QueuedMessage { mailbox, seq, id: MessageId::random(), payload: Bytes::from_static(b"x") }
+    }
+
+    #[test]
+    fn a_full_connection_is_marked_dirty_instead_of_buffering() {
+        let hub = Hub::default();
+        let mailbox = MailboxId::random();
+        let (tx, mut rx) = mpsc::channel(2);
+        let sub = hub.subscribe(mailbox, 1, tx);
+        for seq in 1..=5 {
+            hub.deliver(message(mailbox, seq));
+        }
+        assert!(sub.dirty.load(Ordering::Acquire));
+        let mut got = vec![];
+        while let Ok(SessionEvent::Deliver(m)) = rx.try_recv() {
+            got.push(m.seq);
+        }
+        assert_eq!(got, vec![1, 2]);
+    }
+
+    #[test]
+    fn unsubscribed_connections_get_nothing() {
+        let hub = Hub::default();
+        let mailbox = MailboxId::random();
+        let (tx, mut rx) = mpsc::channel(8);
+        hub.subscribe(mailbox, 7, tx);
+        hub.unsubscribe(&mailbox, 7);
+        hub.deliver(message(mailbox, 1));
+        assert!(rx.try_recv().is_err());
+        assert!(!hub.is_read_here(&mailbox));
+    }
+
+    #[test]
+    fn killing_a_device_signals_each_of_its_connections() {
+        let hub = Hub::default();
+        let device = DeviceId::random();
+        let (a, mut ra) = watch::channel(None);
+        let (b, mut rb) = watch::channel(None);
+        hub.register_device(device, 1, a);
+        hub.register_device(device, 2, b);
+        assert_eq!(hub.kill_device(&device), 2);
+        assert_eq!(*ra.borrow_and_update(), Some(ErrorCode::DeviceRevoked));
+        assert_eq!(*rb.borrow_and_update(), Some(ErrorCode::DeviceRevoked));
+    }
+}

@@ -1,0 +1,113 @@
+//! Background tasks of a node: the revocation watcher (closes a revoked device's connections on
+//! every node within a second), the multi-node wake-up listener with its catch-up poll, and the
+//! expiry sweep.
+
+use super::hub::Hub;
+use crate::clock::now_ms;
+use crate::metrics::Metrics;
+use crate::store::{Store, Wakeup};
+use std::sync::Arc;
+use std::sync::atomic::Ordering::Relaxed;
+use std::time::Duration;
+use tokio::sync::{Notify, watch};
+
+/// How often every node reads the revocation feed. Revocations made by the admin command (another
+/// process) reach running nodes this way, on SQLite and PostgreSQL alike.
+const REVOCATION_POLL: Duration = Duration::from_millis(250);
+/// How often a node of a multi-node deployment looks for messages it was not notified about.
+const CATCH_UP_POLL: Duration = Duration::from_secs(2);
+/// The catch-up poll looks back this far, to cover transactions that commit late.
+const CATCH_UP_OVERLAP_MS: i64 = 10_000;
+const EXPIRY_SWEEP: Duration = Duration::from_secs(60);
+
+pub fn spawn_all(store: Arc<dyn Store>, hub: Arc<Hub>, metrics: Arc<Metrics>, node_id: String, shutdown: watch::Receiver<bool>) {
+    let revoked = Arc::new(Notify::new());
+    tokio::spawn(revocations(store.clone(), hub.clone(), revoked.clone(), shutdown.clone()));
+    tokio::spawn(wakeups(store.clone(), hub, revoked, node_id, shutdown.clone()));
+    tokio::spawn(expiry(store, metrics, shutdown));
+}
+
+async fn revocations(store: Arc<dyn Store>, hub: Arc<Hub>, revoked: Arc<Notify>, mut shutdown: watch::Receiver<bool>) {
+    let mut cursor = loop {
+        match store.revocation_cursor().await {
+            Ok(c) => break c,
+            Err(err) => {
+                tracing::error!(error = %err, "cannot read the revocation feed; retrying");
+                tokio::time::sleep(Duration::from_secs(1)).await;
+            }
+        }
+    };
+    loop {
+        tokio::select! {
+            _ = tokio::time::sleep(REVOCATION_POLL) => {}
+            _ = revoked.notified() => {}
+            _ = crate::state::shutting_down(&mut shutdown) => return,
+        }
+        match store.revocations_since(cursor).await {
+            Ok(list) => {
+                for (c, device) in list {
+                    cursor = cursor.max(c);
+                    let closed = hub.kill_device(&device);
+                    if closed > 0 {
+                        tracing::info!(connections = closed, "closed the connections of a revoked device");
+                    }
+                }
+            }
+            Err(err) => tracing::warn!(error = %err, "reading the revocation feed failed"),
+        }
+    }
+}
+
+async fn wakeups(store: Arc<dyn Store>, hub: Arc<Hub>, revoked: Arc<Notify>, node_id: String, mut shutdown: watch::Receiver<bool>) {
+    let mut rx = match store.listen().await {
+        Ok(Some(rx)) => rx,
+        Ok(None) => return, // single node: every message is committed by this process
+        Err(err) => {
+            tracing::error!(error = %err, "cannot listen for other nodes; relying on polling");
+            let (_tx, rx) = tokio::sync::mpsc::channel(1);
+            rx
+        }
+    };
+    let mut poll = tokio::time::interval(CATCH_UP_POLL);
+    let mut last_poll = now_ms();
+    loop {
+        tokio::select! {
+            wakeup = rx.recv(), if !rx.is_closed() => match wakeup {
+                Some(Wakeup::Mailboxes { node, mailboxes }) if node != node_id => hub.wake(&mailboxes),
+                Some(Wakeup::Mailboxes { .. }) => {}
+                Some(Wakeup::Revoked) => revoked.notify_one(),
+                None => {}
+            },
+            _ = poll.tick() => {
+                let now = now_ms();
+                match store.mailboxes_with_messages_since(last_poll - CATCH_UP_OVERLAP_MS).await {
+                    Ok(mailboxes) => {
+                        let here: Vec<_> = mailboxes.into_iter().filter(|m| hub.is_read_here(m)).collect();
+                        hub.wake(&here);
+                        last_poll = now;
+                    }
+                    Err(err) => tracing::warn!(error = %err, "catch-up poll failed"),
+                }
+            }
+            _ = crate::state::shutting_down(&mut shutdown) => return,
+        }
+    }
+}
+
+async fn expiry(store: Arc<dyn Store>, metrics: Arc<Metrics>, mut shutdown: watch::Receiver<bool>) {
+    let mut tick = tokio::time::interval(EXPIRY_SWEEP);
+    loop {
+        tokio::select! {
+            _ = tick.tick() => match store.expire(now_ms()).await {
+                Ok(n) => {
+                    metrics.expired.fetch_add(n, Relaxed);
+                    if n > 0 {
+                        tracing::info!(copies = n, "expired undelivered messages");
+                    }
+                }
+                Err(err) => tracing::warn!(error = %err, "expiry sweep failed"),
+            },
+            _ = crate::state::shutting_down(&mut shutdown) => return,
+        }
+    }
+}

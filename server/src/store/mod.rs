@@ -1,0 +1,231 @@
+//! Durable state behind one trait, `Store`, with an SQLite and a PostgreSQL implementation. SQL
+//! lives here and nowhere else; `sqlx::Error` is translated into `StoreError` at this boundary.
+//! Times are Unix milliseconds, chosen by the caller (so tests can drive the clock).
+
+mod postgres;
+mod sqlite;
+
+pub use postgres::PostgresStore;
+pub use sqlite::SqliteStore;
+
+use async_trait::async_trait;
+use bytes::Bytes;
+use sallyport_protocol::rest::Role;
+use sallyport_protocol::{AccountId, DeviceId, MailboxId, MessageId, PublicKey};
+use std::sync::Arc;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("not found")]
+    NotFound,
+    #[error("conflict: {0}")]
+    Conflict(&'static str),
+    /// Anything else; the message is for the operator's log and never carries user data.
+    #[error("storage error: {0}")]
+    Other(String),
+}
+
+pub type StoreResult<T> = Result<T, StoreError>;
+
+/// SHA-256 of an invitation code or a mailbox secret; only hashes are stored.
+pub type Hash32 = [u8; 32];
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct NewInvitation {
+    pub code_hash: Hash32,
+    pub display_name: String,
+    pub roles: Vec<Role>,
+    /// `Some` to add a device to an existing account; `None` creates an account on redemption.
+    pub account: Option<AccountId>,
+    pub created_at: i64,
+    pub expires_at: i64,
+}
+
+/// The device being enrolled. Ids are chosen by the caller.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NewDevice {
+    pub device: DeviceId,
+    pub mailbox: MailboxId,
+    /// Used only when the invitation creates a new account.
+    pub new_account: AccountId,
+    pub signing_key: PublicKey,
+    pub notification_key: PublicKey,
+    pub now: i64,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Enrolled {
+    pub account: AccountId,
+    pub device: DeviceId,
+    pub mailbox: MailboxId,
+    pub display_name: String,
+    pub roles: Vec<Role>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct DeviceRecord {
+    pub device: DeviceId,
+    pub account: AccountId,
+    pub display_name: String,
+    pub roles: Vec<Role>,
+    pub signing_key: PublicKey,
+    pub notification_key: PublicKey,
+    /// The device's linked mailbox.
+    pub mailbox: MailboxId,
+    pub created_at: i64,
+    pub revoked_at: Option<i64>,
+}
+
+/// A message to store for every mailbox in `to`, as one unit: all recipients or none.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NewMessage {
+    pub id: MessageId,
+    pub to: Vec<MailboxId>,
+    pub payload: Bytes,
+    pub created_at: i64,
+    pub expires_at: i64,
+}
+
+/// What `append` did with one `NewMessage`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AppendOutcome {
+    /// Stored (committed) under this sequence number.
+    Stored { seq: u64 },
+    /// A message with this id was stored before; nothing new was stored.
+    Duplicate { seq: u64 },
+    /// This recipient's queue already holds `queue_quota` messages; nothing was stored.
+    QuotaExceeded { mailbox: MailboxId },
+    /// This recipient does not exist; nothing was stored.
+    UnknownMailbox { mailbox: MailboxId },
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct QueuedMessage {
+    pub mailbox: MailboxId,
+    pub seq: u64,
+    pub id: MessageId,
+    pub payload: Bytes,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Wakeup {
+    /// Node `node` stored messages for these mailboxes.
+    Mailboxes { node: String, mailboxes: Vec<MailboxId> },
+    /// Some device was revoked: poll `revocations_since`.
+    Revoked,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MailboxAccess {
+    /// A device's linked mailbox: read only by that device's authenticated connections.
+    Linked,
+    /// An unlinked mailbox: read by whoever proves the secret whose hash this is.
+    Unlinked { secret_hash: Hash32 },
+}
+
+#[async_trait]
+pub trait Store: Send + Sync + 'static {
+    /// Which backend this is ("sqlite" or "postgres"), for logs and metrics.
+    fn backend(&self) -> &'static str;
+
+    // ---- enrolment and devices
+
+    async fn create_invitation(&self, invitation: NewInvitation) -> StoreResult<()>;
+
+    /// Atomically marks the invitation used and registers the device (and account, and linked
+    /// mailbox). `NotFound` if no such code, or it is used, or it expired before `device.now`.
+    async fn redeem_invitation(&self, code_hash: &Hash32, device: NewDevice) -> StoreResult<Enrolled>;
+
+    async fn account_count(&self) -> StoreResult<u64>;
+
+    async fn device(&self, device: &DeviceId) -> StoreResult<Option<DeviceRecord>>;
+
+    /// Every device, newest first (for the administrator).
+    async fn list_devices(&self) -> StoreResult<Vec<DeviceRecord>>;
+
+    /// Marks the device revoked and records the revocation in a feed every node polls. Returns
+    /// `false` if it was revoked already; `NotFound` if no such device.
+    async fn revoke_device(&self, device: &DeviceId, now: i64) -> StoreResult<bool>;
+
+    /// Revocations with a cursor greater than `after`, oldest first, as `(cursor, device)`.
+    /// `after = -1` is not special: pass the cursor from `revocation_cursor()` at start.
+    async fn revocations_since(&self, after: i64) -> StoreResult<Vec<(i64, DeviceId)>>;
+
+    /// The newest revocation cursor (0 if none).
+    async fn revocation_cursor(&self) -> StoreResult<i64>;
+
+    // ---- mailboxes
+
+    /// Creates an unlinked mailbox. It has no owner column: nothing ties it to a device.
+    /// `Conflict("mailbox_exists")` if the id is taken.
+    async fn create_mailbox(&self, mailbox: &MailboxId, secret_hash: &Hash32, now: i64) -> StoreResult<()>;
+
+    async fn mailbox_access(&self, mailbox: &MailboxId) -> StoreResult<Option<MailboxAccess>>;
+
+    // ---- the durable queue
+
+    /// Stores a batch of messages in one transaction (group commit) and returns one outcome per
+    /// message, in order. Duplicates (by message id, also within the batch) are not stored
+    /// again. A message is refused whole if any recipient is unknown or has `queue_quota`
+    /// messages queued, counting those earlier in the same batch. When this returns `Ok`, every
+    /// `Stored` message is committed.
+    async fn append(&self, batch: &[NewMessage], queue_quota: u64) -> StoreResult<Vec<AppendOutcome>>;
+
+    /// Deletes acknowledged copies, in one transaction. Unknown pairs are ignored.
+    async fn ack(&self, acks: &[(MailboxId, u64)]) -> StoreResult<()>;
+
+    /// The oldest `limit` queued, unexpired messages of a mailbox, in sequence order.
+    async fn pending(&self, mailbox: &MailboxId, limit: u32, now: i64) -> StoreResult<Vec<QueuedMessage>>;
+
+    /// Mailboxes that received a message stored at or after `since` (multi-node catch-up).
+    async fn mailboxes_with_messages_since(&self, since: i64) -> StoreResult<Vec<MailboxId>>;
+
+    /// Deletes queued copies and idempotency records that expired before `now`, and invitations
+    /// that expired unused. Returns the number of queued copies deleted.
+    async fn expire(&self, now: i64) -> StoreResult<u64>;
+
+    // ---- multi-node wake-ups (PostgreSQL LISTEN/NOTIFY; no-ops on SQLite)
+
+    /// Tells other nodes that `mailboxes` have new messages (after the commit that stored them).
+    /// `node` is the sender's node id, so a node can ignore its own notifications.
+    async fn notify_mailboxes(&self, node: &str, mailboxes: &[MailboxId]) -> StoreResult<()>;
+
+    /// Starts listening for wake-ups from other nodes. `None` on a single-node backend. The
+    /// receiver may miss notifications (a dropped listener connection is re-established): callers
+    /// must also poll. A `Wakeup::Revoked` is also sent after `revoke_device` on any node.
+    async fn listen(&self) -> StoreResult<Option<tokio::sync::mpsc::Receiver<Wakeup>>>;
+
+    // ---- settings (server key material and configuration kept in the database)
+
+    async fn setting(&self, key: &str) -> StoreResult<Option<Vec<u8>>>;
+
+    /// Sets `key` only if it has no value yet; returns the value now stored.
+    async fn init_setting(&self, key: &str, value: &[u8]) -> StoreResult<Vec<u8>>;
+
+    /// Sets `key` to `value`, replacing any value.
+    async fn set_setting(&self, key: &str, value: &[u8]) -> StoreResult<()> {
+        // TEMPORARY default until both backends implement it.
+        let _ = (key, value);
+        Ok(())
+    }
+
+    /// Closes pools after in-flight work.
+    async fn close(&self);
+}
+
+/// Opens the store named by the URL's scheme (`sqlite:` or `postgres:`/`postgresql:`) and applies
+/// the embedded migrations.
+pub async fn connect(url: &str) -> anyhow::Result<Arc<dyn Store>> {
+    if url.starts_with("sqlite:") {
+        Ok(Arc::new(SqliteStore::connect(url).await?))
+    } else if url.starts_with("postgres:") || url.starts_with("postgresql:") {
+        Ok(Arc::new(PostgresStore::connect(url).await?))
+    } else {
+        anyhow::bail!("unsupported database URL scheme (use sqlite://PATH or postgres://…)")
+    }
+}
+
+pub fn sha256(bytes: &[u8]) -> Hash32 {
+    use sha2::Digest;
+    sha2::Sha256::digest(bytes).into()
+}

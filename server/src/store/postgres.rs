@@ -1,0 +1,617 @@
+//! The PostgreSQL backend for production and multi-node deployments: batched statements over
+//! arrays (`UNNEST`), a SEQUENCE for message numbers, and LISTEN/NOTIFY on one channel to wake
+//! the node that holds a recipient's socket.
+
+use super::sqlite::shared::{
+    AppendPlan, DeviceRow, conflict, day_of, decode_roles, device_record, distinct_ids, distinct_recipients,
+    encode_roles, id_from, mailbox_access, queued_message, store_error,
+};
+use super::{
+    AppendOutcome, DeviceRecord, Enrolled, Hash32, MailboxAccess, NewDevice, NewInvitation, NewMessage,
+    QueuedMessage, Store, StoreError, StoreResult, Wakeup,
+};
+use anyhow::Context as _;
+use async_trait::async_trait;
+use sallyport_protocol::{AccountId, DeviceId, MailboxId, MessageId};
+use sqlx::postgres::{PgConnectOptions, PgListener, PgPool, PgPoolOptions};
+use std::collections::{HashMap, HashSet};
+use std::str::FromStr;
+use std::sync::Mutex;
+use std::time::Duration;
+use tokio::sync::mpsc;
+use tokio::task::JoinHandle;
+
+/// The one notification channel. Payloads: `revoked`, or `NODE SP MAILBOX,MAILBOX,…` with
+/// mailboxes in their base64url text form.
+const CHANNEL: &str = "sallyport_wakeup";
+const REVOKED: &str = "revoked";
+/// PostgreSQL refuses NOTIFY payloads of 8,000 bytes or more.
+const MAX_NOTIFY_PAYLOAD: usize = 7_900;
+/// How many undelivered wake-ups a listener buffers before dropping new ones (callers also poll).
+const WAKEUP_BUFFER: usize = 1_024;
+/// Serialises revocation inserts so their cursors become visible in order (pollers never skip one).
+const REVOCATION_LOCK: i64 = 0x5a11_9047_0001;
+
+const DEVICE_SELECT: &str = "SELECT d.id, d.account_id, a.display_name, a.roles, d.signing_key, \
+     d.notification_key, d.mailbox_id, d.created_at, d.revoked_at \
+     FROM devices d JOIN accounts a ON a.id = d.account_id";
+
+pub struct PostgresStore {
+    pool: PgPool,
+    /// Each listener holds one of these connections for as long as it runs.
+    listen_pool: PgPool,
+    listeners: Mutex<Vec<JoinHandle<()>>>,
+}
+
+impl PostgresStore {
+    /// Connects to `url` (`postgres://…`) and applies the embedded migrations (sqlx takes an
+    /// advisory lock, so nodes starting together migrate once).
+    pub async fn connect(url: &str) -> anyhow::Result<Self> {
+        let options = PgConnectOptions::from_str(url).context("parsing the PostgreSQL database URL")?;
+        let pool = PgPoolOptions::new()
+            .max_connections(10)
+            .acquire_timeout(Duration::from_secs(10))
+            .connect_with(options.clone())
+            .await
+            .context("connecting to PostgreSQL")?;
+        sqlx::migrate!("../migrations/postgres")
+            .run(&pool)
+            .await
+            .context("applying the PostgreSQL migrations")?;
+        let listen_pool = PgPoolOptions::new()
+            .max_connections(8)
+            .idle_timeout(None)
+            .max_lifetime(None)
+            .connect_lazy_with(options);
+        Ok(Self { pool, listen_pool, listeners: Mutex::new(Vec::new()) })
+    }
+}
+
+#[async_trait]
+impl Store for PostgresStore {
+    fn backend(&self) -> &'static str {
+        "postgres"
+    }
+
+    async fn create_invitation(&self, inv: NewInvitation) -> StoreResult<()> {
+        sqlx::query(
+            "INSERT INTO invitations (code_hash, display_name, roles, account_id, created_at, expires_at) \
+             VALUES ($1, $2, $3, $4, $5, $6)",
+        )
+        .bind(inv.code_hash.as_slice())
+        .bind(&inv.display_name)
+        .bind(encode_roles(&inv.roles))
+        .bind(inv.account.as_ref().map(|a| a.as_bytes().as_slice()))
+        .bind(inv.created_at)
+        .bind(inv.expires_at)
+        .execute(&self.pool)
+        .await
+        .map_err(conflict("invitation_exists"))?;
+        Ok(())
+    }
+
+    async fn redeem_invitation(&self, code_hash: &Hash32, device: NewDevice) -> StoreResult<Enrolled> {
+        let mut tx = self.pool.begin().await.map_err(store_error)?;
+        // FOR UPDATE: two nodes redeeming the same code at once — the second waits, then sees it used.
+        let invitation: Option<(String, String, Option<Vec<u8>>, i64, Option<i64>)> = sqlx::query_as(
+            "SELECT display_name, roles, account_id, expires_at, used_at FROM invitations \
+             WHERE code_hash = $1 FOR UPDATE",
+        )
+        .bind(code_hash.as_slice())
+        .fetch_optional(&mut *tx)
+        .await
+        .map_err(store_error)?;
+        let Some((display_name, roles, account, expires_at, used_at)) = invitation else {
+            return Err(StoreError::NotFound);
+        };
+        if used_at.is_some() || expires_at <= device.now {
+            return Err(StoreError::NotFound);
+        }
+        sqlx::query("UPDATE invitations SET used_at = $1 WHERE code_hash = $2")
+            .bind(device.now)
+            .bind(code_hash.as_slice())
+            .execute(&mut *tx)
+            .await
+            .map_err(store_error)?;
+
+        let (account, display_name, roles) = match account {
+            Some(account) => {
+                let row: Option<(String, String)> =
+                    sqlx::query_as("SELECT display_name, roles FROM accounts WHERE id = $1")
+                        .bind(&account)
+                        .fetch_optional(&mut *tx)
+                        .await
+                        .map_err(store_error)?;
+                let (name, roles) = row.ok_or(StoreError::NotFound)?;
+                (id_from(&account, AccountId::from_slice)?, name, roles)
+            }
+            None => {
+                sqlx::query("INSERT INTO accounts (id, display_name, roles, created_at) VALUES ($1, $2, $3, $4)")
+                    .bind(device.new_account.as_bytes().as_slice())
+                    .bind(&display_name)
+                    .bind(&roles)
+                    .bind(device.now)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(conflict("account_exists"))?;
+                (device.new_account, display_name, roles)
+            }
+        };
+        sqlx::query("INSERT INTO mailboxes (id, secret_hash, created_day) VALUES ($1, NULL, $2)")
+            .bind(device.mailbox.as_bytes().as_slice())
+            .bind(day_of(device.now))
+            .execute(&mut *tx)
+            .await
+            .map_err(conflict("mailbox_exists"))?;
+        sqlx::query(
+            "INSERT INTO devices (id, account_id, signing_key, notification_key, mailbox_id, created_at) \
+             VALUES ($1, $2, $3, $4, $5, $6)",
+        )
+        .bind(device.device.as_bytes().as_slice())
+        .bind(account.as_bytes().as_slice())
+        .bind(device.signing_key.as_bytes().as_slice())
+        .bind(device.notification_key.as_bytes().as_slice())
+        .bind(device.mailbox.as_bytes().as_slice())
+        .bind(device.now)
+        .execute(&mut *tx)
+        .await
+        .map_err(conflict("device_exists"))?;
+        tx.commit().await.map_err(store_error)?;
+        Ok(Enrolled {
+            account,
+            device: device.device,
+            mailbox: device.mailbox,
+            display_name,
+            roles: decode_roles(&roles)?,
+        })
+    }
+
+    async fn account_count(&self) -> StoreResult<u64> {
+        let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM accounts")
+            .fetch_one(&self.pool)
+            .await
+            .map_err(store_error)?;
+        Ok(n as u64)
+    }
+
+    async fn device(&self, device: &DeviceId) -> StoreResult<Option<DeviceRecord>> {
+        let row: Option<DeviceRow> = sqlx::query_as(sqlx::AssertSqlSafe(format!("{DEVICE_SELECT} WHERE d.id = $1")))
+            .bind(device.as_bytes().as_slice())
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(store_error)?;
+        row.map(device_record).transpose()
+    }
+
+    async fn list_devices(&self) -> StoreResult<Vec<DeviceRecord>> {
+        let rows: Vec<DeviceRow> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+            "{DEVICE_SELECT} ORDER BY d.created_at DESC, d.id DESC"
+        )))
+        .fetch_all(&self.pool)
+        .await
+        .map_err(store_error)?;
+        rows.into_iter().map(device_record).collect()
+    }
+
+    async fn revoke_device(&self, device: &DeviceId, now: i64) -> StoreResult<bool> {
+        let mut tx = self.pool.begin().await.map_err(store_error)?;
+        let done = sqlx::query("UPDATE devices SET revoked_at = $1 WHERE id = $2 AND revoked_at IS NULL")
+            .bind(now)
+            .bind(device.as_bytes().as_slice())
+            .execute(&mut *tx)
+            .await
+            .map_err(store_error)?;
+        if done.rows_affected() == 0 {
+            let exists: Option<i32> = sqlx::query_scalar("SELECT 1 FROM devices WHERE id = $1")
+                .bind(device.as_bytes().as_slice())
+                .fetch_optional(&mut *tx)
+                .await
+                .map_err(store_error)?;
+            return match exists {
+                Some(_) => Ok(false),
+                None => Err(StoreError::NotFound),
+            };
+        }
+        // Without the lock, a cursor taken earlier could commit after a later one and a poller
+        // that already moved past the later cursor would never see it.
+        sqlx::query("SELECT pg_advisory_xact_lock($1)")
+            .bind(REVOCATION_LOCK)
+            .execute(&mut *tx)
+            .await
+            .map_err(store_error)?;
+        sqlx::query("INSERT INTO revocations (device_id, revoked_at) VALUES ($1, $2)")
+            .bind(device.as_bytes().as_slice())
+            .bind(now)
+            .execute(&mut *tx)
+            .await
+            .map_err(store_error)?;
+        // Delivered on commit, to every node (this one included).
+        sqlx::query("SELECT pg_notify($1, $2)")
+            .bind(CHANNEL)
+            .bind(REVOKED)
+            .execute(&mut *tx)
+            .await
+            .map_err(store_error)?;
+        tx.commit().await.map_err(store_error)?;
+        Ok(true)
+    }
+
+    async fn revocations_since(&self, after: i64) -> StoreResult<Vec<(i64, DeviceId)>> {
+        let rows: Vec<(i64, Vec<u8>)> =
+            sqlx::query_as("SELECT cursor, device_id FROM revocations WHERE cursor > $1 ORDER BY cursor")
+                .bind(after)
+                .fetch_all(&self.pool)
+                .await
+                .map_err(store_error)?;
+        rows.into_iter()
+            .map(|(cursor, device)| Ok((cursor, id_from(&device, DeviceId::from_slice)?)))
+            .collect()
+    }
+
+    async fn revocation_cursor(&self) -> StoreResult<i64> {
+        sqlx::query_scalar("SELECT COALESCE(MAX(cursor), 0)::bigint FROM revocations")
+            .fetch_one(&self.pool)
+            .await
+            .map_err(store_error)
+    }
+
+    async fn create_mailbox(&self, mailbox: &MailboxId, secret_hash: &Hash32, now: i64) -> StoreResult<()> {
+        sqlx::query("INSERT INTO mailboxes (id, secret_hash, created_day) VALUES ($1, $2, $3)")
+            .bind(mailbox.as_bytes().as_slice())
+            .bind(secret_hash.as_slice())
+            .bind(day_of(now))
+            .execute(&self.pool)
+            .await
+            .map_err(conflict("mailbox_exists"))?;
+        Ok(())
+    }
+
+    async fn mailbox_access(&self, mailbox: &MailboxId) -> StoreResult<Option<MailboxAccess>> {
+        let row: Option<(Option<Vec<u8>>,)> = sqlx::query_as("SELECT secret_hash FROM mailboxes WHERE id = $1")
+            .bind(mailbox.as_bytes().as_slice())
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(store_error)?;
+        row.map(|(hash,)| mailbox_access(hash)).transpose()
+    }
+
+    async fn append(&self, batch: &[NewMessage], queue_quota: u64) -> StoreResult<Vec<AppendOutcome>> {
+        if batch.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut tx = self.pool.begin().await.map_err(store_error)?;
+
+        // 1. Ids stored by earlier batches.
+        let ids = distinct_ids(batch);
+        let rows: Vec<(Vec<u8>, i64)> =
+            sqlx::query_as("SELECT message_id, seq FROM sent WHERE message_id = ANY($1::bytea[])")
+                .bind(ids.iter().map(|id| id.as_bytes().as_slice()).collect::<Vec<_>>())
+                .fetch_all(&mut *tx)
+                .await
+                .map_err(store_error)?;
+        let mut existing = HashMap::with_capacity(rows.len());
+        for (id, seq) in rows {
+            existing.insert(id_from(&id, MessageId::from_slice)?, seq as u64);
+        }
+
+        // 2. Which recipients exist, and how full their queues are. Across nodes the quota is
+        // approximate: two nodes appending to one mailbox at once may both see room.
+        let recipients = distinct_recipients(batch, &existing);
+        let rows: Vec<(Vec<u8>, i64)> = sqlx::query_as(
+            "SELECT m.id, (SELECT COUNT(*) FROM queue q WHERE q.mailbox_id = m.id) \
+             FROM mailboxes m WHERE m.id = ANY($1::bytea[])",
+        )
+        .bind(recipients.iter().map(|m| m.as_bytes().as_slice()).collect::<Vec<_>>())
+        .fetch_all(&mut *tx)
+        .await
+        .map_err(store_error)?;
+        let mut queued = HashMap::with_capacity(rows.len());
+        for (mailbox, count) in rows {
+            queued.insert(id_from(&mailbox, MailboxId::from_slice)?, count as u64);
+        }
+
+        // 3. Decide, then allocate sequence numbers in batch order.
+        let mut plan = AppendPlan::new(batch, &existing, &queued, queue_quota);
+        if plan.to_store.is_empty() {
+            tx.commit().await.map_err(store_error)?;
+            return Ok(plan.finish());
+        }
+        let mut seqs: Vec<i64> = sqlx::query_scalar("SELECT nextval('message_seq') FROM generate_series(1, $1)")
+            .bind(plan.to_store.len() as i64)
+            .fetch_all(&mut *tx)
+            .await
+            .map_err(store_error)?;
+        seqs.sort_unstable();
+        plan.assign(&seqs);
+
+        // 4. Idempotency records. Another node may be storing one of these ids right now: ON
+        // CONFLICT waits for it and skips the row, and ours becomes a duplicate of its. Rows go
+        // in id order so two nodes' batches always take the index locks in the same order.
+        let mut sent: Vec<(&[u8], i64, i64)> = plan
+            .to_store
+            .iter()
+            .map(|&(index, seq)| (batch[index].id.as_bytes().as_slice(), seq, batch[index].expires_at))
+            .collect();
+        sent.sort_unstable_by(|a, b| a.0.cmp(b.0));
+        let inserted: Vec<Vec<u8>> = sqlx::query_scalar(
+            "INSERT INTO sent (message_id, seq, expires_at) \
+             SELECT * FROM UNNEST($1::bytea[], $2::bigint[], $3::bigint[]) \
+             ON CONFLICT (message_id) DO NOTHING RETURNING message_id",
+        )
+        .bind(sent.iter().map(|r| r.0).collect::<Vec<_>>())
+        .bind(sent.iter().map(|r| r.1).collect::<Vec<_>>())
+        .bind(sent.iter().map(|r| r.2).collect::<Vec<_>>())
+        .fetch_all(&mut *tx)
+        .await
+        .map_err(store_error)?;
+        if inserted.len() < sent.len() {
+            let inserted: HashSet<Vec<u8>> = inserted.into_iter().collect();
+            let lost: Vec<usize> = plan
+                .to_store
+                .iter()
+                .map(|&(index, _)| index)
+                .filter(|&index| !inserted.contains(batch[index].id.as_bytes().as_slice()))
+                .collect();
+            let rows: Vec<(Vec<u8>, i64)> =
+                sqlx::query_as("SELECT message_id, seq FROM sent WHERE message_id = ANY($1::bytea[])")
+                    .bind(lost.iter().map(|&i| batch[i].id.as_bytes().as_slice()).collect::<Vec<_>>())
+                    .fetch_all(&mut *tx)
+                    .await
+                    .map_err(store_error)?;
+            let winners: HashMap<Vec<u8>, i64> = rows.into_iter().collect();
+            let mut lost_to = HashMap::with_capacity(lost.len());
+            for index in lost {
+                let seq = winners.get(batch[index].id.as_bytes().as_slice()).ok_or_else(|| {
+                    StoreError::Other("a message id conflicted but its record vanished; retry".into())
+                })?;
+                lost_to.insert(index, *seq as u64);
+            }
+            plan.lost_races(&lost_to);
+        }
+
+        // 5. One queue row per recipient.
+        let copies = plan.copies();
+        if !copies.is_empty() {
+            sqlx::query(
+                "INSERT INTO queue (mailbox_id, seq, message_id, payload, created_at, expires_at) \
+                 SELECT * FROM UNNEST($1::bytea[], $2::bigint[], $3::bytea[], $4::bytea[], $5::bigint[], $6::bigint[])",
+            )
+            .bind(copies.iter().map(|c| c.0.as_bytes().as_slice()).collect::<Vec<_>>())
+            .bind(copies.iter().map(|c| c.2).collect::<Vec<_>>())
+            .bind(copies.iter().map(|c| batch[c.1].id.as_bytes().as_slice()).collect::<Vec<_>>())
+            .bind(copies.iter().map(|c| batch[c.1].payload.as_ref()).collect::<Vec<&[u8]>>())
+            .bind(copies.iter().map(|c| batch[c.1].created_at).collect::<Vec<_>>())
+            .bind(copies.iter().map(|c| batch[c.1].expires_at).collect::<Vec<_>>())
+            .execute(&mut *tx)
+            .await
+            .map_err(store_error)?;
+        }
+        tx.commit().await.map_err(store_error)?;
+        Ok(plan.finish())
+    }
+
+    async fn ack(&self, acks: &[(MailboxId, u64)]) -> StoreResult<()> {
+        if acks.is_empty() {
+            return Ok(());
+        }
+        sqlx::query(
+            "DELETE FROM queue q USING UNNEST($1::bytea[], $2::bigint[]) AS a(mailbox_id, seq) \
+             WHERE q.mailbox_id = a.mailbox_id AND q.seq = a.seq",
+        )
+        .bind(acks.iter().map(|a| a.0.as_bytes().as_slice()).collect::<Vec<_>>())
+        .bind(acks.iter().map(|a| a.1 as i64).collect::<Vec<_>>())
+        .execute(&self.pool)
+        .await
+        .map_err(store_error)?;
+        Ok(())
+    }
+
+    async fn pending(&self, mailbox: &MailboxId, limit: u32, now: i64) -> StoreResult<Vec<QueuedMessage>> {
+        let rows: Vec<(Vec<u8>, i64, Vec<u8>, Vec<u8>)> = sqlx::query_as(
+            "SELECT mailbox_id, seq, message_id, payload FROM queue \
+             WHERE mailbox_id = $1 AND expires_at > $2 ORDER BY seq LIMIT $3",
+        )
+        .bind(mailbox.as_bytes().as_slice())
+        .bind(now)
+        .bind(i64::from(limit))
+        .fetch_all(&self.pool)
+        .await
+        .map_err(store_error)?;
+        rows.into_iter().map(queued_message).collect()
+    }
+
+    async fn mailboxes_with_messages_since(&self, since: i64) -> StoreResult<Vec<MailboxId>> {
+        let rows: Vec<Vec<u8>> = sqlx::query_scalar("SELECT DISTINCT mailbox_id FROM queue WHERE created_at >= $1")
+            .bind(since)
+            .fetch_all(&self.pool)
+            .await
+            .map_err(store_error)?;
+        rows.iter().map(|m| id_from(m, MailboxId::from_slice)).collect()
+    }
+
+    async fn expire(&self, now: i64) -> StoreResult<u64> {
+        let mut tx = self.pool.begin().await.map_err(store_error)?;
+        let copies = sqlx::query("DELETE FROM queue WHERE expires_at <= $1")
+            .bind(now)
+            .execute(&mut *tx)
+            .await
+            .map_err(store_error)?
+            .rows_affected();
+        sqlx::query("DELETE FROM sent WHERE expires_at <= $1")
+            .bind(now)
+            .execute(&mut *tx)
+            .await
+            .map_err(store_error)?;
+        sqlx::query("DELETE FROM invitations WHERE used_at IS NULL AND expires_at <= $1")
+            .bind(now)
+            .execute(&mut *tx)
+            .await
+            .map_err(store_error)?;
+        tx.commit().await.map_err(store_error)?;
+        Ok(copies)
+    }
+
+    async fn notify_mailboxes(&self, node: &str, mailboxes: &[MailboxId]) -> StoreResult<()> {
+        if mailboxes.is_empty() {
+            return Ok(());
+        }
+        let payloads = wakeup_payloads(node, mailboxes)?;
+        sqlx::query("SELECT pg_notify($1, p) FROM UNNEST($2::text[]) AS p")
+            .bind(CHANNEL)
+            .bind(payloads)
+            .execute(&self.pool)
+            .await
+            .map_err(store_error)?;
+        Ok(())
+    }
+
+    async fn listen(&self) -> StoreResult<Option<mpsc::Receiver<Wakeup>>> {
+        // LISTEN is in place before this returns: every notification committed afterwards arrives
+        // unless the connection drops.
+        let mut listener = PgListener::connect_with(&self.listen_pool).await.map_err(store_error)?;
+        listener.listen(CHANNEL).await.map_err(store_error)?;
+        let (tx, rx) = mpsc::channel(WAKEUP_BUFFER);
+        let task = tokio::spawn(run_listener(listener, tx));
+        let mut listeners = self.listeners.lock().unwrap_or_else(|e| e.into_inner());
+        listeners.retain(|t| !t.is_finished());
+        listeners.push(task);
+        Ok(Some(rx))
+    }
+
+    async fn setting(&self, key: &str) -> StoreResult<Option<Vec<u8>>> {
+        sqlx::query_scalar("SELECT value FROM settings WHERE key = $1")
+            .bind(key)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(store_error)
+    }
+
+    async fn init_setting(&self, key: &str, value: &[u8]) -> StoreResult<Vec<u8>> {
+        // ON CONFLICT waits for a concurrent insert of the same key; the SELECT (a new snapshot)
+        // then sees whichever value won.
+        sqlx::query("INSERT INTO settings (key, value) VALUES ($1, $2) ON CONFLICT (key) DO NOTHING")
+            .bind(key)
+            .bind(value)
+            .execute(&self.pool)
+            .await
+            .map_err(store_error)?;
+        sqlx::query_scalar("SELECT value FROM settings WHERE key = $1")
+            .bind(key)
+            .fetch_one(&self.pool)
+            .await
+            .map_err(store_error)
+    }
+
+    async fn set_setting(&self, key: &str, value: &[u8]) -> StoreResult<()> {
+        sqlx::query("INSERT INTO settings (key, value) VALUES ($1, $2) ON CONFLICT (key) DO UPDATE SET value = excluded.value")
+            .bind(key)
+            .bind(value)
+            .execute(&self.pool)
+            .await
+            .map_err(store_error)?;
+        Ok(())
+    }
+
+    async fn close(&self) {
+        for task in self.listeners.lock().unwrap_or_else(|e| e.into_inner()).drain(..) {
+            task.abort();
+        }
+        self.listen_pool.close().await;
+        self.pool.close().await;
+    }
+}
+
+/// Forwards notifications until the receiver is dropped or the store closes. A lost connection
+/// is re-established (notifications sent meanwhile are lost: callers poll as well).
+async fn run_listener(mut listener: PgListener, tx: mpsc::Sender<Wakeup>) {
+    let mut backoff = Duration::from_millis(100);
+    loop {
+        let received = tokio::select! {
+            _ = tx.closed() => return,
+            received = listener.try_recv() => received,
+        };
+        match received {
+            Ok(Some(notification)) => {
+                backoff = Duration::from_millis(100);
+                let Some(wakeup) = parse_wakeup(notification.payload()) else {
+                    tracing::warn!("ignoring a malformed wake-up notification");
+                    continue;
+                };
+                match tx.try_send(wakeup) {
+                    Ok(()) | Err(mpsc::error::TrySendError::Full(_)) => {}
+                    Err(mpsc::error::TrySendError::Closed(_)) => return,
+                }
+            }
+            Ok(None) => tracing::warn!("wake-up listener lost its connection; reconnected"),
+            Err(sqlx::Error::PoolClosed) => return,
+            Err(e) => {
+                tracing::warn!(error = %store_error(e), retry_in_ms = backoff.as_millis() as u64, "wake-up listener failed");
+                tokio::select! {
+                    _ = tx.closed() => return,
+                    _ = tokio::time::sleep(backoff) => {}
+                }
+                backoff = (backoff * 2).min(Duration::from_secs(30));
+            }
+        }
+    }
+}
+
+/// `NODE SP MAILBOX,MAILBOX,…`, split into payloads under PostgreSQL's limit.
+fn wakeup_payloads(node: &str, mailboxes: &[MailboxId]) -> StoreResult<Vec<String>> {
+    const MAILBOX_TEXT: usize = 22; // 16 bytes in unpadded base64url
+    if node.is_empty() || node.len() + 1 + MAILBOX_TEXT > MAX_NOTIFY_PAYLOAD || node.chars().any(char::is_whitespace)
+    {
+        return Err(StoreError::Other("a node id must be non-empty, short, and without spaces".into()));
+    }
+    let mut payloads = Vec::new();
+    let mut current = String::new();
+    for mailbox in mailboxes {
+        if !current.is_empty() && current.len() + 1 + MAILBOX_TEXT > MAX_NOTIFY_PAYLOAD {
+            payloads.push(std::mem::take(&mut current));
+        }
+        if current.is_empty() {
+            current.push_str(node);
+            current.push(' ');
+        } else {
+            current.push(',');
+        }
+        current.push_str(&mailbox.to_text());
+    }
+    payloads.push(current);
+    Ok(payloads)
+}
+
+fn parse_wakeup(payload: &str) -> Option<Wakeup> {
+    if payload == REVOKED {
+        return Some(Wakeup::Revoked);
+    }
+    let (node, list) = payload.split_once(' ')?;
+    let mailboxes = list.split(',').map(MailboxId::parse).collect::<Option<Vec<_>>>()?;
+    Some(Wakeup::Mailboxes { node: node.to_owned(), mailboxes })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn wakeup_payloads_are_chunked_under_the_limit_and_round_trip() {
+        let mailboxes: Vec<MailboxId> = (0..1_000).map(|_| MailboxId::random()).collect();
+        let payloads = wakeup_payloads("node-a", &mailboxes).unwrap();
+        assert!(payloads.len() > 1);
+        let mut back = Vec::new();
+        for p in &payloads {
+            assert!(p.len() < MAX_NOTIFY_PAYLOAD);
+            match parse_wakeup(p).unwrap() {
+                Wakeup::Mailboxes { node, mailboxes } => {
+                    assert_eq!(node, "node-a");
+                    back.extend(mailboxes);
+                }
+                Wakeup::Revoked => panic!("not a revocation"),
+            }
+        }
+        assert_eq!(back, mailboxes);
+        assert_eq!(parse_wakeup(REVOKED), Some(Wakeup::Revoked));
+        assert!(wakeup_payloads("has space", &mailboxes).is_err());
+    }
+}

@@ -1,0 +1,714 @@
+//! The embedded SQLite backend: one file, one writer connection, a small pool of readers.
+//! Also home to the backend-independent pieces both backends share (`shared`): error
+//! translation, row conversion and the planning half of `append`.
+
+use super::{
+    AppendOutcome, DeviceRecord, Enrolled, Hash32, MailboxAccess, NewDevice, NewInvitation, NewMessage,
+    QueuedMessage, Store, StoreError, StoreResult, Wakeup,
+};
+use anyhow::Context as _;
+use async_trait::async_trait;
+use sallyport_protocol::{AccountId, DeviceId, MailboxId, MessageId};
+use shared::{
+    AppendPlan, DeviceRow, conflict, day_of, decode_roles, device_record, encode_roles, id_from, store_error,
+};
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous};
+use sqlx::{QueryBuilder, Sqlite};
+use std::collections::HashMap;
+use std::str::FromStr;
+use std::time::Duration;
+
+/// SQLite refuses statements with more than 32,766 bound variables; stay a little under.
+const MAX_VARS: usize = 32_000;
+
+const DEVICE_SELECT: &str = "SELECT d.id, d.account_id, a.display_name, a.roles, d.signing_key, \
+     d.notification_key, d.mailbox_id, d.created_at, d.revoked_at \
+     FROM devices d JOIN accounts a ON a.id = d.account_id";
+
+pub struct SqliteStore {
+    /// Exactly one connection: SQLite has one writer anyway, and queuing writers here is cheaper
+    /// than letting them fight over the file lock (and `busy_timeout`).
+    writer: SqlitePool,
+    /// Readers run beside the writer (WAL), so a read never waits behind a group commit.
+    reader: SqlitePool,
+}
+
+impl SqliteStore {
+    /// Opens (creating if missing) the database at `url` (`sqlite:///abs/path.db`,
+    /// `sqlite://relative.db`) and applies the embedded migrations.
+    pub async fn connect(url: &str) -> anyhow::Result<Self> {
+        let options = SqliteConnectOptions::from_str(url)
+            .context("parsing the SQLite database URL")?
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            // NORMAL in WAL mode: a committed transaction survives a crash of this process, but the
+            // last commits may be lost on power loss or an OS crash. FULL would survive those too,
+            // at one fsync per commit (group commit would amortise it); NORMAL is the documented
+            // trade-off for the embedded default. Use PostgreSQL for stronger guarantees.
+            .synchronous(SqliteSynchronous::Normal)
+            .busy_timeout(Duration::from_secs(5))
+            .foreign_keys(true);
+
+        let in_memory = url.contains(":memory:") || url.contains("mode=memory");
+        if !in_memory {
+            if let Some(parent) = options.get_filename().parent() {
+                if !parent.as_os_str().is_empty() {
+                    std::fs::create_dir_all(parent)
+                        .with_context(|| format!("creating the database directory {}", parent.display()))?;
+                }
+            }
+        }
+
+        let writer = SqlitePoolOptions::new()
+            .max_connections(1)
+            .min_connections(1)
+            .idle_timeout(None)
+            .max_lifetime(None)
+            .connect_with(options.clone())
+            .await
+            .context("opening the SQLite database")?;
+        sqlx::migrate!("../migrations/sqlite")
+            .run(&writer)
+            .await
+            .context("applying the SQLite migrations")?;
+
+        // An in-memory database exists only on its own connection: read through the writer.
+        let reader = if in_memory {
+            writer.clone()
+        } else {
+            SqlitePoolOptions::new()
+                .max_connections(4)
+                .connect_with(options)
+                .await
+                .context("opening SQLite reader connections")?
+        };
+        Ok(Self { writer, reader })
+    }
+}
+
+#[async_trait]
+impl Store for SqliteStore {
+    fn backend(&self) -> &'static str {
+        "sqlite"
+    }
+
+    async fn create_invitation(&self, inv: NewInvitation) -> StoreResult<()> {
+        sqlx::query(
+            "INSERT INTO invitations (code_hash, display_name, roles, account_id, created_at, expires_at) \
+             VALUES (?, ?, ?, ?, ?, ?)",
+        )
+        .bind(inv.code_hash.as_slice())
+        .bind(&inv.display_name)
+        .bind(encode_roles(&inv.roles))
+        .bind(inv.account.as_ref().map(|a| a.as_bytes().as_slice()))
+        .bind(inv.created_at)
+        .bind(inv.expires_at)
+        .execute(&self.writer)
+        .await
+        .map_err(conflict("invitation_exists"))?;
+        Ok(())
+    }
+
+    async fn redeem_invitation(&self, code_hash: &Hash32, device: NewDevice) -> StoreResult<Enrolled> {
+        let mut tx = self.writer.begin_with("BEGIN IMMEDIATE").await.map_err(store_error)?;
+        let invitation: Option<(String, String, Option<Vec<u8>>, i64, Option<i64>)> = sqlx::query_as(
+            "SELECT display_name, roles, account_id, expires_at, used_at FROM invitations WHERE code_hash = ?",
+        )
+        .bind(code_hash.as_slice())
+        .fetch_optional(&mut *tx)
+        .await
+        .map_err(store_error)?;
+        let Some((display_name, roles, account, expires_at, used_at)) = invitation else {
+            return Err(StoreError::NotFound);
+        };
+        if used_at.is_some() || expires_at <= device.now {
+            return Err(StoreError::NotFound);
+        }
+        sqlx::query("UPDATE invitations SET used_at = ? WHERE code_hash = ?")
+            .bind(device.now)
+            .bind(code_hash.as_slice())
+            .execute(&mut *tx)
+            .await
+            .map_err(store_error)?;
+
+        let (account, display_name, roles) = match account {
+            Some(account) => {
+                let row: Option<(String, String)> =
+                    sqlx::query_as("SELECT display_name, roles FROM accounts WHERE id = ?")
+                        .bind(&account)
+                        .fetch_optional(&mut *tx)
+                        .await
+                        .map_err(store_error)?;
+                let (name, roles) = row.ok_or(StoreError::NotFound)?;
+                (id_from(&account, AccountId::from_slice)?, name, roles)
+            }
+            None => {
+                sqlx::query("INSERT INTO accounts (id, display_name, roles, created_at) VALUES (?, ?, ?, ?)")
+                    .bind(device.new_account.as_bytes().as_slice())
+                    .bind(&display_name)
+                    .bind(&roles)
+                    .bind(device.now)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(conflict("account_exists"))?;
+                (device.new_account, display_name, roles)
+            }
+        };
+        sqlx::query("INSERT INTO mailboxes (id, secret_hash, created_day) VALUES (?, NULL, ?)")
+            .bind(device.mailbox.as_bytes().as_slice())
+            .bind(day_of(device.now))
+            .execute(&mut *tx)
+            .await
+            .map_err(conflict("mailbox_exists"))?;
+        sqlx::query(
+            "INSERT INTO devices (id, account_id, signing_key, notification_key, mailbox_id, created_at) \
+             VALUES (?, ?, ?, ?, ?, ?)",
+        )
+        .bind(device.device.as_bytes().as_slice())
+        .bind(account.as_bytes().as_slice())
+        .bind(device.signing_key.as_bytes().as_slice())
+        .bind(device.notification_key.as_bytes().as_slice())
+        .bind(device.mailbox.as_bytes().as_slice())
+        .bind(device.now)
+        .execute(&mut *tx)
+        .await
+        .map_err(conflict("device_exists"))?;
+        tx.commit().await.map_err(store_error)?;
+        Ok(Enrolled {
+            account,
+            device: device.device,
+            mailbox: device.mailbox,
+            display_name,
+            roles: decode_roles(&roles)?,
+        })
+    }
+
+    async fn account_count(&self) -> StoreResult<u64> {
+        let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM accounts")
+            .fetch_one(&self.reader)
+            .await
+            .map_err(store_error)?;
+        Ok(n as u64)
+    }
+
+    async fn device(&self, device: &DeviceId) -> StoreResult<Option<DeviceRecord>> {
+        let row: Option<DeviceRow> = sqlx::query_as(sqlx::AssertSqlSafe(format!("{DEVICE_SELECT} WHERE d.id = ?")))
+            .bind(device.as_bytes().as_slice())
+            .fetch_optional(&self.reader)
+            .await
+            .map_err(store_error)?;
+        row.map(device_record).transpose()
+    }
+
+    async fn list_devices(&self) -> StoreResult<Vec<DeviceRecord>> {
+        let rows: Vec<DeviceRow> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+            "{DEVICE_SELECT} ORDER BY d.created_at DESC, d.id DESC"
+        )))
+        .fetch_all(&self.reader)
+        .await
+        .map_err(store_error)?;
+        rows.into_iter().map(device_record).collect()
+    }
+
+    async fn revoke_device(&self, device: &DeviceId, now: i64) -> StoreResult<bool> {
+        let mut tx = self.writer.begin_with("BEGIN IMMEDIATE").await.map_err(store_error)?;
+        let done = sqlx::query("UPDATE devices SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL")
+            .bind(now)
+            .bind(device.as_bytes().as_slice())
+            .execute(&mut *tx)
+            .await
+            .map_err(store_error)?;
+        if done.rows_affected() == 0 {
+            let exists: Option<i64> = sqlx::query_scalar("SELECT 1 FROM devices WHERE id = ?")
+                .bind(device.as_bytes().as_slice())
+                .fetch_optional(&mut *tx)
+                .await
+                .map_err(store_error)?;
+            return match exists {
+                Some(_) => Ok(false),
+                None => Err(StoreError::NotFound),
+            };
+        }
+        sqlx::query("INSERT INTO revocations (device_id, revoked_at) VALUES (?, ?)")
+            .bind(device.as_bytes().as_slice())
+            .bind(now)
+            .execute(&mut *tx)
+            .await
+            .map_err(store_error)?;
+        tx.commit().await.map_err(store_error)?;
+        Ok(true)
+    }
+
+    async fn revocations_since(&self, after: i64) -> StoreResult<Vec<(i64, DeviceId)>> {
+        let rows: Vec<(i64, Vec<u8>)> =
+            sqlx::query_as("SELECT cursor, device_id FROM revocations WHERE cursor > ? ORDER BY cursor")
+                .bind(after)
+                .fetch_all(&self.reader)
+                .await
+                .map_err(store_error)?;
+        rows.into_iter()
+            .map(|(cursor, device)| Ok((cursor, id_from(&device, DeviceId::from_slice)?)))
+            .collect()
+    }
+
+    async fn revocation_cursor(&self) -> StoreResult<i64> {
+        sqlx::query_scalar("SELECT COALESCE(MAX(cursor), 0) FROM revocations")
+            .fetch_one(&self.reader)
+            .await
+            .map_err(store_error)
+    }
+
+    async fn create_mailbox(&self, mailbox: &MailboxId, secret_hash: &Hash32, now: i64) -> StoreResult<()> {
+        sqlx::query("INSERT INTO mailboxes (id, secret_hash, created_day) VALUES (?, ?, ?)")
+            .bind(mailbox.as_bytes().as_slice())
+            .bind(secret_hash.as_slice())
+            .bind(day_of(now))
+            .execute(&self.writer)
+            .await
+            .map_err(conflict("mailbox_exists"))?;
+        Ok(())
+    }
+
+    async fn mailbox_access(&self, mailbox: &MailboxId) -> StoreResult<Option<MailboxAccess>> {
+        let row: Option<(Option<Vec<u8>>,)> = sqlx::query_as("SELECT secret_hash FROM mailboxes WHERE id = ?")
+            .bind(mailbox.as_bytes().as_slice())
+            .fetch_optional(&self.reader)
+            .await
+            .map_err(store_error)?;
+        row.map(|(hash,)| shared::mailbox_access(hash)).transpose()
+    }
+
+    async fn append(&self, batch: &[NewMessage], queue_quota: u64) -> StoreResult<Vec<AppendOutcome>> {
+        if batch.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut tx = self.writer.begin_with("BEGIN IMMEDIATE").await.map_err(store_error)?;
+
+        // 1. Ids stored by earlier batches.
+        let ids = shared::distinct_ids(batch);
+        let mut existing = HashMap::with_capacity(ids.len());
+        for chunk in ids.chunks(MAX_VARS) {
+            let mut qb = QueryBuilder::<Sqlite>::new("SELECT message_id, seq FROM sent WHERE message_id IN (");
+            let mut list = qb.separated(", ");
+            for id in chunk {
+                list.push_bind(id.as_bytes().as_slice());
+            }
+            list.push_unseparated(")");
+            let rows: Vec<(Vec<u8>, i64)> =
+                qb.build_query_as().persistent(false).fetch_all(&mut *tx).await.map_err(store_error)?;
+            for (id, seq) in rows {
+                existing.insert(id_from(&id, MessageId::from_slice)?, seq as u64);
+            }
+        }
+
+        // 2. Which recipients exist, and how full their queues are.
+        let recipients = shared::distinct_recipients(batch, &existing);
+        let mut queued = HashMap::with_capacity(recipients.len());
+        for chunk in recipients.chunks(MAX_VARS) {
+            let mut qb = QueryBuilder::<Sqlite>::new(
+                "SELECT m.id, (SELECT COUNT(*) FROM queue q WHERE q.mailbox_id = m.id) \
+                 FROM mailboxes m WHERE m.id IN (",
+            );
+            let mut list = qb.separated(", ");
+            for mailbox in chunk {
+                list.push_bind(mailbox.as_bytes().as_slice());
+            }
+            list.push_unseparated(")");
+            let rows: Vec<(Vec<u8>, i64)> =
+                qb.build_query_as().persistent(false).fetch_all(&mut *tx).await.map_err(store_error)?;
+            for (mailbox, count) in rows {
+                queued.insert(id_from(&mailbox, MailboxId::from_slice)?, count as u64);
+            }
+        }
+
+        // 3. Decide, then allocate sequence numbers in batch order.
+        let mut plan = AppendPlan::new(batch, &existing, &queued, queue_quota);
+        if plan.to_store.is_empty() {
+            tx.commit().await.map_err(store_error)?;
+            return Ok(plan.finish());
+        }
+        let n = plan.to_store.len() as i64;
+        let last: i64 =
+            sqlx::query_scalar("UPDATE counters SET value = value + ? WHERE name = 'message_seq' RETURNING value")
+                .bind(n)
+                .fetch_one(&mut *tx)
+                .await
+                .map_err(store_error)?;
+        let seqs: Vec<i64> = (last - n + 1..=last).collect();
+        plan.assign(&seqs);
+
+        // 4. Idempotency records, then one queue row per recipient.
+        for chunk in plan.to_store.chunks(MAX_VARS / 3) {
+            let mut qb = QueryBuilder::<Sqlite>::new("INSERT INTO sent (message_id, seq, expires_at) ");
+            qb.push_values(chunk, |mut row, &(index, seq)| {
+                let m = &batch[index];
+                row.push_bind(m.id.as_bytes().as_slice()).push_bind(seq).push_bind(m.expires_at);
+            });
+            qb.build().persistent(false).execute(&mut *tx).await.map_err(store_error)?;
+        }
+        let copies = plan.copies();
+        for chunk in copies.chunks(MAX_VARS / 6) {
+            let mut qb = QueryBuilder::<Sqlite>::new(
+                "INSERT INTO queue (mailbox_id, seq, message_id, payload, created_at, expires_at) ",
+            );
+            qb.push_values(chunk, |mut row, &(mailbox, index, seq)| {
+                let m = &batch[index];
+                row.push_bind(mailbox.as_bytes().as_slice())
+                    .push_bind(seq)
+                    .push_bind(m.id.as_bytes().as_slice())
+                    .push_bind(m.payload.as_ref())
+                    .push_bind(m.created_at)
+                    .push_bind(m.expires_at);
+            });
+            qb.build().persistent(false).execute(&mut *tx).await.map_err(store_error)?;
+        }
+        tx.commit().await.map_err(store_error)?;
+        Ok(plan.finish())
+    }
+
+    async fn ack(&self, acks: &[(MailboxId, u64)]) -> StoreResult<()> {
+        if acks.is_empty() {
+            return Ok(());
+        }
+        let mut tx = self.writer.begin_with("BEGIN IMMEDIATE").await.map_err(store_error)?;
+        for chunk in acks.chunks(MAX_VARS / 2) {
+            // Through rowid: a row-value `IN (VALUES …)` makes SQLite scan the whole table.
+            let mut qb = QueryBuilder::<Sqlite>::new("DELETE FROM queue WHERE rowid IN (SELECT q.rowid FROM (");
+            qb.push_values(chunk, |mut row, (mailbox, seq)| {
+                row.push_bind(mailbox.as_bytes().as_slice()).push_bind(*seq as i64);
+            });
+            qb.push(") AS a JOIN queue q ON q.mailbox_id = a.column1 AND q.seq = a.column2)");
+            qb.build().persistent(false).execute(&mut *tx).await.map_err(store_error)?;
+        }
+        tx.commit().await.map_err(store_error)
+    }
+
+    async fn pending(&self, mailbox: &MailboxId, limit: u32, now: i64) -> StoreResult<Vec<QueuedMessage>> {
+        let rows: Vec<(Vec<u8>, i64, Vec<u8>, Vec<u8>)> = sqlx::query_as(
+            "SELECT mailbox_id, seq, message_id, payload FROM queue \
+             WHERE mailbox_id = ? AND expires_at > ? ORDER BY seq LIMIT ?",
+        )
+        .bind(mailbox.as_bytes().as_slice())
+        .bind(now)
+        .bind(i64::from(limit))
+        .fetch_all(&self.reader)
+        .await
+        .map_err(store_error)?;
+        rows.into_iter().map(shared::queued_message).collect()
+    }
+
+    async fn mailboxes_with_messages_since(&self, since: i64) -> StoreResult<Vec<MailboxId>> {
+        let rows: Vec<Vec<u8>> = sqlx::query_scalar("SELECT DISTINCT mailbox_id FROM queue WHERE created_at >= ?")
+            .bind(since)
+            .fetch_all(&self.reader)
+            .await
+            .map_err(store_error)?;
+        rows.iter().map(|m| id_from(m, MailboxId::from_slice)).collect()
+    }
+
+    async fn expire(&self, now: i64) -> StoreResult<u64> {
+        let mut tx = self.writer.begin_with("BEGIN IMMEDIATE").await.map_err(store_error)?;
+        let copies = sqlx::query("DELETE FROM queue WHERE expires_at <= ?")
+            .bind(now)
+            .execute(&mut *tx)
+            .await
+            .map_err(store_error)?
+            .rows_affected();
+        sqlx::query("DELETE FROM sent WHERE expires_at <= ?")
+            .bind(now)
+            .execute(&mut *tx)
+            .await
+            .map_err(store_error)?;
+        sqlx::query("DELETE FROM invitations WHERE used_at IS NULL AND expires_at <= ?")
+            .bind(now)
+            .execute(&mut *tx)
+            .await
+            .map_err(store_error)?;
+        tx.commit().await.map_err(store_error)?;
+        Ok(copies)
+    }
+
+    async fn notify_mailboxes(&self, _node: &str, _mailboxes: &[MailboxId]) -> StoreResult<()> {
+        Ok(())
+    }
+
+    async fn listen(&self) -> StoreResult<Option<tokio::sync::mpsc::Receiver<Wakeup>>> {
+        Ok(None)
+    }
+
+    async fn setting(&self, key: &str) -> StoreResult<Option<Vec<u8>>> {
+        sqlx::query_scalar("SELECT value FROM settings WHERE key = ?")
+            .bind(key)
+            .fetch_optional(&self.reader)
+            .await
+            .map_err(store_error)
+    }
+
+    async fn init_setting(&self, key: &str, value: &[u8]) -> StoreResult<Vec<u8>> {
+        let mut tx = self.writer.begin_with("BEGIN IMMEDIATE").await.map_err(store_error)?;
+        sqlx::query("INSERT INTO settings (key, value) VALUES (?, ?) ON CONFLICT (key) DO NOTHING")
+            .bind(key)
+            .bind(value)
+            .execute(&mut *tx)
+            .await
+            .map_err(store_error)?;
+        let stored: Vec<u8> = sqlx::query_scalar("SELECT value FROM settings WHERE key = ?")
+            .bind(key)
+            .fetch_one(&mut *tx)
+            .await
+            .map_err(store_error)?;
+        tx.commit().await.map_err(store_error)?;
+        Ok(stored)
+    }
+
+    async fn set_setting(&self, key: &str, value: &[u8]) -> StoreResult<()> {
+        sqlx::query("INSERT INTO settings (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value")
+            .bind(key)
+            .bind(value)
+            .execute(&self.writer)
+            .await
+            .map_err(store_error)?;
+        Ok(())
+    }
+
+    async fn close(&self) {
+        self.reader.close().await;
+        self.writer.close().await;
+    }
+}
+
+/// Backend-independent helpers used by both `SqliteStore` and `PostgresStore`.
+pub(super) mod shared {
+    use super::super::{
+        AppendOutcome, DeviceRecord, MailboxAccess, NewMessage, QueuedMessage, StoreError, StoreResult,
+    };
+    use sallyport_protocol::rest::Role;
+    use sallyport_protocol::{AccountId, DeviceId, MailboxId, MessageId, PublicKey};
+    use std::collections::{HashMap, HashSet};
+
+    const DAY_MS: i64 = 86_400_000;
+
+    /// Unix ms rounded down to the start of its UTC day: the only time kept for a mailbox.
+    pub fn day_of(ms: i64) -> i64 {
+        ms.div_euclid(DAY_MS) * DAY_MS
+    }
+
+    /// Translates a driver error. The message names codes and constraints, never bound values.
+    pub fn store_error(e: sqlx::Error) -> StoreError {
+        match e {
+            sqlx::Error::RowNotFound => StoreError::NotFound,
+            sqlx::Error::Database(db) if db.is_unique_violation() => StoreError::Conflict("already_exists"),
+            other => StoreError::Other(describe(&other)),
+        }
+    }
+
+    /// Like `store_error`, naming the conflict for a unique violation.
+    pub fn conflict(code: &'static str) -> impl FnOnce(sqlx::Error) -> StoreError {
+        move |e| match e {
+            sqlx::Error::Database(db) if db.is_unique_violation() => StoreError::Conflict(code),
+            other => store_error(other),
+        }
+    }
+
+    fn describe(e: &sqlx::Error) -> String {
+        match e {
+            sqlx::Error::Database(db) => {
+                let code = db.code().map(|c| c.into_owned()).unwrap_or_default();
+                // PostgreSQL's class 22 (data exception) messages may quote the offending value.
+                if code.len() == 5 && code.starts_with("22") {
+                    format!("database error {code}")
+                } else {
+                    format!("database error {code}: {}", db.message())
+                }
+            }
+            sqlx::Error::Io(io) => format!("database I/O error: {}", io.kind()),
+            sqlx::Error::PoolTimedOut => "timed out waiting for a database connection".into(),
+            sqlx::Error::PoolClosed => "the database pool is closed".into(),
+            sqlx::Error::WorkerCrashed => "the database worker crashed".into(),
+            sqlx::Error::Protocol(msg) => format!("database protocol error: {msg}"),
+            sqlx::Error::ColumnDecode { index, .. } => format!("could not decode column {index}"),
+            sqlx::Error::ColumnNotFound(name) => format!("no column {name}"),
+            sqlx::Error::Encode(_) => "could not encode a bound value".into(),
+            sqlx::Error::Decode(_) => "could not decode a value".into(),
+            sqlx::Error::Tls(_) => "TLS error talking to the database".into(),
+            sqlx::Error::Configuration(_) => "database configuration error".into(),
+            sqlx::Error::Migrate(m) => format!("migration error: {m}"),
+            _ => "unexpected database driver error".into(),
+        }
+    }
+
+    fn corrupt(what: &'static str) -> StoreError {
+        StoreError::Other(format!("malformed {what} in the database"))
+    }
+
+    /// A fixed-size id read back from a BLOB/bytea column.
+    pub fn id_from<T>(bytes: &[u8], from: fn(&[u8]) -> Option<T>) -> StoreResult<T> {
+        from(bytes).ok_or_else(|| corrupt("id"))
+    }
+
+    pub fn encode_roles(roles: &[Role]) -> String {
+        roles.iter().map(|r| r.as_str()).collect::<Vec<_>>().join(",")
+    }
+
+    pub fn decode_roles(text: &str) -> StoreResult<Vec<Role>> {
+        text.split(',')
+            .filter(|s| !s.is_empty())
+            .map(|s| Role::parse(s).ok_or_else(|| corrupt("role")))
+            .collect()
+    }
+
+    pub fn mailbox_access(secret_hash: Option<Vec<u8>>) -> StoreResult<MailboxAccess> {
+        Ok(match secret_hash {
+            None => MailboxAccess::Linked,
+            Some(hash) => MailboxAccess::Unlinked {
+                secret_hash: hash.as_slice().try_into().map_err(|_| corrupt("mailbox secret hash"))?,
+            },
+        })
+    }
+
+    /// (id, account, display_name, roles, signing_key, notification_key, mailbox, created_at, revoked_at)
+    pub type DeviceRow = (Vec<u8>, Vec<u8>, String, String, Vec<u8>, Vec<u8>, Vec<u8>, i64, Option<i64>);
+
+    pub fn device_record(row: DeviceRow) -> StoreResult<DeviceRecord> {
+        let (device, account, display_name, roles, signing_key, notification_key, mailbox, created_at, revoked_at) =
+            row;
+        Ok(DeviceRecord {
+            device: id_from(&device, DeviceId::from_slice)?,
+            account: id_from(&account, AccountId::from_slice)?,
+            display_name,
+            roles: decode_roles(&roles)?,
+            signing_key: id_from(&signing_key, PublicKey::from_slice)?,
+            notification_key: id_from(&notification_key, PublicKey::from_slice)?,
+            mailbox: id_from(&mailbox, MailboxId::from_slice)?,
+            created_at,
+            revoked_at,
+        })
+    }
+
+    pub fn queued_message(row: (Vec<u8>, i64, Vec<u8>, Vec<u8>)) -> StoreResult<QueuedMessage> {
+        let (mailbox, seq, id, payload) = row;
+        Ok(QueuedMessage {
+            mailbox: id_from(&mailbox, MailboxId::from_slice)?,
+            seq: seq as u64,
+            id: id_from(&id, MessageId::from_slice)?,
+            payload: payload.into(),
+        })
+    }
+
+    /// The batch's message ids, each once.
+    pub fn distinct_ids(batch: &[NewMessage]) -> Vec<MessageId> {
+        let mut seen = HashSet::with_capacity(batch.len());
+        batch.iter().map(|m| m.id).filter(|id| seen.insert(*id)).collect()
+    }
+
+    /// Every recipient of a message not already stored, each once.
+    pub fn distinct_recipients(batch: &[NewMessage], existing: &HashMap<MessageId, u64>) -> Vec<MailboxId> {
+        let mut seen = HashSet::new();
+        batch
+            .iter()
+            .filter(|m| !existing.contains_key(&m.id))
+            .flat_map(|m| m.to.iter().copied())
+            .filter(|mb| seen.insert(*mb))
+            .collect()
+    }
+
+    /// The decisions of one `append`, made in memory from what the database said: which messages
+    /// are duplicates, which are refused, and which get stored (with what sequence numbers).
+    pub struct AppendPlan {
+        outcomes: Vec<AppendOutcome>,
+        /// (batch index, sequence number) of each message to store, in batch order; the sequence
+        /// number is 0 until `assign`.
+        pub to_store: Vec<(usize, i64)>,
+        /// (batch index, batch index of the earlier message with the same id that is being stored).
+        repeats: Vec<(usize, usize)>,
+        /// Each stored message's recipients without repeats, by batch index.
+        recipients: HashMap<usize, Vec<MailboxId>>,
+    }
+
+    impl AppendPlan {
+        /// `existing`: ids stored before, with their sequence numbers. `queued`: every recipient
+        /// that exists, with the number of messages in its queue.
+        pub fn new(
+            batch: &[NewMessage],
+            existing: &HashMap<MessageId, u64>,
+            queued: &HashMap<MailboxId, u64>,
+            quota: u64,
+        ) -> Self {
+            let mut queued = queued.clone();
+            let mut plan = AppendPlan {
+                outcomes: Vec::with_capacity(batch.len()),
+                to_store: Vec::new(),
+                repeats: Vec::new(),
+                recipients: HashMap::new(),
+            };
+            let mut first_stored: HashMap<MessageId, usize> = HashMap::new();
+            for (index, m) in batch.iter().enumerate() {
+                if let Some(&seq) = existing.get(&m.id) {
+                    plan.outcomes.push(AppendOutcome::Duplicate { seq });
+                    continue;
+                }
+                if let Some(&first) = first_stored.get(&m.id) {
+                    plan.outcomes.push(AppendOutcome::Duplicate { seq: 0 });
+                    plan.repeats.push((index, first));
+                    continue;
+                }
+                let mut seen = HashSet::new();
+                let to: Vec<MailboxId> = m.to.iter().copied().filter(|mb| seen.insert(*mb)).collect();
+                if let Some(&mailbox) = to.iter().find(|mb| !queued.contains_key(mb)) {
+                    plan.outcomes.push(AppendOutcome::UnknownMailbox { mailbox });
+                    continue;
+                }
+                if let Some(&mailbox) = to.iter().find(|mb| queued[*mb] >= quota) {
+                    plan.outcomes.push(AppendOutcome::QuotaExceeded { mailbox });
+                    continue;
+                }
+                for mb in &to {
+                    *queued.get_mut(mb).expect("checked above") += 1;
+                }
+                first_stored.insert(m.id, index);
+                plan.outcomes.push(AppendOutcome::Stored { seq: 0 });
+                plan.to_store.push((index, 0));
+                plan.recipients.insert(index, to);
+            }
+            plan
+        }
+
+        /// Gives the messages to store these sequence numbers, in batch order.
+        pub fn assign(&mut self, seqs: &[i64]) {
+            assert_eq!(seqs.len(), self.to_store.len());
+            for (entry, &seq) in self.to_store.iter_mut().zip(seqs) {
+                entry.1 = seq;
+                self.outcomes[entry.0] = AppendOutcome::Stored { seq: seq as u64 };
+            }
+        }
+
+        /// Messages (by batch index) that lost a race with another node storing the same id:
+        /// each is a duplicate of the winner's (with its sequence number), and gets no queue rows.
+        pub fn lost_races(&mut self, lost: &HashMap<usize, u64>) {
+            for (&index, &seq) in lost {
+                self.outcomes[index] = AppendOutcome::Duplicate { seq };
+                self.recipients.remove(&index);
+            }
+            self.to_store.retain(|(index, _)| !lost.contains_key(index));
+        }
+
+        /// (recipient, batch index, sequence number) for every queue row to insert.
+        pub fn copies(&self) -> Vec<(MailboxId, usize, i64)> {
+            self.to_store
+                .iter()
+                .flat_map(|&(index, seq)| self.recipients[&index].iter().map(move |&mb| (mb, index, seq)))
+                .collect()
+        }
+
+        pub fn finish(mut self) -> Vec<AppendOutcome> {
+            for &(index, first) in &self.repeats {
+                let seq = match self.outcomes[first] {
+                    AppendOutcome::Stored { seq } | AppendOutcome::Duplicate { seq } => seq,
+                    _ => unreachable!("a repeat follows a stored message"),
+                };
+                self.outcomes[index] = AppendOutcome::Duplicate { seq };
+            }
+            self.outcomes
+        }
+    }
+}

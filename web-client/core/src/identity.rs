@@ -1,0 +1,212 @@
+//! A device's identity: its Ed25519 signing key (which authenticates it to the server and will be
+//! its MLS credential key) and its X25519 notification key, plus the [`Credentials`] that enrolment
+//! returns. Secrets never appear in `Debug` output.
+
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use ed25519_dalek::{Signer as _, SigningKey};
+use sallyport_protocol::rest::Role;
+use sallyport_protocol::{AccountId, DeviceId, MailboxId, Nonce, PublicKey, Signature, auth};
+use serde::{Deserialize, Deserializer, Serialize, Serializer, de};
+use std::fmt;
+use x25519_dalek::StaticSecret;
+
+/// The two secret keys a device holds. Serialises as the two 32-byte secrets in unpadded base64url
+/// (`{"signing_secret": …, "notification_secret": …}`), so treat any serialised form as a secret.
+#[derive(Clone)]
+pub struct DeviceKeys {
+    signing: SigningKey,
+    notification: StaticSecret,
+}
+
+impl DeviceKeys {
+    /// Fresh keys from the operating system's random source.
+    pub fn generate() -> Self {
+        Self::from_secret_bytes(random_32(), random_32())
+    }
+
+    /// Keys from their 32-byte secrets (the Ed25519 seed and the X25519 scalar).
+    pub fn from_secret_bytes(signing: [u8; 32], notification: [u8; 32]) -> Self {
+        DeviceKeys { signing: SigningKey::from_bytes(&signing), notification: StaticSecret::from(notification) }
+    }
+
+    /// The Ed25519 public key the server verifies `auth` with.
+    pub fn signing_public(&self) -> PublicKey {
+        PublicKey(self.signing.verifying_key().to_bytes())
+    }
+
+    /// The X25519 public key senders seal notifications to.
+    pub fn notification_public(&self) -> PublicKey {
+        PublicKey(x25519_dalek::PublicKey::from(&self.notification).to_bytes())
+    }
+
+    /// The signature for an `auth` frame answering `nonce` from the server at `server_url`.
+    pub fn sign_auth(&self, device: &DeviceId, nonce: &Nonce, server_url: &str, timestamp_ms: i64) -> Signature {
+        let message = auth::auth_message(device, nonce, &auth::origin_of(server_url), timestamp_ms);
+        Signature(self.signing.sign(&message).to_bytes())
+    }
+
+    /// The Ed25519 key itself, for the MLS layer (its credential key is the same key).
+    pub fn signing_key(&self) -> &SigningKey {
+        &self.signing
+    }
+
+    /// The X25519 secret, for opening sealed notifications.
+    pub fn notification_secret(&self) -> &StaticSecret {
+        &self.notification
+    }
+}
+
+impl fmt::Debug for DeviceKeys {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // Public halves only: a Debug print of credentials must be safe to log.
+        f.debug_struct("DeviceKeys")
+            .field("signing_public", &self.signing_public())
+            .field("notification_public", &self.notification_public())
+            .finish_non_exhaustive()
+    }
+}
+
+#[derive(Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct KeysWire {
+    signing_secret: String,
+    notification_secret: String,
+}
+
+impl Serialize for DeviceKeys {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        KeysWire {
+            signing_secret: URL_SAFE_NO_PAD.encode(self.signing.to_bytes()),
+            notification_secret: URL_SAFE_NO_PAD.encode(self.notification.to_bytes()),
+        }
+        .serialize(s)
+    }
+}
+
+impl<'de> Deserialize<'de> for DeviceKeys {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let wire = KeysWire::deserialize(d)?;
+        let decode = |text: &str, what: &str| -> Result<[u8; 32], D::Error> {
+            URL_SAFE_NO_PAD
+                .decode(text)
+                .ok()
+                .and_then(|b| <[u8; 32]>::try_from(b).ok())
+                .ok_or_else(|| de::Error::custom(format!("{what} is not 32 bytes of unpadded base64url")))
+        };
+        Ok(DeviceKeys::from_secret_bytes(
+            decode(&wire.signing_secret, "signing_secret")?,
+            decode(&wire.notification_secret, "notification_secret")?,
+        ))
+    }
+}
+
+/// Everything a device needs to connect: what enrolment returned plus the device's own keys.
+/// Serialisable so tests, the load generator and the command-line client can keep it in a file;
+/// the serialised form contains the secret keys.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Credentials {
+    /// Base URL of the server (`http://host:port`), as enrolment was made against; its origin is
+    /// signed into every `auth`.
+    pub server_url: String,
+    pub account: AccountId,
+    pub device: DeviceId,
+    /// The device's linked mailbox, subscribed implicitly by `ready`.
+    pub mailbox: MailboxId,
+    pub display_name: String,
+    pub roles: Vec<Role>,
+    pub keys: DeviceKeys,
+}
+
+impl Credentials {
+    /// The WebSocket URL: `ws://` or `wss://` for `http://` or `https://`, ending in `/v1/ws`.
+    pub fn ws_url(&self) -> String {
+        ws_url(&self.server_url)
+    }
+
+    /// The JSON form, for saving to a file (contains the secret keys).
+    pub fn to_json(&self) -> String {
+        serde_json::to_string_pretty(self).expect("credentials always serialise")
+    }
+
+    pub fn from_json(text: &str) -> Result<Self, serde_json::Error> {
+        serde_json::from_str(text)
+    }
+}
+
+/// `{server}/v1/ws` with the scheme switched to `ws`/`wss`.
+pub fn ws_url(server_url: &str) -> String {
+    let base = server_url.trim().trim_end_matches('/');
+    let base = if let Some(rest) = base.strip_prefix("https://") {
+        format!("wss://{rest}")
+    } else if let Some(rest) = base.strip_prefix("http://") {
+        format!("ws://{rest}")
+    } else if base.contains("://") {
+        base.to_owned()
+    } else {
+        format!("ws://{base}")
+    };
+    format!("{base}{}", sallyport_protocol::WS_PATH)
+}
+
+fn random_32() -> [u8; 32] {
+    let mut bytes = [0u8; 32];
+    getrandom::fill(&mut bytes).expect("the operating system's random source is unavailable");
+    bytes
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ed25519_dalek::{Verifier as _, VerifyingKey};
+
+    #[test]
+    fn auth_signature_verifies_over_the_protocol_message() {
+        let keys = DeviceKeys::generate();
+        let (device, nonce) = (DeviceId::random(), Nonce::random());
+        let sig = keys.sign_auth(&device, &nonce, "http://127.0.0.1:8080/anything", 1_700_000_000_000);
+        let vk = VerifyingKey::from_bytes(keys.signing_public().as_bytes()).unwrap();
+        let msg = auth::auth_message(&device, &nonce, "http://127.0.0.1:8080", 1_700_000_000_000);
+        vk.verify(&msg, &ed25519_dalek::Signature::from_bytes(&sig.0)).unwrap();
+        let other = auth::auth_message(&device, &nonce, "http://evil.example", 1_700_000_000_000);
+        assert!(vk.verify(&other, &ed25519_dalek::Signature::from_bytes(&sig.0)).is_err());
+    }
+
+    #[test]
+    fn keys_round_trip_through_json_and_debug_hides_secrets() {
+        let creds = Credentials {
+            server_url: "http://127.0.0.1:8080".into(),
+            account: AccountId::random(),
+            device: DeviceId::random(),
+            mailbox: MailboxId::random(),
+            display_name: "Officer A".into(),
+            roles: vec![Role::Staff, Role::PeerSupporter],
+            keys: DeviceKeys::generate(),
+        };
+        let back = Credentials::from_json(&creds.to_json()).unwrap();
+        assert_eq!(back.keys.signing_public(), creds.keys.signing_public());
+        assert_eq!(back.keys.notification_public(), creds.keys.notification_public());
+        assert_eq!(back.roles, creds.roles);
+
+        let debug = format!("{creds:?}");
+        let secret = URL_SAFE_NO_PAD.encode(creds.keys.signing.to_bytes());
+        let notif = URL_SAFE_NO_PAD.encode(creds.keys.notification.to_bytes());
+        assert!(!debug.contains(&secret) && !debug.contains(&notif), "{debug}");
+        assert!(debug.contains(&creds.keys.signing_public().to_text()));
+    }
+
+    #[test]
+    fn notification_key_is_x25519_public_of_the_secret() {
+        let keys = DeviceKeys::from_secret_bytes([1; 32], [2; 32]);
+        let other = StaticSecret::from([3u8; 32]);
+        let shared_a = keys.notification_secret().diffie_hellman(&x25519_dalek::PublicKey::from(&other));
+        let shared_b = other.diffie_hellman(&x25519_dalek::PublicKey::from(keys.notification_public().0));
+        assert_eq!(shared_a.as_bytes(), shared_b.as_bytes());
+    }
+
+    #[test]
+    fn ws_url_switches_scheme_and_appends_path() {
+        assert_eq!(ws_url("http://127.0.0.1:8080/"), "ws://127.0.0.1:8080/v1/ws");
+        assert_eq!(ws_url("https://relay.example.org"), "wss://relay.example.org/v1/ws");
+    }
+}
