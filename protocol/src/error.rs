@@ -49,6 +49,9 @@ pub enum ErrorCode {
     BadRequest,
     /// The server is shutting down; reconnect (to another node) and resume.
     ShuttingDown,
+    /// A newer connection of the same device took over; this one is closed. Do not reconnect
+    /// automatically (another instance of this device is active).
+    Superseded,
     /// The server could not complete the request; nothing was acknowledged, so retry.
     Internal,
 }
@@ -77,6 +80,7 @@ impl ErrorCode {
             Self::InvalidInvitation => "invalid_invitation",
             Self::BadRequest => "bad_request",
             Self::ShuttingDown => "shutting_down",
+            Self::Superseded => "superseded",
             Self::Internal => "internal",
         }
     }
@@ -93,6 +97,7 @@ impl ErrorCode {
                 | Self::DeviceRevoked
                 | Self::AuthTimeout
                 | Self::ShuttingDown
+                | Self::Superseded
         )
     }
 
@@ -120,6 +125,7 @@ impl ErrorCode {
             Self::InvalidInvitation => "this invitation is unknown, used or expired",
             Self::BadRequest => "the request is invalid",
             Self::ShuttingDown => "the server is shutting down",
+            Self::Superseded => "a newer connection of this device took over",
             Self::Internal => "internal error; nothing was stored, try again",
         }
     }

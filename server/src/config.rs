@@ -80,7 +80,7 @@ pub struct ServeConfig {
     #[arg(long, env = "SALLYPORT_QUEUE_QUOTA", default_value_t = 10_000)]
     pub queue_quota: u64,
 
-    /// Hours an invitation link stays valid.
+    /// Hours the first administrator's enrolment link (printed on first start) stays valid.
     #[arg(long, env = "SALLYPORT_INVITATION_TTL_HOURS", default_value_t = 72)]
     pub invitation_ttl_hours: u32,
 

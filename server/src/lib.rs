@@ -46,7 +46,6 @@ pub async fn run(
 
     store.set_setting(PUBLIC_URL_SETTING, public_url.as_bytes()).await.context("recording the public URL")?;
     let mut stdout = std::io::stdout().lock();
-    writeln!(stdout, "sallyport listening on {public_url}")?;
     if store.account_count().await? == 0 {
         let link = invitations::create(
             &*store,
@@ -61,6 +60,8 @@ pub async fn run(
         writeln!(stdout, "No administrator is enrolled yet. Open this one-time link to enrol the first one (valid {} h):", config.invitation_ttl_hours)?;
         writeln!(stdout, "administrator enrolment link: {link}")?;
     }
+    // Last, so whoever reads stdout knows the server is up once they see it.
+    writeln!(stdout, "sallyport listening on {public_url}")?;
     stdout.flush()?;
     drop(stdout);
 

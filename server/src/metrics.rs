@@ -60,7 +60,7 @@ pub struct Metrics {
     pub commit_latency: Histogram,
 }
 
-const ERROR_CODES: [ErrorCode; 22] = [
+const ERROR_CODES: [ErrorCode; 23] = [
     ErrorCode::MalformedFrame,
     ErrorCode::UnknownFrameType,
     ErrorCode::FrameTooLarge,
@@ -82,6 +82,7 @@ const ERROR_CODES: [ErrorCode; 22] = [
     ErrorCode::InvalidInvitation,
     ErrorCode::BadRequest,
     ErrorCode::ShuttingDown,
+    ErrorCode::Superseded,
     ErrorCode::Internal,
 ];
 

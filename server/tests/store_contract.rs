@@ -7,7 +7,8 @@ use bytes::Bytes;
 use sallyport_protocol::rest::Role;
 use sallyport_protocol::{AccountId, DeviceId, MailboxId, MessageId, PublicKey};
 use sallyport_server::store::{
-    self, AppendOutcome, Hash32, MailboxAccess, NewDevice, NewInvitation, NewMessage, Store, StoreError, Wakeup,
+    self, AppendOutcome, Hash32, MailboxAccess, NewDevice, NewInvitation, NewMessage, Store,
+    StoreError, Wakeup,
 };
 use std::collections::HashSet;
 use std::sync::Arc;
@@ -33,10 +34,18 @@ struct Fixture {
 impl Fixture {
     async fn sqlite() -> Fixture {
         let dir = tempfile::tempdir().unwrap();
-        let url = format!("sqlite://{}", dir.path().join("nested/dir/sallyport.db").display());
+        let url = format!(
+            "sqlite://{}",
+            dir.path().join("nested/dir/sallyport.db").display()
+        );
         let store = store::connect(&url).await.expect("open SQLite");
         assert_eq!(store.backend(), "sqlite");
-        Fixture { store, url, pg: None, _dir: Some(dir) }
+        Fixture {
+            store,
+            url,
+            pg: None,
+            _dir: Some(dir),
+        }
     }
 
     async fn postgres() -> Option<Fixture> {
@@ -44,7 +53,9 @@ impl Fixture {
             if std::env::var("SALLYPORT_REQUIRE_POSTGRES").as_deref() == Ok("1") {
                 panic!("SALLYPORT_REQUIRE_POSTGRES=1 but SALLYPORT_TEST_POSTGRES_URL is not set");
             }
-            eprintln!("skipped: set SALLYPORT_TEST_POSTGRES_URL to run the PostgreSQL contract tests");
+            eprintln!(
+                "skipped: set SALLYPORT_TEST_POSTGRES_URL to run the PostgreSQL contract tests"
+            );
             return None;
         };
         let name = format!("t_{}", hex(&MailboxId::random().0));
@@ -54,7 +65,12 @@ impl Fixture {
         let url = url.to_string();
         let store = store::connect(&url).await.expect("open PostgreSQL");
         assert_eq!(store.backend(), "postgres");
-        Some(Fixture { store, url, pg: Some((base, name)), _dir: None })
+        Some(Fixture {
+            store,
+            url,
+            pg: Some((base, name)),
+            _dir: None,
+        })
     }
 
     /// Another store instance on the same database (another node, or the same one restarted).
@@ -65,15 +81,24 @@ impl Fixture {
     async fn finish(self) {
         self.store.close().await;
         if let Some((base, name)) = &self.pg {
-            admin(base, &format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)")).await;
+            admin(
+                base,
+                &format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"),
+            )
+            .await;
         }
     }
 }
 
 async fn admin(base: &str, sql: &str) {
     use sqlx::Connection as _;
-    let mut conn = sqlx::PgConnection::connect(base).await.expect("connect to SALLYPORT_TEST_POSTGRES_URL");
-    sqlx::query(sqlx::AssertSqlSafe(sql.to_owned())).execute(&mut conn).await.expect("administer test databases");
+    let mut conn = sqlx::PgConnection::connect(base)
+        .await
+        .expect("connect to SALLYPORT_TEST_POSTGRES_URL");
+    sqlx::query(sqlx::AssertSqlSafe(sql.to_owned()))
+        .execute(&mut conn)
+        .await
+        .expect("administer test databases");
     conn.close().await.ok();
 }
 
@@ -142,7 +167,7 @@ contract!(
         contract_pending_is_oldest_first_limited_and_unexpired,
         contract_expire_removes_expired_copies_records_and_invitations,
         contract_mailboxes_with_messages_since,
-        contract_settings_are_initialised_once,
+        contract_settings_are_initialised_once_and_replaceable,
         contract_batch_larger_than_the_bind_variable_limit,
         contract_listen_matches_the_backend,
     ],
@@ -185,13 +210,23 @@ fn new_device(now: i64) -> NewDevice {
 /// Enrols a device on a fresh account and returns its linked mailbox.
 async fn linked_mailbox(store: &Arc<dyn Store>) -> MailboxId {
     let code_hash = store::sha256(MessageId::random().as_bytes());
-    store.create_invitation(invitation(code_hash, None, NOW + DAY)).await.unwrap();
-    store.redeem_invitation(&code_hash, new_device(NOW)).await.unwrap().mailbox
+    store
+        .create_invitation(invitation(code_hash, None, NOW + DAY))
+        .await
+        .unwrap();
+    store
+        .redeem_invitation(&code_hash, new_device(NOW))
+        .await
+        .unwrap()
+        .mailbox
 }
 
 async fn unlinked_mailbox(store: &Arc<dyn Store>) -> MailboxId {
     let mailbox = MailboxId::random();
-    store.create_mailbox(&mailbox, &store::sha256(b"secret"), NOW).await.unwrap();
+    store
+        .create_mailbox(&mailbox, &store::sha256(b"secret"), NOW)
+        .await
+        .unwrap();
     mailbox
 }
 
@@ -223,7 +258,10 @@ async fn pending_bodies(store: &Arc<dyn Store>, mailbox: &MailboxId) -> Vec<Stri
 }
 
 /// Waits for a wake-up matching `pred`, polling the channel with an overall timeout.
-async fn wait_for(rx: &mut tokio::sync::mpsc::Receiver<Wakeup>, pred: impl Fn(&Wakeup) -> bool) -> Wakeup {
+async fn wait_for(
+    rx: &mut tokio::sync::mpsc::Receiver<Wakeup>,
+    pred: impl Fn(&Wakeup) -> bool,
+) -> Wakeup {
     tokio::time::timeout(Duration::from_secs(10), async {
         loop {
             let w = rx.recv().await.expect("listener channel closed");
@@ -240,8 +278,14 @@ async fn wait_for(rx: &mut tokio::sync::mpsc::Receiver<Wakeup>, pred: impl Fn(&W
 // Enrolment and devices
 
 async fn contract_invitation_is_single_use(store: Arc<dyn Store>) {
-    store.create_invitation(invitation(code(1), None, NOW + DAY)).await.unwrap();
-    store.redeem_invitation(&code(1), new_device(NOW)).await.unwrap();
+    store
+        .create_invitation(invitation(code(1), None, NOW + DAY))
+        .await
+        .unwrap();
+    store
+        .redeem_invitation(&code(1), new_device(NOW))
+        .await
+        .unwrap();
     let again = store.redeem_invitation(&code(1), new_device(NOW + 1)).await;
     assert!(matches!(again, Err(StoreError::NotFound)), "{again:?}");
     assert_eq!(store.account_count().await.unwrap(), 1);
@@ -249,21 +293,35 @@ async fn contract_invitation_is_single_use(store: Arc<dyn Store>) {
 }
 
 async fn contract_expired_or_unknown_invitation_is_refused(store: Arc<dyn Store>) {
-    store.create_invitation(invitation(code(1), None, NOW + HOUR)).await.unwrap();
-    let late = store.redeem_invitation(&code(1), new_device(NOW + 2 * HOUR)).await;
+    store
+        .create_invitation(invitation(code(1), None, NOW + HOUR))
+        .await
+        .unwrap();
+    let late = store
+        .redeem_invitation(&code(1), new_device(NOW + 2 * HOUR))
+        .await;
     assert!(matches!(late, Err(StoreError::NotFound)), "{late:?}");
     let unknown = store.redeem_invitation(&code(9), new_device(NOW)).await;
     assert!(matches!(unknown, Err(StoreError::NotFound)), "{unknown:?}");
     assert_eq!(store.account_count().await.unwrap(), 0);
     // Still redeemable before it expires: the failed attempt changed nothing.
-    store.redeem_invitation(&code(1), new_device(NOW + HOUR - 1)).await.unwrap();
+    store
+        .redeem_invitation(&code(1), new_device(NOW + HOUR - 1))
+        .await
+        .unwrap();
 }
 
 async fn contract_enrolment_creates_account_device_and_linked_mailbox(store: Arc<dyn Store>) {
     assert_eq!(store.account_count().await.unwrap(), 0);
-    store.create_invitation(invitation(code(1), None, NOW + DAY)).await.unwrap();
+    store
+        .create_invitation(invitation(code(1), None, NOW + DAY))
+        .await
+        .unwrap();
     let dev = new_device(NOW + 5);
-    let enrolled = store.redeem_invitation(&code(1), dev.clone()).await.unwrap();
+    let enrolled = store
+        .redeem_invitation(&code(1), dev.clone())
+        .await
+        .unwrap();
     assert_eq!(enrolled.account, dev.new_account);
     assert_eq!(enrolled.device, dev.device);
     assert_eq!(enrolled.mailbox, dev.mailbox);
@@ -271,7 +329,11 @@ async fn contract_enrolment_creates_account_device_and_linked_mailbox(store: Arc
     assert_eq!(enrolled.roles, vec![Role::Staff, Role::PeerSupporter]);
     assert_eq!(store.account_count().await.unwrap(), 1);
 
-    let record = store.device(&dev.device).await.unwrap().expect("device stored");
+    let record = store
+        .device(&dev.device)
+        .await
+        .unwrap()
+        .expect("device stored");
     assert_eq!(record.account, dev.new_account);
     assert_eq!(record.display_name, "Dana R.");
     assert_eq!(record.roles, vec![Role::Staff, Role::PeerSupporter]);
@@ -280,21 +342,33 @@ async fn contract_enrolment_creates_account_device_and_linked_mailbox(store: Arc
     assert_eq!(record.mailbox, dev.mailbox);
     assert_eq!(record.created_at, NOW + 5);
     assert_eq!(record.revoked_at, None);
-    assert_eq!(store.mailbox_access(&dev.mailbox).await.unwrap(), Some(MailboxAccess::Linked));
+    assert_eq!(
+        store.mailbox_access(&dev.mailbox).await.unwrap(),
+        Some(MailboxAccess::Linked)
+    );
     assert_eq!(store.device(&DeviceId::random()).await.unwrap(), None);
     assert_eq!(store.list_devices().await.unwrap(), vec![record]);
 }
 
 async fn contract_second_device_joins_existing_account(store: Arc<dyn Store>) {
-    store.create_invitation(invitation(code(1), None, NOW + DAY)).await.unwrap();
-    let first = store.redeem_invitation(&code(1), new_device(NOW)).await.unwrap();
+    store
+        .create_invitation(invitation(code(1), None, NOW + DAY))
+        .await
+        .unwrap();
+    let first = store
+        .redeem_invitation(&code(1), new_device(NOW))
+        .await
+        .unwrap();
 
     let mut second_invitation = invitation(code(2), Some(first.account), NOW + DAY);
     second_invitation.display_name = "ignored: the account keeps its name".into();
     second_invitation.roles = vec![Role::Admin];
     store.create_invitation(second_invitation).await.unwrap();
     let dev = new_device(NOW + 10);
-    let second = store.redeem_invitation(&code(2), dev.clone()).await.unwrap();
+    let second = store
+        .redeem_invitation(&code(2), dev.clone())
+        .await
+        .unwrap();
     assert_eq!(second.account, first.account);
     assert_ne!(second.account, dev.new_account);
     assert_eq!(second.display_name, "Dana R.");
@@ -310,27 +384,52 @@ async fn contract_second_device_joins_existing_account(store: Arc<dyn Store>) {
 
 async fn contract_enrolment_conflicts_leave_the_invitation_unused(store: Arc<dyn Store>) {
     let taken = linked_mailbox(&store).await;
-    store.create_invitation(invitation(code(1), None, NOW + DAY)).await.unwrap();
+    store
+        .create_invitation(invitation(code(1), None, NOW + DAY))
+        .await
+        .unwrap();
     let mut dev = new_device(NOW);
     dev.mailbox = taken;
     let clash = store.redeem_invitation(&code(1), dev.clone()).await;
     assert!(matches!(clash, Err(StoreError::Conflict(_))), "{clash:?}");
-    assert_eq!(store.account_count().await.unwrap(), 1, "the failed enrolment created nothing");
+    assert_eq!(
+        store.account_count().await.unwrap(),
+        1,
+        "the failed enrolment created nothing"
+    );
     dev.mailbox = MailboxId::random();
-    store.redeem_invitation(&code(1), dev).await.expect("the invitation is still usable");
+    store
+        .redeem_invitation(&code(1), dev)
+        .await
+        .expect("the invitation is still usable");
 }
 
 async fn contract_revocation_is_recorded_once_in_the_feed(store: Arc<dyn Store>) {
     assert_eq!(store.revocation_cursor().await.unwrap(), 0);
     assert!(store.revocations_since(0).await.unwrap().is_empty());
-    store.create_invitation(invitation(code(1), None, NOW + DAY)).await.unwrap();
-    let a = store.redeem_invitation(&code(1), new_device(NOW)).await.unwrap();
-    store.create_invitation(invitation(code(2), Some(a.account), NOW + DAY)).await.unwrap();
-    let b = store.redeem_invitation(&code(2), new_device(NOW)).await.unwrap();
+    store
+        .create_invitation(invitation(code(1), None, NOW + DAY))
+        .await
+        .unwrap();
+    let a = store
+        .redeem_invitation(&code(1), new_device(NOW))
+        .await
+        .unwrap();
+    store
+        .create_invitation(invitation(code(2), Some(a.account), NOW + DAY))
+        .await
+        .unwrap();
+    let b = store
+        .redeem_invitation(&code(2), new_device(NOW))
+        .await
+        .unwrap();
 
     let start = store.revocation_cursor().await.unwrap();
     assert!(store.revoke_device(&a.device, NOW + 100).await.unwrap());
-    assert!(!store.revoke_device(&a.device, NOW + 200).await.unwrap(), "already revoked");
+    assert!(
+        !store.revoke_device(&a.device, NOW + 200).await.unwrap(),
+        "already revoked"
+    );
     let missing = store.revoke_device(&DeviceId::random(), NOW).await;
     assert!(matches!(missing, Err(StoreError::NotFound)), "{missing:?}");
 
@@ -344,17 +443,29 @@ async fn contract_revocation_is_recorded_once_in_the_feed(store: Arc<dyn Store>)
 
     assert!(store.revoke_device(&b.device, NOW + 300).await.unwrap());
     let feed = store.revocations_since(start).await.unwrap();
-    assert_eq!(feed.iter().map(|r| r.1).collect::<Vec<_>>(), vec![a.device, b.device], "oldest first");
+    assert_eq!(
+        feed.iter().map(|r| r.1).collect::<Vec<_>>(),
+        vec![a.device, b.device],
+        "oldest first"
+    );
     assert!(feed[1].0 > feed[0].0);
-    assert_eq!(store.revocations_since(after_a).await.unwrap(), vec![feed[1]]);
+    assert_eq!(
+        store.revocations_since(after_a).await.unwrap(),
+        vec![feed[1]]
+    );
 
     let record = store.device(&a.device).await.unwrap().unwrap();
     assert_eq!(record.revoked_at, Some(NOW + 100));
 }
 
 async fn contract_duplicate_invitation_code_conflicts(store: Arc<dyn Store>) {
-    store.create_invitation(invitation(code(1), None, NOW + DAY)).await.unwrap();
-    let again = store.create_invitation(invitation(code(1), None, NOW + DAY)).await;
+    store
+        .create_invitation(invitation(code(1), None, NOW + DAY))
+        .await
+        .unwrap();
+    let again = store
+        .create_invitation(invitation(code(1), None, NOW + DAY))
+        .await;
     assert!(matches!(again, Err(StoreError::Conflict(_))), "{again:?}");
 }
 
@@ -370,13 +481,24 @@ async fn contract_unlinked_mailbox_create_conflict_and_access(store: Arc<dyn Sto
         store.mailbox_access(&mailbox).await.unwrap(),
         Some(MailboxAccess::Unlinked { secret_hash: hash })
     );
-    let again = store.create_mailbox(&mailbox, &store::sha256(b"other"), NOW).await;
-    assert!(matches!(again, Err(StoreError::Conflict("mailbox_exists"))), "{again:?}");
+    let again = store
+        .create_mailbox(&mailbox, &store::sha256(b"other"), NOW)
+        .await;
+    assert!(
+        matches!(again, Err(StoreError::Conflict("mailbox_exists"))),
+        "{again:?}"
+    );
     // A linked mailbox's id is taken as well.
     let linked = linked_mailbox(&store).await;
     let clash = store.create_mailbox(&linked, &hash, NOW).await;
-    assert!(matches!(clash, Err(StoreError::Conflict("mailbox_exists"))), "{clash:?}");
-    assert_eq!(store.mailbox_access(&linked).await.unwrap(), Some(MailboxAccess::Linked));
+    assert!(
+        matches!(clash, Err(StoreError::Conflict("mailbox_exists"))),
+        "{clash:?}"
+    );
+    assert_eq!(
+        store.mailbox_access(&linked).await.unwrap(),
+        Some(MailboxAccess::Linked)
+    );
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -388,8 +510,14 @@ async fn contract_seqs_increase_across_batches_and_reopen(f: &Fixture) {
     let first: Vec<NewMessage> = (0..5).map(|i| message(&[mb], &format!("a{i}"))).collect();
     let out1 = store.append(&first, QUOTA).await.unwrap();
     let seqs1: Vec<u64> = out1.iter().map(stored).collect();
-    assert!(seqs1.windows(2).all(|w| w[0] < w[1]), "batch order: {seqs1:?}");
-    let out2 = store.append(&[message(&[mb], "b0"), message(&[mb], "b1")], QUOTA).await.unwrap();
+    assert!(
+        seqs1.windows(2).all(|w| w[0] < w[1]),
+        "batch order: {seqs1:?}"
+    );
+    let out2 = store
+        .append(&[message(&[mb], "b0"), message(&[mb], "b1")], QUOTA)
+        .await
+        .unwrap();
     let seqs2: Vec<u64> = out2.iter().map(stored).collect();
     assert!(seqs2[0] > seqs1[4] && seqs2[1] > seqs2[0]);
 
@@ -405,11 +533,20 @@ async fn contract_seqs_increase_across_batches_and_reopen(f: &Fixture) {
     let reopened = f.open_again().await;
     assert_eq!(pending_bodies(&reopened, &mb).await, vec!["c0"]);
     assert!(reopened.mailbox_access(&mb).await.unwrap().is_some());
-    let out4 = reopened.append(&[message(&[mb], "d0")], QUOTA).await.unwrap();
+    let out4 = reopened
+        .append(&[message(&[mb], "d0")], QUOTA)
+        .await
+        .unwrap();
     assert!(stored(&out4[0]) > seq3);
     assert_eq!(pending_bodies(&reopened, &mb).await, vec!["c0", "d0"]);
     let dup = reopened.append(&[first[0].clone()], QUOTA).await.unwrap();
-    assert_eq!(dup, vec![AppendOutcome::Stored { seq: stored(&dup[0]) }], "its record expired");
+    assert_eq!(
+        dup,
+        vec![AppendOutcome::Stored {
+            seq: stored(&dup[0])
+        }],
+        "its record expired"
+    );
     reopened.close().await;
 }
 
@@ -417,18 +554,35 @@ async fn contract_duplicates_keep_their_first_seq_and_one_copy(store: Arc<dyn St
     let mb = unlinked_mailbox(&store).await;
     let m1 = message(&[mb], "one");
     let m2 = message(&[mb], "two");
-    let out = store.append(&[m1.clone(), m2.clone(), m1.clone()], QUOTA).await.unwrap();
+    let out = store
+        .append(&[m1.clone(), m2.clone(), m1.clone()], QUOTA)
+        .await
+        .unwrap();
     let s1 = stored(&out[0]);
     let s2 = stored(&out[1]);
-    assert_eq!(out[2], AppendOutcome::Duplicate { seq: s1 }, "within one batch");
+    assert_eq!(
+        out[2],
+        AppendOutcome::Duplicate { seq: s1 },
+        "within one batch"
+    );
 
     let mut resent = m2.clone();
     resent.payload = Bytes::from_static(b"different body, same id");
-    let out = store.append(&[resent, m1.clone(), message(&[mb], "three")], QUOTA).await.unwrap();
-    assert_eq!(out[0], AppendOutcome::Duplicate { seq: s2 }, "across batches");
+    let out = store
+        .append(&[resent, m1.clone(), message(&[mb], "three")], QUOTA)
+        .await
+        .unwrap();
+    assert_eq!(
+        out[0],
+        AppendOutcome::Duplicate { seq: s2 },
+        "across batches"
+    );
     assert_eq!(out[1], AppendOutcome::Duplicate { seq: s1 });
     stored(&out[2]);
-    assert_eq!(pending_bodies(&store, &mb).await, vec!["one", "two", "three"]);
+    assert_eq!(
+        pending_bodies(&store, &mb).await,
+        vec!["one", "two", "three"]
+    );
 
     // A duplicate is recognised even after its copy was acknowledged.
     store.ack(&[(mb, s1)]).await.unwrap();
@@ -440,20 +594,33 @@ async fn contract_duplicates_keep_their_first_seq_and_one_copy(store: Arc<dyn St
 async fn contract_quota_refuses_the_whole_message(store: Arc<dyn Store>) {
     let roomy = unlinked_mailbox(&store).await;
     let full = unlinked_mailbox(&store).await;
-    let out = store.append(&[message(&[full], "f1"), message(&[full], "f2")], 3).await.unwrap();
+    let out = store
+        .append(&[message(&[full], "f1"), message(&[full], "f2")], 3)
+        .await
+        .unwrap();
     out.iter().for_each(|o| {
         stored(o);
     });
     // The third fits; the fourth, in the same batch, counts the third and is refused whole.
     let out = store
-        .append(&[message(&[roomy, full], "fits"), message(&[roomy, full], "too many"), message(&[roomy], "ok")], 3)
+        .append(
+            &[
+                message(&[roomy, full], "fits"),
+                message(&[roomy, full], "too many"),
+                message(&[roomy], "ok"),
+            ],
+            3,
+        )
         .await
         .unwrap();
     stored(&out[0]);
     assert_eq!(out[1], AppendOutcome::QuotaExceeded { mailbox: full });
     stored(&out[2]);
     assert_eq!(pending_bodies(&store, &roomy).await, vec!["fits", "ok"]);
-    assert_eq!(pending_bodies(&store, &full).await, vec!["f1", "f2", "fits"]);
+    assert_eq!(
+        pending_bodies(&store, &full).await,
+        vec!["f1", "f2", "fits"]
+    );
     // Room again after an acknowledgement.
     let first = store.pending(&full, 1, NOW).await.unwrap()[0].seq;
     store.ack(&[(full, first)]).await.unwrap();
@@ -464,7 +631,10 @@ async fn contract_unknown_mailbox_refuses_the_whole_message(store: Arc<dyn Store
     let known = unlinked_mailbox(&store).await;
     let unknown = MailboxId::random();
     let m = message(&[known, unknown], "x");
-    let out = store.append(&[m.clone(), message(&[known], "y")], QUOTA).await.unwrap();
+    let out = store
+        .append(&[m.clone(), message(&[known], "y")], QUOTA)
+        .await
+        .unwrap();
     assert_eq!(out[0], AppendOutcome::UnknownMailbox { mailbox: unknown });
     stored(&out[1]);
     assert_eq!(pending_bodies(&store, &known).await, vec!["y"]);
@@ -479,7 +649,7 @@ async fn contract_fan_out_stores_one_copy_per_recipient(store: Arc<dyn Store>) {
     let b = unlinked_mailbox(&store).await;
     let c = unlinked_mailbox(&store).await;
     let m = message(&[a, b, c, b], "to all");
-    let seq = stored(&store.append(&[m.clone()], QUOTA).await.unwrap()[0]);
+    let seq = stored(&store.append(std::slice::from_ref(&m), QUOTA).await.unwrap()[0]);
     for mb in [a, b, c] {
         let pending = store.pending(&mb, 10, NOW).await.unwrap();
         assert_eq!(pending.len(), 1, "exactly one copy each");
@@ -493,9 +663,18 @@ async fn contract_fan_out_stores_one_copy_per_recipient(store: Arc<dyn Store>) {
 async fn contract_ack_deletes_only_that_copy(store: Arc<dyn Store>) {
     let a = unlinked_mailbox(&store).await;
     let b = unlinked_mailbox(&store).await;
-    let out = store.append(&[message(&[a, b], "shared"), message(&[a], "second")], QUOTA).await.unwrap();
+    let out = store
+        .append(
+            &[message(&[a, b], "shared"), message(&[a], "second")],
+            QUOTA,
+        )
+        .await
+        .unwrap();
     let (s1, s2) = (stored(&out[0]), stored(&out[1]));
-    store.ack(&[(a, s1), (MailboxId::random(), s1), (a, 999_999_999)]).await.unwrap();
+    store
+        .ack(&[(a, s1), (MailboxId::random(), s1), (a, 999_999_999)])
+        .await
+        .unwrap();
     assert_eq!(pending_bodies(&store, &a).await, vec!["second"]);
     assert_eq!(pending_bodies(&store, &b).await, vec!["shared"]);
     store.ack(&[(a, s1)]).await.unwrap();
@@ -520,9 +699,22 @@ async fn contract_pending_is_oldest_first_limited_and_unexpired(store: Arc<dyn S
     assert!(page.windows(2).all(|w| w[0].seq < w[1].seq));
 
     let later = store.pending(&mb, 100, NOW + 2 * HOUR).await.unwrap();
-    let bodies: Vec<String> = later.iter().map(|m| String::from_utf8(m.payload.to_vec()).unwrap()).collect();
-    assert_eq!(bodies, vec!["m0", "m2", "m3", "m4", "m5", "m6"], "the expired copy is skipped");
-    assert!(store.pending(&MailboxId::random(), 10, NOW).await.unwrap().is_empty());
+    let bodies: Vec<String> = later
+        .iter()
+        .map(|m| String::from_utf8(m.payload.to_vec()).unwrap())
+        .collect();
+    assert_eq!(
+        bodies,
+        vec!["m0", "m2", "m3", "m4", "m5", "m6"],
+        "the expired copy is skipped"
+    );
+    assert!(
+        store
+            .pending(&MailboxId::random(), 10, NOW)
+            .await
+            .unwrap()
+            .is_empty()
+    );
 }
 
 async fn contract_expire_removes_expired_copies_records_and_invitations(store: Arc<dyn Store>) {
@@ -530,12 +722,24 @@ async fn contract_expire_removes_expired_copies_records_and_invitations(store: A
     let mut short = message(&[mb], "short");
     short.expires_at = NOW + HOUR;
     let long = message(&[mb], "long");
-    let out = store.append(&[short.clone(), long.clone()], QUOTA).await.unwrap();
+    let out = store
+        .append(&[short.clone(), long.clone()], QUOTA)
+        .await
+        .unwrap();
     let short_seq = stored(&out[0]);
 
-    store.create_invitation(invitation(code(1), None, NOW + HOUR)).await.unwrap();
-    store.create_invitation(invitation(code(2), None, NOW + HOUR)).await.unwrap();
-    store.redeem_invitation(&code(2), new_device(NOW)).await.unwrap();
+    store
+        .create_invitation(invitation(code(1), None, NOW + HOUR))
+        .await
+        .unwrap();
+    store
+        .create_invitation(invitation(code(2), None, NOW + HOUR))
+        .await
+        .unwrap();
+    store
+        .redeem_invitation(&code(2), new_device(NOW))
+        .await
+        .unwrap();
 
     assert_eq!(store.expire(NOW).await.unwrap(), 0, "nothing is due yet");
     assert_eq!(store.expire(NOW + 2 * HOUR).await.unwrap(), 1);
@@ -547,8 +751,13 @@ async fn contract_expire_removes_expired_copies_records_and_invitations(store: A
     assert!(matches!(out[1], AppendOutcome::Duplicate { .. }));
 
     // The unused expired invitation is gone (its code can be issued again); the used one stays.
-    store.create_invitation(invitation(code(1), None, NOW + DAY)).await.expect("expired invitation deleted");
-    let used = store.create_invitation(invitation(code(2), None, NOW + DAY)).await;
+    store
+        .create_invitation(invitation(code(1), None, NOW + DAY))
+        .await
+        .expect("expired invitation deleted");
+    let used = store
+        .create_invitation(invitation(code(2), None, NOW + DAY))
+        .await;
     assert!(matches!(used, Err(StoreError::Conflict(_))), "{used:?}");
 }
 
@@ -557,19 +766,55 @@ async fn contract_mailboxes_with_messages_since(store: Arc<dyn Store>) {
     let b = unlinked_mailbox(&store).await;
     let mut old = message(&[a], "old");
     old.created_at = NOW - HOUR;
-    store.append(&[old, message(&[b], "new"), message(&[b], "new 2")], QUOTA).await.unwrap();
-    assert_eq!(store.mailboxes_with_messages_since(NOW).await.unwrap(), vec![b]);
-    let both: HashSet<MailboxId> = store.mailboxes_with_messages_since(NOW - HOUR).await.unwrap().into_iter().collect();
+    store
+        .append(&[old, message(&[b], "new"), message(&[b], "new 2")], QUOTA)
+        .await
+        .unwrap();
+    assert_eq!(
+        store.mailboxes_with_messages_since(NOW).await.unwrap(),
+        vec![b]
+    );
+    let both: HashSet<MailboxId> = store
+        .mailboxes_with_messages_since(NOW - HOUR)
+        .await
+        .unwrap()
+        .into_iter()
+        .collect();
     assert_eq!(both, HashSet::from([a, b]));
-    assert!(store.mailboxes_with_messages_since(NOW + 1).await.unwrap().is_empty());
+    assert!(
+        store
+            .mailboxes_with_messages_since(NOW + 1)
+            .await
+            .unwrap()
+            .is_empty()
+    );
 }
 
-async fn contract_settings_are_initialised_once(store: Arc<dyn Store>) {
+async fn contract_settings_are_initialised_once_and_replaceable(store: Arc<dyn Store>) {
     assert_eq!(store.setting("vapid_key").await.unwrap(), None);
-    assert_eq!(store.init_setting("vapid_key", b"first").await.unwrap(), b"first");
-    assert_eq!(store.init_setting("vapid_key", b"second").await.unwrap(), b"first");
-    assert_eq!(store.setting("vapid_key").await.unwrap(), Some(b"first".to_vec()));
-    assert_eq!(store.init_setting("other", &[0, 255]).await.unwrap(), vec![0, 255]);
+    assert_eq!(
+        store.init_setting("vapid_key", b"first").await.unwrap(),
+        b"first"
+    );
+    assert_eq!(
+        store.init_setting("vapid_key", b"second").await.unwrap(),
+        b"first"
+    );
+    assert_eq!(
+        store.setting("vapid_key").await.unwrap(),
+        Some(b"first".to_vec())
+    );
+    assert_eq!(
+        store.init_setting("other", &[0, 255]).await.unwrap(),
+        vec![0, 255]
+    );
+    store.set_setting("vapid_key", b"replaced").await.unwrap();
+    store.set_setting("new", b"set").await.unwrap();
+    assert_eq!(
+        store.setting("vapid_key").await.unwrap(),
+        Some(b"replaced".to_vec())
+    );
+    assert_eq!(store.init_setting("new", b"ignored").await.unwrap(), b"set");
 }
 
 async fn contract_batch_larger_than_the_bind_variable_limit(store: Arc<dyn Store>) {
@@ -577,7 +822,9 @@ async fn contract_batch_larger_than_the_bind_variable_limit(store: Arc<dyn Store
     // 32,766 bound variables per statement.
     let a = unlinked_mailbox(&store).await;
     let b = unlinked_mailbox(&store).await;
-    let batch: Vec<NewMessage> = (0..10_000).map(|i| message(&[a, b], &format!("{i}"))).collect();
+    let batch: Vec<NewMessage> = (0..10_000)
+        .map(|i| message(&[a, b], &format!("{i}")))
+        .collect();
     let out = store.append(&batch, 20_000).await.unwrap();
     assert_eq!(out.len(), 10_000);
     let seqs: Vec<u64> = out.iter().map(stored).collect();
@@ -588,7 +835,12 @@ async fn contract_batch_larger_than_the_bind_variable_limit(store: Arc<dyn Store
 
     // Resending it all: every one a duplicate.
     let again = store.append(&batch, 20_000).await.unwrap();
-    assert!(again.iter().zip(&seqs).all(|(o, s)| *o == AppendOutcome::Duplicate { seq: *s }));
+    assert!(
+        again
+            .iter()
+            .zip(&seqs)
+            .all(|(o, s)| *o == AppendOutcome::Duplicate { seq: *s })
+    );
 
     let acks: Vec<(MailboxId, u64)> = seqs.iter().flat_map(|s| [(a, *s), (b, *s)]).collect();
     store.ack(&acks).await.unwrap();
@@ -616,7 +868,10 @@ async fn contract_notify_reaches_another_instance(f: &Fixture) {
     let other = f.open_again().await;
     let mut rx = other.listen().await.unwrap().expect("PostgreSQL listens");
     let mailboxes: Vec<MailboxId> = (0..800).map(|_| MailboxId::random()).collect();
-    f.store.notify_mailboxes("node-a", &mailboxes).await.unwrap();
+    f.store
+        .notify_mailboxes("node-a", &mailboxes)
+        .await
+        .unwrap();
     // 800 mailboxes need several notifications; all arrive, in order.
     let mut got = Vec::new();
     while got.len() < mailboxes.len() {
@@ -632,8 +887,16 @@ async fn contract_notify_reaches_another_instance(f: &Fixture) {
 
     // A revocation on one node wakes the others.
     let code_hash = code(7);
-    f.store.create_invitation(invitation(code_hash, None, NOW + DAY)).await.unwrap();
-    let device = f.store.redeem_invitation(&code_hash, new_device(NOW)).await.unwrap().device;
+    f.store
+        .create_invitation(invitation(code_hash, None, NOW + DAY))
+        .await
+        .unwrap();
+    let device = f
+        .store
+        .redeem_invitation(&code_hash, new_device(NOW))
+        .await
+        .unwrap()
+        .device;
     assert!(f.store.revoke_device(&device, NOW).await.unwrap());
     wait_for(&mut rx, |w| *w == Wakeup::Revoked).await;
     drop(rx);
@@ -645,14 +908,18 @@ async fn contract_concurrent_appends_of_one_id_store_it_once(f: &Fixture) {
     let two = f.open_again().await;
     let mb = unlinked_mailbox(&one).await;
     for round in 0..5 {
-        let batch: Vec<NewMessage> = (0..200).map(|i| message(&[mb], &format!("{round}/{i}"))).collect();
+        let batch: Vec<NewMessage> = (0..200)
+            .map(|i| message(&[mb], &format!("{round}/{i}")))
+            .collect();
         let mut reversed = batch.clone();
         reversed.reverse();
         let (x, y) = tokio::join!(one.append(&batch, 100_000), two.append(&reversed, 100_000));
         let (x, y) = (x.unwrap(), y.unwrap());
         y.iter().rev().zip(&x).for_each(|(y, x)| match (x, y) {
             (AppendOutcome::Stored { seq: a }, AppendOutcome::Duplicate { seq: b })
-            | (AppendOutcome::Duplicate { seq: a }, AppendOutcome::Stored { seq: b }) => assert_eq!(a, b),
+            | (AppendOutcome::Duplicate { seq: a }, AppendOutcome::Stored { seq: b }) => {
+                assert_eq!(a, b)
+            }
             other => panic!("exactly one node stores each id: {other:?}"),
         });
     }
@@ -661,4 +928,49 @@ async fn contract_concurrent_appends_of_one_id_store_it_once(f: &Fixture) {
     let ids: HashSet<MessageId> = pending.iter().map(|m| m.id).collect();
     assert_eq!(ids.len(), 1_000);
     two.close().await;
+}
+
+// ---------------------------------------------------------------------------------------------
+// SQLite only
+
+#[tokio::test]
+async fn sqlite_in_memory_url_works() {
+    let store = store::connect("sqlite::memory:").await.unwrap();
+    let mb = unlinked_mailbox(&store).await;
+    stored(
+        &store
+            .append(&[message(&[mb], "kept")], QUOTA)
+            .await
+            .unwrap()[0],
+    );
+    assert_eq!(pending_bodies(&store, &mb).await, vec!["kept"]);
+    store.close().await;
+}
+
+#[tokio::test]
+async fn sqlite_unlinked_mailbox_row_keeps_no_owner_and_only_the_day() {
+    use sqlx::Connection as _;
+    let f = Fixture::sqlite().await;
+    let mb = MailboxId::random();
+    let created = NOW + 5 * HOUR + 123;
+    f.store
+        .create_mailbox(&mb, &store::sha256(b"s"), created)
+        .await
+        .unwrap();
+    f.store.close().await;
+
+    let mut conn = sqlx::SqliteConnection::connect(&f.url).await.unwrap();
+    let columns: Vec<String> =
+        sqlx::query_scalar("SELECT name FROM pragma_table_info('mailboxes') ORDER BY cid")
+            .fetch_all(&mut conn)
+            .await
+            .unwrap();
+    assert_eq!(columns, vec!["id", "secret_hash", "created_day"]);
+    let day: i64 = sqlx::query_scalar("SELECT created_day FROM mailboxes WHERE id = ?")
+        .bind(mb.as_bytes().as_slice())
+        .fetch_one(&mut conn)
+        .await
+        .unwrap();
+    assert_eq!(day, created - created.rem_euclid(DAY));
+    conn.close().await.unwrap();
 }

@@ -1,1 +1,292 @@
+//! Harness for end-to-end tests: starts real `sallyport` processes on 127.0.0.1:0 (SQLite in a
+//! temp dir, or a fresh database on the test PostgreSQL), runs the admin command, enrols native
+//! clients, and waits on conditions with timeouts instead of sleeping.
 
+use sallyport_core::protocol::{MailboxId, Payload};
+use sallyport_core::{Client, ClientError, Credentials, Event};
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::OnceLock;
+use std::time::Duration;
+
+/// How long any single wait in a test may take before the test fails.
+pub const WAIT: Duration = Duration::from_secs(30);
+
+/// The `sallyport` binary, built once per test process so tests never run a stale one.
+pub fn sallyport_bin() -> PathBuf {
+    static BIN: OnceLock<PathBuf> = OnceLock::new();
+    BIN.get_or_init(|| {
+        if let Ok(path) = std::env::var("SALLYPORT_BIN") {
+            return PathBuf::from(path);
+        }
+        let root = workspace_root();
+        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+        let status = Command::new(cargo)
+            .args(["build", "--quiet", "--bin", "sallyport"])
+            .current_dir(&root)
+            .status()
+            .expect("running cargo build for the sallyport binary");
+        assert!(status.success(), "cargo build --bin sallyport failed");
+        let target = std::env::var("CARGO_TARGET_DIR").map(PathBuf::from).unwrap_or_else(|_| root.join("target"));
+        target.join("debug").join("sallyport")
+    })
+    .clone()
+}
+
+pub fn workspace_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("tests/ is inside the workspace").to_path_buf()
+}
+
+/// A fresh, empty PostgreSQL database on the test cluster, or `None` when no cluster is
+/// configured. With `SALLYPORT_REQUIRE_POSTGRES=1` (the README's test command) a missing cluster
+/// fails the test instead.
+pub async fn postgres_database() -> Option<String> {
+    let base = match std::env::var("SALLYPORT_TEST_POSTGRES_URL") {
+        Ok(url) => url,
+        Err(_) => {
+            assert!(
+                std::env::var("SALLYPORT_REQUIRE_POSTGRES").as_deref() != Ok("1"),
+                "SALLYPORT_REQUIRE_POSTGRES=1 but SALLYPORT_TEST_POSTGRES_URL is not set"
+            );
+            eprintln!("skipping: no SALLYPORT_TEST_POSTGRES_URL");
+            return None;
+        }
+    };
+    use sqlx::Connection as _;
+    let name = format!("e2e_{}", rand::random::<u64>());
+    let mut conn = sqlx::PgConnection::connect(&base).await.expect("connecting to the test PostgreSQL");
+    sqlx::raw_sql(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
+        .execute(&mut conn)
+        .await
+        .expect("creating a test database");
+    let (prefix, _) = base.rsplit_once('/').expect("a database URL has a path");
+    Some(format!("{prefix}/{name}"))
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct ServerOptions {
+    /// `None`: SQLite in the server's data dir.
+    pub database_url: Option<String>,
+    pub extra_args: Vec<String>,
+}
+
+/// A running `sallyport serve` process.
+pub struct TestServer {
+    child: Option<Child>,
+    pub url: String,
+    pub admin_link: Option<String>,
+    data_dir: tempfile::TempDir,
+    options: ServerOptions,
+    listen: String,
+    log_path: PathBuf,
+}
+
+impl TestServer {
+    pub async fn start() -> TestServer {
+        Self::start_with(ServerOptions::default()).await
+    }
+
+    pub async fn start_with(options: ServerOptions) -> TestServer {
+        let data_dir = tempfile::tempdir().expect("temp dir");
+        let log_path = data_dir.path().join("server.log");
+        let mut server = TestServer {
+            child: None,
+            url: String::new(),
+            admin_link: None,
+            data_dir,
+            options,
+            listen: "127.0.0.1:0".into(),
+            log_path,
+        };
+        server.spawn().await;
+        server
+    }
+
+    fn db_args(&self) -> Vec<String> {
+        let mut args = vec!["--data-dir".to_owned(), self.data_dir.path().join("data").display().to_string()];
+        if let Some(url) = &self.options.database_url {
+            args.extend(["--database-url".to_owned(), url.clone()]);
+        }
+        args
+    }
+
+    async fn spawn(&mut self) {
+        let log = std::fs::OpenOptions::new().create(true).append(true).open(&self.log_path).expect("log file");
+        let mut child = Command::new(sallyport_bin())
+            .arg("serve")
+            .args(["--listen", &self.listen])
+            .args(self.db_args())
+            .args(&self.options.extra_args)
+            .env("SALLYPORT_LOG", "debug")
+            .env_remove("SALLYPORT_PUBLIC_URL")
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::from(log))
+            .spawn()
+            .expect("starting sallyport");
+        let stdout = child.stdout.take().expect("piped stdout");
+        self.child = Some(child);
+        let (tx, rx) = std::sync::mpsc::channel::<String>();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                let _ = tx.send(line);
+            }
+        });
+        // The server prints the administrator link (on first start) before the address line,
+        // and the address line only once it is ready.
+        let lines = tokio::task::spawn_blocking(move || {
+            let mut admin = None;
+            let deadline = std::time::Instant::now() + WAIT;
+            while let Ok(line) = rx.recv_timeout(deadline.saturating_duration_since(std::time::Instant::now())) {
+                if let Some(l) = line.strip_prefix("administrator enrolment link: ") {
+                    admin = Some(l.trim().to_owned());
+                }
+                if let Some(u) = line.strip_prefix("sallyport listening on ") {
+                    return (Some(u.trim().to_owned()), admin);
+                }
+            }
+            (None, admin)
+        })
+        .await
+        .expect("reader task");
+        let url = lines.0.unwrap_or_else(|| panic!("sallyport did not start; its log:\n{}", self.logs()));
+        self.listen = url.trim_start_matches("http://").to_owned();
+        self.url = url;
+        self.admin_link = lines.1;
+        wait_until("the server answers /healthz", || async { http_ok(&self.url, "/healthz").await }).await;
+    }
+
+    pub fn data_dir(&self) -> &Path {
+        self.data_dir.path()
+    }
+
+    /// The server's log output (stderr) so far.
+    pub fn logs(&self) -> String {
+        std::fs::read_to_string(&self.log_path).unwrap_or_default()
+    }
+
+    /// Runs `sallyport admin ARGS…` against this server's database; returns stdout.
+    pub fn admin(&self, args: &[&str]) -> String {
+        let out = Command::new(sallyport_bin())
+            .arg("admin")
+            .args(args)
+            .args(self.db_args())
+            .env_remove("SALLYPORT_PUBLIC_URL")
+            .stdin(Stdio::null())
+            .output()
+            .expect("running sallyport admin");
+        assert!(out.status.success(), "sallyport admin {args:?} failed: {}", String::from_utf8_lossy(&out.stderr));
+        String::from_utf8(out.stdout).expect("utf-8 output")
+    }
+
+    /// A one-time enrolment link from the admin command.
+    pub fn invite(&self, name: &str, roles: &[&str]) -> String {
+        let mut args = vec!["invite", "--name", name];
+        for role in roles {
+            args.extend(["--role", role]);
+        }
+        self.admin(&args).trim().to_owned()
+    }
+
+    /// Invites and enrols a new person's device.
+    pub async fn enrol(&self, name: &str) -> Credentials {
+        let link = self.invite(name, &["staff"]);
+        sallyport_core::enrol(&self.url, &link).await.expect("enrolment")
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.as_ref().expect("running").id()
+    }
+
+    /// SIGTERM, then waits for a clean exit.
+    pub async fn stop(&mut self) {
+        let mut child = self.child.take().expect("running");
+        let status = Command::new("kill").args(["-TERM", &child.id().to_string()]).status().expect("kill");
+        assert!(status.success());
+        let status = tokio::task::spawn_blocking(move || child.wait()).await.unwrap().unwrap();
+        assert!(status.success(), "sallyport exited with {status} after SIGTERM; log:\n{}", self.logs());
+    }
+
+    /// SIGKILL: no chance to flush anything.
+    pub fn kill(&mut self) {
+        let mut child = self.child.take().expect("running");
+        child.kill().expect("SIGKILL");
+        let _ = child.wait();
+    }
+
+    /// Starts the server again on the same address and database.
+    pub async fn restart(&mut self) {
+        assert!(self.child.is_none(), "stop or kill the server first");
+        self.spawn().await;
+    }
+}
+
+impl Drop for TestServer {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+async fn http_ok(base: &str, path: &str) -> bool {
+    let Ok(mut stream) = tokio::net::TcpStream::connect(base.trim_start_matches("http://")).await else {
+        return false;
+    };
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let request = format!("GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+    if stream.write_all(request.as_bytes()).await.is_err() {
+        return false;
+    }
+    let mut response = Vec::new();
+    let _ = stream.read_to_end(&mut response).await;
+    response.starts_with(b"HTTP/1.1 200")
+}
+
+/// Polls `condition` until it holds, failing the test after [`WAIT`].
+pub async fn wait_until<F, Fut>(what: &str, mut condition: F)
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = bool>,
+{
+    let deadline = tokio::time::Instant::now() + WAIT;
+    while !condition().await {
+        assert!(tokio::time::Instant::now() < deadline, "timed out waiting until {what}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// The next event from a client, failing the test after [`WAIT`].
+pub async fn next_event(client: &mut Client) -> Result<Event, ClientError> {
+    tokio::time::timeout(WAIT, client.next_event()).await.expect("timed out waiting for an event")
+}
+
+/// Waits for the next event matching `pick`, skipping others, failing after [`WAIT`].
+pub async fn expect_event<T>(client: &mut Client, mut pick: impl FnMut(&Event) -> Option<T>) -> T {
+    let deadline = tokio::time::Instant::now() + WAIT;
+    loop {
+        let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+        let event = tokio::time::timeout(left, client.next_event())
+            .await
+            .expect("timed out waiting for an event")
+            .expect("client error while waiting for an event");
+        if let Some(t) = pick(&event) {
+            return t;
+        }
+    }
+}
+
+/// A payload that carries a marker string, so tests can search the server's files for it.
+pub fn marked_payload(marker: &str, n: usize) -> Payload {
+    Payload(bytes::Bytes::from(format!("{marker}-{n:06}")))
+}
+
+pub fn payload_number(marker: &str, payload: &Payload) -> Option<usize> {
+    std::str::from_utf8(&payload.0).ok()?.strip_prefix(marker)?.strip_prefix('-')?.parse().ok()
+}
+
+pub fn mailbox(creds: &Credentials) -> MailboxId {
+    creds.mailbox
+}

@@ -44,10 +44,20 @@ impl Subscriber {
     }
 }
 
+/// A device's live connections on this node, and the lock a connection holds for its life so
+/// that a newer connection starts only once the older one has stopped reading: every send of the
+/// old connection is then queued for commit ahead of the new connection's re-sends, which keeps
+/// a device's messages in order across reconnects.
+#[derive(Default)]
+struct DeviceEntry {
+    lock: Arc<tokio::sync::Mutex<()>>,
+    connections: Vec<(u64, watch::Sender<Option<ErrorCode>>)>,
+}
+
 #[derive(Default)]
 pub struct Hub {
     mailboxes: Mutex<HashMap<MailboxId, Vec<Arc<Subscriber>>>>,
-    devices: Mutex<HashMap<DeviceId, Vec<(u64, watch::Sender<Option<ErrorCode>>)>>>,
+    devices: Mutex<HashMap<DeviceId, DeviceEntry>>,
     next_connection: AtomicU64,
 }
 
@@ -99,15 +109,31 @@ impl Hub {
         self.mailboxes.lock().unwrap().contains_key(mailbox)
     }
 
-    pub fn register_device(&self, device: DeviceId, connection: u64, kill: watch::Sender<Option<ErrorCode>>) {
-        self.devices.lock().unwrap().entry(device).or_default().push((connection, kill));
+    /// Registers a connection of `device`, tells its older connections on this node that they
+    /// are superseded, and returns the lock to hold for this connection's life (await it first).
+    pub fn register_device(
+        &self,
+        device: DeviceId,
+        connection: u64,
+        kill: watch::Sender<Option<ErrorCode>>,
+    ) -> Arc<tokio::sync::Mutex<()>> {
+        let mut map = self.devices.lock().unwrap();
+        let entry = map.entry(device).or_default();
+        for (_, older) in &entry.connections {
+            older.send_if_modified(|reason| {
+                reason.get_or_insert(ErrorCode::Superseded);
+                true
+            });
+        }
+        entry.connections.push((connection, kill));
+        entry.lock.clone()
     }
 
     pub fn unregister_device(&self, device: &DeviceId, connection: u64) {
         let mut map = self.devices.lock().unwrap();
-        if let Some(list) = map.get_mut(device) {
-            list.retain(|(c, _)| *c != connection);
-            if list.is_empty() {
+        if let Some(entry) = map.get_mut(device) {
+            entry.connections.retain(|(c, _)| *c != connection);
+            if entry.connections.is_empty() {
                 map.remove(device);
             }
         }
@@ -116,7 +142,7 @@ impl Hub {
     /// Closes every local connection of a revoked device.
     pub fn kill_device(&self, device: &DeviceId) -> usize {
         let map = self.devices.lock().unwrap();
-        let list = map.get(device).map(Vec::as_slice).unwrap_or_default();
+        let list = map.get(device).map(|e| e.connections.as_slice()).unwrap_or_default();
         for (_, kill) in list {
             let _ = kill.send(Some(ErrorCode::DeviceRevoked));
         }
@@ -170,7 +196,9 @@ mod tests {
         let (a, mut ra) = watch::channel(None);
         let (b, mut rb) = watch::channel(None);
         hub.register_device(device, 1, a);
+        assert_eq!(*ra.borrow_and_update(), None);
         hub.register_device(device, 2, b);
+        assert_eq!(*ra.borrow_and_update(), Some(ErrorCode::Superseded), "a newer connection supersedes");
         assert_eq!(hub.kill_device(&device), 2);
         assert_eq!(*ra.borrow_and_update(), Some(ErrorCode::DeviceRevoked));
         assert_eq!(*rb.borrow_and_update(), Some(ErrorCode::DeviceRevoked));

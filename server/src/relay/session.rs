@@ -33,6 +33,8 @@ const OUTBOUND_CAPACITY: usize = 128;
 const PING_INTERVAL: Duration = Duration::from_secs(30);
 /// A peer that sends nothing (not even a pong) for this long is dropped.
 const IDLE_TIMEOUT: Duration = Duration::from_secs(90);
+/// How long a new connection waits for an older one of the same device to stop.
+const SUPERSEDE_WAIT: Duration = Duration::from_secs(5);
 /// On shutdown, how long to wait for in-flight sends to commit so their senders hear `accepted`.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
 
@@ -105,6 +107,8 @@ struct Session {
     mailboxes: HashMap<MailboxId, MailboxState>,
     pending_sends: FuturesUnordered<PendingSend>,
     bucket: TokenBucket,
+    /// Held while this connection serves its device; see `Hub::register_device`.
+    device_guard: Option<tokio::sync::OwnedMutexGuard<()>>,
 }
 
 type PendingSend = std::pin::Pin<Box<dyn Future<Output = (MessageId, Instant, Result<AppendOutcome, StoreError>)> + Send + Sync>>;
@@ -134,6 +138,7 @@ impl Session {
             mailboxes: HashMap::new(),
             pending_sends: FuturesUnordered::new(),
             bucket: TokenBucket::new(rate),
+            device_guard: None,
         }
     }
 
@@ -170,6 +175,10 @@ impl Session {
         match self.authenticate(&mut stream).await {
             Ok(()) => {}
             Err(end) => return end,
+        }
+        // Send the backlog queued while this device was away.
+        if let Err(code) = self.catch_up().await {
+            return self.refuse(code).await;
         }
         let mut shutdown = self.state.shutdown.clone();
         let mut ping = tokio::time::interval(PING_INTERVAL);
@@ -289,8 +298,12 @@ impl Session {
         }
         // Register the kill switch before checking revocation, so a revocation that lands in
         // between is still seen by the watcher.
-        self.state.hub.register_device(device, self.connection, self.kill_tx.clone());
+        let lock = self.state.hub.register_device(device, self.connection, self.kill_tx.clone());
         self.device = Some(device);
+        match tokio::time::timeout(SUPERSEDE_WAIT, lock.lock_owned()).await {
+            Ok(guard) => self.device_guard = Some(guard),
+            Err(_) => tracing::warn!("an older connection of a device did not stop in time"),
+        }
         if record.revoked_at.is_some() {
             return Err(self.refuse(ErrorCode::DeviceRevoked).await);
         }
@@ -515,7 +528,8 @@ impl Session {
         let dirty: Vec<MailboxId> = self
             .mailboxes
             .iter()
-            .filter(|(_, s)| s.inflight.len() < DELIVERY_WINDOW && s.sub.dirty.load(Relaxed))
+            // Re-read only once half the window is free, not on every ack.
+            .filter(|(_, s)| s.inflight.len() <= DELIVERY_WINDOW / 2 && s.sub.dirty.load(Relaxed))
             .map(|(m, _)| *m)
             .collect();
         for mailbox in dirty {
@@ -532,6 +546,10 @@ impl Session {
                 })?;
             let mut out = Vec::new();
             let state = self.mailboxes.get_mut(&mailbox).expect("listed above");
+            if pending.len() >= DELIVERY_WINDOW {
+                // There may be more behind this page: read again once acks make room.
+                state.sub.dirty.store(true, Relaxed);
+            }
             for message in pending {
                 if state.inflight.len() >= DELIVERY_WINDOW {
                     state.sub.dirty.store(true, Relaxed);

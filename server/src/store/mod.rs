@@ -203,11 +203,7 @@ pub trait Store: Send + Sync + 'static {
     async fn init_setting(&self, key: &str, value: &[u8]) -> StoreResult<Vec<u8>>;
 
     /// Sets `key` to `value`, replacing any value.
-    async fn set_setting(&self, key: &str, value: &[u8]) -> StoreResult<()> {
-        // TEMPORARY default until both backends implement it.
-        let _ = (key, value);
-        Ok(())
-    }
+    async fn set_setting(&self, key: &str, value: &[u8]) -> StoreResult<()>;
 
     /// Closes pools after in-flight work.
     async fn close(&self);

@@ -3,12 +3,12 @@
 //! the node that holds a recipient's socket.
 
 use super::sqlite::shared::{
-    AppendPlan, DeviceRow, conflict, day_of, decode_roles, device_record, distinct_ids, distinct_recipients,
-    encode_roles, id_from, mailbox_access, queued_message, store_error,
+    AppendPlan, DeviceRow, conflict, day_of, decode_roles, device_record, distinct_ids,
+    distinct_recipients, encode_roles, id_from, mailbox_access, queued_message, store_error,
 };
 use super::{
-    AppendOutcome, DeviceRecord, Enrolled, Hash32, MailboxAccess, NewDevice, NewInvitation, NewMessage,
-    QueuedMessage, Store, StoreError, StoreResult, Wakeup,
+    AppendOutcome, DeviceRecord, Enrolled, Hash32, MailboxAccess, NewDevice, NewInvitation,
+    NewMessage, QueuedMessage, Store, StoreError, StoreResult, Wakeup,
 };
 use anyhow::Context as _;
 use async_trait::async_trait;
@@ -47,7 +47,8 @@ impl PostgresStore {
     /// Connects to `url` (`postgres://…`) and applies the embedded migrations (sqlx takes an
     /// advisory lock, so nodes starting together migrate once).
     pub async fn connect(url: &str) -> anyhow::Result<Self> {
-        let options = PgConnectOptions::from_str(url).context("parsing the PostgreSQL database URL")?;
+        let options =
+            PgConnectOptions::from_str(url).context("parsing the PostgreSQL database URL")?;
         let pool = PgPoolOptions::new()
             .max_connections(10)
             .acquire_timeout(Duration::from_secs(10))
@@ -63,7 +64,11 @@ impl PostgresStore {
             .idle_timeout(None)
             .max_lifetime(None)
             .connect_lazy_with(options);
-        Ok(Self { pool, listen_pool, listeners: Mutex::new(Vec::new()) })
+        Ok(Self {
+            pool,
+            listen_pool,
+            listeners: Mutex::new(Vec::new()),
+        })
     }
 }
 
@@ -90,17 +95,22 @@ impl Store for PostgresStore {
         Ok(())
     }
 
-    async fn redeem_invitation(&self, code_hash: &Hash32, device: NewDevice) -> StoreResult<Enrolled> {
+    async fn redeem_invitation(
+        &self,
+        code_hash: &Hash32,
+        device: NewDevice,
+    ) -> StoreResult<Enrolled> {
         let mut tx = self.pool.begin().await.map_err(store_error)?;
         // FOR UPDATE: two nodes redeeming the same code at once — the second waits, then sees it used.
-        let invitation: Option<(String, String, Option<Vec<u8>>, i64, Option<i64>)> = sqlx::query_as(
-            "SELECT display_name, roles, account_id, expires_at, used_at FROM invitations \
+        let invitation: Option<(String, String, Option<Vec<u8>>, i64, Option<i64>)> =
+            sqlx::query_as(
+                "SELECT display_name, roles, account_id, expires_at, used_at FROM invitations \
              WHERE code_hash = $1 FOR UPDATE",
-        )
-        .bind(code_hash.as_slice())
-        .fetch_optional(&mut *tx)
-        .await
-        .map_err(store_error)?;
+            )
+            .bind(code_hash.as_slice())
+            .fetch_optional(&mut *tx)
+            .await
+            .map_err(store_error)?;
         let Some((display_name, roles, account, expires_at, used_at)) = invitation else {
             return Err(StoreError::NotFound);
         };
@@ -175,11 +185,13 @@ impl Store for PostgresStore {
     }
 
     async fn device(&self, device: &DeviceId) -> StoreResult<Option<DeviceRecord>> {
-        let row: Option<DeviceRow> = sqlx::query_as(sqlx::AssertSqlSafe(format!("{DEVICE_SELECT} WHERE d.id = $1")))
-            .bind(device.as_bytes().as_slice())
-            .fetch_optional(&self.pool)
-            .await
-            .map_err(store_error)?;
+        let row: Option<DeviceRow> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+            "{DEVICE_SELECT} WHERE d.id = $1"
+        )))
+        .bind(device.as_bytes().as_slice())
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(store_error)?;
         row.map(device_record).transpose()
     }
 
@@ -195,12 +207,13 @@ impl Store for PostgresStore {
 
     async fn revoke_device(&self, device: &DeviceId, now: i64) -> StoreResult<bool> {
         let mut tx = self.pool.begin().await.map_err(store_error)?;
-        let done = sqlx::query("UPDATE devices SET revoked_at = $1 WHERE id = $2 AND revoked_at IS NULL")
-            .bind(now)
-            .bind(device.as_bytes().as_slice())
-            .execute(&mut *tx)
-            .await
-            .map_err(store_error)?;
+        let done =
+            sqlx::query("UPDATE devices SET revoked_at = $1 WHERE id = $2 AND revoked_at IS NULL")
+                .bind(now)
+                .bind(device.as_bytes().as_slice())
+                .execute(&mut *tx)
+                .await
+                .map_err(store_error)?;
         if done.rows_affected() == 0 {
             let exists: Option<i32> = sqlx::query_scalar("SELECT 1 FROM devices WHERE id = $1")
                 .bind(device.as_bytes().as_slice())
@@ -237,12 +250,13 @@ impl Store for PostgresStore {
     }
 
     async fn revocations_since(&self, after: i64) -> StoreResult<Vec<(i64, DeviceId)>> {
-        let rows: Vec<(i64, Vec<u8>)> =
-            sqlx::query_as("SELECT cursor, device_id FROM revocations WHERE cursor > $1 ORDER BY cursor")
-                .bind(after)
-                .fetch_all(&self.pool)
-                .await
-                .map_err(store_error)?;
+        let rows: Vec<(i64, Vec<u8>)> = sqlx::query_as(
+            "SELECT cursor, device_id FROM revocations WHERE cursor > $1 ORDER BY cursor",
+        )
+        .bind(after)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(store_error)?;
         rows.into_iter()
             .map(|(cursor, device)| Ok((cursor, id_from(&device, DeviceId::from_slice)?)))
             .collect()
@@ -255,7 +269,12 @@ impl Store for PostgresStore {
             .map_err(store_error)
     }
 
-    async fn create_mailbox(&self, mailbox: &MailboxId, secret_hash: &Hash32, now: i64) -> StoreResult<()> {
+    async fn create_mailbox(
+        &self,
+        mailbox: &MailboxId,
+        secret_hash: &Hash32,
+        now: i64,
+    ) -> StoreResult<()> {
         sqlx::query("INSERT INTO mailboxes (id, secret_hash, created_day) VALUES ($1, $2, $3)")
             .bind(mailbox.as_bytes().as_slice())
             .bind(secret_hash.as_slice())
@@ -267,15 +286,20 @@ impl Store for PostgresStore {
     }
 
     async fn mailbox_access(&self, mailbox: &MailboxId) -> StoreResult<Option<MailboxAccess>> {
-        let row: Option<(Option<Vec<u8>>,)> = sqlx::query_as("SELECT secret_hash FROM mailboxes WHERE id = $1")
-            .bind(mailbox.as_bytes().as_slice())
-            .fetch_optional(&self.pool)
-            .await
-            .map_err(store_error)?;
+        let row: Option<(Option<Vec<u8>>,)> =
+            sqlx::query_as("SELECT secret_hash FROM mailboxes WHERE id = $1")
+                .bind(mailbox.as_bytes().as_slice())
+                .fetch_optional(&self.pool)
+                .await
+                .map_err(store_error)?;
         row.map(|(hash,)| mailbox_access(hash)).transpose()
     }
 
-    async fn append(&self, batch: &[NewMessage], queue_quota: u64) -> StoreResult<Vec<AppendOutcome>> {
+    async fn append(
+        &self,
+        batch: &[NewMessage],
+        queue_quota: u64,
+    ) -> StoreResult<Vec<AppendOutcome>> {
         if batch.is_empty() {
             return Ok(Vec::new());
         }
@@ -285,7 +309,11 @@ impl Store for PostgresStore {
         let ids = distinct_ids(batch);
         let rows: Vec<(Vec<u8>, i64)> =
             sqlx::query_as("SELECT message_id, seq FROM sent WHERE message_id = ANY($1::bytea[])")
-                .bind(ids.iter().map(|id| id.as_bytes().as_slice()).collect::<Vec<_>>())
+                .bind(
+                    ids.iter()
+                        .map(|id| id.as_bytes().as_slice())
+                        .collect::<Vec<_>>(),
+                )
                 .fetch_all(&mut *tx)
                 .await
                 .map_err(store_error)?;
@@ -301,7 +329,12 @@ impl Store for PostgresStore {
             "SELECT m.id, (SELECT COUNT(*) FROM queue q WHERE q.mailbox_id = m.id) \
              FROM mailboxes m WHERE m.id = ANY($1::bytea[])",
         )
-        .bind(recipients.iter().map(|m| m.as_bytes().as_slice()).collect::<Vec<_>>())
+        .bind(
+            recipients
+                .iter()
+                .map(|m| m.as_bytes().as_slice())
+                .collect::<Vec<_>>(),
+        )
         .fetch_all(&mut *tx)
         .await
         .map_err(store_error)?;
@@ -316,11 +349,12 @@ impl Store for PostgresStore {
             tx.commit().await.map_err(store_error)?;
             return Ok(plan.finish());
         }
-        let mut seqs: Vec<i64> = sqlx::query_scalar("SELECT nextval('message_seq') FROM generate_series(1, $1)")
-            .bind(plan.to_store.len() as i64)
-            .fetch_all(&mut *tx)
-            .await
-            .map_err(store_error)?;
+        let mut seqs: Vec<i64> =
+            sqlx::query_scalar("SELECT nextval('message_seq') FROM generate_series(1, $1)")
+                .bind(plan.to_store.len() as i64)
+                .fetch_all(&mut *tx)
+                .await
+                .map_err(store_error)?;
         seqs.sort_unstable();
         plan.assign(&seqs);
 
@@ -330,7 +364,13 @@ impl Store for PostgresStore {
         let mut sent: Vec<(&[u8], i64, i64)> = plan
             .to_store
             .iter()
-            .map(|&(index, seq)| (batch[index].id.as_bytes().as_slice(), seq, batch[index].expires_at))
+            .map(|&(index, seq)| {
+                (
+                    batch[index].id.as_bytes().as_slice(),
+                    seq,
+                    batch[index].expires_at,
+                )
+            })
             .collect();
         sent.sort_unstable_by(|a, b| a.0.cmp(b.0));
         let inserted: Vec<Vec<u8>> = sqlx::query_scalar(
@@ -352,18 +392,27 @@ impl Store for PostgresStore {
                 .map(|&(index, _)| index)
                 .filter(|&index| !inserted.contains(batch[index].id.as_bytes().as_slice()))
                 .collect();
-            let rows: Vec<(Vec<u8>, i64)> =
-                sqlx::query_as("SELECT message_id, seq FROM sent WHERE message_id = ANY($1::bytea[])")
-                    .bind(lost.iter().map(|&i| batch[i].id.as_bytes().as_slice()).collect::<Vec<_>>())
-                    .fetch_all(&mut *tx)
-                    .await
-                    .map_err(store_error)?;
+            let rows: Vec<(Vec<u8>, i64)> = sqlx::query_as(
+                "SELECT message_id, seq FROM sent WHERE message_id = ANY($1::bytea[])",
+            )
+            .bind(
+                lost.iter()
+                    .map(|&i| batch[i].id.as_bytes().as_slice())
+                    .collect::<Vec<_>>(),
+            )
+            .fetch_all(&mut *tx)
+            .await
+            .map_err(store_error)?;
             let winners: HashMap<Vec<u8>, i64> = rows.into_iter().collect();
             let mut lost_to = HashMap::with_capacity(lost.len());
             for index in lost {
-                let seq = winners.get(batch[index].id.as_bytes().as_slice()).ok_or_else(|| {
-                    StoreError::Other("a message id conflicted but its record vanished; retry".into())
-                })?;
+                let seq = winners
+                    .get(batch[index].id.as_bytes().as_slice())
+                    .ok_or_else(|| {
+                        StoreError::Other(
+                            "a message id conflicted but its record vanished; retry".into(),
+                        )
+                    })?;
                 lost_to.insert(index, *seq as u64);
             }
             plan.lost_races(&lost_to);
@@ -398,7 +447,11 @@ impl Store for PostgresStore {
             "DELETE FROM queue q USING UNNEST($1::bytea[], $2::bigint[]) AS a(mailbox_id, seq) \
              WHERE q.mailbox_id = a.mailbox_id AND q.seq = a.seq",
         )
-        .bind(acks.iter().map(|a| a.0.as_bytes().as_slice()).collect::<Vec<_>>())
+        .bind(
+            acks.iter()
+                .map(|a| a.0.as_bytes().as_slice())
+                .collect::<Vec<_>>(),
+        )
         .bind(acks.iter().map(|a| a.1 as i64).collect::<Vec<_>>())
         .execute(&self.pool)
         .await
@@ -406,7 +459,12 @@ impl Store for PostgresStore {
         Ok(())
     }
 
-    async fn pending(&self, mailbox: &MailboxId, limit: u32, now: i64) -> StoreResult<Vec<QueuedMessage>> {
+    async fn pending(
+        &self,
+        mailbox: &MailboxId,
+        limit: u32,
+        now: i64,
+    ) -> StoreResult<Vec<QueuedMessage>> {
         let rows: Vec<(Vec<u8>, i64, Vec<u8>, Vec<u8>)> = sqlx::query_as(
             "SELECT mailbox_id, seq, message_id, payload FROM queue \
              WHERE mailbox_id = $1 AND expires_at > $2 ORDER BY seq LIMIT $3",
@@ -421,12 +479,15 @@ impl Store for PostgresStore {
     }
 
     async fn mailboxes_with_messages_since(&self, since: i64) -> StoreResult<Vec<MailboxId>> {
-        let rows: Vec<Vec<u8>> = sqlx::query_scalar("SELECT DISTINCT mailbox_id FROM queue WHERE created_at >= $1")
-            .bind(since)
-            .fetch_all(&self.pool)
-            .await
-            .map_err(store_error)?;
-        rows.iter().map(|m| id_from(m, MailboxId::from_slice)).collect()
+        let rows: Vec<Vec<u8>> =
+            sqlx::query_scalar("SELECT DISTINCT mailbox_id FROM queue WHERE created_at >= $1")
+                .bind(since)
+                .fetch_all(&self.pool)
+                .await
+                .map_err(store_error)?;
+        rows.iter()
+            .map(|m| id_from(m, MailboxId::from_slice))
+            .collect()
     }
 
     async fn expire(&self, now: i64) -> StoreResult<u64> {
@@ -468,7 +529,9 @@ impl Store for PostgresStore {
     async fn listen(&self) -> StoreResult<Option<mpsc::Receiver<Wakeup>>> {
         // LISTEN is in place before this returns: every notification committed afterwards arrives
         // unless the connection drops.
-        let mut listener = PgListener::connect_with(&self.listen_pool).await.map_err(store_error)?;
+        let mut listener = PgListener::connect_with(&self.listen_pool)
+            .await
+            .map_err(store_error)?;
         listener.listen(CHANNEL).await.map_err(store_error)?;
         let (tx, rx) = mpsc::channel(WAKEUP_BUFFER);
         let task = tokio::spawn(run_listener(listener, tx));
@@ -489,12 +552,14 @@ impl Store for PostgresStore {
     async fn init_setting(&self, key: &str, value: &[u8]) -> StoreResult<Vec<u8>> {
         // ON CONFLICT waits for a concurrent insert of the same key; the SELECT (a new snapshot)
         // then sees whichever value won.
-        sqlx::query("INSERT INTO settings (key, value) VALUES ($1, $2) ON CONFLICT (key) DO NOTHING")
-            .bind(key)
-            .bind(value)
-            .execute(&self.pool)
-            .await
-            .map_err(store_error)?;
+        sqlx::query(
+            "INSERT INTO settings (key, value) VALUES ($1, $2) ON CONFLICT (key) DO NOTHING",
+        )
+        .bind(key)
+        .bind(value)
+        .execute(&self.pool)
+        .await
+        .map_err(store_error)?;
         sqlx::query_scalar("SELECT value FROM settings WHERE key = $1")
             .bind(key)
             .fetch_one(&self.pool)
@@ -513,7 +578,12 @@ impl Store for PostgresStore {
     }
 
     async fn close(&self) {
-        for task in self.listeners.lock().unwrap_or_else(|e| e.into_inner()).drain(..) {
+        for task in self
+            .listeners
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .drain(..)
+        {
             task.abort();
         }
         self.listen_pool.close().await;
@@ -559,9 +629,13 @@ async fn run_listener(mut listener: PgListener, tx: mpsc::Sender<Wakeup>) {
 /// `NODE SP MAILBOX,MAILBOX,…`, split into payloads under PostgreSQL's limit.
 fn wakeup_payloads(node: &str, mailboxes: &[MailboxId]) -> StoreResult<Vec<String>> {
     const MAILBOX_TEXT: usize = 22; // 16 bytes in unpadded base64url
-    if node.is_empty() || node.len() + 1 + MAILBOX_TEXT > MAX_NOTIFY_PAYLOAD || node.chars().any(char::is_whitespace)
+    if node.is_empty()
+        || node.len() + 1 + MAILBOX_TEXT > MAX_NOTIFY_PAYLOAD
+        || node.chars().any(char::is_whitespace)
     {
-        return Err(StoreError::Other("a node id must be non-empty, short, and without spaces".into()));
+        return Err(StoreError::Other(
+            "a node id must be non-empty, short, and without spaces".into(),
+        ));
     }
     let mut payloads = Vec::new();
     let mut current = String::new();
@@ -586,8 +660,14 @@ fn parse_wakeup(payload: &str) -> Option<Wakeup> {
         return Some(Wakeup::Revoked);
     }
     let (node, list) = payload.split_once(' ')?;
-    let mailboxes = list.split(',').map(MailboxId::parse).collect::<Option<Vec<_>>>()?;
-    Some(Wakeup::Mailboxes { node: node.to_owned(), mailboxes })
+    let mailboxes = list
+        .split(',')
+        .map(MailboxId::parse)
+        .collect::<Option<Vec<_>>>()?;
+    Some(Wakeup::Mailboxes {
+        node: node.to_owned(),
+        mailboxes,
+    })
 }
 
 #[cfg(test)]

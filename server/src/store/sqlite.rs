@@ -3,16 +3,19 @@
 //! translation, row conversion and the planning half of `append`.
 
 use super::{
-    AppendOutcome, DeviceRecord, Enrolled, Hash32, MailboxAccess, NewDevice, NewInvitation, NewMessage,
-    QueuedMessage, Store, StoreError, StoreResult, Wakeup,
+    AppendOutcome, DeviceRecord, Enrolled, Hash32, MailboxAccess, NewDevice, NewInvitation,
+    NewMessage, QueuedMessage, Store, StoreError, StoreResult, Wakeup,
 };
 use anyhow::Context as _;
 use async_trait::async_trait;
 use sallyport_protocol::{AccountId, DeviceId, MailboxId, MessageId};
 use shared::{
-    AppendPlan, DeviceRow, conflict, day_of, decode_roles, device_record, encode_roles, id_from, store_error,
+    AppendPlan, DeviceRow, conflict, day_of, decode_roles, device_record, encode_roles, id_from,
+    store_error,
 };
-use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous};
+use sqlx::sqlite::{
+    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
+};
 use sqlx::{QueryBuilder, Sqlite};
 use std::collections::HashMap;
 use std::str::FromStr;
@@ -50,13 +53,12 @@ impl SqliteStore {
             .foreign_keys(true);
 
         let in_memory = url.contains(":memory:") || url.contains("mode=memory");
-        if !in_memory {
-            if let Some(parent) = options.get_filename().parent() {
-                if !parent.as_os_str().is_empty() {
-                    std::fs::create_dir_all(parent)
-                        .with_context(|| format!("creating the database directory {}", parent.display()))?;
-                }
-            }
+        if let Some(parent) = options.get_filename().parent()
+            && !in_memory
+            && !parent.as_os_str().is_empty()
+        {
+            std::fs::create_dir_all(parent)
+                .with_context(|| format!("creating the database directory {}", parent.display()))?;
         }
 
         let writer = SqlitePoolOptions::new()
@@ -109,8 +111,16 @@ impl Store for SqliteStore {
         Ok(())
     }
 
-    async fn redeem_invitation(&self, code_hash: &Hash32, device: NewDevice) -> StoreResult<Enrolled> {
-        let mut tx = self.writer.begin_with("BEGIN IMMEDIATE").await.map_err(store_error)?;
+    async fn redeem_invitation(
+        &self,
+        code_hash: &Hash32,
+        device: NewDevice,
+    ) -> StoreResult<Enrolled> {
+        let mut tx = self
+            .writer
+            .begin_with("BEGIN IMMEDIATE")
+            .await
+            .map_err(store_error)?;
         let invitation: Option<(String, String, Option<Vec<u8>>, i64, Option<i64>)> = sqlx::query_as(
             "SELECT display_name, roles, account_id, expires_at, used_at FROM invitations WHERE code_hash = ?",
         )
@@ -192,11 +202,13 @@ impl Store for SqliteStore {
     }
 
     async fn device(&self, device: &DeviceId) -> StoreResult<Option<DeviceRecord>> {
-        let row: Option<DeviceRow> = sqlx::query_as(sqlx::AssertSqlSafe(format!("{DEVICE_SELECT} WHERE d.id = ?")))
-            .bind(device.as_bytes().as_slice())
-            .fetch_optional(&self.reader)
-            .await
-            .map_err(store_error)?;
+        let row: Option<DeviceRow> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+            "{DEVICE_SELECT} WHERE d.id = ?"
+        )))
+        .bind(device.as_bytes().as_slice())
+        .fetch_optional(&self.reader)
+        .await
+        .map_err(store_error)?;
         row.map(device_record).transpose()
     }
 
@@ -211,13 +223,18 @@ impl Store for SqliteStore {
     }
 
     async fn revoke_device(&self, device: &DeviceId, now: i64) -> StoreResult<bool> {
-        let mut tx = self.writer.begin_with("BEGIN IMMEDIATE").await.map_err(store_error)?;
-        let done = sqlx::query("UPDATE devices SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL")
-            .bind(now)
-            .bind(device.as_bytes().as_slice())
-            .execute(&mut *tx)
+        let mut tx = self
+            .writer
+            .begin_with("BEGIN IMMEDIATE")
             .await
             .map_err(store_error)?;
+        let done =
+            sqlx::query("UPDATE devices SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL")
+                .bind(now)
+                .bind(device.as_bytes().as_slice())
+                .execute(&mut *tx)
+                .await
+                .map_err(store_error)?;
         if done.rows_affected() == 0 {
             let exists: Option<i64> = sqlx::query_scalar("SELECT 1 FROM devices WHERE id = ?")
                 .bind(device.as_bytes().as_slice())
@@ -240,12 +257,13 @@ impl Store for SqliteStore {
     }
 
     async fn revocations_since(&self, after: i64) -> StoreResult<Vec<(i64, DeviceId)>> {
-        let rows: Vec<(i64, Vec<u8>)> =
-            sqlx::query_as("SELECT cursor, device_id FROM revocations WHERE cursor > ? ORDER BY cursor")
-                .bind(after)
-                .fetch_all(&self.reader)
-                .await
-                .map_err(store_error)?;
+        let rows: Vec<(i64, Vec<u8>)> = sqlx::query_as(
+            "SELECT cursor, device_id FROM revocations WHERE cursor > ? ORDER BY cursor",
+        )
+        .bind(after)
+        .fetch_all(&self.reader)
+        .await
+        .map_err(store_error)?;
         rows.into_iter()
             .map(|(cursor, device)| Ok((cursor, id_from(&device, DeviceId::from_slice)?)))
             .collect()
@@ -258,7 +276,12 @@ impl Store for SqliteStore {
             .map_err(store_error)
     }
 
-    async fn create_mailbox(&self, mailbox: &MailboxId, secret_hash: &Hash32, now: i64) -> StoreResult<()> {
+    async fn create_mailbox(
+        &self,
+        mailbox: &MailboxId,
+        secret_hash: &Hash32,
+        now: i64,
+    ) -> StoreResult<()> {
         sqlx::query("INSERT INTO mailboxes (id, secret_hash, created_day) VALUES (?, ?, ?)")
             .bind(mailbox.as_bytes().as_slice())
             .bind(secret_hash.as_slice())
@@ -270,32 +293,47 @@ impl Store for SqliteStore {
     }
 
     async fn mailbox_access(&self, mailbox: &MailboxId) -> StoreResult<Option<MailboxAccess>> {
-        let row: Option<(Option<Vec<u8>>,)> = sqlx::query_as("SELECT secret_hash FROM mailboxes WHERE id = ?")
-            .bind(mailbox.as_bytes().as_slice())
-            .fetch_optional(&self.reader)
-            .await
-            .map_err(store_error)?;
+        let row: Option<(Option<Vec<u8>>,)> =
+            sqlx::query_as("SELECT secret_hash FROM mailboxes WHERE id = ?")
+                .bind(mailbox.as_bytes().as_slice())
+                .fetch_optional(&self.reader)
+                .await
+                .map_err(store_error)?;
         row.map(|(hash,)| shared::mailbox_access(hash)).transpose()
     }
 
-    async fn append(&self, batch: &[NewMessage], queue_quota: u64) -> StoreResult<Vec<AppendOutcome>> {
+    async fn append(
+        &self,
+        batch: &[NewMessage],
+        queue_quota: u64,
+    ) -> StoreResult<Vec<AppendOutcome>> {
         if batch.is_empty() {
             return Ok(Vec::new());
         }
-        let mut tx = self.writer.begin_with("BEGIN IMMEDIATE").await.map_err(store_error)?;
+        let mut tx = self
+            .writer
+            .begin_with("BEGIN IMMEDIATE")
+            .await
+            .map_err(store_error)?;
 
         // 1. Ids stored by earlier batches.
         let ids = shared::distinct_ids(batch);
         let mut existing = HashMap::with_capacity(ids.len());
         for chunk in ids.chunks(MAX_VARS) {
-            let mut qb = QueryBuilder::<Sqlite>::new("SELECT message_id, seq FROM sent WHERE message_id IN (");
+            let mut qb = QueryBuilder::<Sqlite>::new(
+                "SELECT message_id, seq FROM sent WHERE message_id IN (",
+            );
             let mut list = qb.separated(", ");
             for id in chunk {
                 list.push_bind(id.as_bytes().as_slice());
             }
             list.push_unseparated(")");
-            let rows: Vec<(Vec<u8>, i64)> =
-                qb.build_query_as().persistent(false).fetch_all(&mut *tx).await.map_err(store_error)?;
+            let rows: Vec<(Vec<u8>, i64)> = qb
+                .build_query_as()
+                .persistent(false)
+                .fetch_all(&mut *tx)
+                .await
+                .map_err(store_error)?;
             for (id, seq) in rows {
                 existing.insert(id_from(&id, MessageId::from_slice)?, seq as u64);
             }
@@ -314,8 +352,12 @@ impl Store for SqliteStore {
                 list.push_bind(mailbox.as_bytes().as_slice());
             }
             list.push_unseparated(")");
-            let rows: Vec<(Vec<u8>, i64)> =
-                qb.build_query_as().persistent(false).fetch_all(&mut *tx).await.map_err(store_error)?;
+            let rows: Vec<(Vec<u8>, i64)> = qb
+                .build_query_as()
+                .persistent(false)
+                .fetch_all(&mut *tx)
+                .await
+                .map_err(store_error)?;
             for (mailbox, count) in rows {
                 queued.insert(id_from(&mailbox, MailboxId::from_slice)?, count as u64);
             }
@@ -328,23 +370,31 @@ impl Store for SqliteStore {
             return Ok(plan.finish());
         }
         let n = plan.to_store.len() as i64;
-        let last: i64 =
-            sqlx::query_scalar("UPDATE counters SET value = value + ? WHERE name = 'message_seq' RETURNING value")
-                .bind(n)
-                .fetch_one(&mut *tx)
-                .await
-                .map_err(store_error)?;
+        let last: i64 = sqlx::query_scalar(
+            "UPDATE counters SET value = value + ? WHERE name = 'message_seq' RETURNING value",
+        )
+        .bind(n)
+        .fetch_one(&mut *tx)
+        .await
+        .map_err(store_error)?;
         let seqs: Vec<i64> = (last - n + 1..=last).collect();
         plan.assign(&seqs);
 
         // 4. Idempotency records, then one queue row per recipient.
         for chunk in plan.to_store.chunks(MAX_VARS / 3) {
-            let mut qb = QueryBuilder::<Sqlite>::new("INSERT INTO sent (message_id, seq, expires_at) ");
+            let mut qb =
+                QueryBuilder::<Sqlite>::new("INSERT INTO sent (message_id, seq, expires_at) ");
             qb.push_values(chunk, |mut row, &(index, seq)| {
                 let m = &batch[index];
-                row.push_bind(m.id.as_bytes().as_slice()).push_bind(seq).push_bind(m.expires_at);
+                row.push_bind(m.id.as_bytes().as_slice())
+                    .push_bind(seq)
+                    .push_bind(m.expires_at);
             });
-            qb.build().persistent(false).execute(&mut *tx).await.map_err(store_error)?;
+            qb.build()
+                .persistent(false)
+                .execute(&mut *tx)
+                .await
+                .map_err(store_error)?;
         }
         let copies = plan.copies();
         for chunk in copies.chunks(MAX_VARS / 6) {
@@ -360,7 +410,11 @@ impl Store for SqliteStore {
                     .push_bind(m.created_at)
                     .push_bind(m.expires_at);
             });
-            qb.build().persistent(false).execute(&mut *tx).await.map_err(store_error)?;
+            qb.build()
+                .persistent(false)
+                .execute(&mut *tx)
+                .await
+                .map_err(store_error)?;
         }
         tx.commit().await.map_err(store_error)?;
         Ok(plan.finish())
@@ -370,20 +424,36 @@ impl Store for SqliteStore {
         if acks.is_empty() {
             return Ok(());
         }
-        let mut tx = self.writer.begin_with("BEGIN IMMEDIATE").await.map_err(store_error)?;
+        let mut tx = self
+            .writer
+            .begin_with("BEGIN IMMEDIATE")
+            .await
+            .map_err(store_error)?;
         for chunk in acks.chunks(MAX_VARS / 2) {
             // Through rowid: a row-value `IN (VALUES …)` makes SQLite scan the whole table.
-            let mut qb = QueryBuilder::<Sqlite>::new("DELETE FROM queue WHERE rowid IN (SELECT q.rowid FROM (");
+            let mut qb = QueryBuilder::<Sqlite>::new(
+                "DELETE FROM queue WHERE rowid IN (SELECT q.rowid FROM (",
+            );
             qb.push_values(chunk, |mut row, (mailbox, seq)| {
-                row.push_bind(mailbox.as_bytes().as_slice()).push_bind(*seq as i64);
+                row.push_bind(mailbox.as_bytes().as_slice())
+                    .push_bind(*seq as i64);
             });
             qb.push(") AS a JOIN queue q ON q.mailbox_id = a.column1 AND q.seq = a.column2)");
-            qb.build().persistent(false).execute(&mut *tx).await.map_err(store_error)?;
+            qb.build()
+                .persistent(false)
+                .execute(&mut *tx)
+                .await
+                .map_err(store_error)?;
         }
         tx.commit().await.map_err(store_error)
     }
 
-    async fn pending(&self, mailbox: &MailboxId, limit: u32, now: i64) -> StoreResult<Vec<QueuedMessage>> {
+    async fn pending(
+        &self,
+        mailbox: &MailboxId,
+        limit: u32,
+        now: i64,
+    ) -> StoreResult<Vec<QueuedMessage>> {
         let rows: Vec<(Vec<u8>, i64, Vec<u8>, Vec<u8>)> = sqlx::query_as(
             "SELECT mailbox_id, seq, message_id, payload FROM queue \
              WHERE mailbox_id = ? AND expires_at > ? ORDER BY seq LIMIT ?",
@@ -398,16 +468,23 @@ impl Store for SqliteStore {
     }
 
     async fn mailboxes_with_messages_since(&self, since: i64) -> StoreResult<Vec<MailboxId>> {
-        let rows: Vec<Vec<u8>> = sqlx::query_scalar("SELECT DISTINCT mailbox_id FROM queue WHERE created_at >= ?")
-            .bind(since)
-            .fetch_all(&self.reader)
-            .await
-            .map_err(store_error)?;
-        rows.iter().map(|m| id_from(m, MailboxId::from_slice)).collect()
+        let rows: Vec<Vec<u8>> =
+            sqlx::query_scalar("SELECT DISTINCT mailbox_id FROM queue WHERE created_at >= ?")
+                .bind(since)
+                .fetch_all(&self.reader)
+                .await
+                .map_err(store_error)?;
+        rows.iter()
+            .map(|m| id_from(m, MailboxId::from_slice))
+            .collect()
     }
 
     async fn expire(&self, now: i64) -> StoreResult<u64> {
-        let mut tx = self.writer.begin_with("BEGIN IMMEDIATE").await.map_err(store_error)?;
+        let mut tx = self
+            .writer
+            .begin_with("BEGIN IMMEDIATE")
+            .await
+            .map_err(store_error)?;
         let copies = sqlx::query("DELETE FROM queue WHERE expires_at <= ?")
             .bind(now)
             .execute(&mut *tx)
@@ -445,7 +522,11 @@ impl Store for SqliteStore {
     }
 
     async fn init_setting(&self, key: &str, value: &[u8]) -> StoreResult<Vec<u8>> {
-        let mut tx = self.writer.begin_with("BEGIN IMMEDIATE").await.map_err(store_error)?;
+        let mut tx = self
+            .writer
+            .begin_with("BEGIN IMMEDIATE")
+            .await
+            .map_err(store_error)?;
         sqlx::query("INSERT INTO settings (key, value) VALUES (?, ?) ON CONFLICT (key) DO NOTHING")
             .bind(key)
             .bind(value)
@@ -480,7 +561,8 @@ impl Store for SqliteStore {
 /// Backend-independent helpers used by both `SqliteStore` and `PostgresStore`.
 pub(super) mod shared {
     use super::super::{
-        AppendOutcome, DeviceRecord, MailboxAccess, NewMessage, QueuedMessage, StoreError, StoreResult,
+        AppendOutcome, DeviceRecord, MailboxAccess, NewMessage, QueuedMessage, StoreError,
+        StoreResult,
     };
     use sallyport_protocol::rest::Role;
     use sallyport_protocol::{AccountId, DeviceId, MailboxId, MessageId, PublicKey};
@@ -497,7 +579,9 @@ pub(super) mod shared {
     pub fn store_error(e: sqlx::Error) -> StoreError {
         match e {
             sqlx::Error::RowNotFound => StoreError::NotFound,
-            sqlx::Error::Database(db) if db.is_unique_violation() => StoreError::Conflict("already_exists"),
+            sqlx::Error::Database(db) if db.is_unique_violation() => {
+                StoreError::Conflict("already_exists")
+            }
             other => StoreError::Other(describe(&other)),
         }
     }
@@ -547,7 +631,11 @@ pub(super) mod shared {
     }
 
     pub fn encode_roles(roles: &[Role]) -> String {
-        roles.iter().map(|r| r.as_str()).collect::<Vec<_>>().join(",")
+        roles
+            .iter()
+            .map(|r| r.as_str())
+            .collect::<Vec<_>>()
+            .join(",")
     }
 
     pub fn decode_roles(text: &str) -> StoreResult<Vec<Role>> {
@@ -561,17 +649,39 @@ pub(super) mod shared {
         Ok(match secret_hash {
             None => MailboxAccess::Linked,
             Some(hash) => MailboxAccess::Unlinked {
-                secret_hash: hash.as_slice().try_into().map_err(|_| corrupt("mailbox secret hash"))?,
+                secret_hash: hash
+                    .as_slice()
+                    .try_into()
+                    .map_err(|_| corrupt("mailbox secret hash"))?,
             },
         })
     }
 
     /// (id, account, display_name, roles, signing_key, notification_key, mailbox, created_at, revoked_at)
-    pub type DeviceRow = (Vec<u8>, Vec<u8>, String, String, Vec<u8>, Vec<u8>, Vec<u8>, i64, Option<i64>);
+    pub type DeviceRow = (
+        Vec<u8>,
+        Vec<u8>,
+        String,
+        String,
+        Vec<u8>,
+        Vec<u8>,
+        Vec<u8>,
+        i64,
+        Option<i64>,
+    );
 
     pub fn device_record(row: DeviceRow) -> StoreResult<DeviceRecord> {
-        let (device, account, display_name, roles, signing_key, notification_key, mailbox, created_at, revoked_at) =
-            row;
+        let (
+            device,
+            account,
+            display_name,
+            roles,
+            signing_key,
+            notification_key,
+            mailbox,
+            created_at,
+            revoked_at,
+        ) = row;
         Ok(DeviceRecord {
             device: id_from(&device, DeviceId::from_slice)?,
             account: id_from(&account, AccountId::from_slice)?,
@@ -598,11 +708,18 @@ pub(super) mod shared {
     /// The batch's message ids, each once.
     pub fn distinct_ids(batch: &[NewMessage]) -> Vec<MessageId> {
         let mut seen = HashSet::with_capacity(batch.len());
-        batch.iter().map(|m| m.id).filter(|id| seen.insert(*id)).collect()
+        batch
+            .iter()
+            .map(|m| m.id)
+            .filter(|id| seen.insert(*id))
+            .collect()
     }
 
     /// Every recipient of a message not already stored, each once.
-    pub fn distinct_recipients(batch: &[NewMessage], existing: &HashMap<MessageId, u64>) -> Vec<MailboxId> {
+    pub fn distinct_recipients(
+        batch: &[NewMessage],
+        existing: &HashMap<MessageId, u64>,
+    ) -> Vec<MailboxId> {
         let mut seen = HashSet::new();
         batch
             .iter()
@@ -653,9 +770,11 @@ pub(super) mod shared {
                     continue;
                 }
                 let mut seen = HashSet::new();
-                let to: Vec<MailboxId> = m.to.iter().copied().filter(|mb| seen.insert(*mb)).collect();
+                let to: Vec<MailboxId> =
+                    m.to.iter().copied().filter(|mb| seen.insert(*mb)).collect();
                 if let Some(&mailbox) = to.iter().find(|mb| !queued.contains_key(mb)) {
-                    plan.outcomes.push(AppendOutcome::UnknownMailbox { mailbox });
+                    plan.outcomes
+                        .push(AppendOutcome::UnknownMailbox { mailbox });
                     continue;
                 }
                 if let Some(&mailbox) = to.iter().find(|mb| queued[*mb] >= quota) {
@@ -696,7 +815,11 @@ pub(super) mod shared {
         pub fn copies(&self) -> Vec<(MailboxId, usize, i64)> {
             self.to_store
                 .iter()
-                .flat_map(|&(index, seq)| self.recipients[&index].iter().map(move |&mb| (mb, index, seq)))
+                .flat_map(|&(index, seq)| {
+                    self.recipients[&index]
+                        .iter()
+                        .map(move |&mb| (mb, index, seq))
+                })
                 .collect()
         }
 

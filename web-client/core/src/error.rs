@@ -28,8 +28,4 @@ impl ClientError {
             _ => None,
         }
     }
-
-    pub(crate) fn server(code: ErrorCode, message: impl Into<String>) -> Self {
-        ClientError::Server { code, message: message.into() }
-    }
 }

@@ -149,6 +149,17 @@ pub fn ws_url(server_url: &str) -> String {
     format!("{base}{}", sallyport_protocol::WS_PATH)
 }
 
+/// Splits an invitation into the server's base URL (when given a full link) and the code: accepts
+/// `http://host:port/enrol#CODE` or a bare `CODE`.
+pub fn parse_invitation(code_or_link: &str) -> (Option<String>, String) {
+    let text = code_or_link.trim();
+    match text.split_once('#') {
+        Some((link, code)) if link.contains("://") => (Some(auth::origin_of(link)), code.trim().to_owned()),
+        Some((_, code)) => (None, code.trim().to_owned()),
+        None => (None, text.to_owned()),
+    }
+}
+
 fn random_32() -> [u8; 32] {
     let mut bytes = [0u8; 32];
     getrandom::fill(&mut bytes).expect("the operating system's random source is unavailable");
@@ -202,6 +213,16 @@ mod tests {
         let shared_a = keys.notification_secret().diffie_hellman(&x25519_dalek::PublicKey::from(&other));
         let shared_b = other.diffie_hellman(&x25519_dalek::PublicKey::from(keys.notification_public().0));
         assert_eq!(shared_a.as_bytes(), shared_b.as_bytes());
+    }
+
+    #[test]
+    fn invitation_links_and_bare_codes_are_both_accepted() {
+        assert_eq!(
+            parse_invitation(" http://127.0.0.1:8080/enrol#AbC-12_x \n"),
+            (Some("http://127.0.0.1:8080".to_owned()), "AbC-12_x".to_owned())
+        );
+        assert_eq!(parse_invitation("AbC-12_x"), (None, "AbC-12_x".to_owned()));
+        assert_eq!(parse_invitation("#AbC"), (None, "AbC".to_owned()));
     }
 
     #[test]

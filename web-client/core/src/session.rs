@@ -443,10 +443,7 @@ impl Session {
 
 /// Refusals after which the same request may succeed later.
 fn is_transient(code: ErrorCode) -> bool {
-    matches!(
-        code,
-        ErrorCode::RateLimited | ErrorCode::QuotaExceeded | ErrorCode::Internal | ErrorCode::ShuttingDown
-    )
+    matches!(code, ErrorCode::RateLimited | ErrorCode::QuotaExceeded | ErrorCode::Internal | ErrorCode::ShuttingDown)
 }
 
 #[cfg(test)]
@@ -636,7 +633,10 @@ mod tests {
 
         assert_eq!(reconnect(&mut s, &c), vec![ClientFrame::Subscribe { mailbox: m, secret }]);
         s.handle(ServerFrame::Subscribed { mailbox: m }, NOW).unwrap();
-        assert_eq!(events(&mut s), vec![Event::Closed, Event::Ready { account: c.account, device: c.device, mailbox: c.mailbox }]);
+        assert_eq!(
+            events(&mut s),
+            vec![Event::Closed, Event::Ready { account: c.account, device: c.device, mailbox: c.mailbox }]
+        );
 
         s.forget_mailbox(m);
         assert!(reconnect(&mut s, &c).is_empty());

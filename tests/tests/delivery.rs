@@ -1,0 +1,197 @@
+//! Delivery end to end: exactly-once, in-order application delivery across forced reconnects,
+//! and no acknowledged message lost when the server is stopped or killed mid-stream.
+
+use sallyport_core::protocol::MessageId;
+use sallyport_core::{Client, Event};
+use sallyport_e2e::*;
+use std::collections::{HashMap, HashSet};
+use std::time::Duration;
+
+const N: usize = 1000;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_devices_exchange_1000_messages_across_forced_reconnects_exactly_once_in_order() {
+    let server = TestServer::start().await;
+    let alice = server.enrol("Alice").await;
+    let bob = server.enrol("Bob").await;
+    let to_bob = bob.mailbox;
+
+    let receiver = tokio::spawn(async move {
+        let mut client = Client::connect(&bob).await.expect("bob connects");
+        let mut seen = Vec::new();
+        while seen.len() < N {
+            match next_event(&mut client).await.expect("bob's connection") {
+                Event::Message { mailbox, seq, payload, .. } => {
+                    seen.push(payload_number("m", &payload).expect("a numbered payload"));
+                    client.ack(mailbox, seq).await.expect("ack");
+                    // Drop the socket every 150 messages, acks possibly still unsent.
+                    if seen.len() % 150 == 0 {
+                        client.reconnect().await.expect("bob reconnects");
+                    }
+                }
+                Event::Closed => client.reconnect().await.expect("bob reconnects"),
+                _ => {}
+            }
+        }
+        seen
+    });
+
+    let mut client = Client::connect(&alice).await.expect("alice connects");
+    let mut ids: HashMap<MessageId, usize> = HashMap::new();
+    for chunk in 0..10 {
+        for i in chunk * 100..(chunk + 1) * 100 {
+            let id = client.send(vec![to_bob], marked_payload("m", i)).await.expect("send");
+            ids.insert(id, i);
+        }
+        // Drop the socket with sends in flight: the client re-sends what was not accepted.
+        client.reconnect().await.expect("alice reconnects");
+    }
+    let mut accepted = HashSet::new();
+    while accepted.len() < N {
+        match next_event(&mut client).await.expect("alice's connection") {
+            Event::Accepted { id, .. } => {
+                assert!(ids.contains_key(&id), "accepted an id that was never sent");
+                accepted.insert(id);
+            }
+            Event::Closed => client.reconnect().await.expect("alice reconnects"),
+            Event::Error { code, .. } => panic!("unexpected error {code}"),
+            _ => {}
+        }
+    }
+
+    let seen = tokio::time::timeout(WAIT * 2, receiver).await.expect("bob got everything in time").unwrap();
+    assert_eq!(seen, (0..N).collect::<Vec<_>>(), "each message exactly once, in order");
+}
+
+/// Streams messages from Alice to an offline Bob, stops the server mid-stream (gracefully or with
+/// SIGKILL), restarts it, and checks Bob receives every message Alice saw accepted.
+async fn acked_messages_survive(kill: bool) {
+    let mut server = TestServer::start().await;
+    let alice = server.enrol("Alice").await;
+    let bob = server.enrol("Bob").await;
+    let to_bob = bob.mailbox;
+
+    let client = Client::connect(&alice).await.expect("alice connects");
+    let (sender, mut events) = client.into_split().expect("split");
+    let ids = std::sync::Arc::new(std::sync::Mutex::new(HashMap::<MessageId, usize>::new()));
+    let sending = {
+        let ids = ids.clone();
+        tokio::spawn(async move {
+            for i in 0..20_000 {
+                match sender.send(vec![to_bob], marked_payload("d", i)).await {
+                    Ok(id) => {
+                        ids.lock().unwrap().insert(id, i);
+                    }
+                    Err(_) => return,
+                }
+                if i % 64 == 0 {
+                    tokio::task::yield_now().await;
+                }
+            }
+        })
+    };
+    let mut accepted = HashSet::new();
+    let mut stopped = false;
+    loop {
+        let event = tokio::time::timeout(WAIT, events.next_event()).await.expect("an event in time");
+        match event {
+            Ok(Event::Accepted { id, .. }) => {
+                let n = *ids.lock().unwrap().get(&id).expect("accepted an id that was sent");
+                accepted.insert(n);
+                if accepted.len() >= 300 && !stopped {
+                    stopped = true;
+                    if kill {
+                        server.kill();
+                    } else {
+                        let server = &mut server;
+                        // SIGTERM while sends are still arriving.
+                        server.stop().await;
+                    }
+                }
+            }
+            Ok(Event::Error { code, .. }) => {
+                assert!(stopped, "error {code} before the server was stopped");
+                assert!(
+                    matches!(code, sallyport_core::protocol::ErrorCode::ShuttingDown),
+                    "only shutting_down may be reported, got {code}"
+                );
+            }
+            Ok(Event::Closed) | Err(_) => break,
+            Ok(_) => {}
+        }
+    }
+    assert!(stopped, "the connection ended before the server was stopped");
+    sending.abort();
+    assert!(accepted.len() >= 300);
+
+    server.restart().await;
+    let mut bob_client = Client::connect(&bob).await.expect("bob connects");
+    let mut received = HashSet::new();
+    while !accepted.is_subset(&received) {
+        let event = tokio::time::timeout(WAIT, bob_client.next_event()).await;
+        match event {
+            Ok(Ok(Event::Message { mailbox, seq, payload, .. })) => {
+                received.insert(payload_number("d", &payload).expect("numbered"));
+                bob_client.ack(mailbox, seq).await.unwrap();
+            }
+            Ok(Ok(_)) => {}
+            Ok(Err(e)) => panic!("bob's connection failed: {e}"),
+            Err(_) => {
+                let lost: Vec<_> = accepted.difference(&received).take(10).collect();
+                panic!("{} accepted messages never arrived, e.g. {lost:?}", accepted.difference(&received).count());
+            }
+        }
+    }
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn graceful_stop_mid_stream_loses_no_accepted_message() {
+    acked_messages_survive(false).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigkill_mid_stream_loses_no_accepted_message() {
+    acked_messages_survive(true).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn messages_wait_for_an_offline_recipient_and_resending_is_idempotent() {
+    let server = TestServer::start().await;
+    let alice = server.enrol("Alice").await;
+    let bob = server.enrol("Bob").await;
+    let mut a = Client::connect(&alice).await.unwrap();
+    let id = MessageId::random();
+    for _ in 0..3 {
+        a.send_with_id(id, vec![bob.mailbox], marked_payload("idem", 1)).await.unwrap();
+    }
+    let mut seqs = Vec::new();
+    while seqs.len() < 3 {
+        if let Event::Accepted { id: got, seq } = next_event(&mut a).await.unwrap() {
+            assert_eq!(got, id);
+            seqs.push(seq);
+        }
+    }
+    assert!(seqs.iter().all(|s| *s == seqs[0]), "the same id is stored once: {seqs:?}");
+
+    let mut b = Client::connect(&bob).await.unwrap();
+    let (seq, payload) = expect_event(&mut b, |e| match e {
+        Event::Message { seq, payload, .. } => Some((*seq, payload.clone())),
+        _ => None,
+    })
+    .await;
+    assert_eq!(seq, seqs[0]);
+    assert_eq!(payload_number("idem", &payload), Some(1));
+    b.ack(bob.mailbox, seq).await.unwrap();
+    // Nothing else is queued: a second connection gets no delivery.
+    drop(b);
+    let mut b = Client::connect(&bob).await.unwrap();
+    a.send(vec![bob.mailbox], marked_payload("idem", 2)).await.unwrap();
+    let n = expect_event(&mut b, |e| match e {
+        Event::Message { payload, .. } => payload_number("idem", payload),
+        _ => None,
+    })
+    .await;
+    assert_eq!(n, 2, "the acked message was deleted and is not delivered again");
+    let _ = Duration::ZERO;
+}

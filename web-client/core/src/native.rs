@@ -1,0 +1,468 @@
+//! The native transport: enrolment over HTTP (reqwest) and a [`Client`] that drives a
+//! [`Session`] over a tokio-tungstenite WebSocket, plus a split sender/receiver pair for
+//! pipelined load. Used by the end-to-end tests, the load generator and the command-line client.
+
+use crate::ClientError;
+use crate::identity::{Credentials, DeviceKeys, parse_invitation};
+use crate::session::{Event, Session};
+use futures::stream::{SplitSink, SplitStream};
+use futures::{SinkExt as _, StreamExt as _};
+use sallyport_protocol::rest::{ApiErrorBody, EnrolRequest, EnrolResponse};
+use sallyport_protocol::{ClientFrame, MailboxId, MailboxSecret, MessageId, Payload};
+use std::collections::VecDeque;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use tokio::net::TcpStream;
+use tokio::sync::mpsc;
+use tokio_tungstenite::tungstenite::{self, Message};
+use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
+
+type Ws = WebSocketStream<MaybeTlsStream<TcpStream>>;
+
+/// How many frames the split sender may queue ahead of the socket before `send` waits.
+const SPLIT_QUEUE: usize = 4096;
+/// Most frames the split writer hands to the socket before flushing.
+const WRITE_BATCH: usize = 256;
+/// How long `close` waits for the server's closing handshake.
+const CLOSE_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// Enrols a new device: generates its keys, redeems the invitation at `POST {server}/v1/enrol`
+/// and returns the credentials to connect with. `code_or_link` is the invitation link
+/// (`http://host:port/enrol#CODE`) or the bare code; with a full link, `server_url` may be empty.
+/// A refusal (for instance `invalid_invitation`) is [`ClientError::Server`].
+pub async fn enrol(server_url: &str, code_or_link: &str) -> Result<Credentials, ClientError> {
+    let (link_server, code) = parse_invitation(code_or_link);
+    let base = match server_url.trim().trim_end_matches('/') {
+        "" => link_server.ok_or_else(|| ClientError::Protocol("no server URL given".into()))?,
+        base => base.to_owned(),
+    };
+    let keys = DeviceKeys::generate();
+    let request =
+        EnrolRequest { code, signing_key: keys.signing_public(), notification_key: keys.notification_public() };
+    let url = format!("{base}/v1/enrol");
+    let response = reqwest::Client::new().post(&url).json(&request).send().await.map_err(http_error)?;
+    let status = response.status();
+    let body = response.bytes().await.map_err(http_error)?;
+    if status.is_success() {
+        let r: EnrolResponse = serde_json::from_slice(&body)
+            .map_err(|e| ClientError::Protocol(format!("unreadable enrolment response: {e}")))?;
+        return Ok(Credentials {
+            server_url: base,
+            account: r.account,
+            device: r.device,
+            mailbox: r.mailbox,
+            display_name: r.display_name,
+            roles: r.roles,
+            keys,
+        });
+    }
+    match serde_json::from_slice::<ApiErrorBody>(&body) {
+        Ok(err) => Err(ClientError::Server { code: err.code, message: err.message }),
+        Err(_) => Err(ClientError::Protocol(format!("HTTP {status} from {url} without an error body"))),
+    }
+}
+
+/// One device's connection: a [`Session`] driven over a WebSocket. Not `Clone`; for one task
+/// sending while another reads, use [`Client::into_split`].
+pub struct Client {
+    creds: Credentials,
+    session: Session,
+    ws: Option<Ws>,
+    /// Events read while waiting for a particular answer, handed out first by `next_event`.
+    stash: VecDeque<Event>,
+}
+
+impl std::fmt::Debug for Client {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Client").field("session", &self.session).field("open", &self.ws.is_some()).finish()
+    }
+}
+
+impl Client {
+    /// Connects to `{server}/v1/ws` (TCP_NODELAY set), authenticates and waits for `ready`.
+    /// A refusal (`unknown_device`, `device_revoked`, `clock_skew`…) is [`ClientError::Server`].
+    pub async fn connect(creds: &Credentials) -> Result<Client, ClientError> {
+        let mut client =
+            Client { creds: creds.clone(), session: Session::new(creds), ws: None, stash: VecDeque::new() };
+        client.open().await?;
+        Ok(client)
+    }
+
+    /// Opens a new socket, re-authenticates and resumes: unlinked mailboxes are re-subscribed and
+    /// every message not yet accepted is re-sent under its original id. Returns after `ready`.
+    pub async fn reconnect(&mut self) -> Result<(), ClientError> {
+        self.ws = None;
+        self.open().await
+    }
+
+    /// The credentials this client connects with.
+    pub fn credentials(&self) -> &Credentials {
+        &self.creds
+    }
+
+    /// The protocol state (outbox, subscriptions) for inspection.
+    pub fn session(&self) -> &Session {
+        &self.session
+    }
+
+    /// Whether the socket is open and authenticated.
+    pub fn is_ready(&self) -> bool {
+        self.ws.is_some() && self.session.is_ready()
+    }
+
+    /// Creates an unlinked mailbox and waits for the answer. Creating does not subscribe.
+    pub async fn create_mailbox(&mut self, mailbox: MailboxId, secret: MailboxSecret) -> Result<(), ClientError> {
+        self.session.create_mailbox(mailbox, secret);
+        self.flush().await;
+        self.wait_for(|e| match e {
+            Event::MailboxCreated { mailbox: m } if *m == mailbox => Some(Ok(())),
+            Event::Error { code, message, mailbox: Some(m), .. } if *m == mailbox => {
+                Some(Err(ClientError::Server { code: *code, message: message.clone() }))
+            }
+            _ => None,
+        })
+        .await
+    }
+
+    /// Subscribes an unlinked mailbox (on this and every later connection) and waits for the
+    /// answer; its queued messages then arrive through [`next_event`](Self::next_event).
+    pub async fn subscribe(&mut self, mailbox: MailboxId, secret: MailboxSecret) -> Result<(), ClientError> {
+        self.session.subscribe(mailbox, secret);
+        self.flush().await;
+        self.wait_for(|e| match e {
+            Event::Subscribed { mailbox: m } if *m == mailbox => Some(Ok(())),
+            Event::Error { code, message, mailbox: Some(m), .. } if *m == mailbox => {
+                Some(Err(ClientError::Server { code: *code, message: message.clone() }))
+            }
+            _ => None,
+        })
+        .await
+    }
+
+    /// Queues a message in the outbox and writes it; does not wait for acceptance, which comes as
+    /// [`Event::Accepted`]. If the connection is down the message waits for `reconnect`.
+    pub async fn send(&mut self, to: Vec<MailboxId>, payload: Payload) -> Result<MessageId, ClientError> {
+        let id = self.session.send(to, payload);
+        self.flush().await;
+        Ok(id)
+    }
+
+    /// Like [`send`](Self::send) with a chosen id (re-sending an id is idempotent on the server).
+    pub async fn send_with_id(
+        &mut self,
+        id: MessageId,
+        to: Vec<MailboxId>,
+        payload: Payload,
+    ) -> Result<(), ClientError> {
+        self.session.send_with_id(id, to, payload);
+        self.flush().await;
+        Ok(())
+    }
+
+    /// Acknowledges message `seq` of `mailbox` once it is durably processed; the server deletes it.
+    pub async fn ack(&mut self, mailbox: MailboxId, seq: u64) -> Result<(), ClientError> {
+        self.session.ack(mailbox, seq);
+        self.flush().await;
+        Ok(())
+    }
+
+    /// The next event, reading from the socket as needed (pings are answered on the way). After
+    /// [`Event::Closed`], further calls return [`ClientError::Closed`] until `reconnect`.
+    pub async fn next_event(&mut self) -> Result<Event, ClientError> {
+        loop {
+            if let Some(event) = self.stash.pop_front().or_else(|| self.session.poll_event()) {
+                return Ok(event);
+            }
+            self.read_once().await?;
+        }
+    }
+
+    /// Closes the connection politely (close handshake, bounded in time).
+    pub async fn close(mut self) -> Result<(), ClientError> {
+        if let Some(mut ws) = self.ws.take() {
+            let _ = ws.close(None).await;
+            let _ = tokio::time::timeout(CLOSE_TIMEOUT, async { while let Some(Ok(_)) = ws.next().await {} }).await;
+        }
+        Ok(())
+    }
+
+    /// Splits into a sender and a receiver for pipelined use: any number of tasks send through
+    /// (clones of) the [`ClientSender`] while one task reads events from the [`ClientReceiver`].
+    /// A writer task owns the socket's sink and writes frames in batches. The split client does not
+    /// reconnect, and messages sent through the `ClientSender` are not kept in an outbox (their
+    /// acceptances still arrive as [`Event::Accepted`]).
+    pub fn into_split(mut self) -> Result<(ClientSender, ClientReceiver), ClientError> {
+        let ws = self.ws.take().ok_or(ClientError::Closed)?;
+        let (sink, stream) = ws.split();
+        let pending: Vec<Message> =
+            std::iter::from_fn(|| self.session.poll_transmit()).map(|f| Message::text(f.to_json())).collect();
+        let (control_tx, control_rx) = mpsc::unbounded_channel();
+        let (data_tx, data_rx) = mpsc::channel(SPLIT_QUEUE);
+        tokio::spawn(write_loop(sink, control_rx, data_rx, pending));
+        let receiver =
+            ClientReceiver { session: self.session, stream: Some(stream), tx: control_tx, stash: self.stash };
+        Ok((ClientSender { tx: data_tx }, receiver))
+    }
+
+    async fn open(&mut self) -> Result<(), ClientError> {
+        let (ws, _response) =
+            tokio_tungstenite::connect_async_with_config(self.creds.ws_url(), None, true).await.map_err(ws_error)?;
+        self.ws = Some(ws);
+        self.session.connected();
+        loop {
+            let event = match self.session.poll_event() {
+                Some(event) => event,
+                None => {
+                    self.read_once().await?;
+                    continue;
+                }
+            };
+            match event {
+                Event::Ready { .. } => return Ok(()),
+                Event::Error { code, message, id: None, mailbox: None } => {
+                    // The authentication was refused; the server closes the socket.
+                    self.ws = None;
+                    return Err(ClientError::Server { code, message });
+                }
+                Event::Closed => return Err(ClientError::Closed),
+                other => self.stash.push_back(other),
+            }
+        }
+    }
+
+    /// Reads events until `answer` recognises one, stashing the others for `next_event`.
+    async fn wait_for<T>(
+        &mut self,
+        answer: impl Fn(&Event) -> Option<Result<T, ClientError>>,
+    ) -> Result<T, ClientError> {
+        loop {
+            let Some(event) = self.session.poll_event() else {
+                self.read_once().await?;
+                continue;
+            };
+            if let Some(result) = answer(&event) {
+                return result;
+            }
+            if event == Event::Closed {
+                return Err(ClientError::Closed);
+            }
+            self.stash.push_back(event);
+        }
+    }
+
+    /// Reads one WebSocket message into the session and writes whatever it answers.
+    async fn read_once(&mut self) -> Result<(), ClientError> {
+        let ws = self.ws.as_mut().ok_or(ClientError::Closed)?;
+        let incoming = ws.next().await;
+        match on_incoming(&mut self.session, incoming) {
+            Ok(Incoming::Handled) => {
+                self.flush().await;
+                Ok(())
+            }
+            Ok(Incoming::Ping(_)) => {
+                // tungstenite queued the pong; a flush writes it.
+                if ws.flush().await.is_err() {
+                    self.lost();
+                }
+                Ok(())
+            }
+            Ok(Incoming::Closed) => {
+                self.lost();
+                Ok(())
+            }
+            Err(e) => {
+                self.lost();
+                Err(e)
+            }
+        }
+    }
+
+    /// Writes every frame the session has queued. A write failure is a lost connection, which
+    /// surfaces as [`Event::Closed`]; the session keeps what must be resumed.
+    async fn flush(&mut self) {
+        let Some(ws) = self.ws.as_mut() else { return };
+        let mut wrote = false;
+        let mut ok = true;
+        while let Some(frame) = self.session.poll_transmit() {
+            wrote = true;
+            if ws.feed(Message::text(frame.to_json())).await.is_err() {
+                ok = false;
+                break;
+            }
+        }
+        if ok && wrote {
+            ok = ws.flush().await.is_ok();
+        }
+        if !ok {
+            self.lost();
+        }
+    }
+
+    fn lost(&mut self) {
+        if self.ws.take().is_some() {
+            self.session.disconnected();
+        }
+    }
+}
+
+/// The sending half of a split client. Cheap to clone; each clone may send from its own task.
+#[derive(Clone, Debug)]
+pub struct ClientSender {
+    tx: mpsc::Sender<Message>,
+}
+
+impl ClientSender {
+    /// Sends a message under a fresh id; waits only if the write queue is full.
+    pub async fn send(&self, to: Vec<MailboxId>, payload: Payload) -> Result<MessageId, ClientError> {
+        let id = MessageId::random();
+        self.send_with_id(id, to, payload).await?;
+        Ok(id)
+    }
+
+    /// Sends a message under a chosen id.
+    pub async fn send_with_id(&self, id: MessageId, to: Vec<MailboxId>, payload: Payload) -> Result<(), ClientError> {
+        let frame = ClientFrame::Send { id, to, payload };
+        self.tx.send(Message::text(frame.to_json())).await.map_err(|_| ClientError::Closed)
+    }
+
+    /// Starts the close handshake; the receiver then sees [`Event::Closed`].
+    pub async fn close(&self) -> Result<(), ClientError> {
+        self.tx.send(Message::Close(None)).await.map_err(|_| ClientError::Closed)
+    }
+}
+
+/// The receiving half of a split client: reads events, de-duplicates, and acks.
+pub struct ClientReceiver {
+    session: Session,
+    stream: Option<SplitStream<Ws>>,
+    tx: mpsc::UnboundedSender<Message>,
+    stash: VecDeque<Event>,
+}
+
+impl std::fmt::Debug for ClientReceiver {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ClientReceiver").field("session", &self.session).finish_non_exhaustive()
+    }
+}
+
+impl ClientReceiver {
+    /// The next event; after [`Event::Closed`], [`ClientError::Closed`].
+    pub async fn next_event(&mut self) -> Result<Event, ClientError> {
+        loop {
+            if let Some(event) = self.stash.pop_front().or_else(|| self.session.poll_event()) {
+                return Ok(event);
+            }
+            let stream = self.stream.as_mut().ok_or(ClientError::Closed)?;
+            let incoming = stream.next().await;
+            match on_incoming(&mut self.session, incoming) {
+                Ok(Incoming::Handled) => self.forward(),
+                Ok(Incoming::Ping(data)) => {
+                    // The sink is in the writer task: answer explicitly (an extra pong is harmless).
+                    let _ = self.tx.send(Message::Pong(data));
+                }
+                Ok(Incoming::Closed) => self.lost(),
+                Err(e) => {
+                    self.lost();
+                    return Err(e);
+                }
+            }
+        }
+    }
+
+    /// Acknowledges message `seq` of `mailbox` once it is durably processed.
+    pub async fn ack(&mut self, mailbox: MailboxId, seq: u64) -> Result<(), ClientError> {
+        self.session.ack(mailbox, seq);
+        self.forward();
+        Ok(())
+    }
+
+    /// The protocol state, for inspection.
+    pub fn session(&self) -> &Session {
+        &self.session
+    }
+
+    fn forward(&mut self) {
+        while let Some(frame) = self.session.poll_transmit() {
+            if self.tx.send(Message::text(frame.to_json())).is_err() {
+                self.lost();
+                return;
+            }
+        }
+    }
+
+    fn lost(&mut self) {
+        if self.stream.take().is_some() {
+            self.session.disconnected();
+        }
+    }
+}
+
+/// Owns the socket's sink. Sends come through the bounded `data` queue (back-pressure for the
+/// sender); acks and pongs through the unbounded `control` queue, so the reading task never waits on
+/// a full queue (which could deadlock with a server that stops reading while it cannot write).
+async fn write_loop(
+    mut sink: SplitSink<Ws, Message>,
+    mut control: mpsc::UnboundedReceiver<Message>,
+    mut data: mpsc::Receiver<Message>,
+    mut batch: Vec<Message>,
+) {
+    let (mut control_open, mut data_open) = (true, true);
+    let mut sends = Vec::with_capacity(WRITE_BATCH);
+    loop {
+        for message in batch.drain(..).chain(sends.drain(..)) {
+            if sink.feed(message).await.is_err() {
+                return;
+            }
+        }
+        if sink.flush().await.is_err() {
+            return;
+        }
+        if !control_open && !data_open {
+            break;
+        }
+        tokio::select! {
+            biased;
+            n = control.recv_many(&mut batch, WRITE_BATCH), if control_open => control_open = n > 0,
+            n = data.recv_many(&mut sends, WRITE_BATCH), if data_open => data_open = n > 0,
+        }
+    }
+    // Both halves are gone: close politely.
+    let _ = sink.close().await;
+}
+
+enum Incoming {
+    Handled,
+    Ping(bytes::Bytes),
+    Closed,
+}
+
+fn on_incoming(
+    session: &mut Session,
+    incoming: Option<Result<Message, tungstenite::Error>>,
+) -> Result<Incoming, ClientError> {
+    match incoming {
+        Some(Ok(Message::Text(text))) => {
+            session.handle_text(text.as_str(), now_ms())?;
+            Ok(Incoming::Handled)
+        }
+        Some(Ok(Message::Ping(data))) => Ok(Incoming::Ping(data)),
+        Some(Ok(Message::Pong(_) | Message::Frame(_))) => Ok(Incoming::Handled),
+        Some(Ok(Message::Binary(_))) => Err(ClientError::Protocol("binary WebSocket message".into())),
+        Some(Ok(Message::Close(_))) | Some(Err(_)) | None => Ok(Incoming::Closed),
+    }
+}
+
+fn now_ms() -> i64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or_default()
+}
+
+fn ws_error(e: tungstenite::Error) -> ClientError {
+    match e {
+        tungstenite::Error::Io(io) => ClientError::Io(io),
+        tungstenite::Error::ConnectionClosed | tungstenite::Error::AlreadyClosed => ClientError::Closed,
+        other => ClientError::Io(std::io::Error::other(other)),
+    }
+}
+
+fn http_error(e: reqwest::Error) -> ClientError {
+    ClientError::Io(std::io::Error::other(e))
+}
