@@ -88,6 +88,11 @@ pub struct ServeConfig {
     #[arg(long, env = "SALLYPORT_MAX_FRAMES_PER_SECOND", default_value_t = 5_000)]
     pub max_frames_per_second: u32,
 
+    /// Ignore other nodes' wake-up notifications and rely on the catch-up poll alone (for testing
+    /// that a lost notification loses no message).
+    #[arg(long, hide = true)]
+    pub ignore_notifications: bool,
+
     /// Most messages committed in one database transaction (group commit).
     #[arg(long, env = "SALLYPORT_MAX_COMMIT_BATCH", default_value_t = 4_096)]
     pub max_commit_batch: usize,

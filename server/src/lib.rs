@@ -75,7 +75,13 @@ pub async fn run(
         CommitterConfig { node_id: node_id.clone(), max_batch: config.max_commit_batch.max(1), queue_quota: config.queue_quota },
     );
     let (shutdown_tx, shutdown_rx) = watch::channel(false);
-    relay::watchers::spawn_all(store.clone(), hub.clone(), metrics.clone(), node_id, shutdown_rx.clone());
+    relay::watchers::spawn_all(
+        store.clone(),
+        hub.clone(),
+        metrics.clone(),
+        relay::watchers::WatcherConfig { node_id, ignore_notifications: config.ignore_notifications },
+        shutdown_rx.clone(),
+    );
 
     let state = AppState {
         settings: Arc::new(Settings {

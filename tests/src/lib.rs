@@ -232,17 +232,31 @@ impl Drop for TestServer {
 }
 
 async fn http_ok(base: &str, path: &str) -> bool {
-    let Ok(mut stream) = tokio::net::TcpStream::connect(base.trim_start_matches("http://")).await else {
-        return false;
-    };
+    matches!(http_get(base, path).await, Some((200, _)))
+}
+
+/// A plain HTTP/1.1 GET: `(status, body)`, or `None` if the server cannot be reached.
+pub async fn http_get(base: &str, path: &str) -> Option<(u16, String)> {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut stream = tokio::net::TcpStream::connect(base.trim_start_matches("http://")).await.ok()?;
     let request = format!("GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
-    if stream.write_all(request.as_bytes()).await.is_err() {
-        return false;
-    }
+    stream.write_all(request.as_bytes()).await.ok()?;
     let mut response = Vec::new();
-    let _ = stream.read_to_end(&mut response).await;
-    response.starts_with(b"HTTP/1.1 200")
+    stream.read_to_end(&mut response).await.ok()?;
+    let text = String::from_utf8_lossy(&response).into_owned();
+    let status = text.get(9..12)?.parse().ok()?;
+    let body = text.split_once("\r\n\r\n").map(|(_, b)| b.to_owned()).unwrap_or_default();
+    Some((status, body))
+}
+
+/// The server process's resident memory in KiB (Linux).
+pub fn rss_kib(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).expect("/proc status");
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .expect("VmRSS")
 }
 
 /// Polls `condition` until it holds, failing the test after [`WAIT`].

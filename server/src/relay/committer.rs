@@ -77,6 +77,7 @@ async fn run(
     // `recv_many` takes everything that accumulated while the previous batch was committing:
     // that is the group commit.
     while rx.recv_many(&mut ops, config.max_batch).await > 0 {
+        let batch_ops = ops.len();
         for op in ops.drain(..) {
             match op {
                 Op::Append(message, reply) => {
@@ -87,6 +88,15 @@ async fn run(
             }
         }
         let started = Instant::now();
+        // Acks first: they free quota for the sends in the same batch, and a send can never be
+        // acked in the batch that stores it (it is delivered only after its commit).
+        if !acks.is_empty() {
+            if let Err(err) = store.ack(&acks).await {
+                tracing::warn!(error = %err, acks = acks.len(), "could not delete acknowledged copies; they will be redelivered");
+            }
+            metrics.acks.fetch_add(acks.len() as u64, Relaxed);
+            acks.clear();
+        }
         if !appends.is_empty() {
             match store.append(&appends, config.queue_quota).await {
                 Ok(outcomes) => {
@@ -123,14 +133,8 @@ async fn run(
                 }
             }
         }
-        if !acks.is_empty() {
-            if let Err(err) = store.ack(&acks).await {
-                tracing::warn!(error = %err, acks = acks.len(), "could not delete acknowledged copies; they will be redelivered");
-            }
-            metrics.acks.fetch_add(acks.len() as u64, Relaxed);
-            acks.clear();
-        }
         metrics.commits.fetch_add(1, Relaxed);
+        metrics.committed_ops.fetch_add(batch_ops as u64, Relaxed);
         metrics.commit_latency.observe(started.elapsed());
     }
     tracing::debug!("committer drained and stopped");

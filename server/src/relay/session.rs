@@ -27,6 +27,9 @@ const AUTH_TIMEOUT: Duration = Duration::from_secs(10);
 const DELIVERY_WINDOW: usize = 256;
 /// Sends awaiting their commit, per connection, before the session stops reading more frames.
 const MAX_PENDING_SENDS: usize = 1024;
+/// Payload bytes of sends awaiting their commit, per connection: with 64 KiB payloads the count
+/// limit alone would let one connection park 64 MiB in the commit queue.
+const MAX_PENDING_SEND_BYTES: usize = 4 * 1024 * 1024;
 /// Frames queued to the socket writer.
 const OUTBOUND_CAPACITY: usize = 128;
 /// Server pings keep NAT mappings alive and detect dead peers.
@@ -106,12 +109,20 @@ struct Session {
     kill_rx: watch::Receiver<Option<ErrorCode>>,
     mailboxes: HashMap<MailboxId, MailboxState>,
     pending_sends: FuturesUnordered<PendingSend>,
+    pending_send_bytes: usize,
     bucket: TokenBucket,
     /// Held while this connection serves its device; see `Hub::register_device`.
     device_guard: Option<tokio::sync::OwnedMutexGuard<()>>,
 }
 
-type PendingSend = std::pin::Pin<Box<dyn Future<Output = (MessageId, Instant, Result<AppendOutcome, StoreError>)> + Send + Sync>>;
+type PendingSend = std::pin::Pin<Box<dyn Future<Output = SendResult> + Send + Sync>>;
+
+struct SendResult {
+    id: MessageId,
+    received: Instant,
+    bytes: usize,
+    result: Result<AppendOutcome, StoreError>,
+}
 
 enum Flow {
     Continue,
@@ -137,6 +148,7 @@ impl Session {
             kill_rx,
             mailboxes: HashMap::new(),
             pending_sends: FuturesUnordered::new(),
+            pending_send_bytes: 0,
             bucket: TokenBucket::new(rate),
             device_guard: None,
         }
@@ -192,12 +204,13 @@ impl Session {
                     Flow::Stop(self.refuse(code).await)
                 }
                 _ = crate::state::shutting_down(&mut shutdown) => Flow::Stop(self.shut_down().await),
-                Some((id, received, result)) = self.pending_sends.next(), if !self.pending_sends.is_empty() => {
-                    self.answer_send(id, received, result).await;
+                Some(done) = self.pending_sends.next(), if !self.pending_sends.is_empty() => {
+                    self.answer_send(done).await;
                     Flow::Continue
                 }
                 Some(event) = self.events_rx.recv() => self.on_event(event).await,
-                msg = stream.next(), if self.pending_sends.len() < MAX_PENDING_SENDS => {
+                msg = stream.next(), if self.pending_sends.len() < MAX_PENDING_SENDS
+                    && self.pending_send_bytes < MAX_PENDING_SEND_BYTES => {
                     last_heard = Instant::now();
                     self.on_message(msg).await
                 }
@@ -225,7 +238,7 @@ impl Session {
         tokio::pin!(deadline);
         while !self.pending_sends.is_empty() {
             tokio::select! {
-                Some((id, received, result)) = self.pending_sends.next() => self.answer_send(id, received, result).await,
+                Some(done) = self.pending_sends.next() => self.answer_send(done).await,
                 _ = &mut deadline => break,
             }
         }
@@ -382,14 +395,18 @@ impl Session {
             expires_at: now + self.state.settings.message_ttl_ms,
         };
         let received = Instant::now();
+        let bytes = message.payload.len();
+        self.pending_send_bytes += bytes;
         let reply: AppendReply = self.state.committer.append(message).await;
         self.pending_sends.push(Box::pin(async move {
             let result = reply.await.unwrap_or_else(|_| Err(StoreError::Other("committer stopped".into())));
-            (id, received, result)
+            SendResult { id, received, bytes, result }
         }));
     }
 
-    async fn answer_send(&self, id: MessageId, received: Instant, result: Result<AppendOutcome, StoreError>) {
+    async fn answer_send(&mut self, done: SendResult) {
+        let SendResult { id, received, bytes, result } = done;
+        self.pending_send_bytes -= bytes;
         let frame = match result {
             Ok(AppendOutcome::Stored { seq }) => {
                 self.state.metrics.messages_accepted.fetch_add(1, Relaxed);

@@ -20,10 +20,16 @@ const CATCH_UP_POLL: Duration = Duration::from_secs(2);
 const CATCH_UP_OVERLAP_MS: i64 = 10_000;
 const EXPIRY_SWEEP: Duration = Duration::from_secs(60);
 
-pub fn spawn_all(store: Arc<dyn Store>, hub: Arc<Hub>, metrics: Arc<Metrics>, node_id: String, shutdown: watch::Receiver<bool>) {
+pub struct WatcherConfig {
+    pub node_id: String,
+    /// Drop other nodes' wake-ups (tests of the catch-up poll).
+    pub ignore_notifications: bool,
+}
+
+pub fn spawn_all(store: Arc<dyn Store>, hub: Arc<Hub>, metrics: Arc<Metrics>, config: WatcherConfig, shutdown: watch::Receiver<bool>) {
     let revoked = Arc::new(Notify::new());
     tokio::spawn(revocations(store.clone(), hub.clone(), revoked.clone(), shutdown.clone()));
-    tokio::spawn(wakeups(store.clone(), hub, revoked, node_id, shutdown.clone()));
+    tokio::spawn(wakeups(store.clone(), hub, revoked, config, shutdown.clone()));
     tokio::spawn(expiry(store, metrics, shutdown));
 }
 
@@ -58,7 +64,7 @@ async fn revocations(store: Arc<dyn Store>, hub: Arc<Hub>, revoked: Arc<Notify>,
     }
 }
 
-async fn wakeups(store: Arc<dyn Store>, hub: Arc<Hub>, revoked: Arc<Notify>, node_id: String, mut shutdown: watch::Receiver<bool>) {
+async fn wakeups(store: Arc<dyn Store>, hub: Arc<Hub>, revoked: Arc<Notify>, config: WatcherConfig, mut shutdown: watch::Receiver<bool>) {
     let mut rx = match store.listen().await {
         Ok(Some(rx)) => rx,
         Ok(None) => return, // single node: every message is committed by this process
@@ -73,7 +79,9 @@ async fn wakeups(store: Arc<dyn Store>, hub: Arc<Hub>, revoked: Arc<Notify>, nod
     loop {
         tokio::select! {
             wakeup = rx.recv(), if !rx.is_closed() => match wakeup {
-                Some(Wakeup::Mailboxes { node, mailboxes }) if node != node_id => hub.wake(&mailboxes),
+                Some(Wakeup::Mailboxes { node, mailboxes }) if node != config.node_id && !config.ignore_notifications => {
+                    hub.wake(&mailboxes)
+                }
                 Some(Wakeup::Mailboxes { .. }) => {}
                 Some(Wakeup::Revoked) => revoked.notify_one(),
                 None => {}

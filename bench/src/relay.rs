@@ -1,0 +1,364 @@
+//! `relay`: P pairs of devices; A sends to B's linked mailbox, B receives and acks. Up to W
+//! messages per pair are in flight (sent, not yet delivered to B); with `--rate` a fixed total
+//! rate is paced by timers instead, for latency. Latency is from send (or, with `--rate`, from the
+//! scheduled send time, so a stalled sender cannot hide queueing) to delivery at B.
+
+use crate::server::{Server, own_cpu_seconds};
+use anyhow::Context as _;
+use hdrhistogram::Histogram;
+use rand::RngCore as _;
+use sallyport_core::protocol::{MailboxId, Payload};
+use sallyport_core::{Client, ClientReceiver, ClientSender, Credentials, Event};
+use serde_json::{Value, json};
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
+use std::time::{Duration, Instant};
+use tokio::sync::{Semaphore, watch};
+
+/// How long the senders' last messages may take to arrive after the measured window.
+const DRAIN_TIMEOUT: Duration = Duration::from_secs(15);
+/// Connections opened at once while setting up.
+const CONNECT_PARALLEL: usize = 32;
+
+#[derive(Debug, Clone)]
+pub struct RelayParams {
+    pub pairs: usize,
+    pub window: usize,
+    pub payload: usize,
+    pub duration: f64,
+    pub warmup: f64,
+    pub rate: Option<f64>,
+}
+
+/// What every task can see: the clock origin for payload timestamps and the measured window.
+struct Shared {
+    base: Instant,
+    /// Nanoseconds since `base`; `u64::MAX` until set.
+    win_start: AtomicU64,
+    win_end: AtomicU64,
+    stop: AtomicBool,
+}
+
+impl Shared {
+    fn now_ns(&self) -> u64 {
+        self.base.elapsed().as_nanos() as u64
+    }
+}
+
+struct Pair {
+    /// Sent by A (incremented after the frame is queued).
+    sent: AtomicU64,
+    /// Delivered to B (whenever).
+    delivered: AtomicU64,
+    /// Refused by the server (an `error` answering a send): never delivered.
+    failed: AtomicU64,
+    window: Semaphore,
+}
+
+struct ReceiverResult {
+    hist: Histogram<u64>,
+    in_window: u64,
+}
+
+#[derive(Default)]
+struct SenderSideResult {
+    accepted: u64,
+    errors: BTreeMap<String, u64>,
+}
+
+pub async fn run(server: &Server, p: &RelayParams) -> anyhow::Result<Value> {
+    anyhow::ensure!(p.pairs > 0 && p.window > 0, "--pairs and --window must be at least 1");
+    anyhow::ensure!(p.payload >= 8, "--payload must be at least 8 bytes (it carries the send timestamp)");
+    anyhow::ensure!(p.duration > 0.0, "--duration must be positive");
+    if let Some(rate) = p.rate {
+        anyhow::ensure!(rate > 0.0, "--rate must be positive");
+    }
+
+    eprintln!("relay: enrolling {} devices…", 2 * p.pairs);
+    let (creds, enrol_time) = server.enrol_many(2 * p.pairs, "bench-relay").await?;
+    eprintln!("relay: enrolled in {:.1} s; connecting…", enrol_time.as_secs_f64());
+    let clients = connect_all(&creds).await?;
+
+    let shared = Arc::new(Shared {
+        base: Instant::now(),
+        win_start: AtomicU64::new(u64::MAX),
+        win_end: AtomicU64::new(u64::MAX),
+        stop: AtomicBool::new(false),
+    });
+    let (shutdown_tx, shutdown_rx) = watch::channel(false);
+    let mut pairs = Vec::new();
+    let mut senders = Vec::new();
+    let mut receivers = Vec::new();
+    let mut acceptors = Vec::new();
+    let mut keep = Vec::new();
+    let mut clients = clients.into_iter();
+    for i in 0..p.pairs {
+        let (a_tx, a_rx) = clients.next().expect("2P clients");
+        let (b_tx, b_rx) = clients.next().expect("2P clients");
+        let b_mailbox = creds[2 * i + 1].mailbox;
+        let pair = Arc::new(Pair { sent: AtomicU64::new(0), delivered: AtomicU64::new(0), failed: AtomicU64::new(0), window: Semaphore::new(p.window) });
+        pairs.push(pair.clone());
+        senders.push(tokio::spawn(send_loop(a_tx.clone(), b_mailbox, pair.clone(), shared.clone(), p.clone(), i, shutdown_rx.clone())));
+        acceptors.push(tokio::spawn(accept_loop(a_rx, pair.clone(), shutdown_rx.clone())));
+        receivers.push(tokio::spawn(receive_loop(b_rx, pair, shared.clone(), shutdown_rx.clone())));
+        keep.push((a_tx, b_tx));
+    }
+
+    // Deliveries per second over the whole run (warm-up included), to see trends.
+    let timeline = {
+        let pairs = pairs.clone();
+        let shared = shared.clone();
+        tokio::spawn(async move {
+            let mut out = Vec::new();
+            let mut last = 0u64;
+            let mut tick = tokio::time::interval(Duration::from_secs(1));
+            tick.tick().await;
+            while !shared.stop.load(Relaxed) {
+                tick.tick().await;
+                let now: u64 = pairs.iter().map(|pair| pair.delivered.load(Relaxed)).sum();
+                out.push(now - last);
+                last = now;
+            }
+            out
+        })
+    };
+
+    // Warm-up, then the measured window.
+    eprintln!("relay: running ({:.0} s warm-up + {:.0} s measured)…", p.warmup, p.duration);
+    tokio::time::sleep(Duration::from_secs_f64(p.warmup)).await;
+    let m0 = server.metrics().await;
+    let (cpu0, own0) = (server.cpu_s(), own_cpu_seconds());
+    let t0 = Instant::now();
+    shared.win_start.store(shared.now_ns(), Relaxed);
+    tokio::time::sleep(Duration::from_secs_f64(p.duration)).await;
+    shared.win_end.store(shared.now_ns(), Relaxed);
+    let elapsed = t0.elapsed().as_secs_f64();
+    let (cpu1, own1) = (server.cpu_s(), own_cpu_seconds());
+    let rss = server.rss_kib();
+    let m1 = server.metrics().await;
+
+    // Stop sending, let what is in flight arrive, then close.
+    shared.stop.store(true, Relaxed);
+    let drain_started = Instant::now();
+    while drain_started.elapsed() < DRAIN_TIMEOUT
+        && pairs.iter().any(|pair| pair.delivered.load(Relaxed) + pair.failed.load(Relaxed) < pair.sent.load(Relaxed))
+    {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let undelivered: u64 =
+        pairs.iter().map(|pair| pair.sent.load(Relaxed).saturating_sub(pair.delivered.load(Relaxed) + pair.failed.load(Relaxed))).sum();
+    let _ = shutdown_tx.send(true);
+    let timeline = timeline.await.unwrap_or_default();
+    for s in senders {
+        let _ = s.await;
+    }
+    let mut hist = Histogram::<u64>::new_with_bounds(1, 600_000_000, 3).expect("histogram bounds");
+    let mut delivered = 0u64;
+    for r in receivers {
+        let r = r.await.context("receiver task")?;
+        hist.add(&r.hist).expect("same bounds");
+        delivered += r.in_window;
+    }
+    let mut side = SenderSideResult::default();
+    for a in acceptors {
+        let a = a.await.context("acceptor task")?;
+        side.accepted += a.accepted;
+        for (code, n) in a.errors {
+            *side.errors.entry(code).or_default() += n;
+        }
+    }
+    for (a_tx, b_tx) in keep {
+        let _ = a_tx.close().await;
+        let _ = b_tx.close().await;
+    }
+    let sent_total: u64 = pairs.iter().map(|pair| pair.sent.load(Relaxed)).sum();
+
+    let ms = |us: u64| us as f64 / 1000.0;
+    let quantile = |q: f64| if hist.is_empty() { Value::Null } else { json!(ms(hist.value_at_quantile(q))) };
+    let server_cpu = cpu0.zip(cpu1).map(|(a, b)| b - a);
+    let per_1k = |cpu: f64| if delivered > 0 { Some(cpu / (delivered as f64 / 1000.0)) } else { None };
+    let own_cpu = own1 - own0;
+    let metric_delta = |name: &str| -> Option<f64> {
+        let (a, b) = (m0.as_ref()?.get(name)?, m1.as_ref()?.get(name)?);
+        Some(b - a)
+    };
+    let commits = metric_delta("sallyport_commits_total");
+    let committed_ops = metric_delta("sallyport_committed_ops_total");
+    let commit_sum = metric_delta("sallyport_commit_latency_seconds_sum");
+    let commit_count = metric_delta("sallyport_commit_latency_seconds_count");
+    let accepted_delta = metric_delta("sallyport_messages_accepted_total");
+    let acks_delta = metric_delta("sallyport_acks_total");
+    let mean_commit_ms = commit_sum.zip(commit_count).filter(|(_, c)| *c > 0.0).map(|(s, c)| 1000.0 * s / c);
+    let commit_busy = commit_sum.map(|s| s / elapsed);
+    let msgs_per_commit = accepted_delta.zip(commits).filter(|(_, c)| *c > 0.0).map(|(a, c)| a / c);
+    Ok(json!({
+        "scenario": if p.rate.is_some() { "relay-rate" } else { "relay" },
+        "pairs": p.pairs,
+        "window": p.window,
+        "payload": p.payload,
+        "duration_s": p.duration,
+        "warmup_s": p.warmup,
+        "rate": p.rate,
+        "measured_s": elapsed,
+        "delivered": delivered,
+        "delivered_per_s": delivered as f64 / elapsed,
+        "p50_ms": quantile(0.50),
+        "p90_ms": quantile(0.90),
+        "p99_ms": quantile(0.99),
+        "p999_ms": quantile(0.999),
+        "max_ms": if hist.is_empty() { Value::Null } else { json!(ms(hist.max())) },
+        "server_cpu_s": server_cpu,
+        "server_cpu_cores": server_cpu.map(|c| c / elapsed),
+        "server_cpu_s_per_1k": server_cpu.and_then(per_1k),
+        "bench_cpu_s": own_cpu,
+        "bench_cpu_cores": own_cpu / elapsed,
+        "bench_cpu_s_per_1k": per_1k(own_cpu),
+        "server_rss_kib": rss,
+        "rss_per_socket_kib": Value::Null,
+        "enrol_s": enrol_time.as_secs_f64(),
+        "sent_total": sent_total,
+        "accepted_total": side.accepted,
+        "undelivered_after_drain": undelivered,
+        "client_errors": side.errors,
+        "delivered_per_s_timeline": timeline,
+        "server_commits_per_s": commits.map(|c| c / elapsed),
+        // sallyport_committed_ops_total is not maintained by the server (yet): count appends + acks.
+        "server_ops_per_commit": committed_ops
+            .filter(|o| *o > 0.0)
+            .or_else(|| accepted_delta.zip(acks_delta).map(|(a, k)| a + k))
+            .zip(commits)
+            .filter(|(_, c)| *c > 0.0)
+            .map(|(o, c)| o / c),
+        "server_msgs_per_commit": msgs_per_commit,
+        "server_mean_commit_ms": mean_commit_ms,
+        "server_committer_busy": commit_busy,
+        "server_accepted_per_s": accepted_delta.map(|a| a / elapsed),
+        "server_acks_per_s": acks_delta.map(|a| a / elapsed),
+    }))
+}
+
+/// Connects every device (a few at a time) and splits each client.
+async fn connect_all(creds: &[Credentials]) -> anyhow::Result<Vec<(ClientSender, ClientReceiver)>> {
+    use futures::StreamExt as _;
+    let results: Vec<anyhow::Result<(ClientSender, ClientReceiver)>> = futures::stream::iter(creds.iter().cloned())
+        .map(|c| async move {
+            let client = Client::connect(&c).await.map_err(|e| anyhow::anyhow!("connecting: {e}"))?;
+            client.into_split().map_err(|e| anyhow::anyhow!("splitting: {e}"))
+        })
+        .buffered(CONNECT_PARALLEL)
+        .collect()
+        .await;
+    results.into_iter().collect()
+}
+
+async fn send_loop(
+    tx: ClientSender,
+    to: MailboxId,
+    pair: Arc<Pair>,
+    shared: Arc<Shared>,
+    p: RelayParams,
+    index: usize,
+    mut shutdown: watch::Receiver<bool>,
+) {
+    let mut payload = vec![0u8; p.payload];
+    rand::thread_rng().fill_bytes(&mut payload);
+    let mut ticker = p.rate.map(|rate| {
+        let period = Duration::from_secs_f64(p.pairs as f64 / rate);
+        // Stagger the senders over one period so the total rate is smooth.
+        let offset = period.mul_f64(index as f64 / p.pairs as f64);
+        tokio::time::interval_at(tokio::time::Instant::now() + offset, period)
+    });
+    while !shared.stop.load(Relaxed) {
+        let scheduled = match ticker.as_mut() {
+            Some(t) => tokio::select! {
+                at = t.tick() => Some(at.into_std()),
+                _ = shutdown.changed() => return,
+            },
+            None => None,
+        };
+        tokio::select! {
+            permit = pair.window.acquire() => match permit {
+                Ok(permit) => permit.forget(),
+                Err(_) => return,
+            },
+            _ = shutdown.changed() => return,
+        }
+        if shared.stop.load(Relaxed) {
+            return;
+        }
+        let ts = match scheduled {
+            Some(at) => at.saturating_duration_since(shared.base).as_nanos() as u64,
+            None => shared.now_ns(),
+        };
+        payload[..8].copy_from_slice(&ts.to_le_bytes());
+        let frame = Payload(bytes::Bytes::copy_from_slice(&payload));
+        tokio::select! {
+            r = tx.send(vec![to], frame) => if r.is_err() { return },
+            _ = shutdown.changed() => return,
+        }
+        pair.sent.fetch_add(1, Relaxed);
+    }
+}
+
+/// B's side: record latency, ack, and free a window slot.
+async fn receive_loop(
+    mut rx: ClientReceiver,
+    pair: Arc<Pair>,
+    shared: Arc<Shared>,
+    mut shutdown: watch::Receiver<bool>,
+) -> ReceiverResult {
+    let mut hist = Histogram::<u64>::new_with_bounds(1, 600_000_000, 3).expect("histogram bounds");
+    let mut in_window = 0u64;
+    loop {
+        let event = tokio::select! {
+            e = rx.next_event() => e,
+            _ = shutdown.changed() => break,
+        };
+        match event {
+            Ok(Event::Message { mailbox, seq, payload, .. }) => {
+                let now = shared.now_ns();
+                let start = shared.win_start.load(Relaxed);
+                let end = shared.win_end.load(Relaxed);
+                if now >= start && now < end {
+                    if let Some(ts) = payload.0.get(..8) {
+                        let sent = u64::from_le_bytes(ts.try_into().expect("8 bytes"));
+                        hist.saturating_record(now.saturating_sub(sent) / 1000);
+                    }
+                    in_window += 1;
+                }
+                let _ = rx.ack(mailbox, seq).await;
+                pair.delivered.fetch_add(1, Relaxed);
+                pair.window.add_permits(1);
+            }
+            Ok(Event::Closed) | Err(_) => break,
+            Ok(_) => {}
+        }
+    }
+    ReceiverResult { hist, in_window }
+}
+
+/// A's side: read `accepted` (and errors) so the server is never blocked writing to A.
+async fn accept_loop(mut rx: ClientReceiver, pair: Arc<Pair>, mut shutdown: watch::Receiver<bool>) -> SenderSideResult {
+    let mut out = SenderSideResult::default();
+    loop {
+        let event = tokio::select! {
+            e = rx.next_event() => e,
+            _ = shutdown.changed() => break,
+        };
+        match event {
+            Ok(Event::Accepted { .. }) => out.accepted += 1,
+            Ok(Event::Error { code, id, .. }) => {
+                *out.errors.entry(code.to_string()).or_default() += 1;
+                if id.is_some() {
+                    // A refused send is never delivered: give its window slot back.
+                    pair.failed.fetch_add(1, Relaxed);
+                    pair.window.add_permits(1);
+                }
+            }
+            Ok(Event::Closed) | Err(_) => break,
+            Ok(_) => {}
+        }
+    }
+    out
+}
