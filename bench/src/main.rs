@@ -209,6 +209,14 @@ fn print_summary(r: &Value) {
             println!("  bench CPU          {} s ({} cores), {} s per 1,000 messages ({})", show("bench_cpu_s", 2), show("bench_cpu_cores", 2), show("bench_cpu_s_per_1k", 4), r["bench_runtime"].as_str().unwrap_or(""));
             println!("  server RSS         {} KiB", show("server_rss_kib", 0));
             println!(
+                "  server syscall I/O {} B in {} writes, {} B in {} reads per message (sockets + database)",
+                show("server_write_bytes_per_msg", 0),
+                show("server_write_calls_per_msg", 2),
+                show("server_read_bytes_per_msg", 0),
+                show("server_read_calls_per_msg", 2)
+            );
+            println!("  other processes    {} cores busy during the window (noise)", show("other_processes_cpu_cores", 2));
+            println!(
                 "  group commits      {} /s, {} messages and {} ops per commit, {} ms mean, committer busy {}",
                 show("server_commits_per_s", 0),
                 show("server_msgs_per_commit", 0),

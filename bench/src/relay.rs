@@ -3,7 +3,7 @@
 //! rate is paced by timers instead, for latency. Latency is from send (or, with `--rate`, from the
 //! scheduled send time, so a stalled sender cannot hide queueing) to delivery at B.
 
-use crate::server::{Server, own_cpu_seconds};
+use crate::server::{Server, io_counters, machine_busy_seconds, own_cpu_seconds};
 use anyhow::Context as _;
 use hdrhistogram::Histogram;
 use rand::RngCore as _;
@@ -128,13 +128,15 @@ pub async fn run(server: &Server, p: &RelayParams) -> anyhow::Result<Value> {
     eprintln!("relay: running ({:.0} s warm-up + {:.0} s measured)…", p.warmup, p.duration);
     tokio::time::sleep(Duration::from_secs_f64(p.warmup)).await;
     let m0 = server.metrics().await;
-    let (cpu0, own0) = (server.cpu_s(), own_cpu_seconds());
+    let (cpu0, own0, all0) = (server.cpu_s(), own_cpu_seconds(), machine_busy_seconds());
+    let io0 = server.pid.and_then(io_counters);
     let t0 = Instant::now();
     shared.win_start.store(shared.now_ns(), Relaxed);
     tokio::time::sleep(Duration::from_secs_f64(p.duration)).await;
     shared.win_end.store(shared.now_ns(), Relaxed);
     let elapsed = t0.elapsed().as_secs_f64();
-    let (cpu1, own1) = (server.cpu_s(), own_cpu_seconds());
+    let (cpu1, own1, all1) = (server.cpu_s(), own_cpu_seconds(), machine_busy_seconds());
+    let io1 = server.pid.and_then(io_counters);
     let rss = server.rss_kib();
     let m1 = server.metrics().await;
 
@@ -179,6 +181,8 @@ pub async fn run(server: &Server, p: &RelayParams) -> anyhow::Result<Value> {
     let server_cpu = cpu0.zip(cpu1).map(|(a, b)| b - a);
     let per_1k = |cpu: f64| if delivered > 0 { Some(cpu / (delivered as f64 / 1000.0)) } else { None };
     let own_cpu = own1 - own0;
+    // Other processes on the machine during the window (noise): total busy minus server and bench.
+    let other_cores = all0.zip(all1).map(|(a, b)| ((b - a) - own_cpu - server_cpu.unwrap_or(0.0)).max(0.0) / elapsed);
     let metric_delta = |name: &str| -> Option<f64> {
         let (a, b) = (m0.as_ref()?.get(name)?, m1.as_ref()?.get(name)?);
         Some(b - a)
@@ -189,6 +193,11 @@ pub async fn run(server: &Server, p: &RelayParams) -> anyhow::Result<Value> {
     let commit_count = metric_delta("sallyport_commit_latency_seconds_count");
     let accepted_delta = metric_delta("sallyport_messages_accepted_total");
     let acks_delta = metric_delta("sallyport_acks_total");
+    // Syscall I/O per delivered message (includes socket traffic): [wchar, syscw, rchar, syscr].
+    let io_per_msg = io0.zip(io1).filter(|_| delivered > 0).map(|(a, b)| {
+        let d = |i: usize| (b[i] - a[i]) as f64 / delivered as f64;
+        [d(0), d(1), d(2), d(3)]
+    });
     let mean_commit_ms = commit_sum.zip(commit_count).filter(|(_, c)| *c > 0.0).map(|(s, c)| 1000.0 * s / c);
     let commit_busy = commit_sum.map(|s| s / elapsed);
     let msgs_per_commit = accepted_delta.zip(commits).filter(|(_, c)| *c > 0.0).map(|(a, c)| a / c);
@@ -215,6 +224,11 @@ pub async fn run(server: &Server, p: &RelayParams) -> anyhow::Result<Value> {
         "bench_cpu_cores": own_cpu / elapsed,
         "bench_cpu_s_per_1k": per_1k(own_cpu),
         "server_rss_kib": rss,
+        "server_write_bytes_per_msg": io_per_msg.map(|v| v[0]),
+        "server_write_calls_per_msg": io_per_msg.map(|v| v[1]),
+        "server_read_bytes_per_msg": io_per_msg.map(|v| v[2]),
+        "server_read_calls_per_msg": io_per_msg.map(|v| v[3]),
+        "other_processes_cpu_cores": other_cores,
         "rss_per_socket_kib": Value::Null,
         "enrol_s": enrol_time.as_secs_f64(),
         "sent_total": sent_total,

@@ -402,3 +402,21 @@ pub fn raise_nofile(want: u64) -> u64 {
         lim.rlim_cur as u64
     }
 }
+
+/// CPU seconds used by the whole machine so far (all CPUs, everything but idle and iowait), from
+/// /proc/stat: with the server's and the bench's own share subtracted, what other processes took.
+pub fn machine_busy_seconds() -> Option<f64> {
+    let stat = std::fs::read_to_string("/proc/stat").ok()?;
+    let line = stat.lines().next()?.strip_prefix("cpu ")?;
+    let v: Vec<u64> = line.split_whitespace().filter_map(|x| x.parse().ok()).collect();
+    // user nice system idle iowait irq softirq steal …
+    let busy: u64 = v.iter().take(8).enumerate().filter(|(i, _)| *i != 3 && *i != 4).map(|(_, x)| *x).sum();
+    Some(busy as f64 / clock_ticks())
+}
+
+/// (wchar, syscw, rchar, syscr) from /proc/PID/io: bytes and calls of write and read syscalls.
+pub fn io_counters(pid: u32) -> Option<[u64; 4]> {
+    let io = std::fs::read_to_string(format!("/proc/{pid}/io")).ok()?;
+    let get = |k: &str| -> Option<u64> { io.lines().find(|l| l.starts_with(k))?[k.len()..].trim().parse().ok() };
+    Some([get("wchar:")?, get("syscw:")?, get("rchar:")?, get("syscr:")?])
+}

@@ -52,6 +52,16 @@ pub enum ErrorCode {
     /// A newer connection of the same device took over; this one is closed. Do not reconnect
     /// automatically (another instance of this device is active).
     Superseded,
+    /// A `group_send` commit is not for the group's current epoch (another member's commit won),
+    /// or an application message is for an epoch too old. Process the winning commit, then retry.
+    StaleEpoch,
+    /// A `group_send` payload is not a group envelope holding an MLS message (plus, for a commit,
+    /// an optional Welcome).
+    InvalidMlsMessage,
+    /// The mailbox has no KeyPackage to claim.
+    NoKeyPackage,
+    /// Too many or too large KeyPackages in one publish, or the mailbox's stock is full.
+    KeyPackageLimit,
     /// The server could not complete the request; nothing was acknowledged, so retry.
     Internal,
 }
@@ -81,6 +91,10 @@ impl ErrorCode {
             Self::BadRequest => "bad_request",
             Self::ShuttingDown => "shutting_down",
             Self::Superseded => "superseded",
+            Self::StaleEpoch => "stale_epoch",
+            Self::InvalidMlsMessage => "invalid_mls_message",
+            Self::NoKeyPackage => "no_key_package",
+            Self::KeyPackageLimit => "key_package_limit",
             Self::Internal => "internal",
         }
     }
@@ -126,6 +140,10 @@ impl ErrorCode {
             Self::BadRequest => "the request is invalid",
             Self::ShuttingDown => "the server is shutting down",
             Self::Superseded => "a newer connection of this device took over",
+            Self::StaleEpoch => "the group has moved to a newer epoch; process its commit and retry",
+            Self::InvalidMlsMessage => "the payload is not a valid MLS group envelope",
+            Self::NoKeyPackage => "the mailbox has no KeyPackage to claim",
+            Self::KeyPackageLimit => "too many or too large KeyPackages",
             Self::Internal => "internal error; nothing was stored, try again",
         }
     }

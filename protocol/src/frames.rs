@@ -18,6 +18,19 @@ pub enum ClientFrame {
     Send { id: MessageId, to: Vec<MailboxId>, payload: Payload },
     /// The client has durably processed the message `seq` of `mailbox`; the server deletes its copy.
     Ack { mailbox: MailboxId, seq: u64 },
+    /// Adds one-time MLS KeyPackages for a mailbox this connection reads, and optionally replaces
+    /// its last-resort KeyPackage (handed out when the one-time ones are gone).
+    PublishKeyPackages {
+        mailbox: MailboxId,
+        key_packages: Vec<Payload>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        last_resort: Option<Payload>,
+    },
+    /// Claims one KeyPackage of `mailbox` (to add its owner to a group).
+    ClaimKeyPackage { mailbox: MailboxId },
+    /// Like `send`, for an MLS group: `payload` is a [`crate::group::GroupEnvelope`]. The server
+    /// reads the MLS framing (group id, epoch, content type) to order commits, never content.
+    GroupSend { id: MessageId, to: Vec<MailboxId>, payload: Payload },
 }
 
 /// Frames the server sends.
@@ -36,6 +49,12 @@ pub enum ServerFrame {
     Accepted { id: MessageId, seq: u64 },
     /// A message for a mailbox this connection reads. Delivered at least once until acked.
     Deliver { mailbox: MailboxId, seq: u64, id: MessageId, payload: Payload },
+    /// Answer to `publish_key_packages`: one-time KeyPackages now available for the mailbox.
+    KeyPackagesPublished { mailbox: MailboxId, available: u32 },
+    /// Answer to `claim_key_package`. `last_resort` is true when no one-time KeyPackage was left.
+    KeyPackage { mailbox: MailboxId, key_package: Payload, last_resort: bool },
+    /// Sent to a mailbox's readers when its one-time KeyPackages run low: publish more.
+    KeyPackagesLow { mailbox: MailboxId, available: u32 },
     /// A request failed. `id` or `mailbox` names the frame it answers where there is one.
     Error {
         code: ErrorCode,
@@ -71,7 +90,8 @@ impl ClientFrame {
     }
 }
 
-const CLIENT_FRAME_TYPES: &[&str] = &["auth", "create_mailbox", "subscribe", "send", "ack"];
+const CLIENT_FRAME_TYPES: &[&str] =
+    &["auth", "create_mailbox", "subscribe", "send", "ack", "publish_key_packages", "claim_key_package", "group_send"];
 
 /// Decodes one client frame, telling apart the stable error cases: `unknown_frame_type`,
 /// `payload_too_large` and `malformed_frame` (anything else that does not parse). On error, the

@@ -5,6 +5,7 @@
 pub mod auth;
 pub mod error;
 pub mod frames;
+pub mod group;
 pub mod ids;
 pub mod rest;
 
@@ -30,3 +31,18 @@ pub const MAX_RECIPIENTS: usize = 256;
 
 /// How far a device's clock may be from the server's when it signs the challenge, in milliseconds.
 pub const MAX_CLOCK_SKEW_MS: i64 = 5 * 60 * 1000;
+
+/// Most one-time KeyPackages in one `publish_key_packages`.
+pub const MAX_KEY_PACKAGES_PER_PUBLISH: usize = 100;
+
+/// Most one-time KeyPackages the server keeps per mailbox.
+pub const MAX_KEY_PACKAGES_PER_MAILBOX: u32 = 500;
+
+/// Largest KeyPackage accepted, in bytes.
+pub const MAX_KEY_PACKAGE_BYTES: usize = 8 * 1024;
+
+/// When a claim leaves fewer one-time KeyPackages than this, the mailbox's readers are told.
+pub const KEY_PACKAGES_LOW_WATER: u32 = 10;
+
+/// Application messages are accepted for the group's current epoch and this many before it.
+pub const EPOCH_GRACE: u64 = 3;

@@ -60,7 +60,7 @@ pub struct Metrics {
     pub commit_latency: Histogram,
 }
 
-const ERROR_CODES: [ErrorCode; 23] = [
+const ERROR_CODES: [ErrorCode; 27] = [
     ErrorCode::MalformedFrame,
     ErrorCode::UnknownFrameType,
     ErrorCode::FrameTooLarge,
@@ -83,6 +83,10 @@ const ERROR_CODES: [ErrorCode; 23] = [
     ErrorCode::BadRequest,
     ErrorCode::ShuttingDown,
     ErrorCode::Superseded,
+    ErrorCode::StaleEpoch,
+    ErrorCode::InvalidMlsMessage,
+    ErrorCode::NoKeyPackage,
+    ErrorCode::KeyPackageLimit,
     ErrorCode::Internal,
 ];
 

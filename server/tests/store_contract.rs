@@ -7,8 +7,8 @@ use bytes::Bytes;
 use sallyport_protocol::rest::Role;
 use sallyport_protocol::{AccountId, DeviceId, MailboxId, MessageId, PublicKey};
 use sallyport_server::store::{
-    self, AppendOutcome, Hash32, MailboxAccess, NewDevice, NewInvitation, NewMessage, Store,
-    StoreError, Wakeup,
+    self, AppendOutcome, ClaimedKeyPackage, GROUP_IDLE_MS, GroupCheck, Hash32, MailboxAccess,
+    NewDevice, NewInvitation, NewMessage, Store, StoreError, Wakeup,
 };
 use std::collections::HashSet;
 use std::sync::Arc;
@@ -170,11 +170,26 @@ contract!(
         contract_settings_are_initialised_once_and_replaceable,
         contract_batch_larger_than_the_bind_variable_limit,
         contract_listen_matches_the_backend,
+        contract_first_commit_wins_and_a_competing_one_is_stale,
+        contract_commit_on_an_unknown_group_records_the_next_epoch,
+        contract_application_messages_are_accepted_within_the_epoch_window,
+        contract_commits_for_one_epoch_in_one_batch_first_wins,
+        contract_stale_message_stores_nothing,
+        contract_refused_commit_does_not_advance_the_epoch,
+        contract_expire_forgets_idle_groups,
+        contract_key_packages_are_claimed_once_oldest_first_then_last_resort,
+        contract_key_package_limit_conflict_stores_nothing,
+        contract_last_resort_key_package_is_replaced,
+        contract_claim_without_key_packages_and_unknown_mailboxes,
     ],
     fixture: [
         contract_seqs_increase_across_batches_and_reopen,
         contract_notify_reaches_another_instance,
         contract_concurrent_appends_of_one_id_store_it_once,
+        contract_group_epochs_survive_reopen,
+        contract_concurrent_commits_from_two_instances_one_wins,
+        contract_concurrent_resends_of_one_commit_are_duplicates,
+        contract_concurrent_claims_never_hand_out_a_key_package_twice,
     ]
 );
 
@@ -237,7 +252,51 @@ fn message(to: &[MailboxId], body: &str) -> NewMessage {
         payload: Bytes::from(body.as_bytes().to_vec()),
         created_at: NOW,
         expires_at: NOW + 14 * DAY,
+        group: None,
     }
+}
+
+/// A fresh MLS group id hash.
+fn new_group() -> Hash32 {
+    store::sha256(MessageId::random().as_bytes())
+}
+
+/// A message for an MLS group: a commit or an application message framed at `epoch`.
+fn group_message(
+    to: &[MailboxId],
+    body: &str,
+    group: Hash32,
+    epoch: u64,
+    commit: bool,
+) -> NewMessage {
+    NewMessage {
+        group: Some(GroupCheck {
+            group,
+            epoch,
+            commit,
+        }),
+        ..message(to, body)
+    }
+}
+
+fn commit(to: &[MailboxId], group: Hash32, epoch: u64) -> NewMessage {
+    group_message(to, &format!("commit {epoch}"), group, epoch, true)
+}
+
+fn app(to: &[MailboxId], group: Hash32, epoch: u64) -> NewMessage {
+    group_message(to, &format!("app {epoch}"), group, epoch, false)
+}
+
+fn stale(current: u64) -> AppendOutcome {
+    AppendOutcome::StaleEpoch { current }
+}
+
+async fn append_one(store: &Arc<dyn Store>, m: &NewMessage) -> AppendOutcome {
+    store.append(std::slice::from_ref(m), QUOTA).await.unwrap()[0]
+}
+
+fn kp(name: &str) -> Bytes {
+    Bytes::from(format!("kp:{name}").into_bytes())
 }
 
 fn stored(outcome: &AppendOutcome) -> u64 {
@@ -927,6 +986,491 @@ async fn contract_concurrent_appends_of_one_id_store_it_once(f: &Fixture) {
     assert_eq!(pending.len(), 5 * 200, "one copy per id");
     let ids: HashSet<MessageId> = pending.iter().map(|m| m.id).collect();
     assert_eq!(ids.len(), 1_000);
+    two.close().await;
+}
+
+// ---------------------------------------------------------------------------------------------
+// MLS: the group epoch rule
+
+async fn contract_first_commit_wins_and_a_competing_one_is_stale(store: Arc<dyn Store>) {
+    let mb = unlinked_mailbox(&store).await;
+    let g = new_group();
+    let first = commit(&[mb], g, 0);
+    let seq = stored(&append_one(&store, &first).await);
+    let competing = commit(&[mb], g, 0);
+    assert_eq!(append_one(&store, &competing).await, stale(1));
+    // A re-sent winner is a duplicate (checked before the epoch), not stale.
+    assert_eq!(
+        append_one(&store, &first).await,
+        AppendOutcome::Duplicate { seq }
+    );
+    // The loser commits again on top of the winner.
+    stored(&append_one(&store, &commit(&[mb], g, 1)).await);
+    assert_eq!(append_one(&store, &commit(&[mb], g, 1)).await, stale(2));
+    assert_eq!(
+        append_one(&store, &commit(&[mb], g, 3)).await,
+        stale(2),
+        "a commit from the future"
+    );
+    assert_eq!(
+        pending_bodies(&store, &mb).await,
+        vec!["commit 0", "commit 1"]
+    );
+    // Groups are independent.
+    stored(&append_one(&store, &commit(&[mb], new_group(), 0)).await);
+}
+
+async fn contract_commit_on_an_unknown_group_records_the_next_epoch(store: Arc<dyn Store>) {
+    let mb = unlinked_mailbox(&store).await;
+    let g = new_group();
+    stored(&append_one(&store, &commit(&[mb], g, 7)).await);
+    assert_eq!(append_one(&store, &commit(&[mb], g, 7)).await, stale(8));
+    stored(&append_one(&store, &commit(&[mb], g, 8)).await);
+    assert_eq!(append_one(&store, &commit(&[mb], g, 8)).await, stale(9));
+}
+
+async fn contract_application_messages_are_accepted_within_the_epoch_window(store: Arc<dyn Store>) {
+    let mb = unlinked_mailbox(&store).await;
+    let g = new_group();
+    // Unknown group: any epoch goes, and nothing is recorded.
+    stored(&append_one(&store, &app(&[mb], g, 42)).await);
+    stored(&append_one(&store, &app(&[mb], g, 3)).await);
+    stored(&append_one(&store, &commit(&[mb], g, 9)).await); // now at 10
+    let grace = sallyport_protocol::EPOCH_GRACE;
+    stored(&append_one(&store, &app(&[mb], g, 10)).await);
+    for back in 1..=grace {
+        stored(&append_one(&store, &app(&[mb], g, 10 - back)).await);
+    }
+    assert_eq!(
+        append_one(&store, &app(&[mb], g, 10 - grace - 1)).await,
+        stale(10)
+    );
+    assert_eq!(append_one(&store, &app(&[mb], g, 11)).await, stale(10));
+    // Application messages do not move the epoch.
+    assert_eq!(append_one(&store, &commit(&[mb], g, 9)).await, stale(10));
+    stored(&append_one(&store, &commit(&[mb], g, 10)).await);
+}
+
+async fn contract_commits_for_one_epoch_in_one_batch_first_wins(store: Arc<dyn Store>) {
+    let mb = unlinked_mailbox(&store).await;
+    let g = new_group();
+    let other = new_group();
+    let batch = vec![
+        commit(&[mb], g, 0),
+        commit(&[mb], g, 0),
+        app(&[mb], g, 0),
+        commit(&[mb], other, 5),
+        commit(&[mb], g, 1),
+        app(&[mb], g, 2),
+        app(&[mb], g, 3),
+        commit(&[mb], other, 5),
+    ];
+    let out = store.append(&batch, QUOTA).await.unwrap();
+    stored(&out[0]);
+    assert_eq!(out[1], stale(1));
+    stored(&out[2]);
+    stored(&out[3]);
+    stored(&out[4]);
+    stored(&out[5]);
+    assert_eq!(out[6], stale(2));
+    assert_eq!(out[7], stale(6));
+    assert_eq!(append_one(&store, &commit(&[mb], g, 1)).await, stale(2));
+    assert_eq!(append_one(&store, &commit(&[mb], other, 5)).await, stale(6));
+}
+
+async fn contract_stale_message_stores_nothing(store: Arc<dyn Store>) {
+    let mb = unlinked_mailbox(&store).await;
+    let g = new_group();
+    stored(&append_one(&store, &commit(&[mb], g, 0)).await);
+    let mut late = commit(&[mb], g, 0);
+    late.payload = Bytes::from_static(b"late");
+    assert_eq!(append_one(&store, &late).await, stale(1));
+    assert_eq!(pending_bodies(&store, &mb).await, vec!["commit 0"]);
+    // Its id was not recorded: re-sent at the right epoch, it is stored.
+    late.group = Some(GroupCheck {
+        group: g,
+        epoch: 1,
+        commit: true,
+    });
+    stored(&append_one(&store, &late).await);
+    assert_eq!(pending_bodies(&store, &mb).await, vec!["commit 0", "late"]);
+    // Nor did it take quota: a queue holding 2 with quota 3 takes exactly one more.
+    let out = store
+        .append(
+            &[
+                commit(&[mb], g, 1),
+                commit(&[mb], g, 2),
+                message(&[mb], "x"),
+                message(&[mb], "y"),
+            ],
+            3,
+        )
+        .await
+        .unwrap();
+    assert_eq!(out[0], stale(2));
+    stored(&out[1]);
+    assert_eq!(out[2], AppendOutcome::QuotaExceeded { mailbox: mb });
+}
+
+async fn contract_refused_commit_does_not_advance_the_epoch(store: Arc<dyn Store>) {
+    let mb = unlinked_mailbox(&store).await;
+    let g = new_group();
+    stored(&append_one(&store, &commit(&[mb], g, 0)).await);
+    let nobody = MailboxId::random();
+    assert_eq!(
+        append_one(&store, &commit(&[mb, nobody], g, 1)).await,
+        AppendOutcome::UnknownMailbox { mailbox: nobody }
+    );
+    let out = store.append(&[commit(&[mb], g, 1)], 1).await.unwrap();
+    assert_eq!(out, vec![AppendOutcome::QuotaExceeded { mailbox: mb }]);
+    // In one batch: a refused commit does not make the next one stale either.
+    let fresh = new_group();
+    let out = store
+        .append(
+            &[commit(&[nobody], fresh, 0), commit(&[mb], fresh, 0)],
+            QUOTA,
+        )
+        .await
+        .unwrap();
+    assert_eq!(out[0], AppendOutcome::UnknownMailbox { mailbox: nobody });
+    stored(&out[1]);
+    stored(&append_one(&store, &commit(&[mb], g, 1)).await);
+    assert_eq!(append_one(&store, &commit(&[mb], fresh, 0)).await, stale(1));
+}
+
+async fn contract_expire_forgets_idle_groups(store: Arc<dyn Store>) {
+    let mb = unlinked_mailbox(&store).await;
+    let (idle, busy) = (new_group(), new_group());
+    stored(&append_one(&store, &commit(&[mb], idle, 0)).await);
+    stored(&append_one(&store, &commit(&[mb], busy, 0)).await);
+    // An application message keeps a group alive.
+    let mut later = app(&[mb], busy, 1);
+    later.created_at = NOW + 50 * DAY;
+    later.expires_at = NOW + 200 * DAY;
+    stored(&append_one(&store, &later).await);
+
+    store.expire(NOW + GROUP_IDLE_MS).await.unwrap();
+    assert_eq!(
+        append_one(&store, &commit(&[mb], idle, 0)).await,
+        stale(1),
+        "not idle yet"
+    );
+
+    let now = NOW + GROUP_IDLE_MS + 1;
+    store.expire(now).await.unwrap();
+    let mut restart = commit(&[mb], idle, 0);
+    restart.created_at = now;
+    restart.expires_at = now + DAY;
+    stored(&append_one(&store, &restart).await);
+    let mut competing = commit(&[mb], busy, 0);
+    competing.created_at = now;
+    competing.expires_at = now + DAY;
+    assert_eq!(
+        append_one(&store, &competing).await,
+        stale(1),
+        "kept by its newer message"
+    );
+}
+
+async fn contract_group_epochs_survive_reopen(f: &Fixture) {
+    let store = f.store.clone();
+    let mb = unlinked_mailbox(&store).await;
+    let g = new_group();
+    for epoch in 4..8 {
+        stored(&append_one(&store, &commit(&[mb], g, epoch)).await);
+    }
+    store.close().await;
+    let reopened = f.open_again().await;
+    assert_eq!(append_one(&reopened, &commit(&[mb], g, 7)).await, stale(8));
+    stored(&append_one(&reopened, &commit(&[mb], g, 8)).await);
+    reopened.close().await;
+}
+
+async fn contract_concurrent_commits_from_two_instances_one_wins(f: &Fixture) {
+    let one = f.store.clone();
+    let two = f.open_again().await;
+    let mb = unlinked_mailbox(&one).await;
+    let groups: Vec<Hash32> = (0..4).map(|_| new_group()).collect();
+    for epoch in 0..10u64 {
+        // Epoch 0: the groups are unknown. The two batches name the groups in opposite orders.
+        let a: Vec<NewMessage> = groups.iter().map(|&g| commit(&[mb], g, epoch)).collect();
+        let mut b: Vec<NewMessage> = groups.iter().map(|&g| commit(&[mb], g, epoch)).collect();
+        b.reverse();
+        let (x, y) = tokio::join!(one.append(&a, QUOTA), two.append(&b, QUOTA));
+        let (x, y) = (x.unwrap(), y.unwrap());
+        for (x, y) in x.iter().zip(y.iter().rev()) {
+            match (x, y) {
+                (AppendOutcome::Stored { .. }, AppendOutcome::StaleEpoch { current })
+                | (AppendOutcome::StaleEpoch { current }, AppendOutcome::Stored { .. }) => {
+                    assert_eq!(*current, epoch + 1)
+                }
+                other => panic!("exactly one commit per epoch wins: {other:?}"),
+            }
+        }
+    }
+    assert_eq!(pending_bodies(&one, &mb).await.len(), 4 * 10);
+    for &g in &groups {
+        assert_eq!(append_one(&one, &commit(&[mb], g, 9)).await, stale(10));
+    }
+    two.close().await;
+}
+
+async fn contract_concurrent_resends_of_one_commit_are_duplicates(f: &Fixture) {
+    // A client re-sends its commit through another node before the first answer arrived: the
+    // copy is a duplicate of the stored commit, not a stale competitor.
+    let one = f.store.clone();
+    let two = f.open_again().await;
+    let mb = unlinked_mailbox(&one).await;
+    let g = new_group();
+    for epoch in 0..10u64 {
+        let batch = vec![commit(&[mb], g, epoch), app(&[mb], g, epoch)];
+        let (x, y) = tokio::join!(one.append(&batch, QUOTA), two.append(&batch, QUOTA));
+        let (x, y) = (x.unwrap(), y.unwrap());
+        for (x, y) in x.iter().zip(&y) {
+            match (x, y) {
+                (AppendOutcome::Stored { seq: a }, AppendOutcome::Duplicate { seq: b })
+                | (AppendOutcome::Duplicate { seq: a }, AppendOutcome::Stored { seq: b }) => {
+                    assert_eq!(a, b)
+                }
+                other => panic!("one node stores it, the other sees a duplicate: {other:?}"),
+            }
+        }
+    }
+    assert_eq!(pending_bodies(&one, &mb).await.len(), 20);
+    assert_eq!(append_one(&one, &commit(&[mb], g, 9)).await, stale(10));
+    two.close().await;
+}
+
+// ---------------------------------------------------------------------------------------------
+// MLS: KeyPackages
+
+async fn contract_key_packages_are_claimed_once_oldest_first_then_last_resort(
+    store: Arc<dyn Store>,
+) {
+    let mb = linked_mailbox(&store).await;
+    let held = store
+        .publish_key_packages(&mb, &[kp("0"), kp("1"), kp("2")], Some(&kp("last")), 10)
+        .await
+        .unwrap();
+    assert_eq!(held, 3);
+    assert_eq!(store.key_package_count(&mb).await.unwrap(), 3);
+    for (i, left) in [(0, 2), (1, 1), (2, 0)] {
+        assert_eq!(
+            store.claim_key_package(&mb).await.unwrap(),
+            Some(ClaimedKeyPackage {
+                key_package: kp(&i.to_string()),
+                last_resort: false,
+                available: left,
+            })
+        );
+    }
+    for _ in 0..3 {
+        assert_eq!(
+            store.claim_key_package(&mb).await.unwrap(),
+            Some(ClaimedKeyPackage {
+                key_package: kp("last"),
+                last_resort: true,
+                available: 0,
+            }),
+            "the last-resort KeyPackage is not consumed"
+        );
+    }
+    assert_eq!(store.key_package_count(&mb).await.unwrap(), 0);
+    // Replenished: one-time ones come first again; other mailboxes are separate.
+    assert_eq!(
+        store
+            .publish_key_packages(&mb, &[kp("3"), kp("4")], None, 10)
+            .await
+            .unwrap(),
+        2
+    );
+    let other = unlinked_mailbox(&store).await;
+    store
+        .publish_key_packages(&other, &[kp("other")], None, 10)
+        .await
+        .unwrap();
+    let claimed = store.claim_key_package(&mb).await.unwrap().unwrap();
+    assert_eq!(
+        (claimed.key_package, claimed.last_resort, claimed.available),
+        (kp("3"), false, 1)
+    );
+    assert_eq!(store.key_package_count(&other).await.unwrap(), 1);
+}
+
+async fn contract_key_package_limit_conflict_stores_nothing(store: Arc<dyn Store>) {
+    let mb = unlinked_mailbox(&store).await;
+    let four: Vec<Bytes> = (0..4).map(|i| kp(&i.to_string())).collect();
+    assert_eq!(
+        store
+            .publish_key_packages(&mb, &four, Some(&kp("L1")), 5)
+            .await
+            .unwrap(),
+        4
+    );
+    assert!(matches!(
+        store
+            .publish_key_packages(&mb, &[kp("a"), kp("b")], Some(&kp("L2")), 5)
+            .await,
+        Err(StoreError::Conflict("key_package_limit"))
+    ));
+    assert_eq!(store.key_package_count(&mb).await.unwrap(), 4);
+    assert_eq!(
+        store
+            .publish_key_packages(&mb, &[kp("4")], None, 5)
+            .await
+            .unwrap(),
+        5
+    );
+    for i in 0..5 {
+        assert_eq!(
+            store
+                .claim_key_package(&mb)
+                .await
+                .unwrap()
+                .unwrap()
+                .key_package,
+            kp(&i.to_string())
+        );
+    }
+    let fallback = store.claim_key_package(&mb).await.unwrap().unwrap();
+    assert_eq!(
+        (fallback.key_package, fallback.last_resort),
+        (kp("L1"), true),
+        "not replaced"
+    );
+}
+
+async fn contract_last_resort_key_package_is_replaced(store: Arc<dyn Store>) {
+    let mb = linked_mailbox(&store).await;
+    assert_eq!(
+        store
+            .publish_key_packages(&mb, &[], Some(&kp("L1")), 10)
+            .await
+            .unwrap(),
+        0
+    );
+    assert_eq!(
+        store
+            .claim_key_package(&mb)
+            .await
+            .unwrap()
+            .unwrap()
+            .key_package,
+        kp("L1")
+    );
+    assert_eq!(
+        store
+            .publish_key_packages(&mb, &[], Some(&kp("L2")), 10)
+            .await
+            .unwrap(),
+        0
+    );
+    // Publishing one-time ones without a last-resort one keeps it.
+    assert_eq!(
+        store
+            .publish_key_packages(&mb, &[kp("x")], None, 10)
+            .await
+            .unwrap(),
+        1
+    );
+    assert_eq!(
+        store
+            .claim_key_package(&mb)
+            .await
+            .unwrap()
+            .unwrap()
+            .key_package,
+        kp("x")
+    );
+    for _ in 0..2 {
+        assert_eq!(
+            store.claim_key_package(&mb).await.unwrap(),
+            Some(ClaimedKeyPackage {
+                key_package: kp("L2"),
+                last_resort: true,
+                available: 0,
+            })
+        );
+    }
+    assert_eq!(store.key_package_count(&mb).await.unwrap(), 0);
+}
+
+async fn contract_claim_without_key_packages_and_unknown_mailboxes(store: Arc<dyn Store>) {
+    let mb = unlinked_mailbox(&store).await;
+    assert_eq!(store.claim_key_package(&mb).await.unwrap(), None);
+    assert_eq!(store.key_package_count(&mb).await.unwrap(), 0);
+    store
+        .publish_key_packages(&mb, &[kp("only")], None, 10)
+        .await
+        .unwrap();
+    assert_eq!(
+        store
+            .claim_key_package(&mb)
+            .await
+            .unwrap()
+            .unwrap()
+            .key_package,
+        kp("only")
+    );
+    assert_eq!(
+        store.claim_key_package(&mb).await.unwrap(),
+        None,
+        "no last-resort one"
+    );
+
+    let nobody = MailboxId::random();
+    assert!(matches!(
+        store
+            .publish_key_packages(&nobody, &[kp("a")], Some(&kp("L")), 10)
+            .await,
+        Err(StoreError::NotFound)
+    ));
+    assert_eq!(store.claim_key_package(&nobody).await.unwrap(), None);
+    assert_eq!(store.key_package_count(&nobody).await.unwrap(), 0);
+}
+
+async fn contract_concurrent_claims_never_hand_out_a_key_package_twice(f: &Fixture) {
+    let one = f.store.clone();
+    let two = f.open_again().await;
+    let mb = unlinked_mailbox(&one).await;
+    let packages: Vec<Bytes> = (0..50).map(|i| kp(&i.to_string())).collect();
+    one.publish_key_packages(&mb, &packages, Some(&kp("last")), 100)
+        .await
+        .unwrap();
+    let mut tasks = Vec::new();
+    for i in 0..80 {
+        let store = if i % 2 == 0 { one.clone() } else { two.clone() };
+        tasks.push(tokio::spawn(async move {
+            store
+                .claim_key_package(&mb)
+                .await
+                .unwrap()
+                .expect("a KeyPackage")
+        }));
+    }
+    let mut one_time = HashSet::new();
+    let mut last_resort = 0;
+    for task in tasks {
+        let claimed = task.await.unwrap();
+        if claimed.last_resort {
+            assert_eq!(claimed.key_package, kp("last"));
+            last_resort += 1;
+        } else {
+            assert!(packages.contains(&claimed.key_package));
+            assert!(
+                one_time.insert(claimed.key_package.clone()),
+                "handed out twice: {:?}",
+                claimed.key_package
+            );
+        }
+    }
+    assert_eq!(one_time.len() + last_resort, 80);
+    let left = one.key_package_count(&mb).await.unwrap() as usize;
+    assert_eq!(
+        one_time.len() + left,
+        50,
+        "each one-time KeyPackage claimed or still held"
+    );
     two.close().await;
 }
 

@@ -2,6 +2,8 @@
 //! temp dir, or a fresh database on the test PostgreSQL), runs the admin command, enrols native
 //! clients, and waits on conditions with timeouts instead of sleeping.
 
+pub mod mls_peer;
+
 use sallyport_core::protocol::{MailboxId, Payload};
 use sallyport_core::{Client, ClientError, Credentials, Event};
 use std::io::{BufRead, BufReader};

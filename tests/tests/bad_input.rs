@@ -77,9 +77,11 @@ async fn next_frame(ws: &mut Ws) -> Option<ServerFrame> {
     loop {
         let msg = tokio::time::timeout(WAIT, ws.next()).await.expect("a frame in time");
         match msg {
-            Some(Ok(Message::Text(text))) => {
-                return Some(serde_json::from_str(&text).expect("server frames parse"));
-            }
+            Some(Ok(Message::Text(text))) => match serde_json::from_str(&text).expect("server frames parse") {
+                // A notice (the device has published no KeyPackages yet), not an answer.
+                ServerFrame::KeyPackagesLow { .. } => continue,
+                frame => return Some(frame),
+            },
             Some(Ok(Message::Ping(_) | Message::Pong(_))) => continue,
             Some(Ok(Message::Close(_))) | None | Some(Err(_)) => return None,
             Some(Ok(other)) => panic!("unexpected message {other:?}"),

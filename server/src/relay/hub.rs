@@ -20,6 +20,8 @@ pub enum SessionEvent {
     Deliver(QueuedMessage),
     /// Something changed that the connection cannot get from the fast path: check dirty flags.
     Wake,
+    /// A claim left this mailbox's one-time KeyPackages low.
+    KeyPackagesLow { mailbox: MailboxId, available: u32 },
 }
 
 /// One connection's subscription to one mailbox.
@@ -101,6 +103,15 @@ impl Hub {
             for sub in map.get(mailbox).into_iter().flatten() {
                 sub.wake();
             }
+        }
+    }
+
+    /// Tells the local readers of a mailbox that its KeyPackages run low. Best effort: a reader
+    /// that misses it is told again when it next subscribes.
+    pub fn key_packages_low(&self, mailbox: MailboxId, available: u32) {
+        let map = self.mailboxes.lock().unwrap();
+        for sub in map.get(&mailbox).into_iter().flatten() {
+            let _ = sub.tx.try_send(SessionEvent::KeyPackagesLow { mailbox, available });
         }
     }
 

@@ -3,17 +3,19 @@
 //! to each other: what this connection links lives in this task's memory and dies with it.
 
 use super::committer::AppendReply;
+use super::delivery_service;
 use super::hub::{SESSION_EVENT_CAPACITY, SessionEvent, Subscriber};
 use crate::clock::now_ms;
 use crate::state::AppState;
-use crate::store::{AppendOutcome, MailboxAccess, NewMessage, QueuedMessage, StoreError, sha256};
+use crate::store::{AppendOutcome, GroupCheck, MailboxAccess, NewMessage, QueuedMessage, StoreError, sha256};
 use axum::extract::ws::{CloseFrame, Message, WebSocket};
 use ed25519_dalek::{Signature, VerifyingKey};
 use futures::stream::FuturesUnordered;
 use futures::{SinkExt, StreamExt};
 use sallyport_protocol::{
-    ClientFrame, DeviceId, ErrorCode, MAX_CLOCK_SKEW_MS, MAX_RECIPIENTS, MailboxId, MailboxSecret, MessageId,
-    Nonce, PROTOCOL_VERSION, Payload, ServerFrame, auth::auth_message, decode_client_frame,
+    ClientFrame, DeviceId, ErrorCode, KEY_PACKAGES_LOW_WATER, MAX_CLOCK_SKEW_MS, MAX_KEY_PACKAGE_BYTES,
+    MAX_KEY_PACKAGES_PER_MAILBOX, MAX_KEY_PACKAGES_PER_PUBLISH, MAX_RECIPIENTS, MailboxId, MailboxSecret,
+    MessageId, Nonce, PROTOCOL_VERSION, Payload, ServerFrame, auth::auth_message, decode_client_frame,
 };
 use std::collections::{BTreeSet, HashMap};
 use std::sync::Arc;
@@ -36,6 +38,8 @@ const OUTBOUND_CAPACITY: usize = 128;
 const PING_INTERVAL: Duration = Duration::from_secs(30);
 /// A peer that sends nothing (not even a pong) for this long is dropped.
 const IDLE_TIMEOUT: Duration = Duration::from_secs(90);
+/// KeyPackage claims per second per connection (bursts of twice this).
+const CLAIMS_PER_SECOND: u32 = 10;
 /// How long a new connection waits for an older one of the same device to stop.
 const SUPERSEDE_WAIT: Duration = Duration::from_secs(5);
 /// On shutdown, how long to wait for in-flight sends to commit so their senders hear `accepted`.
@@ -111,6 +115,7 @@ struct Session {
     pending_sends: FuturesUnordered<PendingSend>,
     pending_send_bytes: usize,
     bucket: TokenBucket,
+    claims: TokenBucket,
     /// Held while this connection serves its device; see `Hub::register_device`.
     device_guard: Option<tokio::sync::OwnedMutexGuard<()>>,
 }
@@ -150,6 +155,7 @@ impl Session {
             pending_sends: FuturesUnordered::new(),
             pending_send_bytes: 0,
             bucket: TokenBucket::new(rate),
+            claims: TokenBucket::new(CLAIMS_PER_SECOND),
             device_guard: None,
         }
     }
@@ -326,6 +332,7 @@ impl Session {
         if !self.send_frame(&ready).await {
             return Err(SessionEnd::Transport);
         }
+        self.check_key_package_stock(record.mailbox).await;
         Ok(())
     }
 
@@ -372,7 +379,15 @@ impl Session {
         };
         match frame {
             ClientFrame::Auth { .. } => self.send_error(ServerFrame::error(ErrorCode::AlreadyAuthenticated)).await,
-            ClientFrame::Send { id, to, payload } => self.on_send(id, to, payload).await,
+            ClientFrame::Send { id, to, payload } => self.on_send(id, to, payload, None).await,
+            ClientFrame::GroupSend { id, to, payload } => match delivery_service::inspect_group_envelope(&payload.0) {
+                Ok(check) => self.on_send(id, to, payload, Some(check)).await,
+                Err(code) => self.send_error(ServerFrame::error_for_message(code, id)).await,
+            },
+            ClientFrame::PublishKeyPackages { mailbox, key_packages, last_resort } => {
+                self.on_publish_key_packages(mailbox, key_packages, last_resort).await
+            }
+            ClientFrame::ClaimKeyPackage { mailbox } => self.on_claim_key_package(mailbox).await,
             ClientFrame::Ack { mailbox, seq } => self.on_ack(mailbox, seq).await,
             ClientFrame::Subscribe { mailbox, secret } => self.on_subscribe(mailbox, secret).await,
             ClientFrame::CreateMailbox { mailbox, secret } => self.on_create_mailbox(mailbox, secret).await,
@@ -380,7 +395,7 @@ impl Session {
         Flow::Continue
     }
 
-    async fn on_send(&mut self, id: MessageId, mut to: Vec<MailboxId>, payload: Payload) {
+    async fn on_send(&mut self, id: MessageId, mut to: Vec<MailboxId>, payload: Payload, group: Option<GroupCheck>) {
         to.sort_unstable();
         to.dedup();
         if to.is_empty() || to.len() > MAX_RECIPIENTS {
@@ -393,6 +408,7 @@ impl Session {
             payload: payload.0,
             created_at: now,
             expires_at: now + self.state.settings.message_ttl_ms,
+            group,
         };
         let received = Instant::now();
         let bytes = message.payload.len();
@@ -429,6 +445,7 @@ impl Session {
                 id: Some(id),
                 mailbox: Some(mailbox),
             },
+            Ok(AppendOutcome::StaleEpoch { .. }) => ServerFrame::error_for_message(ErrorCode::StaleEpoch, id),
             Err(_) => ServerFrame::error_for_message(ErrorCode::Internal, id),
         };
         if let ServerFrame::Error { code, .. } = &frame {
@@ -472,6 +489,7 @@ impl Session {
             None => {
                 self.add_subscription(mailbox);
                 self.send_frame(&ServerFrame::Subscribed { mailbox }).await;
+                self.check_key_package_stock(mailbox).await;
             }
         }
     }
@@ -491,6 +509,69 @@ impl Session {
                 tracing::error!(error = %err, "mailbox creation failed");
                 self.send_error(ServerFrame::error_for_mailbox(ErrorCode::Internal, mailbox)).await
             }
+        }
+    }
+
+    // ---- MLS KeyPackages
+
+    async fn on_publish_key_packages(&mut self, mailbox: MailboxId, key_packages: Vec<Payload>, last_resort: Option<Payload>) {
+        if !self.mailboxes.contains_key(&mailbox) {
+            // Only a reader of the mailbox may publish its KeyPackages.
+            return self.send_error(ServerFrame::error_for_mailbox(ErrorCode::UnknownMailbox, mailbox)).await;
+        }
+        let all = key_packages.iter().chain(last_resort.as_ref());
+        let sizes_ok = all.clone().all(|kp| kp.0.len() <= MAX_KEY_PACKAGE_BYTES);
+        if key_packages.len() > MAX_KEY_PACKAGES_PER_PUBLISH || !sizes_ok {
+            return self.send_error(ServerFrame::error_for_mailbox(ErrorCode::KeyPackageLimit, mailbox)).await;
+        }
+        if !all.clone().all(|kp| delivery_service::is_key_package(&kp.0)) {
+            return self.send_error(ServerFrame::error_for_mailbox(ErrorCode::InvalidMlsMessage, mailbox)).await;
+        }
+        let packages: Vec<bytes::Bytes> = key_packages.into_iter().map(|p| p.0).collect();
+        let last_resort = last_resort.map(|p| p.0);
+        let result = self
+            .state
+            .store
+            .publish_key_packages(&mailbox, &packages, last_resort.as_ref(), MAX_KEY_PACKAGES_PER_MAILBOX)
+            .await;
+        match result {
+            Ok(available) => {
+                self.send_frame(&ServerFrame::KeyPackagesPublished { mailbox, available }).await;
+            }
+            Err(err) => self.send_error(ServerFrame::error_for_mailbox(store_error_code(err, ErrorCode::KeyPackageLimit), mailbox)).await,
+        };
+    }
+
+    async fn on_claim_key_package(&mut self, mailbox: MailboxId) {
+        // Claims drain someone else's stock, so they have a budget of their own.
+        if !self.claims.take() {
+            return self.send_error(ServerFrame::error_for_mailbox(ErrorCode::RateLimited, mailbox)).await;
+        }
+        match self.state.store.claim_key_package(&mailbox).await {
+            Ok(Some(claimed)) => {
+                if claimed.available < KEY_PACKAGES_LOW_WATER {
+                    self.state.hub.key_packages_low(mailbox, claimed.available);
+                }
+                let frame = ServerFrame::KeyPackage {
+                    mailbox,
+                    key_package: Payload(claimed.key_package),
+                    last_resort: claimed.last_resort,
+                };
+                self.send_frame(&frame).await;
+            }
+            Ok(None) => self.send_error(ServerFrame::error_for_mailbox(ErrorCode::NoKeyPackage, mailbox)).await,
+            Err(err) => self.send_error(ServerFrame::error_for_mailbox(store_error_code(err, ErrorCode::Internal), mailbox)).await,
+        }
+    }
+
+    /// Tells this connection when a mailbox it starts reading needs more KeyPackages.
+    async fn check_key_package_stock(&self, mailbox: MailboxId) {
+        match self.state.store.key_package_count(&mailbox).await {
+            Ok(available) if available < KEY_PACKAGES_LOW_WATER => {
+                self.send_frame(&ServerFrame::KeyPackagesLow { mailbox, available }).await;
+            }
+            Ok(_) => {}
+            Err(err) => tracing::warn!(error = %err, "counting KeyPackages failed"),
         }
     }
 
@@ -525,6 +606,9 @@ impl Session {
                 self.deliver(message).await;
             }
             SessionEvent::Wake => {}
+            SessionEvent::KeyPackagesLow { mailbox, available } => {
+                self.send_frame(&ServerFrame::KeyPackagesLow { mailbox, available }).await;
+            }
         }
         Flow::Continue
     }
@@ -589,6 +673,17 @@ fn error_frame(code: ErrorCode, id: Option<MessageId>) -> ServerFrame {
     match id {
         Some(id) => ServerFrame::error_for_message(code, id),
         None => ServerFrame::error(code),
+    }
+}
+
+fn store_error_code(err: StoreError, conflict: ErrorCode) -> ErrorCode {
+    match err {
+        StoreError::NotFound => ErrorCode::UnknownMailbox,
+        StoreError::Conflict(_) => conflict,
+        StoreError::Other(detail) => {
+            tracing::error!(%detail, "storage failure");
+            ErrorCode::Internal
+        }
     }
 }
 

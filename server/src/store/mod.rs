@@ -30,6 +30,9 @@ pub type StoreResult<T> = Result<T, StoreError>;
 /// SHA-256 of an invitation code or a mailbox secret; only hashes are stored.
 pub type Hash32 = [u8; 32];
 
+/// A group with no message for this long (90 days) is forgotten; its next commit starts afresh.
+pub const GROUP_IDLE_MS: i64 = 90 * 86_400_000;
+
 #[derive(Debug, Clone, PartialEq)]
 pub struct NewInvitation {
     pub code_hash: Hash32,
@@ -84,6 +87,40 @@ pub struct NewMessage {
     pub payload: Bytes,
     pub created_at: i64,
     pub expires_at: i64,
+    /// For an MLS group message: the Delivery Service's epoch rule, applied in the same
+    /// transaction that stores the message.
+    pub group: Option<GroupCheck>,
+}
+
+/// The MLS Delivery Service's ordering rule for one group message (RFC 9420 §14): the first
+/// commit for the group's current epoch wins and advances it; any other commit is stale. Other
+/// messages are accepted for the current epoch and `EPOCH_GRACE` epochs before it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct GroupCheck {
+    /// SHA-256 of the MLS group id: the server needs equality, not the id.
+    pub group: Hash32,
+    /// The epoch in the message's framing.
+    pub epoch: u64,
+    /// Whether the message is a commit.
+    pub commit: bool,
+}
+
+impl GroupCheck {
+    /// Applies the rule given the group's recorded epoch (`None`: the server has not seen the
+    /// group, or forgot it after inactivity). `Ok(Some(e))`: record `e` as the new epoch.
+    pub fn evaluate(&self, current: Option<u64>) -> Result<Option<u64>, u64> {
+        // The epoch comes from the client: no arithmetic on it may overflow.
+        let next = self.epoch.checked_add(1).filter(|n| *n <= i64::MAX as u64);
+        match (self.commit, current) {
+            (true, _) if next.is_none() => Err(current.unwrap_or(0)),
+            (true, None) => Ok(next),
+            (true, Some(c)) if c == self.epoch => Ok(next),
+            (true, Some(c)) => Err(c),
+            (false, None) => Ok(None),
+            (false, Some(c)) if self.epoch <= c && self.epoch.saturating_add(sallyport_protocol::EPOCH_GRACE) >= c => Ok(None),
+            (false, Some(c)) => Err(c),
+        }
+    }
 }
 
 /// What `append` did with one `NewMessage`.
@@ -97,6 +134,18 @@ pub enum AppendOutcome {
     QuotaExceeded { mailbox: MailboxId },
     /// This recipient does not exist; nothing was stored.
     UnknownMailbox { mailbox: MailboxId },
+    /// The group message failed its `GroupCheck`; `current` is the group's epoch. Nothing stored.
+    StaleEpoch { current: u64 },
+}
+
+/// A claimed KeyPackage.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ClaimedKeyPackage {
+    pub key_package: Bytes,
+    /// No one-time KeyPackage was left: this is the mailbox's last-resort one (not consumed).
+    pub last_resort: bool,
+    /// One-time KeyPackages left after this claim.
+    pub available: u32,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -171,6 +220,27 @@ pub trait Store: Send + Sync + 'static {
     /// `Stored` message is committed.
     async fn append(&self, batch: &[NewMessage], queue_quota: u64) -> StoreResult<Vec<AppendOutcome>>;
 
+    // ---- MLS KeyPackages
+
+    /// Adds one-time KeyPackages for a mailbox and, if given, replaces its last-resort one.
+    /// `Conflict("key_package_limit")` (storing nothing) if the mailbox would then hold more than
+    /// `max_available` one-time KeyPackages. Returns how many one-time ones it holds.
+    async fn publish_key_packages(
+        &self,
+        mailbox: &MailboxId,
+        key_packages: &[Bytes],
+        last_resort: Option<&Bytes>,
+        max_available: u32,
+    ) -> StoreResult<u32>;
+
+    /// Atomically removes and returns one one-time KeyPackage of the mailbox (oldest first), so
+    /// each is handed out at most once, even across nodes; else returns the last-resort one
+    /// without removing it; `None` if the mailbox has neither.
+    async fn claim_key_package(&self, mailbox: &MailboxId) -> StoreResult<Option<ClaimedKeyPackage>>;
+
+    /// One-time KeyPackages the mailbox holds.
+    async fn key_package_count(&self, mailbox: &MailboxId) -> StoreResult<u32>;
+
     /// Deletes acknowledged copies, in one transaction. Unknown pairs are ignored.
     async fn ack(&self, acks: &[(MailboxId, u64)]) -> StoreResult<()>;
 
@@ -180,8 +250,9 @@ pub trait Store: Send + Sync + 'static {
     /// Mailboxes that received a message stored at or after `since` (multi-node catch-up).
     async fn mailboxes_with_messages_since(&self, since: i64) -> StoreResult<Vec<MailboxId>>;
 
-    /// Deletes queued copies and idempotency records that expired before `now`, and invitations
-    /// that expired unused. Returns the number of queued copies deleted.
+    /// Deletes queued copies and idempotency records that expired before `now`, invitations that
+    /// expired unused, and the epochs of groups with no message for `GROUP_IDLE_MS`. Returns the
+    /// number of queued copies deleted.
     async fn expire(&self, now: i64) -> StoreResult<u64>;
 
     // ---- multi-node wake-ups (PostgreSQL LISTEN/NOTIFY; no-ops on SQLite)
@@ -224,4 +295,37 @@ pub async fn connect(url: &str) -> anyhow::Result<Arc<dyn Store>> {
 pub fn sha256(bytes: &[u8]) -> Hash32 {
     use sha2::Digest;
     sha2::Sha256::digest(bytes).into()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_first_commit_for_the_current_epoch_wins() {
+        let commit = |epoch| GroupCheck { group: [0; 32], epoch, commit: true };
+        assert_eq!(commit(0).evaluate(None), Ok(Some(1)));
+        assert_eq!(commit(4).evaluate(Some(4)), Ok(Some(5)));
+        assert_eq!(commit(4).evaluate(Some(5)), Err(5), "a competing commit for an old epoch is stale");
+        assert_eq!(commit(6).evaluate(Some(5)), Err(5), "a commit from the future is stale too");
+    }
+
+    #[test]
+    fn application_messages_are_accepted_for_recent_epochs() {
+        let app = |epoch| GroupCheck { group: [0; 32], epoch, commit: false };
+        assert_eq!(app(9).evaluate(None), Ok(None));
+        assert_eq!(app(10).evaluate(Some(10)), Ok(None));
+        assert_eq!(app(7).evaluate(Some(10)), Ok(None));
+        assert_eq!(app(6).evaluate(Some(10)), Err(10));
+        assert_eq!(app(11).evaluate(Some(10)), Err(10));
+    }
+
+    #[test]
+    fn absurd_epochs_are_refused_without_overflow() {
+        let commit = GroupCheck { group: [0; 32], epoch: u64::MAX, commit: true };
+        assert_eq!(commit.evaluate(None), Err(0));
+        assert_eq!(commit.evaluate(Some(3)), Err(3));
+        let app = GroupCheck { group: [0; 32], epoch: u64::MAX, commit: false };
+        assert_eq!(app.evaluate(Some(3)), Err(3));
+    }
 }

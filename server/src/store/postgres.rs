@@ -3,15 +3,17 @@
 //! the node that holds a recipient's socket.
 
 use super::sqlite::shared::{
-    AppendPlan, DeviceRow, conflict, day_of, decode_roles, device_record, distinct_ids,
-    distinct_recipients, encode_roles, id_from, mailbox_access, queued_message, store_error,
+    AppendPlan, DeviceRow, conflict, day_of, decode_roles, device_record, distinct_groups,
+    distinct_ids, distinct_recipients, encode_roles, epoch_from, hash32, id_from,
+    key_packages_after, mailbox_access, queued_message, store_error,
 };
 use super::{
-    AppendOutcome, DeviceRecord, Enrolled, Hash32, MailboxAccess, NewDevice, NewInvitation,
-    NewMessage, QueuedMessage, Store, StoreError, StoreResult, Wakeup,
+    AppendOutcome, ClaimedKeyPackage, DeviceRecord, Enrolled, GROUP_IDLE_MS, Hash32, MailboxAccess,
+    NewDevice, NewInvitation, NewMessage, QueuedMessage, Store, StoreError, StoreResult, Wakeup,
 };
 use anyhow::Context as _;
 use async_trait::async_trait;
+use bytes::Bytes;
 use sallyport_protocol::{AccountId, DeviceId, MailboxId, MessageId};
 use sqlx::postgres::{PgConnectOptions, PgListener, PgPool, PgPoolOptions};
 use std::collections::{HashMap, HashSet};
@@ -305,7 +307,34 @@ impl Store for PostgresStore {
         }
         let mut tx = self.pool.begin().await.map_err(store_error)?;
 
-        // 1. Ids stored by earlier batches.
+        // 1. Lock the rows of the batch's MLS groups and read their epochs, in one statement.
+        // Missing rows are inserted as placeholders (epoch NULL), so a group the server has not
+        // seen is locked too; ON CONFLICT DO UPDATE (a no-op update) locks an existing row and
+        // returns its latest committed epoch, atomically even if `expire` deletes it meanwhile.
+        // Rows go in id order, so two nodes' batches take the locks in the same order. Another
+        // node's competing commit for the same group waits here until this transaction ends, then
+        // sees the epoch it recorded: exactly one commit per epoch wins. Taken before the
+        // duplicate check, so a message re-sent through another node meanwhile is seen as a
+        // duplicate (each statement sees what committed before it started).
+        let groups = distinct_groups(batch);
+        let mut epochs = HashMap::with_capacity(groups.len());
+        if !groups.is_empty() {
+            let rows: Vec<(Vec<u8>, Option<i64>)> = sqlx::query_as(
+                "INSERT INTO groups (id, epoch, updated_at) \
+                 SELECT g, NULL, t FROM UNNEST($1::bytea[], $2::bigint[]) AS u(g, t) ORDER BY g \
+                 ON CONFLICT (id) DO UPDATE SET epoch = groups.epoch RETURNING id, epoch",
+            )
+            .bind(groups.iter().map(|g| g.0.as_slice()).collect::<Vec<_>>())
+            .bind(groups.iter().map(|g| g.1).collect::<Vec<_>>())
+            .fetch_all(&mut *tx)
+            .await
+            .map_err(store_error)?;
+            for (group, epoch) in rows {
+                epochs.insert(id_from(&group, hash32)?, epoch_from(epoch)?);
+            }
+        }
+
+        // 2. Ids stored by earlier batches.
         let ids = distinct_ids(batch);
         let rows: Vec<(Vec<u8>, i64)> =
             sqlx::query_as("SELECT message_id, seq FROM sent WHERE message_id = ANY($1::bytea[])")
@@ -322,7 +351,7 @@ impl Store for PostgresStore {
             existing.insert(id_from(&id, MessageId::from_slice)?, seq as u64);
         }
 
-        // 2. Which recipients exist, and how full their queues are. Across nodes the quota is
+        // 3. Which recipients exist, and how full their queues are. Across nodes the quota is
         // approximate: two nodes appending to one mailbox at once may both see room.
         let recipients = distinct_recipients(batch, &existing);
         let rows: Vec<(Vec<u8>, i64)> = sqlx::query_as(
@@ -343,82 +372,85 @@ impl Store for PostgresStore {
             queued.insert(id_from(&mailbox, MailboxId::from_slice)?, count as u64);
         }
 
-        // 3. Decide, then allocate sequence numbers in batch order.
-        let mut plan = AppendPlan::new(batch, &existing, &queued, queue_quota);
-        if plan.to_store.is_empty() {
-            tx.commit().await.map_err(store_error)?;
-            return Ok(plan.finish());
-        }
-        let mut seqs: Vec<i64> =
-            sqlx::query_scalar("SELECT nextval('message_seq') FROM generate_series(1, $1)")
-                .bind(plan.to_store.len() as i64)
-                .fetch_all(&mut *tx)
-                .await
-                .map_err(store_error)?;
-        seqs.sort_unstable();
-        plan.assign(&seqs);
+        let plan = loop {
+            // 4. Decide, then allocate sequence numbers in batch order.
+            let mut plan = AppendPlan::new(batch, &existing, &queued, queue_quota, &epochs);
+            if plan.to_store.is_empty() {
+                tx.commit().await.map_err(store_error)?;
+                return Ok(plan.finish());
+            }
+            let mut seqs: Vec<i64> =
+                sqlx::query_scalar("SELECT nextval('message_seq') FROM generate_series(1, $1)")
+                    .bind(plan.to_store.len() as i64)
+                    .fetch_all(&mut *tx)
+                    .await
+                    .map_err(store_error)?;
+            seqs.sort_unstable();
+            plan.assign(&seqs);
 
-        // 4. Idempotency records. Another node may be storing one of these ids right now: ON
-        // CONFLICT waits for it and skips the row, and ours becomes a duplicate of its. Rows go
-        // in id order so two nodes' batches always take the index locks in the same order.
-        let mut sent: Vec<(&[u8], i64, i64)> = plan
-            .to_store
-            .iter()
-            .map(|&(index, seq)| {
-                (
-                    batch[index].id.as_bytes().as_slice(),
-                    seq,
-                    batch[index].expires_at,
-                )
-            })
-            .collect();
-        sent.sort_unstable_by(|a, b| a.0.cmp(b.0));
-        let inserted: Vec<Vec<u8>> = sqlx::query_scalar(
-            "INSERT INTO sent (message_id, seq, expires_at) \
-             SELECT * FROM UNNEST($1::bytea[], $2::bigint[], $3::bigint[]) \
-             ON CONFLICT (message_id) DO NOTHING RETURNING message_id",
-        )
-        .bind(sent.iter().map(|r| r.0).collect::<Vec<_>>())
-        .bind(sent.iter().map(|r| r.1).collect::<Vec<_>>())
-        .bind(sent.iter().map(|r| r.2).collect::<Vec<_>>())
-        .fetch_all(&mut *tx)
-        .await
-        .map_err(store_error)?;
-        if inserted.len() < sent.len() {
-            let inserted: HashSet<Vec<u8>> = inserted.into_iter().collect();
-            let lost: Vec<usize> = plan
+            // 5. Idempotency records. Another node may be storing one of these ids right now: ON
+            // CONFLICT waits for it and skips the row, and ours becomes a duplicate of its. Rows
+            // go in id order so two nodes' batches always take the index locks in the same order.
+            let mut sent: Vec<(&[u8], i64, i64)> = plan
                 .to_store
                 .iter()
-                .map(|&(index, _)| index)
-                .filter(|&index| !inserted.contains(batch[index].id.as_bytes().as_slice()))
+                .map(|&(index, seq)| {
+                    (
+                        batch[index].id.as_bytes().as_slice(),
+                        seq,
+                        batch[index].expires_at,
+                    )
+                })
+                .collect();
+            sent.sort_unstable_by(|a, b| a.0.cmp(b.0));
+            let inserted: Vec<Vec<u8>> = sqlx::query_scalar(
+                "INSERT INTO sent (message_id, seq, expires_at) \
+                 SELECT * FROM UNNEST($1::bytea[], $2::bigint[], $3::bigint[]) \
+                 ON CONFLICT (message_id) DO NOTHING RETURNING message_id",
+            )
+            .bind(sent.iter().map(|r| r.0).collect::<Vec<_>>())
+            .bind(sent.iter().map(|r| r.1).collect::<Vec<_>>())
+            .bind(sent.iter().map(|r| r.2).collect::<Vec<_>>())
+            .fetch_all(&mut *tx)
+            .await
+            .map_err(store_error)?;
+            if inserted.len() == sent.len() {
+                break plan;
+            }
+
+            // Rare: some ids lost that race. Each is a duplicate of the winner's message, which
+            // changes the decisions after it in the batch (quota it no longer takes, the epoch
+            // it no longer advances): take back this attempt's records and decide again. Each
+            // round turns at least one more id into a duplicate, so this ends.
+            let inserted: HashSet<Vec<u8>> = inserted.into_iter().collect();
+            let lost: Vec<&[u8]> = sent
+                .iter()
+                .map(|r| r.0)
+                .filter(|id| !inserted.contains(*id))
                 .collect();
             let rows: Vec<(Vec<u8>, i64)> = sqlx::query_as(
                 "SELECT message_id, seq FROM sent WHERE message_id = ANY($1::bytea[])",
             )
-            .bind(
-                lost.iter()
-                    .map(|&i| batch[i].id.as_bytes().as_slice())
-                    .collect::<Vec<_>>(),
-            )
+            .bind(&lost)
             .fetch_all(&mut *tx)
             .await
             .map_err(store_error)?;
-            let winners: HashMap<Vec<u8>, i64> = rows.into_iter().collect();
-            let mut lost_to = HashMap::with_capacity(lost.len());
-            for index in lost {
-                let seq = winners
-                    .get(batch[index].id.as_bytes().as_slice())
-                    .ok_or_else(|| {
-                        StoreError::Other(
-                            "a message id conflicted but its record vanished; retry".into(),
-                        )
-                    })?;
-                lost_to.insert(index, *seq as u64);
+            if rows.len() < lost.len() {
+                return Err(StoreError::Other(
+                    "a message id conflicted but its record vanished; retry".into(),
+                ));
             }
-            plan.lost_races(&lost_to);
-        }
+            for (id, seq) in rows {
+                existing.insert(id_from(&id, MessageId::from_slice)?, seq as u64);
+            }
+            sqlx::query("DELETE FROM sent WHERE message_id = ANY($1::bytea[])")
+                .bind(inserted.iter().map(Vec::as_slice).collect::<Vec<_>>())
+                .execute(&mut *tx)
+                .await
+                .map_err(store_error)?;
+        };
 
-        // 5. One queue row per recipient.
+        // 6. One queue row per recipient.
         let copies = plan.copies();
         if !copies.is_empty() {
             sqlx::query(
@@ -435,8 +467,123 @@ impl Store for PostgresStore {
             .await
             .map_err(store_error)?;
         }
+
+        // 7. The groups' new epochs. Every row is locked (step 1), so a plain UPDATE does.
+        let group_writes = plan.group_writes();
+        if !group_writes.is_empty() {
+            sqlx::query(
+                "UPDATE groups g SET epoch = u.epoch, updated_at = GREATEST(g.updated_at, u.at) \
+                 FROM UNNEST($1::bytea[], $2::bigint[], $3::bigint[]) AS u(id, epoch, at) \
+                 WHERE g.id = u.id",
+            )
+            .bind(
+                group_writes
+                    .iter()
+                    .map(|w| w.0.as_slice())
+                    .collect::<Vec<_>>(),
+            )
+            .bind(group_writes.iter().map(|w| w.1).collect::<Vec<_>>())
+            .bind(group_writes.iter().map(|w| w.2).collect::<Vec<_>>())
+            .execute(&mut *tx)
+            .await
+            .map_err(store_error)?;
+        }
         tx.commit().await.map_err(store_error)?;
         Ok(plan.finish())
+    }
+
+    async fn publish_key_packages(
+        &self,
+        mailbox: &MailboxId,
+        key_packages: &[Bytes],
+        last_resort: Option<&Bytes>,
+        max_available: u32,
+    ) -> StoreResult<u32> {
+        let mut tx = self.pool.begin().await.map_err(store_error)?;
+        // The mailbox row lock serialises publishes to one mailbox across nodes, so two cannot
+        // both pass the limit check. NO KEY UPDATE: it does not block the foreign-key checks of
+        // inserts into key_packages. Concurrent claims only lower the count.
+        let held: Option<i64> = sqlx::query_scalar(
+            "SELECT (SELECT COUNT(*) FROM key_packages k WHERE k.mailbox_id = m.id AND NOT k.last_resort) \
+             FROM mailboxes m WHERE m.id = $1 FOR NO KEY UPDATE OF m",
+        )
+        .bind(mailbox.as_bytes().as_slice())
+        .fetch_optional(&mut *tx)
+        .await
+        .map_err(store_error)?;
+        let held = held.ok_or(StoreError::NotFound)? as u64;
+        let total = key_packages_after(held, key_packages.len(), max_available)?;
+        if !key_packages.is_empty() {
+            // Ids follow list order: the first published is claimed first.
+            sqlx::query(
+                "INSERT INTO key_packages (mailbox_id, data, last_resort) \
+                 SELECT $1, d, false FROM UNNEST($2::bytea[]) WITH ORDINALITY AS u(d, i) ORDER BY i",
+            )
+            .bind(mailbox.as_bytes().as_slice())
+            .bind(key_packages.iter().map(|k| k.as_ref()).collect::<Vec<&[u8]>>())
+            .execute(&mut *tx)
+            .await
+            .map_err(store_error)?;
+        }
+        if let Some(data) = last_resort {
+            sqlx::query(
+                "INSERT INTO key_packages (mailbox_id, data, last_resort) VALUES ($1, $2, true) \
+                 ON CONFLICT (mailbox_id) WHERE last_resort DO UPDATE SET data = excluded.data",
+            )
+            .bind(mailbox.as_bytes().as_slice())
+            .bind(data.as_ref())
+            .execute(&mut *tx)
+            .await
+            .map_err(store_error)?;
+        }
+        tx.commit().await.map_err(store_error)?;
+        Ok(total)
+    }
+
+    async fn claim_key_package(
+        &self,
+        mailbox: &MailboxId,
+    ) -> StoreResult<Option<ClaimedKeyPackage>> {
+        // One statement (its own transaction). The oldest one-time KeyPackage that no other
+        // transaction has locked is deleted and returned: two nodes never both get one.
+        // Caveat of SKIP LOCKED: if every remaining one-time row is locked by concurrent claims
+        // that have not committed yet, this returns the last-resort KeyPackage although a
+        // one-time row may still be left if one of those claims fails. The client gets a valid
+        // (reusable) KeyPackage either way; it never waits behind another claim. `available`
+        // comes from the statement's snapshot, so under concurrent claims it may be a bit high.
+        let row: Option<(Vec<u8>, bool, i64)> = sqlx::query_as(
+            "WITH claimed AS ( \
+                 DELETE FROM key_packages WHERE id = ( \
+                     SELECT id FROM key_packages WHERE mailbox_id = $1 AND NOT last_resort \
+                     ORDER BY id LIMIT 1 FOR UPDATE SKIP LOCKED) \
+                 RETURNING data), \
+             held AS ( \
+                 SELECT COUNT(*) AS n FROM key_packages WHERE mailbox_id = $1 AND NOT last_resort) \
+             SELECT c.data, false, GREATEST(h.n - 1, 0) FROM claimed c, held h \
+             UNION ALL \
+             SELECT k.data, true, h.n FROM key_packages k, held h \
+             WHERE k.mailbox_id = $1 AND k.last_resort AND NOT EXISTS (SELECT 1 FROM claimed)",
+        )
+        .bind(mailbox.as_bytes().as_slice())
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(store_error)?;
+        Ok(row.map(|(data, last_resort, available)| ClaimedKeyPackage {
+            key_package: data.into(),
+            last_resort,
+            available: available.clamp(0, i64::from(u32::MAX)) as u32,
+        }))
+    }
+
+    async fn key_package_count(&self, mailbox: &MailboxId) -> StoreResult<u32> {
+        let n: i64 = sqlx::query_scalar(
+            "SELECT COUNT(*) FROM key_packages WHERE mailbox_id = $1 AND NOT last_resort",
+        )
+        .bind(mailbox.as_bytes().as_slice())
+        .fetch_one(&self.pool)
+        .await
+        .map_err(store_error)?;
+        Ok(n as u32)
     }
 
     async fn ack(&self, acks: &[(MailboxId, u64)]) -> StoreResult<()> {
@@ -505,6 +652,13 @@ impl Store for PostgresStore {
             .map_err(store_error)?;
         sqlx::query("DELETE FROM invitations WHERE used_at IS NULL AND expires_at <= $1")
             .bind(now)
+            .execute(&mut *tx)
+            .await
+            .map_err(store_error)?;
+        // A group being appended to right now holds its row lock: this waits for it, then skips
+        // the row if that append made it recent again.
+        sqlx::query("DELETE FROM groups WHERE updated_at < $1")
+            .bind(now.saturating_sub(GROUP_IDLE_MS))
             .execute(&mut *tx)
             .await
             .map_err(store_error)?;

@@ -3,15 +3,16 @@
 //! translation, row conversion and the planning half of `append`.
 
 use super::{
-    AppendOutcome, DeviceRecord, Enrolled, Hash32, MailboxAccess, NewDevice, NewInvitation,
-    NewMessage, QueuedMessage, Store, StoreError, StoreResult, Wakeup,
+    AppendOutcome, ClaimedKeyPackage, DeviceRecord, Enrolled, GROUP_IDLE_MS, Hash32, MailboxAccess,
+    NewDevice, NewInvitation, NewMessage, QueuedMessage, Store, StoreError, StoreResult, Wakeup,
 };
 use anyhow::Context as _;
 use async_trait::async_trait;
+use bytes::Bytes;
 use sallyport_protocol::{AccountId, DeviceId, MailboxId, MessageId};
 use shared::{
-    AppendPlan, DeviceRow, conflict, day_of, decode_roles, device_record, encode_roles, id_from,
-    store_error,
+    AppendPlan, DeviceRow, conflict, day_of, decode_roles, device_record, encode_roles, hash32,
+    id_from, store_error,
 };
 use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
@@ -339,7 +340,28 @@ impl Store for SqliteStore {
             }
         }
 
-        // 2. Which recipients exist, and how full their queues are.
+        // 2. The recorded epochs of the batch's MLS groups (this is the only writer: no lock).
+        let groups = shared::distinct_groups(batch);
+        let mut epochs = HashMap::with_capacity(groups.len());
+        for chunk in groups.chunks(MAX_VARS) {
+            let mut qb = QueryBuilder::<Sqlite>::new("SELECT id, epoch FROM groups WHERE id IN (");
+            let mut list = qb.separated(", ");
+            for (group, _) in chunk {
+                list.push_bind(group.as_slice());
+            }
+            list.push_unseparated(")");
+            let rows: Vec<(Vec<u8>, Option<i64>)> = qb
+                .build_query_as()
+                .persistent(false)
+                .fetch_all(&mut *tx)
+                .await
+                .map_err(store_error)?;
+            for (group, epoch) in rows {
+                epochs.insert(id_from(&group, hash32)?, shared::epoch_from(epoch)?);
+            }
+        }
+
+        // 3. Which recipients exist, and how full their queues are.
         let recipients = shared::distinct_recipients(batch, &existing);
         let mut queued = HashMap::with_capacity(recipients.len());
         for chunk in recipients.chunks(MAX_VARS) {
@@ -363,8 +385,8 @@ impl Store for SqliteStore {
             }
         }
 
-        // 3. Decide, then allocate sequence numbers in batch order.
-        let mut plan = AppendPlan::new(batch, &existing, &queued, queue_quota);
+        // 4. Decide, then allocate sequence numbers in batch order.
+        let mut plan = AppendPlan::new(batch, &existing, &queued, queue_quota, &epochs);
         if plan.to_store.is_empty() {
             tx.commit().await.map_err(store_error)?;
             return Ok(plan.finish());
@@ -380,7 +402,7 @@ impl Store for SqliteStore {
         let seqs: Vec<i64> = (last - n + 1..=last).collect();
         plan.assign(&seqs);
 
-        // 4. Idempotency records, then one queue row per recipient.
+        // 5. Idempotency records, then one queue row per recipient, then the groups' epochs.
         for chunk in plan.to_store.chunks(MAX_VARS / 3) {
             let mut qb =
                 QueryBuilder::<Sqlite>::new("INSERT INTO sent (message_id, seq, expires_at) ");
@@ -416,8 +438,146 @@ impl Store for SqliteStore {
                 .await
                 .map_err(store_error)?;
         }
+        let group_writes = plan.group_writes();
+        for chunk in group_writes.chunks(MAX_VARS / 3) {
+            let mut qb = QueryBuilder::<Sqlite>::new("INSERT INTO groups (id, epoch, updated_at) ");
+            qb.push_values(chunk, |mut row, (group, epoch, at)| {
+                row.push_bind(group.as_slice())
+                    .push_bind(*epoch)
+                    .push_bind(*at);
+            });
+            qb.push(
+                " ON CONFLICT (id) DO UPDATE SET epoch = excluded.epoch, \
+                 updated_at = MAX(groups.updated_at, excluded.updated_at)",
+            );
+            qb.build()
+                .persistent(false)
+                .execute(&mut *tx)
+                .await
+                .map_err(store_error)?;
+        }
         tx.commit().await.map_err(store_error)?;
         Ok(plan.finish())
+    }
+
+    async fn publish_key_packages(
+        &self,
+        mailbox: &MailboxId,
+        key_packages: &[Bytes],
+        last_resort: Option<&Bytes>,
+        max_available: u32,
+    ) -> StoreResult<u32> {
+        let mut tx = self
+            .writer
+            .begin_with("BEGIN IMMEDIATE")
+            .await
+            .map_err(store_error)?;
+        let held: Option<i64> = sqlx::query_scalar(
+            "SELECT (SELECT COUNT(*) FROM key_packages k WHERE k.mailbox_id = m.id AND k.last_resort = 0) \
+             FROM mailboxes m WHERE m.id = ?",
+        )
+        .bind(mailbox.as_bytes().as_slice())
+        .fetch_optional(&mut *tx)
+        .await
+        .map_err(store_error)?;
+        let held = held.ok_or(StoreError::NotFound)? as u64;
+        let total = shared::key_packages_after(held, key_packages.len(), max_available)?;
+        for chunk in key_packages.chunks(MAX_VARS / 2) {
+            // One multi-row INSERT assigns ids in list order: the first published is claimed first.
+            let mut qb = QueryBuilder::<Sqlite>::new(
+                "INSERT INTO key_packages (mailbox_id, data, last_resort) ",
+            );
+            qb.push_values(chunk, |mut row, data| {
+                row.push_bind(mailbox.as_bytes().as_slice())
+                    .push_bind(data.as_ref())
+                    .push_unseparated(", 0");
+            });
+            qb.build()
+                .persistent(false)
+                .execute(&mut *tx)
+                .await
+                .map_err(store_error)?;
+        }
+        if let Some(data) = last_resort {
+            sqlx::query(
+                "INSERT INTO key_packages (mailbox_id, data, last_resort) VALUES (?, ?, 1) \
+                 ON CONFLICT (mailbox_id) WHERE last_resort = 1 DO UPDATE SET data = excluded.data",
+            )
+            .bind(mailbox.as_bytes().as_slice())
+            .bind(data.as_ref())
+            .execute(&mut *tx)
+            .await
+            .map_err(store_error)?;
+        }
+        tx.commit().await.map_err(store_error)?;
+        Ok(total)
+    }
+
+    async fn claim_key_package(
+        &self,
+        mailbox: &MailboxId,
+    ) -> StoreResult<Option<ClaimedKeyPackage>> {
+        // Through the one writer connection, in one transaction: no two claims interleave.
+        let mut tx = self
+            .writer
+            .begin_with("BEGIN IMMEDIATE")
+            .await
+            .map_err(store_error)?;
+        let one_time: Option<Vec<u8>> = sqlx::query_scalar(
+            "DELETE FROM key_packages WHERE id = (SELECT id FROM key_packages \
+             WHERE mailbox_id = ? AND last_resort = 0 ORDER BY id LIMIT 1) RETURNING data",
+        )
+        .bind(mailbox.as_bytes().as_slice())
+        .fetch_optional(&mut *tx)
+        .await
+        .map_err(store_error)?;
+        let (data, last_resort) = match one_time {
+            Some(data) => (data, false),
+            None => {
+                let fallback: Option<Vec<u8>> = sqlx::query_scalar(
+                    "SELECT data FROM key_packages WHERE mailbox_id = ? AND last_resort = 1",
+                )
+                .bind(mailbox.as_bytes().as_slice())
+                .fetch_optional(&mut *tx)
+                .await
+                .map_err(store_error)?;
+                match fallback {
+                    Some(data) => (data, true),
+                    None => {
+                        tx.commit().await.map_err(store_error)?;
+                        return Ok(None);
+                    }
+                }
+            }
+        };
+        let available: i64 = if last_resort {
+            0
+        } else {
+            sqlx::query_scalar(
+                "SELECT COUNT(*) FROM key_packages WHERE mailbox_id = ? AND last_resort = 0",
+            )
+            .bind(mailbox.as_bytes().as_slice())
+            .fetch_one(&mut *tx)
+            .await
+            .map_err(store_error)?
+        };
+        tx.commit().await.map_err(store_error)?;
+        Ok(Some(ClaimedKeyPackage {
+            key_package: data.into(),
+            last_resort,
+            available: available as u32,
+        }))
+    }
+
+    async fn key_package_count(&self, mailbox: &MailboxId) -> StoreResult<u32> {
+        let n: i64 = sqlx::query_scalar(
+            "SELECT COUNT(*) FROM key_packages WHERE mailbox_id = ? AND last_resort = 0",
+        )
+        .bind(mailbox.as_bytes().as_slice())
+        .fetch_one(&self.reader)
+        .await
+        .map_err(store_error)?;
+        Ok(n as u32)
     }
 
     async fn ack(&self, acks: &[(MailboxId, u64)]) -> StoreResult<()> {
@@ -501,6 +661,11 @@ impl Store for SqliteStore {
             .execute(&mut *tx)
             .await
             .map_err(store_error)?;
+        sqlx::query("DELETE FROM groups WHERE updated_at < ?")
+            .bind(now.saturating_sub(GROUP_IDLE_MS))
+            .execute(&mut *tx)
+            .await
+            .map_err(store_error)?;
         tx.commit().await.map_err(store_error)?;
         Ok(copies)
     }
@@ -561,8 +726,8 @@ impl Store for SqliteStore {
 /// Backend-independent helpers used by both `SqliteStore` and `PostgresStore`.
 pub(super) mod shared {
     use super::super::{
-        AppendOutcome, DeviceRecord, MailboxAccess, NewMessage, QueuedMessage, StoreError,
-        StoreResult,
+        AppendOutcome, DeviceRecord, GroupCheck, Hash32, MailboxAccess, NewMessage, QueuedMessage,
+        StoreError, StoreResult,
     };
     use sallyport_protocol::rest::Role;
     use sallyport_protocol::{AccountId, DeviceId, MailboxId, MessageId, PublicKey};
@@ -729,6 +894,58 @@ pub(super) mod shared {
             .collect()
     }
 
+    /// The largest epoch a `GroupCheck` may carry: its successor still fits the BIGINT column, and
+    /// `GroupCheck::evaluate` cannot overflow. A real group never gets near it.
+    const MAX_EPOCH: u64 = i64::MAX as u64 - 1;
+
+    /// Every group named in the batch, each once, sorted by id (the lock order on PostgreSQL),
+    /// with the `created_at` of its first message (for a placeholder row).
+    pub fn distinct_groups(batch: &[NewMessage]) -> Vec<(Hash32, i64)> {
+        let mut groups: HashMap<Hash32, i64> = HashMap::new();
+        for m in batch {
+            if let Some(check) = &m.group {
+                groups.entry(check.group).or_insert(m.created_at);
+            }
+        }
+        let mut groups: Vec<(Hash32, i64)> = groups.into_iter().collect();
+        groups.sort_unstable_by_key(|g| g.0);
+        groups
+    }
+
+    /// A group's recorded epoch as read from the database (`None`: not known).
+    pub fn epoch_from(epoch: Option<i64>) -> StoreResult<Option<u64>> {
+        epoch
+            .map(|e| u64::try_from(e).map_err(|_| corrupt("group epoch")))
+            .transpose()
+    }
+
+    /// A SHA-256 read back from a BLOB/bytea column (for `id_from`).
+    pub fn hash32(bytes: &[u8]) -> Option<Hash32> {
+        bytes.try_into().ok()
+    }
+
+    /// How many one-time KeyPackages a mailbox holding `held` holds after publishing `adding`;
+    /// `Conflict("key_package_limit")` above `max`. Publishing none (only replacing the
+    /// last-resort one) is allowed even when a lowered limit is already exceeded.
+    pub fn key_packages_after(held: u64, adding: usize, max: u32) -> StoreResult<u32> {
+        let total = held + adding as u64;
+        if adding > 0 && total > u64::from(max) {
+            return Err(StoreError::Conflict("key_package_limit"));
+        }
+        Ok(u32::try_from(total).unwrap_or(u32::MAX))
+    }
+
+    /// A group row to write back after `append`: (group, epoch to record, newest `created_at`).
+    pub type GroupWrite = (Hash32, Option<i64>, i64);
+
+    /// `check.evaluate(current)`, refusing epochs too large to record (so it cannot overflow).
+    fn evaluate(check: &GroupCheck, current: Option<u64>) -> Result<Option<u64>, u64> {
+        if check.epoch > MAX_EPOCH {
+            return Err(current.unwrap_or(0));
+        }
+        check.evaluate(current)
+    }
+
     /// The decisions of one `append`, made in memory from what the database said: which messages
     /// are duplicates, which are refused, and which get stored (with what sequence numbers).
     pub struct AppendPlan {
@@ -740,23 +957,33 @@ pub(super) mod shared {
         repeats: Vec<(usize, usize)>,
         /// Each stored message's recipients without repeats, by batch index.
         recipients: HashMap<usize, Vec<MailboxId>>,
+        /// Every group with a stored message: (epoch after the batch, newest `created_at`).
+        group_writes: HashMap<Hash32, (Option<u64>, i64)>,
     }
 
     impl AppendPlan {
         /// `existing`: ids stored before, with their sequence numbers. `queued`: every recipient
-        /// that exists, with the number of messages in its queue.
+        /// that exists, with the number of messages in its queue. `epochs`: the recorded epoch of
+        /// the batch's groups (a group missing or `None` is not known).
+        ///
+        /// Per message, in batch order: a repeated id is a duplicate; then the group check (an
+        /// earlier message of the batch may have advanced the epoch); then recipients and quota.
+        /// Only a message that passes everything consumes quota, its id and its epoch change.
         pub fn new(
             batch: &[NewMessage],
             existing: &HashMap<MessageId, u64>,
             queued: &HashMap<MailboxId, u64>,
             quota: u64,
+            epochs: &HashMap<Hash32, Option<u64>>,
         ) -> Self {
             let mut queued = queued.clone();
+            let mut epochs = epochs.clone();
             let mut plan = AppendPlan {
                 outcomes: Vec::with_capacity(batch.len()),
                 to_store: Vec::new(),
                 repeats: Vec::new(),
                 recipients: HashMap::new(),
+                group_writes: HashMap::new(),
             };
             let mut first_stored: HashMap<MessageId, usize> = HashMap::new();
             for (index, m) in batch.iter().enumerate() {
@@ -768,6 +995,18 @@ pub(super) mod shared {
                     plan.outcomes.push(AppendOutcome::Duplicate { seq: 0 });
                     plan.repeats.push((index, first));
                     continue;
+                }
+                // (group, its epoch once this message is stored)
+                let mut group_epoch = None;
+                if let Some(check) = &m.group {
+                    let current = epochs.get(&check.group).copied().flatten();
+                    match evaluate(check, current) {
+                        Ok(next) => group_epoch = Some((check.group, next.or(current))),
+                        Err(current) => {
+                            plan.outcomes.push(AppendOutcome::StaleEpoch { current });
+                            continue;
+                        }
+                    }
                 }
                 let mut seen = HashSet::new();
                 let to: Vec<MailboxId> =
@@ -783,6 +1022,15 @@ pub(super) mod shared {
                 }
                 for mb in &to {
                     *queued.get_mut(mb).expect("checked above") += 1;
+                }
+                if let Some((group, epoch)) = group_epoch {
+                    epochs.insert(group, epoch);
+                    let write = plan
+                        .group_writes
+                        .entry(group)
+                        .or_insert((epoch, m.created_at));
+                    write.0 = epoch;
+                    write.1 = write.1.max(m.created_at);
                 }
                 first_stored.insert(m.id, index);
                 plan.outcomes.push(AppendOutcome::Stored { seq: 0 });
@@ -801,14 +1049,16 @@ pub(super) mod shared {
             }
         }
 
-        /// Messages (by batch index) that lost a race with another node storing the same id:
-        /// each is a duplicate of the winner's (with its sequence number), and gets no queue rows.
-        pub fn lost_races(&mut self, lost: &HashMap<usize, u64>) {
-            for (&index, &seq) in lost {
-                self.outcomes[index] = AppendOutcome::Duplicate { seq };
-                self.recipients.remove(&index);
-            }
-            self.to_store.retain(|(index, _)| !lost.contains_key(index));
+        /// The group rows to write back, sorted by group id: every group with a stored message,
+        /// with its epoch after the batch and the newest `created_at` of its stored messages.
+        pub fn group_writes(&self) -> Vec<GroupWrite> {
+            let mut writes: Vec<GroupWrite> = self
+                .group_writes
+                .iter()
+                .map(|(group, &(epoch, at))| (*group, epoch.map(|e| e as i64), at))
+                .collect();
+            writes.sort_unstable_by_key(|w| w.0);
+            writes
         }
 
         /// (recipient, batch index, sequence number) for every queue row to insert.

@@ -158,6 +158,57 @@ impl Client {
         Ok(())
     }
 
+    /// Queues an MLS group envelope (see [`Session::group_send`]) and writes it; acceptance or
+    /// `stale_epoch` arrives as an event naming the returned id.
+    pub async fn group_send(&mut self, to: Vec<MailboxId>, envelope: Payload) -> Result<MessageId, ClientError> {
+        let id = MessageId::random();
+        self.group_send_with_id(id, to, envelope).await?;
+        Ok(id)
+    }
+
+    /// Like [`group_send`](Self::group_send) with a chosen id.
+    pub async fn group_send_with_id(&mut self, id: MessageId, to: Vec<MailboxId>, envelope: Payload) -> Result<(), ClientError> {
+        self.session.group_send_with_id(id, to, envelope);
+        self.flush().await;
+        Ok(())
+    }
+
+    /// Publishes KeyPackages for a mailbox this connection reads; returns how many one-time
+    /// KeyPackages it now holds.
+    pub async fn publish_key_packages(
+        &mut self,
+        mailbox: MailboxId,
+        key_packages: Vec<Payload>,
+        last_resort: Option<Payload>,
+    ) -> Result<u32, ClientError> {
+        self.session.publish_key_packages(mailbox, key_packages, last_resort);
+        self.flush().await;
+        self.wait_for(|e| match e {
+            Event::KeyPackagesPublished { mailbox: m, available } if *m == mailbox => Some(Ok(*available)),
+            Event::Error { code, message, mailbox: Some(m), .. } if *m == mailbox => {
+                Some(Err(ClientError::Server { code: *code, message: message.clone() }))
+            }
+            _ => None,
+        })
+        .await
+    }
+
+    /// Claims one KeyPackage of `mailbox`: `(key_package, last_resort)`.
+    pub async fn claim_key_package(&mut self, mailbox: MailboxId) -> Result<(Payload, bool), ClientError> {
+        self.session.claim_key_package(mailbox);
+        self.flush().await;
+        self.wait_for(|e| match e {
+            Event::KeyPackage { mailbox: m, key_package, last_resort } if *m == mailbox => {
+                Some(Ok((key_package.clone(), *last_resort)))
+            }
+            Event::Error { code, message, mailbox: Some(m), .. } if *m == mailbox => {
+                Some(Err(ClientError::Server { code: *code, message: message.clone() }))
+            }
+            _ => None,
+        })
+        .await
+    }
+
     /// Acknowledges message `seq` of `mailbox` once it is durably processed; the server deletes it.
     pub async fn ack(&mut self, mailbox: MailboxId, seq: u64) -> Result<(), ClientError> {
         self.session.ack(mailbox, seq);

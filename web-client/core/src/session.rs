@@ -33,6 +33,12 @@ pub enum Event {
     /// The server refused something. `id` names a sent message, `mailbox` a mailbox request; with
     /// neither it concerns the connection (for instance a failed authentication).
     Error { code: ErrorCode, message: String, id: Option<MessageId>, mailbox: Option<MailboxId> },
+    /// Answer to [`Session::publish_key_packages`]: one-time KeyPackages the mailbox now holds.
+    KeyPackagesPublished { mailbox: MailboxId, available: u32 },
+    /// Answer to [`Session::claim_key_package`].
+    KeyPackage { mailbox: MailboxId, key_package: Payload, last_resort: bool },
+    /// The mailbox's one-time KeyPackages run low: publish more.
+    KeyPackagesLow { mailbox: MailboxId, available: u32 },
     /// The connection was lost; everything unfinished resumes after the next `ready`.
     Closed,
 }
@@ -68,6 +74,15 @@ struct Outgoing {
     id: MessageId,
     to: Vec<MailboxId>,
     payload: Payload,
+    /// Sent as `group_send` (an MLS group envelope the server orders by epoch).
+    group: bool,
+}
+
+impl Outgoing {
+    fn frame(&self) -> ClientFrame {
+        let (id, to, payload) = (self.id, self.to.clone(), self.payload.clone());
+        if self.group { ClientFrame::GroupSend { id, to, payload } } else { ClientFrame::Send { id, to, payload } }
+    }
 }
 
 #[derive(Debug)]
@@ -275,6 +290,15 @@ impl Session {
             }
             ServerFrame::Deliver { mailbox, seq, id, payload } => self.deliver(mailbox, seq, id, payload),
             ServerFrame::Error { code, message, id, mailbox } => self.error(code, message, id, mailbox),
+            ServerFrame::KeyPackagesPublished { mailbox, available } => {
+                self.events.push_back(Event::KeyPackagesPublished { mailbox, available })
+            }
+            ServerFrame::KeyPackage { mailbox, key_package, last_resort } => {
+                self.events.push_back(Event::KeyPackage { mailbox, key_package, last_resort })
+            }
+            ServerFrame::KeyPackagesLow { mailbox, available } => {
+                self.events.push_back(Event::KeyPackagesLow { mailbox, available })
+            }
         }
         Ok(())
     }
@@ -289,21 +313,54 @@ impl Session {
 
     /// Like [`send`](Self::send) with a chosen id; sending an id again is idempotent on the server.
     pub fn send_with_id(&mut self, id: MessageId, to: Vec<MailboxId>, payload: Payload) {
+        self.queue(Outgoing { id, to, payload, group: false });
+    }
+
+    /// Queues an MLS group envelope (`sallyport_protocol::group::GroupEnvelope`) for `to`, like
+    /// [`send`](Self::send) but as `group_send`, which the server orders by epoch: a commit that
+    /// lost to another member's is refused with `stale_epoch` and not retried.
+    pub fn group_send(&mut self, to: Vec<MailboxId>, envelope: Payload) -> MessageId {
+        let id = MessageId::random();
+        self.group_send_with_id(id, to, envelope);
+        id
+    }
+
+    /// Like [`group_send`](Self::group_send) with a chosen id.
+    pub fn group_send_with_id(&mut self, id: MessageId, to: Vec<MailboxId>, envelope: Payload) {
+        self.queue(Outgoing { id, to, payload: envelope, group: true });
+    }
+
+    fn queue(&mut self, out: Outgoing) {
         if self.state == State::Ready {
-            self.transmit.push_back(ClientFrame::Send { id, to: to.clone(), payload: payload.clone() });
+            self.transmit.push_back(out.frame());
         }
-        if let Some(ordinal) = self.outbox_index.get(&id) {
+        if let Some(ordinal) = self.outbox_index.get(&out.id) {
             // Already queued: keep its place in the order.
-            if let Some(out) = self.outbox.get_mut(ordinal) {
-                out.to = to;
-                out.payload = payload;
+            if let Some(existing) = self.outbox.get_mut(ordinal) {
+                *existing = out;
             }
             return;
         }
         let ordinal = self.next_ordinal;
         self.next_ordinal += 1;
-        self.outbox.insert(ordinal, Outgoing { id, to, payload });
-        self.outbox_index.insert(id, ordinal);
+        self.outbox_index.insert(out.id, ordinal);
+        self.outbox.insert(ordinal, out);
+    }
+
+    /// Publishes one-time KeyPackages (and optionally a new last-resort one) for a mailbox this
+    /// connection reads. Answered by [`Event::KeyPackagesPublished`] or an error naming the
+    /// mailbox. Not retried across reconnects: publish again on [`Event::KeyPackagesLow`].
+    pub fn publish_key_packages(&mut self, mailbox: MailboxId, key_packages: Vec<Payload>, last_resort: Option<Payload>) {
+        if self.state == State::Ready {
+            self.transmit.push_back(ClientFrame::PublishKeyPackages { mailbox, key_packages, last_resort });
+        }
+    }
+
+    /// Claims a KeyPackage of `mailbox`. Answered by [`Event::KeyPackage`] or an error naming it.
+    pub fn claim_key_package(&mut self, mailbox: MailboxId) {
+        if self.state == State::Ready {
+            self.transmit.push_back(ClientFrame::ClaimKeyPackage { mailbox });
+        }
     }
 
     /// Writes again, now, every message not yet accepted (for instance after `rate_limited`).
@@ -312,7 +369,7 @@ impl Session {
             return;
         }
         for out in self.outbox.values() {
-            self.transmit.push_back(ClientFrame::Send { id: out.id, to: out.to.clone(), payload: out.payload.clone() });
+            self.transmit.push_back(out.frame());
         }
     }
 
@@ -374,7 +431,7 @@ impl Session {
             self.transmit.push_back(ClientFrame::CreateMailbox { mailbox: *mailbox, secret: creation.secret });
         }
         for out in self.outbox.values() {
-            self.transmit.push_back(ClientFrame::Send { id: out.id, to: out.to.clone(), payload: out.payload.clone() });
+            self.transmit.push_back(out.frame());
         }
     }
 
@@ -565,6 +622,58 @@ mod tests {
         assert!(frames(&mut s).is_empty());
         s.disconnected();
         assert_eq!(events(&mut s), vec![Event::Closed]);
+    }
+
+    #[test]
+    fn group_sends_are_resent_as_group_sends_and_a_stale_commit_is_dropped() {
+        let (mut s, c) = ready_session();
+        let to = vec![MailboxId([4; 16])];
+        let stale = s.group_send(to.clone(), payload("commit"));
+        let app = s.group_send(to.clone(), payload("app"));
+        assert_eq!(
+            frames(&mut s),
+            vec![
+                ClientFrame::GroupSend { id: stale, to: to.clone(), payload: payload("commit") },
+                ClientFrame::GroupSend { id: app, to: to.clone(), payload: payload("app") },
+            ]
+        );
+        s.handle(ServerFrame::error_for_message(ErrorCode::StaleEpoch, stale), NOW).unwrap();
+        s.disconnected();
+        s.connected();
+        s.handle(challenge(), NOW).unwrap();
+        s.handle(ServerFrame::Ready { account: c.account, device: c.device, mailbox: c.mailbox }, NOW).unwrap();
+        let resent: Vec<_> = frames(&mut s).into_iter().filter(|f| !matches!(f, ClientFrame::Auth { .. })).collect();
+        assert_eq!(resent, vec![ClientFrame::GroupSend { id: app, to, payload: payload("app") }]);
+    }
+
+    #[test]
+    fn key_package_frames_and_answers() {
+        let (mut s, c) = ready_session();
+        s.publish_key_packages(c.mailbox, vec![payload("kp")], Some(payload("lr")));
+        s.claim_key_package(MailboxId([4; 16]));
+        assert_eq!(
+            frames(&mut s),
+            vec![
+                ClientFrame::PublishKeyPackages {
+                    mailbox: c.mailbox,
+                    key_packages: vec![payload("kp")],
+                    last_resort: Some(payload("lr"))
+                },
+                ClientFrame::ClaimKeyPackage { mailbox: MailboxId([4; 16]) },
+            ]
+        );
+        s.handle(ServerFrame::KeyPackagesPublished { mailbox: c.mailbox, available: 1 }, NOW).unwrap();
+        s.handle(ServerFrame::KeyPackage { mailbox: MailboxId([4; 16]), key_package: payload("kp2"), last_resort: true }, NOW)
+            .unwrap();
+        s.handle(ServerFrame::KeyPackagesLow { mailbox: c.mailbox, available: 0 }, NOW).unwrap();
+        assert_eq!(
+            events(&mut s),
+            vec![
+                Event::KeyPackagesPublished { mailbox: c.mailbox, available: 1 },
+                Event::KeyPackage { mailbox: MailboxId([4; 16]), key_package: payload("kp2"), last_resort: true },
+                Event::KeyPackagesLow { mailbox: c.mailbox, available: 0 },
+            ]
+        );
     }
 
     #[test]

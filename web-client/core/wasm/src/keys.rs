@@ -1,0 +1,59 @@
+//! A device's keys (generate, save, restore) and the identity helpers the enrolment screen needs.
+
+use crate::convert::{js_error, object};
+use sallyport_core::identity;
+use wasm_bindgen::prelude::*;
+
+/// A device's secret keys: its Ed25519 signing key (server authentication and MLS credential) and
+/// its X25519 notification key. `toJson()` is the saved form and contains the secrets.
+#[wasm_bindgen]
+pub struct DeviceKeys {
+    pub(crate) inner: identity::DeviceKeys,
+}
+
+#[wasm_bindgen]
+impl DeviceKeys {
+    /// Fresh keys from the browser's random source.
+    pub fn generate() -> DeviceKeys {
+        DeviceKeys { inner: identity::DeviceKeys::generate() }
+    }
+
+    /// Restores keys saved with `toJson()`.
+    #[wasm_bindgen(js_name = fromJson)]
+    pub fn from_json(json: &str) -> Result<DeviceKeys, JsError> {
+        Ok(DeviceKeys { inner: serde_json::from_str(json).map_err(js_error)? })
+    }
+
+    /// `{"signing_secret": …, "notification_secret": …}`: secret, store it encrypted or not at all
+    /// outside the device.
+    #[wasm_bindgen(js_name = toJson)]
+    pub fn to_json(&self) -> String {
+        serde_json::to_string(&self.inner).expect("keys always serialise")
+    }
+
+    /// The Ed25519 public key (unpadded base64url), sent at enrolment.
+    #[wasm_bindgen(getter, js_name = signingPublic)]
+    pub fn signing_public(&self) -> String {
+        self.inner.signing_public().to_text()
+    }
+
+    /// The X25519 notification public key (unpadded base64url), sent at enrolment.
+    #[wasm_bindgen(getter, js_name = notificationPublic)]
+    pub fn notification_public(&self) -> String {
+        self.inner.notification_public().to_text()
+    }
+}
+
+/// The WebSocket URL (`ws[s]://…/v1/ws`) for a server base URL.
+#[wasm_bindgen(js_name = wsUrl)]
+pub fn ws_url(#[wasm_bindgen(js_name = serverUrl)] server_url: &str) -> String {
+    identity::ws_url(server_url)
+}
+
+/// Splits an invitation link or bare code: `{ server: string | undefined, code: string }`.
+#[wasm_bindgen(js_name = parseInvitation, unchecked_return_type = "{ server?: string; code: string }")]
+pub fn parse_invitation(#[wasm_bindgen(js_name = codeOrLink)] code_or_link: &str) -> JsValue {
+    let (server, code) = identity::parse_invitation(code_or_link);
+    let server = server.map_or(JsValue::UNDEFINED, |s| JsValue::from_str(&s));
+    object(&[("server", server), ("code", JsValue::from_str(&code))]).into()
+}
