@@ -16,12 +16,13 @@ pub const SESSION_EVENT_CAPACITY: usize = 256;
 
 #[derive(Debug)]
 pub enum SessionEvent {
-    /// A message just committed for a mailbox this connection reads.
-    Deliver(QueuedMessage),
+    /// A message just committed for a mailbox this connection reads. Boxed: tokio allocates a
+    /// channel's slots in blocks of 32 up front, so a small event keeps idle connections small.
+    Deliver(Box<QueuedMessage>),
     /// Something changed that the connection cannot get from the fast path: check dirty flags.
     Wake,
     /// A claim left this mailbox's one-time KeyPackages low.
-    KeyPackagesLow { mailbox: MailboxId, available: u32 },
+    KeyPackagesLow { mailbox: Box<MailboxId>, available: u32 },
 }
 
 /// One connection's subscription to one mailbox.
@@ -90,9 +91,9 @@ impl Hub {
         if let Some(subs) = map.get(&message.mailbox) {
             let (last, rest) = subs.split_last().expect("empty subscriber lists are removed");
             for sub in rest {
-                sub.offer(SessionEvent::Deliver(message.clone()));
+                sub.offer(SessionEvent::Deliver(Box::new(message.clone())));
             }
-            last.offer(SessionEvent::Deliver(message));
+            last.offer(SessionEvent::Deliver(Box::new(message)));
         }
     }
 
@@ -111,7 +112,7 @@ impl Hub {
     pub fn key_packages_low(&self, mailbox: MailboxId, available: u32) {
         let map = self.mailboxes.lock().unwrap();
         for sub in map.get(&mailbox).into_iter().flatten() {
-            let _ = sub.tx.try_send(SessionEvent::KeyPackagesLow { mailbox, available });
+            let _ = sub.tx.try_send(SessionEvent::KeyPackagesLow { mailbox: Box::new(mailbox), available });
         }
     }
 
@@ -163,6 +164,11 @@ impl Hub {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn session_events_stay_small() {
+        assert!(std::mem::size_of::<super::SessionEvent>() <= 16, "{}", std::mem::size_of::<super::SessionEvent>());
+    }
+
     use super::*;
     use bytes::Bytes;
     use sallyport_protocol::MessageId;

@@ -603,11 +603,11 @@ impl Session {
                 }
                 state.inflight.insert(message.seq);
                 state.max_sent = message.seq;
-                self.deliver(message).await;
+                self.deliver(*message).await;
             }
             SessionEvent::Wake => {}
             SessionEvent::KeyPackagesLow { mailbox, available } => {
-                self.send_frame(&ServerFrame::KeyPackagesLow { mailbox, available }).await;
+                self.send_frame(&ServerFrame::KeyPackagesLow { mailbox: *mailbox, available }).await;
             }
         }
         Flow::Continue

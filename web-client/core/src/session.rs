@@ -235,8 +235,13 @@ impl Session {
 
     /// Parses and handles one WebSocket text message.
     pub fn handle_text(&mut self, text: &str, now_ms: i64) -> Result<(), ClientError> {
-        let frame = serde_json::from_str::<ServerFrame>(text)
-            .map_err(|e| ClientError::Protocol(format!("unreadable server frame: {e}")))?;
+        let frame = match serde_json::from_str::<ServerFrame>(text) {
+            Ok(frame) => frame,
+            // A newer server may add frame types within protocol v1: skip what this client does
+            // not know rather than drop the connection. Anything else unreadable is a violation.
+            Err(_) if is_unknown_frame_type(text) => return Ok(()),
+            Err(e) => return Err(ClientError::Protocol(format!("unreadable server frame: {e}"))),
+        };
         self.handle(frame, now_ms)
     }
 
@@ -498,6 +503,22 @@ impl Session {
     }
 }
 
+/// Whether `text` is a JSON object whose `type` names no server frame this client knows.
+fn is_unknown_frame_type(text: &str) -> bool {
+    #[derive(serde::Deserialize)]
+    struct Peek {
+        #[serde(rename = "type")]
+        ty: String,
+    }
+    let Ok(peek) = serde_json::from_str::<Peek>(text) else { return false };
+    // Serialise a probe of the same type: if serde knows the tag, the text was merely malformed.
+    let probe = format!(r#"{{"type":{}}}"#, serde_json::Value::String(peek.ty));
+    match serde_json::from_str::<ServerFrame>(&probe) {
+        Ok(_) => false,
+        Err(e) => e.to_string().contains("unknown variant"),
+    }
+}
+
 /// Refusals after which the same request may succeed later.
 fn is_transient(code: ErrorCode) -> bool {
     matches!(code, ErrorCode::RateLimited | ErrorCode::QuotaExceeded | ErrorCode::Internal | ErrorCode::ShuttingDown)
@@ -674,6 +695,15 @@ mod tests {
                 Event::KeyPackagesLow { mailbox: c.mailbox, available: 0 },
             ]
         );
+    }
+
+    #[test]
+    fn unknown_server_frame_types_are_skipped_but_malformed_known_ones_are_violations() {
+        let (mut s, _) = ready_session();
+        assert!(s.handle_text(r#"{"type":"weather_report","sunny":true}"#, NOW).is_ok());
+        assert!(events(&mut s).is_empty());
+        assert!(s.handle_text(r#"{"type":"accepted","id":"nope"}"#, NOW).is_err());
+        assert!(s.handle_text("not json", NOW).is_err());
     }
 
     #[test]
