@@ -621,7 +621,7 @@ mod tests {
         let old = ServerFrame::Challenge { protocol: 99, nonce: Nonce([5; 32]), server_time: NOW };
         assert!(matches!(s.handle(old, NOW), Err(ClientError::Protocol(_))));
         assert!(matches!(s.handle(ready(&c), NOW), Err(ClientError::Protocol(_))), "ready before auth");
-        assert!(s.handle_text("{\"type\":\"nonsense\"}", NOW).is_err());
+        assert!(s.handle_text("{\"type\":\"ready\"}", NOW).is_err(), "a known frame missing its fields");
         s.handle(challenge(), NOW).unwrap();
         let other = ServerFrame::Ready { account: c.account, device: DeviceId([7; 16]), mailbox: c.mailbox };
         assert!(matches!(s.handle(other, NOW), Err(ClientError::Protocol(_))));
