@@ -12,9 +12,9 @@ async fn group_of(alice: &mut MlsPeer, others: &mut [&mut MlsPeer]) -> GroupId {
     let group = alice.mls.create_group().unwrap();
     let mut kps = Vec::new();
     for peer in others.iter() {
-        kps.push(alice.claim(peer.mailbox()).await);
+        kps.push((peer.mailbox(), alice.claim(peer.mailbox()).await));
     }
-    let add = alice.mls.add_members(&group, &kps).unwrap();
+    let add = alice.mls.add_claimed_members(&group, &kps).unwrap();
     assert!(add.commit);
     alice.send(add).await.expect("the first commit of a new group is accepted");
     for peer in others.iter_mut() {
@@ -107,7 +107,7 @@ async fn concurrent_commits_one_wins_and_every_member_converges() {
 
     // Alice adds Dave while Bob removes Carol, both from the same epoch.
     let dave_kp = alice.claim(dave.mailbox()).await;
-    let alice_commit = alice.mls.add_members(&group, &[dave_kp]).unwrap();
+    let alice_commit = alice.mls.add_claimed_members(&group, &[(dave.mailbox(), dave_kp)]).unwrap();
     let bob_commit = bob.mls.remove_members(&group, &[carol.mailbox()]).unwrap();
     let (a, b) = tokio::join!(alice.send(alice_commit), bob.send(bob_commit));
     let outcomes = [a, b];
@@ -120,7 +120,7 @@ async fn concurrent_commits_one_wins_and_every_member_converges() {
         let g = group.clone();
         alice.pump_until("bob's commit", move |p| p.mls.epoch(&g).unwrap() > epoch).await;
         let dave_kp = alice.claim(dave.mailbox()).await;
-        let retry = alice.mls.add_members(&group, &[dave_kp]).unwrap();
+        let retry = alice.mls.add_claimed_members(&group, &[(dave.mailbox(), dave_kp)]).unwrap();
         alice.send(retry).await.expect("the retried commit is accepted");
     } else {
         let g = group.clone();
@@ -238,6 +238,12 @@ async fn key_packages_are_claimed_once_then_last_resort_and_owners_are_told_to_t
     bob.publish_key_packages(20).await;
     let (_, last_resort) = alice.client.claim_key_package(bob.mailbox()).await.unwrap();
     assert!(!last_resort, "after topping up, one-time KeyPackages again");
+    // A KeyPackage handed out for one mailbox but belonging to another (a substitution by the
+    // server) is refused when adding.
+    let group = alice.mls.create_group().unwrap();
+    let (bobs, _) = alice.client.claim_key_package(bob.mailbox()).await.unwrap();
+    let err = alice.mls.add_claimed_members(&group, &[(alice.mailbox(), bobs.0.to_vec())]).unwrap_err();
+    assert!(matches!(err, sallyport_core::MlsClientError::BadKeyPackage(_)), "{err:?}");
     // Garbage is refused as a KeyPackage and as a group message.
     let err = alice
         .client

@@ -556,12 +556,25 @@ impl MlsClient {
         Ok(id)
     }
 
-    /// A commit adding the owners of `key_packages` (as claimed from the server), with the
-    /// Welcome for them. Sent to the current members and the new ones.
+    /// A commit adding the owners of `key_packages`, with the Welcome for them. Sent to the
+    /// current members and the new ones. For KeyPackages claimed from the server, prefer
+    /// [`add_claimed_members`](Self::add_claimed_members).
     pub fn add_members(&mut self, group: &[u8], key_packages: &[Vec<u8>]) -> Result<Outgoing> {
-        let mut messages = Vec::with_capacity(key_packages.len());
+        self.add(group, key_packages.iter().map(|kp| (None, kp)))
+    }
+
+    /// Like [`add_members`](Self::add_members), for KeyPackages claimed from the server, each
+    /// with the mailbox it was claimed from: a KeyPackage whose credential names another mailbox
+    /// is refused (`BadKeyPackage`), so the server cannot substitute someone else for the person
+    /// being added.
+    pub fn add_claimed_members(&mut self, group: &[u8], claimed: &[(MailboxId, Vec<u8>)]) -> Result<Outgoing> {
+        self.add(group, claimed.iter().map(|(mailbox, kp)| (Some(*mailbox), kp)))
+    }
+
+    fn add<'a>(&mut self, group: &[u8], key_packages: impl Iterator<Item = (Option<MailboxId>, &'a Vec<u8>)>) -> Result<Outgoing> {
+        let mut messages = Vec::new();
         let mut new_mailboxes = Vec::new();
-        for bytes in key_packages {
+        for (claimed_from, bytes) in key_packages {
             let message = MlsMessage::from_bytes(bytes).map_err(|e| MlsClientError::BadKeyPackage(e.to_string()))?;
             let kp = message
                 .clone()
@@ -569,6 +582,9 @@ impl MlsClient {
                 .ok_or_else(|| MlsClientError::BadKeyPackage("not a KeyPackage".into()))?;
             let info =
                 self.provider.check(kp.signing_identity()).map_err(|e| MlsClientError::BadKeyPackage(e.to_string()))?;
+            if claimed_from.is_some_and(|m| m != info.mailbox) {
+                return Err(MlsClientError::BadKeyPackage("the KeyPackage belongs to another mailbox".into()));
+            }
             new_mailboxes.push(info.mailbox);
             messages.push(message);
         }

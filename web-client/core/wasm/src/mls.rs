@@ -141,17 +141,26 @@ impl MlsClient {
         self.inner.create_group().map(hex::encode).map_err(mls_error)
     }
 
-    /// A commit adding the owners of `keyPackages` (as claimed from the server), with their
-    /// Welcome. Send it with `Session.groupSend`, then `commitAccepted` or `commitRejected`.
+    /// A commit adding the owners of `keyPackages`, each claimed from the server for the mailbox
+    /// at the same position in `mailboxes` (a KeyPackage of another mailbox is refused), with
+    /// their Welcome. Send it with `Session.groupSend`, then `commitAccepted` or `commitRejected`.
     #[wasm_bindgen(js_name = addMembers, unchecked_return_type = "MlsOutgoing")]
     pub fn add_members(
         &mut self,
         group: &str,
+        mailboxes: Vec<String>,
         #[wasm_bindgen(js_name = keyPackages)] key_packages: Vec<Uint8Array>,
     ) -> Result<JsValue, JsValue> {
         let group = group_id(group)?;
-        let kps: Vec<Vec<u8>> = key_packages.iter().map(Uint8Array::to_vec).collect();
-        outgoing(self.inner.add_members(&group, &kps))
+        if mailboxes.len() != key_packages.len() {
+            return Err(JsValue::from_str("addMembers needs one mailbox per KeyPackage"));
+        }
+        let claimed = mailboxes
+            .iter()
+            .zip(&key_packages)
+            .map(|(m, kp)| Ok((parse("mailbox", m, MailboxId::parse)?, kp.to_vec())))
+            .collect::<Result<Vec<_>, JsValue>>()?;
+        outgoing(self.inner.add_claimed_members(&group, &claimed))
     }
 
     /// A commit removing every member whose mailbox is in `mailboxes`.
