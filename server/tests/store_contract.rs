@@ -161,6 +161,7 @@ contract!(
         contract_duplicate_invitation_code_conflicts,
         contract_duplicates_keep_their_first_seq_and_one_copy,
         contract_quota_refuses_the_whole_message,
+        contract_commit_round_applies_acks_before_the_quota_checks,
         contract_unknown_mailbox_refuses_the_whole_message,
         contract_fan_out_stores_one_copy_per_recipient,
         contract_ack_deletes_only_that_copy,
@@ -684,6 +685,39 @@ async fn contract_quota_refuses_the_whole_message(store: Arc<dyn Store>) {
     let first = store.pending(&full, 1, NOW).await.unwrap()[0].seq;
     store.ack(&[(full, first)]).await.unwrap();
     stored(&store.append(&[message(&[full], "f4")], 3).await.unwrap()[0]);
+}
+
+async fn contract_commit_round_applies_acks_before_the_quota_checks(store: Arc<dyn Store>) {
+    let full = unlinked_mailbox(&store).await;
+    let other = unlinked_mailbox(&store).await;
+    let out = store
+        .append(&[message(&[full], "a"), message(&[full], "b")], 2)
+        .await
+        .unwrap();
+    let seqs: Vec<u64> = out.iter().map(stored).collect();
+    // Full: one round acks "a" (and an unknown pair, ignored) and stores "c" in the room it frees;
+    // "d" in the same round counts "c" and is refused.
+    let c = message(&[full], "c");
+    let out = store
+        .commit_round(
+            &[(full, seqs[0]), (other, 999_999)],
+            &[c.clone(), message(&[full], "d"), message(&[other], "e")],
+            2,
+        )
+        .await
+        .unwrap();
+    stored(&out[0]);
+    assert_eq!(out[1], AppendOutcome::QuotaExceeded { mailbox: full });
+    stored(&out[2]);
+    assert_eq!(pending_bodies(&store, &full).await, vec!["b", "c"]);
+    assert_eq!(pending_bodies(&store, &other).await, vec!["e"]);
+    // A round of acks only, and an empty round.
+    assert_eq!(store.commit_round(&[(full, seqs[1])], &[], 2).await.unwrap(), vec![]);
+    assert_eq!(pending_bodies(&store, &full).await, vec!["c"]);
+    assert_eq!(store.commit_round(&[], &[], 2).await.unwrap(), vec![]);
+    // Re-sending "c" in a later round answers its first seq.
+    let again = store.commit_round(&[], &[c], 2).await.unwrap();
+    assert_eq!(again, vec![AppendOutcome::Duplicate { seq: stored(&out[0]) }]);
 }
 
 async fn contract_unknown_mailbox_refuses_the_whole_message(store: Arc<dyn Store>) {

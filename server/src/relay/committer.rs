@@ -88,51 +88,46 @@ async fn run(
             }
         }
         let started = Instant::now();
-        // Acks first: they free quota for the sends in the same batch, and a send can never be
-        // acked in the batch that stores it (it is delivered only after its commit).
-        if !acks.is_empty() {
-            if let Err(err) = store.ack(&acks).await {
-                tracing::warn!(error = %err, acks = acks.len(), "could not delete acknowledged copies; they will be redelivered");
-            }
-            metrics.acks.fetch_add(acks.len() as u64, Relaxed);
-            acks.clear();
-        }
-        if !appends.is_empty() {
-            match store.append(&appends, config.queue_quota).await {
-                Ok(outcomes) => {
-                    let mut woken: Vec<MailboxId> = Vec::new();
-                    for ((message, reply), outcome) in appends.drain(..).zip(replies.drain(..)).zip(outcomes) {
-                        if let AppendOutcome::Stored { seq } = outcome {
-                            for mailbox in &message.to {
-                                hub.deliver(QueuedMessage {
-                                    mailbox: *mailbox,
-                                    seq,
-                                    id: message.id,
-                                    payload: message.payload.clone(),
-                                });
-                            }
-                            woken.extend_from_slice(&message.to);
+        // Acks and sends in one transaction. Acks are applied first: they free quota for the
+        // sends in the same round, and a send can never be acked in the round that stores it (it
+        // is delivered only after its commit).
+        match store.commit_round(&acks, &appends, config.queue_quota).await {
+            Ok(outcomes) => {
+                metrics.acks.fetch_add(acks.len() as u64, Relaxed);
+                let mut woken: Vec<MailboxId> = Vec::new();
+                for ((message, reply), outcome) in appends.drain(..).zip(replies.drain(..)).zip(outcomes) {
+                    if let AppendOutcome::Stored { seq } = outcome {
+                        for mailbox in &message.to {
+                            hub.deliver(QueuedMessage {
+                                mailbox: *mailbox,
+                                seq,
+                                id: message.id,
+                                payload: message.payload.clone(),
+                            });
                         }
-                        let _ = reply.send(Ok(outcome));
+                        woken.extend_from_slice(&message.to);
                     }
-                    if !woken.is_empty() {
-                        woken.sort_unstable();
-                        woken.dedup();
-                        if let Err(err) = store.notify_mailboxes(&config.node_id, &woken).await {
-                            // Other nodes catch up by polling.
-                            tracing::warn!(error = %err, "could not notify other nodes");
-                        }
-                    }
+                    let _ = reply.send(Ok(outcome));
                 }
-                Err(err) => {
-                    tracing::error!(error = %err, messages = appends.len(), "group commit failed; senders are told to retry");
-                    appends.clear();
-                    for reply in replies.drain(..) {
-                        let _ = reply.send(Err(StoreError::Other("commit failed".into())));
+                if !woken.is_empty() {
+                    woken.sort_unstable();
+                    woken.dedup();
+                    if let Err(err) = store.notify_mailboxes(&config.node_id, &woken).await {
+                        // Other nodes catch up by polling.
+                        tracing::warn!(error = %err, "could not notify other nodes");
                     }
                 }
             }
+            Err(err) => {
+                // Lost acks are harmless: those copies are delivered again and acked again.
+                tracing::error!(error = %err, messages = appends.len(), acks = acks.len(), "group commit failed; senders are told to retry");
+                appends.clear();
+                for reply in replies.drain(..) {
+                    let _ = reply.send(Err(StoreError::Other("commit failed".into())));
+                }
+            }
         }
+        acks.clear();
         metrics.commits.fetch_add(1, Relaxed);
         metrics.committed_ops.fetch_add(batch_ops as u64, Relaxed);
         metrics.commit_latency.observe(started.elapsed());

@@ -213,12 +213,23 @@ pub trait Store: Send + Sync + 'static {
 
     // ---- the durable queue
 
-    /// Stores a batch of messages in one transaction (group commit) and returns one outcome per
-    /// message, in order. Duplicates (by message id, also within the batch) are not stored
-    /// again. A message is refused whole if any recipient is unknown or has `queue_quota`
-    /// messages queued, counting those earlier in the same batch. When this returns `Ok`, every
-    /// `Stored` message is committed.
-    async fn append(&self, batch: &[NewMessage], queue_quota: u64) -> StoreResult<Vec<AppendOutcome>>;
+    /// One group-commit round in one transaction: first deletes the acknowledged copies `acks`
+    /// (unknown pairs are ignored; deleting first frees quota for `batch`), then stores `batch`
+    /// and returns one outcome per message, in order. Duplicates (by message id, also within the
+    /// batch) are not stored again. A message is refused whole if any recipient is unknown or
+    /// has `queue_quota` messages queued, counting those earlier in the same batch. When this
+    /// returns `Ok`, the acks and every `Stored` message are committed; on `Err`, neither is.
+    async fn commit_round(
+        &self,
+        acks: &[(MailboxId, u64)],
+        batch: &[NewMessage],
+        queue_quota: u64,
+    ) -> StoreResult<Vec<AppendOutcome>>;
+
+    /// Stores a batch of messages in one transaction: `commit_round` without acks.
+    async fn append(&self, batch: &[NewMessage], queue_quota: u64) -> StoreResult<Vec<AppendOutcome>> {
+        self.commit_round(&[], batch, queue_quota).await
+    }
 
     // ---- MLS KeyPackages
 
@@ -241,8 +252,11 @@ pub trait Store: Send + Sync + 'static {
     /// One-time KeyPackages the mailbox holds.
     async fn key_package_count(&self, mailbox: &MailboxId) -> StoreResult<u32>;
 
-    /// Deletes acknowledged copies, in one transaction. Unknown pairs are ignored.
-    async fn ack(&self, acks: &[(MailboxId, u64)]) -> StoreResult<()>;
+    /// Deletes acknowledged copies, in one transaction: `commit_round` without messages.
+    /// Unknown pairs are ignored.
+    async fn ack(&self, acks: &[(MailboxId, u64)]) -> StoreResult<()> {
+        self.commit_round(acks, &[], 0).await.map(|_| ())
+    }
 
     /// The oldest `limit` queued, unexpired messages of a mailbox, in sequence order.
     async fn pending(&self, mailbox: &MailboxId, limit: u32, now: i64) -> StoreResult<Vec<QueuedMessage>>;

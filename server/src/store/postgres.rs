@@ -297,15 +297,37 @@ impl Store for PostgresStore {
         row.map(|(hash,)| mailbox_access(hash)).transpose()
     }
 
-    async fn append(
+    async fn commit_round(
         &self,
+        acks: &[(MailboxId, u64)],
         batch: &[NewMessage],
         queue_quota: u64,
     ) -> StoreResult<Vec<AppendOutcome>> {
-        if batch.is_empty() {
+        if acks.is_empty() && batch.is_empty() {
             return Ok(Vec::new());
         }
         let mut tx = self.pool.begin().await.map_err(store_error)?;
+
+        // 0. The acknowledged copies, first: they free quota for this batch.
+        if !acks.is_empty() {
+            sqlx::query(
+                "DELETE FROM queue q USING UNNEST($1::bytea[], $2::bigint[]) AS a(mailbox_id, seq) \
+                 WHERE q.mailbox_id = a.mailbox_id AND q.seq = a.seq",
+            )
+            .bind(
+                acks.iter()
+                    .map(|a| a.0.as_bytes().as_slice())
+                    .collect::<Vec<_>>(),
+            )
+            .bind(acks.iter().map(|a| a.1 as i64).collect::<Vec<_>>())
+            .execute(&mut *tx)
+            .await
+            .map_err(store_error)?;
+        }
+        if batch.is_empty() {
+            tx.commit().await.map_err(store_error)?;
+            return Ok(Vec::new());
+        }
 
         // 1. Lock the rows of the batch's MLS groups and read their epochs, in one statement.
         // Missing rows are inserted as placeholders (epoch NULL), so a group the server has not
@@ -584,26 +606,6 @@ impl Store for PostgresStore {
         .await
         .map_err(store_error)?;
         Ok(n as u32)
-    }
-
-    async fn ack(&self, acks: &[(MailboxId, u64)]) -> StoreResult<()> {
-        if acks.is_empty() {
-            return Ok(());
-        }
-        sqlx::query(
-            "DELETE FROM queue q USING UNNEST($1::bytea[], $2::bigint[]) AS a(mailbox_id, seq) \
-             WHERE q.mailbox_id = a.mailbox_id AND q.seq = a.seq",
-        )
-        .bind(
-            acks.iter()
-                .map(|a| a.0.as_bytes().as_slice())
-                .collect::<Vec<_>>(),
-        )
-        .bind(acks.iter().map(|a| a.1 as i64).collect::<Vec<_>>())
-        .execute(&self.pool)
-        .await
-        .map_err(store_error)?;
-        Ok(())
     }
 
     async fn pending(
