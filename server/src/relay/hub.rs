@@ -7,7 +7,7 @@ use sallyport_protocol::{DeviceId, ErrorCode, MailboxId};
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
-use tokio::sync::{mpsc, watch};
+use tokio::sync::{Notify, mpsc};
 
 /// Capacity of a connection's event channel. When it is full, deliveries are not buffered: the
 /// subscription is marked dirty and the connection re-reads the mailbox from the database once
@@ -23,6 +23,38 @@ pub enum SessionEvent {
     Wake,
     /// A claim left this mailbox's one-time KeyPackages low.
     KeyPackagesLow { mailbox: Box<MailboxId>, available: u32 },
+}
+
+/// Closes one connection from elsewhere (revocation, a newer connection of the device). A
+/// `Notify` and a slot rather than a `watch` channel, whose shared state is several times larger
+/// and would be paid by every idle connection.
+#[derive(Default)]
+pub struct KillSwitch {
+    notify: Notify,
+    reason: Mutex<Option<ErrorCode>>,
+}
+
+impl KillSwitch {
+    /// Asks the connection to close with `code`; the first reason given is kept.
+    pub fn kill(&self, code: ErrorCode) {
+        self.reason.lock().unwrap().get_or_insert(code);
+        // `notify_one` stores a permit when nobody waits yet, so a kill is never missed.
+        self.notify.notify_one();
+    }
+
+    pub fn reason(&self) -> Option<ErrorCode> {
+        *self.reason.lock().unwrap()
+    }
+
+    /// Resolves with the reason once the connection is asked to close.
+    pub async fn killed(&self) -> ErrorCode {
+        loop {
+            if let Some(code) = self.reason() {
+                return code;
+            }
+            self.notify.notified().await;
+        }
+    }
 }
 
 /// One connection's subscription to one mailbox.
@@ -54,7 +86,7 @@ impl Subscriber {
 #[derive(Default)]
 struct DeviceEntry {
     lock: Arc<tokio::sync::Mutex<()>>,
-    connections: Vec<(u64, watch::Sender<Option<ErrorCode>>)>,
+    connections: Vec<(u64, Arc<KillSwitch>)>,
 }
 
 #[derive(Default)]
@@ -127,15 +159,12 @@ impl Hub {
         &self,
         device: DeviceId,
         connection: u64,
-        kill: watch::Sender<Option<ErrorCode>>,
+        kill: Arc<KillSwitch>,
     ) -> Arc<tokio::sync::Mutex<()>> {
         let mut map = self.devices.lock().unwrap();
         let entry = map.entry(device).or_default();
         for (_, older) in &entry.connections {
-            older.send_if_modified(|reason| {
-                reason.get_or_insert(ErrorCode::Superseded);
-                true
-            });
+            older.kill(ErrorCode::Superseded);
         }
         entry.connections.push((connection, kill));
         entry.lock.clone()
@@ -156,7 +185,7 @@ impl Hub {
         let map = self.devices.lock().unwrap();
         let list = map.get(device).map(|e| e.connections.as_slice()).unwrap_or_default();
         for (_, kill) in list {
-            let _ = kill.send(Some(ErrorCode::DeviceRevoked));
+            kill.kill(ErrorCode::DeviceRevoked);
         }
         list.len()
     }
@@ -210,14 +239,20 @@ mod tests {
     fn killing_a_device_signals_each_of_its_connections() {
         let hub = Hub::default();
         let device = DeviceId::random();
-        let (a, mut ra) = watch::channel(None);
-        let (b, mut rb) = watch::channel(None);
-        hub.register_device(device, 1, a);
-        assert_eq!(*ra.borrow_and_update(), None);
-        hub.register_device(device, 2, b);
-        assert_eq!(*ra.borrow_and_update(), Some(ErrorCode::Superseded), "a newer connection supersedes");
+        let (a, b) = (Arc::new(KillSwitch::default()), Arc::new(KillSwitch::default()));
+        hub.register_device(device, 1, a.clone());
+        assert_eq!(a.reason(), None);
+        hub.register_device(device, 2, b.clone());
+        assert_eq!(a.reason(), Some(ErrorCode::Superseded), "a newer connection supersedes");
         assert_eq!(hub.kill_device(&device), 2);
-        assert_eq!(*ra.borrow_and_update(), Some(ErrorCode::DeviceRevoked));
-        assert_eq!(*rb.borrow_and_update(), Some(ErrorCode::DeviceRevoked));
+        assert_eq!(a.reason(), Some(ErrorCode::Superseded), "the first reason is kept");
+        assert_eq!(b.reason(), Some(ErrorCode::DeviceRevoked));
+    }
+
+    #[tokio::test]
+    async fn a_kill_before_anyone_waits_is_not_missed() {
+        let switch = KillSwitch::default();
+        switch.kill(ErrorCode::DeviceRevoked);
+        assert_eq!(switch.killed().await, ErrorCode::DeviceRevoked);
     }
 }

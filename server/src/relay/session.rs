@@ -4,7 +4,7 @@
 
 use super::committer::AppendReply;
 use super::delivery_service;
-use super::hub::{SESSION_EVENT_CAPACITY, SessionEvent, Subscriber};
+use super::hub::{KillSwitch, SESSION_EVENT_CAPACITY, SessionEvent, Subscriber};
 use crate::clock::now_ms;
 use crate::state::AppState;
 use crate::store::{AppendOutcome, GroupCheck, MailboxAccess, NewMessage, QueuedMessage, StoreError, sha256};
@@ -21,7 +21,7 @@ use std::collections::{BTreeSet, HashMap};
 use std::sync::Arc;
 use std::sync::atomic::Ordering::{AcqRel, Relaxed};
 use std::time::{Duration, Instant};
-use tokio::sync::{mpsc, watch};
+use tokio::sync::mpsc;
 
 /// How long a new connection has to authenticate.
 const AUTH_TIMEOUT: Duration = Duration::from_secs(10);
@@ -55,7 +55,9 @@ pub enum SessionEnd {
 
 pub async fn run(socket: WebSocket, state: AppState) -> SessionEnd {
     let (sink, stream) = socket.split();
-    let (out_tx, out_rx) = mpsc::channel::<Message>(OUTBOUND_CAPACITY);
+    // Frames are boxed on their way to the writer: tokio allocates a channel's slots in blocks of
+    // 32 up front, and a boxed frame keeps that block at 256 bytes on every idle connection.
+    let (out_tx, out_rx) = mpsc::channel::<Box<Message>>(OUTBOUND_CAPACITY);
     let writer = tokio::spawn(write_loop(sink, out_rx));
     let mut session = Session::new(state, out_tx);
     let end = session.serve(stream).await;
@@ -69,14 +71,16 @@ pub async fn run(socket: WebSocket, state: AppState) -> SessionEnd {
 /// deliveries goes out in few syscalls.
 async fn write_loop(
     mut sink: futures::stream::SplitSink<WebSocket, Message>,
-    mut rx: mpsc::Receiver<Message>,
+    mut rx: mpsc::Receiver<Box<Message>>,
 ) {
     while let Some(msg) = rx.recv().await {
+        let msg = *msg;
         let closing = matches!(msg, Message::Close(_));
         if sink.feed(msg).await.is_err() {
             return;
         }
         while let Ok(msg) = rx.try_recv() {
+            let msg = *msg;
             let closing = matches!(msg, Message::Close(_));
             if sink.feed(msg).await.is_err() {
                 return;
@@ -104,13 +108,12 @@ struct MailboxState {
 
 struct Session {
     state: AppState,
-    out: mpsc::Sender<Message>,
+    out: mpsc::Sender<Box<Message>>,
     connection: u64,
     device: Option<DeviceId>,
     events_tx: mpsc::Sender<SessionEvent>,
     events_rx: mpsc::Receiver<SessionEvent>,
-    kill_tx: watch::Sender<Option<ErrorCode>>,
-    kill_rx: watch::Receiver<Option<ErrorCode>>,
+    kill: Arc<KillSwitch>,
     mailboxes: HashMap<MailboxId, MailboxState>,
     pending_sends: FuturesUnordered<PendingSend>,
     pending_send_bytes: usize,
@@ -135,9 +138,8 @@ enum Flow {
 }
 
 impl Session {
-    fn new(state: AppState, out: mpsc::Sender<Message>) -> Self {
+    fn new(state: AppState, out: mpsc::Sender<Box<Message>>) -> Self {
         let (events_tx, events_rx) = mpsc::channel(SESSION_EVENT_CAPACITY);
-        let (kill_tx, kill_rx) = watch::channel(None);
         let rate = state.settings.max_frames_per_second;
         let connection = state.hub.next_connection_id();
         state.metrics.connections_open.fetch_add(1, Relaxed);
@@ -149,8 +151,7 @@ impl Session {
             device: None,
             events_tx,
             events_rx,
-            kill_tx,
-            kill_rx,
+            kill: Arc::new(KillSwitch::default()),
             mailboxes: HashMap::new(),
             pending_sends: FuturesUnordered::new(),
             pending_send_bytes: 0,
@@ -171,7 +172,7 @@ impl Session {
     }
 
     async fn send_frame(&self, frame: &ServerFrame) -> bool {
-        self.out.send(Message::Text(frame.to_json().into())).await.is_ok()
+        self.out.send(Box::new(Message::Text(frame.to_json().into()))).await.is_ok()
     }
 
     async fn send_error(&self, frame: ServerFrame) {
@@ -185,18 +186,20 @@ impl Session {
     async fn refuse(&self, code: ErrorCode) -> SessionEnd {
         self.send_error(ServerFrame::error(code)).await;
         let close = CloseFrame { code: close_code(code), reason: code.as_str().into() };
-        let _ = self.out.send(Message::Close(Some(close))).await;
+        let _ = self.out.send(Box::new(Message::Close(Some(close)))).await;
         SessionEnd::Refused(code)
     }
 
     async fn serve(&mut self, mut stream: futures::stream::SplitStream<WebSocket>) -> SessionEnd {
-        match self.authenticate(&mut stream).await {
+        // Handlers are boxed: a future is as large as its largest await point, and an idle
+        // connection should not carry the state of authentication or a database read.
+        match Box::pin(self.authenticate(&mut stream)).await {
             Ok(()) => {}
             Err(end) => return end,
         }
         // Send the backlog queued while this device was away.
-        if let Err(code) = self.catch_up().await {
-            return self.refuse(code).await;
+        if let Err(code) = Box::pin(self.catch_up()).await {
+            return Box::pin(self.refuse(code)).await;
         }
         let mut shutdown = self.state.shutdown.clone();
         let mut ping = tokio::time::interval(PING_INTERVAL);
@@ -205,26 +208,25 @@ impl Session {
         loop {
             let flow = tokio::select! {
                 biased;
-                _ = self.kill_rx.changed() => {
-                    let code = self.kill_rx.borrow().unwrap_or(ErrorCode::DeviceRevoked);
-                    Flow::Stop(self.refuse(code).await)
+                code = self.kill.killed() => {
+                    Flow::Stop(Box::pin(self.refuse(code)).await)
                 }
-                _ = crate::state::shutting_down(&mut shutdown) => Flow::Stop(self.shut_down().await),
+                _ = crate::state::shutting_down(&mut shutdown) => Flow::Stop(Box::pin(self.shut_down()).await),
                 Some(done) = self.pending_sends.next(), if !self.pending_sends.is_empty() => {
-                    self.answer_send(done).await;
+                    Box::pin(self.answer_send(done)).await;
                     Flow::Continue
                 }
-                Some(event) = self.events_rx.recv() => self.on_event(event).await,
+                Some(event) = self.events_rx.recv() => Box::pin(self.on_event(event)).await,
                 msg = stream.next(), if self.pending_sends.len() < MAX_PENDING_SENDS
                     && self.pending_send_bytes < MAX_PENDING_SEND_BYTES => {
                     last_heard = Instant::now();
-                    self.on_message(msg).await
+                    Box::pin(self.on_message(msg)).await
                 }
                 _ = ping.tick() => {
                     if last_heard.elapsed() > IDLE_TIMEOUT {
                         Flow::Stop(SessionEnd::Transport)
                     } else {
-                        let _ = self.out.send(Message::Ping(Default::default())).await;
+                        let _ = self.out.send(Box::new(Message::Ping(Default::default()))).await;
                         Flow::Continue
                     }
                 }
@@ -232,8 +234,10 @@ impl Session {
             if let Flow::Stop(end) = flow {
                 return end;
             }
-            if let Err(code) = self.catch_up().await {
-                return self.refuse(code).await;
+            if self.catch_up_due()
+                && let Err(code) = Box::pin(self.catch_up()).await
+            {
+                return Box::pin(self.refuse(code)).await;
             }
         }
     }
@@ -317,7 +321,7 @@ impl Session {
         }
         // Register the kill switch before checking revocation, so a revocation that lands in
         // between is still seen by the watcher.
-        let lock = self.state.hub.register_device(device, self.connection, self.kill_tx.clone());
+        let lock = self.state.hub.register_device(device, self.connection, self.kill.clone());
         self.device = Some(device);
         match tokio::time::timeout(SUPERSEDE_WAIT, lock.lock_owned()).await {
             Ok(guard) => self.device_guard = Some(guard),
@@ -622,6 +626,11 @@ impl Session {
             payload: Payload(message.payload),
         };
         self.send_frame(&frame).await;
+    }
+
+    /// Whether some mailbox must be re-read (checked without allocating, after every event).
+    fn catch_up_due(&self) -> bool {
+        self.mailboxes.values().any(|s| s.inflight.len() <= DELIVERY_WINDOW / 2 && s.sub.dirty.load(Relaxed))
     }
 
     /// Reads dirty mailboxes from the database while their delivery window has room.
