@@ -37,6 +37,12 @@ pub struct SqliteStore {
 }
 
 impl SqliteStore {
+    /// A write transaction on the single writer connection. `IMMEDIATE` takes the write lock at
+    /// once, so a transaction that reads before it writes cannot fail to upgrade its lock later.
+    async fn begin_write(&self) -> StoreResult<sqlx::Transaction<'_, sqlx::Sqlite>> {
+        self.writer.begin_with("BEGIN IMMEDIATE").await.map_err(store_error)
+    }
+
     /// Opens (creating if missing) the database at `url` (`sqlite:///abs/path.db`,
     /// `sqlite://relative.db`) and applies the embedded migrations.
     pub async fn connect(url: &str) -> anyhow::Result<Self> {
@@ -126,11 +132,7 @@ impl Store for SqliteStore {
         code_hash: &Hash32,
         device: NewDevice,
     ) -> StoreResult<Enrolled> {
-        let mut tx = self
-            .writer
-            .begin_with("BEGIN IMMEDIATE")
-            .await
-            .map_err(store_error)?;
+        let mut tx = self.begin_write().await?;
         let invitation: Option<(String, String, Option<Vec<u8>>, i64, Option<i64>)> = sqlx::query_as(
             "SELECT display_name, roles, account_id, expires_at, used_at FROM invitations WHERE code_hash = ?",
         )
@@ -233,11 +235,7 @@ impl Store for SqliteStore {
     }
 
     async fn revoke_device(&self, device: &DeviceId, now: i64) -> StoreResult<bool> {
-        let mut tx = self
-            .writer
-            .begin_with("BEGIN IMMEDIATE")
-            .await
-            .map_err(store_error)?;
+        let mut tx = self.begin_write().await?;
         let done =
             sqlx::query("UPDATE devices SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL")
                 .bind(now)
@@ -345,11 +343,7 @@ impl Store for SqliteStore {
         last_resort: Option<&Bytes>,
         max_available: u32,
     ) -> StoreResult<u32> {
-        let mut tx = self
-            .writer
-            .begin_with("BEGIN IMMEDIATE")
-            .await
-            .map_err(store_error)?;
+        let mut tx = self.begin_write().await?;
         let held: Option<i64> = sqlx::query_scalar(
             "SELECT (SELECT COUNT(*) FROM key_packages k WHERE k.mailbox_id = m.id AND k.last_resort = 0) \
              FROM mailboxes m WHERE m.id = ?",
@@ -396,11 +390,7 @@ impl Store for SqliteStore {
         mailbox: &MailboxId,
     ) -> StoreResult<Option<ClaimedKeyPackage>> {
         // Through the one writer connection, in one transaction: no two claims interleave.
-        let mut tx = self
-            .writer
-            .begin_with("BEGIN IMMEDIATE")
-            .await
-            .map_err(store_error)?;
+        let mut tx = self.begin_write().await?;
         let one_time: Option<Vec<u8>> = sqlx::query_scalar(
             "DELETE FROM key_packages WHERE id = (SELECT id FROM key_packages \
              WHERE mailbox_id = ? AND last_resort = 0 ORDER BY id LIMIT 1) RETURNING data",
@@ -490,11 +480,7 @@ impl Store for SqliteStore {
     }
 
     async fn expire(&self, now: i64) -> StoreResult<u64> {
-        let mut tx = self
-            .writer
-            .begin_with("BEGIN IMMEDIATE")
-            .await
-            .map_err(store_error)?;
+        let mut tx = self.begin_write().await?;
         let copies = sqlx::query("DELETE FROM queue WHERE expires_at <= ?")
             .bind(now)
             .execute(&mut *tx)
@@ -537,11 +523,7 @@ impl Store for SqliteStore {
     }
 
     async fn init_setting(&self, key: &str, value: &[u8]) -> StoreResult<Vec<u8>> {
-        let mut tx = self
-            .writer
-            .begin_with("BEGIN IMMEDIATE")
-            .await
-            .map_err(store_error)?;
+        let mut tx = self.begin_write().await?;
         sqlx::query("INSERT INTO settings (key, value) VALUES (?, ?) ON CONFLICT (key) DO NOTHING")
             .bind(key)
             .bind(value)
