@@ -1,0 +1,470 @@
+// The web app end to end in headless Chromium against a real `sallyport serve`: two people on two
+// phones (two browser contexts) enrol, talk both ways, go offline and come back, reload, lock and
+// unlock; the service worker's push and notification-click paths through the DevTools protocol; the
+// app shell offline; axe-core on every main screen; a screenshot of each in e2e/screenshots/.
+//
+//   cd web-client && npm run build && node --test e2e/
+//
+// The tests share one server and run in order: later ones build on what earlier ones did (who is
+// enrolled, the conversation). A test whose prerequisite failed is skipped and says which.
+
+import { describe, test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { readdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { startServer } from './lib/server.mjs';
+import { launchBrowser, newPhone, openPage, checkAccessibility, screenshot, waitUntil } from './lib/browser.mjs';
+import {
+  heading,
+  button,
+  messages,
+  expectChrome,
+  enrol,
+  unlock,
+  goTo,
+  send,
+  expectMessage,
+  messageStatus,
+  waitForStatus,
+  OFFLINE_TEXT,
+  NOTIFICATIONS_UNAVAILABLE,
+} from './lib/app.mjs';
+
+const TEST_TIMEOUT = 120_000;
+
+const ALEX = { name: 'Alex Morgan', pin: '482916' };
+const DANA = { name: 'Dana Reyes', pin: '735204' };
+const SAM = { name: 'Sam Lee', pin: '551207' };
+const WRONG_PIN = '000000';
+
+// Every message text sent in the tests; none may appear in the server's files or logs.
+const SENT_TEXTS = [];
+
+describe('Sallyport web app in headless Chromium', () => {
+  let server;
+  let browser;
+  const phones = [];
+  const done = new Set(); // steps that succeeded, for the tests that build on them
+  let alex; // the first administrator's phone
+  let dana; // the second person's phone
+  let group = null; // the conversation's group id (hex), from its /c/<group> URL
+
+  before(async () => {
+    server = await startServer();
+    browser = await launchBrowser();
+  });
+
+  after(async () => {
+    await browser?.close();
+    await server?.stop();
+  });
+
+  /** A test that needs the steps in `needs`; on failure, screenshots and logs go into the error. */
+  function step(name, needs, body) {
+    test(name, { timeout: TEST_TIMEOUT }, async (t) => {
+      const missing = needs.filter((n) => !done.has(n));
+      if (missing.length > 0) {
+        t.skip(`needs: ${missing.join(', ')}`);
+        return;
+      }
+      try {
+        await body(t);
+        done.add(name);
+      } catch (err) {
+        const slug = name.replace(/[^a-z0-9]+/gi, '-').toLowerCase().slice(0, 60);
+        for (const phone of phones) {
+          if (phone.page && !phone.page.isClosed()) {
+            await screenshot(phone.page, `FAILED-${slug}-${phone.label}`).catch(() => {});
+          }
+        }
+        const errors = phones.flatMap((p) => p.errors.slice(-10));
+        err.message +=
+          (errors.length ? `\n--- browser errors:\n${errors.join('\n')}` : '') +
+          `\n--- server log (tail):\n${server?.logTail(15)}`;
+        throw err;
+      }
+    });
+  }
+
+  const ENROL_ADMIN = 'the first administrator enrols from the printed link';
+  const INVITE = 'the administrator invites a second person in Administration and they enrol on another phone';
+  const TALK = 'they open a conversation and exchange messages both ways, marked Delivered';
+
+  step('an unknown invitation code is refused with an alert', [], async () => {
+    const phone = await newPhone(browser, 'stranger');
+    phones.push(phone);
+    const { page } = phone;
+    try {
+      await page.goto(`${server.url}/enrol`);
+      await expectChrome(page);
+      const code = page.getByRole('textbox', { name: 'Invitation link or code' });
+      await code.waitFor();
+      await screenshot(page, 'enrol-without-code');
+      await code.fill('AAAAAAAAAAAAAAAAAAAAAA');
+      await button(page, 'Continue').click();
+      await heading(page, 'Enrol this device').waitFor();
+      await page.getByLabel('Choose a PIN', { exact: true }).fill('1234');
+      await page.getByLabel('Repeat the PIN', { exact: true }).fill('1234');
+      await button(page, 'Enrol').click();
+      const alert = page.getByRole('alert').filter({ hasText: /invalid/i });
+      await alert.waitFor();
+      assert.match(await alert.innerText(), /invalid, used or expired/i);
+      await heading(page, 'Enrol this device').waitFor(); // still there: nothing enrolled
+    } finally {
+      await phone.context.close();
+      phones.splice(phones.indexOf(phone), 1);
+    }
+  });
+
+  step(ENROL_ADMIN, [], async () => {
+    assert.ok(server.adminLink, 'the server printed no "administrator enrolment link: URL" line');
+    assert.ok(server.adminLink.startsWith(`${server.url}/enrol#`), `link ${server.adminLink}`);
+    alex = await newPhone(browser, 'alex');
+    phones.push(alex);
+    const { page } = alex;
+    await enrol(page, server.adminLink, {
+      pin: ALEX.pin,
+      name: ALEX.name,
+      beforeSubmit: async () => {
+        await expectChrome(page);
+        const pinField = page.getByLabel('Choose a PIN', { exact: true });
+        assert.equal(await pinField.getAttribute('type'), 'password');
+        assert.equal(await pinField.getAttribute('inputmode'), 'numeric');
+        assert.equal(await page.getByRole('textbox', { name: 'Display name' }).inputValue(), '');
+        await screenshot(page, 'enrol');
+        await checkAccessibility(page, 'enrol');
+      },
+    });
+    await expectChrome(page);
+    assert.match(new URL(page.url()).pathname, /^\/$/);
+    const nav = page.getByRole('navigation');
+    for (const name of ['Conversations', 'Administration', 'Settings']) {
+      await nav.getByRole('link', { name, exact: true }).waitFor();
+    }
+  });
+
+  step(INVITE, [ENROL_ADMIN], async () => {
+    const { page } = alex;
+    await goTo(page, 'Administration');
+    await heading(page, 'Invite someone').waitFor();
+    await page.getByRole('textbox', { name: 'Name', exact: true }).fill(DANA.name);
+    await page.getByRole('checkbox', { name: 'Staff', exact: true }).check();
+    await page.getByRole('checkbox', { name: 'Peer supporter', exact: true }).check();
+    await button(page, 'Create invitation').click();
+    const linkBox = page.getByRole('textbox', { name: 'Invitation link', exact: true });
+    const invitation = await waitUntil(async () => (await linkBox.inputValue().catch(() => '')) || null, {
+      message: 'the "Invitation link" textbox to hold the link',
+    });
+    assert.ok(invitation.startsWith(`${server.url}/enrol#`), `invitation link ${invitation}`);
+    assert.ok(await linkBox.evaluate((el) => el.readOnly), '"Invitation link" is readonly');
+    await page.getByRole('img', { name: 'QR code of the invitation link' }).waitFor();
+    await button(page, 'Copy link').waitFor();
+    await heading(page, 'Devices').waitFor();
+    await heading(page, 'Agency EAP line').or(page.getByRole('textbox', { name: 'EAP line name' })).first().waitFor();
+    await screenshot(page, 'administration');
+    await checkAccessibility(page, 'administration');
+
+    dana = await newPhone(browser, 'dana');
+    phones.push(dana);
+    await enrol(dana.page, invitation, { pin: DANA.pin });
+    await expectChrome(dana.page);
+    const nav = dana.page.getByRole('navigation');
+    await nav.getByRole('link', { name: 'Settings', exact: true }).waitFor();
+    assert.equal(
+      await nav.getByRole('link', { name: 'Administration', exact: true }).count(),
+      0,
+      'no Administration link for a person without the admin role',
+    );
+  });
+
+  step('a new phone shows that notifications are unavailable (no Push API in this browser)', [INVITE], async () => {
+    // pushManager.subscribe fails at once in Chromium's incognito contexts.
+    const { page } = dana;
+    await page.getByText(NOTIFICATIONS_UNAVAILABLE).first().waitFor();
+    await screenshot(page, 'conversations-first-start');
+    await goTo(page, 'Settings');
+    await page.getByText(NOTIFICATIONS_UNAVAILABLE).first().waitFor();
+    await page.getByLabel('Lock after').waitFor();
+    await expectChrome(page);
+    await screenshot(page, 'settings');
+    await checkAccessibility(page, 'settings');
+    await goTo(page, 'Conversations');
+  });
+
+  step(TALK, [INVITE], async () => {
+    const { page } = alex;
+    await goTo(page, 'Conversations');
+    await page.getByRole('link', { name: 'New conversation' }).or(page.getByRole('button', { name: 'New conversation' })).first().click();
+    await heading(page, 'New conversation').waitFor();
+    await expectChrome(page);
+    await screenshot(page, 'new-conversation');
+    await checkAccessibility(page, 'new conversation');
+    await button(page, `Message ${DANA.name}`).click();
+    await page.waitForURL(/\/c\/[0-9a-f]+$/);
+    group = new URL(page.url()).pathname.split('/')[2];
+    await heading(page, DANA.name).waitFor();
+
+    const hello = 'Hello from Alex, first message';
+    SENT_TEXTS.push(hello);
+    await send(page, hello);
+    // Dana is on her Conversations screen: the conversation appears, named after Alex.
+    const danaPage = dana.page;
+    if ((await heading(danaPage, 'Conversations').count()) === 0) await goTo(danaPage, 'Conversations');
+    const row = danaPage.getByRole('link', { name: ALEX.name });
+    await row.waitFor();
+    await waitForStatus(page, hello, 'Delivered');
+    await row.click();
+    await heading(danaPage, ALEX.name).waitFor();
+    assert.equal(new URL(danaPage.url()).pathname, `/c/${group}`);
+    await expectMessage(danaPage, hello);
+
+    const reply = 'Hi Alex, Dana here';
+    SENT_TEXTS.push(reply);
+    await send(danaPage, reply);
+    await expectMessage(page, reply);
+    await waitForStatus(danaPage, reply, 'Delivered');
+    assert.equal(await messageStatus(page, reply), 'none', 'a received message carries no status');
+    await expectChrome(page);
+    await screenshot(page, 'conversation');
+    await checkAccessibility(page, 'conversation');
+  });
+
+  step('a conversation has the "Disappearing messages" setting, 7 days by default', [TALK], async () => {
+    const select = alex.page.getByLabel('Disappearing messages');
+    assert.equal(await select.count(), 1, 'one "Disappearing messages" control');
+    const { options, selected } = await select.evaluate((el) => ({
+      options: [...el.options].map((o) => o.text.trim()),
+      selected: el.options[el.selectedIndex]?.text.trim(),
+    }));
+    assert.deepEqual(options, ['Off', '1 day', '7 days', '30 days']);
+    assert.equal(selected, '7 days');
+  });
+
+  const OFFLINE = 'a message written while the other phone is away is delivered when it comes back';
+  step(OFFLINE, [TALK], async () => {
+    // 1. Dana closes the app; Alex writes: the server accepts it (Sent), not yet Delivered.
+    await dana.page.close();
+    const whileClosed = 'Are you there? Written while your app was closed';
+    SENT_TEXTS.push(whileClosed);
+    await send(alex.page, whileClosed);
+    await waitForStatus(alex.page, whileClosed, 'Sent');
+    // Dana opens the app again at the conversation.
+    const danaPage = await openPage(dana);
+    await danaPage.goto(`${server.url}/c/${group}`);
+    await unlock(danaPage, DANA.pin);
+    await heading(danaPage, ALEX.name).waitFor();
+    await expectMessage(danaPage, whileClosed);
+    await waitForStatus(alex.page, whileClosed, 'Delivered');
+
+    // 2. Dana's phone loses the network; she writes; it goes once she is back online.
+    await dana.context.setOffline(true);
+    await danaPage.getByRole('status').filter({ hasText: OFFLINE_TEXT }).waitFor();
+    const whileOffline = 'Back soon, written offline';
+    SENT_TEXTS.push(whileOffline);
+    await send(danaPage, whileOffline);
+    assert.equal(await messageStatus(danaPage, whileOffline), 'Sending');
+    await screenshot(danaPage, 'conversation-offline');
+    await dana.context.setOffline(false);
+    await expectMessage(alex.page, whileOffline, 45_000);
+    await waitForStatus(danaPage, whileOffline, 'Delivered', 45_000);
+    await danaPage.getByText(OFFLINE_TEXT).waitFor({ state: 'hidden' });
+  });
+
+  step('a reload keeps the history and the keys (after unlocking)', [TALK], async () => {
+    const { page } = alex;
+    await page.reload();
+    await unlock(page, ALEX.pin);
+    assert.equal(new URL(page.url()).pathname, `/c/${group}`);
+    await heading(page, DANA.name).waitFor();
+    for (const text of SENT_TEXTS) await expectMessage(page, text);
+    // Keys survived: both directions still encrypt and decrypt.
+    const afterReload = 'Still here after a reload';
+    SENT_TEXTS.push(afterReload);
+    await send(page, afterReload);
+    await expectMessage(dana.page, afterReload);
+    await waitForStatus(page, afterReload, 'Delivered');
+    const answer = 'Got it after your reload';
+    SENT_TEXTS.push(answer);
+    await send(dana.page, answer);
+    await expectMessage(page, answer);
+  });
+
+  step('Lock now locks the app; a wrong PIN is refused, the right one unlocks', [ENROL_ADMIN], async () => {
+    const { page } = alex;
+    await goTo(page, 'Conversations');
+    await button(page, 'Lock now').click();
+    await heading(page, 'Sallyport is locked').waitFor();
+    await expectChrome(page);
+    assert.equal(await page.getByRole('heading', { name: 'Conversations', exact: true }).count(), 0, 'nothing behind the lock is shown');
+    await screenshot(page, 'lock');
+    await checkAccessibility(page, 'lock');
+    await page.getByLabel('PIN', { exact: true }).fill(WRONG_PIN);
+    await button(page, 'Unlock').click();
+    await page.getByRole('alert').filter({ hasText: 'Wrong PIN' }).waitFor();
+    await heading(page, 'Sallyport is locked').waitFor();
+    await unlock(page, ALEX.pin);
+    await heading(page, 'Conversations').waitFor();
+    if (done.has(TALK)) await page.getByRole('link', { name: DANA.name }).waitFor();
+    await screenshot(page, 'conversations');
+    await checkAccessibility(page, 'conversations');
+  });
+
+  step('the Crisis lines dialog lists call and text links and closes', [ENROL_ADMIN], async () => {
+    const { page } = alex;
+    await button(page, 'Crisis lines').click();
+    const dialog = page.getByRole('dialog');
+    await dialog.getByRole('heading', { name: 'Crisis lines' }).waitFor();
+    await checkCrisisLines(dialog);
+    await screenshot(page, 'crisis-lines');
+    await checkAccessibility(page, 'crisis lines dialog');
+    await dialog.getByRole('button', { name: 'Close', exact: true }).click();
+    await dialog.waitFor({ state: 'hidden' });
+  });
+
+  step('a push shows the generic "New message" notification; clicking it opens the conversation', [TALK], async () => {
+    const { page, context } = alex;
+    const origin = server.origin;
+    await context.grantPermissions(['notifications'], { origin });
+    await goTo(page, 'Conversations');
+    const worker = context.serviceWorkers().find((w) => w.url() === `${origin}/sw.js`);
+    assert.ok(worker, `a service worker at ${origin}/sw.js (running: ${context.serviceWorkers().map((w) => w.url())})`);
+
+    const cdp = await context.newCDPSession(page);
+    const registrations = new Map();
+    cdp.on('ServiceWorker.workerRegistrationUpdated', ({ registrations: list }) => {
+      for (const r of list) registrations.set(r.registrationId, r);
+    });
+    await cdp.send('ServiceWorker.enable');
+    const registrationId = await waitUntil(
+      () => [...registrations.values()].find((r) => r.scopeURL === `${origin}/` && !r.isDeleted)?.registrationId,
+      { message: `the service worker registration for ${origin}/` },
+    );
+
+    const shown = () =>
+      page.evaluate(async () => {
+        const reg = await navigator.serviceWorker.ready;
+        return (await reg.getNotifications()).map((n) => ({ title: n.title, body: n.body, tag: n.tag, data: n.data }));
+      });
+    await page.evaluate(async () => {
+      const reg = await navigator.serviceWorker.ready;
+      for (const n of await reg.getNotifications()) n.close();
+    });
+
+    // What the server pushes for a conversation message: a wake-up with the group, no content.
+    await cdp.send('ServiceWorker.deliverPushMessage', {
+      origin,
+      registrationId,
+      data: JSON.stringify({ v: 1, kind: 'message', group }),
+    });
+    const [notification] = await waitUntil(async () => {
+      const list = await shown();
+      return list.length > 0 ? list : null;
+    }, { message: 'a notification after the push' });
+    assert.deepEqual(notification, {
+      title: 'New message',
+      body: 'Open Sallyport to read it.',
+      tag: `msg-${group}`,
+      data: { url: `/c/${group}` },
+    });
+    for (const text of SENT_TEXTS) {
+      assert.ok(!JSON.stringify(notification).includes(text), 'no message content in the notification');
+    }
+
+    // Without a group: the generic notification opening the conversations list.
+    await cdp.send('ServiceWorker.deliverPushMessage', {
+      origin,
+      registrationId,
+      data: JSON.stringify({ v: 1, kind: 'message' }),
+    });
+    const generic = await waitUntil(async () => (await shown()).find((n) => n.tag === 'msg'), {
+      message: 'the notification tagged "msg"',
+    });
+    assert.deepEqual(generic, { title: 'New message', body: 'Open Sallyport to read it.', tag: 'msg', data: { url: '/' } });
+
+    // No tool clicks a notification: dispatch a notificationclick event for it inside the worker.
+    // A script-made event's waitUntil throws (untrusted), so the promises it is given are collected.
+    const clicked = await worker.evaluate(async (tag) => {
+      const [n] = await self.registration.getNotifications({ tag });
+      const event = new NotificationEvent('notificationclick', { notification: n });
+      const pending = [];
+      Object.defineProperty(event, 'waitUntil', { value: (p) => pending.push(Promise.resolve(p)) });
+      self.dispatchEvent(event);
+      const settled = await Promise.allSettled(pending);
+      return settled.map((s) => (s.status === 'fulfilled' ? 'fulfilled' : `rejected: ${s.reason}`));
+    }, `msg-${group}`);
+    await waitUntil(() => new URL(page.url()).pathname === `/c/${group}`, {
+      message: `the open app to navigate to /c/${group} (now ${page.url()}; handler promises: ${JSON.stringify(clicked)})`,
+    });
+    // The navigation loaded the app afresh: locked, then the conversation.
+    await unlock(page, ALEX.pin);
+    await heading(page, DANA.name).waitFor();
+    await cdp.detach();
+  });
+
+  step('an administrator revokes a device after confirming', [ENROL_ADMIN], async () => {
+    const sam = await newPhone(browser, 'sam');
+    phones.push(sam);
+    try {
+      await enrol(sam.page, await server.invite(SAM.name, ['staff']), { pin: SAM.pin });
+    } finally {
+      await sam.context.close();
+      phones.splice(phones.indexOf(sam), 1);
+    }
+    const { page } = alex;
+    await goTo(page, 'Administration');
+    await heading(page, 'Devices').waitFor();
+    await page.getByRole('button', { name: /^Revoke Sam Lee[’']s device$/ }).click();
+    const confirm = page.getByRole('dialog').or(page.getByRole('alertdialog')).first();
+    await confirm.getByRole('button', { name: 'Revoke', exact: true }).click();
+    await page.getByText(/\bRevoked\b/).first().waitFor();
+    await goTo(page, 'Conversations');
+  });
+
+  step('nothing readable: no message text in the database files or the server log', [TALK], async () => {
+    assert.ok(SENT_TEXTS.length > 0);
+    const files = readdirSync(server.dataDir).map((f) => join(server.dataDir, f));
+    for (const file of files) {
+      const bytes = readFileSync(file);
+      for (const text of SENT_TEXTS) {
+        assert.equal(bytes.indexOf(Buffer.from(text, 'utf8')), -1, `"${text}" found in ${file}`);
+      }
+    }
+  });
+
+  step('the app opens without the network (shell cached by the service worker)', [ENROL_ADMIN], async () => {
+    const { page, context } = alex;
+    // Service worker installed and the shell cached before going offline.
+    await page.evaluate(() => navigator.serviceWorker.ready.then(() => true));
+    // Really offline: the server is gone, and the phone has no network.
+    await server.stop({ keepData: true });
+    await context.setOffline(true);
+    await page.reload();
+    await heading(page, 'Sallyport is locked').waitFor();
+    await expectChrome(page);
+    await button(page, 'Crisis lines').click();
+    const dialog = page.getByRole('dialog');
+    await dialog.getByRole('heading', { name: 'Crisis lines' }).waitFor();
+    await checkCrisisLines(dialog);
+    await dialog.getByRole('button', { name: 'Close', exact: true }).click();
+    await dialog.waitFor({ state: 'hidden' });
+    await unlock(page, ALEX.pin);
+    await heading(page, 'Conversations').waitFor();
+    if (done.has(TALK)) await page.getByRole('link', { name: DANA.name }).waitFor();
+    await page.getByRole('status').filter({ hasText: OFFLINE_TEXT }).waitFor();
+    await screenshot(page, 'conversations-offline');
+  });
+});
+
+/** The built-in crisis lines: "Call …" (tel:) and "Text …" (sms:) links, 988 among them. */
+async function checkCrisisLines(dialog) {
+  const call988 = dialog.getByRole('link', { name: 'Call 988', exact: true });
+  assert.equal(await call988.getAttribute('href'), 'tel:988');
+  assert.equal(await dialog.getByRole('link', { name: 'Text 988', exact: true }).getAttribute('href'), 'sms:988');
+  assert.match(await dialog.getByRole('link', { name: /^Call Safe Call Now/ }).first().getAttribute('href'), /^tel:/);
+  const links = await dialog.getByRole('link').evaluateAll((els) =>
+    els.map((a) => ({ name: (a.getAttribute('aria-label') || a.textContent).trim(), href: a.getAttribute('href') })),
+  );
+  for (const { name, href } of links.filter((l) => /^(Call|Text) /.test(l.name))) {
+    assert.match(href, name.startsWith('Call ') ? /^tel:/ : /^sms:/, `${name} → ${href}`);
+  }
+}

@@ -1,0 +1,107 @@
+// Headless Debian Chromium through playwright-core (no browser download), phone-sized contexts,
+// axe-core checks and screenshots.
+
+import { chromium } from 'playwright-core';
+import { readFileSync, mkdirSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { join } from 'node:path';
+import { WEB_CLIENT } from './server.mjs';
+
+const require = createRequire(import.meta.url);
+const AXE_SOURCE = readFileSync(require.resolve('axe-core/axe.min.js'), 'utf8');
+
+export const SCREENSHOTS = join(WEB_CLIENT, 'e2e', 'screenshots');
+
+/** How long a single wait for something in the page may take. */
+export const WAIT_MS = 20_000;
+
+export async function launchBrowser() {
+  return chromium.launch({
+    executablePath: process.env.CHROMIUM_PATH || '/usr/bin/chromium',
+    args: [
+      '--headless',
+      '--no-sandbox',
+      '--disable-gpu',
+      '--disable-background-networking',
+      '--disable-component-update',
+      '--disable-sync',
+      '--no-first-run',
+    ],
+  });
+}
+
+/**
+ * A phone: 390×844, touch, mobile. Each context is its own browser profile (incognito), so two
+ * contexts are two devices. Console errors and page errors are collected for failure reports.
+ */
+export async function newPhone(browser, label) {
+  const context = await browser.newContext({
+    viewport: { width: 390, height: 844 },
+    deviceScaleFactor: 2,
+    isMobile: true,
+    hasTouch: true,
+    locale: 'en-US',
+    timezoneId: 'America/Chicago',
+  });
+  context.setDefaultTimeout(WAIT_MS);
+  const phone = { label, context, page: null, errors: [] };
+  phone.page = await openPage(phone);
+  return phone;
+}
+
+/** Opens a new page in the phone's context (after closing the page it had, if asked). */
+export async function openPage(phone) {
+  const page = await phone.context.newPage();
+  page.on('console', (msg) => {
+    if (msg.type() === 'error') phone.errors.push(`[${phone.label} console] ${msg.text()}`);
+  });
+  page.on('pageerror', (err) => phone.errors.push(`[${phone.label} pageerror] ${err.message}`));
+  phone.page = page;
+  return page;
+}
+
+/**
+ * Runs axe-core on the whole page and fails with the list of serious and critical violations.
+ * axe is injected with `evaluate` (DevTools protocol), which the page's CSP does not apply to.
+ */
+export async function checkAccessibility(page, screen) {
+  await page.evaluate(AXE_SOURCE);
+  const violations = await page.evaluate(async () => {
+    // eslint-disable-next-line no-undef
+    const result = await axe.run(document, { resultTypes: ['violations'] });
+    return result.violations.map((v) => ({
+      id: v.id,
+      impact: v.impact,
+      help: v.help,
+      nodes: v.nodes.map((n) => `${n.target.join(' ')}: ${n.failureSummary.replace(/\s+/g, ' ')}`),
+    }));
+  });
+  const bad = violations.filter((v) => v.impact === 'serious' || v.impact === 'critical');
+  if (bad.length > 0) {
+    const list = bad
+      .map((v) => `- [${v.impact}] ${v.id}: ${v.help}\n${v.nodes.map((n) => `    ${n}`).join('\n')}`)
+      .join('\n');
+    throw new Error(`axe-core: ${bad.length} serious or critical violation(s) on the ${screen} screen:\n${list}`);
+  }
+  return violations;
+}
+
+export async function screenshot(page, name) {
+  mkdirSync(SCREENSHOTS, { recursive: true });
+  await page.screenshot({ path: join(SCREENSHOTS, `${name}.png`), fullPage: true });
+}
+
+/**
+ * Polls `probe` (async, returns a truthy value when done) up to `timeout` ms; throws `message` with
+ * the last value seen otherwise. Bounded: at most timeout / interval rounds.
+ */
+export async function waitUntil(probe, { timeout = WAIT_MS, interval = 200, message = 'condition' } = {}) {
+  const rounds = Math.ceil(timeout / interval);
+  let last;
+  for (let i = 0; i < rounds; i++) {
+    last = await probe();
+    if (last) return last;
+    await new Promise((r) => setTimeout(r, interval));
+  }
+  throw new Error(`timed out after ${timeout} ms waiting for ${message} (last value: ${JSON.stringify(last)})`);
+}
