@@ -1,0 +1,627 @@
+//! The conversation engine. Each delivery is processed by MLS and its state changes, messages and
+//! conversations are written in ONE IndexedDB transaction before the delivery is acked. Each
+//! outgoing message is encrypted, then persisted (MLS changes + message + outbox entry) in one
+//! transaction, then handed to the session; the outbox entry goes when the server accepts it.
+//! App-level plaintext inside MLS: JSON `{v:1, kind:"text"|"receipt"|"timer", ...}`.
+
+import { fromUtf8, randomId, utf8 } from './bytes';
+import { groupSendWithId, type Core, type DeviceKeys, type MlsClient, type MlsEvent, type MlsMember, type Session, type SessionEvent } from './core';
+import { deleteExpired, NEVER, type Db, type MessageStatus, type OutboxEntry, type OutboxKind, type StoredConversation, type StoredMessage } from './db';
+import { openBytes, openJson, sealBytes, sealJson, type Sealed } from './lock';
+import { Connection, type ConnectionState } from './socket';
+
+export const DEFAULT_TIMER_SECONDS = 7 * 86400;
+export const TIMER_CHOICES: { label: string; seconds: number }[] = [
+  { label: 'Off', seconds: 0 },
+  { label: '1 day', seconds: 86400 },
+  { label: '7 days', seconds: 7 * 86400 },
+  { label: '30 days', seconds: 30 * 86400 },
+];
+const KEY_PACKAGE_BATCH = 20;
+const LAST_RESORT_MAX_AGE_MS = 7 * 86400_000;
+const CLAIM_TIMEOUT_MS = 10_000;
+
+/** The saved form of an enrolment, as the wasm Session wants it (secret: stored sealed). */
+export interface Credentials {
+  server_url: string;
+  account: string;
+  device: string;
+  mailbox: string;
+  display_name: string;
+  roles: string[];
+  keys: unknown;
+}
+
+export interface Member {
+  handle: string;
+  mailbox: string;
+}
+
+export interface Conversation {
+  id: string;
+  updatedAt: number;
+  members: Member[]; // the others
+  timer: number; // seconds; 0 = messages stay
+  lastText?: string;
+  lastAt?: number;
+  removed?: boolean;
+}
+
+export interface Message {
+  key: string;
+  conv: string;
+  id: string;
+  at: number;
+  expiresAt: number;
+  status: MessageStatus | 'failed';
+  from: string;
+  body: string;
+  mine: boolean;
+  notice?: boolean; // a system line ("Dana set disappearing messages to 1 day")
+}
+
+export type AppPayload =
+  | { v: 1; kind: 'text'; id: string; body: string; sentAt: number }
+  | { v: 1; kind: 'receipt'; ids: string[] }
+  | { v: 1; kind: 'timer'; id: string; seconds: number; sentAt: number };
+
+/** Parses a decrypted app payload; null for anything unknown or malformed. */
+export function parseAppPayload(bytes: Uint8Array): AppPayload | null {
+  let v: unknown;
+  try {
+    v = JSON.parse(fromUtf8(bytes));
+  } catch {
+    return null;
+  }
+  if (!v || typeof v !== 'object') return null;
+  const o = v as Record<string, unknown>;
+  if (o.v !== 1) return null;
+  if (o.kind === 'text' && typeof o.id === 'string' && typeof o.body === 'string' && typeof o.sentAt === 'number')
+    return { v: 1, kind: 'text', id: o.id, body: o.body, sentAt: o.sentAt };
+  if (o.kind === 'receipt' && Array.isArray(o.ids) && o.ids.every((x) => typeof x === 'string'))
+    return { v: 1, kind: 'receipt', ids: o.ids as string[] };
+  if (o.kind === 'timer' && typeof o.id === 'string' && typeof o.seconds === 'number' && typeof o.sentAt === 'number')
+    return { v: 1, kind: 'timer', id: o.id, seconds: o.seconds, sentAt: o.sentAt };
+  return null;
+}
+
+export const timerLabel = (seconds: number): string =>
+  TIMER_CHOICES.find((c) => c.seconds === seconds)?.label ?? `${Math.round(seconds / 3600)} hours`;
+
+/** When a message stored at `at` under `timer` seconds disappears. */
+export const expiryOf = (at: number, timer: number): number => (timer > 0 ? at + timer * 1000 : NEVER);
+
+/** The status a message moves to on an event, never backwards (delivered stays delivered). */
+export function advanceStatus(current: Message['status'], next: 'sent' | 'delivered'): Message['status'] {
+  const rank: Record<string, number> = { failed: 0, sending: 1, sent: 2, delivered: 3, received: 3 };
+  return rank[next]! > rank[current]! ? next : current;
+}
+
+/** One atomic write: sealed records prepared beforehand (no awaits inside the transaction). */
+interface Batch {
+  mls: [string, Sealed | null][];
+  conversations: StoredConversation[];
+  messages: StoredMessage[];
+  outboxPut: OutboxEntry[];
+  outboxDelete: string[];
+  meta: [string, unknown][];
+}
+
+const emptyBatch = (): Batch => ({ mls: [], conversations: [], messages: [], outboxPut: [], outboxDelete: [], meta: [] });
+
+export async function writeBatch(db: Db, b: Batch): Promise<void> {
+  const tx = db.transaction(['mls', 'conversations', 'messages', 'outbox', 'meta'], 'readwrite');
+  const mls = tx.objectStore('mls');
+  for (const [k, v] of b.mls) void (v === null ? mls.delete(k) : mls.put(v, k));
+  for (const c of b.conversations) void tx.objectStore('conversations').put(c);
+  for (const m of b.messages) void tx.objectStore('messages').put(m);
+  for (const o of b.outboxPut) void tx.objectStore('outbox').put(o);
+  for (const k of b.outboxDelete) void tx.objectStore('outbox').delete(k);
+  for (const [k, v] of b.meta) void tx.objectStore('meta').put(v, k);
+  await tx.done;
+}
+
+type Listener = () => void;
+
+export class Messenger {
+  readonly conversations = new Map<string, Conversation>();
+  readonly messages = new Map<string, Message>();
+  connection: ConnectionState = 'offline';
+  /** Problems worth telling the user about (e.g. "Dana cannot be added right now"). */
+  notice: string | undefined;
+
+  private listeners = new Set<Listener>();
+  private queue: Promise<unknown> = Promise.resolve();
+  private outbox = new Map<string, OutboxEntry>();
+  private wire = new Map<string, string>(); // wire id → outbox id, for sends made in this page life
+  private claims = new Map<string, (kp: Uint8Array | null) => void>();
+  private commitWaiters = new Map<string, { resolve: () => void; reject: (e: Error) => void }[]>();
+  private conn: Connection | undefined;
+  private sweepTimer: ReturnType<typeof setInterval> | undefined;
+  private closed = false;
+
+  private constructor(
+    readonly core: Core,
+    readonly db: Db,
+    private readonly key: CryptoKey,
+    readonly creds: Credentials,
+    readonly keys: DeviceKeys,
+    private readonly mls: MlsClient,
+    readonly session: Session,
+  ) {}
+
+  /** Loads everything for an unlocked device. */
+  static async open(core: Core, db: Db, key: CryptoKey): Promise<Messenger> {
+    const sealedCreds = (await db.get('meta', 'creds')) as Sealed | undefined;
+    if (!sealedCreds) throw new Error('This device is not enrolled.');
+    const creds = await openJson<Credentials>(key, sealedCreds, 'meta:creds');
+    const keys = core.DeviceKeys.fromJson(JSON.stringify(creds.keys));
+    const state = new Map<string, Uint8Array>();
+    const tx = db.transaction('mls');
+    const [mlsKeys, mlsValues] = await Promise.all([tx.store.getAllKeys(), tx.store.getAll()]);
+    for (let i = 0; i < mlsKeys.length; i++) state.set(mlsKeys[i]!, await openBytes(key, mlsValues[i]!, 'mls:' + mlsKeys[i]));
+    const identity = core.MlsIdentity.forDevice(keys);
+    const mls = new core.MlsClient(identity, creds.display_name, creds.mailbox, state);
+    identity.free();
+    const session = new core.Session(JSON.stringify(creds));
+    const m = new Messenger(core, db, key, creds, keys, mls, session);
+    await m.load();
+    return m;
+  }
+
+  /** Stores fresh credentials (at enrolment). */
+  static async saveCredentials(db: Db, key: CryptoKey, creds: Credentials): Promise<void> {
+    await db.put('meta', await sealJson(key, creds, 'meta:creds'), 'creds');
+  }
+
+  private async load(): Promise<void> {
+    await deleteExpired(this.db, Date.now());
+    for (const c of await this.db.getAll('conversations')) {
+      const data = await openJson<Omit<Conversation, 'id' | 'updatedAt'>>(this.key, c.sealed, 'conv:' + c.id);
+      this.conversations.set(c.id, { ...data, id: c.id, updatedAt: c.updatedAt });
+    }
+    for (const s of await this.db.getAll('messages')) {
+      const data = await openJson<Pick<Message, 'from' | 'body' | 'mine' | 'notice'>>(this.key, s.sealed, 'msg:' + s.key);
+      this.messages.set(s.key, { ...data, key: s.key, conv: s.conv, id: s.id, at: s.at, expiresAt: s.expiresAt, status: s.status });
+    }
+    for (const o of await this.db.getAll('outbox')) this.outbox.set(o.id, o);
+  }
+
+  get isAdmin(): boolean {
+    return this.creds.roles.includes('admin');
+  }
+
+  subscribe(fn: Listener): () => void {
+    this.listeners.add(fn);
+    return () => this.listeners.delete(fn);
+  }
+
+  private changed(): void {
+    for (const fn of this.listeners) fn();
+  }
+
+  /** Runs `fn` after everything queued before it: MLS state is touched by one operation at a time. */
+  private run<T>(fn: () => Promise<T>): Promise<T> {
+    const next = this.queue.then(fn);
+    this.queue = next.catch((e) => console.error('sallyport:', e));
+    return next;
+  }
+
+  start(): void {
+    const url = this.core.wsUrl(this.creds.server_url);
+    this.conn = new Connection(
+      this.session,
+      url,
+      (events) => this.onEvents(events),
+      (state) => {
+        this.connection = state;
+        this.changed();
+      },
+    );
+    this.conn.start();
+    this.sweepTimer = setInterval(() => void this.sweep(), 60_000);
+  }
+
+  /** "Use here": take the connection back from another tab. */
+  reconnect(): void {
+    this.conn?.connectNow();
+  }
+
+  /** Forgets the keys and the wasm objects (lock). */
+  close(): void {
+    if (this.closed) return;
+    this.closed = true;
+    this.conn?.stop();
+    clearInterval(this.sweepTimer);
+    for (const w of this.claims.values()) w(null);
+    this.claims.clear();
+    this.listeners.clear();
+    this.session.free();
+    this.mls.free();
+    this.keys.free();
+    this.conversations.clear();
+    this.messages.clear();
+  }
+
+  private flush(): void {
+    this.conn?.flush();
+  }
+
+  async sweep(now = Date.now()): Promise<void> {
+    const gone = await deleteExpired(this.db, now);
+    for (const k of gone) this.messages.delete(k);
+    for (const m of [...this.messages.values()]) if (m.expiresAt <= now) this.messages.delete(m.key);
+    if (gone.length) this.changed();
+  }
+
+  // ---- records -------------------------------------------------------------------------------
+
+  private async sealConversation(c: Conversation): Promise<StoredConversation> {
+    const { id, updatedAt, ...data } = c;
+    return { id, updatedAt, sealed: await sealJson(this.key, data, 'conv:' + id) };
+  }
+
+  private async sealMessage(m: Message): Promise<StoredMessage> {
+    const data = { from: m.from, body: m.body, mine: m.mine, notice: m.notice };
+    const status = m.status === 'failed' ? 'sending' : m.status;
+    return { key: m.key, conv: m.conv, id: m.id, at: m.at, expiresAt: m.expiresAt, status, sealed: await sealJson(this.key, data, 'msg:' + m.key) };
+  }
+
+  private async mlsChanges(b: Batch): Promise<void> {
+    for (const [k, v] of this.mls.takeChanges()) b.mls.push([k, v === null ? null : await sealBytes(this.key, v, 'mls:' + k)]);
+  }
+
+  private others(members: MlsMember[]): Member[] {
+    const out: Member[] = [];
+    for (const m of members) if (m.mailbox !== this.creds.mailbox) out.push({ handle: m.handle, mailbox: m.mailbox });
+    return out;
+  }
+
+  conversationName(c: Conversation): string {
+    const names = [...new Set(c.members.map((m) => m.handle))];
+    return names.length ? names.join(', ') : 'Only you';
+  }
+
+  messagesOf(conv: string): Message[] {
+    return [...this.messages.values()].filter((m) => m.conv === conv).sort((a, b) => a.at - b.at || a.key.localeCompare(b.key));
+  }
+
+  // ---- session events ------------------------------------------------------------------------
+
+  private onEvents(events: SessionEvent[]): void {
+    for (const e of events) {
+      switch (e.type) {
+        case 'ready':
+          void this.run(() => this.onReady());
+          break;
+        case 'message':
+          void this.run(() => this.onDelivery(e.mailbox, e.seq, e.payload));
+          break;
+        case 'accepted':
+          void this.run(() => this.onAccepted(e.id));
+          break;
+        case 'error':
+          void this.run(() => this.onError(e.code, e.id, e.mailbox));
+          break;
+        case 'key_package': {
+          const w = this.claims.get(e.mailbox);
+          this.claims.delete(e.mailbox);
+          w?.(e.keyPackage);
+          break;
+        }
+        case 'key_packages_low':
+          if (e.mailbox === this.creds.mailbox) void this.run(() => this.publishKeyPackages());
+          break;
+        default:
+          break;
+      }
+    }
+  }
+
+  private async onReady(): Promise<void> {
+    // Re-send what an earlier page life left in the outbox (the session re-sends its own).
+    const pending = [...this.outbox.values()].filter((o) => !this.wire.has(o.id) && ![...this.wire.values()].includes(o.id));
+    pending.sort((a, b) => a.createdAt - b.createdAt);
+    for (const o of pending) this.wire.set(groupSendWithId(this.session, o.id, o.to, o.envelope), o.id);
+    const lastResortAt = ((await this.db.get('meta', 'lastResortAt')) as number | undefined) ?? 0;
+    if (Date.now() - lastResortAt > LAST_RESORT_MAX_AGE_MS) await this.publishKeyPackages(true);
+    this.flush();
+  }
+
+  private async publishKeyPackages(withLastResort = false): Promise<void> {
+    if (this.closed || !this.session.isReady) return;
+    const kps = this.mls.keyPackages(KEY_PACKAGE_BATCH);
+    const lastResort = withLastResort ? this.mls.lastResortKeyPackage() : undefined;
+    const b = emptyBatch();
+    await this.mlsChanges(b);
+    if (withLastResort) b.meta.push(['lastResortAt', Date.now()]);
+    await writeBatch(this.db, b); // private keys before the public halves leave
+    this.session.publishKeyPackages(this.creds.mailbox, kps, lastResort ?? null);
+    this.flush();
+  }
+
+  private async onDelivery(mailbox: string, seq: number, payload: Uint8Array): Promise<void> {
+    if (this.closed) return;
+    let events: MlsEvent[];
+    try {
+      events = this.mls.process(payload);
+    } catch (e) {
+      console.warn('sallyport: undecryptable delivery dropped', e);
+      this.session.ack(mailbox, seq);
+      this.flush();
+      return;
+    }
+    const b = emptyBatch();
+    await this.mlsChanges(b);
+    const now = Date.now();
+    const convs = new Map<string, Conversation>();
+    const msgs = new Map<string, Message>();
+    const receipts = new Map<string, string[]>();
+    const conv = (group: string): Conversation => {
+      let c = convs.get(group) ?? this.conversations.get(group);
+      if (!c) c = { id: group, updatedAt: now, members: this.safeMembers(group), timer: DEFAULT_TIMER_SECONDS };
+      c = { ...c };
+      convs.set(group, c);
+      return c;
+    };
+    const msg = (key: string): Message | undefined => msgs.get(key) ?? this.messages.get(key);
+    for (const e of events) {
+      if (e.type === 'joined') {
+        const c = conv(e.group);
+        c.members = this.others(e.members);
+        c.updatedAt = now;
+      } else if (e.type === 'membership_changed') {
+        conv(e.group).members = this.safeMembers(e.group);
+      } else if (e.type === 'removed') {
+        conv(e.group).removed = true;
+      } else if (e.type === 'message') {
+        const p = parseAppPayload(e.plaintext);
+        if (!p) continue;
+        const c = conv(e.group);
+        if (p.kind === 'text') {
+          const key = `${e.group}:${p.id}`;
+          if (!msg(key)) {
+            const at = Math.min(p.sentAt, now);
+            msgs.set(key, { key, conv: e.group, id: p.id, at, expiresAt: expiryOf(now, c.timer), status: 'received', from: e.sender.handle, body: p.body, mine: false });
+            c.lastText = p.body;
+            c.lastAt = at;
+            c.updatedAt = now;
+          }
+          receipts.set(e.group, [...(receipts.get(e.group) ?? []), p.id]);
+        } else if (p.kind === 'receipt') {
+          for (const id of p.ids) {
+            const m = msg(`${e.group}:${id}`);
+            if (m?.mine && advanceStatus(m.status, 'delivered') !== m.status) msgs.set(m.key, { ...m, status: 'delivered' });
+          }
+        } else if (p.kind === 'timer') {
+          c.timer = p.seconds;
+          const key = `${e.group}:${p.id}`;
+          const body = `${e.sender.handle} set disappearing messages to ${timerLabel(p.seconds)}.`;
+          msgs.set(key, { key, conv: e.group, id: p.id, at: Math.min(p.sentAt, now), expiresAt: expiryOf(now, p.seconds), status: 'received', from: e.sender.handle, body, mine: false, notice: true });
+        }
+      }
+    }
+    for (const c of convs.values()) b.conversations.push(await this.sealConversation(c));
+    for (const m of msgs.values()) b.messages.push(await this.sealMessage(m));
+    await writeBatch(this.db, b);
+    for (const c of convs.values()) this.conversations.set(c.id, c);
+    for (const m of msgs.values()) this.messages.set(m.key, m);
+    this.session.ack(mailbox, seq);
+    this.flush();
+    this.changed();
+    for (const [group, ids] of receipts) {
+      if (!this.conversations.get(group)?.removed) await this.sendApp(group, { v: 1, kind: 'receipt', ids }, 'receipt');
+    }
+  }
+
+  private safeMembers(group: string): Member[] {
+    try {
+      return this.others(this.mls.members(group));
+    } catch {
+      return this.conversations.get(group)?.members ?? [];
+    }
+  }
+
+  private async onAccepted(wireId: string): Promise<void> {
+    const id = this.wire.get(wireId) ?? wireId;
+    this.wire.delete(wireId);
+    const o = this.outbox.get(id);
+    if (!o || this.closed) return;
+    const b = emptyBatch();
+    b.outboxDelete.push(o.id);
+    let conv: Conversation | undefined;
+    if (o.kind === 'commit') {
+      this.mls.commitAccepted(o.group);
+      await this.mlsChanges(b);
+      const c = this.conversations.get(o.group);
+      if (c) {
+        conv = { ...c, members: this.safeMembers(o.group) };
+        b.conversations.push(await this.sealConversation(conv));
+      }
+    }
+    let m = o.msgKey ? this.messages.get(o.msgKey) : undefined;
+    if (m && advanceStatus(m.status, 'sent') !== m.status) {
+      m = { ...m, status: 'sent' };
+      b.messages.push(await this.sealMessage(m));
+    } else m = undefined;
+    await writeBatch(this.db, b);
+    this.outbox.delete(o.id);
+    if (conv) this.conversations.set(conv.id, conv);
+    if (m) this.messages.set(m.key, m);
+    if (o.kind === 'commit') this.settleCommit(o.group);
+    this.changed();
+  }
+
+  private settleCommit(group: string, error?: Error): void {
+    const waiters = this.commitWaiters.get(group) ?? [];
+    this.commitWaiters.delete(group);
+    for (const w of waiters) (error ? w.reject(error) : w.resolve());
+  }
+
+  private async onError(code: string, wireId?: string, mailbox?: string): Promise<void> {
+    if (mailbox && this.claims.has(mailbox)) {
+      const w = this.claims.get(mailbox)!;
+      this.claims.delete(mailbox);
+      w(null);
+    }
+    if (!wireId || this.closed) return;
+    const id = this.wire.get(wireId) ?? wireId;
+    const o = this.outbox.get(id);
+    if (!o) return;
+    if (code === 'rate_limited' || code === 'quota_exceeded' || code === 'internal') {
+      setTimeout(() => {
+        if (!this.closed) {
+          this.session.resendUnaccepted();
+          this.flush();
+        }
+      }, 5000);
+      return;
+    }
+    this.wire.delete(wireId);
+    const b = emptyBatch();
+    b.outboxDelete.push(o.id);
+    if (o.kind === 'commit') {
+      this.mls.commitRejected(o.group);
+      await this.mlsChanges(b);
+    }
+    await writeBatch(this.db, b);
+    this.outbox.delete(o.id);
+    if (o.kind === 'commit') {
+      this.settleCommit(o.group, new Error(`The change was refused (${code}).`));
+      return;
+    }
+    const m = o.msgKey ? this.messages.get(o.msgKey) : undefined;
+    if (code === 'stale_epoch' && m && !m.notice) {
+      // §9: process pending deliveries (queued before us), then encrypt again under a new id.
+      this.messages.delete(m.key);
+      await this.sendApp(o.group, { v: 1, kind: 'text', id: m.id, body: m.body, sentAt: m.at }, 'text', m);
+      return;
+    }
+    if (m) {
+      this.messages.set(m.key, { ...m, status: 'failed' });
+      this.changed();
+    }
+  }
+
+  // ---- sending -------------------------------------------------------------------------------
+
+  /** encrypt → persist (MLS changes + message + outbox, one transaction) → hand to the session. */
+  private async sendApp(group: string, payload: AppPayload, kind: OutboxKind, message?: Message, conv?: Conversation): Promise<void> {
+    const out = this.mls.encrypt(group, utf8.encode(JSON.stringify(payload)));
+    const b = emptyBatch();
+    await this.mlsChanges(b);
+    const id = randomId();
+    const entry: OutboxEntry = { id, group, to: out.to, envelope: out.envelope, kind, msgKey: message?.key, createdAt: Date.now() };
+    b.outboxPut.push(entry);
+    if (message) b.messages.push(await this.sealMessage(message));
+    if (conv) b.conversations.push(await this.sealConversation(conv));
+    await writeBatch(this.db, b);
+    this.outbox.set(id, entry);
+    if (message) this.messages.set(message.key, message);
+    if (conv) this.conversations.set(conv.id, conv);
+    this.changed();
+    if (out.to.length === 0) {
+      // Alone in the group: nothing to send.
+      await this.onAccepted(id);
+      return;
+    }
+    this.wire.set(groupSendWithId(this.session, id, out.to, out.envelope), id);
+    this.flush();
+  }
+
+  private async waitForCommit(group: string): Promise<void> {
+    if (!this.mls.hasPendingCommit(group)) return;
+    await new Promise<void>((resolve, reject) => {
+      const list = this.commitWaiters.get(group) ?? [];
+      list.push({ resolve, reject });
+      this.commitWaiters.set(group, list);
+    });
+  }
+
+  async sendText(group: string, body: string): Promise<void> {
+    const text = body.trim();
+    if (!text) return;
+    await this.waitForCommit(group).catch(() => undefined);
+    await this.run(async () => {
+      const c = this.conversations.get(group);
+      if (!c) throw new Error('No such conversation.');
+      const now = Date.now();
+      const id = randomId();
+      const key = `${group}:${id}`;
+      const m: Message = { key, conv: group, id, at: now, expiresAt: expiryOf(now, c.timer), status: 'sending', from: this.creds.display_name, body: text, mine: true };
+      await this.sendApp(group, { v: 1, kind: 'text', id, body: text, sentAt: now }, 'text', m, { ...c, lastText: text, lastAt: now, updatedAt: now });
+    });
+  }
+
+  async setTimer(group: string, seconds: number): Promise<void> {
+    await this.waitForCommit(group).catch(() => undefined);
+    await this.run(async () => {
+      const c = this.conversations.get(group);
+      if (!c || c.timer === seconds) return;
+      const now = Date.now();
+      const id = randomId();
+      const key = `${group}:${id}`;
+      const m: Message = { key, conv: group, id, at: now, expiresAt: expiryOf(now, seconds), status: 'sending', from: this.creds.display_name, body: `You set disappearing messages to ${timerLabel(seconds)}.`, mine: true, notice: true };
+      await this.sendApp(group, { v: 1, kind: 'timer', id, seconds, sentAt: now }, 'timer', m, { ...c, timer: seconds, updatedAt: now });
+    });
+  }
+
+  private claim(mailbox: string): Promise<Uint8Array | null> {
+    return new Promise((resolve) => {
+      const timer = setTimeout(() => {
+        this.claims.delete(mailbox);
+        resolve(null);
+      }, CLAIM_TIMEOUT_MS);
+      this.claims.set(mailbox, (kp) => {
+        clearTimeout(timer);
+        resolve(kp);
+      });
+      this.session.claimKeyPackage(mailbox);
+      this.flush();
+    });
+  }
+
+  /** An existing conversation with exactly this person (all their devices), if any. */
+  findConversationWith(mailboxes: string[]): Conversation | undefined {
+    for (const c of this.conversations.values()) {
+      if (c.removed) continue;
+      const have = new Set(c.members.map((m) => m.mailbox));
+      if (have.size === mailboxes.length && mailboxes.every((mb) => have.has(mb))) return c;
+    }
+    return undefined;
+  }
+
+  /** createGroup → claim a KeyPackage per mailbox → addMembers → group_send the commit + Welcome. */
+  async createConversation(name: string, mailboxes: string[]): Promise<string> {
+    const existing = this.findConversationWith(mailboxes);
+    if (existing) return existing.id;
+    if (!this.session.isReady) throw new Error('You are offline. Try again when connected.');
+    const group = await this.run(async () => {
+      const g = this.mls.createGroup();
+      const now = Date.now();
+      const c: Conversation = { id: g, updatedAt: now, members: mailboxes.map((mailbox) => ({ handle: name, mailbox })), timer: DEFAULT_TIMER_SECONDS };
+      const b = emptyBatch();
+      await this.mlsChanges(b);
+      b.conversations.push(await this.sealConversation(c));
+      await writeBatch(this.db, b);
+      this.conversations.set(g, c);
+      this.changed();
+      return g;
+    });
+    const claimed = await Promise.all(mailboxes.map((mb) => this.claim(mb)));
+    const ok = mailboxes.map((mb, i) => [mb, claimed[i]] as const).filter((x): x is readonly [string, Uint8Array] => x[1] !== null);
+    if (ok.length === 0) throw new Error(`${name} cannot be added right now. Try again later.`);
+    await this.run(async () => {
+      const out = this.mls.addMembers(group, ok.map((x) => x[0]), ok.map((x) => x[1]));
+      const b = emptyBatch();
+      await this.mlsChanges(b);
+      const entry: OutboxEntry = { id: randomId(), group, to: out.to, envelope: out.envelope, kind: 'commit', createdAt: Date.now() };
+      b.outboxPut.push(entry);
+      await writeBatch(this.db, b);
+      this.outbox.set(entry.id, entry);
+      this.wire.set(groupSendWithId(this.session, entry.id, out.to, out.envelope), entry.id);
+      this.flush();
+    });
+    return group;
+  }
+}

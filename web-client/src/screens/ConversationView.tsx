@@ -1,0 +1,101 @@
+import { useEffect, useRef, useState } from 'preact/hooks';
+import { app, useApp } from '../app';
+import { TIMER_CHOICES, type Message } from '../messenger';
+import { formatTime } from './ConversationsScreen';
+
+const STATUS_TEXT: Record<Message['status'], string> = {
+  sending: 'Sending',
+  sent: 'Sent',
+  delivered: 'Delivered',
+  received: '',
+  failed: 'Not sent',
+};
+
+export function ConversationView({ group }: { group: string }) {
+  useApp();
+  const m = app.messenger!;
+  const conv = m.conversations.get(group);
+  const [text, setText] = useState('');
+  const [error, setError] = useState('');
+  const logRef = useRef<HTMLDivElement>(null);
+  const messages = conv ? m.messagesOf(group) : [];
+  const last = messages[messages.length - 1]?.key;
+  useEffect(() => {
+    const el = logRef.current;
+    if (el) el.scrollTop = el.scrollHeight;
+  }, [last]);
+
+  if (!conv) {
+    return (
+      <main>
+        <h1>Conversation not found</h1>
+        <p>It may have disappeared, or it has not reached this device yet.</p>
+      </main>
+    );
+  }
+
+  const send = (e: Event) => {
+    e.preventDefault();
+    const body = text.trim();
+    if (!body) return;
+    setText('');
+    setError('');
+    m.sendText(group, body).catch((err: unknown) => setError(err instanceof Error ? err.message : String(err)));
+  };
+
+  return (
+    <main class="conversation-view">
+      <h1>{m.conversationName(conv)}</h1>
+      <div class="conv-settings">
+        <label for="timer">Disappearing messages</label>
+        <select
+          id="timer"
+          value={String(conv.timer)}
+          disabled={conv.removed}
+          onChange={(e) => m.setTimer(group, Number(e.currentTarget.value)).catch((err: unknown) => setError(String(err)))}
+        >
+          {TIMER_CHOICES.map((c) => (
+            <option key={c.seconds} value={String(c.seconds)}>
+              {c.label}
+            </option>
+          ))}
+        </select>
+      </div>
+      <div class="messages" role="log" aria-label="Messages" ref={logRef}>
+        <ol>
+        {messages.map((msg) => (
+          <li key={msg.key} class={msg.notice ? 'notice-line' : msg.mine ? 'mine' : 'theirs'}>
+            {!msg.mine && !msg.notice && <span class="visually-hidden">{msg.from}: </span>}
+            <p class="body">{msg.body}</p>
+            <p class="meta">
+              <time dateTime={new Date(msg.at).toISOString()}>{formatTime(msg.at)}</time>
+              {msg.mine && !msg.notice && <span class="status"> · {STATUS_TEXT[msg.status]}</span>}
+            </p>
+          </li>
+        ))}
+        </ol>
+      </div>
+      {error && <p role="alert" class="error">{error}</p>}
+      {conv.removed ? (
+        <p class="muted">You were removed from this conversation.</p>
+      ) : (
+        <form class="composer" onSubmit={send}>
+          <label for="message" class="visually-hidden">
+            Message
+          </label>
+          <textarea
+            id="message"
+            rows={1}
+            value={text}
+            placeholder="Message"
+            onInput={(e) => setText(e.currentTarget.value)}
+            onKeyDown={(e) => {
+              if (e.key === 'Enter' && !e.shiftKey) send(e);
+            }}
+          />
+          <button type="submit">Send</button>
+        </form>
+      )}
+    </main>
+  );
+}

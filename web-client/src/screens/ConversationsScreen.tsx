@@ -1,0 +1,62 @@
+import { useState } from 'preact/hooks';
+import { app, useApp } from '../app';
+import { onLinkClick } from '../router';
+import { InstallGuide } from './InstallGuide';
+
+const NOTICE_KEY = 'sallyport.pushNoticeDismissed';
+
+export function formatTime(ms: number, now = Date.now()): string {
+  const d = new Date(ms);
+  const sameDay = new Date(now).toDateString() === d.toDateString();
+  return sameDay
+    ? d.toLocaleTimeString(undefined, { hour: '2-digit', minute: '2-digit' })
+    : d.toLocaleDateString(undefined, { month: 'short', day: 'numeric' });
+}
+
+export function ConversationsScreen() {
+  useApp();
+  const m = app.messenger!;
+  const [noticeHidden, setNoticeHidden] = useState(() => localStorage.getItem(NOTICE_KEY) === '1');
+  const list = [...m.conversations.values()].sort((a, b) => (b.lastAt ?? b.updatedAt) - (a.lastAt ?? a.updatedAt));
+  return (
+    <main>
+      <h1>Conversations</h1>
+      {app.push === 'unavailable' && !noticeHidden && (
+        <div class="card notice">
+          <p>Notifications are unavailable on this browser. Open Sallyport now and then to check for messages.</p>
+          <button
+            type="button"
+            class="secondary"
+            onClick={() => {
+              localStorage.setItem(NOTICE_KEY, '1');
+              setNoticeHidden(true);
+            }}
+          >
+            Dismiss
+          </button>
+        </div>
+      )}
+      <InstallGuide />
+      <a class="button" href="/new" onClick={onLinkClick}>
+        New conversation
+      </a>
+      {list.length === 0 ? (
+        <p class="muted">No conversations yet.</p>
+      ) : (
+        <ul class="conversations">
+          {list.map((c) => (
+            <li key={c.id} class="conversation">
+              <a href={`/c/${c.id}`} onClick={onLinkClick} aria-describedby={`preview-${c.id}`}>
+                {m.conversationName(c)}
+              </a>
+              <p id={`preview-${c.id}`} class="preview">
+                <span class="text">{c.removed ? 'You were removed from this conversation.' : c.lastText ?? 'No messages yet'}</span>
+                {c.lastAt && <time dateTime={new Date(c.lastAt).toISOString()}>{formatTime(c.lastAt)}</time>}
+              </p>
+            </li>
+          ))}
+        </ul>
+      )}
+    </main>
+  );
+}

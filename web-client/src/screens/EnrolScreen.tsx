@@ -1,0 +1,93 @@
+import { useState } from 'preact/hooks';
+import { describeError } from '../api';
+import { app } from '../app';
+import { validPin } from '../lock';
+import { navigate } from '../router';
+import { InstallGuide } from './InstallGuide';
+
+/** The code from a link's fragment (`/enrol#CODE`) or a pasted link / bare code. */
+export function codeFrom(text: string): string {
+  const t = text.trim();
+  const i = t.lastIndexOf('#');
+  return i >= 0 ? t.slice(i + 1) : t;
+}
+
+export function EnrolScreen() {
+  const [code, setCode] = useState(() => codeFrom(location.hash));
+  const [link, setLink] = useState('');
+  const [name, setName] = useState('');
+  const [pin, setPin] = useState('');
+  const [pin2, setPin2] = useState('');
+  const [error, setError] = useState('');
+  const [busy, setBusy] = useState(false);
+
+  if (!code) {
+    return (
+      <main>
+        <h1>Enrol this device</h1>
+        <p>Open the invitation link you were given, or paste it here.</p>
+        <form
+          onSubmit={(e) => {
+            e.preventDefault();
+            const c = codeFrom(link);
+            if (!c) setError('Paste the invitation link or code.');
+            else {
+              setError('');
+              history.replaceState(null, '', '/enrol#' + c);
+              setCode(c);
+            }
+          }}
+        >
+          <label for="invite">Invitation link or code</label>
+          <input id="invite" type="text" autocomplete="off" value={link} onInput={(e) => setLink(e.currentTarget.value)} />
+          {error && <p role="alert" class="error">{error}</p>}
+          <button type="submit">Continue</button>
+        </form>
+        <InstallGuide />
+      </main>
+    );
+  }
+
+  const submit = async (e: Event) => {
+    e.preventDefault();
+    if (!validPin(pin)) return setError('The PIN must be 4 to 12 digits.');
+    if (pin !== pin2) return setError('The PINs do not match.');
+    setError('');
+    setBusy(true);
+    try {
+      await app.enrol(code, name, pin);
+      navigate('/', true);
+    } catch (err) {
+      setError(describeError(err));
+      setBusy(false);
+    }
+  };
+
+  return (
+    <main>
+      <h1>Enrol this device</h1>
+      <p>Choose a PIN to lock Sallyport on this device. You will need it each time you open the app.</p>
+      <form onSubmit={submit}>
+        <label for="display-name">Display name</label>
+        <input
+          id="display-name"
+          type="text"
+          autocomplete="name"
+          maxLength={100}
+          placeholder="Leave empty to use the name your administrator gave"
+          value={name}
+          onInput={(e) => setName(e.currentTarget.value)}
+        />
+        <label for="pin">Choose a PIN</label>
+        <input id="pin" type="password" inputMode="numeric" pattern="[0-9]*" autocomplete="new-password" minLength={4} maxLength={12} value={pin} onInput={(e) => setPin(e.currentTarget.value)} />
+        <label for="pin2">Repeat the PIN</label>
+        <input id="pin2" type="password" inputMode="numeric" pattern="[0-9]*" autocomplete="new-password" minLength={4} maxLength={12} value={pin2} onInput={(e) => setPin2(e.currentTarget.value)} />
+        <p class="muted">4 to 12 digits.</p>
+        {error && <p role="alert" class="error">{error}</p>}
+        <button type="submit" disabled={busy}>
+          {busy ? 'Enrolling…' : 'Enrol'}
+        </button>
+      </form>
+    </main>
+  );
+}

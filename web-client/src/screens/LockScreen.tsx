@@ -1,0 +1,35 @@
+import { useState } from 'preact/hooks';
+import { app } from '../app';
+
+export function LockScreen() {
+  const [pin, setPin] = useState('');
+  const [error, setError] = useState('');
+  const [busy, setBusy] = useState(false);
+  const submit = async (e: Event) => {
+    e.preventDefault();
+    setBusy(true);
+    setError('');
+    try {
+      if (!(await app.unlock(pin))) {
+        setError('Wrong PIN');
+        setPin('');
+      }
+    } catch (err) {
+      setError(err instanceof Error ? err.message : String(err));
+    }
+    setBusy(false);
+  };
+  return (
+    <main>
+      <h1>Sallyport is locked</h1>
+      <form onSubmit={submit}>
+        <label for="unlock-pin">PIN</label>
+        <input id="unlock-pin" type="password" inputMode="numeric" pattern="[0-9]*" autocomplete="current-password" value={pin} onInput={(e) => setPin(e.currentTarget.value)} />
+        {error && <p role="alert" class="error">{error}</p>}
+        <button type="submit" disabled={busy}>
+          {busy ? 'Unlocking…' : 'Unlock'}
+        </button>
+      </form>
+    </main>
+  );
+}

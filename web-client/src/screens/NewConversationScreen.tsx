@@ -1,0 +1,51 @@
+import { useEffect, useState } from 'preact/hooks';
+import { describeError, getDirectory, type Person } from '../api';
+import { app } from '../app';
+import { navigate } from '../router';
+
+export function NewConversationScreen() {
+  const [people, setPeople] = useState<Person[] | undefined>();
+  const [error, setError] = useState('');
+  const [busy, setBusy] = useState('');
+  useEffect(() => {
+    const signer = app.signer;
+    if (!signer) return;
+    getDirectory(signer).then(
+      (d) => setPeople(d.people.filter((p) => p.account !== app.messenger?.creds.account && p.mailboxes.length > 0)),
+      (e) => setError(describeError(e)),
+    );
+  }, []);
+
+  const start = async (p: Person) => {
+    setBusy(p.display_name);
+    setError('');
+    try {
+      const group = await app.messenger!.createConversation(p.display_name, p.mailboxes);
+      navigate(`/c/${group}`);
+    } catch (e) {
+      setError(describeError(e));
+      setBusy('');
+    }
+  };
+
+  return (
+    <main>
+      <h1>New conversation</h1>
+      {error && <p role="alert" class="error">{error}</p>}
+      {busy && <p role="status">Adding {busy}…</p>}
+      {!people && !error && <p class="muted">Loading people…</p>}
+      {people && people.length === 0 && <p class="muted">There is no one else to message yet.</p>}
+      {people && (
+        <ul class="people">
+          {people.map((p) => (
+            <li key={p.account}>
+              <button type="button" class="person" disabled={!!busy} onClick={() => start(p)}>
+                Message {p.display_name}
+              </button>
+            </li>
+          ))}
+        </ul>
+      )}
+    </main>
+  );
+}

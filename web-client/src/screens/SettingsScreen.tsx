@@ -1,0 +1,45 @@
+import { app, LOCK_CHOICES, useApp } from '../app';
+import { roleLabel } from './AdminScreen';
+
+const PUSH_TEXT = {
+  enabled: 'Notifications are on for this device.',
+  unavailable: 'Notifications are unavailable on this browser',
+  unknown: 'Notifications are not set up yet.',
+};
+
+export function SettingsScreen() {
+  useApp();
+  const m = app.messenger!;
+  return (
+    <main>
+      <h1>Settings</h1>
+      <section class="card" aria-labelledby="notif-title">
+        <h2 id="notif-title">Notifications</h2>
+        <p>{PUSH_TEXT[app.push]}</p>
+        {app.push !== 'enabled' && (
+          <button type="button" class="secondary" onClick={() => void app.enableNotifications()}>
+            Turn on notifications
+          </button>
+        )}
+        <p class="muted">Notifications never show message text: they only say there is something new.</p>
+      </section>
+      <section class="card" aria-labelledby="lock-title">
+        <h2 id="lock-title">App lock</h2>
+        <label for="lock-after">Lock after</label>
+        <select id="lock-after" value={String(app.lockAfterMinutes)} onChange={(e) => (app.lockAfterMinutes = Number(e.currentTarget.value))}>
+          {LOCK_CHOICES.map((n) => (
+            <option key={n} value={String(n)}>
+              {n === 60 ? '1 hour' : n === 1 ? '1 minute' : `${n} minutes`} of inactivity
+            </option>
+          ))}
+        </select>
+      </section>
+      <section class="card" aria-labelledby="device-title">
+        <h2 id="device-title">This device</h2>
+        <p>
+          Signed in as <strong>{m.creds.display_name}</strong> ({m.creds.roles.map(roleLabel).join(', ')}).
+        </p>
+      </section>
+    </main>
+  );
+}

@@ -1,0 +1,132 @@
+//! The device's one WebSocket: feeds the wasm Session, writes what it transmits, hands its events
+//! on, and reconnects with exponential back-off and jitter (1 s → 30 s), at once when the browser
+//! comes back online or the page becomes visible. After `superseded` (another tab took over),
+//! `device_revoked` or `unknown_device` it stays down until told otherwise.
+
+import type { Session, SessionEvent } from './core';
+
+export type ConnectionState = 'connecting' | 'online' | 'offline' | 'superseded' | 'revoked' | 'stopped';
+
+/** Fatal codes after which reconnecting automatically is wrong. */
+const STOP_CODES: Record<string, ConnectionState> = {
+  superseded: 'superseded',
+  device_revoked: 'revoked',
+  unknown_device: 'revoked',
+};
+
+/** Back-off before attempt `n` (0-based), with jitter in [50 %, 100 %]. */
+export function backoffMs(n: number, random: () => number = Math.random): number {
+  const cap = Math.min(30_000, 1000 * 2 ** Math.min(n, 5));
+  return Math.round(cap * (0.5 + 0.5 * random()));
+}
+
+export class Connection {
+  state: ConnectionState = 'offline';
+  private ws: WebSocket | undefined;
+  private attempt = 0;
+  private timer: ReturnType<typeof setTimeout> | undefined;
+  private readonly wake = () => {
+    if (this.state === 'offline') this.connectNow();
+  };
+  private readonly onVisible = () => {
+    if (document.visibilityState === 'visible') this.wake();
+  };
+
+  constructor(
+    private readonly session: Session,
+    private readonly url: string,
+    private readonly onEvents: (events: SessionEvent[]) => void,
+    private readonly onState: (state: ConnectionState) => void,
+  ) {}
+
+  start(): void {
+    window.addEventListener('online', this.wake);
+    document.addEventListener('visibilitychange', this.onVisible);
+    this.connectNow();
+  }
+
+  /** Stops for good (lock, sign-out): no reconnect. */
+  stop(): void {
+    window.removeEventListener('online', this.wake);
+    document.removeEventListener('visibilitychange', this.onVisible);
+    clearTimeout(this.timer);
+    this.setState('stopped');
+    this.close();
+  }
+
+  /** Reconnects now even after `superseded` ("Use here"). */
+  connectNow(): void {
+    clearTimeout(this.timer);
+    this.close();
+    this.setState('connecting');
+    let ws: WebSocket;
+    try {
+      ws = new WebSocket(this.url);
+    } catch {
+      this.scheduleReconnect();
+      return;
+    }
+    this.ws = ws;
+    ws.onopen = () => {
+      if (this.ws !== ws) return;
+      this.session.connected();
+      this.flush();
+    };
+    ws.onmessage = (e) => {
+      if (this.ws !== ws || typeof e.data !== 'string') return;
+      try {
+        this.session.handleText(e.data, Date.now());
+      } catch {
+        ws.close(1002, 'protocol violation');
+      }
+      this.flush();
+    };
+    ws.onclose = () => {
+      if (this.ws !== ws) return;
+      this.ws = undefined;
+      this.session.disconnected();
+      this.flush();
+      if (this.state === 'connecting' || this.state === 'online') this.scheduleReconnect();
+    };
+  }
+
+  /** Writes whatever the session has queued (call after every Session method). */
+  flush(): void {
+    const out = this.session.drain();
+    const ws = this.ws;
+    if (ws && ws.readyState === WebSocket.OPEN) for (const frame of out.transmit) ws.send(frame);
+    for (const e of out.events) {
+      if (e.type === 'ready') {
+        this.attempt = 0;
+        this.setState('online');
+      } else if (e.type === 'error' && STOP_CODES[e.code]) {
+        this.setState(STOP_CODES[e.code]!);
+      }
+    }
+    if (out.events.length) this.onEvents(out.events);
+  }
+
+  private close(): void {
+    const ws = this.ws;
+    this.ws = undefined;
+    if (ws) {
+      ws.onopen = ws.onmessage = ws.onclose = null;
+      ws.close();
+      this.session.disconnected();
+      const out = this.session.drain();
+      if (out.events.length) this.onEvents(out.events);
+    }
+  }
+
+  private scheduleReconnect(): void {
+    this.setState('offline');
+    const delay = backoffMs(this.attempt++);
+    this.timer = setTimeout(() => this.connectNow(), delay);
+  }
+
+  private setState(state: ConnectionState): void {
+    if (this.state === state) return;
+    this.state = state;
+    this.onState(state);
+  }
+}
