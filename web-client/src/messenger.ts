@@ -111,14 +111,22 @@ const emptyBatch = (): Batch => ({ mls: [], conversations: [], messages: [], out
 
 export async function writeBatch(db: Db, b: Batch): Promise<void> {
   const tx = db.transaction(['mls', 'conversations', 'messages', 'outbox', 'meta'], 'readwrite');
-  const mls = tx.objectStore('mls');
-  for (const [k, v] of b.mls) void (v === null ? mls.delete(k) : mls.put(v, k));
-  for (const c of b.conversations) void tx.objectStore('conversations').put(c);
-  for (const m of b.messages) void tx.objectStore('messages').put(m);
-  for (const o of b.outboxPut) void tx.objectStore('outbox').put(o);
-  for (const k of b.outboxDelete) void tx.objectStore('outbox').delete(k);
-  for (const [k, v] of b.meta) void tx.objectStore('meta').put(v, k);
-  await tx.done;
+  // Requests are issued synchronously; a request that fails (or throws) aborts them all.
+  const requests: Promise<unknown>[] = [];
+  try {
+    const mls = tx.objectStore('mls');
+    for (const [k, v] of b.mls) requests.push(v === null ? mls.delete(k) : mls.put(v, k));
+    for (const c of b.conversations) requests.push(tx.objectStore('conversations').put(c));
+    for (const m of b.messages) requests.push(tx.objectStore('messages').put(m));
+    for (const o of b.outboxPut) requests.push(tx.objectStore('outbox').put(o));
+    for (const k of b.outboxDelete) requests.push(tx.objectStore('outbox').delete(k));
+    for (const [k, v] of b.meta) requests.push(tx.objectStore('meta').put(v, k));
+  } catch (e) {
+    tx.abort();
+    await Promise.allSettled([tx.done, ...requests]);
+    throw e;
+  }
+  await Promise.all([tx.done, ...requests]);
 }
 
 type Listener = () => void;

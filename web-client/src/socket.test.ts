@@ -1,0 +1,29 @@
+import { describe, expect, it } from 'vitest';
+import { backoffMs } from './socket';
+import { notificationFor } from './sw-notification';
+
+describe('reconnect back-off', () => {
+  it('grows from 1 s to a 30 s cap, with jitter between half and all of it', () => {
+    expect(backoffMs(0, () => 1)).toBe(1000);
+    expect(backoffMs(0, () => 0)).toBe(500);
+    expect(backoffMs(1, () => 1)).toBe(2000);
+    expect(backoffMs(4, () => 1)).toBe(16_000);
+    expect(backoffMs(5, () => 1)).toBe(30_000);
+    expect(backoffMs(50, () => 1)).toBe(30_000);
+    for (let n = 0; n < 20; n++) {
+      const d = backoffMs(n);
+      expect(d).toBeGreaterThanOrEqual(500);
+      expect(d).toBeLessThanOrEqual(30_000);
+    }
+  });
+});
+
+describe('push notifications', () => {
+  it('carry no content: a tag and a URL from the group id only', () => {
+    expect(notificationFor({ v: 1, kind: 'message', group: 'ab12' })).toEqual({ tag: 'msg-ab12', url: '/c/ab12' });
+    expect(notificationFor({ v: 1, kind: 'message' })).toEqual({ tag: 'msg', url: '/' });
+    expect(notificationFor({ v: 1, kind: 'message', group: '../admin' })).toEqual({ tag: 'msg', url: '/' });
+    expect(notificationFor(undefined)).toEqual({ tag: 'msg', url: '/' });
+    expect(notificationFor('garbage')).toEqual({ tag: 'msg', url: '/' });
+  });
+});
