@@ -83,7 +83,7 @@ async function request<T>(method: string, path: string, body?: unknown, signer?:
     const time = Date.now();
     headers['Sallyport-Device'] = signer.device;
     headers['Sallyport-Time'] = String(time);
-    headers['Sallyport-Signature'] = signRequest(signer.keys, signer.origin, method, path, time, bytes);
+    headers['Sallyport-Signature'] = signRequest(signer.keys, signer.device, signer.origin, method, path, time, bytes);
   }
   let response: Response;
   try {

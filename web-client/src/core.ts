@@ -16,6 +16,7 @@ export function loadCore(): Promise<Core> {
 /** Signs a REST request (protocol §11). Older wasm builds lack it: then signed requests fail. */
 export function signRequest(
   keys: wasm.DeviceKeys,
+  device: string,
   origin: string,
   method: string,
   pathAndQuery: string,
@@ -24,7 +25,10 @@ export function signRequest(
 ): string {
   const sign = (keys as unknown as { signRequest?: (...a: unknown[]) => string }).signRequest;
   if (typeof sign !== 'function') throw new Error('This build of the client core cannot sign requests.');
-  return sign.call(keys, origin, method, pathAndQuery, timestampMs, body);
+  // signRequest(device, origin, method, pathAndQuery, timestampMs, body); an early draft had no device.
+  return sign.length === 5
+    ? sign.call(keys, origin, method, pathAndQuery, timestampMs, body)
+    : sign.call(keys, device, origin, method, pathAndQuery, timestampMs, body);
 }
 
 /** `group_send` under a chosen id (to re-send after a reload); falls back to a fresh id. */

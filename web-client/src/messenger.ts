@@ -332,13 +332,14 @@ export class Messenger {
     pending.sort((a, b) => a.createdAt - b.createdAt);
     for (const o of pending) this.wire.set(groupSendWithId(this.session, o.id, o.to, o.envelope), o.id);
     const lastResortAt = ((await this.db.get('meta', 'lastResortAt')) as number | undefined) ?? 0;
-    if (Date.now() - lastResortAt > LAST_RESORT_MAX_AGE_MS) await this.publishKeyPackages(true);
+    // One-time KeyPackages follow `key_packages_low`, which the server sends right after `ready`.
+    if (Date.now() - lastResortAt > LAST_RESORT_MAX_AGE_MS) await this.publishKeyPackages(0, true);
     this.flush();
   }
 
-  private async publishKeyPackages(withLastResort = false): Promise<void> {
+  private async publishKeyPackages(count = KEY_PACKAGE_BATCH, withLastResort = false): Promise<void> {
     if (this.closed || !this.session.isReady) return;
-    const kps = this.mls.keyPackages(KEY_PACKAGE_BATCH);
+    const kps = count > 0 ? this.mls.keyPackages(count) : [];
     const lastResort = withLastResort ? this.mls.lastResortKeyPackage() : undefined;
     const b = emptyBatch();
     await this.mlsChanges(b);

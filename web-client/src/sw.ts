@@ -119,13 +119,17 @@ sw.addEventListener('notificationclick', (event) => {
       const windows = await sw.clients.matchAll({ type: 'window', includeUncontrolled: true });
       for (const client of windows) {
         if (new URL(client.url).origin !== sw.location.origin) continue;
-        const focused = await client.focus();
         try {
-          await focused.navigate(url);
+          await client.focus();
         } catch {
-          // an uncontrolled client cannot be navigated: it is focused at least
+          // focusing needs the click's user activation; navigate anyway
         }
-        return;
+        try {
+          await client.navigate(url);
+          return;
+        } catch {
+          // not controlled by this worker (yet): try the next window, else open one
+        }
       }
       await sw.clients.openWindow(url);
     })(),

@@ -140,7 +140,7 @@ function DevicesSection() {
                       <>
                         Active{' '}
                         <button type="button" class="danger small" onClick={() => setConfirm(d)}>
-                          Revoke {d.display_name}’s device
+                          Revoke {d.display_name}'s device
                         </button>
                       </>
                     )}
