@@ -72,6 +72,9 @@ async function parse<T>(response: Response): Promise<T> {
     const message = typeof err?.message === 'string' ? err.message : `HTTP ${response.status}`;
     throw new ApiError(code, message, response.status);
   }
+  if (body === undefined || body === null || typeof body !== 'object') {
+    throw new ApiError('internal', 'The server gave an unexpected answer. Try again later.', response.status);
+  }
   return body as T;
 }
 

@@ -28,6 +28,13 @@ export class Connection {
   private readonly wake = () => {
     if (this.state === 'offline') this.connectNow();
   };
+  /** The browser says the network is gone: a socket may not notice for a long while. */
+  private readonly onOffline = () => {
+    if (this.state === 'online' || this.state === 'connecting') {
+      this.close();
+      this.scheduleReconnect();
+    }
+  };
   private readonly onVisible = () => {
     if (document.visibilityState === 'visible') this.wake();
   };
@@ -41,6 +48,7 @@ export class Connection {
 
   start(): void {
     window.addEventListener('online', this.wake);
+    window.addEventListener('offline', this.onOffline);
     document.addEventListener('visibilitychange', this.onVisible);
     this.connectNow();
   }
@@ -48,6 +56,7 @@ export class Connection {
   /** Stops for good (lock, sign-out): no reconnect. */
   stop(): void {
     window.removeEventListener('online', this.wake);
+    window.removeEventListener('offline', this.onOffline);
     document.removeEventListener('visibilitychange', this.onVisible);
     clearTimeout(this.timer);
     this.setState('stopped');
@@ -119,6 +128,7 @@ export class Connection {
   }
 
   private scheduleReconnect(): void {
+    clearTimeout(this.timer);
     this.setState('offline');
     const delay = backoffMs(this.attempt++);
     this.timer = setTimeout(() => this.connectNow(), delay);

@@ -74,10 +74,12 @@ export function EnrolScreen() {
           type="text"
           autocomplete="name"
           maxLength={100}
-          placeholder="Leave empty to use the name your administrator gave"
+          placeholder="Optional"
+          aria-describedby="display-name-help"
           value={name}
           onInput={(e) => setName(e.currentTarget.value)}
         />
+        <p id="display-name-help" class="muted">Leave empty to use the name your administrator gave.</p>
         <label for="pin">Choose a PIN</label>
         <input id="pin" type="password" inputMode="numeric" pattern="[0-9]*" autocomplete="new-password" minLength={4} maxLength={12} value={pin} onInput={(e) => setPin(e.currentTarget.value)} />
         <label for="pin2">Repeat the PIN</label>

@@ -1,0 +1,244 @@
+// The conversation engine end to end in Node: two Messengers with the real client core (wasm),
+// IndexedDB (fake-indexeddb) and the real lock, talking through a small in-process relay that
+// speaks the wire protocol (challenge/auth, send, group_send, deliver, ack, KeyPackages). The
+// relay does not check signatures or epochs: the real server is exercised by the browser tests.
+import 'fake-indexeddb/auto';
+import { readFileSync } from 'node:fs';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import * as wasm from '../core/wasm/pkg/sallyport_core_wasm.js';
+import { randomId, toBase64Url, randomBytes } from './bytes';
+import { loadCore, type Core } from './core';
+import { openDb } from './db';
+import { createLock } from './lock';
+import { Messenger, type Credentials } from './messenger';
+
+type Frame = Record<string, unknown> & { type: string };
+
+class Relay {
+  seq = 0;
+  devices = new Map<string, { account: string; mailbox: string }>();
+  queues = new Map<string, { seq: number; id: string; payload: string }[]>();
+  keyPackages = new Map<string, string[]>();
+  lastResort = new Map<string, string>();
+  sockets = new Set<FakeSocket>();
+  accepting = true;
+
+  connect(ws: FakeSocket): void {
+    this.sockets.add(ws);
+    setTimeout(() => {
+      ws.open();
+      ws.push({ type: 'challenge', protocol: 1, nonce: toBase64Url(randomBytes(32)), server_time: Date.now() });
+    }, 0);
+  }
+
+  private deliverQueued(ws: FakeSocket, mailbox: string): void {
+    for (const m of this.queues.get(mailbox) ?? []) ws.push({ type: 'deliver', mailbox, seq: m.seq, id: m.id, payload: m.payload });
+  }
+
+  handle(ws: FakeSocket, f: Frame): void {
+    switch (f.type) {
+      case 'auth': {
+        const d = this.devices.get(f.device as string)!;
+        ws.mailbox = d.mailbox;
+        ws.push({ type: 'ready', account: d.account, device: f.device, mailbox: d.mailbox });
+        const n = this.keyPackages.get(d.mailbox)?.length ?? 0;
+        if (n < 10) ws.push({ type: 'key_packages_low', mailbox: d.mailbox, available: n });
+        this.deliverQueued(ws, d.mailbox);
+        break;
+      }
+      case 'publish_key_packages': {
+        const list = this.keyPackages.get(f.mailbox as string) ?? [];
+        list.push(...(f.key_packages as string[]));
+        this.keyPackages.set(f.mailbox as string, list);
+        if (f.last_resort) this.lastResort.set(f.mailbox as string, f.last_resort as string);
+        ws.push({ type: 'key_packages_published', mailbox: f.mailbox, available: list.length });
+        break;
+      }
+      case 'claim_key_package': {
+        const kp = this.keyPackages.get(f.mailbox as string)?.shift();
+        const lr = this.lastResort.get(f.mailbox as string);
+        if (kp) ws.push({ type: 'key_package', mailbox: f.mailbox, key_package: kp, last_resort: false });
+        else if (lr) ws.push({ type: 'key_package', mailbox: f.mailbox, key_package: lr, last_resort: true });
+        else ws.push({ type: 'error', code: 'no_key_package', message: 'none', mailbox: f.mailbox });
+        break;
+      }
+      case 'send':
+      case 'group_send': {
+        if (!this.accepting) break; // a lost answer: the client must re-send
+        const seq = ++this.seq;
+        for (const mb of f.to as string[]) {
+          const q = this.queues.get(mb) ?? [];
+          q.push({ seq, id: f.id as string, payload: f.payload as string });
+          this.queues.set(mb, q);
+          for (const s of this.sockets) if (s.mailbox === mb) s.push({ type: 'deliver', mailbox: mb, seq, id: f.id, payload: f.payload });
+        }
+        ws.push({ type: 'accepted', id: f.id, seq });
+        break;
+      }
+      case 'ack': {
+        const q = this.queues.get(f.mailbox as string) ?? [];
+        this.queues.set(f.mailbox as string, q.filter((m) => m.seq !== f.seq));
+        break;
+      }
+      default:
+        ws.push({ type: 'error', code: 'unknown_frame_type', message: f.type });
+    }
+  }
+
+  /** Drops every connection (the clients reconnect with back-off). */
+  dropAll(): void {
+    for (const s of [...this.sockets]) s.serverClose();
+  }
+}
+
+const relay = new Relay();
+
+class FakeSocket {
+  static readonly OPEN = 1;
+  readyState = 0;
+  mailbox = '';
+  onopen: (() => void) | null = null;
+  onmessage: ((e: { data: string }) => void) | null = null;
+  onclose: (() => void) | null = null;
+  constructor(readonly url: string) {
+    relay.connect(this);
+  }
+  open(): void {
+    this.readyState = 1;
+    this.onopen?.();
+  }
+  push(frame: Frame): void {
+    const data = JSON.stringify(frame);
+    setTimeout(() => this.readyState === 1 && this.onmessage?.({ data }), 0);
+  }
+  send(text: string): void {
+    if (this.readyState !== 1) throw new Error('not open');
+    const f = JSON.parse(text) as Frame;
+    setTimeout(() => relay.handle(this, f), 0);
+  }
+  close(): void {
+    this.readyState = 3;
+    relay.sockets.delete(this);
+  }
+  serverClose(): void {
+    this.close();
+    setTimeout(() => this.onclose?.(), 0);
+  }
+}
+
+async function until(what: string, probe: () => boolean, tries = 400): Promise<void> {
+  for (let i = 0; i < tries; i++) {
+    if (probe()) return;
+    await new Promise((r) => setTimeout(r, 10));
+  }
+  throw new Error('timed out waiting for ' + what);
+}
+
+let core: Core;
+
+beforeAll(async () => {
+  const g = globalThis as Record<string, unknown>;
+  g.window = new EventTarget();
+  g.document = Object.assign(new EventTarget(), { visibilityState: 'visible' });
+  g.WebSocket = FakeSocket;
+  wasm.initSync({ module: readFileSync(new URL('../core/wasm/pkg/sallyport_core_wasm_bg.wasm', import.meta.url)) });
+  core = await loadCore();
+});
+
+afterAll(() => {
+  relay.dropAll();
+});
+
+async function device(name: string): Promise<{ creds: Credentials; dbName: string; key: CryptoKey }> {
+  const keys = core.DeviceKeys.generate();
+  const creds: Credentials = {
+    server_url: 'http://127.0.0.1:9',
+    account: randomId(),
+    device: randomId(),
+    mailbox: randomId(),
+    display_name: name,
+    roles: ['staff'],
+    keys: JSON.parse(keys.toJson()),
+  };
+  keys.free();
+  relay.devices.set(creds.device, { account: creds.account, mailbox: creds.mailbox });
+  const dbName = 'flow-' + name;
+  const db = await openDb(dbName);
+  const { key } = await createLock('1234', 1000);
+  await Messenger.saveCredentials(db, key, creds);
+  db.close();
+  return { creds, dbName, key };
+}
+
+async function open(d: { dbName: string; key: CryptoKey }): Promise<Messenger> {
+  const m = await Messenger.open(core, await openDb(d.dbName), d.key);
+  m.start();
+  await until('ready', () => m.connection === 'online');
+  return m;
+}
+
+const texts = (m: Messenger, group: string) => m.messagesOf(group).map((x) => x.body);
+const statusOf = (m: Messenger, group: string, body: string) => m.messagesOf(group).find((x) => x.body === body)?.status;
+
+describe('two devices through the engine', () => {
+  it('create a conversation, talk both ways with Delivered marks, change the timer, survive a reload and a dropped connection', async () => {
+    const a = await device('Alex Morgan');
+    const b = await device('Dana Reyes');
+    let alex = await open(a);
+    const dana = await open(b);
+    await until('Dana publishes KeyPackages', () => (relay.keyPackages.get(b.creds.mailbox)?.length ?? 0) >= 10);
+
+    const group = await alex.createConversation('Dana Reyes', [b.creds.mailbox]);
+    await until('Dana joins', () => dana.conversations.has(group));
+    expect(dana.conversationName(dana.conversations.get(group)!)).toBe('Alex Morgan');
+    await until('the commit is accepted', () => alex.conversations.get(group)!.members.length === 1 && relay.queues.size > 0);
+    // The same person again: the existing conversation, no new group.
+    expect(await alex.createConversation('Dana Reyes', [b.creds.mailbox])).toBe(group);
+
+    await alex.sendText(group, 'hello Dana');
+    expect(statusOf(alex, group, 'hello Dana')).toMatch(/sending|sent|delivered/);
+    await until('Dana reads it', () => texts(dana, group).includes('hello Dana'));
+    await until('Delivered', () => statusOf(alex, group, 'hello Dana') === 'delivered');
+    expect(statusOf(dana, group, 'hello Dana')).toBe('received');
+
+    await dana.sendText(group, 'hi Alex');
+    await until('Alex reads the reply', () => texts(alex, group).includes('hi Alex'));
+    await until('reply Delivered', () => statusOf(dana, group, 'hi Alex') === 'delivered');
+
+    await alex.setTimer(group, 86400);
+    await until('Dana gets the timer', () => dana.conversations.get(group)!.timer === 86400);
+    expect(texts(dana, group)).toContain('Alex Morgan set disappearing messages to 1 day.');
+
+    // Reload: everything comes back from IndexedDB (sealed) and the keys still work.
+    alex.close();
+    alex = await open(a);
+    expect(texts(alex, group)).toEqual(expect.arrayContaining(['hello Dana', 'hi Alex']));
+    expect(statusOf(alex, group, 'hello Dana')).toBe('delivered');
+    expect(alex.conversations.get(group)!.timer).toBe(86400);
+    await alex.sendText(group, 'after reload');
+    await until('Dana reads after reload', () => texts(dana, group).includes('after reload'));
+
+    // The relay loses an answer and drops the connection: the message is re-sent and arrives once.
+    relay.accepting = false;
+    await dana.sendText(group, 'through a drop');
+    expect(statusOf(dana, group, 'through a drop')).toBe('sending');
+    relay.accepting = true;
+    relay.dropAll();
+    await until('reconnected and delivered', () => statusOf(dana, group, 'through a drop') === 'delivered', 800);
+    expect(texts(alex, group).filter((t) => t === 'through a drop')).toHaveLength(1);
+
+    // Written, then the page is closed before the server answered: the outbox sends it after the
+    // next unlock.
+    relay.accepting = false;
+    await alex.sendText(group, 'from the outbox');
+    alex.close();
+    relay.accepting = true;
+    alex = await open(a);
+    expect(texts(alex, group)).toContain('from the outbox'); // persisted before it was sent
+    await until('outbox delivered', () => statusOf(alex, group, 'from the outbox') === 'delivered', 800);
+    expect(texts(dana, group).filter((t) => t === 'from the outbox')).toHaveLength(1);
+
+    alex.close();
+    dana.close();
+  }, 30_000);
+});
