@@ -22,6 +22,7 @@ function LockIcon() {
 function Header({ onCrisis }: { onCrisis: () => void }) {
   return (
     <header class="app-header">
+      <div class="bar">
       <span class="brand">Sallyport</span>
       <button type="button" class="crisis" onClick={onCrisis}>
         Crisis lines
@@ -31,6 +32,8 @@ function Header({ onCrisis }: { onCrisis: () => void }) {
           <LockIcon />
         </button>
       )}
+      </div>
+      {app.phase === 'ready' && <ConnectionStatus />}
     </header>
   );
 }
@@ -117,7 +120,6 @@ export function App() {
   return (
     <div class="app">
       <Header onCrisis={() => setCrisis(true)} />
-      {app.phase === 'ready' && <ConnectionStatus />}
       {body}
       {app.phase === 'ready' && <Nav path={path} />}
       <CrisisLinesDialog open={crisis} onClose={() => setCrisis(false)} />
