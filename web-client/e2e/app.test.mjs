@@ -116,6 +116,40 @@ describe('Sallyport web app in headless Chromium', () => {
     }
   });
 
+  step('iOS Safari outside the Home Screen gets the "Install Sallyport" guide; installed, it does not', [], async () => {
+    const IPHONE_UA =
+      'Mozilla/5.0 (iPhone; CPU iPhone OS 18_5 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/18.5 Mobile/15E148 Safari/604.1';
+    for (const standalone of [false, true]) {
+      const context = await browser.newContext({
+        viewport: { width: 390, height: 844 },
+        isMobile: true,
+        hasTouch: true,
+        userAgent: IPHONE_UA,
+      });
+      // Safari's navigator.standalone, which Chromium lacks.
+      await context.addInitScript((value) => {
+        Object.defineProperty(Navigator.prototype, 'standalone', { get: () => value, configurable: true });
+      }, standalone);
+      try {
+        const page = await context.newPage();
+        await page.goto(`${server.url}/enrol`);
+        await page.getByRole('textbox', { name: 'Invitation link or code' }).waitFor();
+        const guide = heading(page, 'Install Sallyport');
+        if (standalone) {
+          assert.equal(await guide.count(), 0, 'no install guide when opened from the Home Screen');
+        } else {
+          await guide.waitFor();
+          const text = await page.locator('body').innerText();
+          assert.match(text, /Share/);
+          assert.match(text, /Add to Home Screen/);
+          await screenshot(page, 'install-guide-ios');
+        }
+      } finally {
+        await context.close();
+      }
+    }
+  });
+
   step(ENROL_ADMIN, [], async () => {
     assert.ok(server.adminLink, 'the server printed no "administrator enrolment link: URL" line');
     assert.ok(server.adminLink.startsWith(`${server.url}/enrol#`), `link ${server.adminLink}`);
@@ -289,6 +323,31 @@ describe('Sallyport web app in headless Chromium', () => {
     await expectMessage(page, answer);
   });
 
+  step('the same device opened in another tab: the first says so and "Use here" takes it back', [TALK], async () => {
+    const first = dana.page;
+    assert.equal(new URL(first.url()).pathname, `/c/${group}`);
+    const second = await openPage(dana);
+    try {
+      await second.goto(`${server.url}/`);
+      await unlock(second, DANA.pin);
+      await heading(second, 'Conversations').waitFor();
+      await first.getByText('Sallyport is open in another tab.').waitFor();
+      await screenshot(first, 'superseded');
+      await button(first, 'Use here').click();
+      await second.getByText('Sallyport is open in another tab.').waitFor();
+      await first.getByText('Sallyport is open in another tab.').waitFor({ state: 'hidden' });
+    } finally {
+      await second.close();
+      dana.page = first;
+    }
+    // The first tab is connected again: it receives.
+    const afterTakeover = 'Hello again after the other tab';
+    SENT_TEXTS.push(afterTakeover);
+    await send(alex.page, afterTakeover);
+    await expectMessage(first, afterTakeover);
+    await waitForStatus(alex.page, afterTakeover, 'Delivered');
+  });
+
   step('Lock now locks the app; a wrong PIN is refused, the right one unlocks', [ENROL_ADMIN], async () => {
     const { page } = alex;
     await goTo(page, 'Conversations');
@@ -317,6 +376,22 @@ describe('Sallyport web app in headless Chromium', () => {
     await checkCrisisLines(dialog);
     await screenshot(page, 'crisis-lines');
     await checkAccessibility(page, 'crisis lines dialog');
+    await dialog.getByRole('button', { name: 'Close', exact: true }).click();
+    await dialog.waitFor({ state: 'hidden' });
+  });
+
+  const EAP = 'an administrator sets the agency EAP line and it joins the crisis lines';
+  step(EAP, [ENROL_ADMIN], async () => {
+    const { page } = alex;
+    await goTo(page, 'Administration');
+    await page.getByRole('textbox', { name: 'EAP line name' }).fill('Agency EAP line');
+    await page.getByRole('textbox', { name: 'EAP phone number' }).fill('1-800-555-0100');
+    await button(page, 'Save EAP line').click();
+    await button(page, 'Crisis lines').click();
+    const dialog = page.getByRole('dialog');
+    await dialog.getByRole('link', { name: /^Call Agency EAP line\b/ }).waitFor();
+    assert.equal(await dialog.getByRole('link', { name: /^Call Agency EAP line\b/ }).getAttribute('href'), 'tel:18005550100');
+    await checkCrisisLines(dialog);
     await dialog.getByRole('button', { name: 'Close', exact: true }).click();
     await dialog.waitFor({ state: 'hidden' });
   });
@@ -445,6 +520,10 @@ describe('Sallyport web app in headless Chromium', () => {
     const dialog = page.getByRole('dialog');
     await dialog.getByRole('heading', { name: 'Crisis lines' }).waitFor();
     await checkCrisisLines(dialog);
+    if (done.has(EAP)) {
+      // The configuration was cached: the agency's line too, not only the built-in defaults.
+      await dialog.getByRole('link', { name: /^Call Agency EAP line\b/ }).waitFor();
+    }
     await dialog.getByRole('button', { name: 'Close', exact: true }).click();
     await dialog.waitFor({ state: 'hidden' });
     await unlock(page, ALEX.pin);
@@ -455,16 +534,21 @@ describe('Sallyport web app in headless Chromium', () => {
   });
 });
 
-/** The built-in crisis lines: "Call …" (tel:) and "Text …" (sms:) links, 988 among them. */
+/**
+ * The built-in crisis lines: links named "Call …" (tel:) and "Text …" (sms:), 988 and Safe Call Now
+ * among them.
+ */
 async function checkCrisisLines(dialog) {
-  const call988 = dialog.getByRole('link', { name: 'Call 988', exact: true });
-  assert.equal(await call988.getAttribute('href'), 'tel:988');
-  assert.equal(await dialog.getByRole('link', { name: 'Text 988', exact: true }).getAttribute('href'), 'sms:988');
-  assert.match(await dialog.getByRole('link', { name: /^Call Safe Call Now/ }).first().getAttribute('href'), /^tel:/);
+  const href = (name) => dialog.getByRole('link', { name }).first().getAttribute('href');
+  assert.equal(await href(/^Call 988\b/), 'tel:988');
+  assert.equal(await href(/^Text 988\b/), 'sms:988');
+  assert.match(await href(/^Call Safe Call Now\b/), /^tel:\+?1?-?206-?459-?3020$/);
   const links = await dialog.getByRole('link').evaluateAll((els) =>
     els.map((a) => ({ name: (a.getAttribute('aria-label') || a.textContent).trim(), href: a.getAttribute('href') })),
   );
-  for (const { name, href } of links.filter((l) => /^(Call|Text) /.test(l.name))) {
+  const callOrText = links.filter((l) => /^(Call|Text) /.test(l.name));
+  assert.ok(callOrText.length >= 4, `call and text links: ${JSON.stringify(links)}`);
+  for (const { name, href } of callOrText) {
     assert.match(href, name.startsWith('Call ') ? /^tel:/ : /^sms:/, `${name} → ${href}`);
   }
 }
