@@ -380,22 +380,6 @@ describe('Sallyport web app in headless Chromium', () => {
     await dialog.waitFor({ state: 'hidden' });
   });
 
-  const EAP = 'an administrator sets the agency EAP line and it joins the crisis lines';
-  step(EAP, [ENROL_ADMIN], async () => {
-    const { page } = alex;
-    await goTo(page, 'Administration');
-    await page.getByRole('textbox', { name: 'EAP line name' }).fill('Agency EAP line');
-    await page.getByRole('textbox', { name: 'EAP phone number' }).fill('1-800-555-0100');
-    await button(page, 'Save EAP line').click();
-    await button(page, 'Crisis lines').click();
-    const dialog = page.getByRole('dialog');
-    await dialog.getByRole('link', { name: /^Call Agency EAP line\b/ }).waitFor();
-    assert.equal(await dialog.getByRole('link', { name: /^Call Agency EAP line\b/ }).getAttribute('href'), 'tel:18005550100');
-    await checkCrisisLines(dialog);
-    await dialog.getByRole('button', { name: 'Close', exact: true }).click();
-    await dialog.waitFor({ state: 'hidden' });
-  });
-
   step('a push shows the generic "New message" notification; clicking it opens the conversation', [TALK], async () => {
     const { page, context } = alex;
     const origin = server.origin;
@@ -486,7 +470,8 @@ describe('Sallyport web app in headless Chromium', () => {
       phones.splice(phones.indexOf(sam), 1);
     }
     const { page } = alex;
-    await goTo(page, 'Administration');
+    await goTo(page, 'Conversations');
+    await goTo(page, 'Administration'); // loads the device list afresh, with Sam's
     await heading(page, 'Devices').waitFor();
     await page.getByRole('button', { name: /^Revoke Sam Lee[’']s device$/ }).click();
     const confirm = page.getByRole('dialog').or(page.getByRole('alertdialog')).first();
@@ -506,8 +491,26 @@ describe('Sallyport web app in headless Chromium', () => {
     }
   });
 
-  step('the app opens without the network (shell cached by the service worker)', [ENROL_ADMIN], async () => {
+  const EAP = 'an administrator sets the agency EAP line and it joins the crisis lines';
+  step(EAP, [ENROL_ADMIN], async () => {
+    const { page } = alex;
+    await goTo(page, 'Administration');
+    await page.getByRole('textbox', { name: 'EAP line name' }).fill('Agency EAP line');
+    await page.getByRole('textbox', { name: 'EAP phone number' }).fill('1-800-555-0100');
+    await button(page, 'Save EAP line').click();
+    await button(page, 'Crisis lines').click();
+    const dialog = page.getByRole('dialog');
+    await dialog.getByRole('link', { name: /^Call Agency EAP line\b/ }).waitFor();
+    assert.equal(await dialog.getByRole('link', { name: /^Call Agency EAP line\b/ }).getAttribute('href'), 'tel:18005550100');
+    await checkCrisisLines(dialog);
+    await dialog.getByRole('button', { name: 'Close', exact: true }).click();
+    await dialog.waitFor({ state: 'hidden' });
+  });
+
+  const OFFLINE_OPEN = 'the app opens without the network (shell cached by the service worker)';
+  step(OFFLINE_OPEN, [ENROL_ADMIN], async () => {
     const { page, context } = alex;
+    await goTo(page, 'Conversations');
     // Service worker installed and the shell cached before going offline.
     await page.evaluate(() => navigator.serviceWorker.ready.then(() => true));
     // Really offline: the server is gone, and the phone has no network.
@@ -520,10 +523,6 @@ describe('Sallyport web app in headless Chromium', () => {
     const dialog = page.getByRole('dialog');
     await dialog.getByRole('heading', { name: 'Crisis lines' }).waitFor();
     await checkCrisisLines(dialog);
-    if (done.has(EAP)) {
-      // The configuration was cached: the agency's line too, not only the built-in defaults.
-      await dialog.getByRole('link', { name: /^Call Agency EAP line\b/ }).waitFor();
-    }
     await dialog.getByRole('button', { name: 'Close', exact: true }).click();
     await dialog.waitFor({ state: 'hidden' });
     await unlock(page, ALEX.pin);
@@ -531,6 +530,17 @@ describe('Sallyport web app in headless Chromium', () => {
     if (done.has(TALK)) await page.getByRole('link', { name: DANA.name }).waitFor();
     await page.getByRole('status').filter({ hasText: OFFLINE_TEXT }).waitFor();
     await screenshot(page, 'conversations-offline');
+  });
+
+  step('offline, the crisis lines still include the agency EAP line this phone saved', [OFFLINE_OPEN, EAP], async () => {
+    // Saved just before the server went away, with no reload in between: the configuration the
+    // phone keeps for offline use must be the one it saved, not the copy from its last load.
+    const { page } = alex;
+    await button(page, 'Crisis lines').click();
+    const dialog = page.getByRole('dialog');
+    await dialog.getByRole('heading', { name: 'Crisis lines' }).waitFor();
+    await dialog.getByRole('link', { name: /^Call Agency EAP line\b/ }).waitFor({ timeout: 5_000 });
+    await dialog.getByRole('button', { name: 'Close', exact: true }).click();
   });
 });
 

@@ -50,7 +50,7 @@ export async function startServer() {
   const child = spawn(bin, args, {
     cwd: REPO,
     stdio: ['ignore', 'pipe', 'pipe'],
-    env: { ...process.env, SALLYPORT_LOG: process.env.SALLYPORT_LOG || 'info' },
+    env: { ...process.env, SALLYPORT_LOG: process.env.SALLYPORT_LOG || 'info', NO_COLOR: '1' },
   });
   child.stderr.pipe(log);
 
