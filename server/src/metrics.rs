@@ -53,6 +53,10 @@ pub struct Metrics {
     pub committed_ops: AtomicU64,
     pub enrolments: AtomicU64,
     pub expired: AtomicU64,
+    pub push_sent: AtomicU64,
+    pub push_failed: AtomicU64,
+    pub push_gone: AtomicU64,
+    pub push_dropped: AtomicU64,
     errors: [AtomicU64; ERROR_CODES.len()],
     /// From a `send` arriving to its `accepted` going out (includes the group commit).
     pub accept_latency: Histogram,
@@ -113,6 +117,10 @@ impl Metrics {
         counter("sallyport_committed_ops_total", "Appends and acks written by group commits.", "counter", &self.committed_ops);
         counter("sallyport_enrolments_total", "Devices enrolled.", "counter", &self.enrolments);
         counter("sallyport_expired_total", "Undelivered copies deleted at expiry.", "counter", &self.expired);
+        counter("sallyport_push_sent_total", "Web Push wake-ups accepted by a push service.", "counter", &self.push_sent);
+        counter("sallyport_push_failed_total", "Web Push wake-ups given up (refused, or retries exhausted).", "counter", &self.push_failed);
+        counter("sallyport_push_gone_total", "Push subscriptions deleted because the push service answered 404 or 410.", "counter", &self.push_gone);
+        counter("sallyport_push_dropped_total", "Web Push wake-ups dropped because the push queue was full.", "counter", &self.push_dropped);
         let _ = writeln!(out, "# HELP sallyport_errors_total Errors sent to clients, by stable code.\n# TYPE sallyport_errors_total counter");
         for (i, code) in ERROR_CODES.iter().enumerate() {
             let _ = writeln!(out, "sallyport_errors_total{{code=\"{code}\"}} {}", self.errors[i].load(Relaxed));

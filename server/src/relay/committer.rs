@@ -31,6 +31,8 @@ pub struct CommitterConfig {
     pub node_id: String,
     pub max_batch: usize,
     pub queue_quota: u64,
+    /// Wakes devices whose linked mailbox got a message that no connection here reads.
+    pub push: Option<Arc<crate::push::Push>>,
 }
 
 impl Committer {
@@ -98,12 +100,15 @@ async fn run(
                 for ((message, reply), outcome) in appends.drain(..).zip(replies.drain(..)).zip(outcomes) {
                     if let AppendOutcome::Stored { seq } = outcome {
                         for mailbox in &message.to {
-                            hub.deliver(QueuedMessage {
+                            let read_here = hub.deliver(QueuedMessage {
                                 mailbox: *mailbox,
                                 seq,
                                 id: message.id,
                                 payload: message.payload.clone(),
                             });
+                            if !read_here && let Some(push) = &config.push {
+                                push.offer(*mailbox, message.group.is_some().then_some(&message.payload));
+                            }
                         }
                         woken.extend_from_slice(&message.to);
                     }

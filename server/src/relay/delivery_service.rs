@@ -33,6 +33,17 @@ pub fn inspect_group_envelope(payload: &[u8]) -> Result<GroupCheck, ErrorCode> {
     Ok(GroupCheck { group: sha256(group_id), epoch, commit })
 }
 
+/// The MLS group id of a group envelope already accepted by `inspect_group_envelope` (the push
+/// sender names the conversation with it), or `None` if it does not parse.
+pub fn group_id(payload: &[u8]) -> Option<Vec<u8>> {
+    let (message, _) = GroupEnvelope::parse(payload).ok()?;
+    match MlsMessage::from_bytes(message).ok()?.description() {
+        MlsMessageDescription::PrivateProtocolMessage { group_id, .. }
+        | MlsMessageDescription::PublicProtocolMessage { group_id, .. } => Some(group_id.to_vec()),
+        _ => None,
+    }
+}
+
 /// Whether `bytes` is an MLS KeyPackage message.
 pub fn is_key_package(bytes: &[u8]) -> bool {
     MlsMessage::from_bytes(bytes).is_ok_and(|m| matches!(m.description(), MlsMessageDescription::KeyPackage))

@@ -117,16 +117,17 @@ impl Hub {
         }
     }
 
-    /// Offers a freshly committed message to the local readers of its mailbox.
-    pub fn deliver(&self, message: QueuedMessage) {
+    /// Offers a freshly committed message to the local readers of its mailbox. Returns whether
+    /// the mailbox has a reader on this node.
+    pub fn deliver(&self, message: QueuedMessage) -> bool {
         let map = self.mailboxes.lock().unwrap();
-        if let Some(subs) = map.get(&message.mailbox) {
-            let (last, rest) = subs.split_last().expect("empty subscriber lists are removed");
-            for sub in rest {
-                sub.offer(SessionEvent::Deliver(Box::new(message.clone())));
-            }
-            last.offer(SessionEvent::Deliver(Box::new(message)));
+        let Some(subs) = map.get(&message.mailbox) else { return false };
+        let (last, rest) = subs.split_last().expect("empty subscriber lists are removed");
+        for sub in rest {
+            sub.offer(SessionEvent::Deliver(Box::new(message.clone())));
         }
+        last.offer(SessionEvent::Deliver(Box::new(message)));
+        true
     }
 
     /// Tells the local readers of these mailboxes to re-read them from the database.

@@ -172,6 +172,16 @@ pub enum MailboxAccess {
     Unlinked { secret_hash: Hash32 },
 }
 
+/// A browser's Web Push subscription (RFC 8030 endpoint, RFC 8291 keys), registered by a device.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PushSubscription {
+    pub endpoint: String,
+    /// The subscriber's P-256 public key, uncompressed (65 bytes).
+    pub p256dh: Vec<u8>,
+    /// The subscriber's authentication secret (16 bytes).
+    pub auth: Vec<u8>,
+}
+
 #[async_trait]
 pub trait Store: Send + Sync + 'static {
     /// Which backend this is ("sqlite" or "postgres"), for logs and metrics.
@@ -289,6 +299,35 @@ pub trait Store: Send + Sync + 'static {
 
     /// Sets `key` to `value`, replacing any value.
     async fn set_setting(&self, key: &str, value: &[u8]) -> StoreResult<()>;
+
+    // ---- Web Push subscriptions (of devices, hence of linked mailboxes only)
+
+    /// Registers a subscription for `device`, replacing any with the same endpoint (even another
+    /// device's: a browser has one subscription per endpoint). `NotFound` if the device is unknown
+    /// or revoked; `Conflict("push_subscription_limit")`, storing nothing, if the device would
+    /// then have more than `max_per_device`.
+    async fn add_push_subscription(
+        &self,
+        device: &DeviceId,
+        subscription: &PushSubscription,
+        max_per_device: u32,
+        now: i64,
+    ) -> StoreResult<()>;
+
+    /// Removes `device`'s subscription with this endpoint; returns whether there was one.
+    async fn remove_push_subscription(&self, device: &DeviceId, endpoint: &str) -> StoreResult<bool>;
+
+    /// The subscriptions of unrevoked devices whose linked mailbox is in `mailboxes`, as
+    /// `(mailbox, subscription)`.
+    async fn push_subscriptions_for(&self, mailboxes: &[MailboxId]) -> StoreResult<Vec<(MailboxId, PushSubscription)>>;
+
+    /// Deletes the subscription with this endpoint, whoever's it is (the push service answered
+    /// 404 or 410). Returns whether there was one.
+    async fn delete_push_subscription(&self, endpoint: &str) -> StoreResult<bool>;
+
+    /// Deletes every subscription of a device; returns how many. `revoke_device` does this too,
+    /// in its own transaction.
+    async fn delete_push_subscriptions_of(&self, device: &DeviceId) -> StoreResult<u64>;
 
     /// Closes pools after in-flight work.
     async fn close(&self);

@@ -240,6 +240,12 @@ impl Store for PostgresStore {
             .execute(&mut *tx)
             .await
             .map_err(store_error)?;
+        // A revoked device is woken no more.
+        sqlx::query("DELETE FROM push_subscriptions WHERE device_id = $1")
+            .bind(device.as_bytes().as_slice())
+            .execute(&mut *tx)
+            .await
+            .map_err(store_error)?;
         // Delivered on commit, to every node (this one included).
         sqlx::query("SELECT pg_notify($1, $2)")
             .bind(CHANNEL)
@@ -731,6 +737,97 @@ impl Store for PostgresStore {
             .await
             .map_err(store_error)?;
         Ok(())
+    }
+
+    async fn add_push_subscription(
+        &self,
+        device: &DeviceId,
+        subscription: &super::PushSubscription,
+        max_per_device: u32,
+        now: i64,
+    ) -> StoreResult<()> {
+        let mut tx = self.pool.begin().await.map_err(store_error)?;
+        // Locks the device row: a concurrent revocation waits, or this sees it revoked, and two
+        // concurrent registrations of one device count each other.
+        let active: Option<i32> =
+            sqlx::query_scalar("SELECT 1 FROM devices WHERE id = $1 AND revoked_at IS NULL FOR UPDATE")
+                .bind(device.as_bytes().as_slice())
+                .fetch_optional(&mut *tx)
+                .await
+                .map_err(store_error)?;
+        if active.is_none() {
+            return Err(StoreError::NotFound);
+        }
+        sqlx::query(
+            "INSERT INTO push_subscriptions (endpoint, device_id, p256dh, auth, created_at) \
+             VALUES ($1, $2, $3, $4, $5) ON CONFLICT (endpoint) DO UPDATE SET device_id = excluded.device_id, \
+             p256dh = excluded.p256dh, auth = excluded.auth, created_at = excluded.created_at",
+        )
+        .bind(&subscription.endpoint)
+        .bind(device.as_bytes().as_slice())
+        .bind(&subscription.p256dh)
+        .bind(&subscription.auth)
+        .bind(now)
+        .execute(&mut *tx)
+        .await
+        .map_err(store_error)?;
+        let held: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM push_subscriptions WHERE device_id = $1")
+            .bind(device.as_bytes().as_slice())
+            .fetch_one(&mut *tx)
+            .await
+            .map_err(store_error)?;
+        if held > i64::from(max_per_device) {
+            return Err(StoreError::Conflict("push_subscription_limit"));
+        }
+        tx.commit().await.map_err(store_error)
+    }
+
+    async fn remove_push_subscription(&self, device: &DeviceId, endpoint: &str) -> StoreResult<bool> {
+        let done = sqlx::query("DELETE FROM push_subscriptions WHERE device_id = $1 AND endpoint = $2")
+            .bind(device.as_bytes().as_slice())
+            .bind(endpoint)
+            .execute(&self.pool)
+            .await
+            .map_err(store_error)?;
+        Ok(done.rows_affected() > 0)
+    }
+
+    async fn push_subscriptions_for(
+        &self,
+        mailboxes: &[MailboxId],
+    ) -> StoreResult<Vec<(MailboxId, super::PushSubscription)>> {
+        let ids: Vec<&[u8]> = mailboxes.iter().map(|m| m.as_bytes().as_slice()).collect();
+        let rows: Vec<(Vec<u8>, String, Vec<u8>, Vec<u8>)> = sqlx::query_as(
+            "SELECT d.mailbox_id, s.endpoint, s.p256dh, s.auth FROM push_subscriptions s \
+             JOIN devices d ON d.id = s.device_id WHERE d.revoked_at IS NULL AND d.mailbox_id = ANY($1::bytea[])",
+        )
+        .bind(ids)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(store_error)?;
+        rows.into_iter()
+            .map(|(mailbox, endpoint, p256dh, auth)| {
+                Ok((id_from(&mailbox, MailboxId::from_slice)?, super::PushSubscription { endpoint, p256dh, auth }))
+            })
+            .collect()
+    }
+
+    async fn delete_push_subscription(&self, endpoint: &str) -> StoreResult<bool> {
+        let done = sqlx::query("DELETE FROM push_subscriptions WHERE endpoint = $1")
+            .bind(endpoint)
+            .execute(&self.pool)
+            .await
+            .map_err(store_error)?;
+        Ok(done.rows_affected() > 0)
+    }
+
+    async fn delete_push_subscriptions_of(&self, device: &DeviceId) -> StoreResult<u64> {
+        let done = sqlx::query("DELETE FROM push_subscriptions WHERE device_id = $1")
+            .bind(device.as_bytes().as_slice())
+            .execute(&self.pool)
+            .await
+            .map_err(store_error)?;
+        Ok(done.rows_affected())
     }
 
     async fn close(&self) {

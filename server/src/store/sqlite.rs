@@ -260,6 +260,12 @@ impl Store for SqliteStore {
             .execute(&mut *tx)
             .await
             .map_err(store_error)?;
+        // A revoked device is woken no more.
+        sqlx::query("DELETE FROM push_subscriptions WHERE device_id = ?")
+            .bind(device.as_bytes().as_slice())
+            .execute(&mut *tx)
+            .await
+            .map_err(store_error)?;
         tx.commit().await.map_err(store_error)?;
         Ok(true)
     }
@@ -547,6 +553,99 @@ impl Store for SqliteStore {
             .await
             .map_err(store_error)?;
         Ok(())
+    }
+
+    async fn add_push_subscription(
+        &self,
+        device: &DeviceId,
+        subscription: &super::PushSubscription,
+        max_per_device: u32,
+        now: i64,
+    ) -> StoreResult<()> {
+        let mut tx = self.begin_write().await?;
+        let active: Option<i64> =
+            sqlx::query_scalar("SELECT 1 FROM devices WHERE id = ? AND revoked_at IS NULL")
+                .bind(device.as_bytes().as_slice())
+                .fetch_optional(&mut *tx)
+                .await
+                .map_err(store_error)?;
+        if active.is_none() {
+            return Err(StoreError::NotFound);
+        }
+        sqlx::query(
+            "INSERT INTO push_subscriptions (endpoint, device_id, p256dh, auth, created_at) \
+             VALUES (?, ?, ?, ?, ?) ON CONFLICT (endpoint) DO UPDATE SET device_id = excluded.device_id, \
+             p256dh = excluded.p256dh, auth = excluded.auth, created_at = excluded.created_at",
+        )
+        .bind(&subscription.endpoint)
+        .bind(device.as_bytes().as_slice())
+        .bind(&subscription.p256dh)
+        .bind(&subscription.auth)
+        .bind(now)
+        .execute(&mut *tx)
+        .await
+        .map_err(store_error)?;
+        let held: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM push_subscriptions WHERE device_id = ?")
+            .bind(device.as_bytes().as_slice())
+            .fetch_one(&mut *tx)
+            .await
+            .map_err(store_error)?;
+        if held > i64::from(max_per_device) {
+            return Err(StoreError::Conflict("push_subscription_limit"));
+        }
+        tx.commit().await.map_err(store_error)
+    }
+
+    async fn remove_push_subscription(&self, device: &DeviceId, endpoint: &str) -> StoreResult<bool> {
+        let done = sqlx::query("DELETE FROM push_subscriptions WHERE device_id = ? AND endpoint = ?")
+            .bind(device.as_bytes().as_slice())
+            .bind(endpoint)
+            .execute(&self.writer)
+            .await
+            .map_err(store_error)?;
+        Ok(done.rows_affected() > 0)
+    }
+
+    async fn push_subscriptions_for(
+        &self,
+        mailboxes: &[MailboxId],
+    ) -> StoreResult<Vec<(MailboxId, super::PushSubscription)>> {
+        let mut found = Vec::new();
+        for chunk in mailboxes.chunks(MAX_VARS) {
+            let mut query = QueryBuilder::<Sqlite>::new(
+                "SELECT d.mailbox_id, s.endpoint, s.p256dh, s.auth FROM push_subscriptions s \
+                 JOIN devices d ON d.id = s.device_id WHERE d.revoked_at IS NULL AND d.mailbox_id IN (",
+            );
+            let mut list = query.separated(", ");
+            for mailbox in chunk {
+                list.push_bind(mailbox.as_bytes().as_slice());
+            }
+            query.push(")");
+            let rows: Vec<(Vec<u8>, String, Vec<u8>, Vec<u8>)> =
+                query.build_query_as().fetch_all(&self.reader).await.map_err(store_error)?;
+            for (mailbox, endpoint, p256dh, auth) in rows {
+                found.push((id_from(&mailbox, MailboxId::from_slice)?, super::PushSubscription { endpoint, p256dh, auth }));
+            }
+        }
+        Ok(found)
+    }
+
+    async fn delete_push_subscription(&self, endpoint: &str) -> StoreResult<bool> {
+        let done = sqlx::query("DELETE FROM push_subscriptions WHERE endpoint = ?")
+            .bind(endpoint)
+            .execute(&self.writer)
+            .await
+            .map_err(store_error)?;
+        Ok(done.rows_affected() > 0)
+    }
+
+    async fn delete_push_subscriptions_of(&self, device: &DeviceId) -> StoreResult<u64> {
+        let done = sqlx::query("DELETE FROM push_subscriptions WHERE device_id = ?")
+            .bind(device.as_bytes().as_slice())
+            .execute(&self.writer)
+            .await
+            .map_err(store_error)?;
+        Ok(done.rows_affected())
     }
 
     async fn close(&self) {

@@ -1,0 +1,172 @@
+//! Web Push (RFC 8030, VAPID RFC 8292, payload encryption RFC 8291): wakes a device whose linked
+//! mailbox got a message while no connection on this node reads it. The push carries no content
+//! (protocol/README.md §12): only "a message, in this conversation", encrypted to the browser.
+//! `vapid` owns the server's key, `sender` the queue, retries and gone subscriptions, `routes`
+//! the registration endpoints.
+
+pub mod routes;
+mod sender;
+pub mod vapid;
+
+use crate::metrics::Metrics;
+use crate::store::Store;
+use bytes::Bytes;
+use clap::Args;
+use hmac::{Hmac, Mac as _};
+use sallyport_protocol::MailboxId;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::Ordering::Relaxed;
+use std::time::Duration;
+use tokio::sync::{mpsc, watch};
+
+/// Settings key of the secret that keys the `Topic` tokens (32 random bytes, shared by all nodes
+/// so a conversation's topic is the same whichever node sends).
+pub const TOPIC_KEY_SETTING: &str = "push_topic_key";
+
+/// Wake-ups waiting for the dispatcher. When full, new ones are dropped and counted: the committer
+/// never waits for push.
+const QUEUE_CAPACITY: usize = 4_096;
+
+/// Most subscriptions one device may register.
+pub const MAX_SUBSCRIPTIONS_PER_DEVICE: u32 = 10;
+
+/// Web Push options of `sallyport serve`.
+#[derive(Debug, Clone, Args)]
+pub struct PushArgs {
+    /// File with the VAPID private key: a PEM file (SEC1 `EC PRIVATE KEY` or PKCS#8 `PRIVATE KEY`,
+    /// P-256), or the raw 32-byte private scalar in base64url. Without it, a key is generated on
+    /// first start and kept in the database (shared by every node).
+    #[arg(long, env = "SALLYPORT_VAPID_PRIVATE_KEY_FILE")]
+    pub vapid_private_key_file: Option<PathBuf>,
+
+    /// Contact for push services, the VAPID `sub` claim: a `mailto:` or `https:` URL (default: the
+    /// public URL if it is https, else mailto:push@HOST of the public URL).
+    #[arg(long, env = "SALLYPORT_VAPID_SUBJECT")]
+    pub vapid_subject: Option<String>,
+
+    /// Accept push endpoints on http://127.0.0.1 and http://localhost (tests with a local push
+    /// service emulator). Never needed in production: real push services are https.
+    #[arg(long, hide = true)]
+    pub push_allow_insecure_endpoints: bool,
+
+    /// A device is pushed at most once per conversation within this many milliseconds.
+    #[arg(long, hide = true, default_value_t = 10_000)]
+    pub push_min_interval_ms: u64,
+}
+
+/// One message stored for a mailbox that nobody reads on this node.
+struct WakeUp {
+    mailbox: MailboxId,
+    /// The group envelope, for a group message (its MLS group id names the conversation).
+    group_payload: Option<Bytes>,
+}
+
+/// The node's Web Push sender. Cheap to share; `offer` never blocks.
+pub struct Push {
+    /// The VAPID public key: uncompressed P-256 point, unpadded base64url. `GET /v1/config`
+    /// publishes it as `vapid_public_key` (the browser's `applicationServerKey`).
+    pub vapid_public_key: String,
+    /// Whether http:// endpoints on the loopback host are accepted (tests only).
+    pub allow_insecure_endpoints: bool,
+    tx: mpsc::Sender<WakeUp>,
+    metrics: Arc<Metrics>,
+}
+
+impl Push {
+    /// Loads or creates the VAPID key and the topic key, and starts the dispatcher, which stops
+    /// when the server shuts down.
+    pub async fn start(
+        store: Arc<dyn Store>,
+        metrics: Arc<Metrics>,
+        args: &PushArgs,
+        public_url: &str,
+        shutdown: watch::Receiver<bool>,
+    ) -> anyhow::Result<Arc<Push>> {
+        let vapid = vapid::Vapid::load(&*store, args, public_url).await?;
+        let topic_key = store.init_setting(TOPIC_KEY_SETTING, &rand::random::<[u8; 32]>()).await?;
+        let (tx, rx) = mpsc::channel(QUEUE_CAPACITY);
+        let push = Arc::new(Push {
+            vapid_public_key: vapid.public_key.clone(),
+            allow_insecure_endpoints: args.push_allow_insecure_endpoints,
+            tx,
+            metrics: metrics.clone(),
+        });
+        let dispatcher = sender::Dispatcher::new(
+            store,
+            metrics,
+            vapid,
+            topic_key,
+            Duration::from_millis(args.push_min_interval_ms),
+        )?;
+        tokio::spawn(dispatcher.run(rx, shutdown));
+        Ok(push)
+    }
+
+    /// A message was committed for `mailbox` and no connection on this node reads it: wake the
+    /// mailbox's device, if it is a device's linked mailbox with push subscriptions. Called by
+    /// the committer; drops (and counts) the wake-up rather than wait when the queue is full.
+    pub fn offer(&self, mailbox: MailboxId, group_payload: Option<&Bytes>) {
+        let wake = WakeUp { mailbox, group_payload: group_payload.cloned() };
+        if self.tx.try_send(wake).is_err() {
+            self.metrics.push_dropped.fetch_add(1, Relaxed);
+        }
+    }
+}
+
+/// The `Topic` header for one device's wake-ups about one conversation: 24 bytes of
+/// HMAC-SHA256(topic key, mailbox, conversation) in base64url, 32 characters (RFC 8030 §5.4's
+/// limit). Keyed and per mailbox, so the push service can neither read a group id from it nor
+/// tell which devices share a conversation.
+pub fn topic(key: &[u8], mailbox: &MailboxId, group_id: Option<&[u8]>) -> String {
+    use base64::Engine as _;
+    let mut mac = Hmac::<sha2::Sha256>::new_from_slice(key).expect("HMAC takes any key length");
+    mac.update(b"sallyport-push-topic-v1\0");
+    mac.update(mailbox.as_bytes());
+    match group_id {
+        Some(id) => {
+            mac.update(&[1]);
+            mac.update(id);
+        }
+        None => mac.update(&[0]),
+    }
+    let tag = mac.finalize().into_bytes();
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(&tag[..24])
+}
+
+/// The push payload (before RFC 8291 encryption): `{"v":1,"kind":"message","group":"<hex>"}`,
+/// or without `group` for a plain send. No content, no sender, no mailbox.
+pub fn payload(group_id: Option<&[u8]>) -> Vec<u8> {
+    match group_id {
+        Some(id) => {
+            let hex: String = id.iter().map(|b| format!("{b:02x}")).collect();
+            format!(r#"{{"v":1,"kind":"message","group":"{hex}"}}"#).into_bytes()
+        }
+        None => br#"{"v":1,"kind":"message"}"#.to_vec(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn topics_are_32_url_safe_chars_stable_and_distinct() {
+        let key = [7u8; 32];
+        let (a, b) = (MailboxId::random(), MailboxId::random());
+        let t = topic(&key, &a, Some(b"group-1"));
+        assert_eq!(t.len(), 32);
+        assert!(t.bytes().all(|c| c.is_ascii_alphanumeric() || c == b'-' || c == b'_'));
+        assert_eq!(t, topic(&key, &a, Some(b"group-1")));
+        assert_ne!(t, topic(&key, &a, Some(b"group-2")));
+        assert_ne!(t, topic(&key, &b, Some(b"group-1")), "another device's topic differs");
+        assert_ne!(t, topic(&[8u8; 32], &a, Some(b"group-1")));
+        assert_ne!(topic(&key, &a, None), topic(&key, &a, Some(b"")));
+    }
+
+    #[test]
+    fn payloads_name_only_the_conversation() {
+        assert_eq!(payload(None), br#"{"v":1,"kind":"message"}"#);
+        assert_eq!(payload(Some(&[0xab, 0x01])), br#"{"v":1,"kind":"message","group":"ab01"}"#);
+    }
+}
