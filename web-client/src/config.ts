@@ -1,7 +1,7 @@
 //! The public server config (/v1/config): crisis lines and the VAPID key. Cached in localStorage so
 //! the crisis lines open offline; built-in defaults as the last resort.
 
-import { getConfig, type CrisisLine, type ServerConfig } from './api';
+import type { CrisisLine, ServerConfig } from './api';
 
 const KEY = 'sallyport.config';
 
@@ -32,16 +32,23 @@ export function storeConfig(c: ServerConfig): void {
   }
 }
 
-/** Fetches the config (the service worker answers from its cache offline) and caches it. */
+/**
+ * Fetches the config and caches it. Offline, the service worker answers from its own cache (marked
+ * `Sallyport-From-Cache`); the copy in localStorage may be newer (an EAP line this phone just
+ * saved), so it wins then.
+ */
 export async function refreshConfig(): Promise<ServerConfig> {
   try {
-    const c = await getConfig();
-    if (c && Array.isArray(c.crisis_lines)) {
+    const r = await fetch('/v1/config', { cache: 'no-store' });
+    const fromCache = r.headers.has('Sallyport-From-Cache');
+    const c = (await r.json()) as ServerConfig;
+    if (r.ok && c && Array.isArray(c.crisis_lines)) {
+      if (fromCache && localStorage.getItem(KEY)) return cachedConfig();
       storeConfig(c);
       return c;
     }
   } catch {
-    // offline: keep the cached copy
+    // offline without a cached copy: keep ours
   }
   return cachedConfig();
 }

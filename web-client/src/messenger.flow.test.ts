@@ -238,6 +238,17 @@ describe('two devices through the engine', () => {
     await until('outbox delivered', () => statusOf(alex, group, 'from the outbox') === 'delivered', 800);
     expect(texts(dana, group).filter((t) => t === 'from the outbox')).toHaveLength(1);
 
+    // Both see the same safety code.
+    expect(alex.safetyCode(group)).toMatch(/^[0-9 ]+$/);
+    expect(alex.safetyCode(group)).toBe(dana.safetyCode(group));
+
+    // Disappearing: a month on, every message is gone, from memory, IndexedDB and the preview.
+    expect(dana.conversations.get(group)!.lastText).toBe('from the outbox');
+    await dana.sweep(Date.now() + 31 * 86400_000);
+    expect(texts(dana, group)).toEqual([]);
+    expect(await dana.db.count('messages')).toBe(0);
+    expect(dana.conversations.get(group)!.lastText).toBeUndefined();
+
     alex.close();
     dana.close();
   }, 30_000);

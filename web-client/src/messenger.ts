@@ -183,7 +183,6 @@ export class Messenger {
   }
 
   private async load(): Promise<void> {
-    await deleteExpired(this.db, Date.now());
     for (const c of await this.db.getAll('conversations')) {
       const data = await openJson<Omit<Conversation, 'id' | 'updatedAt'>>(this.key, c.sealed, 'conv:' + c.id);
       this.conversations.set(c.id, { ...data, id: c.id, updatedAt: c.updatedAt });
@@ -193,6 +192,7 @@ export class Messenger {
       this.messages.set(s.key, { ...data, key: s.key, conv: s.conv, id: s.id, at: s.at, expiresAt: s.expiresAt, status: s.status });
     }
     for (const o of await this.db.getAll('outbox')) this.outbox.set(o.id, o);
+    await this.expire(Date.now());
   }
 
   get isAdmin(): boolean {
@@ -255,11 +255,35 @@ export class Messenger {
     this.conn?.flush();
   }
 
-  async sweep(now = Date.now()): Promise<void> {
-    const gone = await deleteExpired(this.db, now);
-    for (const k of gone) this.messages.delete(k);
-    for (const m of [...this.messages.values()]) if (m.expiresAt <= now) this.messages.delete(m.key);
-    if (gone.length) this.changed();
+  /** Deletes expired messages (IndexedDB and memory); previews that showed them go too. */
+  sweep(now = Date.now()): Promise<void> {
+    return this.run(() => this.expire(now));
+  }
+
+  private async expire(now: number): Promise<void> {
+    const gone = new Set(await deleteExpired(this.db, now));
+    for (const m of this.messages.values()) if (m.expiresAt <= now) gone.add(m.key);
+    if (gone.size === 0) return;
+    const convIds = new Set<string>();
+    for (const k of gone) {
+      const m = this.messages.get(k);
+      convIds.add(m?.conv ?? k.slice(0, k.indexOf(':')));
+      this.messages.delete(k);
+    }
+    const b = emptyBatch();
+    const updated: Conversation[] = [];
+    for (const id of convIds) {
+      const c = this.conversations.get(id);
+      if (!c) continue;
+      const last = this.messagesOf(id).filter((m) => !m.notice).pop();
+      if (c.lastText === last?.body && c.lastAt === last?.at) continue;
+      const next = { ...c, lastText: last?.body, lastAt: last?.at };
+      updated.push(next);
+      b.conversations.push(await this.sealConversation(next));
+    }
+    await writeBatch(this.db, b);
+    for (const c of updated) this.conversations.set(c.id, c);
+    this.changed();
   }
 
   // ---- records -------------------------------------------------------------------------------
@@ -288,6 +312,23 @@ export class Messenger {
   conversationName(c: Conversation): string {
     const names = [...new Set(c.members.map((m) => m.handle))];
     return names.length ? names.join(', ') : 'Only you';
+  }
+
+  /** The safety code with the one other person in a conversation (null in a group or unknown). */
+  safetyCode(group: string): string | null {
+    try {
+      const members = this.mls.members(group);
+      const me = members.find((m) => m.mailbox === this.creds.mailbox);
+      const others = members.filter((m) => m.mailbox !== this.creds.mailbox);
+      if (!me || others.length !== 1) return null;
+      const them = others[0]!;
+      const code = new this.core.SafetyCode(me.signingKey, me.handle, them.signingKey, them.handle);
+      const display = code.display;
+      code.free();
+      return display;
+    } catch {
+      return null;
+    }
   }
 
   messagesOf(conv: string): Message[] {

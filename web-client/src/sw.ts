@@ -53,6 +53,9 @@ sw.addEventListener('activate', (event) => {
   );
 });
 
+/** Marks an answer that came from the cache, so the app can prefer a newer copy it holds. */
+const FROM_CACHE_HEADER = 'Sallyport-From-Cache';
+
 async function networkFirst(request: Request, cacheName: string, key: string): Promise<Response> {
   try {
     const r = await fetch(request);
@@ -60,8 +63,10 @@ async function networkFirst(request: Request, cacheName: string, key: string): P
     return r;
   } catch (e) {
     const cached = await caches.match(key);
-    if (cached) return cached;
-    throw e;
+    if (!cached) throw e;
+    const headers = new Headers(cached.headers);
+    headers.set(FROM_CACHE_HEADER, '1');
+    return new Response(cached.body, { status: cached.status, statusText: cached.statusText, headers });
   }
 }
 

@@ -1,7 +1,7 @@
 import { useEffect, useRef, useState } from 'preact/hooks';
 import { createInvitation, describeError, listDevices, revokeDevice, setEapLine, type DeviceRow } from '../api';
 import { app } from '../app';
-import { storeConfig } from '../config';
+import { refreshConfig, storeConfig } from '../config';
 import { QrCode } from './QrCode';
 
 const ROLES: { id: string; label: string }[] = [
@@ -183,6 +183,7 @@ function EapSection() {
       storeConfig(config);
       app.config = config;
       app.changed();
+      void refreshConfig(); // through the service worker, so its offline copy has the line too
       setStatus('EAP line saved.');
     } catch (err) {
       setError(describeError(err));

@@ -76,6 +76,7 @@ export function ConversationView({ group }: { group: string }) {
         </ol>
       </div>
       {error && <p role="alert" class="error">{error}</p>}
+      <SafetyCode group={group} />
       {conv.removed ? (
         <p class="muted">You were removed from this conversation.</p>
       ) : (
@@ -97,5 +98,28 @@ export function ConversationView({ group }: { group: string }) {
         </form>
       )}
     </main>
+  );
+}
+
+/** Compare these digits with the other person (in person or by phone) to rule out an impostor. */
+function SafetyCode({ group }: { group: string }) {
+  const [code, setCode] = useState<string | null | undefined>();
+  return (
+    <details
+      class="safety"
+      onToggle={(e) => {
+        if (e.currentTarget.open && code === undefined) setCode(app.messenger!.safetyCode(group));
+      }}
+    >
+      <summary>Safety code</summary>
+      {code ? (
+        <>
+          <p class="digits">{code}</p>
+          <p class="muted">If the other person sees the same digits, no one is listening in.</p>
+        </>
+      ) : (
+        <p class="muted">{code === null ? 'A safety code is shown for conversations between two people.' : ''}</p>
+      )}
+    </details>
   );
 }
