@@ -296,7 +296,7 @@ describe('Sallyport web app in headless Chromium', () => {
     const whileOffline = 'Back soon, written offline';
     SENT_TEXTS.push(whileOffline);
     await send(danaPage, whileOffline);
-    assert.equal(await messageStatus(danaPage, whileOffline), 'Sending');
+    await waitForStatus(danaPage, whileOffline, 'Sending');
     await screenshot(danaPage, 'conversation-offline');
     await dana.context.setOffline(false);
     await expectMessage(alex.page, whileOffline, 45_000);
