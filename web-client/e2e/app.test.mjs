@@ -35,6 +35,7 @@ const TEST_TIMEOUT = 120_000;
 const ALEX = { name: 'Alex Morgan', pin: '482916' };
 const DANA = { name: 'Dana Reyes', pin: '735204' };
 const SAM = { name: 'Sam Lee', pin: '551207' };
+const RILEY = { name: 'Riley Chen', pin: '660418' };
 const WRONG_PIN = '000000';
 
 // Every message text sent in the tests; none may appear in the server's files or logs.
@@ -90,7 +91,7 @@ describe('Sallyport web app in headless Chromium', () => {
   const INVITE = 'the administrator invites a second person in Administration and they enrol on another phone';
   const TALK = 'they open a conversation and exchange messages both ways, marked Delivered';
 
-  step('an unknown invitation code is refused with an alert', [], async () => {
+  step('an unknown invitation code is refused with an alert', [], async (t) => {
     const phone = await newPhone(browser, 'stranger');
     phones.push(phone);
     const { page } = phone;
@@ -100,6 +101,7 @@ describe('Sallyport web app in headless Chromium', () => {
       const code = page.getByRole('textbox', { name: 'Invitation link or code' });
       await code.waitFor();
       await screenshot(page, 'enrol-without-code');
+      await checkAccessibility(page, 'enrol (no code)', t);
       await code.fill('AAAAAAAAAAAAAAAAAAAAAA');
       await button(page, 'Continue').click();
       await heading(page, 'Enrol this device').waitFor();
@@ -150,7 +152,7 @@ describe('Sallyport web app in headless Chromium', () => {
     }
   });
 
-  step(ENROL_ADMIN, [], async () => {
+  step(ENROL_ADMIN, [], async (t) => {
     assert.ok(server.adminLink, 'the server printed no "administrator enrolment link: URL" line');
     assert.ok(server.adminLink.startsWith(`${server.url}/enrol#`), `link ${server.adminLink}`);
     alex = await newPhone(browser, 'alex');
@@ -166,7 +168,7 @@ describe('Sallyport web app in headless Chromium', () => {
         assert.equal(await pinField.getAttribute('inputmode'), 'numeric');
         assert.equal(await page.getByRole('textbox', { name: 'Display name' }).inputValue(), '');
         await screenshot(page, 'enrol');
-        await checkAccessibility(page, 'enrol');
+        await checkAccessibility(page, 'enrol', t);
       },
     });
     await expectChrome(page);
@@ -177,7 +179,7 @@ describe('Sallyport web app in headless Chromium', () => {
     }
   });
 
-  step(INVITE, [ENROL_ADMIN], async () => {
+  step(INVITE, [ENROL_ADMIN], async (t) => {
     const { page } = alex;
     await goTo(page, 'Administration');
     await heading(page, 'Invite someone').waitFor();
@@ -196,7 +198,7 @@ describe('Sallyport web app in headless Chromium', () => {
     await heading(page, 'Devices').waitFor();
     await heading(page, 'Agency EAP line').or(page.getByRole('textbox', { name: 'EAP line name' })).first().waitFor();
     await screenshot(page, 'administration');
-    await checkAccessibility(page, 'administration');
+    await checkAccessibility(page, 'administration', t);
 
     dana = await newPhone(browser, 'dana');
     phones.push(dana);
@@ -211,7 +213,7 @@ describe('Sallyport web app in headless Chromium', () => {
     );
   });
 
-  step('a new phone shows that notifications are unavailable (no Push API in this browser)', [INVITE], async () => {
+  step('a new phone shows that notifications are unavailable (no Push API in this browser)', [INVITE], async (t) => {
     // pushManager.subscribe fails at once in Chromium's incognito contexts.
     const { page } = dana;
     await page.getByText(NOTIFICATIONS_UNAVAILABLE).first().waitFor();
@@ -221,18 +223,18 @@ describe('Sallyport web app in headless Chromium', () => {
     await page.getByLabel('Lock after').waitFor();
     await expectChrome(page);
     await screenshot(page, 'settings');
-    await checkAccessibility(page, 'settings');
+    await checkAccessibility(page, 'settings', t);
     await goTo(page, 'Conversations');
   });
 
-  step(TALK, [INVITE], async () => {
+  step(TALK, [INVITE], async (t) => {
     const { page } = alex;
     await goTo(page, 'Conversations');
     await page.getByRole('link', { name: 'New conversation' }).or(page.getByRole('button', { name: 'New conversation' })).first().click();
     await heading(page, 'New conversation').waitFor();
     await expectChrome(page);
     await screenshot(page, 'new-conversation');
-    await checkAccessibility(page, 'new conversation');
+    await checkAccessibility(page, 'new conversation', t);
     await button(page, `Message ${DANA.name}`).click();
     await page.waitForURL(/\/c\/[0-9a-f]+$/);
     group = new URL(page.url()).pathname.split('/')[2];
@@ -260,7 +262,7 @@ describe('Sallyport web app in headless Chromium', () => {
     assert.equal(await messageStatus(page, reply), 'none', 'a received message carries no status');
     await expectChrome(page);
     await screenshot(page, 'conversation');
-    await checkAccessibility(page, 'conversation');
+    await checkAccessibility(page, 'conversation', t);
   });
 
   step('a conversation has the "Disappearing messages" setting, 7 days by default', [TALK], async () => {
@@ -348,7 +350,7 @@ describe('Sallyport web app in headless Chromium', () => {
     await waitForStatus(alex.page, afterTakeover, 'Delivered');
   });
 
-  step('Lock now locks the app; a wrong PIN is refused, the right one unlocks', [ENROL_ADMIN], async () => {
+  step('Lock now locks the app; a wrong PIN is refused, the right one unlocks', [ENROL_ADMIN], async (t) => {
     const { page } = alex;
     await goTo(page, 'Conversations');
     await button(page, 'Lock now').click();
@@ -356,7 +358,7 @@ describe('Sallyport web app in headless Chromium', () => {
     await expectChrome(page);
     assert.equal(await page.getByRole('heading', { name: 'Conversations', exact: true }).count(), 0, 'nothing behind the lock is shown');
     await screenshot(page, 'lock');
-    await checkAccessibility(page, 'lock');
+    await checkAccessibility(page, 'lock', t);
     await page.getByLabel('PIN', { exact: true }).fill(WRONG_PIN);
     await button(page, 'Unlock').click();
     await page.getByRole('alert').filter({ hasText: 'Wrong PIN' }).waitFor();
@@ -365,17 +367,17 @@ describe('Sallyport web app in headless Chromium', () => {
     await heading(page, 'Conversations').waitFor();
     if (done.has(TALK)) await page.getByRole('link', { name: DANA.name }).waitFor();
     await screenshot(page, 'conversations');
-    await checkAccessibility(page, 'conversations');
+    await checkAccessibility(page, 'conversations', t);
   });
 
-  step('the Crisis lines dialog lists call and text links and closes', [ENROL_ADMIN], async () => {
+  step('the Crisis lines dialog lists call and text links and closes', [ENROL_ADMIN], async (t) => {
     const { page } = alex;
     await button(page, 'Crisis lines').click();
     const dialog = page.getByRole('dialog');
     await dialog.getByRole('heading', { name: 'Crisis lines' }).waitFor();
     await checkCrisisLines(dialog);
     await screenshot(page, 'crisis-lines');
-    await checkAccessibility(page, 'crisis lines dialog');
+    await checkAccessibility(page, 'crisis lines dialog', t);
     await dialog.getByRole('button', { name: 'Close', exact: true }).click();
     await dialog.waitFor({ state: 'hidden' });
   });
@@ -478,6 +480,31 @@ describe('Sallyport web app in headless Chromium', () => {
     await confirm.getByRole('button', { name: 'Revoke', exact: true }).click();
     await page.getByText(/\bRevoked\b/).first().waitFor();
     await goTo(page, 'Conversations');
+  });
+
+  step('inactivity locks the app: after 5 minutes by default, after the time chosen in Settings', [], async () => {
+    // Playwright's fake clock (time flows, and jumps on fastForward): no real waiting. A fresh
+    // phone, since the jumps put its clock ahead of the server's.
+    const riley = await newPhone(browser, 'riley');
+    phones.push(riley);
+    const { page, context } = riley;
+    try {
+      await context.clock.install();
+      await enrol(page, await server.invite(RILEY.name, ['staff']), { pin: RILEY.pin });
+      await page.clock.fastForward('04:30');
+      await page.waitForTimeout(300); // let the app handle the timers that fired
+      assert.equal(await heading(page, 'Sallyport is locked').count(), 0, 'not locked after 4.5 idle minutes');
+      await page.clock.fastForward('00:45');
+      await heading(page, 'Sallyport is locked').waitFor();
+      await unlock(page, RILEY.pin);
+      await goTo(page, 'Settings');
+      await page.getByLabel('Lock after').selectOption({ label: '1 minute of inactivity' });
+      await page.clock.fastForward('01:10');
+      await heading(page, 'Sallyport is locked').waitFor();
+    } finally {
+      await context.close();
+      phones.splice(phones.indexOf(riley), 1);
+    }
   });
 
   step('nothing readable: no message text in the database files or the server log', [TALK], async () => {

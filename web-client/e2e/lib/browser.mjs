@@ -61,10 +61,11 @@ export async function openPage(phone) {
 }
 
 /**
- * Runs axe-core on the whole page and fails with the list of serious and critical violations.
+ * Runs axe-core on the whole page and fails with the list of serious and critical violations; the
+ * others go to the test's diagnostics when `t` is given.
  * axe is injected with `evaluate` (DevTools protocol), which the page's CSP does not apply to.
  */
-export async function checkAccessibility(page, screen) {
+export async function checkAccessibility(page, screen, t = null) {
   await page.evaluate(AXE_SOURCE);
   const violations = await page.evaluate(async () => {
     // eslint-disable-next-line no-undef
@@ -77,6 +78,10 @@ export async function checkAccessibility(page, screen) {
     }));
   });
   const bad = violations.filter((v) => v.impact === 'serious' || v.impact === 'critical');
+  // Lesser findings are reported, not failed on.
+  for (const v of violations.filter((x) => !bad.includes(x))) {
+    t?.diagnostic(`axe-core on ${screen}: [${v.impact}] ${v.id}: ${v.help} (${v.nodes.length} node(s))`);
+  }
   if (bad.length > 0) {
     const list = bad
       .map((v) => `- [${v.impact}] ${v.id}: ${v.help}\n${v.nodes.map((n) => `    ${n}`).join('\n')}`)
