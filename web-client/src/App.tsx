@@ -1,7 +1,7 @@
+import type { JSX } from 'preact';
 import { useEffect, useState } from 'preact/hooks';
 import { app, useApp } from './app';
 import { navigate, onLinkClick, usePath } from './router';
-import { AdminScreen } from './screens/AdminScreen';
 import { ConversationsScreen } from './screens/ConversationsScreen';
 import { ConversationView } from './screens/ConversationView';
 import { CrisisLinesDialog } from './screens/CrisisLinesDialog';
@@ -84,10 +84,32 @@ function Nav({ path }: { path: string }) {
   );
 }
 
+/** Administration is loaded on demand: only administrators use it (first-load budget). */
+function LazyAdminScreen() {
+  const [screen, setScreen] = useState<(() => JSX.Element) | undefined>();
+  const [failed, setFailed] = useState(false);
+  useEffect(() => {
+    import('./screens/AdminScreen').then(
+      (m) => setScreen(() => m.AdminScreen),
+      () => setFailed(true),
+    );
+  }, []);
+  if (screen) {
+    const AdminScreen = screen;
+    return <AdminScreen />;
+  }
+  return (
+    <main>
+      <h1>Administration</h1>
+      {failed ? <p role="alert">Administration could not be loaded. Check the connection and try again.</p> : <p class="muted">Loading…</p>}
+    </main>
+  );
+}
+
 function Screen({ path }: { path: string }) {
   if (path === '/new') return <NewConversationScreen />;
   if (path.startsWith('/c/')) return <ConversationView group={path.slice(3)} />;
-  if (path === '/admin') return <AdminScreen />;
+  if (path === '/admin') return <LazyAdminScreen />;
   if (path === '/settings') return <SettingsScreen />;
   return <ConversationsScreen />;
 }

@@ -139,11 +139,14 @@ class App {
     this.lastActivity = Date.now();
   }
 
+  /** Locks if idle too long; also called when the page comes back (timers sleep with the phone). */
+  checkIdle(): void {
+    if (this.phase === 'ready' && Date.now() - this.lastActivity > this.lockAfterMinutes * 60_000) this.lock();
+  }
+
   private watchIdle(): void {
     clearInterval(this.idleTimer);
-    this.idleTimer = setInterval(() => {
-      if (Date.now() - this.lastActivity > this.lockAfterMinutes * 60_000) this.lock();
-    }, 5_000);
+    this.idleTimer = setInterval(() => this.checkIdle(), 5_000);
   }
 }
 

@@ -3,7 +3,11 @@ import { App } from './App';
 import { app } from './app';
 import './styles.css';
 
-for (const type of ['pointerdown', 'keydown', 'touchstart']) document.addEventListener(type, () => app.activity(), { passive: true });
+// Before any tap is counted as activity, a page coming back after a long sleep locks.
+document.addEventListener('visibilitychange', () => document.visibilityState === 'visible' && app.checkIdle());
+for (const type of ['pointerdown', 'keydown', 'touchstart']) {
+  document.addEventListener(type, () => (app.checkIdle(), app.activity()), { capture: true, passive: true });
+}
 
 if ('serviceWorker' in navigator) {
   navigator.serviceWorker.register('/sw.js', { scope: '/' }).catch((e) => console.warn('sallyport: no service worker', e));

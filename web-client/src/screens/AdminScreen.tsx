@@ -3,14 +3,7 @@ import { createInvitation, describeError, listDevices, revokeDevice, setEapLine,
 import { app } from '../app';
 import { refreshConfig, storeConfig } from '../config';
 import { QrCode } from './QrCode';
-
-const ROLES: { id: string; label: string }[] = [
-  { id: 'staff', label: 'Staff' },
-  { id: 'peer_supporter', label: 'Peer supporter' },
-  { id: 'coordinator', label: 'Coordinator' },
-  { id: 'admin', label: 'Administrator' },
-];
-export const roleLabel = (id: string): string => ROLES.find((r) => r.id === id)?.label ?? id;
+import { ROLES, roleLabel } from './roles';
 
 function InviteSection() {
   const [name, setName] = useState('');

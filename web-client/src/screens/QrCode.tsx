@@ -1,7 +1,9 @@
-import qrcode from 'qrcode-generator';
+import { useEffect, useState } from 'preact/hooks';
 
 /** The QR code's dark modules as one SVG path (inline SVG: the CSP allows no data: images). */
-export function qrPath(text: string): { size: number; d: string } {
+export async function qrPath(text: string): Promise<{ size: number; d: string }> {
+  // Loaded on demand: only administrators make invitations, and it is a third of the app's JS.
+  const { default: qrcode } = await import('qrcode-generator');
   const qr = qrcode(0, 'M');
   qr.addData(text);
   qr.make();
@@ -12,12 +14,21 @@ export function qrPath(text: string): { size: number; d: string } {
 }
 
 export function QrCode({ text, label }: { text: string; label: string }) {
-  const { size, d } = qrPath(text);
+  const [qr, setQr] = useState<{ size: number; d: string } | undefined>();
+  useEffect(() => {
+    let live = true;
+    setQr(undefined);
+    void qrPath(text).then((q) => live && setQr(q));
+    return () => {
+      live = false;
+    };
+  }, [text]);
+  const size = qr?.size ?? 1;
   return (
     <svg class="qr" role="img" aria-label={label} viewBox={`0 0 ${size} ${size}`} width="240" height="240" shape-rendering="crispEdges">
       <title>{label}</title>
       <rect width={size} height={size} fill="#fff" />
-      <path d={d} fill="#000" />
+      {qr && <path d={qr.d} fill="#000" />}
     </svg>
   );
 }

@@ -1,5 +1,5 @@
 import { app, LOCK_CHOICES, useApp } from '../app';
-import { roleLabel } from './AdminScreen';
+import { roleLabel } from './roles';
 
 const PUSH_TEXT = {
   enabled: 'Notifications are on for this device.',

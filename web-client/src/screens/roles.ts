@@ -1,0 +1,10 @@
+//! Role ids (protocol) and what the UI calls them.
+
+export const ROLES: { id: string; label: string }[] = [
+  { id: 'staff', label: 'Staff' },
+  { id: 'peer_supporter', label: 'Peer supporter' },
+  { id: 'coordinator', label: 'Coordinator' },
+  { id: 'admin', label: 'Administrator' },
+];
+
+export const roleLabel = (id: string): string => ROLES.find((r) => r.id === id)?.label ?? id;
