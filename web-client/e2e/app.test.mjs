@@ -365,7 +365,23 @@ describe('Sallyport web app in headless Chromium', () => {
     await heading(page, 'Sallyport is locked').waitFor();
     await unlock(page, ALEX.pin);
     await heading(page, 'Conversations').waitFor();
-    if (done.has(TALK)) await page.getByRole('link', { name: DANA.name }).waitFor();
+    if (done.has(TALK)) {
+      // The conversation's entry: a link named after the other person, with the last message as
+      // its preview (in the link, its list item, or the element the link is described by).
+      const entry = () =>
+        page.getByRole('link', { name: DANA.name }).evaluate((a) => {
+          const described = (a.getAttribute('aria-describedby') || '')
+            .split(/\s+/)
+            .map((id) => document.getElementById(id)?.textContent ?? '');
+          const item = a.closest('li, [role="listitem"], article');
+          return [a.textContent, ...described, item?.textContent ?? ''].join(' ');
+        });
+      const last = SENT_TEXTS[SENT_TEXTS.length - 1];
+      let shown = '';
+      await waitUntil(async () => (shown = await entry()).includes(last), { message: `the last message "${last}"` }).catch(() => {
+        throw new Error(`the conversation entry for ${DANA.name} does not show the last message "${last}": ${shown}`);
+      });
+    }
     await screenshot(page, 'conversations');
     await checkAccessibility(page, 'conversations', t);
   });
@@ -478,7 +494,14 @@ describe('Sallyport web app in headless Chromium', () => {
     await page.getByRole('button', { name: /^Revoke Sam Lee[’']s device$/ }).click();
     const confirm = page.getByRole('dialog').or(page.getByRole('alertdialog')).first();
     await confirm.getByRole('button', { name: 'Revoke', exact: true }).click();
-    await page.getByText(/\bRevoked\b/).first().waitFor();
+    const samRow = page.getByRole('row').or(page.getByRole('listitem')).filter({ hasText: SAM.name });
+    await samRow.filter({ hasText: /Revoked/ }).first().waitFor();
+    await page.getByRole('row').or(page.getByRole('listitem')).filter({ hasText: DANA.name }).first().waitFor();
+    assert.equal(
+      await page.getByRole('row').or(page.getByRole('listitem')).filter({ hasText: DANA.name }).filter({ hasText: /Revoked/ }).count(),
+      0,
+      'only the revoked device is marked Revoked',
+    );
     await goTo(page, 'Conversations');
   });
 
