@@ -306,6 +306,24 @@ describe('Sallyport web app in headless Chromium', () => {
     await danaPage.getByText(OFFLINE_TEXT).waitFor({ state: 'hidden' });
   });
 
+  step('a message written offline survives a reload and is sent once back online', [TALK], async () => {
+    const page = dana.page;
+    assert.equal(new URL(page.url()).pathname, `/c/${group}`);
+    await dana.context.setOffline(true);
+    await page.getByRole('status').filter({ hasText: OFFLINE_TEXT }).waitFor();
+    const queued = 'Queued offline, then the app was reloaded';
+    SENT_TEXTS.push(queued);
+    await send(page, queued);
+    await waitForStatus(page, queued, 'Sending');
+    await page.reload(); // still offline: the service worker serves the app
+    await unlock(page, DANA.pin);
+    await heading(page, ALEX.name).waitFor();
+    await waitForStatus(page, queued, 'Sending');
+    await dana.context.setOffline(false);
+    await expectMessage(alex.page, queued, 45_000);
+    await waitForStatus(page, queued, 'Delivered', 45_000);
+  });
+
   step('a reload keeps the history and the keys (after unlocking)', [TALK], async () => {
     const { page } = alex;
     await page.reload();
