@@ -149,11 +149,11 @@ afterAll(() => {
   relay.dropAll();
 });
 
-async function device(name: string): Promise<{ creds: Credentials; dbName: string; key: CryptoKey }> {
+async function device(name: string, account = randomId(), label = name): Promise<{ creds: Credentials; dbName: string; key: CryptoKey }> {
   const keys = core.DeviceKeys.generate();
   const creds: Credentials = {
     server_url: 'http://127.0.0.1:9',
-    account: randomId(),
+    account,
     device: randomId(),
     mailbox: randomId(),
     display_name: name,
@@ -162,7 +162,7 @@ async function device(name: string): Promise<{ creds: Credentials; dbName: strin
   };
   keys.free();
   relay.devices.set(creds.device, { account: creds.account, mailbox: creds.mailbox });
-  const dbName = 'flow-' + name;
+  const dbName = 'flow-' + label;
   const db = await openDb(dbName);
   const { key } = await createLock('1234', 1000);
   await Messenger.saveCredentials(db, key, creds);
@@ -251,5 +251,46 @@ describe('two devices through the engine', () => {
 
     alex.close();
     dana.close();
+  }, 30_000);
+});
+
+describe('membership follows the directory', () => {
+  it('a new device of a member is added, a revoked one removed, and everyone sees it', async () => {
+    const a = await device('Sam Lee');
+    const b = await device('Kim Park');
+    const sam = await open(a);
+    const kim = await open(b);
+    await until('Kim publishes KeyPackages', () => (relay.keyPackages.get(b.creds.mailbox)?.length ?? 0) >= 10);
+    const group = await sam.createConversation('Kim Park', [b.creds.mailbox]);
+    await until('Kim joins', () => kim.conversations.has(group));
+    await sam.sendText(group, 'one');
+    await until('Kim reads', () => texts(kim, group).includes('one'));
+
+    // Kim enrols a second phone on the same account.
+    const b2 = await device('Kim Park', b.creds.account, 'Kim Park 2');
+    const kim2 = await open(b2);
+    await until('the new phone publishes', () => (relay.keyPackages.get(b2.creds.mailbox)?.length ?? 0) >= 10);
+    const directory = [
+      { account: a.creds.account, mailboxes: [a.creds.mailbox] },
+      { account: b.creds.account, mailboxes: [b.creds.mailbox, b2.creds.mailbox] },
+    ];
+    await kim.syncMembers(group, directory);
+    await until('the new phone joins', () => kim2.conversations.has(group));
+    await until('Sam sees the change', () => texts(sam, group).includes('Kim Park’s device was added.'));
+    expect(texts(kim, group)).toContain('Kim Park’s device was added.');
+    await sam.sendText(group, 'two');
+    await until('both phones read it', () => texts(kim, group).includes('two') && texts(kim2, group).includes('two'));
+    await sam.syncMembers(group, directory); // in line already: no commit
+    expect(sam.messagesOf(group).filter((m) => m.notice)).toHaveLength(1);
+
+    // The second phone is revoked: it leaves the directory, and Sam's app removes it.
+    await sam.syncMembers(group, [directory[0]!, { account: b.creds.account, mailboxes: [b.creds.mailbox] }]);
+    await until('the revoked phone learns it was removed', () => kim2.conversations.get(group)?.removed === true);
+    await until('Kim sees the removal', () => texts(kim, group).includes('Kim Park’s device was removed.'));
+    await sam.sendText(group, 'three');
+    await until('Kim reads three', () => texts(kim, group).includes('three'));
+    expect(texts(kim2, group)).not.toContain('three');
+
+    for (const m of [sam, kim, kim2]) m.close();
   }, 30_000);
 });

@@ -131,6 +131,12 @@ export async function writeBatch(db: Db, b: Batch): Promise<void> {
 
 type Listener = () => void;
 
+export class LockedError extends Error {
+  constructor() {
+    super('Sallyport is locked.');
+  }
+}
+
 export class Messenger {
   readonly conversations = new Map<string, Conversation>();
   readonly messages = new Map<string, Message>();
@@ -210,8 +216,14 @@ export class Messenger {
 
   /** Runs `fn` after everything queued before it: MLS state is touched by one operation at a time. */
   private run<T>(fn: () => Promise<T>): Promise<T> {
-    const next = this.queue.then(fn);
-    this.queue = next.catch((e) => console.error('sallyport:', e));
+    const next = this.queue.then(() => {
+      // Locked meanwhile: the keys and the wasm objects are gone.
+      if (this.closed) throw new LockedError();
+      return fn();
+    });
+    this.queue = next.catch((e) => {
+      if (!(e instanceof LockedError)) console.error('sallyport:', e);
+    });
     return next;
   }
 
@@ -421,7 +433,9 @@ export class Messenger {
         c.members = this.others(e.members);
         c.updatedAt = now;
       } else if (e.type === 'membership_changed') {
-        conv(e.group).members = this.safeMembers(e.group);
+        const c = conv(e.group);
+        c.members = this.safeMembers(e.group);
+        for (const n of this.membershipNotices(e, now, c.timer)) msgs.set(n.key, n);
       } else if (e.type === 'removed') {
         conv(e.group).removed = true;
       } else if (e.type === 'message') {
@@ -464,6 +478,17 @@ export class Messenger {
     }
   }
 
+  /** Visible lines for a membership change after the conversation began (no silent adds). */
+  private membershipNotices(e: MlsEvent, now: number, timer: number): Message[] {
+    if (e.type !== 'membership_changed' || e.epoch <= 1) return [];
+    const line = (m: MlsMember, what: string): Message => {
+      const id = randomId();
+      const who = m.mailbox === this.creds.mailbox ? 'This device' : `${m.handle}’s device`;
+      return { key: `${e.group}:${id}`, conv: e.group, id, at: now, expiresAt: expiryOf(now, timer), status: 'received', from: '', body: `${who} ${what}.`, mine: false, notice: true };
+    };
+    return [...e.added.map((m) => line(m, 'was added')), ...e.removed.map((m) => line(m, 'was removed'))];
+  }
+
   private safeMembers(group: string): Member[] {
     try {
       return this.others(this.mls.members(group));
@@ -480,13 +505,16 @@ export class Messenger {
     const b = emptyBatch();
     b.outboxDelete.push(o.id);
     let conv: Conversation | undefined;
+    const notices: Message[] = [];
     if (o.kind === 'commit') {
-      this.mls.commitAccepted(o.group);
+      const events = this.mls.commitAccepted(o.group);
       await this.mlsChanges(b);
       const c = this.conversations.get(o.group);
       if (c) {
         conv = { ...c, members: this.safeMembers(o.group) };
         b.conversations.push(await this.sealConversation(conv));
+        for (const e of events) notices.push(...this.membershipNotices(e, Date.now(), c.timer));
+        for (const n of notices) b.messages.push(await this.sealMessage(n));
       }
     }
     let m = o.msgKey ? this.messages.get(o.msgKey) : undefined;
@@ -498,6 +526,7 @@ export class Messenger {
     this.outbox.delete(o.id);
     if (conv) this.conversations.set(conv.id, conv);
     if (m) this.messages.set(m.key, m);
+    for (const n of notices) this.messages.set(n.key, n);
     if (o.kind === 'commit') this.settleCommit(o.group);
     this.changed();
   }
@@ -639,6 +668,44 @@ export class Messenger {
       if (have.size === mailboxes.length && mailboxes.every((mb) => have.has(mb))) return c;
     }
     return undefined;
+  }
+
+  /** Sends a commit (persisted with its MLS changes first) and waits for the server's answer. */
+  private async sendCommit(group: string, make: () => { to: string[]; envelope: Uint8Array }): Promise<void> {
+    await this.run(async () => {
+      const out = make();
+      const b = emptyBatch();
+      await this.mlsChanges(b);
+      const entry: OutboxEntry = { id: randomId(), group, to: out.to, envelope: out.envelope, kind: 'commit', createdAt: Date.now() };
+      b.outboxPut.push(entry);
+      await writeBatch(this.db, b);
+      this.outbox.set(entry.id, entry);
+      this.wire.set(groupSendWithId(this.session, entry.id, out.to, out.envelope), entry.id);
+      this.flush();
+    });
+    await this.waitForCommit(group);
+  }
+
+  /**
+   * Brings a conversation in line with the directory (`people`: accounts and their active
+   * devices' mailboxes): revoked devices of its members are removed and their new devices added,
+   * each change a commit every member sees. A commit that loses a race is dropped; the next call
+   * tries again.
+   */
+  async syncMembers(group: string, people: { account: string; mailboxes: string[] }[]): Promise<void> {
+    const c = this.conversations.get(group);
+    if (!c || c.removed || this.closed || !this.session.isReady || this.mls.hasPendingCommit(group)) return;
+    const members = this.safeMembers(group);
+    const have = new Set(members.map((m) => m.mailbox));
+    const active = new Set(people.flatMap((p) => p.mailboxes));
+    const gone = members.filter((m) => !active.has(m.mailbox)).map((m) => m.mailbox);
+    const theirs = people.filter((p) => p.account === this.creds.account || p.mailboxes.some((mb) => have.has(mb)));
+    const missing = theirs.flatMap((p) => p.mailboxes).filter((mb) => !have.has(mb) && mb !== this.creds.mailbox);
+    if (gone.length) await this.sendCommit(group, () => this.mls.removeMembers(group, gone));
+    if (!missing.length || this.closed) return;
+    const claimed = await Promise.all(missing.map((mb) => this.claim(mb)));
+    const ok = missing.map((mb, i) => [mb, claimed[i]] as const).filter((x): x is readonly [string, Uint8Array] => x[1] !== null);
+    if (ok.length && !this.closed) await this.sendCommit(group, () => this.mls.addMembers(group, ok.map((x) => x[0]), ok.map((x) => x[1])));
   }
 
   /** createGroup → claim a KeyPackage per mailbox → addMembers → group_send the commit + Welcome. */

@@ -127,6 +127,8 @@ function DevicesSection() {
                   <td>{d.roles.map(roleLabel).join(', ')}</td>
                   <td>{new Date(d.created_at).toLocaleDateString()}</td>
                   <td>
+                    {/* a leading space keeps "Revoked" a separate word in the row's text */}
+                    {' '}
                     {d.revoked_at ? (
                       'Revoked'
                     ) : (

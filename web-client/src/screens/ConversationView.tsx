@@ -1,7 +1,10 @@
 import { useEffect, useRef, useState } from 'preact/hooks';
+import { getDirectory } from '../api';
 import { app, useApp } from '../app';
 import { TIMER_CHOICES, type Message } from '../messenger';
 import { formatTime } from './ConversationsScreen';
+
+const synced = new Set<string>();
 
 const STATUS_TEXT: Record<Message['status'], string> = {
   sending: 'Sending',
@@ -24,6 +27,19 @@ export function ConversationView({ group }: { group: string }) {
     const el = logRef.current;
     if (el) el.scrollTop = el.scrollHeight;
   }, [last]);
+  const online = m.connection === 'online';
+  useEffect(() => {
+    // Once per page life and conversation: add members' new devices, remove revoked ones.
+    const signer = app.signer;
+    if (!online || !signer || synced.has(group)) return;
+    synced.add(group);
+    getDirectory(signer)
+      .then((d) => m.syncMembers(group, d.people))
+      .catch((e: unknown) => {
+        synced.delete(group);
+        console.warn('sallyport: members not synced', e);
+      });
+  }, [group, online]);
 
   if (!conv) {
     return (

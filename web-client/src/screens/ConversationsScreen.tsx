@@ -46,13 +46,14 @@ export function ConversationsScreen() {
         <ul class="conversations">
           {list.map((c) => (
             <li key={c.id} class="conversation">
-              <a href={`/c/${c.id}`} onClick={onLinkClick} aria-describedby={`preview-${c.id}`}>
-                {m.conversationName(c)}
+              {/* The link's name starts with the people's names, then the preview and time. */}
+              <a href={`/c/${c.id}`} onClick={onLinkClick}>
+                <span class="name">{m.conversationName(c)}</span>
+                <span class="preview">
+                  <span class="text">{c.removed ? 'You were removed from this conversation.' : c.lastText ?? 'No messages yet'}</span>
+                  {c.lastAt && <time dateTime={new Date(c.lastAt).toISOString()}>{formatTime(c.lastAt)}</time>}
+                </span>
               </a>
-              <p id={`preview-${c.id}`} class="preview">
-                <span class="text">{c.removed ? 'You were removed from this conversation.' : c.lastText ?? 'No messages yet'}</span>
-                {c.lastAt && <time dateTime={new Date(c.lastAt).toISOString()}>{formatTime(c.lastAt)}</time>}
-              </p>
             </li>
           ))}
         </ul>
