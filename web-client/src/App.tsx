@@ -5,10 +5,7 @@ import { navigate, onLinkClick, usePath } from './router';
 import { ConversationsScreen } from './screens/ConversationsScreen';
 import { ConversationView } from './screens/ConversationView';
 import { CrisisLinesDialog } from './screens/CrisisLinesDialog';
-import { EnrolScreen } from './screens/EnrolScreen';
 import { LockScreen } from './screens/LockScreen';
-import { NewConversationScreen } from './screens/NewConversationScreen';
-import { SettingsScreen } from './screens/SettingsScreen';
 
 function LockIcon() {
   return (
@@ -84,32 +81,47 @@ function Nav({ path }: { path: string }) {
   );
 }
 
-/** Administration is loaded on demand: only administrators use it (first-load budget). */
-function LazyAdminScreen() {
-  const [screen, setScreen] = useState<(() => JSX.Element) | undefined>();
-  const [failed, setFailed] = useState(false);
-  useEffect(() => {
-    import('./screens/AdminScreen').then(
-      (m) => setScreen(() => m.AdminScreen),
-      () => setFailed(true),
+/**
+ * A screen loaded on demand (route-based code splitting keeps the first load small); the service
+ * worker precaches every chunk, so this works offline too.
+ */
+function lazyScreen(title: string, load: () => Promise<() => JSX.Element>) {
+  let loaded: (() => JSX.Element) | undefined;
+  return function LazyScreen() {
+    const [screen, setScreen] = useState(() => loaded);
+    const [failed, setFailed] = useState(false);
+    useEffect(() => {
+      if (screen) return;
+      load().then(
+        (s) => {
+          loaded = s;
+          setScreen(() => s);
+        },
+        () => setFailed(true),
+      );
+    }, []);
+    if (screen) {
+      const Screen = screen;
+      return <Screen />;
+    }
+    return (
+      <main>
+        <h1>{title}</h1>
+        {failed ? <p role="alert">This screen could not be loaded. Check the connection and try again.</p> : <p class="muted">Loading…</p>}
+      </main>
     );
-  }, []);
-  if (screen) {
-    const AdminScreen = screen;
-    return <AdminScreen />;
-  }
-  return (
-    <main>
-      <h1>Administration</h1>
-      {failed ? <p role="alert">Administration could not be loaded. Check the connection and try again.</p> : <p class="muted">Loading…</p>}
-    </main>
-  );
+  };
 }
+
+const AdminScreen = lazyScreen('Administration', () => import('./screens/AdminScreen').then((m) => m.AdminScreen));
+const SettingsScreen = lazyScreen('Settings', () => import('./screens/SettingsScreen').then((m) => m.SettingsScreen));
+const NewConversationScreen = lazyScreen('New conversation', () => import('./screens/NewConversationScreen').then((m) => m.NewConversationScreen));
+const EnrolScreen = lazyScreen('Enrol this device', () => import('./screens/EnrolScreen').then((m) => m.EnrolScreen));
 
 function Screen({ path }: { path: string }) {
   if (path === '/new') return <NewConversationScreen />;
   if (path.startsWith('/c/')) return <ConversationView group={path.slice(3)} />;
-  if (path === '/admin') return <LazyAdminScreen />;
+  if (path === '/admin') return <AdminScreen />;
   if (path === '/settings') return <SettingsScreen />;
   return <ConversationsScreen />;
 }
