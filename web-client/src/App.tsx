@@ -57,6 +57,11 @@ function ConnectionStatus() {
           </button>
         </div>
       )}
+      {app.messenger?.clockSkew && state !== 'online' && (
+        <div class="banner" role="alert">
+          This device’s clock is wrong, so Sallyport cannot connect. Set the date and time to automatic.
+        </div>
+      )}
       {state === 'revoked' && (
         <div class="banner" role="alert">
           This device has been revoked. Ask an administrator for a new invitation.

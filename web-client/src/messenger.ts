@@ -242,6 +242,11 @@ export class Messenger {
     this.sweepTimer = setInterval(() => void this.sweep(), 60_000);
   }
 
+  /** The server said this device's clock is more than 5 minutes off. */
+  get clockSkew(): boolean {
+    return this.conn?.clockSkew ?? false;
+  }
+
   /** "Use here": take the connection back from another tab. */
   reconnect(): void {
     this.conn?.connectNow();

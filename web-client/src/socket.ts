@@ -22,6 +22,8 @@ export function backoffMs(n: number, random: () => number = Math.random): number
 
 export class Connection {
   state: ConnectionState = 'offline';
+  /** The server refused this device's clock (`clock_skew`); cleared by the next `ready`. */
+  clockSkew = false;
   private ws: WebSocket | undefined;
   private attempt = 0;
   private timer: ReturnType<typeof setTimeout> | undefined;
@@ -107,7 +109,10 @@ export class Connection {
     for (const e of out.events) {
       if (e.type === 'ready') {
         this.attempt = 0;
+        this.clockSkew = false;
         this.setState('online');
+      } else if (e.type === 'error' && e.code === 'clock_skew') {
+        this.clockSkew = true;
       } else if (e.type === 'error' && STOP_CODES[e.code]) {
         this.setState(STOP_CODES[e.code]!);
       }

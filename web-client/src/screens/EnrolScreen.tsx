@@ -3,14 +3,8 @@ import { describeError } from '../api';
 import { app } from '../app';
 import { validPin } from '../lock';
 import { navigate } from '../router';
+import { codeFrom } from '../invitation';
 import { InstallGuide } from './InstallGuide';
-
-/** The code from a link's fragment (`/enrol#CODE`) or a pasted link / bare code. */
-export function codeFrom(text: string): string {
-  const t = text.trim();
-  const i = t.lastIndexOf('#');
-  return i >= 0 ? t.slice(i + 1) : t;
-}
 
 export function EnrolScreen() {
   const [code, setCode] = useState(() => codeFrom(location.hash));
