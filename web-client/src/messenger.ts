@@ -261,11 +261,14 @@ export class Messenger {
     for (const w of this.claims.values()) w(null);
     this.claims.clear();
     this.listeners.clear();
-    this.session.free();
-    this.mls.free();
-    this.keys.free();
     this.conversations.clear();
     this.messages.clear();
+    // The operation in flight (if any) finishes with live objects; queued ones see `closed`.
+    void this.queue.finally(() => {
+      this.session.free();
+      this.mls.free();
+      this.keys.free();
+    });
   }
 
   private flush(): void {
@@ -614,6 +617,7 @@ export class Messenger {
   }
 
   private async waitForCommit(group: string): Promise<void> {
+    if (this.closed) throw new LockedError();
     if (!this.mls.hasPendingCommit(group)) return;
     await new Promise<void>((resolve, reject) => {
       const list = this.commitWaiters.get(group) ?? [];
@@ -651,6 +655,7 @@ export class Messenger {
   }
 
   private claim(mailbox: string): Promise<Uint8Array | null> {
+    if (this.closed) return Promise.resolve(null);
     return new Promise((resolve) => {
       const timer = setTimeout(() => {
         this.claims.delete(mailbox);
@@ -699,7 +704,7 @@ export class Messenger {
    */
   async syncMembers(group: string, people: { account: string; mailboxes: string[] }[]): Promise<void> {
     const c = this.conversations.get(group);
-    if (!c || c.removed || this.closed || !this.session.isReady || this.mls.hasPendingCommit(group)) return;
+    if (this.closed || !c || c.removed || !this.session.isReady || this.mls.hasPendingCommit(group)) return;
     const members = this.safeMembers(group);
     const have = new Set(members.map((m) => m.mailbox));
     const active = new Set(people.flatMap((p) => p.mailboxes));
