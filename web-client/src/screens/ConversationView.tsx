@@ -24,8 +24,10 @@ export function ConversationView({ group }: { group: string }) {
   const messages = conv ? m.messagesOf(group) : [];
   const last = messages[messages.length - 1]?.key;
   useEffect(() => {
+    // The page scrolls (not the log): keep the newest message in view above the composer.
     const el = logRef.current;
     if (el) el.scrollTop = el.scrollHeight;
+    window.scrollTo(0, document.documentElement.scrollHeight);
   }, [last]);
   const online = m.connection === 'online';
   useEffect(() => {
