@@ -17,6 +17,39 @@ pub fn auth_message(device: &DeviceId, nonce: &Nonce, origin: &str, timestamp_ms
     m
 }
 
+const REQUEST_CONTEXT: &[u8] = b"sallyport-request-v1";
+
+/// What a device signs for a REST request (protocol/README.md §11):
+/// `"sallyport-request-v1" 0x00 device(16) timestamp_ms(i64 BE) origin 0x00 METHOD 0x00
+/// path_and_query 0x00 SHA-256(body)`.
+pub fn request_message(
+    device: &DeviceId,
+    timestamp_ms: i64,
+    origin: &str,
+    method: &str,
+    path_and_query: &str,
+    body_sha256: &[u8; 32],
+) -> Vec<u8> {
+    let mut m = Vec::with_capacity(REQUEST_CONTEXT.len() + 60 + origin.len() + method.len() + path_and_query.len());
+    m.extend_from_slice(REQUEST_CONTEXT);
+    m.push(0);
+    m.extend_from_slice(device.as_bytes());
+    m.extend_from_slice(&timestamp_ms.to_be_bytes());
+    m.extend_from_slice(origin.as_bytes());
+    m.push(0);
+    m.extend_from_slice(method.as_bytes());
+    m.push(0);
+    m.extend_from_slice(path_and_query.as_bytes());
+    m.push(0);
+    m.extend_from_slice(body_sha256);
+    m
+}
+
+/// Header names of a signed REST request.
+pub const DEVICE_HEADER: &str = "sallyport-device";
+pub const TIME_HEADER: &str = "sallyport-time";
+pub const SIGNATURE_HEADER: &str = "sallyport-signature";
+
 /// The origin (`scheme://host[:port]`) of a URL, as both sides must write it: lower-case, without
 /// a path or trailing slash.
 pub fn origin_of(url: &str) -> String {

@@ -62,6 +62,12 @@ pub enum ErrorCode {
     NoKeyPackage,
     /// Too many or too large KeyPackages in one publish, or the mailbox's stock is full.
     KeyPackageLimit,
+    /// A REST request is not signed by an enrolled device, or its signature is stale or replayed.
+    Unauthorized,
+    /// The signing device's account lacks the role the request needs.
+    Forbidden,
+    /// The REST resource named in the request does not exist.
+    NotFound,
     /// The server could not complete the request; nothing was acknowledged, so retry.
     Internal,
 }
@@ -95,6 +101,9 @@ impl ErrorCode {
             Self::InvalidMlsMessage => "invalid_mls_message",
             Self::NoKeyPackage => "no_key_package",
             Self::KeyPackageLimit => "key_package_limit",
+            Self::Unauthorized => "unauthorized",
+            Self::Forbidden => "forbidden",
+            Self::NotFound => "not_found",
             Self::Internal => "internal",
         }
     }
@@ -144,6 +153,9 @@ impl ErrorCode {
             Self::InvalidMlsMessage => "the payload is not a valid MLS group envelope",
             Self::NoKeyPackage => "the mailbox has no KeyPackage to claim",
             Self::KeyPackageLimit => "too many or too large KeyPackages",
+            Self::Unauthorized => "the request is not signed by an enrolled device, or the signature is stale or replayed",
+            Self::Forbidden => "your account is not allowed to do this",
+            Self::NotFound => "not found",
             Self::Internal => "internal error; nothing was stored, try again",
         }
     }

@@ -93,6 +93,14 @@ pub struct ServeConfig {
     #[arg(long, hide = true)]
     pub ignore_notifications: bool,
 
+    /// The built web app to serve (default: web-client/dist under the working directory, when
+    /// it has been built; otherwise a plain landing page is served).
+    #[arg(long, env = "SALLYPORT_WEB_DIR")]
+    pub web_dir: Option<std::path::PathBuf>,
+
+    #[command(flatten)]
+    pub push: crate::push::PushArgs,
+
     /// Most messages committed in one database transaction (group commit).
     #[arg(long, env = "SALLYPORT_MAX_COMMIT_BATCH", default_value_t = 4_096)]
     pub max_commit_batch: usize,

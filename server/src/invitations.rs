@@ -50,6 +50,7 @@ pub async fn redeem(
     code: &[u8; 16],
     signing_key: PublicKey,
     notification_key: PublicKey,
+    display_name: Option<String>,
     now: i64,
 ) -> Result<Enrolled, StoreError> {
     store
@@ -59,6 +60,7 @@ pub async fn redeem(
                 device: DeviceId::random(),
                 mailbox: MailboxId::random(),
                 new_account: AccountId::random(),
+                display_name,
                 signing_key,
                 notification_key,
                 now,

@@ -8,6 +8,7 @@ pub mod error;
 pub mod http;
 pub mod invitations;
 pub mod metrics;
+pub mod push;
 pub mod relay;
 pub mod state;
 pub mod store;
@@ -41,6 +42,7 @@ pub async fn run(
     let bound = listener.local_addr()?;
     let public_url = config.public_url_for(bound);
     let database_url = config.database.url()?;
+    let web_dir = http::web::resolve_dir(config.web_dir.as_deref())?;
     let store = store::connect(&database_url).await.context("opening the database")?;
     tracing::info!(backend = store.backend(), "database ready");
 
@@ -68,13 +70,21 @@ pub async fn run(
     let node_id = sallyport_protocol::MessageId::random().to_text();
     let hub = Arc::new(Hub::default());
     let metrics = Arc::new(metrics::Metrics::default());
+    let (shutdown_tx, shutdown_rx) = watch::channel(false);
+    let push = push::Push::start(store.clone(), metrics.clone(), &config.push, &public_url, shutdown_rx.clone())
+        .await
+        .context("setting up Web Push")?;
     let (committer, committer_task) = Committer::start(
         store.clone(),
         hub.clone(),
         metrics.clone(),
-        CommitterConfig { node_id: node_id.clone(), max_batch: config.max_commit_batch.max(1), queue_quota: config.queue_quota },
+        CommitterConfig {
+            node_id: node_id.clone(),
+            max_batch: config.max_commit_batch.max(1),
+            queue_quota: config.queue_quota,
+            push: Some(push.clone()),
+        },
     );
-    let (shutdown_tx, shutdown_rx) = watch::channel(false);
     relay::watchers::spawn_all(
         store.clone(),
         hub.clone(),
@@ -90,14 +100,17 @@ pub async fn run(
             message_ttl_ms: i64::from(config.message_ttl_days) * 86_400_000,
             queue_quota: config.queue_quota,
             max_frames_per_second: config.max_frames_per_second,
+            vapid_public_key: push.vapid_public_key.clone(),
         }),
         store: store.clone(),
         hub,
         committer,
         metrics,
+        push,
+        replay: Arc::default(),
         shutdown: shutdown_rx,
     };
-    let app = http::router(state.clone());
+    let app = http::router(state.clone(), web_dir);
     drop(state);
 
     let shutdown_tx = Arc::new(shutdown_tx);

@@ -16,6 +16,8 @@ pub struct Settings {
     pub message_ttl_ms: i64,
     pub queue_quota: u64,
     pub max_frames_per_second: u32,
+    /// The VAPID public key (uncompressed P-256 point, unpadded base64url) for `/v1/config`.
+    pub vapid_public_key: String,
 }
 
 #[derive(Clone)]
@@ -25,6 +27,9 @@ pub struct AppState {
     pub hub: Arc<Hub>,
     pub committer: Committer,
     pub metrics: Arc<Metrics>,
+    pub push: Arc<crate::push::Push>,
+    /// Signatures of REST requests seen recently (replay protection).
+    pub replay: Arc<crate::http::auth::ReplayGuard>,
     /// Becomes `true` when the server starts shutting down.
     pub shutdown: watch::Receiver<bool>,
 }

@@ -214,6 +214,7 @@ fn invitation(code_hash: Hash32, account: Option<AccountId>, expires_at: i64) ->
 
 fn new_device(now: i64) -> NewDevice {
     NewDevice {
+        display_name: None,
         device: DeviceId::random(),
         mailbox: MailboxId::random(),
         new_account: AccountId::random(),

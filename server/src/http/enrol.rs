@@ -20,7 +20,15 @@ pub async fn enrol(
     let Json(request) = body.map_err(|e| ApiError::bad_request(e.body_text()))?;
     let invalid = || ApiError::new(StatusCode::FORBIDDEN, ErrorCode::InvalidInvitation);
     let code = invitations::parse_code(&request.code).ok_or_else(invalid)?;
-    let enrolled = invitations::redeem(&*state.store, &code, request.signing_key, request.notification_key, now_ms())
+    let display_name = match request.display_name.as_deref().map(str::trim) {
+        None | Some("") => None,
+        Some(name) if name.chars().count() > 100 || name.chars().any(char::is_control) => {
+            return Err(ApiError::bad_request("display_name must be 1 to 100 characters, without control characters"));
+        }
+        Some(name) => Some(name.to_owned()),
+    };
+    let enrolled =
+        invitations::redeem(&*state.store, &code, request.signing_key, request.notification_key, display_name, now_ms())
         .await
         .map_err(|err| match err {
             StoreError::NotFound => invalid(),

@@ -165,6 +165,8 @@ impl Store for SqliteStore {
                 (id_from(&account, AccountId::from_slice)?, name, roles)
             }
             None => {
+                // The person may choose their own display name for a new account.
+                let display_name = device.display_name.clone().unwrap_or(display_name);
                 sqlx::query("INSERT INTO accounts (id, display_name, roles, created_at) VALUES (?, ?, ?, ?)")
                     .bind(device.new_account.as_bytes().as_slice())
                     .bind(&display_name)

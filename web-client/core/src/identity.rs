@@ -46,6 +46,24 @@ impl DeviceKeys {
         Signature(self.signing.sign(&message).to_bytes())
     }
 
+    /// The `Sallyport-Signature` of a REST request (protocol/README.md §11) to the server at
+    /// `server_url`; `path_and_query` is the request target as sent.
+    pub fn sign_request(
+        &self,
+        device: &DeviceId,
+        server_url: &str,
+        method: &str,
+        path_and_query: &str,
+        timestamp_ms: i64,
+        body: &[u8],
+    ) -> Signature {
+        use sha2::Digest as _;
+        let body_hash: [u8; 32] = sha2::Sha256::digest(body).into();
+        let message =
+            auth::request_message(device, timestamp_ms, &auth::origin_of(server_url), method, path_and_query, &body_hash);
+        Signature(self.signing.sign(&message).to_bytes())
+    }
+
     /// The Ed25519 key itself, for the MLS layer (its credential key is the same key).
     pub fn signing_key(&self) -> &SigningKey {
         &self.signing

@@ -37,7 +37,12 @@ pub async fn enrol(server_url: &str, code_or_link: &str) -> Result<Credentials, 
     };
     let keys = DeviceKeys::generate();
     let request =
-        EnrolRequest { code, signing_key: keys.signing_public(), notification_key: keys.notification_public() };
+        EnrolRequest {
+            code,
+            signing_key: keys.signing_public(),
+            notification_key: keys.notification_public(),
+            display_name: None,
+        };
     let url = format!("{base}/v1/enrol");
     let response = reqwest::Client::new().post(&url).json(&request).send().await.map_err(http_error)?;
     let status = response.status();
@@ -59,6 +64,39 @@ pub async fn enrol(server_url: &str, code_or_link: &str) -> Result<Credentials, 
         Ok(err) => Err(ClientError::Server { code: err.code, message: err.message }),
         Err(_) => Err(ClientError::Protocol(format!("HTTP {status} from {url} without an error body"))),
     }
+}
+
+/// A signed REST request (protocol/README.md §11) by the device of `creds`: `path` is the request
+/// target (`/v1/me`), `body` JSON or nothing. Returns the status and the JSON answer (`Null` for an
+/// empty one); only transport failures are errors, so callers can check refusals.
+pub async fn api_request(
+    creds: &Credentials,
+    method: &str,
+    path: &str,
+    body: Option<&serde_json::Value>,
+) -> Result<(u16, serde_json::Value), ClientError> {
+    let bytes = body.map(|b| serde_json::to_vec(b).expect("JSON serialises")).unwrap_or_default();
+    let now = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as i64);
+    let signature = creds.keys.sign_request(&creds.device, &creds.server_url, method, path, now, &bytes);
+    let method = reqwest::Method::from_bytes(method.as_bytes()).map_err(|e| ClientError::Protocol(e.to_string()))?;
+    let url = format!("{}{path}", creds.server_url.trim_end_matches('/'));
+    let mut request = reqwest::Client::new()
+        .request(method, &url)
+        .header(sallyport_protocol::auth::DEVICE_HEADER, creds.device.to_text())
+        .header(sallyport_protocol::auth::TIME_HEADER, now.to_string())
+        .header(sallyport_protocol::auth::SIGNATURE_HEADER, signature.to_text());
+    if body.is_some() {
+        request = request.header("content-type", "application/json").body(bytes);
+    }
+    let response = request.send().await.map_err(http_error)?;
+    let status = response.status().as_u16();
+    let text = response.bytes().await.map_err(http_error)?;
+    let json = if text.is_empty() {
+        serde_json::Value::Null
+    } else {
+        serde_json::from_slice(&text).map_err(|e| ClientError::Protocol(format!("HTTP {status}: unreadable JSON: {e}")))?
+    };
+    Ok((status, json))
 }
 
 /// One device's connection: a [`Session`] driven over a WebSocket. Not `Clone`; for one task

@@ -1,6 +1,6 @@
 //! A device's keys (generate, save, restore) and the identity helpers the enrolment screen needs.
 
-use crate::convert::{js_error, object};
+use crate::convert::{js_error, object, parse, whole};
 use sallyport_core::identity;
 use wasm_bindgen::prelude::*;
 
@@ -35,6 +35,24 @@ impl DeviceKeys {
     #[wasm_bindgen(getter, js_name = signingPublic)]
     pub fn signing_public(&self) -> String {
         self.inner.signing_public().to_text()
+    }
+
+    /// The `Sallyport-Signature` header (unpadded base64url) for a REST request by `device` to the
+    /// server at `origin`: `method` upper-case, `pathAndQuery` exactly as sent, `body` the exact bytes
+    /// (empty for none). Send it with `Sallyport-Device: device` and `Sallyport-Time: timestampMs`.
+    #[wasm_bindgen(js_name = signRequest)]
+    pub fn sign_request(
+        &self,
+        device: &str,
+        origin: &str,
+        method: &str,
+        #[wasm_bindgen(js_name = pathAndQuery)] path_and_query: &str,
+        #[wasm_bindgen(js_name = timestampMs)] timestamp_ms: f64,
+        body: &[u8],
+    ) -> Result<String, JsError> {
+        let device = parse("device id", device, sallyport_core::protocol::DeviceId::parse)?;
+        let timestamp = whole("timestampMs", timestamp_ms)?;
+        Ok(self.inner.sign_request(&device, origin, method, path_and_query, timestamp as i64, body).to_text())
     }
 
     /// The X25519 notification public key (unpadded base64url), sent at enrolment.

@@ -1,0 +1,135 @@
+//! Signed REST requests (protocol/README.md §11): the device signs method, target, time and a hash
+//! of the body with its Ed25519 key. [`Signed`] verifies that and yields the calling device.
+
+use crate::clock::now_ms;
+use crate::error::ApiError;
+use crate::state::AppState;
+use crate::store::DeviceRecord;
+use axum::body::Bytes;
+use axum::extract::{FromRequest, Request};
+use axum::http::{HeaderMap, StatusCode};
+use ed25519_dalek::{Signature as EdSignature, Verifier as _, VerifyingKey};
+use sallyport_protocol::rest::Role;
+use sallyport_protocol::{DeviceId, ErrorCode, Signature, auth};
+use serde::de::DeserializeOwned;
+use sha2::Digest as _;
+use std::collections::HashMap;
+use std::sync::Mutex;
+
+/// How far a request's signing time may be from the server's clock (as for `auth`).
+pub const MAX_SKEW_MS: i64 = 5 * 60 * 1000;
+
+/// Most signatures remembered for replay detection; beyond it, signed requests are refused until
+/// old ones age out (a flood of signed requests cannot grow memory without bound).
+const MAX_REMEMBERED: usize = 200_000;
+
+/// A request signed by an enrolled, unrevoked device, with its raw body.
+pub struct Signed {
+    pub caller: DeviceRecord,
+    body: Bytes,
+}
+
+impl Signed {
+    /// The body as JSON of type `T` (`bad_request` with the reason otherwise).
+    pub fn json<T: DeserializeOwned>(&self) -> Result<T, ApiError> {
+        serde_json::from_slice(&self.body).map_err(|e| ApiError::bad_request(format!("invalid JSON body: {e}")))
+    }
+
+    /// `forbidden` unless the caller's account has `role`.
+    pub fn require(&self, role: Role) -> Result<(), ApiError> {
+        if self.caller.roles.contains(&role) { Ok(()) } else { Err(ApiError::new(StatusCode::FORBIDDEN, ErrorCode::Forbidden)) }
+    }
+}
+
+fn unauthorized(message: &str) -> ApiError {
+    ApiError { status: StatusCode::UNAUTHORIZED, code: ErrorCode::Unauthorized, message: message.to_owned() }
+}
+
+fn header<'a>(headers: &'a HeaderMap, name: &str) -> Result<&'a str, ApiError> {
+    headers
+        .get(name)
+        .and_then(|v| v.to_str().ok())
+        .ok_or_else(|| unauthorized("missing or malformed Sallyport-Device, Sallyport-Time or Sallyport-Signature header"))
+}
+
+impl FromRequest<AppState> for Signed {
+    type Rejection = ApiError;
+
+    async fn from_request(request: Request, state: &AppState) -> Result<Self, ApiError> {
+        let (parts, body) = request.into_parts();
+        let device = DeviceId::parse(header(&parts.headers, auth::DEVICE_HEADER)?)
+            .ok_or_else(|| unauthorized("Sallyport-Device is not a device id"))?;
+        let timestamp: i64 =
+            header(&parts.headers, auth::TIME_HEADER)?.parse().map_err(|_| unauthorized("Sallyport-Time is not a number"))?;
+        let signature = Signature::parse(header(&parts.headers, auth::SIGNATURE_HEADER)?)
+            .ok_or_else(|| unauthorized("Sallyport-Signature is not a signature"))?;
+        let now = now_ms();
+        if (now - timestamp).abs() > MAX_SKEW_MS {
+            return Err(unauthorized("the signing time is more than 5 minutes from the server's clock"));
+        }
+        // The body limit layer bounds this read.
+        let body = axum::body::to_bytes(body, usize::MAX).await.map_err(|_| ApiError::bad_request("the body could not be read"))?;
+        let target = parts.uri.path_and_query().map_or(parts.uri.path(), |pq| pq.as_str());
+        let body_hash: [u8; 32] = sha2::Sha256::digest(&body).into();
+        let message =
+            auth::request_message(&device, timestamp, &state.settings.origin, parts.method.as_str(), target, &body_hash);
+
+        let record = state.store.device(&device).await?.ok_or_else(|| unauthorized("this device is not enrolled"))?;
+        let key = VerifyingKey::from_bytes(&record.signing_key.0).map_err(|_| unauthorized("the device key is unusable"))?;
+        key.verify(&message, &EdSignature::from_bytes(&signature.0))
+            .map_err(|_| unauthorized("the signature does not verify"))?;
+        if record.revoked_at.is_some() {
+            return Err(ApiError::new(StatusCode::UNAUTHORIZED, ErrorCode::DeviceRevoked));
+        }
+        if !state.replay.first_use(&signature.0, now) {
+            return Err(unauthorized("this signature was used before"));
+        }
+        Ok(Signed { caller: record, body })
+    }
+}
+
+/// Signatures seen within the skew window, so a captured request cannot be replayed. Kept in
+/// memory only (per node): a signature is valid for at most twice the window anyway.
+#[derive(Default)]
+pub struct ReplayGuard {
+    seen: Mutex<HashMap<[u8; 64], i64>>,
+}
+
+impl ReplayGuard {
+    /// True the first time `signature` is presented within its validity.
+    pub fn first_use(&self, signature: &[u8; 64], now: i64) -> bool {
+        let mut seen = self.seen.lock().expect("replay guard poisoned");
+        if seen.len() >= MAX_REMEMBERED {
+            seen.retain(|_, expires| *expires > now);
+            if seen.len() >= MAX_REMEMBERED {
+                return false;
+            }
+        }
+        match seen.entry(*signature) {
+            std::collections::hash_map::Entry::Occupied(mut e) if *e.get() <= now => {
+                e.insert(now + 2 * MAX_SKEW_MS);
+                true
+            }
+            std::collections::hash_map::Entry::Occupied(_) => false,
+            std::collections::hash_map::Entry::Vacant(e) => {
+                e.insert(now + 2 * MAX_SKEW_MS);
+                true
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_signature_is_accepted_once_within_its_window() {
+        let guard = ReplayGuard::default();
+        assert!(guard.first_use(&[1; 64], 1_000));
+        assert!(!guard.first_use(&[1; 64], 2_000));
+        assert!(guard.first_use(&[2; 64], 2_000));
+        // After the window the timestamp check refuses it anyway; the entry may be reused.
+        assert!(guard.first_use(&[1; 64], 1_000 + 2 * MAX_SKEW_MS + 1));
+    }
+}

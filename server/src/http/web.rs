@@ -1,0 +1,71 @@
+//! Serves the built web app (web-client/dist) on the API's origin. Any GET that is not an API,
+//! health or WebSocket path and not a file gets `index.html`, so the app's own routes (`/c/…`,
+//! `/enrol#…`) load it. Hashed assets are cached for a year; everything else is revalidated, so a
+//! new deployment reaches phones at the service worker's next update check.
+
+use axum::Router;
+use axum::body::Body;
+use axum::extract::Request;
+use axum::http::{HeaderValue, Method, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use std::path::{Path, PathBuf};
+use tower::ServiceExt as _;
+use tower_http::services::ServeDir;
+
+/// The web app's routes, or a plain landing page when no built app is present.
+pub fn router<S: Clone + Send + Sync + 'static>(web_dir: Option<PathBuf>) -> Router<S> {
+    match web_dir {
+        Some(dir) => Router::new().fallback(move |request: Request| serve(dir.clone(), request)),
+        None => Router::new().fallback(|request: Request| async move {
+            if request.method() == Method::GET || request.method() == Method::HEAD {
+                super::health::landing().await.into_response()
+            } else {
+                StatusCode::NOT_FOUND.into_response()
+            }
+        }),
+    }
+}
+
+/// The directory to serve: `configured` if given, else `web-client/dist` under the working
+/// directory when it holds an `index.html`.
+pub fn resolve_dir(configured: Option<&Path>) -> anyhow::Result<Option<PathBuf>> {
+    match configured {
+        Some(dir) => {
+            anyhow::ensure!(dir.join("index.html").is_file(), "--web-dir {}: no index.html there (build the web app: cd web-client && npm run build)", dir.display());
+            Ok(Some(dir.to_owned()))
+        }
+        None => {
+            let dir = PathBuf::from("web-client/dist");
+            Ok(dir.join("index.html").is_file().then_some(dir))
+        }
+    }
+}
+
+fn is_reserved(path: &str) -> bool {
+    path.starts_with("/v1/") || matches!(path, "/healthz" | "/readyz" | "/metrics")
+}
+
+async fn serve(dir: PathBuf, request: Request) -> Response {
+    let path = request.uri().path().to_owned();
+    if !(request.method() == Method::GET || request.method() == Method::HEAD) || is_reserved(&path) {
+        return (StatusCode::NOT_FOUND, "not found").into_response();
+    }
+    let index = dir.join("index.html");
+    let service = ServeDir::new(&dir).append_index_html_on_directories(true).fallback(tower_http::services::ServeFile::new(index));
+    let mut response = match service.oneshot(request).await {
+        Ok(response) => response.map(Body::new),
+        Err(never) => match never {},
+    };
+    let cache = if path.starts_with("/assets/") && response.status() == StatusCode::OK {
+        // Vite names these by content hash.
+        "public, max-age=31536000, immutable"
+    } else {
+        "no-cache"
+    };
+    response.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static(cache));
+    if path == "/sw.js" {
+        // The worker controls the whole origin.
+        response.headers_mut().insert("service-worker-allowed", HeaderValue::from_static("/"));
+    }
+    response
+}

@@ -1,0 +1,211 @@
+//! The REST API the web app uses, against a real server: signed requests (and what is refused),
+//! the configuration with its crisis lines, the directory, administration, and the built web app
+//! served with a strict Content-Security-Policy.
+
+use sallyport_core::{Credentials, api_request, enrol};
+use sallyport_e2e::{ServerOptions, TestServer};
+use sallyport_protocol::auth;
+use serde_json::{Value, json};
+
+async fn admin(server: &TestServer) -> Credentials {
+    let link = server.admin_link.clone().expect("first start prints the administrator link");
+    enrol(&server.url, &link).await.expect("administrator enrols")
+}
+
+fn code(body: &Value) -> &str {
+    body["code"].as_str().unwrap_or_else(|| panic!("no error code in {body}"))
+}
+
+/// Sends a request signed by `creds` at `time_ms` with raw control over every header.
+async fn raw_signed(creds: &Credentials, method: &str, path: &str, time_ms: i64, signature: Option<String>) -> (u16, Value) {
+    let signature = signature.unwrap_or_else(|| {
+        creds.keys.sign_request(&creds.device, &creds.server_url, method, path, time_ms, b"").to_text()
+    });
+    let response = reqwest::Client::new()
+        .request(method.parse().unwrap(), format!("{}{path}", creds.server_url))
+        .header(auth::DEVICE_HEADER, creds.device.to_text())
+        .header(auth::TIME_HEADER, time_ms.to_string())
+        .header(auth::SIGNATURE_HEADER, signature)
+        .send()
+        .await
+        .expect("request");
+    let status = response.status().as_u16();
+    (status, response.json().await.unwrap_or(Value::Null))
+}
+
+fn now_ms() -> i64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_millis() as i64
+}
+
+#[tokio::test]
+async fn signed_requests_identify_the_device_and_refuse_forgeries_and_replays() {
+    let server = TestServer::start().await;
+    let dana = server.enrol("Dana Reyes").await;
+
+    let (status, me) = api_request(&dana, "GET", "/v1/me", None).await.unwrap();
+    assert_eq!(status, 200, "{me}");
+    assert_eq!(me["display_name"], "Dana Reyes");
+    assert_eq!(me["device"], dana.device.to_text());
+    assert_eq!(me["mailbox"], dana.mailbox.to_text());
+    assert_eq!(me["roles"], json!(["staff"]));
+
+    // No headers at all.
+    let response = reqwest::get(format!("{}/v1/me", server.url)).await.unwrap();
+    assert_eq!(response.status().as_u16(), 401);
+    assert_eq!(code(&response.json().await.unwrap()), "unauthorized");
+
+    // A replay of a valid request.
+    let t = now_ms();
+    let signature = dana.keys.sign_request(&dana.device, &dana.server_url, "GET", "/v1/me", t, b"").to_text();
+    assert_eq!(raw_signed(&dana, "GET", "/v1/me", t, Some(signature.clone())).await.0, 200);
+    let (status, body) = raw_signed(&dana, "GET", "/v1/me", t, Some(signature)).await;
+    assert_eq!((status, code(&body)), (401, "unauthorized"), "a replayed signature is refused");
+
+    // A signature for another path, another device's key, and a stale time.
+    let for_other_path = dana.keys.sign_request(&dana.device, &dana.server_url, "GET", "/v1/directory", t, b"").to_text();
+    assert_eq!(raw_signed(&dana, "GET", "/v1/me", t, Some(for_other_path)).await.0, 401);
+    let lee = server.enrol("Lee Park").await;
+    let by_lee = lee.keys.sign_request(&dana.device, &dana.server_url, "GET", "/v1/me", t + 1, b"").to_text();
+    assert_eq!(raw_signed(&dana, "GET", "/v1/me", t + 1, Some(by_lee)).await.0, 401);
+    let (status, body) = raw_signed(&dana, "GET", "/v1/me", now_ms() - 6 * 60 * 1000, None).await;
+    assert_eq!((status, code(&body)), (401, "unauthorized"), "a signature older than 5 minutes is refused");
+
+    // Still works after all that.
+    assert_eq!(api_request(&dana, "GET", "/v1/me", None).await.unwrap().0, 200);
+}
+
+#[tokio::test]
+async fn config_lists_the_crisis_lines_and_the_administrator_sets_the_eap_line() {
+    let server = TestServer::start().await;
+    let (status, config) = reqwest::get(format!("{}/v1/config", server.url)).await.map(|r| (r.status().as_u16(), r)).unwrap();
+    assert_eq!(status, 200);
+    let config: Value = config.json().await.unwrap();
+    let lines = config["crisis_lines"].as_array().expect("crisis_lines");
+    let calls: Vec<&str> = lines.iter().filter_map(|l| l["call"].as_str()).collect();
+    assert_eq!(calls, ["988", "1-206-459-3020", "1-800-267-5463"], "988, Safe Call Now and CopLine by default");
+    assert_eq!(lines[0]["text"], "988", "988 takes texts too");
+    assert!(config["confidentiality_notice"].as_str().is_some_and(|n| n.contains("confidential")));
+
+    let admin = admin(&server).await;
+    let staff = server.enrol("Dana Reyes").await;
+    let eap = json!({"name": "Agency EAP", "call": "1-555-010-2000", "description": "Counselling for staff and family"});
+    let (status, body) = api_request(&staff, "PUT", "/v1/admin/eap-line", Some(&eap)).await.unwrap();
+    assert_eq!((status, code(&body)), (403, "forbidden"), "only administrators set the EAP line");
+
+    let (status, body) = api_request(&admin, "PUT", "/v1/admin/eap-line", Some(&json!({"name": "EAP", "call": "call me"}))).await.unwrap();
+    assert_eq!((status, code(&body)), (400, "bad_request"), "{body}");
+
+    let (status, body) = api_request(&admin, "PUT", "/v1/admin/eap-line", Some(&eap)).await.unwrap();
+    assert_eq!(status, 200, "{body}");
+    let config: Value = reqwest::get(format!("{}/v1/config", server.url)).await.unwrap().json().await.unwrap();
+    let last = config["crisis_lines"].as_array().unwrap().last().unwrap().clone();
+    assert_eq!(last["name"], "Agency EAP");
+    assert_eq!(last["call"], "1-555-010-2000");
+
+    let (status, _) = api_request(&admin, "DELETE", "/v1/admin/eap-line", None).await.unwrap();
+    assert_eq!(status, 200);
+    let config: Value = reqwest::get(format!("{}/v1/config", server.url)).await.unwrap().json().await.unwrap();
+    assert_eq!(config["crisis_lines"].as_array().unwrap().len(), 3);
+}
+
+#[tokio::test]
+async fn administrators_invite_list_and_revoke_devices_and_the_directory_follows() {
+    let server = TestServer::start().await;
+    let admin = admin(&server).await;
+    let staff = server.enrol("Lee Park").await;
+
+    let invitation = json!({"display_name": "Sam Ortiz", "roles": ["staff", "peer_supporter"]});
+    let (status, body) = api_request(&staff, "POST", "/v1/admin/invitations", Some(&invitation)).await.unwrap();
+    assert_eq!((status, code(&body)), (403, "forbidden"));
+    let (status, body) = api_request(&admin, "POST", "/v1/admin/invitations", Some(&json!({"display_name": " ", "roles": ["staff"]}))).await.unwrap();
+    assert_eq!((status, code(&body)), (400, "bad_request"));
+    let (status, body) = api_request(&admin, "POST", "/v1/admin/invitations", Some(&json!({"display_name": "X", "roles": []}))).await.unwrap();
+    assert_eq!((status, code(&body)), (400, "bad_request"));
+
+    let (status, body) = api_request(&admin, "POST", "/v1/admin/invitations", Some(&invitation)).await.unwrap();
+    assert_eq!(status, 201, "{body}");
+    let link = body["link"].as_str().expect("link");
+    assert!(link.starts_with(&format!("{}/enrol#", server.url)), "{link}");
+    assert!(body["expires_at"].as_i64().unwrap() > now_ms());
+
+    // The person chooses their own display name at enrolment.
+    let response = reqwest::Client::new()
+        .post(format!("{}/v1/enrol", server.url))
+        .json(&json!({
+            "code": link,
+            "signing_key": sallyport_core::DeviceKeys::generate().signing_public(),
+            "notification_key": sallyport_core::DeviceKeys::generate().notification_public(),
+            "display_name": "Sam O.",
+        }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status().as_u16(), 200);
+    let enrolled: Value = response.json().await.unwrap();
+    assert_eq!(enrolled["display_name"], "Sam O.");
+    assert_eq!(enrolled["roles"], json!(["staff", "peer_supporter"]));
+
+    let (status, body) = api_request(&staff, "GET", "/v1/admin/devices", None).await.unwrap();
+    assert_eq!((status, code(&body)), (403, "forbidden"));
+    let (status, body) = api_request(&admin, "GET", "/v1/admin/devices", None).await.unwrap();
+    assert_eq!(status, 200);
+    let names: Vec<&str> = body["devices"].as_array().unwrap().iter().map(|d| d["display_name"].as_str().unwrap()).collect();
+    assert_eq!(names, ["Sam O.", "Lee Park", "Administrator"], "newest first");
+
+    let (status, directory) = api_request(&staff, "GET", "/v1/directory", None).await.unwrap();
+    assert_eq!(status, 200);
+    let people = directory["people"].as_array().unwrap();
+    assert_eq!(people.len(), 3);
+    let lee = people.iter().find(|p| p["display_name"] == "Lee Park").unwrap();
+    assert_eq!(lee["mailboxes"], json!([staff.mailbox.to_text()]));
+
+    let path = format!("/v1/admin/devices/{}/revoke", staff.device.to_text());
+    let (status, body) = api_request(&admin, "POST", &path, None).await.unwrap();
+    assert_eq!((status, &body["revoked"]), (200, &json!(true)));
+    let (status, body) = api_request(&admin, "POST", &path, None).await.unwrap();
+    assert_eq!((status, &body["revoked"]), (200, &json!(false)), "revoking twice is harmless");
+    let (status, body) = api_request(&admin, "POST", "/v1/admin/devices/AAAAAAAAAAAAAAAAAAAAAA/revoke", None).await.unwrap();
+    assert_eq!((status, code(&body)), (404, "not_found"));
+
+    let (status, body) = api_request(&staff, "GET", "/v1/me", None).await.unwrap();
+    assert_eq!((status, code(&body)), (401, "device_revoked"));
+    let (_, directory) = api_request(&admin, "GET", "/v1/directory", None).await.unwrap();
+    let names: Vec<&str> = directory["people"].as_array().unwrap().iter().map(|p| p["display_name"].as_str().unwrap()).collect();
+    assert_eq!(names, ["Administrator", "Sam O."], "a person whose only device is revoked leaves the directory");
+}
+
+#[tokio::test]
+async fn the_built_web_app_is_served_with_a_strict_policy() {
+    let web = tempfile::tempdir().unwrap();
+    std::fs::write(web.path().join("index.html"), "<!doctype html><title>app shell</title>").unwrap();
+    std::fs::create_dir(web.path().join("assets")).unwrap();
+    std::fs::write(web.path().join("assets/index-abc123.js"), "console.log(1)").unwrap();
+    std::fs::write(web.path().join("sw.js"), "self.addEventListener('push', () => {})").unwrap();
+    let server = TestServer::start_with(ServerOptions {
+        extra_args: vec!["--web-dir".into(), web.path().display().to_string()],
+        ..Default::default()
+    })
+    .await;
+
+    let get = |path: &'static str| {
+        let url = format!("{}{path}", server.url);
+        async move { reqwest::get(url).await.unwrap() }
+    };
+    for path in ["/", "/enrol", "/c/0123abcd", "/admin"] {
+        let response = get(path).await;
+        assert_eq!(response.status().as_u16(), 200, "{path}");
+        let csp = response.headers()["content-security-policy"].to_str().unwrap().to_owned();
+        assert!(csp.contains("script-src 'self' 'wasm-unsafe-eval';"), "{csp}");
+        assert!(!csp.contains("unsafe-inline") && !csp.contains("http"), "{csp}");
+        assert!(response.text().await.unwrap().contains("app shell"), "{path} serves the app shell");
+    }
+    let asset = get("/assets/index-abc123.js").await;
+    assert!(asset.headers()["cache-control"].to_str().unwrap().contains("immutable"));
+    let worker = get("/sw.js").await;
+    assert_eq!(worker.headers()["cache-control"], "no-cache");
+    assert_eq!(worker.headers()["service-worker-allowed"], "/");
+    // API paths never fall back to the app.
+    assert_eq!(get("/v1/nothing-here").await.status().as_u16(), 404);
+    let response = reqwest::Client::new().post(format!("{}/", server.url)).send().await.unwrap();
+    assert_eq!(response.status().as_u16(), 404);
+}
