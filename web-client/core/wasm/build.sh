@@ -25,6 +25,16 @@ fi
 names=(--remove-name-section)
 [[ "${1:-}" == --names ]] && names=()
 
+# Size settings for the wasm32 code only (with --target, these flags reach neither build scripts,
+# proc macros nor the native build; measured in web-client/core/README.md):
+# the compact software back ends of sha2 and aes (smaller, slower code; the same results). Any
+# RUSTFLAGS from the environment are kept.
+flags=(--cfg 'sha2_backend_soft="compact"' --cfg 'aes_backend_soft="compact"')
+read -r -a env_flags <<<"${RUSTFLAGS:-}"
+flags+=("${env_flags[@]}")
+CARGO_ENCODED_RUSTFLAGS=$(IFS=$'\x1f'; echo "${flags[*]}")
+export CARGO_ENCODED_RUSTFLAGS
+
 # `cargo rustc --crate-type cdylib` rather than `cargo build`: with both `cdylib` and `rlib` in
 # Cargo.toml, cargo silently drops LTO (rust-lang/cargo#9672), which made the module 25 % larger.
 cargo rustc -p sallyport-core-wasm --target wasm32-unknown-unknown --profile wasm-release --crate-type cdylib
