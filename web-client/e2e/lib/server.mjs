@@ -53,6 +53,10 @@ export async function startServer() {
     env: { ...process.env, SALLYPORT_LOG: process.env.SALLYPORT_LOG || 'info', NO_COLOR: '1' },
   });
   child.stderr.pipe(log);
+  // Never outlive the test process (an interrupted run, a hook that threw).
+  const killOnExit = () => child.kill('SIGKILL');
+  process.once('exit', killOnExit);
+  child.once('exit', () => process.removeListener('exit', killOnExit));
 
   let exited = null;
   const exitPromise = new Promise((resolveExit) => {
