@@ -421,8 +421,6 @@ describe('Sallyport web app in headless Chromium', () => {
     const origin = server.origin;
     await context.grantPermissions(['notifications'], { origin });
     await goTo(page, 'Conversations');
-    const worker = context.serviceWorkers().find((w) => w.url() === `${origin}/sw.js`);
-    assert.ok(worker, `a service worker at ${origin}/sw.js (running: ${context.serviceWorkers().map((w) => w.url())})`);
 
     const cdp = await context.newCDPSession(page);
     const registrations = new Map();
@@ -445,6 +443,8 @@ describe('Sallyport web app in headless Chromium', () => {
       for (const n of await reg.getNotifications()) n.close();
     });
 
+    // A push usually finds the worker stopped: stop it, so the push has to start it.
+    await cdp.send('ServiceWorker.stopAllWorkers');
     // What the server pushes for a conversation message: a wake-up with the group, no content.
     await cdp.send('ServiceWorker.deliverPushMessage', {
       origin,
@@ -478,6 +478,7 @@ describe('Sallyport web app in headless Chromium', () => {
 
     // No tool clicks a notification: dispatch a notificationclick event for it inside the worker.
     // A script-made event's waitUntil throws (untrusted), so the promises it is given are collected.
+    const worker = await runningWorker(context, page, `${origin}/sw.js`);
     const clicked = await worker.evaluate(async (tag) => {
       const [n] = await self.registration.getNotifications({ tag });
       const event = new NotificationEvent('notificationclick', { notification: n });
@@ -611,6 +612,18 @@ describe('Sallyport web app in headless Chromium', () => {
     await dialog.getByRole('button', { name: 'Close', exact: true }).click();
   });
 });
+
+/**
+ * The service worker at `url` as a Playwright Worker. Chromium stops an idle worker; a fetch from
+ * the page (which the worker handles) starts it again.
+ */
+async function runningWorker(context, page, url) {
+  const running = context.serviceWorkers().find((w) => w.url() === url);
+  if (running) return running;
+  const started = context.waitForEvent('serviceworker', { predicate: (w) => w.url() === url });
+  await page.evaluate(() => fetch('/manifest.webmanifest').then(() => true, () => false));
+  return started;
+}
 
 /**
  * The built-in crisis lines: links named "Call …" (tel:) and "Text …" (sms:), 988 and Safe Call Now
