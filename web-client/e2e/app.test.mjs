@@ -17,7 +17,6 @@ import { launchBrowser, newPhone, openPage, checkAccessibility, screenshot, wait
 import {
   heading,
   button,
-  messages,
   expectChrome,
   enrol,
   unlock,
