@@ -306,3 +306,35 @@ fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
     }
     out
 }
+
+/// The web app re-sends what its outbox kept after a reload under the original id. A commit the
+/// server already took must be answered `accepted` again — even once the group has moved on —
+/// not `stale_epoch`, or the client would discard a commit every other member applied.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_commit_resent_under_its_id_after_acceptance_is_accepted_not_stale() {
+    let server = TestServer::start().await;
+    let root = state_root();
+    let mut alice = MlsPeer::join(&server, "alice", root.path()).await;
+    let mut bob = MlsPeer::join(&server, "bob", root.path()).await;
+    let mut carol = MlsPeer::join(&server, "carol", root.path()).await;
+    let group = group_of(&mut alice, &mut [&mut bob]).await;
+
+    let carol_kp = alice.claim(carol.mailbox()).await;
+    let add = alice.mls.add_claimed_members(&group, &[(carol.mailbox(), carol_kp)]).unwrap();
+    let id = MessageId::random();
+    assert_eq!(alice.send_raw(id, add.to.clone(), add.envelope.clone(), true).await, Ok(()));
+    alice.mls.commit_accepted(&group).unwrap();
+    // The group moves on past that epoch.
+    let update = alice.mls.update(&group).unwrap();
+    alice.send(update).await.expect("a later commit is accepted");
+
+    assert_eq!(
+        alice.send_raw(id, add.to.clone(), add.envelope.clone(), true).await,
+        Ok(()),
+        "the same commit under the same id is a duplicate of an accepted message"
+    );
+    let g = group.clone();
+    carol.pump_until("joined", move |p| p.has_joined(&g)).await;
+    say(&mut carol, &group, "MARKER-carol once").await;
+    sees(&mut bob, "MARKER-carol once").await;
+}

@@ -108,6 +108,16 @@ impl Session {
         Ok(self.inner.group_send(to, Payload(envelope.to_vec().into())).to_text())
     }
 
+    /// Like `groupSend` with a chosen id: after a reload, re-send what the outbox kept under its
+    /// original id, so the server answers a commit it already took with `accepted`, not
+    /// `stale_epoch`.
+    #[wasm_bindgen(js_name = groupSendWithId)]
+    pub fn group_send_with_id(&mut self, id: &str, to: Vec<String>, envelope: &[u8]) -> Result<(), JsError> {
+        let id = parse("message id", id, MessageId::parse)?;
+        self.inner.group_send_with_id(id, mailboxes(&to)?, Payload(envelope.to_vec().into()));
+        Ok(())
+    }
+
     /// Publishes one-time KeyPackages (and optionally a new last-resort one) for `mailbox`;
     /// answered by a `key_packages_published` event. Only while ready; not retried.
     #[wasm_bindgen(js_name = publishKeyPackages)]
