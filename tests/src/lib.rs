@@ -3,6 +3,7 @@
 //! clients, and waits on conditions with timeouts instead of sleeping.
 
 pub mod mls_peer;
+pub mod push_emulator;
 
 use sallyport_core::protocol::{MailboxId, Payload};
 use sallyport_core::{Client, ClientError, Credentials, Event};
