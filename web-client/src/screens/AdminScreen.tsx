@@ -107,44 +107,27 @@ function DevicesSection() {
       {error && <p role="alert" class="error">{error}</p>}
       {!devices && !error && <p class="muted">Loading devices…</p>}
       {devices && (
-        <div class="table-wrap">
-          <table>
-            <thead>
-              <tr>
-                <th scope="col">Name</th>
-                <th scope="col">Roles</th>
-                <th scope="col">Enrolled</th>
-                <th scope="col">State</th>
-              </tr>
-            </thead>
-            <tbody>
-              {devices.map((d) => (
-                <tr key={d.device}>
-                  <td>
-                    {d.display_name}
-                    {d.device === app.messenger?.creds.device && <span class="muted"> (this device)</span>}
-                  </td>
-                  <td>{d.roles.map(roleLabel).join(', ')}</td>
-                  <td>{new Date(d.created_at).toLocaleDateString()}</td>
-                  <td>
-                    {/* a leading space keeps "Revoked" a separate word in the row's text */}
-                    {' '}
-                    {d.revoked_at ? (
-                      'Revoked'
-                    ) : (
-                      <>
-                        Active{' '}
-                        <button type="button" class="danger small" onClick={() => setConfirm(d)}>
-                          Revoke {d.display_name}'s device
-                        </button>
-                      </>
-                    )}
-                  </td>
-                </tr>
-              ))}
-            </tbody>
-          </table>
-        </div>
+        // A list of cards rather than a table: four columns do not fit a phone's width.
+        <ul class="devices">
+          {devices.map((d) => (
+            <li key={d.device} class="device">
+              <p class="device-name">
+                {d.display_name}
+                {d.device === app.messenger?.creds.device && <span class="muted"> (this device)</span>}
+              </p>
+              <p class="muted">{d.roles.map(roleLabel).join(', ')}</p>
+              <p class="muted">
+                Enrolled {new Date(d.created_at).toLocaleDateString()} ·{' '}
+                {d.revoked_at ? <strong class="revoked">Revoked</strong> : 'Active'}
+              </p>
+              {!d.revoked_at && (
+                <button type="button" class="danger small" onClick={() => setConfirm(d)}>
+                  Revoke {d.display_name}'s device
+                </button>
+              )}
+            </li>
+          ))}
+        </ul>
       )}
       <dialog ref={dialog} class="dialog" aria-labelledby="revoke-title" onCancel={() => setConfirm(undefined)}>
         <h2 id="revoke-title">Revoke this device?</h2>
