@@ -70,6 +70,17 @@ pub enum ErrorCode {
     NotFound,
     /// The server could not complete the request; nothing was acknowledged, so retry.
     Internal,
+    /// The account is not on the peer supporter roster.
+    NotOnRoster,
+    /// The peer supporter's required training is not all recorded and current, so they cannot be
+    /// put on call.
+    TrainingNotCurrent,
+    /// The time given is not the start of a shift the named supporter holds (or that shift is over).
+    NotAShift,
+    /// The shift swap was already accepted, declined or cancelled.
+    SwapNotPending,
+    /// Another peer supporter accepted this support request first.
+    AlreadyClaimed,
 }
 
 impl ErrorCode {
@@ -105,6 +116,11 @@ impl ErrorCode {
             Self::Forbidden => "forbidden",
             Self::NotFound => "not_found",
             Self::Internal => "internal",
+            Self::NotOnRoster => "not_on_roster",
+            Self::TrainingNotCurrent => "training_not_current",
+            Self::NotAShift => "not_a_shift",
+            Self::SwapNotPending => "swap_not_pending",
+            Self::AlreadyClaimed => "already_claimed",
         }
     }
 
@@ -157,6 +173,11 @@ impl ErrorCode {
             Self::Forbidden => "your account is not allowed to do this",
             Self::NotFound => "not found",
             Self::Internal => "internal error; nothing was stored, try again",
+            Self::NotOnRoster => "this account is not on the peer supporter roster",
+            Self::TrainingNotCurrent => "this peer supporter's required training is not all current",
+            Self::NotAShift => "that is not the start of a current or future shift of that peer supporter",
+            Self::SwapNotPending => "this swap was already answered or cancelled",
+            Self::AlreadyClaimed => "another peer supporter has already accepted this request",
         }
     }
 }

@@ -12,6 +12,7 @@ pub mod push;
 pub mod relay;
 pub mod state;
 pub mod store;
+pub mod support;
 
 use anyhow::Context as _;
 use axum::serve::ListenerExt as _;
@@ -93,6 +94,9 @@ pub async fn run(
         shutdown_rx.clone(),
     );
 
+    let support = Arc::new(support::requests::Support::new(config.support.clone()));
+    support::routing::spawn_scheduler(store.clone(), push.clone(), metrics.clone(), support.clone(), shutdown_rx.clone());
+
     let state = AppState {
         settings: Arc::new(Settings {
             origin: sallyport_protocol::auth::origin_of(&public_url),
@@ -107,6 +111,7 @@ pub async fn run(
         committer,
         metrics,
         push,
+        support,
         replay: Arc::default(),
         shutdown: shutdown_rx,
     };

@@ -31,6 +31,8 @@ pub fn router(state: AppState, web_dir: Option<PathBuf>) -> Router {
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
         .route("/metrics", get(health::metrics))
+        .merge(crate::support::oncall_routes::router())
+        .merge(crate::support::requests::router())
         .merge(web::router(web_dir))
         .layer(DefaultBodyLimit::max(16 * 1024))
         .layer(axum::middleware::map_response(security_headers))

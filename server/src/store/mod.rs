@@ -3,7 +3,9 @@
 //! Times are Unix milliseconds, chosen by the caller (so tests can drive the clock).
 
 mod postgres;
+pub mod roster;
 mod sqlite;
+pub mod support;
 
 pub use postgres::PostgresStore;
 pub use sqlite::SqliteStore;
@@ -330,6 +332,17 @@ pub trait Store: Send + Sync + 'static {
     /// Deletes every subscription of a device; returns how many. `revoke_device` does this too,
     /// in its own transaction.
     async fn delete_push_subscriptions_of(&self, device: &DeviceId) -> StoreResult<u64>;
+
+    // ---- peer support: roster and on call
+
+    /// The peer supporter roster and on-call schedule (store/roster.rs).
+    fn roster(&self) -> &dyn roster::RosterStore;
+
+    // ---- peer support: requests
+
+    /// Support requests, their escalation timers and unlinked mailboxes' push subscriptions
+    /// (store/support.rs).
+    fn support(&self) -> &dyn support::SupportStore;
 
     /// Closes pools after in-flight work.
     async fn close(&self);

@@ -2,6 +2,9 @@
 //! arrays (`UNNEST`), a SEQUENCE for message numbers, and LISTEN/NOTIFY on one channel to wake
 //! the node that holds a recipient's socket.
 
+mod roster;
+mod support;
+
 use super::sqlite::shared::{
     AppendPlan, DeviceRow, conflict, day_of, decode_roles, device_record, distinct_groups,
     distinct_ids, distinct_recipients, encode_roles, epoch_from, hash32, id_from,
@@ -39,7 +42,7 @@ const DEVICE_SELECT: &str = "SELECT d.id, d.account_id, a.display_name, a.roles,
      FROM devices d JOIN accounts a ON a.id = d.account_id";
 
 pub struct PostgresStore {
-    pool: PgPool,
+    pub(super) pool: PgPool,
     /// Each listener holds one of these connections for as long as it runs.
     listen_pool: PgPool,
     listeners: Mutex<Vec<JoinHandle<()>>>,
@@ -830,6 +833,14 @@ impl Store for PostgresStore {
             .await
             .map_err(store_error)?;
         Ok(done.rows_affected())
+    }
+
+    fn roster(&self) -> &dyn super::roster::RosterStore {
+        self
+    }
+
+    fn support(&self) -> &dyn super::support::SupportStore {
+        self
     }
 
     async fn close(&self) {

@@ -2,6 +2,9 @@
 //! Also home to the backend-independent pieces both backends share (`shared`): error
 //! translation, row conversion and the planning half of `append`.
 
+mod roster;
+mod support;
+
 use super::{
     AppendOutcome, ClaimedKeyPackage, DeviceRecord, Enrolled, GROUP_IDLE_MS, Hash32, MailboxAccess,
     NewDevice, NewInvitation, NewMessage, QueuedMessage, Store, StoreError, StoreResult, Wakeup,
@@ -648,6 +651,14 @@ impl Store for SqliteStore {
             .await
             .map_err(store_error)?;
         Ok(done.rows_affected())
+    }
+
+    fn roster(&self) -> &dyn super::roster::RosterStore {
+        self
+    }
+
+    fn support(&self) -> &dyn super::support::SupportStore {
+        self
     }
 
     async fn close(&self) {
