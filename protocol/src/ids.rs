@@ -94,6 +94,9 @@ fixed_bytes!(
     /// A message id chosen by the sending client (random); re-sending the same id is idempotent.
     MessageId, 16);
 fixed_bytes!(
+    /// A peer support request (random; names no one).
+    RequestId, 16);
+fixed_bytes!(
     /// A single-use authentication challenge.
     Nonce, 32);
 fixed_bytes!(

@@ -8,10 +8,11 @@ pub mod frames;
 pub mod group;
 pub mod ids;
 pub mod rest;
+pub mod support;
 
 pub use error::ErrorCode;
 pub use frames::{ClientFrame, ServerFrame, decode_client_frame};
-pub use ids::{AccountId, DeviceId, MailboxId, MailboxSecret, MessageId, Nonce, Payload, PublicKey, Signature};
+pub use ids::{AccountId, DeviceId, MailboxId, MailboxSecret, MessageId, Nonce, Payload, PublicKey, RequestId, Signature};
 
 /// The protocol version spoken on `/v1/ws`; the server announces it in its `challenge` frame.
 pub const PROTOCOL_VERSION: u16 = 1;

@@ -101,6 +101,9 @@ pub struct ServeConfig {
     #[command(flatten)]
     pub push: crate::push::PushArgs,
 
+    #[command(flatten)]
+    pub support: crate::support::requests::SupportArgs,
+
     /// Most messages committed in one database transaction (group commit).
     #[arg(long, env = "SALLYPORT_MAX_COMMIT_BATCH", default_value_t = 4_096)]
     pub max_commit_batch: usize,

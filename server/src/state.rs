@@ -28,6 +28,8 @@ pub struct AppState {
     pub committer: Committer,
     pub metrics: Arc<Metrics>,
     pub push: Arc<crate::push::Push>,
+    /// Peer support requests: escalation delays, the support clock, the in-memory rate limit.
+    pub support: Arc<crate::support::requests::Support>,
     /// Signatures of REST requests seen recently (replay protection).
     pub replay: Arc<crate::http::auth::ReplayGuard>,
     /// Becomes `true` when the server starts shutting down.

@@ -60,6 +60,16 @@ struct WakeUp {
     mailbox: MailboxId,
     /// The group envelope, for a group message (its MLS group id names the conversation).
     group_payload: Option<Bytes>,
+    /// A push other than a message wake-up (a support request offered to a supporter).
+    custom: Option<CustomPush>,
+}
+
+/// A payload of the server's own, pushed to a mailbox's subscriptions.
+struct CustomPush {
+    /// Names the subject for the `Topic` header (keyed and per mailbox like a conversation's).
+    topic_tag: Vec<u8>,
+    plaintext: Vec<u8>,
+    high_urgency: bool,
 }
 
 /// The node's Web Push sender. Cheap to share; `offer` never blocks.
@@ -107,7 +117,19 @@ impl Push {
     /// mailbox's device, if it is a device's linked mailbox with push subscriptions. Called by
     /// the committer; drops (and counts) the wake-up rather than wait when the queue is full.
     pub fn offer(&self, mailbox: MailboxId, group_payload: Option<&Bytes>) {
-        let wake = WakeUp { mailbox, group_payload: group_payload.cloned() };
+        let wake = WakeUp { mailbox, group_payload: group_payload.cloned(), custom: None };
+        if self.tx.try_send(wake).is_err() {
+            self.metrics.push_dropped.fetch_add(1, Relaxed);
+        }
+    }
+
+    /// Pushes `plaintext` (JSON without content, e.g. `{"v":1,"kind":"support_request",…}`) to
+    /// every subscription of `mailbox` (a device's linked mailbox or an unlinked one), whether or
+    /// not a connection reads it. `topic_tag` names the subject: a second push with the same tag
+    /// replaces an undelivered first one at the push service. Never blocks; drops when full.
+    pub fn offer_payload(&self, mailbox: MailboxId, topic_tag: &[u8], plaintext: Vec<u8>, high_urgency: bool) {
+        let custom = CustomPush { topic_tag: topic_tag.to_vec(), plaintext, high_urgency };
+        let wake = WakeUp { mailbox, group_payload: None, custom: Some(custom) };
         if self.tx.try_send(wake).is_err() {
             self.metrics.push_dropped.fetch_add(1, Relaxed);
         }

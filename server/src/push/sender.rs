@@ -52,6 +52,7 @@ struct Job {
     subscription: PushSubscription,
     topic: String,
     plaintext: Vec<u8>,
+    high_urgency: bool,
 }
 
 enum Outcome {
@@ -106,9 +107,16 @@ impl Dispatcher {
                 self.recent.clear();
             }
         }
-        // (mailbox, topic, plaintext) of each wake-up not sent moments ago.
-        let mut wanted: Vec<(MailboxId, String, Vec<u8>)> = Vec::new();
+        // (mailbox, topic, plaintext, high urgency) of each wake-up not sent moments ago.
+        let mut wanted: Vec<(MailboxId, String, Vec<u8>, bool)> = Vec::new();
         for wake in batch.drain(..) {
+            if let Some(custom) = wake.custom {
+                let mut tag = b"custom:".to_vec();
+                tag.extend_from_slice(&custom.topic_tag);
+                let topic = topic(&self.topic_key, &wake.mailbox, Some(&tag));
+                wanted.push((wake.mailbox, topic, custom.plaintext, custom.high_urgency));
+                continue;
+            }
             let group_id = wake.group_payload.as_deref().and_then(delivery_service::group_id);
             let topic = topic(&self.topic_key, &wake.mailbox, group_id.as_deref());
             let key = (wake.mailbox, topic);
@@ -116,7 +124,7 @@ impl Dispatcher {
                 continue;
             }
             self.recent.insert(key.clone(), now);
-            wanted.push((key.0, key.1, payload(group_id.as_deref())));
+            wanted.push((key.0, key.1, payload(group_id.as_deref()), false));
         }
         if wanted.is_empty() {
             return;
@@ -124,8 +132,18 @@ impl Dispatcher {
         let mut mailboxes: Vec<MailboxId> = wanted.iter().map(|w| w.0).collect();
         mailboxes.sort_unstable();
         mailboxes.dedup();
+        // Devices' subscriptions, then unlinked mailboxes' (support requesters').
         let subscriptions = match self.store.push_subscriptions_for(&mailboxes).await {
-            Ok(s) => s,
+            Ok(mut s) => match self.store.support().mailbox_push_subscriptions_for(&mailboxes).await {
+                Ok(unlinked) => {
+                    s.extend(unlinked);
+                    s
+                }
+                Err(err) => {
+                    tracing::warn!(error = %err, "could not read unlinked mailboxes' push subscriptions");
+                    s
+                }
+            },
             Err(err) => {
                 tracing::warn!(error = %err, wake_ups = wanted.len(), "could not read push subscriptions; these wake-ups are skipped");
                 self.metrics.push_failed.fetch_add(wanted.len() as u64, Relaxed);
@@ -136,12 +154,13 @@ impl Dispatcher {
         for (mailbox, subscription) in subscriptions {
             by_mailbox.entry(mailbox).or_default().push(subscription);
         }
-        for (mailbox, topic, plaintext) in wanted {
+        for (mailbox, topic, plaintext, high_urgency) in wanted {
             for subscription in by_mailbox.get(&mailbox).into_iter().flatten() {
                 // Waits when MAX_IN_FLIGHT pushes are under way; the queue in front absorbs
                 // bursts and drops beyond its capacity.
                 let Ok(permit) = self.in_flight.clone().acquire_owned().await else { return };
-                let job = Job { subscription: subscription.clone(), topic: topic.clone(), plaintext: plaintext.clone() };
+                let job =
+                    Job { subscription: subscription.clone(), topic: topic.clone(), plaintext: plaintext.clone(), high_urgency };
                 let (client, vapid, store, metrics) =
                     (self.client.clone(), self.vapid.clone(), self.store.clone(), self.metrics.clone());
                 tokio::spawn(async move {
@@ -176,6 +195,9 @@ async fn send(client: &reqwest::Client, vapid: &Vapid, job: Job, store: &dyn Sto
                 }
                 if status == reqwest::StatusCode::NOT_FOUND || status == reqwest::StatusCode::GONE {
                     if let Err(err) = store.delete_push_subscription(&job.subscription.endpoint).await {
+                        tracing::warn!(error = %err, "could not delete a gone push subscription");
+                    }
+                    if let Err(err) = store.support().delete_mailbox_push_subscription(&job.subscription.endpoint).await {
                         tracing::warn!(error = %err, "could not delete a gone push subscription");
                     }
                     tracing::debug!(status = status.as_u16(), "push subscription gone; deleted");
@@ -217,7 +239,7 @@ fn build(vapid: &Vapid, job: &Job) -> Option<(reqwest::Url, reqwest::header::Hea
     let signature = signature.build().ok()?;
     let mut message = WebPushMessageBuilder::new(&info);
     message.set_ttl(TTL_SECONDS);
-    message.set_urgency(Urgency::Normal);
+    message.set_urgency(if job.high_urgency { Urgency::High } else { Urgency::Normal });
     message.set_topic(job.topic.clone());
     message.set_vapid_signature(signature);
     message.set_payload(ContentEncoding::Aes128Gcm, &job.plaintext);
