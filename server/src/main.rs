@@ -35,6 +35,11 @@ async fn serve(config: ServeConfig) -> anyhow::Result<()> {
 fn init_tracing(format: LogFormat) {
     let filter = tracing_subscriber::EnvFilter::try_from_env("SALLYPORT_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    // The HTTP client's debug lines name the hosts it connects to (push services): never logged,
+    // whatever SALLYPORT_LOG says, so logs carry no addresses (docs/privacy.md).
+    let filter = ["reqwest=info", "hyper_util=info", "hyper=info"]
+        .into_iter()
+        .fold(filter, |f, d| f.add_directive(d.parse().expect("a valid directive")));
     let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
     match format {
         LogFormat::Text => builder.init(),

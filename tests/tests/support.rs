@@ -1,0 +1,657 @@
+//! Peer support requests end to end (issue 5): real `sallyport` processes, native clients, the
+//! push-service emulator. Twenty supporters race for one request and exactly one wins; escalation
+//! fires at the configured times on a driven clock, once, also across restarts; only supporters on
+//! call, trained and available are offered a new request; and neither the database nor the log
+//! links a request or its unlinked mailbox to the device or account that made it.
+
+use sallyport_core::protocol::{ErrorCode, MailboxId, MailboxSecret, Payload};
+use sallyport_core::{Client, Credentials, Event, MemberInfo, MlsClient, MlsIdentity, api_request};
+use sallyport_e2e::push_emulator::{PushEmulator, Subscription};
+use sallyport_e2e::*;
+use serde_json::{Value, json};
+use std::path::PathBuf;
+
+const MINUTE: i64 = 60_000;
+const NOW_DELAY: i64 = 5 * MINUTE;
+
+struct Setup {
+    server: TestServer,
+    emulator: PushEmulator,
+    offset_file: PathBuf,
+    _dir: tempfile::TempDir,
+}
+
+impl Setup {
+    /// A server with the emulator's endpoints allowed, a driven support clock and a fast scheduler.
+    async fn start(postgres: bool) -> Option<Setup> {
+        let database_url = if postgres { Some(postgres_database().await?) } else { None };
+        let dir = tempfile::tempdir().unwrap();
+        let offset_file = dir.path().join("clock-offset");
+        std::fs::write(&offset_file, "0").unwrap();
+        let server = TestServer::start_with(ServerOptions {
+            database_url,
+            extra_args: vec![
+                "--push-allow-insecure-endpoints".into(),
+                "--push-min-interval-ms".into(),
+                "0".into(),
+                "--clock-offset-file".into(),
+                offset_file.display().to_string(),
+                "--support-scheduler-interval-ms".into(),
+                "50".into(),
+                "--escalate-now-after".into(),
+                "5m".into(),
+            ],
+        })
+        .await;
+        let emulator = PushEmulator::start().await;
+        let (_, config) = http_get(&server.url, "/v1/config").await.expect("config");
+        let config: Value = serde_json::from_str(&config).unwrap();
+        emulator.expect_vapid_key(config["vapid_public_key"].as_str().unwrap());
+        Some(Setup { server, emulator, offset_file, _dir: dir })
+    }
+
+    fn set_offset(&self, ms: i64) {
+        std::fs::write(&self.offset_file, ms.to_string()).unwrap();
+    }
+
+    async fn person(&self, name: &str, roles: &[&str]) -> Credentials {
+        let link = self.server.invite(name, roles);
+        sallyport_core::enrol(&self.server.url, &link).await.expect("enrolment")
+    }
+
+    /// A device with one push subscription at the emulator.
+    async fn subscribed(&self, creds: &Credentials) -> Subscription {
+        let sub = self.emulator.subscribe();
+        call(creds, "POST", "/v1/push/subscriptions", Some(sub.json()), 204).await;
+        sub
+    }
+
+    /// The value of a counter on `/metrics`.
+    async fn metric(&self, name: &str) -> u64 {
+        let (_, text) = http_get(&self.server.url, "/metrics").await.expect("metrics");
+        text.lines().find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.trim().parse().ok()).unwrap_or(0)
+    }
+
+    /// Waits until the escalation scheduler has completed `n` more passes.
+    async fn scheduler_passes(&self, n: u64) {
+        let start = self.metric("sallyport_support_scheduler_runs_total").await;
+        wait_until("the scheduler ran", || async { self.metric("sallyport_support_scheduler_runs_total").await >= start + n }).await;
+    }
+}
+
+async fn call(creds: &Credentials, method: &str, path: &str, body: Option<Value>, expect: u16) -> Value {
+    let (status, answer) = api_request(creds, method, path, body.as_ref()).await.expect("request");
+    assert_eq!(status, expect, "{method} {path}: {answer}");
+    answer
+}
+
+/// A plain HTTP request with the mailbox secret header: `(status, body)`.
+async fn with_secret(server: &TestServer, method: &str, path: &str, secret: &MailboxSecret, body: Option<Value>) -> (u16, String) {
+    let client = reqwest::Client::new();
+    let mut request = client
+        .request(method.parse().unwrap(), format!("{}{path}", server.url))
+        .header("Sallyport-Mailbox-Secret", secret.to_text());
+    if let Some(body) = body {
+        request = request.json(&body);
+    }
+    let response = request.send().await.expect("request");
+    (response.status().as_u16(), response.text().await.unwrap_or_default())
+}
+
+/// `YYYY-MM-DD` of a Unix-ms instant (UTC).
+fn date(ms: i64) -> String {
+    let days = ms.div_euclid(86_400_000);
+    // Howard Hinnant's civil_from_days.
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    format!("{y:04}-{m:02}-{d:02}")
+}
+
+fn now_ms() -> i64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_millis() as i64
+}
+
+/// Puts `supporter` on the roster with all five trainings current (or none).
+async fn add_to_roster(coordinator: &Credentials, supporter: &Credentials, trained: bool) {
+    let account = supporter.account.to_text();
+    let (status, text) = api_request(coordinator, "PUT", &format!("/v1/support/roster/{account}"), None).await.unwrap();
+    assert!(status == 201 || status == 200, "adding to the roster: {status} {text}");
+    if trained {
+        for kind in ["active_listening", "crisis_intervention", "confidentiality_ethics", "trauma_informed_care", "de_escalation"] {
+            let body = json!({"completed_at": date(now_ms() - 30 * 86_400_000), "expires_at": date(now_ms() + 365 * 86_400_000)});
+            call(coordinator, "PUT", &format!("/v1/support/roster/{account}/training/{kind}"), Some(body), 200).await;
+        }
+    }
+}
+
+/// A daily rotation of one member that started yesterday: they are on call around the clock.
+async fn always_on_call(coordinator: &Credentials, supporter: &Credentials) {
+    let body = json!({
+        "name": format!("rota {}", supporter.display_name),
+        "members": [supporter.account],
+        "handoff": "00:00",
+        "time_zone": "UTC",
+        "period_days": 1,
+        "start_date": date(now_ms() - 2 * 86_400_000),
+    });
+    call(coordinator, "POST", "/v1/support/rotations", Some(body), 201).await;
+}
+
+/// What a requester's device keeps: the unlinked mailbox, its secret, the pseudonymous MLS client.
+struct Reach {
+    id: String,
+    mailbox: MailboxId,
+    secret: MailboxSecret,
+    mls: MlsClient,
+}
+
+async fn reach_out(creds: &Credentials, urgency: &str) -> Reach {
+    let mailbox = MailboxId::random();
+    let secret = MailboxSecret::random();
+    let mut mls = MlsClient::new(MlsIdentity::generate(), MemberInfo::new("a peer", mailbox), vec![]).expect("mls");
+    let key_package = mls.last_resort_key_package().expect("key package");
+    use base64::Engine as _;
+    let body = json!({
+        "urgency": urgency,
+        "mailbox": mailbox,
+        "mailbox_secret": secret,
+        "key_package": base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(&key_package),
+    });
+    let answer = call(creds, "POST", "/v1/support/requests", Some(body), 200).await;
+    Reach { id: answer["id"].as_str().expect("an id").to_owned(), mailbox, secret, mls }
+}
+
+fn payloads(emulator: &PushEmulator, sub: &Subscription) -> Vec<Value> {
+    emulator.received_for(&sub.token).iter().map(|r| serde_json::from_slice(&r.plaintext).expect("JSON")).collect()
+}
+
+// ---------------------------------------------------------------------------------------------
+
+async fn twenty_supporters_race_and_exactly_one_wins(postgres: bool) {
+    let Some(s) = Setup::start(postgres).await else { return };
+    let coordinator = s.person("Coordinator", &["coordinator"]).await;
+    let mut supporters = Vec::new();
+    for i in 0..20 {
+        let c = s.person(&format!("Supporter {i}"), &["staff", "peer_supporter"]).await;
+        add_to_roster(&coordinator, &c, true).await;
+        supporters.push(c);
+    }
+    let requester = s.person("Officer", &["staff"]).await;
+    let mut reach = reach_out(&requester, "now").await;
+
+    let queue = call(&supporters[0], "GET", "/v1/support/queue", None, 200).await;
+    assert_eq!(queue["requests"].as_array().unwrap().len(), 1);
+    assert_eq!(queue["requests"][0]["id"], reach.id.as_str());
+    assert_eq!(queue["requests"][0]["urgency"], "now");
+
+    let path = format!("/v1/support/requests/{}/claim", reach.id);
+    let answers = futures::future::join_all(supporters.iter().map(|c| api_request(c, "POST", &path, None))).await;
+    let mut winners = Vec::new();
+    let mut taken = 0;
+    for (i, answer) in answers.into_iter().enumerate() {
+        let (status, text) = answer.expect("request");
+        match status {
+            200 => winners.push((i, text)),
+            409 => {
+                assert_eq!(text["code"], "already_claimed", "{text}");
+                taken += 1;
+            }
+            other => panic!("unexpected answer {other}: {text}"),
+        }
+    }
+    assert_eq!(winners.len(), 1, "exactly one supporter wins");
+    assert_eq!(taken, 19, "everyone else is told it is taken");
+    let (winner, claimed) = &winners[0];
+    assert_eq!(claimed["mailbox"], json!(reach.mailbox));
+    let queue = call(&supporters[0], "GET", "/v1/support/queue", None, 200).await;
+    assert!(queue["requests"].as_array().unwrap().is_empty(), "a claimed request leaves the queue");
+
+    // The requester sees it accepted, proving only the mailbox secret.
+    let (status, text) = with_secret(&s.server, "GET", &format!("/v1/support/requests/{}", reach.id), &reach.secret, None).await;
+    assert_eq!(status, 200, "{text}");
+    assert_eq!(serde_json::from_str::<Value>(&text).unwrap()["status"], "accepted");
+    let (status, _) = with_secret(&s.server, "GET", &format!("/v1/support/requests/{}", reach.id), &MailboxSecret::random(), None).await;
+    assert_eq!(status, 403, "a wrong secret opens nothing");
+
+    // The winner claims the pseudonymous KeyPackage, makes the group and sends the Welcome; the
+    // requester, reading the unlinked mailbox, joins the conversation.
+    let supporter = &supporters[*winner];
+    let mut supporter_mls = MlsClient::new(
+        sallyport_core::MlsIdentity::device(&supporter.keys),
+        MemberInfo::new("Supporter", supporter.mailbox),
+        vec![],
+    )
+    .unwrap();
+    let mut supporter_client = Client::connect(supporter).await.expect("connect");
+    let (key_package, _last_resort) = supporter_client.claim_key_package(reach.mailbox).await.expect("claim the KeyPackage");
+    let group = supporter_mls.create_group().unwrap();
+    let add = supporter_mls.add_claimed_members(&group, &[(reach.mailbox, key_package.0.to_vec())]).unwrap();
+    let id = supporter_client.group_send(add.to.clone(), Payload(add.envelope.clone().into())).await.expect("send");
+    loop {
+        match next_event(&mut supporter_client).await.expect("event") {
+            Event::Accepted { id: got, .. } if got == id => break,
+            Event::Error { id: Some(got), code, .. } if got == id => panic!("commit refused: {code}"),
+            _ => {}
+        }
+    }
+    supporter_mls.commit_accepted(&group).unwrap();
+    let hello = supporter_mls.encrypt(&group, b"Hi, I'm here. Take your time.").unwrap();
+    supporter_client.group_send(hello.to.clone(), Payload(hello.envelope.clone().into())).await.expect("send");
+
+    let mut requester_client = Client::connect(&requester).await.expect("connect");
+    requester_client.subscribe(reach.mailbox, reach.secret).await.expect("subscribe with the secret");
+    let mut texts = Vec::new();
+    while texts.is_empty() {
+        let event = next_event(&mut requester_client).await.expect("event");
+        if let Event::Message { mailbox, seq, payload, .. } = event {
+            assert_eq!(mailbox, reach.mailbox);
+            for e in reach.mls.process(&payload.0).expect("process") {
+                if let sallyport_core::MlsEvent::Message { plaintext, .. } = e {
+                    texts.push(String::from_utf8(plaintext).unwrap());
+                }
+            }
+            requester_client.ack(mailbox, seq).await.unwrap();
+        }
+    }
+    assert_eq!(texts, ["Hi, I'm here. Take your time."]);
+
+    // Only the supporter who accepted (or a coordinator) may close it; then it is gone.
+    let close = format!("/v1/support/requests/{}/close", reach.id);
+    let other = &supporters[(*winner + 1) % 20];
+    call(other, "POST", &close, None, 403).await;
+    call(supporter, "POST", &close, None, 204).await;
+    let (status, _) = with_secret(&s.server, "GET", &format!("/v1/support/requests/{}", reach.id), &reach.secret, None).await;
+    assert_eq!(status, 404, "a closed request is forgotten");
+    let id = supporter_client.send(vec![reach.mailbox], Payload(b"x".to_vec().into())).await.expect("send");
+    loop {
+        match next_event(&mut supporter_client).await.expect("event") {
+            Event::Error { id: Some(got), code, .. } if got == id => {
+                assert_eq!(code, ErrorCode::UnknownMailbox, "the unlinked mailbox is deleted with the request");
+                break;
+            }
+            Event::Accepted { id: got, .. } if got == id => panic!("the closed mailbox still takes messages"),
+            _ => {}
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn twenty_supporters_race_and_exactly_one_wins_sqlite() {
+    twenty_supporters_race_and_exactly_one_wins(false).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn twenty_supporters_race_and_exactly_one_wins_postgres() {
+    twenty_supporters_race_and_exactly_one_wins(true).await;
+}
+
+// ---------------------------------------------------------------------------------------------
+
+async fn escalation_fires_at_the_configured_times_once_across_restarts(postgres: bool) {
+    let Some(mut s) = Setup::start(postgres).await else { return };
+    let coordinator = s.person("Coordinator", &["coordinator"]).await;
+    let on_call = s.person("On call", &["staff", "peer_supporter"]).await;
+    let off_call = s.person("Off call", &["staff", "peer_supporter"]).await;
+    let untrained = s.person("Untrained", &["staff", "peer_supporter"]).await;
+    add_to_roster(&coordinator, &on_call, true).await;
+    add_to_roster(&coordinator, &off_call, true).await;
+    add_to_roster(&coordinator, &untrained, false).await;
+    always_on_call(&coordinator, &on_call).await;
+    let (c_sub, on_sub, off_sub, un_sub) = (
+        s.subscribed(&coordinator).await,
+        s.subscribed(&on_call).await,
+        s.subscribed(&off_call).await,
+        s.subscribed(&untrained).await,
+    );
+    let requester = s.person("Officer", &["staff"]).await;
+    let requester_sub = s.subscribed(&requester).await;
+    let counts = |s: &Setup| {
+        [&c_sub, &on_sub, &off_sub, &un_sub, &requester_sub].map(|sub| s.emulator.received_for(&sub.token).len())
+    };
+
+    let _reach = reach_out(&requester, "now").await;
+    s.emulator.wait_for(&on_sub.token, 1).await;
+    s.scheduler_passes(3).await;
+    assert_eq!(counts(&s), [0, 1, 0, 0, 0], "level 0: the supporter on call only");
+    assert_eq!(payloads(&s.emulator, &on_sub)[0], json!({"v":1,"kind":"support_request","urgency":"now"}));
+
+    // Just before the delay: nothing yet.
+    s.set_offset(NOW_DELAY - 2_000);
+    s.scheduler_passes(3).await;
+    assert_eq!(counts(&s), [0, 1, 0, 0, 0], "no escalation before the configured delay");
+
+    // After it (due times are rounded up to the minute): level 1, every trained supporter, once.
+    s.set_offset(NOW_DELAY + MINUTE + 1_000);
+    s.emulator.wait_for(&off_sub.token, 1).await;
+    s.emulator.wait_for(&on_sub.token, 2).await;
+    s.scheduler_passes(3).await;
+    assert_eq!(counts(&s), [0, 2, 1, 0, 0], "level 1: every peer supporter with current training, once");
+    assert_eq!(s.metric("sallyport_support_escalations_total").await, 1);
+    let queue = call(&coordinator, "GET", "/v1/support/queue", None, 200).await;
+    assert_eq!(queue["requests"][0]["level"], 1);
+
+    // Down while level 2 falls due: it fires once on the next start, to the coordinators.
+    s.server.stop().await;
+    s.set_offset(2 * NOW_DELAY + 2 * MINUTE + 1_000);
+    s.server.restart().await;
+    s.emulator.wait_for(&c_sub.token, 1).await;
+    s.scheduler_passes(3).await;
+    assert_eq!(counts(&s), [1, 2, 1, 0, 0], "level 2: the coordinators, once");
+    assert_eq!(payloads(&s.emulator, &c_sub)[0], json!({"v":1,"kind":"support_request","urgency":"now"}));
+
+    // Nothing fires again, whatever the clock says and however often the server restarts.
+    s.server.stop().await;
+    s.set_offset(10 * NOW_DELAY);
+    s.server.restart().await;
+    s.scheduler_passes(5).await;
+    assert_eq!(counts(&s), [1, 2, 1, 0, 0], "each level fired once");
+    assert_eq!(s.metric("sallyport_support_escalations_total").await, 0, "no escalation after the restart");
+    let queue = call(&coordinator, "GET", "/v1/support/queue", None, 200).await;
+    assert_eq!(queue["requests"][0]["level"], 2);
+    assert!(s.emulator.rejections().is_empty(), "{:?}", s.emulator.rejections());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn escalation_fires_at_the_configured_times_once_across_restarts_sqlite() {
+    escalation_fires_at_the_configured_times_once_across_restarts(false).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn escalation_fires_at_the_configured_times_once_across_restarts_postgres() {
+    escalation_fires_at_the_configured_times_once_across_restarts(true).await;
+}
+
+// ---------------------------------------------------------------------------------------------
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn only_trained_available_supporters_on_call_are_offered_a_new_request() {
+    let Some(s) = Setup::start(false).await else { return };
+    let coordinator = s.person("Coordinator", &["coordinator"]).await;
+    let names = ["available", "busy", "off", "not on call", "untrained"];
+    let mut people = Vec::new();
+    for name in names {
+        let c = s.person(name, &["staff", "peer_supporter"]).await;
+        add_to_roster(&coordinator, &c, name != "untrained").await;
+        if name != "not on call" && name != "untrained" {
+            always_on_call(&coordinator, &c).await;
+        }
+        people.push(c);
+    }
+    call(&people[1], "PUT", "/v1/support/switch", Some(json!({"switch": "busy"})), 200).await;
+    call(&people[2], "PUT", "/v1/support/switch", Some(json!({"switch": "off"})), 200).await;
+    let mut subs = Vec::new();
+    for c in &people {
+        subs.push(s.subscribed(c).await);
+    }
+    let coordinator_sub = s.subscribed(&coordinator).await;
+    let requester = s.person("Officer", &["staff"]).await;
+
+    reach_out(&requester, "today").await;
+    reach_out(&requester, "now").await;
+    let got = s.emulator.wait_for(&subs[0].token, 2).await;
+    s.scheduler_passes(3).await;
+    assert_eq!(got.len(), 2, "the available supporter on call gets each request");
+    let mut urgencies: Vec<String> = payloads(&s.emulator, &subs[0]).iter().map(|p| p["urgency"].as_str().unwrap().to_owned()).collect();
+    urgencies.sort();
+    assert_eq!(urgencies, ["now", "today"]);
+    for (name, sub) in names.iter().zip(&subs).skip(1) {
+        assert!(s.emulator.received_for(&sub.token).is_empty(), "{name} must not be offered the request");
+    }
+    assert!(s.emulator.received_for(&coordinator_sub.token).is_empty(), "coordinators only at level 2");
+    let on_call = call(&coordinator, "GET", "/v1/support/oncall", None, 200).await;
+    assert!(on_call.to_string().contains(&people[0].account.to_text()), "{on_call}");
+
+    // Claiming needs current training.
+    let queue = call(&people[0], "GET", "/v1/support/queue", None, 200).await;
+    let id = queue["requests"][0]["id"].as_str().unwrap().to_owned();
+    let refused = call(&people[4], "POST", &format!("/v1/support/requests/{id}/claim"), None, 403).await;
+    assert_eq!(refused["code"], "training_not_current");
+    let refused = call(&requester, "POST", &format!("/v1/support/requests/{id}/claim"), None, 403).await;
+    assert_eq!(refused["code"], "forbidden");
+}
+
+// ---------------------------------------------------------------------------------------------
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// Every row of every table, each as one lower-case string (SQLite: hex of every value).
+async fn sqlite_rows(path: &std::path::Path) -> Vec<(String, String)> {
+    use sqlx::{Connection as _, Row as _};
+    let mut conn = sqlx::SqliteConnection::connect(&format!("sqlite://{}?mode=ro", path.display())).await.expect("open the database");
+    let tables: Vec<String> = sqlx::query_scalar("SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'")
+        .fetch_all(&mut conn)
+        .await
+        .unwrap();
+    let mut rows = Vec::new();
+    for table in tables {
+        let columns: Vec<String> = sqlx::query(sqlx::AssertSqlSafe(format!("SELECT name FROM pragma_table_info('{table}')")))
+            .fetch_all(&mut conn)
+            .await
+            .unwrap()
+            .iter()
+            .map(|r| r.get::<String, _>(0))
+            .collect();
+        let select = columns.iter().map(|c| format!("hex(\"{c}\")")).collect::<Vec<_>>().join(" || '|' || ");
+        let values: Vec<String> = sqlx::query_scalar(sqlx::AssertSqlSafe(format!("SELECT {select} FROM \"{table}\"")))
+            .fetch_all(&mut conn)
+            .await
+            .unwrap();
+        rows.extend(values.into_iter().map(|v| (table.clone(), v.to_lowercase())));
+    }
+    rows
+}
+
+/// Every row of every table as JSON text, lower-cased (bytea appears as `\x…` hex).
+async fn postgres_rows(url: &str) -> Vec<(String, String)> {
+    use sqlx::Connection as _;
+    let mut conn = sqlx::PgConnection::connect(url).await.expect("connect");
+    let tables: Vec<String> =
+        sqlx::query_scalar("SELECT table_name::text FROM information_schema.tables WHERE table_schema = 'public'")
+            .fetch_all(&mut conn)
+            .await
+            .unwrap();
+    let mut rows = Vec::new();
+    for table in tables {
+        let values: Vec<String> = sqlx::query_scalar(sqlx::AssertSqlSafe(format!("SELECT row_to_json(t)::text FROM \"{table}\" t")))
+            .fetch_all(&mut conn)
+            .await
+            .unwrap();
+        rows.extend(values.into_iter().map(|v| (table.clone(), v.to_lowercase())));
+    }
+    rows
+}
+
+/// Texts of one id or key as it could appear in a dump or a log: raw hex, base64url text.
+fn forms(bytes: &[u8]) -> Vec<String> {
+    use base64::Engine as _;
+    vec![hex(bytes), base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)]
+}
+
+async fn nothing_links_a_request_to_its_requester(postgres: bool) {
+    let database_url = if postgres { postgres_database().await } else { None };
+    if postgres && database_url.is_none() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let offset_file = dir.path().join("clock-offset");
+    std::fs::write(&offset_file, "0").unwrap();
+    let server = TestServer::start_with(ServerOptions {
+        database_url: database_url.clone(),
+        extra_args: vec![
+            "--push-allow-insecure-endpoints".into(),
+            "--push-min-interval-ms".into(),
+            "0".into(),
+            "--clock-offset-file".into(),
+            offset_file.display().to_string(),
+            "--support-scheduler-interval-ms".into(),
+            "50".into(),
+        ],
+    })
+    .await;
+    let emulator = PushEmulator::start().await;
+    let (_, config) = http_get(&server.url, "/v1/config").await.unwrap();
+    let config: Value = serde_json::from_str(&config).unwrap();
+    emulator.expect_vapid_key(config["vapid_public_key"].as_str().unwrap());
+    let s = Setup { server, emulator, offset_file, _dir: dir };
+
+    let coordinator = s.person("Coordinator", &["coordinator"]).await;
+    let supporter = s.person("Supporter", &["staff", "peer_supporter"]).await;
+    add_to_roster(&coordinator, &supporter, true).await;
+    always_on_call(&coordinator, &supporter).await;
+    s.subscribed(&supporter).await;
+
+    // Three officers, each with a push subscription of their own, reach out twice; each request's
+    // unlinked mailbox gets its own subscription (a second service-worker registration).
+    let mut requesters = Vec::new();
+    let mut reaches = Vec::new();
+    for i in 0..3 {
+        let officer = s.person(&format!("Officer {i}"), &["staff"]).await;
+        let device_sub = s.subscribed(&officer).await;
+        for urgency in ["now", "week"] {
+            let reach = reach_out(&officer, urgency).await;
+            let mailbox_sub = s.emulator.subscribe();
+            let path = format!("/v1/support/mailboxes/{}/push", reach.mailbox.to_text());
+            let (status, text) = with_secret(&s.server, "POST", &path, &reach.secret, Some(mailbox_sub.json())).await;
+            assert_eq!(status, 204, "{text}");
+            // The device's own endpoint is refused for an unlinked mailbox: it would link them.
+            let (status, _) = with_secret(&s.server, "POST", &path, &reach.secret, Some(device_sub.json())).await;
+            assert_eq!(status, 409);
+            reaches.push((reach, mailbox_sub, device_sub.clone()));
+        }
+        requesters.push((officer, device_sub));
+    }
+
+    // The supporter accepts the first request and writes while the officer is offline: the
+    // wake-up goes to the unlinked mailbox's subscription, not the officer's device.
+    let claimed = call(&supporter, "POST", &format!("/v1/support/requests/{}/claim", reaches[0].0.id), None, 200).await;
+    assert_eq!(claimed["mailbox"], json!(reaches[0].0.mailbox));
+    let mut client = Client::connect(&supporter).await.unwrap();
+    let id = client.send(vec![reaches[0].0.mailbox], Payload(b"opaque".to_vec().into())).await.unwrap();
+    loop {
+        if let Event::Accepted { id: got, .. } = next_event(&mut client).await.unwrap()
+            && got == id
+        {
+            break;
+        }
+    }
+    let woken = s.emulator.wait_for(&reaches[0].1.token, 1).await;
+    assert_eq!(serde_json::from_slice::<Value>(&woken[0].plaintext).unwrap()["kind"], "message");
+    // One officer also reads their unlinked mailbox over their own authenticated connection.
+    let mut officer_client = Client::connect(&requesters[1].0).await.unwrap();
+    officer_client.subscribe(reaches[2].0.mailbox, reaches[2].0.secret).await.unwrap();
+    let status = format!("/v1/support/requests/{}", reaches[2].0.id);
+    let (code, _) = with_secret(&s.server, "GET", &status, &reaches[2].0.secret, None).await;
+    assert_eq!(code, 200);
+    for (_, device_sub) in &requesters {
+        assert!(
+            s.emulator.received_for(&device_sub.token).is_empty(),
+            "no push about a support request reaches the requester's device subscription"
+        );
+    }
+    drop(officer_client);
+    drop(client);
+
+    // What identifies each officer, and what identifies their requests.
+    let mut identity: Vec<String> = Vec::new();
+    for (officer, device_sub) in &requesters {
+        for bytes in [
+            officer.device.as_bytes().as_slice(),
+            officer.account.as_bytes(),
+            officer.keys.signing_public().as_bytes(),
+            officer.keys.notification_public().as_bytes(),
+            officer.mailbox.as_bytes(),
+            device_sub.endpoint.as_bytes(),
+        ] {
+            identity.extend(forms(bytes).into_iter().map(|f| f.to_lowercase()));
+        }
+        identity.push(device_sub.endpoint.to_lowercase());
+    }
+    let mut request_keys: Vec<String> = Vec::new();
+    for (reach, _, _) in &reaches {
+        let id = sallyport_core::protocol::RequestId::parse(&reach.id).unwrap();
+        for bytes in [id.as_bytes().as_slice(), reach.mailbox.as_bytes()] {
+            request_keys.extend(forms(bytes).into_iter().map(|f| f.to_lowercase()));
+        }
+    }
+
+    let rows = match &database_url {
+        Some(url) => postgres_rows(url).await,
+        None => sqlite_rows(&s.server.data_dir().join("data").join("sallyport.db")).await,
+    };
+    assert!(rows.iter().any(|(t, _)| t == "support_requests"), "the dump sees the requests");
+    let mut linked_rows = 0;
+    for (table, row) in &rows {
+        if request_keys.iter().any(|k| row.contains(k.as_str())) {
+            linked_rows += 1;
+            for needle in &identity {
+                assert!(!row.contains(needle.as_str()), "a {table} row about a request also names its requester: {row}");
+            }
+        }
+    }
+    assert!(linked_rows >= 6, "requests, mailboxes, timers, KeyPackages and subscriptions were all searched");
+
+    let logs = s.server.logs();
+    assert!(logs.contains("a support request was created"));
+    for line in logs.lines() {
+        assert!(!has_ipv4(line), "an IP address in the log: {line}");
+        let lower = line.to_lowercase();
+        if request_keys.iter().any(|k| lower.contains(k.as_str())) {
+            for needle in &identity {
+                assert!(!lower.contains(needle.as_str()), "a log line names a request and its requester: {line}");
+            }
+        }
+    }
+}
+
+fn has_ipv4(line: &str) -> bool {
+    let b = line.as_bytes();
+    // Four runs of 1–3 digits joined by dots, not inside a longer dotted run.
+    let digits = |at: usize| b[at..].iter().take_while(|c| c.is_ascii_digit()).count();
+    (0..b.len()).any(|start| {
+        if start > 0 && (b[start - 1].is_ascii_digit() || b[start - 1] == b'.') {
+            return false;
+        }
+        let mut at = start;
+        for part in 0..4 {
+            let n = digits(at);
+            if n == 0 || n > 3 {
+                return false;
+            }
+            at += n;
+            if part < 3 {
+                if b.get(at) != Some(&b'.') {
+                    return false;
+                }
+                at += 1;
+            }
+        }
+        true
+    })
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn nothing_links_a_request_to_its_requester_sqlite() {
+    nothing_links_a_request_to_its_requester(false).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn nothing_links_a_request_to_its_requester_postgres() {
+    nothing_links_a_request_to_its_requester(true).await;
+}
+
+#[test]
+fn dates_and_addresses() {
+    assert_eq!(date(0), "1970-01-01");
+    assert_eq!(date(1_700_000_000_000), "2023-11-14");
+    assert!(has_ipv4("connected from 127.0.0.1:5000"));
+    assert!(!has_ipv4("version 1.2.3 ready"));
+}
