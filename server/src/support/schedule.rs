@@ -207,27 +207,29 @@ pub fn holder_at(roster: &Roster, rotation: &Rotation, t: i64) -> Option<Account
     assignee(roster, rotation, rotation.period_at(t)?).map(|(who, _)| who)
 }
 
+/// `[start, end)` of one period and who holds it (before overrides); `None`: nobody.
+type Piece = (i64, i64, Option<(AccountId, Source)>);
+
 /// The stretches of `rotation` from the shift holding `from` up to `to` (whole shifts: the first
-/// may begin before `from`), after swaps and overrides; adjacent stretches of one holder from the
-/// same source are merged.
+/// may begin before `from`), after swaps and overrides. A shift split by an override gives
+/// several stretches; consecutive shifts of one person stay separate.
 pub fn segments(roster: &Roster, rotation: &Rotation, from: i64, to: i64) -> Vec<Segment> {
     // Base pieces: each period with its holder; before the start, nobody.
-    let mut base: Vec<(i64, i64, Option<(AccountId, Source)>)> = Vec::new();
+    let mut base: Vec<Piece> = Vec::new();
     let first = rotation.boundary(0);
-    let mut k = match rotation.period_at(from) {
+    let first_k = match rotation.period_at(from) {
         Some(k) => k,
         None => {
             base.push((from, first.min(to).max(from), None));
             0
         }
     };
-    for _ in 0..MAX_PERIODS {
+    for k in first_k..first_k.saturating_add(MAX_PERIODS) {
         let start = rotation.boundary(k);
         if start >= to {
             break;
         }
         base.push((start, rotation.boundary(k + 1), assignee(roster, rotation, k)));
-        k += 1;
     }
 
     let overrides: Vec<_> = roster.overrides.iter().filter(|o| o.rotation == rotation.id).collect();
