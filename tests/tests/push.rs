@@ -316,3 +316,50 @@ fn base64_url(bytes: &[u8]) -> String {
     use base64::Engine as _;
     base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
 }
+
+async fn vapid_key(server: &TestServer) -> String {
+    let (_, config) = http_get(&server.url, "/v1/config").await.expect("GET /v1/config");
+    let config: Value = serde_json::from_str(&config).expect("config is JSON");
+    config["vapid_public_key"].as_str().expect("vapid_public_key").to_owned()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_vapid_key_is_generated_once_or_read_from_a_file() {
+    use p256::elliptic_curve::sec1::ToEncodedPoint as _;
+    let mut server = TestServer::start().await;
+    let generated = vapid_key(&server).await;
+    server.stop().await;
+    server.restart().await;
+    assert_eq!(vapid_key(&server).await, generated, "the generated key is kept in the database");
+
+    let dir = tempfile::tempdir().unwrap();
+    let secret = p256::SecretKey::random(&mut rand::rngs::OsRng);
+    let public = base64_url(secret.public_key().to_encoded_point(false).as_bytes());
+    let pem = dir.path().join("vapid.pem");
+    std::fs::write(&pem, secret.to_sec1_pem(p256::pkcs8::LineEnding::LF).unwrap().as_bytes()).unwrap();
+    let raw = dir.path().join("vapid.key");
+    std::fs::write(&raw, format!("{}\n", base64_url(&secret.to_bytes()))).unwrap();
+    for file in [&pem, &raw] {
+        let server = TestServer::start_with(ServerOptions {
+            database_url: None,
+            extra_args: vec!["--vapid-private-key-file".into(), file.display().to_string()],
+        })
+        .await;
+        assert_eq!(vapid_key(&server).await, public, "the key from {}", file.display());
+    }
+
+    // A file without a key stops the server at start with a clear message.
+    let bad = dir.path().join("bad.key");
+    std::fs::write(&bad, "not a key").unwrap();
+    let out = std::process::Command::new(sallyport_bin())
+        .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
+        .arg(dir.path().join("data"))
+        .arg("--vapid-private-key-file")
+        .arg(&bad)
+        .env_remove("SALLYPORT_PUBLIC_URL")
+        .output()
+        .expect("running sallyport");
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("VAPID private key"), "{stderr}");
+}

@@ -54,7 +54,13 @@ impl Vapid {
 /// A PEM key (SEC1 or PKCS#8), or a raw base64url scalar (padding and surrounding space allowed).
 pub fn parse_private_key(text: &str) -> anyhow::Result<PartialVapidSignatureBuilder> {
     if text.contains("-----BEGIN") {
-        return VapidSignatureBuilder::from_pem_no_sub(text.as_bytes()).map_err(|_| anyhow::anyhow!("not a P-256 private key in PEM"));
+        // Parsed here rather than by web-push, whose SEC1 reader panics on some valid files.
+        use p256::pkcs8::DecodePrivateKey as _;
+        let secret = p256::SecretKey::from_sec1_pem(text.trim())
+            .or_else(|_| p256::SecretKey::from_pkcs8_pem(text.trim()))
+            .map_err(|_| anyhow::anyhow!("not a P-256 private key in PEM (SEC1 or PKCS#8)"))?;
+        return VapidSignatureBuilder::from_base64_no_sub(&URL_SAFE_NO_PAD.encode(secret.to_bytes()))
+            .map_err(|_| anyhow::anyhow!("not a valid P-256 private key"));
     }
     let raw = text.trim().trim_end_matches('=');
     let bytes = URL_SAFE_NO_PAD.decode(raw).context("not base64url")?;
@@ -95,6 +101,20 @@ mod tests {
         assert!(parse_private_key("not a key").is_err());
         assert!(parse_private_key(&URL_SAFE_NO_PAD.encode([1u8; 31])).is_err());
         assert!(parse_private_key("-----BEGIN EC PRIVATE KEY-----\nAAAA\n-----END EC PRIVATE KEY-----\n").is_err());
+    }
+
+    #[test]
+    fn sec1_and_pkcs8_pem_keys_give_their_public_key() {
+        use p256::elliptic_curve::sec1::ToEncodedPoint as _;
+        use p256::pkcs8::{EncodePrivateKey as _, LineEnding};
+        let secret = p256::SecretKey::random(&mut rand::rngs::OsRng);
+        let public = secret.public_key().to_encoded_point(false).as_bytes().to_vec();
+        let sec1 = secret.to_sec1_pem(LineEnding::LF).unwrap();
+        assert_eq!(parse_private_key(&sec1).unwrap().get_public_key(), public);
+        let pkcs8 = secret.to_pkcs8_pem(LineEnding::LF).unwrap();
+        assert_eq!(parse_private_key(&pkcs8).unwrap().get_public_key(), public);
+        let raw = URL_SAFE_NO_PAD.encode(secret.to_bytes());
+        assert_eq!(parse_private_key(&raw).unwrap().get_public_key(), public);
     }
 
     #[test]
