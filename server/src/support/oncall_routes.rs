@@ -105,9 +105,11 @@ fn me<'a>(roster: &'a Roster, signed: &Signed) -> Result<&'a Supporter, ApiError
     roster.supporter(&signed.caller.account).ok_or_else(caller_not_on_roster)
 }
 
-/// Coordinators, and peer supporters on the roster.
+/// Coordinators and peer supporters (on the roster, or holding the role while a coordinator has
+/// yet to add them).
 fn require_team(roster: &Roster, signed: &Signed) -> Result<(), ApiError> {
-    if signed.caller.roles.contains(&Role::Coordinator) || roster.supporter(&signed.caller.account).is_some() {
+    let roles = &signed.caller.roles;
+    if roles.contains(&Role::Coordinator) || roles.contains(&Role::PeerSupporter) || roster.supporter(&signed.caller.account).is_some() {
         Ok(())
     } else {
         Err(ApiError::new(StatusCode::FORBIDDEN, ErrorCode::Forbidden))

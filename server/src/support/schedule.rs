@@ -413,6 +413,23 @@ mod tests {
     }
 
     #[test]
+    fn my_next_shifts_follow_local_hand_offs_across_a_dst_change() {
+        let p = people(2);
+        let tz: Tz = "Europe/London".parse().unwrap();
+        // Every 3 days at 07:00 London; clocks go forward on 2026-03-29 (GMT -> BST).
+        let r = rotation(&p, tz, (7, 0), 3, (2026, 3, 23));
+        let roster = roster_of(&p, vec![r.clone()]);
+        let mine: Vec<_> = next_shifts(&roster, &p[0], utc(2026, 3, 23, 0, 0), 3).iter().map(|s| (s.start, s.end)).collect();
+        assert_eq!(mine, vec![
+            (utc(2026, 3, 23, 7, 0), utc(2026, 3, 26, 7, 0)),
+            (utc(2026, 3, 29, 6, 0), utc(2026, 4, 1, 6, 0)),
+            (utc(2026, 4, 4, 6, 0), utc(2026, 4, 7, 6, 0)),
+        ], "07:00 GMT, then 07:00 BST (06:00 UTC)");
+        let theirs = next_shifts(&roster, &p[1], utc(2026, 3, 27, 0, 0), 1);
+        assert_eq!((theirs[0].start, theirs[0].end), (utc(2026, 3, 26, 7, 0), utc(2026, 3, 29, 6, 0)), "the shift across the change is an hour short");
+    }
+
+    #[test]
     fn a_hand_off_in_a_skipped_or_repeated_hour() {
         let tz: Tz = "America/New_York".parse().unwrap();
         let gap = NaiveDate::from_ymd_opt(2026, 3, 8).unwrap().and_hms_opt(2, 30, 0).unwrap();
