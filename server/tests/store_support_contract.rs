@@ -1,0 +1,258 @@
+//! The `SupportStore` contract on SQLite (always) and PostgreSQL (a fresh database per test on
+//! `SALLYPORT_TEST_POSTGRES_URL`; `SALLYPORT_REQUIRE_POSTGRES=1` fails instead of skipping): a
+//! request is created whole, claimed by exactly one caller, escalates once per level even with two
+//! nodes claiming timers at the same moment, and closing forgets it and its unlinked mailbox.
+
+use bytes::Bytes;
+use sallyport_protocol::support::Urgency;
+use sallyport_protocol::{AccountId, MailboxId, RequestId};
+use sallyport_server::store::support::{ClaimOutcome, NewSupportRequest, RequestState};
+use sallyport_server::store::{self, MailboxAccess, PushSubscription, Store, StoreError};
+use std::sync::Arc;
+
+const NOW: i64 = 1_700_000_040_000;
+const MINUTE: i64 = 60_000;
+const STEP: i64 = 5 * MINUTE;
+
+struct Fixture {
+    store: Arc<dyn Store>,
+    url: String,
+    pg: Option<(String, String)>,
+    _dir: Option<tempfile::TempDir>,
+}
+
+impl Fixture {
+    async fn sqlite() -> Fixture {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}", dir.path().join("sallyport.db").display());
+        let store = store::connect(&url).await.expect("open SQLite");
+        Fixture { store, url, pg: None, _dir: Some(dir) }
+    }
+
+    async fn postgres() -> Option<Fixture> {
+        let Ok(base) = std::env::var("SALLYPORT_TEST_POSTGRES_URL") else {
+            assert!(
+                std::env::var("SALLYPORT_REQUIRE_POSTGRES").as_deref() != Ok("1"),
+                "SALLYPORT_REQUIRE_POSTGRES=1 but SALLYPORT_TEST_POSTGRES_URL is not set"
+            );
+            eprintln!("skipped: set SALLYPORT_TEST_POSTGRES_URL to run the PostgreSQL contract tests");
+            return None;
+        };
+        let name = format!("ts_{}", rand::random::<u64>());
+        admin(&base, &format!("CREATE DATABASE {name}")).await;
+        let mut url = url::Url::parse(&base).expect("a URL");
+        url.set_path(&format!("/{name}"));
+        let url = url.to_string();
+        let store = store::connect(&url).await.expect("open PostgreSQL");
+        Some(Fixture { store, url, pg: Some((base, name)), _dir: None })
+    }
+
+    async fn finish(self) {
+        self.store.close().await;
+        if let Some((base, name)) = &self.pg {
+            admin(base, &format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)")).await;
+        }
+    }
+}
+
+async fn admin(base: &str, sql: &str) {
+    use sqlx::Connection as _;
+    let mut conn = sqlx::PgConnection::connect(base).await.expect("connect to SALLYPORT_TEST_POSTGRES_URL");
+    sqlx::query(sqlx::AssertSqlSafe(sql.to_owned())).execute(&mut conn).await.expect("administer test databases");
+    conn.close().await.ok();
+}
+
+macro_rules! contract {
+    ($($t:ident),* $(,)?) => {
+        mod sqlite {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $t() {
+                    let f = super::Fixture::sqlite().await;
+                    super::$t(&f).await;
+                    f.finish().await;
+                }
+            )*
+        }
+        mod postgres {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $t() {
+                    let Some(f) = super::Fixture::postgres().await else { return };
+                    super::$t(&f).await;
+                    f.finish().await;
+                }
+            )*
+        }
+    };
+}
+
+contract!(
+    a_request_is_created_whole_with_its_unlinked_mailbox_and_key_package,
+    exactly_one_concurrent_claim_wins,
+    each_escalation_level_fires_once_across_two_nodes,
+    closing_forgets_the_request_and_its_mailbox,
+    unlinked_mailboxes_have_their_own_push_subscriptions,
+);
+
+fn new_request(urgency: Urgency) -> NewSupportRequest {
+    NewSupportRequest {
+        id: RequestId::random(),
+        urgency,
+        mailbox: MailboxId::random(),
+        secret_hash: store::sha256(b"secret"),
+        key_package: Bytes::from_static(b"a key package"),
+        created_at: NOW,
+        first_due_at: NOW + STEP,
+        step_ms: STEP,
+    }
+}
+
+/// An account for `claimed_by` (a foreign key), made through enrolment.
+async fn account(store: &Arc<dyn Store>) -> AccountId {
+    use sallyport_protocol::rest::Role;
+    use sallyport_protocol::{DeviceId, PublicKey};
+    use sallyport_server::store::{NewDevice, NewInvitation};
+    let code_hash = store::sha256(RequestId::random().as_bytes());
+    store
+        .create_invitation(NewInvitation {
+            code_hash,
+            display_name: "Sam".into(),
+            roles: vec![Role::PeerSupporter],
+            account: None,
+            created_at: NOW,
+            expires_at: NOW + 3_600_000,
+        })
+        .await
+        .unwrap();
+    let enrolled = store
+        .redeem_invitation(
+            &code_hash,
+            NewDevice {
+                device: DeviceId::random(),
+                mailbox: MailboxId::random(),
+                new_account: AccountId::random(),
+                display_name: None,
+                signing_key: PublicKey::random(),
+                notification_key: PublicKey::random(),
+                now: NOW,
+            },
+        )
+        .await
+        .unwrap();
+    enrolled.account
+}
+
+async fn a_request_is_created_whole_with_its_unlinked_mailbox_and_key_package(f: &Fixture) {
+    let s = f.store.support();
+    let r = new_request(Urgency::Now);
+    s.create_support_request(r.clone()).await.unwrap();
+    let record = s.support_request(&r.id).await.unwrap().expect("stored");
+    assert_eq!((record.urgency, record.state, record.level, record.created_at), (Urgency::Now, RequestState::Waiting, 0, NOW));
+    assert_eq!(record.mailbox, r.mailbox);
+    assert_eq!(record.secret_hash, r.secret_hash);
+    assert_eq!(f.store.mailbox_access(&r.mailbox).await.unwrap(), Some(MailboxAccess::Unlinked { secret_hash: r.secret_hash }));
+    let claimed = f.store.claim_key_package(&r.mailbox).await.unwrap().expect("the KeyPackage");
+    assert!(claimed.last_resort, "kept for a retry");
+    assert_eq!(claimed.key_package, r.key_package);
+    assert_eq!(s.waiting_support_requests().await.unwrap().len(), 1);
+
+    // The same mailbox again: nothing of the second request is stored.
+    let mut again = new_request(Urgency::Week);
+    again.mailbox = r.mailbox;
+    assert!(matches!(s.create_support_request(again.clone()).await, Err(StoreError::Conflict("mailbox_exists"))));
+    assert!(s.support_request(&again.id).await.unwrap().is_none());
+    assert_eq!(s.waiting_support_requests().await.unwrap().len(), 1);
+}
+
+async fn exactly_one_concurrent_claim_wins(f: &Fixture) {
+    let r = new_request(Urgency::Today);
+    f.store.support().create_support_request(r.clone()).await.unwrap();
+    let mut accounts = Vec::new();
+    for _ in 0..10 {
+        accounts.push(account(&f.store).await);
+    }
+    let claims = accounts.iter().map(|a| {
+        let store = f.store.clone();
+        let (id, a) = (r.id, *a);
+        tokio::spawn(async move { store.support().claim_support_request(&id, &a, NOW + 1).await.unwrap() })
+    });
+    let outcomes: Vec<ClaimOutcome> = futures::future::join_all(claims).await.into_iter().map(Result::unwrap).collect();
+    let winners: Vec<usize> = (0..10).filter(|i| matches!(outcomes[*i], ClaimOutcome::Won { .. })).collect();
+    assert_eq!(winners.len(), 1, "{outcomes:?}");
+    assert_eq!(outcomes.iter().filter(|o| **o == ClaimOutcome::AlreadyClaimed).count(), 9);
+    assert_eq!(outcomes[winners[0]], ClaimOutcome::Won { mailbox: r.mailbox, urgency: Urgency::Today });
+    let record = f.store.support().support_request(&r.id).await.unwrap().unwrap();
+    assert_eq!(record.state, RequestState::Accepted { by: accounts[winners[0]] });
+    assert!(f.store.support().waiting_support_requests().await.unwrap().is_empty());
+    assert!(f.store.support().claim_due_escalations(NOW + 10 * STEP, 100).await.unwrap().is_empty(), "a claimed request does not escalate");
+    assert_eq!(f.store.support().claim_support_request(&RequestId::random(), &accounts[0], NOW).await.unwrap(), ClaimOutcome::NotFound);
+}
+
+async fn each_escalation_level_fires_once_across_two_nodes(f: &Fixture) {
+    let other = store::connect(&f.url).await.expect("a second node");
+    let requests: Vec<NewSupportRequest> = (0..5).map(|_| new_request(Urgency::Now)).collect();
+    for r in &requests {
+        f.store.support().create_support_request(r.clone()).await.unwrap();
+    }
+    assert!(f.store.support().claim_due_escalations(NOW + STEP - 1, 100).await.unwrap().is_empty(), "not before it is due");
+    for (at, level) in [(NOW + STEP, 1u8), (NOW + 2 * STEP, 2)] {
+        let (a, b) = tokio::join!(f.store.support().claim_due_escalations(at, 2), other.support().claim_due_escalations(at, 2));
+        let mut fired = [a.unwrap(), b.unwrap()].concat();
+        // Batches of 2: whatever is left goes to the next passes.
+        loop {
+            let more = f.store.support().claim_due_escalations(at, 2).await.unwrap();
+            if more.is_empty() {
+                break;
+            }
+            fired.extend(more);
+        }
+        let mut ids: Vec<RequestId> = fired.iter().map(|e| e.request).collect();
+        ids.sort();
+        let mut want: Vec<RequestId> = requests.iter().map(|r| r.id).collect();
+        want.sort();
+        assert_eq!(ids, want, "every request escalates once at level {level}");
+        assert!(fired.iter().all(|e| e.level == level && e.urgency == Urgency::Now));
+        assert!(other.support().claim_due_escalations(at, 100).await.unwrap().is_empty());
+        assert_eq!(f.store.support().support_request(&requests[0].id).await.unwrap().unwrap().level, level);
+    }
+    assert!(f.store.support().claim_due_escalations(NOW + 100 * STEP, 100).await.unwrap().is_empty(), "level 2 is the last");
+    other.close().await;
+}
+
+async fn closing_forgets_the_request_and_its_mailbox(f: &Fixture) {
+    let s = f.store.support();
+    let r = new_request(Urgency::Now);
+    s.create_support_request(r.clone()).await.unwrap();
+    let sub = PushSubscription { endpoint: "https://push.example/x".into(), p256dh: vec![4; 65], auth: vec![1; 16] };
+    s.add_mailbox_push_subscription(&r.mailbox, &sub).await.unwrap();
+    assert!(s.close_support_request(&r.id).await.unwrap());
+    assert!(s.support_request(&r.id).await.unwrap().is_none());
+    assert_eq!(f.store.mailbox_access(&r.mailbox).await.unwrap(), None);
+    assert!(f.store.claim_key_package(&r.mailbox).await.unwrap().is_none());
+    assert!(s.mailbox_push_subscriptions_for(&[r.mailbox]).await.unwrap().is_empty());
+    assert!(s.claim_due_escalations(NOW + 10 * STEP, 100).await.unwrap().is_empty(), "its timer went with it");
+    assert!(!s.close_support_request(&r.id).await.unwrap());
+}
+
+async fn unlinked_mailboxes_have_their_own_push_subscriptions(f: &Fixture) {
+    let s = f.store.support();
+    let (a, b) = (new_request(Urgency::Now), new_request(Urgency::Week));
+    s.create_support_request(a.clone()).await.unwrap();
+    s.create_support_request(b.clone()).await.unwrap();
+    let sub = |n: u8| PushSubscription { endpoint: format!("https://push.example/{n}"), p256dh: vec![4; 65], auth: vec![n; 16] };
+    s.add_mailbox_push_subscription(&a.mailbox, &sub(1)).await.unwrap();
+    s.add_mailbox_push_subscription(&b.mailbox, &sub(2)).await.unwrap();
+    let mut got = s.mailbox_push_subscriptions_for(&[a.mailbox, b.mailbox]).await.unwrap();
+    got.sort_by(|x, y| x.1.endpoint.cmp(&y.1.endpoint));
+    assert_eq!(got, vec![(a.mailbox, sub(1)), (b.mailbox, sub(2))]);
+    for n in 3..7 {
+        s.add_mailbox_push_subscription(&a.mailbox, &sub(n)).await.unwrap();
+    }
+    assert!(matches!(s.add_mailbox_push_subscription(&a.mailbox, &sub(9)).await, Err(StoreError::Conflict(_))), "at most 5");
+    assert!(matches!(s.add_mailbox_push_subscription(&MailboxId::random(), &sub(8)).await, Err(StoreError::NotFound)));
+    assert!(s.delete_mailbox_push_subscription(&sub(1).endpoint).await.unwrap());
+    assert!(!s.delete_mailbox_push_subscription(&sub(1).endpoint).await.unwrap());
+    assert_eq!(s.mailbox_push_subscriptions_for(&[a.mailbox]).await.unwrap().len(), 4);
+    assert!(s.mailbox_push_subscriptions_for(&[]).await.unwrap().is_empty());
+}
