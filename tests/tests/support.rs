@@ -417,6 +417,56 @@ async fn only_trained_available_supporters_on_call_are_offered_a_new_request() {
     assert_eq!(refused["code"], "forbidden");
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_requester_closes_with_the_secret_and_reach_outs_are_rate_limited_in_memory() {
+    let Some(mut s) = Setup::start(false).await else { return };
+    let requester = s.person("Officer", &["staff"]).await;
+    let mut reaches = Vec::new();
+    for _ in 0..5 {
+        reaches.push(reach_out(&requester, "week").await);
+    }
+    let mailbox = MailboxId::random();
+    let body = json!({"urgency": "now", "mailbox": mailbox, "mailbox_secret": MailboxSecret::random(), "key_package": "AAAA"});
+    let refused = call(&requester, "POST", "/v1/support/requests", Some(body), 400).await;
+    assert_eq!(refused["code"], "bad_request", "not a KeyPackage");
+    let mut mls = MlsClient::new(MlsIdentity::generate(), MemberInfo::new("a peer", mailbox), vec![]).unwrap();
+    use base64::Engine as _;
+    let kp = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(mls.last_resort_key_package().unwrap());
+    let body = json!({"urgency": "now", "mailbox": mailbox, "mailbox_secret": MailboxSecret::random(), "key_package": kp});
+    let refused = call(&requester, "POST", "/v1/support/requests", Some(body.clone()), 429).await;
+    assert_eq!(refused["code"], "rate_limited", "the sixth in an hour");
+    // A KeyPackage made with the device's own key would name the device: refused.
+    let other = s.person("Other officer", &["staff"]).await;
+    let mut linked = MlsClient::new(MlsIdentity::device(&other.keys), MemberInfo::new("me", mailbox), vec![]).unwrap();
+    let own = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(linked.last_resort_key_package().unwrap());
+    let with_own = json!({"urgency": "now", "mailbox": mailbox, "mailbox_secret": MailboxSecret::random(), "key_package": own});
+    call(&other, "POST", "/v1/support/requests", Some(with_own), 400).await;
+
+    // The requester closes with the secret alone; a wrong secret closes nothing.
+    let close = format!("/v1/support/requests/{}/close", reaches[0].id);
+    let (status, _) = with_secret(&s.server, "POST", &close, &MailboxSecret::random(), None).await;
+    assert_eq!(status, 403);
+    let (status, text) = with_secret(&s.server, "POST", &close, &reaches[0].secret, None).await;
+    assert_eq!(status, 204, "{text}");
+    let (status, _) = with_secret(&s.server, "GET", &format!("/v1/support/requests/{}", reaches[0].id), &reaches[0].secret, None).await;
+    assert_eq!(status, 404);
+    // The POST form takes the secret in the body instead of a header.
+    let (status, text) = reqwest::Client::new()
+        .post(format!("{}/v1/support/requests/{}", s.server.url, reaches[1].id))
+        .json(&json!({"mailbox_secret": reaches[1].secret}))
+        .send()
+        .await
+        .map(|r| (r.status().as_u16(), r))
+        .unwrap();
+    assert_eq!(status, 200);
+    assert_eq!(text.json::<Value>().await.unwrap()["status"], "waiting");
+
+    // The limit lives in memory only: after a restart the device may reach out again.
+    s.server.stop().await;
+    s.server.restart().await;
+    call(&requester, "POST", "/v1/support/requests", Some(body), 200).await;
+}
+
 // ---------------------------------------------------------------------------------------------
 
 fn hex(bytes: &[u8]) -> String {
