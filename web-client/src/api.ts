@@ -78,10 +78,11 @@ async function parse<T>(response: Response): Promise<T> {
   return body as T;
 }
 
-async function request<T>(method: string, path: string, body?: unknown, signer?: Signer): Promise<T> {
+async function request<T>(method: string, path: string, body?: unknown, signer?: Signer, secret?: string): Promise<T> {
   const bytes = body === undefined ? new Uint8Array() : new TextEncoder().encode(JSON.stringify(body));
   const headers: Record<string, string> = {};
   if (body !== undefined) headers['Content-Type'] = 'application/json';
+  if (secret) headers['Sallyport-Mailbox-Secret'] = secret;
   if (signer) {
     const time = Date.now();
     headers['Sallyport-Device'] = signer.device;
@@ -133,9 +134,162 @@ export function describeError(e: unknown): string {
         return 'The server did not accept this device’s signature. Check the device clock.';
       case 'device_revoked':
         return 'This device has been revoked.';
+      case 'already_claimed':
+        return 'Another supporter has taken this request.';
+      case 'rate_limited':
+        return 'Too many requests from this device. Try again later, or use the crisis lines.';
+      case 'training_not_current':
+        return `Training is not current: ${e.message}`;
       default:
         return `${e.message} (${e.code})`;
     }
   }
   return e instanceof Error ? e.message : String(e);
 }
+
+// ---- peer support (protocol §13) ---------------------------------------------------------------
+
+export type Urgency = 'now' | 'today' | 'week';
+export type SwitchState = 'available' | 'busy' | 'off';
+export const TRAINING_KINDS: { kind: string; label: string }[] = [
+  { kind: 'active_listening', label: 'Active listening' },
+  { kind: 'crisis_intervention', label: 'Crisis intervention' },
+  { kind: 'confidentiality_ethics', label: 'Confidentiality and ethics' },
+  { kind: 'trauma_informed_care', label: 'Trauma-informed care' },
+  { kind: 'de_escalation', label: 'De-escalation' },
+];
+
+export interface TrainingRecord {
+  kind: string;
+  completed_at: string;
+  expires_at: string;
+  current: boolean;
+}
+
+export interface SupporterRecord {
+  account: string;
+  display_name: string;
+  added_at: number;
+  switch: SwitchState;
+  switch_at: number;
+  training: TrainingRecord[];
+  training_current: boolean;
+  training_missing: string[];
+}
+
+export interface Stretch {
+  start: number;
+  end: number;
+  account: string;
+  display_name: string;
+  source: string;
+}
+
+export interface Rotation {
+  id: string;
+  name: string;
+  members: { account: string; display_name: string }[];
+  handoff: string;
+  time_zone: string;
+  period_days: number;
+  start_date: string;
+  upcoming: Stretch[];
+}
+
+export interface Override {
+  id: string;
+  rotation: string;
+  account: string;
+  display_name: string;
+  start: number;
+  end: number;
+}
+
+export interface Swap {
+  id: string;
+  rotation: string;
+  proposer: { account: string; display_name: string };
+  counterpart: { account: string; display_name: string };
+  proposer_shift_start: number;
+  counterpart_shift_start: number;
+  status: 'proposed' | 'accepted' | 'declined' | 'cancelled';
+}
+
+export interface Shift {
+  rotation: string;
+  rotation_name: string;
+  start: number;
+  end: number;
+  source: string;
+}
+
+export interface QueuedRequest {
+  id: string;
+  urgency: Urgency;
+  created_at: number;
+  level: number;
+}
+
+/** A call that may answer 204 (no body): resolves to undefined then. */
+async function requestMaybeEmpty<T>(method: string, path: string, body: unknown, signer: Signer | undefined, secret?: string): Promise<T | undefined> {
+  const bytes = body === undefined ? new Uint8Array() : new TextEncoder().encode(JSON.stringify(body));
+  const headers: Record<string, string> = {};
+  if (body !== undefined) headers['Content-Type'] = 'application/json';
+  if (secret) headers['Sallyport-Mailbox-Secret'] = secret;
+  if (signer) {
+    const time = Date.now();
+    headers['Sallyport-Device'] = signer.device;
+    headers['Sallyport-Time'] = String(time);
+    headers['Sallyport-Signature'] = signRequest(signer.keys, signer.device, signer.origin, method, path, time, bytes);
+  }
+  let response: Response;
+  try {
+    response = await fetch(path, { method, headers, body: body === undefined ? undefined : (bytes as BodyInit), cache: 'no-store' });
+  } catch {
+    throw new ApiError('network', 'The server cannot be reached. Check the connection and try again.');
+  }
+  if (response.status === 204) return undefined;
+  return parse<T>(response);
+}
+
+const enc = encodeURIComponent;
+
+export const getRoster = (s: Signer) => request<{ supporters: SupporterRecord[] }>('GET', '/v1/support/roster', undefined, s);
+export const getMyRecord = (s: Signer) => request<SupporterRecord>('GET', '/v1/support/roster/me', undefined, s);
+export const addSupporter = (s: Signer, account: string) => requestMaybeEmpty<SupporterRecord>('PUT', `/v1/support/roster/${enc(account)}`, undefined, s);
+export const removeSupporter = (s: Signer, account: string) => request<{ removed: boolean }>('DELETE', `/v1/support/roster/${enc(account)}`, undefined, s);
+export const recordTraining = (s: Signer, account: string, kind: string, body: { completed_at: string; expires_at: string }) =>
+  request<SupporterRecord>('PUT', `/v1/support/roster/${enc(account)}/training/${enc(kind)}`, body, s);
+export const setSwitch = (s: Signer, state: SwitchState) => request<SupporterRecord>('PUT', '/v1/support/switch', { switch: state }, s);
+export const getRotations = (s: Signer) => request<{ rotations: Rotation[]; overrides: Override[] }>('GET', '/v1/support/rotations', undefined, s);
+export interface RotationBody {
+  name: string;
+  members: string[];
+  handoff: string;
+  time_zone: string;
+  period_days?: number;
+  start_date: string;
+}
+export const createRotation = (s: Signer, body: RotationBody) => request<Rotation>('POST', '/v1/support/rotations', body, s);
+export const deleteRotation = (s: Signer, id: string) => request<{ deleted: boolean }>('DELETE', `/v1/support/rotations/${enc(id)}`, undefined, s);
+export const createOverride = (s: Signer, body: { rotation: string; account: string; start: number; end: number }) =>
+  request<Override>('POST', '/v1/support/overrides', body, s);
+export const deleteOverride = (s: Signer, id: string) => request<{ deleted: boolean }>('DELETE', `/v1/support/overrides/${enc(id)}`, undefined, s);
+export const getSwaps = (s: Signer) => request<{ swaps: Swap[] }>('GET', '/v1/support/swaps', undefined, s);
+export const proposeSwap = (s: Signer, body: { rotation: string; counterpart: string; my_shift_start: number; their_shift_start: number }) =>
+  request<Swap>('POST', '/v1/support/swaps', body, s);
+export const answerSwap = (s: Signer, id: string, answer: 'accept' | 'decline' | 'cancel') =>
+  request<Swap>('POST', `/v1/support/swaps/${enc(id)}/${answer}`, undefined, s);
+export const getOnCall = (s: Signer) => request<{ on_call: { account: string; display_name: string }[] }>('GET', '/v1/support/oncall', undefined, s);
+export const getMyShifts = (s: Signer, limit = 10) => request<{ shifts: Shift[] }>('GET', `/v1/support/shifts/me?limit=${limit}`, undefined, s);
+
+export const createSupportRequest = (s: Signer, body: { urgency: Urgency; mailbox: string; mailbox_secret: string; key_package: string }) =>
+  request<{ id: string }>('POST', '/v1/support/requests', body, s);
+export const getRequestStatus = (id: string, secret: string) =>
+  request<{ status: 'waiting' | 'accepted'; urgency: Urgency; created_at: number }>('GET', `/v1/support/requests/${enc(id)}`, undefined, undefined, secret);
+export const getQueue = (s: Signer) => request<{ requests: QueuedRequest[] }>('GET', '/v1/support/queue', undefined, s);
+export const claimRequest = (s: Signer, id: string) => request<{ id: string; mailbox: string; urgency: Urgency }>('POST', `/v1/support/requests/${enc(id)}/claim`, undefined, s);
+export const closeRequestAsSupporter = (s: Signer, id: string) => requestMaybeEmpty<unknown>('POST', `/v1/support/requests/${enc(id)}/close`, undefined, s);
+export const closeRequestAsRequester = (id: string, secret: string) => requestMaybeEmpty<unknown>('POST', `/v1/support/requests/${enc(id)}/close`, undefined, undefined, secret);
+export const addSupportPush = (mailbox: string, secret: string, body: { endpoint: string; p256dh: string; auth: string }) =>
+  requestMaybeEmpty<unknown>('POST', `/v1/support/mailboxes/${enc(mailbox)}/push`, body, undefined, secret);

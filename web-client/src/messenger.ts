@@ -4,7 +4,8 @@
 //! transaction, then handed to the session; the outbox entry goes when the server accepts it.
 //! App-level plaintext inside MLS: JSON `{v:1, kind:"text"|"receipt"|"timer", ...}`.
 
-import { fromUtf8, randomId, utf8 } from './bytes';
+import { fromBase64, fromUtf8, randomId, toBase64Url, utf8 } from './bytes';
+import type { Urgency } from './api';
 import { groupSendWithId, type Core, type DeviceKeys, type MlsClient, type MlsEvent, type MlsMember, type Session, type SessionEvent } from './core';
 import { deleteExpired, NEVER, type Db, type MessageStatus, type OutboxEntry, type OutboxKind, type StoredConversation, type StoredMessage } from './db';
 import { openBytes, openJson, sealBytes, sealJson, type Sealed } from './lock';
@@ -45,7 +46,26 @@ export interface Conversation {
   lastText?: string;
   lastAt?: number;
   removed?: boolean;
+  /** A support conversation: the unlinked mailbox this device speaks from (requester side). */
+  identity?: string;
+  /** A support conversation: which side this device is on and the request (for closing). */
+  support?: { role: 'requester' | 'supporter'; request: string };
+  closed?: boolean;
 }
+
+/** A pseudonymous identity with its unlinked mailbox (a support request this device made). */
+export interface SupportIdentity {
+  mailbox: string;
+  secret: string;
+  handle: string;
+  identity: string; // MlsIdentity secret, base64url
+  request: string; // request id ('' until the server answered)
+  urgency: Urgency;
+  createdAt: number;
+}
+
+const SUPPORT_META = 'support:';
+const supportPrefix = (mailbox: string) => `s:${mailbox}:`;
 
 export interface Message {
   key: string;
@@ -153,6 +173,10 @@ export class Messenger {
   private conn: Connection | undefined;
   private sweepTimer: ReturnType<typeof setInterval> | undefined;
   private closed = false;
+  /** Support identities by unlinked mailbox, with their MLS clients. */
+  private supportIds = new Map<string, { id: SupportIdentity; mls: MlsClient }>();
+  /** group → the unlinked mailbox whose client holds it (absent: the device's own client). */
+  private groupOwner = new Map<string, string>();
 
   private constructor(
     readonly core: Core,
@@ -171,14 +195,35 @@ export class Messenger {
     const creds = await openJson<Credentials>(key, sealedCreds, 'meta:creds');
     const keys = core.DeviceKeys.fromJson(JSON.stringify(creds.keys));
     const state = new Map<string, Uint8Array>();
+    const supportState = new Map<string, Map<string, Uint8Array>>();
     const tx = db.transaction('mls');
     const [mlsKeys, mlsValues] = await Promise.all([tx.store.getAllKeys(), tx.store.getAll()]);
-    for (let i = 0; i < mlsKeys.length; i++) state.set(mlsKeys[i]!, await openBytes(key, mlsValues[i]!, 'mls:' + mlsKeys[i]));
+    for (let i = 0; i < mlsKeys.length; i++) {
+      const k = mlsKeys[i]!;
+      const v = await openBytes(key, mlsValues[i]!, 'mls:' + k);
+      if (k.startsWith('s:')) {
+        const mb = k.slice(2, k.indexOf(':', 2));
+        const inner = supportState.get(mb) ?? new Map<string, Uint8Array>();
+        inner.set(k.slice(supportPrefix(mb).length), v);
+        supportState.set(mb, inner);
+      } else state.set(k, v);
+    }
     const identity = core.MlsIdentity.forDevice(keys);
     const mls = new core.MlsClient(identity, creds.display_name, creds.mailbox, state);
     identity.free();
     const session = new core.Session(JSON.stringify(creds));
     const m = new Messenger(core, db, key, creds, keys, mls, session);
+    const metaKeys = await db.getAllKeys('meta');
+    for (const mk of metaKeys) {
+      if (!mk.startsWith(SUPPORT_META)) continue;
+      const id = await openJson<SupportIdentity>(key, (await db.get('meta', mk)) as Sealed, 'meta:' + mk);
+      const ident = core.MlsIdentity.fromSecret(fromBase64(id.identity));
+      const client = new core.MlsClient(ident, id.handle, id.mailbox, supportState.get(id.mailbox) ?? new Map());
+      ident.free();
+      m.supportIds.set(id.mailbox, { id, mls: client });
+      for (const g of client.groups()) m.groupOwner.set(g, id.mailbox);
+      session.subscribe(id.mailbox, id.secret);
+    }
     await m.load();
     return m;
   }
@@ -267,6 +312,8 @@ export class Messenger {
     void this.queue.finally(() => {
       this.session.free();
       this.mls.free();
+      for (const s of this.supportIds.values()) s.mls.free();
+      this.supportIds.clear();
       this.keys.free();
     });
   }
@@ -321,11 +368,35 @@ export class Messenger {
 
   private async mlsChanges(b: Batch): Promise<void> {
     for (const [k, v] of this.mls.takeChanges()) b.mls.push([k, v === null ? null : await sealBytes(this.key, v, 'mls:' + k)]);
+    for (const [mb, s] of this.supportIds) {
+      for (const [k0, v] of s.mls.takeChanges()) {
+        const k = supportPrefix(mb) + k0;
+        b.mls.push([k, v === null ? null : await sealBytes(this.key, v, 'mls:' + k)]);
+      }
+    }
   }
 
-  private others(members: MlsMember[]): Member[] {
+  /** The MLS client that holds `group`: a support identity's or the device's own. */
+  private mlsFor(group: string): MlsClient {
+    const owner = this.groupOwner.get(group);
+    return (owner && this.supportIds.get(owner)?.mls) || this.mls;
+  }
+
+  /** The mailbox this device is in `group` as. */
+  myMailbox(group: string): string {
+    return this.groupOwner.get(group) ?? this.creds.mailbox;
+  }
+
+  /** The name this device goes by in `group` (the pseudonym in a support request it made). */
+  myName(group: string): string {
+    const owner = this.groupOwner.get(group);
+    return (owner && this.supportIds.get(owner)?.id.handle) || this.creds.display_name;
+  }
+
+  private others(members: MlsMember[], group: string): Member[] {
+    const me = this.myMailbox(group);
     const out: Member[] = [];
-    for (const m of members) if (m.mailbox !== this.creds.mailbox) out.push({ handle: m.handle, mailbox: m.mailbox });
+    for (const m of members) if (m.mailbox !== me) out.push({ handle: m.handle, mailbox: m.mailbox });
     return out;
   }
 
@@ -337,9 +408,10 @@ export class Messenger {
   /** The safety code with the one other person in a conversation (null in a group or unknown). */
   safetyCode(group: string): string | null {
     try {
-      const members = this.mls.members(group);
-      const me = members.find((m) => m.mailbox === this.creds.mailbox);
-      const others = members.filter((m) => m.mailbox !== this.creds.mailbox);
+      const members = this.mlsFor(group).members(group);
+      const mine = this.myMailbox(group);
+      const me = members.find((m) => m.mailbox === mine);
+      const others = members.filter((m) => m.mailbox !== mine);
       if (!me || others.length !== 1) return null;
       const them = others[0]!;
       const code = new this.core.SafetyCode(me.signingKey, me.handle, them.signingKey, them.handle);
@@ -413,14 +485,17 @@ export class Messenger {
   private async onDelivery(mailbox: string, seq: number, payload: Uint8Array): Promise<void> {
     if (this.closed) return;
     let events: MlsEvent[];
+    const support = this.supportIds.get(mailbox);
+    const client = support?.mls ?? this.mls;
     try {
-      events = this.mls.process(payload);
+      events = client.process(payload);
     } catch (e) {
       console.warn('sallyport: undecryptable delivery dropped', e);
       this.session.ack(mailbox, seq);
       this.flush();
       return;
     }
+    if (support) for (const e of events) if ('group' in e && typeof e.group === 'string') this.groupOwner.set(e.group, mailbox);
     const b = emptyBatch();
     await this.mlsChanges(b);
     const now = Date.now();
@@ -429,7 +504,13 @@ export class Messenger {
     const receipts = new Map<string, string[]>();
     const conv = (group: string): Conversation => {
       let c = convs.get(group) ?? this.conversations.get(group);
-      if (!c) c = { id: group, updatedAt: now, members: this.safeMembers(group), timer: DEFAULT_TIMER_SECONDS };
+      if (!c) {
+        c = { id: group, updatedAt: now, members: this.safeMembers(group), timer: DEFAULT_TIMER_SECONDS };
+        if (support) {
+          c.identity = mailbox;
+          c.support = { role: 'requester', request: support.id.request };
+        }
+      }
       c = { ...c };
       convs.set(group, c);
       return c;
@@ -438,7 +519,7 @@ export class Messenger {
     for (const e of events) {
       if (e.type === 'joined') {
         const c = conv(e.group);
-        c.members = this.others(e.members);
+        c.members = this.others(e.members, e.group);
         c.updatedAt = now;
       } else if (e.type === 'membership_changed') {
         const c = conv(e.group);
@@ -481,9 +562,35 @@ export class Messenger {
     this.session.ack(mailbox, seq);
     this.flush();
     this.changed();
+    // A member asked to leave (hand-off): whoever sees the proposal commits it.
+    for (const group of convs.keys()) {
+      if (this.conversations.get(group)?.removed) continue;
+      try {
+        const out = this.mlsFor(group).commitPending(group);
+        if (out) await this.queueCommit(group, out);
+      } catch (e) {
+        console.warn('sallyport: commit of pending proposals failed', e);
+      }
+    }
     for (const [group, ids] of receipts) {
       if (!this.conversations.get(group)?.removed) await this.sendApp(group, { v: 1, kind: 'receipt', ids }, 'receipt');
     }
+  }
+
+  /** Persists and sends a commit made inside a queued operation (does not wait for its answer). */
+  private async queueCommit(group: string, out: { to: string[]; envelope: Uint8Array }): Promise<void> {
+    const b = emptyBatch();
+    await this.mlsChanges(b);
+    const entry: OutboxEntry = { id: randomId(), group, to: out.to, envelope: out.envelope, kind: 'commit', createdAt: Date.now() };
+    b.outboxPut.push(entry);
+    await writeBatch(this.db, b);
+    this.outbox.set(entry.id, entry);
+    if (out.to.length === 0) {
+      await this.onAccepted(entry.id);
+      return;
+    }
+    this.wire.set(groupSendWithId(this.session, entry.id, out.to, out.envelope), entry.id);
+    this.flush();
   }
 
   /** Visible lines for a membership change after the conversation began (no silent adds). */
@@ -491,7 +598,7 @@ export class Messenger {
     if (e.type !== 'membership_changed' || e.epoch <= 1) return [];
     const line = (m: MlsMember, what: string): Message => {
       const id = randomId();
-      const who = m.mailbox === this.creds.mailbox ? 'This device' : `${m.handle}’s device`;
+      const who = m.mailbox === this.myMailbox(e.group) ? 'This device' : `${m.handle}’s device`;
       return { key: `${e.group}:${id}`, conv: e.group, id, at: now, expiresAt: expiryOf(now, timer), status: 'received', from: '', body: `${who} ${what}.`, mine: false, notice: true };
     };
     return [...e.added.map((m) => line(m, 'was added')), ...e.removed.map((m) => line(m, 'was removed'))];
@@ -499,7 +606,7 @@ export class Messenger {
 
   private safeMembers(group: string): Member[] {
     try {
-      return this.others(this.mls.members(group));
+      return this.others(this.mlsFor(group).members(group), group);
     } catch {
       return this.conversations.get(group)?.members ?? [];
     }
@@ -515,7 +622,7 @@ export class Messenger {
     let conv: Conversation | undefined;
     const notices: Message[] = [];
     if (o.kind === 'commit') {
-      const events = this.mls.commitAccepted(o.group);
+      const events = this.mlsFor(o.group).commitAccepted(o.group);
       await this.mlsChanges(b);
       const c = this.conversations.get(o.group);
       if (c) {
@@ -568,7 +675,7 @@ export class Messenger {
     const b = emptyBatch();
     b.outboxDelete.push(o.id);
     if (o.kind === 'commit') {
-      this.mls.commitRejected(o.group);
+      this.mlsFor(o.group).commitRejected(o.group);
       await this.mlsChanges(b);
     }
     await writeBatch(this.db, b);
@@ -594,7 +701,7 @@ export class Messenger {
 
   /** encrypt → persist (MLS changes + message + outbox, one transaction) → hand to the session. */
   private async sendApp(group: string, payload: AppPayload, kind: OutboxKind, message?: Message, conv?: Conversation): Promise<void> {
-    const out = this.mls.encrypt(group, utf8.encode(JSON.stringify(payload)));
+    const out = this.mlsFor(group).encrypt(group, utf8.encode(JSON.stringify(payload)));
     const b = emptyBatch();
     await this.mlsChanges(b);
     const id = randomId();
@@ -618,7 +725,7 @@ export class Messenger {
 
   private async waitForCommit(group: string): Promise<void> {
     if (this.closed) throw new LockedError();
-    if (!this.mls.hasPendingCommit(group)) return;
+    if (!this.mlsFor(group).hasPendingCommit(group)) return;
     await new Promise<void>((resolve, reject) => {
       const list = this.commitWaiters.get(group) ?? [];
       list.push({ resolve, reject });
@@ -636,7 +743,7 @@ export class Messenger {
       const now = Date.now();
       const id = randomId();
       const key = `${group}:${id}`;
-      const m: Message = { key, conv: group, id, at: now, expiresAt: expiryOf(now, c.timer), status: 'sending', from: this.creds.display_name, body: text, mine: true };
+      const m: Message = { key, conv: group, id, at: now, expiresAt: expiryOf(now, c.timer), status: 'sending', from: this.myName(group), body: text, mine: true };
       await this.sendApp(group, { v: 1, kind: 'text', id, body: text, sentAt: now }, 'text', m, { ...c, lastText: text, lastAt: now, updatedAt: now });
     });
   }
@@ -649,7 +756,7 @@ export class Messenger {
       const now = Date.now();
       const id = randomId();
       const key = `${group}:${id}`;
-      const m: Message = { key, conv: group, id, at: now, expiresAt: expiryOf(now, seconds), status: 'sending', from: this.creds.display_name, body: `You set disappearing messages to ${timerLabel(seconds)}.`, mine: true, notice: true };
+      const m: Message = { key, conv: group, id, at: now, expiresAt: expiryOf(now, seconds), status: 'sending', from: this.myName(group), body: `You set disappearing messages to ${timerLabel(seconds)}.`, mine: true, notice: true };
       await this.sendApp(group, { v: 1, kind: 'timer', id, seconds, sentAt: now }, 'timer', m, { ...c, timer: seconds, updatedAt: now });
     });
   }
@@ -704,7 +811,8 @@ export class Messenger {
    */
   async syncMembers(group: string, people: { account: string; mailboxes: string[] }[]): Promise<void> {
     const c = this.conversations.get(group);
-    if (this.closed || !c || c.removed || !this.session.isReady || this.mls.hasPendingCommit(group)) return;
+    // Support conversations hold unlinked mailboxes the directory does not know: never synced.
+    if (this.closed || !c || c.removed || c.support || !this.session.isReady || this.mlsFor(group).hasPendingCommit(group)) return;
     const members = this.safeMembers(group);
     const have = new Set(members.map((m) => m.mailbox));
     const active = new Set(people.flatMap((p) => p.mailboxes));
@@ -719,14 +827,14 @@ export class Messenger {
   }
 
   /** createGroup → claim a KeyPackage per mailbox → addMembers → group_send the commit + Welcome. */
-  async createConversation(name: string, mailboxes: string[]): Promise<string> {
-    const existing = this.findConversationWith(mailboxes);
+  async createConversation(name: string, mailboxes: string[], extra?: Pick<Conversation, 'support'>): Promise<string> {
+    const existing = extra ? undefined : this.findConversationWith(mailboxes);
     if (existing) return existing.id;
     if (!this.session.isReady) throw new Error('You are offline. Try again when connected.');
     const group = await this.run(async () => {
       const g = this.mls.createGroup();
       const now = Date.now();
-      const c: Conversation = { id: g, updatedAt: now, members: mailboxes.map((mailbox) => ({ handle: name, mailbox })), timer: DEFAULT_TIMER_SECONDS };
+      const c: Conversation = { id: g, updatedAt: now, members: mailboxes.map((mailbox) => ({ handle: name, mailbox })), timer: DEFAULT_TIMER_SECONDS, ...extra };
       const b = emptyBatch();
       await this.mlsChanges(b);
       b.conversations.push(await this.sealConversation(c));
@@ -750,5 +858,133 @@ export class Messenger {
       this.flush();
     });
     return group;
+  }
+
+  // ---- peer support ----------------------------------------------------------------------------
+
+  /** The support requests this device made (newest first). */
+  supportRequests(): SupportIdentity[] {
+    return [...this.supportIds.values()].map((s) => s.id).sort((a, b) => b.createdAt - a.createdAt);
+  }
+
+  supportIdentity(mailbox: string): SupportIdentity | undefined {
+    return this.supportIds.get(mailbox)?.id;
+  }
+
+  /** The conversation a support request of this device turned into, if it has. */
+  conversationOfRequest(mailbox: string): Conversation | undefined {
+    for (const c of this.conversations.values()) if (c.identity === mailbox) return c;
+    return undefined;
+  }
+
+  /**
+   * Reaches out: a fresh unlinked mailbox and pseudonymous MLS identity (kept sealed before the
+   * KeyPackage leaves), then `create(mailbox, secret, keyPackage)` makes the request on the server;
+   * the device reads the mailbox from then on.
+   */
+  async reachOut(urgency: Urgency, handle: string, create: (mailbox: string, secret: string, keyPackage: string) => Promise<string>): Promise<SupportIdentity> {
+    const { mailbox, secret } = this.core.newMailbox();
+    const ident = this.core.MlsIdentity.generate();
+    const client = new this.core.MlsClient(ident, handle, mailbox, new Map());
+    const id: SupportIdentity = { mailbox, secret, handle, identity: toBase64Url(ident.secret()), request: '', urgency, createdAt: Date.now() };
+    ident.free();
+    const metaKey = SUPPORT_META + mailbox;
+    const keyPackage = await this.run(async () => {
+      this.supportIds.set(mailbox, { id, mls: client });
+      const kp = client.lastResortKeyPackage();
+      const b = emptyBatch();
+      await this.mlsChanges(b);
+      b.meta.push([metaKey, await sealJson(this.key, id, 'meta:' + metaKey)]);
+      await writeBatch(this.db, b);
+      return toBase64Url(kp);
+    });
+    let request: string;
+    try {
+      request = await create(mailbox, secret, keyPackage);
+    } catch (e) {
+      await this.forgetSupport(mailbox);
+      throw e;
+    }
+    id.request = request;
+    await this.db.put('meta', await sealJson(this.key, id, 'meta:' + metaKey), metaKey);
+    this.session.subscribe(mailbox, secret);
+    this.flush();
+    this.changed();
+    return id;
+  }
+
+  /** Forgets a support identity: its keys, its record and the mailbox subscription. */
+  async forgetSupport(mailbox: string): Promise<void> {
+    const s = this.supportIds.get(mailbox);
+    if (!s) return;
+    await this.run(async () => {
+      const keys = (await this.db.getAllKeys('mls')).filter((k) => k.startsWith(supportPrefix(mailbox)));
+      const tx = this.db.transaction(['mls', 'meta'], 'readwrite');
+      await Promise.all([...keys.map((k) => tx.objectStore('mls').delete(k)), tx.objectStore('meta').delete(SUPPORT_META + mailbox), tx.done]);
+      try {
+        this.session.forgetMailbox(mailbox);
+      } catch {
+        /* never subscribed */
+      }
+      this.supportIds.delete(mailbox);
+      s.mls.free();
+    });
+    this.changed();
+  }
+
+  /** The supporter's side after a successful claim: the conversation with the requester's mailbox. */
+  acceptRequest(request: string, mailbox: string): Promise<string> {
+    return this.createConversation('Requester', [mailbox], { support: { role: 'supporter', request } });
+  }
+
+  /** Adds people's devices to a conversation (hand-off); resolves once the commit is accepted. */
+  async addPeople(group: string, mailboxes: string[]): Promise<void> {
+    const have = new Set(this.safeMembers(group).map((m) => m.mailbox));
+    const missing = mailboxes.filter((mb) => !have.has(mb) && mb !== this.myMailbox(group));
+    if (!missing.length) return;
+    if (!this.session.isReady) throw new Error('You are offline. Try again when connected.');
+    const claimed = await Promise.all(missing.map((mb) => this.claim(mb)));
+    const ok = missing.map((mb, i) => [mb, claimed[i]] as const).filter((x): x is readonly [string, Uint8Array] => x[1] !== null);
+    if (!ok.length) throw new Error('They cannot be added right now. Try again later.');
+    await this.sendCommit(group, () => this.mlsFor(group).addMembers(group, ok.map((x) => x[0]), ok.map((x) => x[1])));
+  }
+
+  /** Leaves a conversation: asks the others to remove this device (they commit it). */
+  async leaveConversation(group: string): Promise<void> {
+    await this.waitForCommit(group).catch(() => undefined);
+    await this.run(async () => {
+      const c = this.conversations.get(group);
+      if (!c) return;
+      const out = this.mlsFor(group).leave(group);
+      const b = emptyBatch();
+      await this.mlsChanges(b);
+      const entry: OutboxEntry = { id: randomId(), group, to: out.to, envelope: out.envelope, kind: 'receipt', createdAt: Date.now() };
+      b.outboxPut.push(entry);
+      const next: Conversation = { ...c, removed: true, updatedAt: Date.now() };
+      b.conversations.push(await this.sealConversation(next));
+      await writeBatch(this.db, b);
+      this.outbox.set(entry.id, entry);
+      this.conversations.set(group, next);
+      this.wire.set(groupSendWithId(this.session, entry.id, out.to, out.envelope), entry.id);
+      this.flush();
+      this.changed();
+    });
+  }
+
+  /** Marks a support conversation closed (after the server forgot the request). */
+  async markClosed(group: string): Promise<void> {
+    await this.run(async () => {
+      const c = this.conversations.get(group);
+      if (!c) return;
+      const next: Conversation = { ...c, closed: true, updatedAt: Date.now() };
+      await writeBatch(this.db, { ...emptyBatch(), conversations: [await this.sealConversation(next)] });
+      this.conversations.set(group, next);
+      this.changed();
+    });
+  }
+
+  /** The requester tells the others their real name, end to end inside the conversation. */
+  revealName(group: string): Promise<void> {
+    return this.sendText(group, `My name is ${this.creds.display_name}.`);
   }
 }

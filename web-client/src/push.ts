@@ -1,7 +1,7 @@
 //! Web Push: subscribe with the server's VAPID key and register the subscription. Any failure,
 //! refusal or 10 s without an answer marks notifications unavailable; the UI never waits on it.
 
-import { addPushSubscription, type Signer } from './api';
+import { addPushSubscription, addSupportPush, type Signer } from './api';
 import { fromBase64, toBase64Url } from './bytes';
 
 export type PushStatus = 'unknown' | 'enabled' | 'unavailable';
@@ -62,4 +62,32 @@ export async function enablePush(signer: Signer, vapidKey: string | undefined): 
     setStatus('unavailable');
   }
   return pushStatus();
+}
+
+/**
+ * Push for an unlinked mailbox (a support request): a second service-worker registration (scope
+ * `/support/`, same sw.js) so its subscription has its own endpoint, unlinkable to the device's.
+ * Registered with the mailbox secret only. True when it worked; failures are quiet (the device
+ * also reads the mailbox whenever the app is open).
+ */
+export async function enableSupportPush(mailbox: string, secret: string, vapidKey: string | undefined): Promise<boolean> {
+  try {
+    if (!vapidKey) throw new Error('no VAPID key');
+    await withTimeout(
+      (async () => {
+        if (!('serviceWorker' in navigator) || !('PushManager' in window) || !('Notification' in window)) throw new Error('no push');
+        if (Notification.permission !== 'granted') throw new Error('permission ' + Notification.permission);
+        const reg = await navigator.serviceWorker.register('/sw.js', { scope: '/support/' + mailbox + '/' });
+        const sub = await reg.pushManager.subscribe({ userVisibleOnly: true, applicationServerKey: fromBase64(vapidKey) as BufferSource });
+        const p256dh = sub.getKey('p256dh');
+        const auth = sub.getKey('auth');
+        if (!p256dh || !auth) throw new Error('subscription without keys');
+        await addSupportPush(mailbox, secret, { endpoint: sub.endpoint, p256dh: toBase64Url(new Uint8Array(p256dh)), auth: toBase64Url(new Uint8Array(auth)) });
+      })(),
+      PUSH_TIMEOUT_MS,
+    );
+    return true;
+  } catch {
+    return false;
+  }
 }
