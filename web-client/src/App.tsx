@@ -121,6 +121,10 @@ function lazyScreen(title: string, load: () => Promise<() => JSX.Element>) {
 const AdminScreen = lazyScreen('Administration', () => import('./screens/AdminScreen').then((m) => m.AdminScreen));
 const SettingsScreen = lazyScreen('Settings', () => import('./screens/SettingsScreen').then((m) => m.SettingsScreen));
 const NewConversationScreen = lazyScreen('New conversation', () => import('./screens/NewConversationScreen').then((m) => m.NewConversationScreen));
+const ReachOutScreen = lazyScreen('Talk to a peer', () => import('./screens/SupportScreens').then((m) => m.ReachOutScreen));
+const SupportQueueScreen = lazyScreen('Support requests', () => import('./screens/SupportScreens').then((m) => m.SupportQueueScreen));
+const TeamScreen = lazyScreen('Peer support team', () => import('./screens/TeamScreen').then((m) => m.TeamScreen));
+const ShiftsScreen = lazyScreen('My shifts', () => import('./screens/TeamScreen').then((m) => m.ShiftsScreen));
 const EnrolScreen = lazyScreen('Enrol this device', () => import('./screens/EnrolScreen').then((m) => m.EnrolScreen));
 
 function Screen({ path }: { path: string }) {
@@ -128,6 +132,10 @@ function Screen({ path }: { path: string }) {
   if (path.startsWith('/c/')) return <ConversationView group={path.slice(3)} />;
   if (path === '/admin') return <AdminScreen />;
   if (path === '/settings') return <SettingsScreen />;
+  if (path === '/reach-out') return <ReachOutScreen />;
+  if (path === '/requests') return <SupportQueueScreen />;
+  if (path === '/team') return <TeamScreen />;
+  if (path === '/shifts') return <ShiftsScreen />;
   return <ConversationsScreen />;
 }
 

@@ -3,6 +3,7 @@ import { getDirectory } from '../api';
 import { app, useApp } from '../app';
 import { TIMER_CHOICES, type Message } from '../messenger';
 import { formatTime } from './ConversationsScreen';
+import { SupportPanel } from './SupportPanel';
 
 const synced = new Set<string>();
 
@@ -95,7 +96,8 @@ export function ConversationView({ group }: { group: string }) {
       </div>
       {error && <p role="alert" class="error">{error}</p>}
       <SafetyCode group={group} />
-      {conv.removed ? (
+      {conv.support && <SupportPanel conv={conv} />}
+      {conv.closed ? null : conv.removed ? (
         <p class="muted">You were removed from this conversation.</p>
       ) : (
         <form class="composer" onSubmit={send}>

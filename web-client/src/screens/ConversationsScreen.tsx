@@ -37,9 +37,27 @@ export function ConversationsScreen() {
         </div>
       )}
       <InstallGuide />
-      <a class="button" href="/new" onClick={onLinkClick}>
+      <a class="button talk" href="/reach-out" onClick={onLinkClick}>
+        Talk to a peer
+      </a>
+      <a class="button secondary" href="/new" onClick={onLinkClick}>
         New conversation
       </a>
+      {(m.creds.roles.includes('peer_supporter') || m.creds.roles.includes('coordinator')) && (
+        <nav class="row" aria-label="Peer support">
+          <a class="button secondary" href="/requests" onClick={onLinkClick}>
+            Support requests
+          </a>
+          <a class="button secondary" href="/shifts" onClick={onLinkClick}>
+            My shifts
+          </a>
+          {m.creds.roles.includes('coordinator') && (
+            <a class="button secondary" href="/team" onClick={onLinkClick}>
+              Peer support team
+            </a>
+          )}
+        </nav>
+      )}
       {list.length === 0 ? (
         <p class="muted">No conversations yet.</p>
       ) : (
@@ -50,7 +68,7 @@ export function ConversationsScreen() {
               <a href={`/c/${c.id}`} onClick={onLinkClick}>
                 <span class="name">{m.conversationName(c)}</span>
                 <span class="preview">
-                  <span class="text">{c.removed ? 'You were removed from this conversation.' : c.lastText ?? 'No messages yet'}</span>
+                  <span class="text">{c.closed ? 'Closed.' : c.removed ? 'You were removed from this conversation.' : c.lastText ?? 'No messages yet'}</span>
                   {c.lastAt && <time dateTime={new Date(c.lastAt).toISOString()}>{formatTime(c.lastAt)}</time>}
                 </span>
               </a>
