@@ -125,6 +125,16 @@ impl SupportStore for SqliteStore {
     }
 
     async fn claim_due_escalations(&self, now: i64, limit: u32) -> StoreResult<Vec<Escalation>> {
+        // Every node asks every second: look on a reader first, so an idle pass never queues for
+        // the single writer behind a group commit.
+        let any: Option<i64> = sqlx::query_scalar("SELECT 1 FROM support_timers WHERE due_at <= ? LIMIT 1")
+            .bind(now)
+            .fetch_optional(&self.reader)
+            .await
+            .map_err(store_error)?;
+        if any.is_none() {
+            return Ok(vec![]);
+        }
         let mut tx = self.begin_write().await?;
         let due: Vec<(Vec<u8>, i64, String)> = sqlx::query_as(
             "SELECT t.request_id, t.level, r.urgency FROM support_timers t \
