@@ -91,6 +91,7 @@ contract!(
     gone_endpoints_and_all_of_a_device_can_be_deleted,
     revocation_deletes_subscriptions_and_refuses_new_ones,
     unknown_devices_cannot_subscribe,
+    an_endpoint_never_serves_a_device_and_an_unlinked_mailbox,
 );
 
 /// Enrols a device on a fresh account: (device, linked mailbox).
@@ -226,4 +227,18 @@ async fn revocation_deletes_subscriptions_and_refuses_new_ones(store: Arc<dyn St
 async fn unknown_devices_cannot_subscribe(store: Arc<dyn Store>) {
     let err = store.add_push_subscription(&DeviceId::random(), &subscription(1), MAX, NOW).await.unwrap_err();
     assert!(matches!(err, StoreError::NotFound), "{err:?}");
+}
+
+async fn an_endpoint_never_serves_a_device_and_an_unlinked_mailbox(store: Arc<dyn Store>) {
+    let (a, a_box) = device(&store).await;
+    let unlinked = MailboxId::random();
+    store.create_mailbox(&unlinked, &store::sha256(b"secret"), NOW).await.unwrap();
+    store.support().add_mailbox_push_subscription(&unlinked, &subscription(1)).await.unwrap();
+    let err = store.add_push_subscription(&a, &subscription(1), MAX, NOW).await.unwrap_err();
+    assert!(matches!(err, StoreError::Conflict("endpoint_in_use")), "{err:?}");
+    assert!(store.push_subscriptions_for(&[a_box]).await.unwrap().is_empty(), "nothing stored");
+
+    store.add_push_subscription(&a, &subscription(2), MAX, NOW).await.unwrap();
+    let err = store.support().add_mailbox_push_subscription(&unlinked, &subscription(2)).await.unwrap_err();
+    assert!(matches!(err, StoreError::Conflict("endpoint_in_use")), "{err:?}");
 }

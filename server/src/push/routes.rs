@@ -54,6 +54,11 @@ pub async fn subscribe(State(state): State<AppState>, signed: Signed) -> Result<
         Ok(()) => Ok(StatusCode::NO_CONTENT),
         // Revoked between the signature check and now.
         Err(StoreError::NotFound) => Err(ApiError::new(StatusCode::UNAUTHORIZED, ErrorCode::DeviceRevoked)),
+        Err(StoreError::Conflict("endpoint_in_use")) => Err(ApiError {
+            status: StatusCode::CONFLICT,
+            code: ErrorCode::BadRequest,
+            message: "this endpoint is an unlinked mailbox's push subscription; subscribe the device from its own service-worker registration".into(),
+        }),
         Err(StoreError::Conflict(_)) => Err(ApiError {
             status: StatusCode::CONFLICT,
             code: ErrorCode::BadRequest,

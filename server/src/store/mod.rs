@@ -309,7 +309,8 @@ pub trait Store: Send + Sync + 'static {
     /// Registers a subscription for `device`, replacing any with the same endpoint (even another
     /// device's: a browser has one subscription per endpoint). `NotFound` if the device is unknown
     /// or revoked; `Conflict("push_subscription_limit")`, storing nothing, if the device would
-    /// then have more than `max_per_device`.
+    /// then have more than `max_per_device`; `Conflict("endpoint_in_use")` if an unlinked mailbox
+    /// has this endpoint (one endpoint for both would link the device to the mailbox).
     async fn add_push_subscription(
         &self,
         device: &DeviceId,

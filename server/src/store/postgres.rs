@@ -763,6 +763,15 @@ impl Store for PostgresStore {
         if active.is_none() {
             return Err(StoreError::NotFound);
         }
+        // One endpoint serving a device and an unlinked mailbox would link the two.
+        let unlinked: Option<i32> = sqlx::query_scalar("SELECT 1 FROM mailbox_push_subscriptions WHERE endpoint = $1")
+            .bind(&subscription.endpoint)
+            .fetch_optional(&mut *tx)
+            .await
+            .map_err(store_error)?;
+        if unlinked.is_some() {
+            return Err(StoreError::Conflict("endpoint_in_use"));
+        }
         sqlx::query(
             "INSERT INTO push_subscriptions (endpoint, device_id, p256dh, auth, created_at) \
              VALUES ($1, $2, $3, $4, $5) ON CONFLICT (endpoint) DO UPDATE SET device_id = excluded.device_id, \
