@@ -48,6 +48,13 @@ pub async fn run(
     tracing::info!(backend = store.backend(), "database ready");
 
     store.set_setting(PUBLIC_URL_SETTING, public_url.as_bytes()).await.context("recording the public URL")?;
+    // Before the address line: a bad VAPID key stops the start before anyone is told it is up.
+    let metrics = Arc::new(metrics::Metrics::default());
+    let (shutdown_tx, shutdown_rx) = watch::channel(false);
+    let push = push::Push::start(store.clone(), metrics.clone(), &config.push, &public_url, shutdown_rx.clone())
+        .await
+        .context("setting up Web Push")?;
+
     let mut stdout = std::io::stdout().lock();
     if store.account_count().await? == 0 {
         let link = invitations::create(
@@ -70,11 +77,6 @@ pub async fn run(
 
     let node_id = sallyport_protocol::MessageId::random().to_text();
     let hub = Arc::new(Hub::default());
-    let metrics = Arc::new(metrics::Metrics::default());
-    let (shutdown_tx, shutdown_rx) = watch::channel(false);
-    let push = push::Push::start(store.clone(), metrics.clone(), &config.push, &public_url, shutdown_rx.clone())
-        .await
-        .context("setting up Web Push")?;
     let (committer, committer_task) = Committer::start(
         store.clone(),
         hub.clone(),

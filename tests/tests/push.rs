@@ -362,4 +362,5 @@ async fn the_vapid_key_is_generated_once_or_read_from_a_file() {
     assert!(!out.status.success());
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("VAPID private key"), "{stderr}");
+    assert!(!String::from_utf8_lossy(&out.stdout).contains("listening"), "it never announced itself");
 }
