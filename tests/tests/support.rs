@@ -16,6 +16,7 @@ const NOW_DELAY: i64 = 5 * MINUTE;
 
 struct Setup {
     server: TestServer,
+    server_database: Option<String>,
     emulator: PushEmulator,
     offset_file: PathBuf,
     _dir: tempfile::TempDir,
@@ -28,26 +29,27 @@ impl Setup {
         let dir = tempfile::tempdir().unwrap();
         let offset_file = dir.path().join("clock-offset");
         std::fs::write(&offset_file, "0").unwrap();
-        let server = TestServer::start_with(ServerOptions {
-            database_url,
-            extra_args: vec![
-                "--push-allow-insecure-endpoints".into(),
-                "--push-min-interval-ms".into(),
-                "0".into(),
-                "--clock-offset-file".into(),
-                offset_file.display().to_string(),
-                "--support-scheduler-interval-ms".into(),
-                "50".into(),
-                "--escalate-now-after".into(),
-                "5m".into(),
-            ],
-        })
-        .await;
+        let server =
+            TestServer::start_with(ServerOptions { database_url: database_url.clone(), extra_args: Self::args(&offset_file) }).await;
         let emulator = PushEmulator::start().await;
         let (_, config) = http_get(&server.url, "/v1/config").await.expect("config");
         let config: Value = serde_json::from_str(&config).unwrap();
         emulator.expect_vapid_key(config["vapid_public_key"].as_str().unwrap());
-        Some(Setup { server, emulator, offset_file, _dir: dir })
+        Some(Setup { server, server_database: database_url, emulator, offset_file, _dir: dir })
+    }
+
+    fn args(offset_file: &std::path::Path) -> Vec<String> {
+        vec![
+            "--push-allow-insecure-endpoints".into(),
+            "--push-min-interval-ms".into(),
+            "0".into(),
+            "--clock-offset-file".into(),
+            offset_file.display().to_string(),
+            "--support-scheduler-interval-ms".into(),
+            "50".into(),
+            "--escalate-now-after".into(),
+            "5m".into(),
+        ]
     }
 
     fn set_offset(&self, ms: i64) {
@@ -74,9 +76,20 @@ impl Setup {
 
     /// Waits until the escalation scheduler has completed `n` more passes.
     async fn scheduler_passes(&self, n: u64) {
-        let start = self.metric("sallyport_support_scheduler_runs_total").await;
-        wait_until("the scheduler ran", || async { self.metric("sallyport_support_scheduler_runs_total").await >= start + n }).await;
+        scheduler_passes(&self.server, n).await;
     }
+}
+
+async fn metric_of(server: &TestServer, name: &str) -> u64 {
+    let (_, text) = http_get(&server.url, "/metrics").await.expect("metrics");
+    text.lines().find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.trim().parse().ok()).unwrap_or(0)
+}
+
+/// Waits until a node's escalation scheduler has completed `n` more passes.
+async fn scheduler_passes(server: &TestServer, n: u64) {
+    let name = "sallyport_support_scheduler_runs_total";
+    let start = metric_of(server, name).await;
+    wait_until("the scheduler ran", || async { metric_of(server, name).await >= start + n }).await;
 }
 
 async fn call(creds: &Credentials, method: &str, path: &str, body: Option<Value>, expect: u16) -> Value {
@@ -368,6 +381,34 @@ async fn escalation_fires_at_the_configured_times_once_across_restarts_postgres(
     escalation_fires_at_the_configured_times_once_across_restarts(true).await;
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_nodes_on_one_postgres_fire_each_escalation_once() {
+    let Some(s) = Setup::start(true).await else { return };
+    let db = s.server_database.clone().expect("PostgreSQL");
+    let node2 = TestServer::start_with(ServerOptions { database_url: Some(db), extra_args: Setup::args(&s.offset_file) }).await;
+    let coordinator = s.person("Coordinator", &["coordinator"]).await;
+    let supporter = s.person("Supporter", &["staff", "peer_supporter"]).await;
+    add_to_roster(&coordinator, &supporter, true).await;
+    let (c_sub, s_sub) = (s.subscribed(&coordinator).await, s.subscribed(&supporter).await);
+    let requester = s.person("Officer", &["staff"]).await;
+    for _ in 0..3 {
+        reach_out(&requester, "now").await;
+    }
+    s.set_offset(NOW_DELAY + MINUTE + 1_000);
+    s.emulator.wait_for(&s_sub.token, 3).await;
+    s.set_offset(2 * NOW_DELAY + 2 * MINUTE + 1_000);
+    s.emulator.wait_for(&c_sub.token, 3).await;
+    s.set_offset(10 * NOW_DELAY);
+    for node in [&s.server, &node2] {
+        scheduler_passes(node, 3).await;
+    }
+    assert_eq!(s.emulator.received_for(&s_sub.token).len(), 3, "level 1 once per request, whichever node fired it");
+    assert_eq!(s.emulator.received_for(&c_sub.token).len(), 3, "level 2 once per request");
+    let fired = metric_of(&s.server, "sallyport_support_escalations_total").await
+        + metric_of(&node2, "sallyport_support_escalations_total").await;
+    assert_eq!(fired, 6, "three requests, two levels, each fired by one node");
+}
+
 // ---------------------------------------------------------------------------------------------
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -551,7 +592,7 @@ async fn nothing_links_a_request_to_its_requester(postgres: bool) {
     let (_, config) = http_get(&server.url, "/v1/config").await.unwrap();
     let config: Value = serde_json::from_str(&config).unwrap();
     emulator.expect_vapid_key(config["vapid_public_key"].as_str().unwrap());
-    let s = Setup { server, emulator, offset_file, _dir: dir };
+    let s = Setup { server, server_database: database_url.clone(), emulator, offset_file, _dir: dir };
 
     let coordinator = s.person("Coordinator", &["coordinator"]).await;
     let supporter = s.person("Supporter", &["staff", "peer_supporter"]).await;
