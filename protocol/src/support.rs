@@ -31,6 +31,8 @@ impl Urgency {
     }
 }
 
+/// A request's status as its requester sees it. The server answers `waiting` or `accepted`; a
+/// closed request is forgotten (`404 not_found`), which clients show as `Closed`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum SupportStatus {
