@@ -83,7 +83,10 @@ export interface Message {
 export type AppPayload =
   | { v: 1; kind: 'text'; id: string; body: string; sentAt: number }
   | { v: 1; kind: 'receipt'; ids: string[] }
-  | { v: 1; kind: 'timer'; id: string; seconds: number; sentAt: number };
+  | { v: 1; kind: 'timer'; id: string; seconds: number; sentAt: number }
+  // Hand-off: tells the members just added that this is a support conversation (never synced
+  // with the directory, which does not know the requester's unlinked mailbox).
+  | { v: 1; kind: 'support'; request: string };
 
 /** Parses a decrypted app payload; null for anything unknown or malformed. */
 export function parseAppPayload(bytes: Uint8Array): AppPayload | null {
@@ -102,6 +105,7 @@ export function parseAppPayload(bytes: Uint8Array): AppPayload | null {
     return { v: 1, kind: 'receipt', ids: o.ids as string[] };
   if (o.kind === 'timer' && typeof o.id === 'string' && typeof o.seconds === 'number' && typeof o.sentAt === 'number')
     return { v: 1, kind: 'timer', id: o.id, seconds: o.seconds, sentAt: o.sentAt };
+  if (o.kind === 'support' && typeof o.request === 'string') return { v: 1, kind: 'support', request: o.request };
   return null;
 }
 
@@ -546,6 +550,8 @@ export class Messenger {
             const m = msg(`${e.group}:${id}`);
             if (m?.mine && advanceStatus(m.status, 'delivered') !== m.status) msgs.set(m.key, { ...m, status: 'delivered' });
           }
+        } else if (p.kind === 'support') {
+          if (!c.support && !c.identity) c.support = { role: 'supporter', request: p.request };
         } else if (p.kind === 'timer') {
           c.timer = p.seconds;
           const key = `${e.group}:${p.id}`;
@@ -816,7 +822,10 @@ export class Messenger {
     const members = this.safeMembers(group);
     const have = new Set(members.map((m) => m.mailbox));
     const active = new Set(people.flatMap((p) => p.mailboxes));
-    const gone = members.filter((m) => !active.has(m.mailbox)).map((m) => m.mailbox);
+    // Only devices of people the directory names (a revoked device); an unknown mailbox may be a
+    // requester's unlinked one in a handed-off support conversation.
+    const known = new Set(people.map((p) => (p as { display_name?: string }).display_name).filter((n): n is string => !!n));
+    const gone = members.filter((m) => !active.has(m.mailbox) && (known.size === 0 || known.has(m.handle))).map((m) => m.mailbox);
     const theirs = people.filter((p) => p.account === this.creds.account || p.mailboxes.some((mb) => have.has(mb)));
     const missing = theirs.flatMap((p) => p.mailboxes).filter((mb) => !have.has(mb) && mb !== this.creds.mailbox);
     if (gone.length) await this.sendCommit(group, () => this.mls.removeMembers(group, gone));
@@ -947,6 +956,8 @@ export class Messenger {
     const ok = missing.map((mb, i) => [mb, claimed[i]] as const).filter((x): x is readonly [string, Uint8Array] => x[1] !== null);
     if (!ok.length) throw new Error('They cannot be added right now. Try again later.');
     await this.sendCommit(group, () => this.mlsFor(group).addMembers(group, ok.map((x) => x[0]), ok.map((x) => x[1])));
+    const c = this.conversations.get(group);
+    if (c?.support) await this.run(() => this.sendApp(group, { v: 1, kind: 'support', request: c.support!.request }, 'receipt'));
   }
 
   /** Leaves a conversation: asks the others to remove this device (they commit it). */

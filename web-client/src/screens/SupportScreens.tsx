@@ -47,8 +47,11 @@ export function ReachOutScreen() {
   const [name, setName] = useState(randomPseudonym);
   const [step, setStep] = useState<'form' | 'notice' | 'sending'>('form');
   const [error, setError] = useState('');
+  const [active, setActive] = useState<string | undefined>();
 
-  if (pending) return <Waiting mailbox={pending.mailbox} />;
+  // The request just made (until its conversation opens), or one still waiting from before.
+  const current = (active && m.supportIdentity(active) ? active : undefined) ?? pending?.mailbox;
+  if (current) return <Waiting mailbox={current} onGone={() => { setActive(undefined); setStep('form'); }} />;
 
   const create = async () => {
     setStep('sending');
@@ -60,6 +63,7 @@ export function ReachOutScreen() {
         const r = await createSupportRequest(signer, { urgency, mailbox, mailbox_secret: secret, key_package: keyPackage });
         return r.id;
       });
+      setActive(id.mailbox);
       void enableSupportPush(id.mailbox, id.secret, app.config.vapid_public_key);
     } catch (e) {
       setError(describeError(e));
@@ -133,7 +137,7 @@ export function ReachOutScreen() {
   );
 }
 
-function Waiting({ mailbox }: { mailbox: string }) {
+function Waiting({ mailbox, onGone }: { mailbox: string; onGone: () => void }) {
   useApp();
   const m = app.messenger!;
   const req = m.supportIdentity(mailbox)!;
@@ -167,6 +171,7 @@ function Waiting({ mailbox }: { mailbox: string }) {
         if (!(e instanceof ApiError && e.code === 'not_found')) throw e;
       });
       await m.forgetSupport(mailbox);
+      onGone();
     } catch (e) {
       setError(describeError(e));
     }

@@ -1,0 +1,220 @@
+// Peer support end to end in headless Chromium (phone viewport) against a real `sallyport serve`:
+// an administrator enrols; a coordinator who is also a peer supporter (Pat), a second supporter
+// (Sam) and a staff member (Dana) enrol from `sallyport admin invite` links. Pat puts Pat and Sam
+// on the team with current training and Pat on call (a rotation). Dana reaches out ("now", under a
+// pseudonym), sees the confidentiality notice once, the crisis lines and "waiting"; Pat sees the
+// request in the queue and accepts; the conversation opens on both sides; they talk; Pat hands
+// off to Sam and leaves; Sam and Dana talk. axe-core on every new screen; screenshots.
+//
+//   cd web-client && npm run build && node --test e2e/
+
+import { describe, test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { startServer } from './lib/server.mjs';
+import { launchBrowser, newPhone, checkAccessibility, screenshot, waitUntil } from './lib/browser.mjs';
+import { heading, button, link, enrol, goTo, send, expectMessage, messages } from './lib/app.mjs';
+
+const TEST_TIMEOUT = 120_000;
+const ALEX = { name: 'Alex Morgan', pin: '482916' };
+const PAT = { name: 'Pat Quinn', pin: '318274' };
+const SAM = { name: 'Sam Lee', pin: '551207' };
+const DANA = { name: 'Dana Reyes', pin: '735204' };
+const PSEUDONYM = 'Steady Cedar';
+
+describe('Peer support in headless Chromium', () => {
+  let server;
+  let browser;
+  const phones = [];
+  const done = new Set();
+  let pat;
+  let sam;
+  let dana;
+
+  before(async () => {
+    server = await startServer();
+    browser = await launchBrowser();
+  });
+
+  after(async () => {
+    await browser?.close();
+    await server?.stop();
+  });
+
+  function step(name, needs, body) {
+    test(name, { timeout: TEST_TIMEOUT }, async (t) => {
+      const missing = needs.filter((n) => !done.has(n));
+      if (missing.length > 0) {
+        t.skip(`needs: ${missing.join(', ')}`);
+        return;
+      }
+      try {
+        await body(t);
+        done.add(name);
+      } catch (err) {
+        const slug = name.replace(/[^a-z0-9]+/gi, '-').toLowerCase().slice(0, 60);
+        for (const phone of phones) {
+          if (phone.page && !phone.page.isClosed()) await screenshot(phone.page, `FAILED-support-${slug}-${phone.label}`).catch(() => {});
+        }
+        const errors = phones.flatMap((p) => p.errors.slice(-10));
+        err.message += (errors.length ? `\n--- browser errors:\n${errors.join('\n')}` : '') + `\n--- server log (tail):\n${server?.logTail(15)}`;
+        throw err;
+      }
+    });
+  }
+
+  const ENROL = 'the administrator, a coordinator-supporter, a second supporter and a staff member enrol';
+  const ROSTER = 'the coordinator puts both supporters on the team with current training and Pat on call';
+  const REACH = 'Dana reaches out now under a pseudonym: the notice once, the crisis lines, waiting';
+  const ACCEPT = 'Pat sees the request in the queue and accepts; the conversation opens on both sides';
+  const TALK = 'Pat and Dana exchange messages';
+  const HANDOFF = 'Pat hands off to Sam and leaves; Sam and Dana exchange messages';
+
+  step(ENROL, [], async () => {
+    assert.ok(server.adminLink, 'the server printed an administrator enrolment link');
+    const alex = await newPhone(browser, 'alex');
+    phones.push(alex);
+    await enrol(alex.page, server.adminLink, { pin: ALEX.pin, name: ALEX.name });
+    const links = {
+      pat: await server.invite(PAT.name, ['staff', 'peer_supporter', 'coordinator']),
+      sam: await server.invite(SAM.name, ['staff', 'peer_supporter']),
+      dana: await server.invite(DANA.name, ['staff']),
+    };
+    pat = await newPhone(browser, 'pat');
+    sam = await newPhone(browser, 'sam');
+    dana = await newPhone(browser, 'dana');
+    phones.push(pat, sam, dana);
+    await enrol(pat.page, links.pat, { pin: PAT.pin });
+    await enrol(sam.page, links.sam, { pin: SAM.pin });
+    await enrol(dana.page, links.dana, { pin: DANA.pin });
+    await alex.context.close();
+    phones.splice(phones.indexOf(alex), 1);
+    // Staff see "Talk to a peer" but not the supporters' screens.
+    await link(dana.page, 'Talk to a peer').waitFor();
+    assert.equal(await link(dana.page, 'Support requests').count(), 0);
+  });
+
+  step(ROSTER, [ENROL], async (t) => {
+    const { page } = pat;
+    await link(page, 'Peer support team').click();
+    await heading(page, 'Peer support team').waitFor();
+    for (const who of [PAT.name, SAM.name]) {
+      const person = page.getByLabel('Person', { exact: true });
+      await waitUntil(async () => (await person.locator('option', { hasText: who }).count()) > 0, { message: `${who} in the Person list` });
+      await person.selectOption({ label: who });
+      await button(page, 'Add to the team').click();
+      await button(page, `Remove ${who}`).waitFor();
+    }
+    for (const who of [PAT.name, SAM.name]) {
+      await page.getByLabel('Supporter', { exact: true }).selectOption({ label: who });
+      await page.getByLabel('Training', { exact: true }).selectOption({ label: 'All five' });
+      await button(page, 'Record training').click();
+      await page.getByRole('status').filter({ hasText: 'Training recorded.' }).waitFor();
+    }
+    await waitUntil(async () => (await page.getByText('Training current', { exact: true }).count()) === 2, { message: 'both supporters with current training' });
+    await page.getByRole('checkbox', { name: PAT.name, exact: true }).check();
+    await button(page, 'Create rotation').click();
+    await page.getByRole('status').filter({ hasText: 'Rotation created.' }).waitFor();
+    await button(page, 'Delete rotation Peer support on call').waitFor();
+    await screenshot(page, 'support-team');
+    // From the top, as a person arriving on the screen sees it (the sticky tab bar covers the bottom).
+    await page.evaluate(() => window.scrollTo(0, 0));
+    await checkAccessibility(page, 'peer support team', t);
+
+    await goTo(page, 'Conversations');
+    await link(page, 'My shifts').click();
+    await heading(page, 'My shifts').waitFor();
+    const available = page.getByRole('radio', { name: 'Available', exact: true });
+    await available.waitFor();
+    if (!(await available.isChecked())) {
+      await available.check();
+      await page.getByRole('status').filter({ hasText: 'You are available.' }).waitFor();
+    }
+    const shifts = page.getByRole('region', { name: 'Next shifts' }).or(page.locator('section', { has: heading(page, 'Next shifts') }));
+    await waitUntil(async () => /Peer support on call/.test(await shifts.first().innerText()), { message: 'a shift in "Next shifts"' });
+    await screenshot(page, 'support-my-shifts');
+    await checkAccessibility(page, 'my shifts', t);
+  });
+
+  step(REACH, [ROSTER], async (t) => {
+    const { page } = dana;
+    await link(page, 'Talk to a peer').click();
+    await heading(page, 'Talk to a peer').waitFor();
+    const now = page.getByRole('radio', { name: /^Now/ });
+    await now.check();
+    const name = page.getByRole('textbox', { name: 'Name or pseudonym', exact: true });
+    assert.notEqual(await name.inputValue(), '', 'a pseudonym is suggested');
+    await name.fill(PSEUDONYM);
+    // For "now" the crisis lines are right there.
+    await page.getByRole('link', { name: /^Call 988/ }).first().waitFor();
+    await screenshot(page, 'support-reach-out');
+    await checkAccessibility(page, 'reach out', t);
+    await button(page, 'Reach out').click();
+    await heading(page, 'Before you reach out').waitFor();
+    await screenshot(page, 'support-notice');
+    await checkAccessibility(page, 'confidentiality notice', t);
+    await button(page, 'I understand').click();
+    await page.getByRole('status').filter({ hasText: 'Waiting for a peer supporter.' }).waitFor();
+    await page.getByRole('link', { name: /^Call 988/ }).first().waitFor();
+    await page.getByRole('link', { name: /^Text 988/ }).first().waitFor();
+    await screenshot(page, 'support-waiting');
+    await checkAccessibility(page, 'waiting for a supporter', t);
+  });
+
+  let danaGroup;
+  step(ACCEPT, [REACH], async (t) => {
+    const { page } = pat;
+    await goTo(page, 'Conversations');
+    await link(page, 'Support requests').click();
+    await heading(page, 'Support requests').waitFor();
+    await page.getByText(/Now · waiting/).waitFor();
+    const body = await page.locator('main').innerText();
+    assert.ok(!body.includes(PSEUDONYM) && !body.includes(DANA.name), 'the queue shows no identity');
+    await screenshot(page, 'support-queue');
+    await checkAccessibility(page, 'support requests', t);
+    await button(page, 'Accept').click();
+    await heading(page, PSEUDONYM).waitFor();
+    // Dana's waiting screen turns into the conversation with Pat.
+    await heading(dana.page, PAT.name).waitFor({ timeout: 30_000 });
+    danaGroup = new URL(dana.page.url()).pathname;
+    assert.match(danaGroup, /^\/c\/[0-9a-f]+$/);
+  });
+
+  step(TALK, [ACCEPT], async (t) => {
+    await send(dana.page, 'Rough night on the block. Can we talk?');
+    await expectMessage(pat.page, 'Rough night on the block. Can we talk?');
+    await send(pat.page, 'Of course. I am here. What happened?');
+    await expectMessage(dana.page, 'Of course. I am here. What happened?');
+    await dana.page.getByText('Support options').click();
+    await button(dana.page, 'Reveal my name').waitFor();
+    await button(dana.page, 'Close conversation').waitFor();
+    await screenshot(dana.page, 'support-conversation-requester');
+    await checkAccessibility(dana.page, 'support conversation (requester)', t);
+    await pat.page.getByText('Support options').click();
+    await button(pat.page, 'Hand off').waitFor();
+    await screenshot(pat.page, 'support-conversation-supporter');
+    await checkAccessibility(pat.page, 'support conversation (supporter)', t);
+  });
+
+  step(HANDOFF, [TALK], async () => {
+    const { page } = pat;
+    await button(page, 'Hand off').click();
+    await button(page, `Hand off to ${SAM.name}`).click();
+    await page.getByRole('status').filter({ hasText: `${SAM.name} was added` }).waitFor({ timeout: 30_000 });
+    await button(page, 'Leave conversation').click();
+    await page.getByText('You were removed from this conversation.').waitFor();
+
+    await heading(sam.page, 'Conversations').waitFor();
+    await sam.page.getByRole('link', { name: new RegExp(`^${PSEUDONYM}`) }).click({ timeout: 30_000 });
+    await messages(sam.page).waitFor();
+    // Pat's leave is committed by those who stay: Pat is no longer a member.
+    await waitUntil(async () => !(await sam.page.getByRole('heading', { level: 1 }).innerText()).includes(PAT.name), {
+      timeout: 30_000,
+      message: 'Pat gone from the members',
+    });
+    await send(sam.page, 'Hi, I am Sam. Pat asked me to take over.');
+    await expectMessage(dana.page, 'Hi, I am Sam. Pat asked me to take over.', 30_000);
+    await send(dana.page, 'Thanks Sam.');
+    await expectMessage(sam.page, 'Thanks Sam.', 30_000);
+    await screenshot(sam.page, 'support-handed-off');
+  });
+});
