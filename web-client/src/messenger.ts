@@ -506,6 +506,7 @@ export class Messenger {
     const convs = new Map<string, Conversation>();
     const msgs = new Map<string, Message>();
     const receipts = new Map<string, string[]>();
+    const proposals = new Set<string>();
     const conv = (group: string): Conversation => {
       let c = convs.get(group) ?? this.conversations.get(group);
       if (!c) {
@@ -529,6 +530,8 @@ export class Messenger {
         const c = conv(e.group);
         c.members = this.safeMembers(e.group);
         for (const n of this.membershipNotices(e, now, c.timer)) msgs.set(n.key, n);
+      } else if (e.type === 'leave_requested' || e.type === 'proposal_received') {
+        proposals.add(e.group);
       } else if (e.type === 'removed') {
         conv(e.group).removed = true;
       } else if (e.type === 'message') {
@@ -569,7 +572,7 @@ export class Messenger {
     this.flush();
     this.changed();
     // A member asked to leave (hand-off): whoever sees the proposal commits it.
-    for (const group of convs.keys()) {
+    for (const group of proposals) {
       if (this.conversations.get(group)?.removed) continue;
       try {
         const out = this.mlsFor(group).commitPending(group);
