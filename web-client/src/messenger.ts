@@ -683,6 +683,14 @@ export class Messenger {
     this.wire.delete(wireId);
     const b = emptyBatch();
     b.outboxDelete.push(o.id);
+    // A closed support request: the server forgot the requester's unlinked mailbox.
+    const sc = this.conversations.get(o.group);
+    let closedConv: Conversation | undefined;
+    if (code === 'unknown_mailbox' && sc?.support && !sc.closed) {
+      closedConv = { ...sc, closed: true, updatedAt: Date.now() };
+      b.conversations.push(await this.sealConversation(closedConv));
+    }
+    if (closedConv) this.conversations.set(closedConv.id, closedConv);
     if (o.kind === 'commit') {
       this.mlsFor(o.group).commitRejected(o.group);
       await this.mlsChanges(b);
