@@ -217,4 +217,35 @@ describe('Peer support in headless Chromium', () => {
     await expectMessage(sam.page, 'Thanks Sam.', 30_000);
     await screenshot(sam.page, 'support-handed-off');
   });
+
+  const CLOSE = 'Dana reveals her name inside the conversation, then closes it; a second reach-out skips the notice';
+  step(CLOSE, [HANDOFF], async (t) => {
+    const { page } = dana;
+    await page.getByText('Support options').click().catch(() => {});
+    const reveal = button(page, 'Reveal my name');
+    if (!(await reveal.isVisible())) await page.getByText('Support options').click();
+    await reveal.click();
+    await expectMessage(page, `My name is ${DANA.name}.`);
+    await expectMessage(sam.page, `My name is ${DANA.name}.`, 30_000);
+    await button(page, 'Close conversation').click();
+    await page.getByText('This conversation was closed.').waitFor();
+    assert.equal(await page.getByRole('textbox', { name: 'Message', exact: true }).count(), 0, 'no composer once closed');
+    // The server forgot the request: Sam's next message finds no mailbox, so Sam sees it closed too.
+    await sam.page.getByRole('textbox', { name: 'Message', exact: true }).fill('Are you still there?');
+    await button(sam.page, 'Send').click();
+    await sam.page.getByText('This conversation was closed.').waitFor({ timeout: 30_000 });
+
+    // The notice was acknowledged once: reaching out again goes straight to waiting.
+    await goTo(page, 'Conversations');
+    await link(page, 'Talk to a peer').click();
+    await heading(page, 'Talk to a peer').waitFor();
+    await page.getByRole('radio', { name: /^This week/ }).check();
+    assert.equal(await page.getByRole('link', { name: /^Call 988/ }).count(), 0, 'no crisis lines block for "this week"');
+    await button(page, 'Reach out').click();
+    await page.getByRole('status').filter({ hasText: 'Waiting for a peer supporter.' }).waitFor();
+    assert.equal(await heading(page, 'Before you reach out').count(), 0, 'the notice is not shown twice');
+    await checkAccessibility(page, 'waiting (this week)', t);
+    await button(page, 'Cancel request').click();
+    await button(page, 'Reach out').waitFor();
+  });
 });
