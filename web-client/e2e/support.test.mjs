@@ -248,4 +248,41 @@ describe('Peer support in headless Chromium', () => {
     await button(page, 'Cancel request').click();
     await button(page, 'Reach out').waitFor();
   });
+
+  step('a support request push says only "Support request" and how soon, and opens the queue', [ROSTER], async () => {
+    const { page, context } = pat;
+    const origin = server.origin;
+    await context.grantPermissions(['notifications'], { origin });
+    await goTo(page, 'Conversations');
+    const cdp = await context.newCDPSession(page);
+    const registrations = new Map();
+    cdp.on('ServiceWorker.workerRegistrationUpdated', ({ registrations: list }) => {
+      for (const r of list) registrations.set(r.registrationId, r);
+    });
+    await cdp.send('ServiceWorker.enable');
+    const registrationId = await waitUntil(
+      () => [...registrations.values()].find((r) => r.scopeURL === `${origin}/` && !r.isDeleted)?.registrationId,
+      { message: `the service worker registration for ${origin}/` },
+    );
+    await cdp.send('ServiceWorker.stopAllWorkers');
+    // What the server pushes to on-call supporters (protocol §13.2): no id, no requester.
+    await cdp.send('ServiceWorker.deliverPushMessage', { origin, registrationId, data: JSON.stringify({ v: 1, kind: 'support_request', urgency: 'now' }) });
+    const notification = await waitUntil(
+      async () =>
+        (
+          await page.evaluate(async () => {
+            const reg = await navigator.serviceWorker.ready;
+            return (await reg.getNotifications()).map((n) => ({ title: n.title, body: n.body, tag: n.tag, data: n.data }));
+          })
+        ).find((n) => n.tag === 'support'),
+      { message: 'the support request notification' },
+    );
+    assert.deepEqual(notification, {
+      title: 'Support request',
+      body: 'Someone wants to talk now. Open Sallyport to answer.',
+      tag: 'support',
+      data: { url: '/requests' },
+    });
+    await cdp.detach();
+  });
 });

@@ -30,3 +30,18 @@ describe('peer support helpers', () => {
     expect(parseAppPayload(enc({ v: 2, kind: 'support', request: 'abc' }))).toBeNull();
   });
 });
+
+describe('support request push', () => {
+  it('opens the queue and says only how soon', async () => {
+    const { pushNotification } = await import('./sw-notification');
+    expect(pushNotification({ v: 1, kind: 'support_request', urgency: 'now' })).toEqual({
+      title: 'Support request',
+      body: 'Someone wants to talk now. Open Sallyport to answer.',
+      tag: 'support',
+      url: '/requests',
+      support: true,
+    });
+    expect(pushNotification({ v: 1, kind: 'support_request', urgency: '<b>x</b>' }).body).toBe('Someone wants to talk. Open Sallyport to answer.');
+    expect(pushNotification({ v: 1, kind: 'message', group: 'ab' })).toMatchObject({ title: 'New message', tag: 'msg-ab', url: '/c/ab', support: false });
+  });
+});

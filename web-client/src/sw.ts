@@ -4,7 +4,7 @@
 //! Self-contained: it imports only sw-notification.ts (used by nothing else), so the build emits
 //! it as one classic script.
 
-import { NOTIFICATION_BODY, NOTIFICATION_TITLE, notificationFor } from './sw-notification';
+import { pushNotification } from './sw-notification';
 
 const sw = self as unknown as ServiceWorkerGlobalScope;
 
@@ -105,14 +105,13 @@ sw.addEventListener('push', (event) => {
   } catch {
     data = undefined;
   }
-  const { tag, url } = notificationFor(data);
+  const { title, body, tag, url, support } = pushNotification(data);
   event.waitUntil(
-    sw.registration.showNotification(NOTIFICATION_TITLE, {
-      body: NOTIFICATION_BODY,
-      tag,
-      icon: '/icon-192.png',
-      data: { url },
-    }),
+    (async () => {
+      await sw.registration.showNotification(title, { body, tag, icon: '/icon-192.png', data: { url } });
+      // An open queue refreshes at once.
+      if (support) for (const c of await sw.clients.matchAll({ type: 'window', includeUncontrolled: true })) c.postMessage({ kind: 'support_request' });
+    })(),
   );
 });
 
