@@ -12,7 +12,7 @@ import { describe, test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { startServer } from './lib/server.mjs';
 import { launchBrowser, newPhone, checkAccessibility, screenshot, waitUntil } from './lib/browser.mjs';
-import { heading, button, link, enrol, goTo, send, expectMessage, messages } from './lib/app.mjs';
+import { heading, button, link, enrol, goTo, unlock, send, expectMessage, messages } from './lib/app.mjs';
 
 const TEST_TIMEOUT = 120_000;
 const ALEX = { name: 'Alex Morgan', pin: '482916' };
@@ -184,6 +184,17 @@ describe('Peer support in headless Chromium', () => {
     await expectMessage(pat.page, 'Rough night on the block. Can we talk?');
     await send(pat.page, 'Of course. I am here. What happened?');
     await expectMessage(dana.page, 'Of course. I am here. What happened?');
+    // The pseudonymous identity and its mailbox survive a reload (kept sealed in IndexedDB).
+    await dana.page.reload();
+    await unlock(dana.page, DANA.pin);
+    await heading(dana.page, PAT.name).waitFor();
+    await goTo(dana.page, 'Conversations');
+    await dana.page.getByRole('link', { name: new RegExp(`^${PAT.name}`) }).click();
+    await expectMessage(dana.page, 'Of course. I am here. What happened?');
+    await send(pat.page, 'Take your time.');
+    await expectMessage(dana.page, 'Take your time.', 30_000);
+    await send(dana.page, 'Thanks. It was a bad cell extraction.');
+    await expectMessage(pat.page, 'Thanks. It was a bad cell extraction.', 30_000);
     await dana.page.getByText('Support options').click();
     await button(dana.page, 'Reveal my name').waitFor();
     await button(dana.page, 'Close conversation').waitFor();
@@ -284,5 +295,49 @@ describe('Peer support in headless Chromium', () => {
       data: { url: '/requests' },
     });
     await cdp.detach();
+  });
+
+  step('supporters see their shifts, set their switch and swap a shift (propose, accept)', [ROSTER], async (t) => {
+    const { page } = pat;
+    // A daily rotation of Pat and Sam from today: Pat's shift today, Sam's tomorrow.
+    await goTo(page, 'Conversations');
+    await link(page, 'Peer support team').click();
+    await heading(page, 'Peer support team').waitFor();
+    await page.getByRole('textbox', { name: 'Rotation name', exact: true }).fill('Nights');
+    await page.getByRole('checkbox', { name: PAT.name, exact: true }).check();
+    await page.getByRole('checkbox', { name: SAM.name, exact: true }).check();
+    await page.getByLabel('Period', { exact: true }).selectOption({ label: 'Daily' });
+    await page.getByRole('status').filter({ hasText: /./ }).first().waitFor({ state: 'attached' }).catch(() => {});
+    await button(page, 'Create rotation').click();
+    await button(page, 'Delete rotation Nights').waitFor();
+
+    await goTo(page, 'Conversations');
+    await link(page, 'My shifts').click();
+    await heading(page, 'My shifts').waitFor();
+    const mine = page.getByLabel('My shift', { exact: true });
+    await waitUntil(async () => (await mine.locator('option', { hasText: 'Nights' }).count()) > 0, { message: 'a Nights shift of Pat' });
+    const myValue = await mine.locator('option', { hasText: 'Nights' }).first().getAttribute('value');
+    await mine.selectOption(myValue);
+    const theirs = page.getByLabel('Their shift', { exact: true });
+    const theirValue = await theirs.locator('option', { hasText: SAM.name }).first().getAttribute('value');
+    await theirs.selectOption(theirValue);
+    await button(page, 'Propose swap').click();
+    await page.getByRole('status').filter({ hasText: 'Swap proposed.' }).waitFor();
+    await button(page, 'Cancel swap').waitFor();
+
+    await goTo(sam.page, 'Conversations');
+    await link(sam.page, 'My shifts').click();
+    await heading(sam.page, 'My shifts').waitFor();
+    await button(sam.page, 'Accept swap').click();
+    await sam.page.getByRole('status').filter({ hasText: 'Swap accepted.' }).waitFor();
+    await sam.page.getByText(/: accepted$/).first().waitFor();
+    // Sam's own switch.
+    await sam.page.getByRole('radio', { name: 'Busy', exact: true }).check();
+    await sam.page.getByRole('status').filter({ hasText: 'You are busy.' }).waitFor();
+    await sam.page.getByRole('radio', { name: 'Available', exact: true }).check();
+    await sam.page.getByRole('status').filter({ hasText: 'You are available.' }).waitFor();
+    await screenshot(sam.page, 'support-my-shifts-swap');
+    await sam.page.evaluate(() => window.scrollTo(0, 0));
+    await checkAccessibility(sam.page, 'my shifts (swap)', t);
   });
 });

@@ -226,9 +226,11 @@ export class Messenger {
       ident.free();
       m.supportIds.set(id.mailbox, { id, mls: client });
       for (const g of client.groups()) m.groupOwner.set(g, id.mailbox);
-      session.subscribe(id.mailbox, id.secret);
     }
     await m.load();
+    for (const c of m.conversations.values()) if (c.identity && !m.groupOwner.has(c.id)) m.groupOwner.set(c.id, c.identity);
+    // Read each unlinked mailbox still open (a closed request's mailbox is gone from the server).
+    for (const { id } of m.supportIds.values()) if (!m.conversationOfRequest(id.mailbox)?.closed) session.subscribe(id.mailbox, id.secret);
     return m;
   }
 
@@ -662,6 +664,13 @@ export class Messenger {
   }
 
   private async onError(code: string, wireId?: string, mailbox?: string): Promise<void> {
+    if (mailbox && !wireId && this.supportIds.has(mailbox) && (code === 'unknown_mailbox' || code === 'wrong_mailbox_secret')) {
+      // The request was closed and its unlinked mailbox deleted: stop reading it.
+      const c = this.conversationOfRequest(mailbox);
+      if (c && !c.closed) await this.closeLocally(c);
+      else this.forgetSubscription(mailbox);
+      return;
+    }
     if (mailbox && this.claims.has(mailbox)) {
       const w = this.claims.get(mailbox)!;
       this.claims.delete(mailbox);
@@ -690,7 +699,10 @@ export class Messenger {
       closedConv = { ...sc, closed: true, updatedAt: Date.now() };
       b.conversations.push(await this.sealConversation(closedConv));
     }
-    if (closedConv) this.conversations.set(closedConv.id, closedConv);
+    if (closedConv) {
+      this.conversations.set(closedConv.id, closedConv);
+      if (closedConv.identity) this.forgetSubscription(closedConv.identity);
+    }
     if (o.kind === 'commit') {
       this.mlsFor(o.group).commitRejected(o.group);
       await this.mlsChanges(b);
@@ -997,12 +1009,24 @@ export class Messenger {
   async markClosed(group: string): Promise<void> {
     await this.run(async () => {
       const c = this.conversations.get(group);
-      if (!c) return;
-      const next: Conversation = { ...c, closed: true, updatedAt: Date.now() };
-      await writeBatch(this.db, { ...emptyBatch(), conversations: [await this.sealConversation(next)] });
-      this.conversations.set(group, next);
-      this.changed();
+      if (c) await this.closeLocally(c);
     });
+  }
+
+  private async closeLocally(c: Conversation): Promise<void> {
+    const next: Conversation = { ...c, closed: true, updatedAt: Date.now() };
+    await writeBatch(this.db, { ...emptyBatch(), conversations: [await this.sealConversation(next)] });
+    this.conversations.set(c.id, next);
+    if (c.identity) this.forgetSubscription(c.identity);
+    this.changed();
+  }
+
+  private forgetSubscription(mailbox: string): void {
+    try {
+      this.session.forgetMailbox(mailbox);
+    } catch {
+      /* not subscribed */
+    }
   }
 
   /** The requester tells the others their real name, end to end inside the conversation. */

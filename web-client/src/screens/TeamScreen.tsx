@@ -319,7 +319,18 @@ export function ShiftsScreen() {
           <legend>My availability</legend>
           {SWITCHES.map((s) => (
             <label key={s.id} class="check">
-              <input type="radio" name="switch" checked={record.switch === s.id} disabled={busy} onChange={() => run(async () => setRecord(await setSwitch(signer, s.id)), `You are ${s.label.toLowerCase()}.`)} />
+              <input type="radio" name="switch" checked={record.switch === s.id} disabled={busy} onChange={() => {
+                  const before = record;
+                  setRecord({ ...record, switch: s.id }); // shown at once; put back if refused
+                  void run(async () => {
+                    try {
+                      setRecord(await setSwitch(signer, s.id));
+                    } catch (e) {
+                      setRecord(before);
+                      throw e;
+                    }
+                  }, `You are ${s.label.toLowerCase()}.`);
+                }} />
               {s.label}
             </label>
           ))}
