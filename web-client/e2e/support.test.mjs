@@ -10,6 +10,8 @@
 
 import { describe, test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
+import { readdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { startServer } from './lib/server.mjs';
 import { launchBrowser, newPhone, checkAccessibility, screenshot, waitUntil } from './lib/browser.mjs';
 import { heading, button, link, enrol, goTo, unlock, send, expectMessage, messages } from './lib/app.mjs';
@@ -229,8 +231,8 @@ describe('Peer support in headless Chromium', () => {
     await screenshot(sam.page, 'support-handed-off');
   });
 
-  const CLOSE = 'Dana reveals her name inside the conversation, then closes it; a second reach-out skips the notice';
-  step(CLOSE, [HANDOFF], async (t) => {
+  const CLOSE_NAME = 'Dana reveals her name inside the conversation, then closes it; a second reach-out skips the notice';
+  step(CLOSE_NAME, [HANDOFF], async (t) => {
     const { page } = dana;
     await page.getByText('Support options').click().catch(() => {});
     const reveal = button(page, 'Reveal my name');
@@ -339,5 +341,23 @@ describe('Peer support in headless Chromium', () => {
     await screenshot(sam.page, 'support-my-shifts-swap');
     await sam.page.evaluate(() => window.scrollTo(0, 0));
     await checkAccessibility(sam.page, 'my shifts (swap)', t);
+  });
+
+  step('nothing readable on the server: no support message, revealed name or pseudonym in its files or log', [CLOSE_NAME], async () => {
+    const texts = [
+      'Rough night on the block. Can we talk?',
+      'Of course. I am here. What happened?',
+      'Take your time.',
+      'Thanks. It was a bad cell extraction.',
+      'Hi, I am Sam. Pat asked me to take over.',
+      'Thanks Sam.',
+      `My name is ${DANA.name}.`,
+    ];
+    for (const file of readdirSync(server.dataDir).map((f) => join(server.dataDir, f))) {
+      const bytes = readFileSync(file);
+      for (const text of texts) assert.equal(bytes.indexOf(Buffer.from(text, 'utf8')), -1, `"${text}" found in ${file}`);
+    }
+    // The pseudonym travels only inside MLS (a KeyPackage credential, then encrypted): never logged.
+    assert.ok(!server.logTail(100000).includes(PSEUDONYM), 'the pseudonym is not in the server log');
   });
 });
