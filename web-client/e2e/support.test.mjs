@@ -23,6 +23,14 @@ const SAM = { name: 'Sam Lee', pin: '551207' };
 const DANA = { name: 'Dana Reyes', pin: '735204' };
 const PSEUDONYM = 'Steady Cedar';
 
+/** On "Talk to a peer" after the notice was acknowledged: "Today", the suggested pseudonym, waiting. */
+async function reachOutToday(page) {
+  await heading(page, 'Talk to a peer').waitFor();
+  await page.getByRole('radio', { name: /^Today/ }).check();
+  await button(page, 'Reach out').click();
+  await page.getByRole('status').filter({ hasText: 'Waiting for a peer supporter.' }).waitFor();
+}
+
 describe('Peer support in headless Chromium', () => {
   let server;
   let browser;
@@ -341,6 +349,31 @@ describe('Peer support in headless Chromium', () => {
     await screenshot(sam.page, 'support-my-shifts-swap');
     await sam.page.evaluate(() => window.scrollTo(0, 0));
     await checkAccessibility(sam.page, 'my shifts (swap)', t);
+  });
+
+  step('a request taken by another supporter says so and leaves the queue; the accepting supporter closes it', [CLOSE_NAME], async () => {
+    await goTo(dana.page, 'Conversations');
+    await link(dana.page, 'Talk to a peer').click();
+    await reachOutToday(dana.page);
+    // Sam's queue shows it; Sam's phone then loses the network (so its queue is not refreshed).
+    await goTo(sam.page, 'Conversations');
+    await link(sam.page, 'Support requests').click();
+    await heading(sam.page, 'Support requests').waitFor();
+    await button(sam.page, 'Accept').waitFor();
+    await sam.context.setOffline(true);
+    await goTo(pat.page, 'Conversations');
+    await link(pat.page, 'Support requests').click();
+    await button(pat.page, 'Accept').click();
+    const group = await waitUntil(async () => /^\/c\/[0-9a-f]+$/.test(new URL(pat.page.url()).pathname) && new URL(pat.page.url()).pathname, { message: 'Pat in the conversation' });
+    await sam.context.setOffline(false);
+    await button(sam.page, 'Accept').click();
+    await sam.page.getByRole('alert').filter({ hasText: 'Another supporter has taken this request.' }).waitFor();
+    await waitUntil(async () => (await button(sam.page, 'Accept').count()) === 0, { message: 'the taken request gone from Sam\'s queue' });
+    // Dana's conversation opens; Pat, who accepted, closes it.
+    await dana.page.waitForURL((u) => u.pathname === group, { timeout: 30_000 });
+    await pat.page.getByText('Support options').click();
+    await button(pat.page, 'Close conversation').click();
+    await pat.page.getByText('This conversation was closed.').waitFor();
   });
 
   step('nothing readable on the server: no support message, revealed name or pseudonym in its files or log', [CLOSE_NAME], async () => {
