@@ -10,6 +10,7 @@ import { groupSendWithId, type Core, type DeviceKeys, type MlsClient, type MlsEv
 import { deleteExpired, NEVER, type Db, type MessageStatus, type OutboxEntry, type OutboxKind, type StoredConversation, type StoredMessage } from './db';
 import { openBytes, openJson, sealBytes, sealJson, type Sealed } from './lock';
 import { Connection, type ConnectionState } from './socket';
+import { dropSupportPush } from './push';
 
 export const DEFAULT_TIMER_SECONDS = 7 * 86400;
 export const TIMER_CHOICES: { label: string; seconds: number }[] = [
@@ -953,11 +954,7 @@ export class Messenger {
       const keys = (await this.db.getAllKeys('mls')).filter((k) => k.startsWith(supportPrefix(mailbox)));
       const tx = this.db.transaction(['mls', 'meta'], 'readwrite');
       await Promise.all([...keys.map((k) => tx.objectStore('mls').delete(k)), tx.objectStore('meta').delete(SUPPORT_META + mailbox), tx.done]);
-      try {
-        this.session.forgetMailbox(mailbox);
-      } catch {
-        /* never subscribed */
-      }
+      this.forgetSubscription(mailbox);
       this.supportIds.delete(mailbox);
       s.mls.free();
     });
@@ -1022,6 +1019,7 @@ export class Messenger {
   }
 
   private forgetSubscription(mailbox: string): void {
+    void dropSupportPush(mailbox);
     try {
       this.session.forgetMailbox(mailbox);
     } catch {

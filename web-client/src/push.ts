@@ -91,3 +91,13 @@ export async function enableSupportPush(mailbox: string, secret: string, vapidKe
     return false;
   }
 }
+
+/** Removes the unlinked mailbox's service-worker registration (its push subscription goes with it). */
+export async function dropSupportPush(mailbox: string): Promise<void> {
+  try {
+    const reg = await navigator.serviceWorker?.getRegistration('/support/' + mailbox + '/');
+    if (reg && new URL(reg.scope).pathname === '/support/' + mailbox + '/') await reg.unregister();
+  } catch {
+    /* nothing to remove */
+  }
+}

@@ -66,7 +66,10 @@ export function ConversationsScreen() {
             <li key={c.id} class="conversation">
               {/* The link's name starts with the people's names, then the preview and time. */}
               <a href={`/c/${c.id}`} onClick={onLinkClick}>
-                <span class="name">{m.conversationName(c)}</span>
+                <span class="name">
+                  {m.conversationName(c)}
+                  {c.support && <span class="tag"> · Peer support</span>}
+                </span>
                 <span class="preview">
                   <span class="text">{c.closed ? 'Closed.' : c.removed ? 'You were removed from this conversation.' : c.lastText ?? 'No messages yet'}</span>
                   {c.lastAt && <time dateTime={new Date(c.lastAt).toISOString()}>{formatTime(c.lastAt)}</time>}
