@@ -116,7 +116,7 @@ export function ReachOutScreen() {
 function Waiting({ mailbox, onGone }: { mailbox: string; onGone: () => void }) {
   useApp();
   const m = app.messenger!;
-  const req = m.supportIdentity(mailbox)!;
+  const req = m.supportIdentity(mailbox);
   const [status, setStatus] = useState<'waiting' | 'accepted' | 'gone' | undefined>();
   const [error, setError] = useState('');
   const conv = m.conversationOfRequest(mailbox);
@@ -124,6 +124,7 @@ function Waiting({ mailbox, onGone }: { mailbox: string; onGone: () => void }) {
     if (conv) navigate(`/c/${conv.id}`, true);
   }, [conv?.id]);
   useEffect(() => {
+    if (!req) return;
     let stop = false;
     const poll = () =>
       getRequestStatus(req.request, req.secret).then(
@@ -139,7 +140,9 @@ function Waiting({ mailbox, onGone }: { mailbox: string; onGone: () => void }) {
       stop = true;
       clearInterval(t);
     };
-  }, [req.request]);
+  }, [req?.request]);
+
+  if (!req) return null; // forgotten (cancelled) meanwhile
 
   const cancel = async () => {
     try {
