@@ -11,10 +11,12 @@ pub enum Role {
     PeerSupporter,
     Coordinator,
     Admin,
+    /// An EAP clinician: can be brought into a support conversation by a peer supporter (hand-off).
+    Clinician,
 }
 
 impl Role {
-    pub const ALL: [Role; 4] = [Role::Staff, Role::PeerSupporter, Role::Coordinator, Role::Admin];
+    pub const ALL: [Role; 5] = [Role::Staff, Role::PeerSupporter, Role::Coordinator, Role::Admin, Role::Clinician];
 
     pub fn as_str(self) -> &'static str {
         match self {
@@ -22,6 +24,7 @@ impl Role {
             Role::PeerSupporter => "peer_supporter",
             Role::Coordinator => "coordinator",
             Role::Admin => "admin",
+            Role::Clinician => "clinician",
         }
     }
 
@@ -33,7 +36,7 @@ impl Role {
 impl std::str::FromStr for Role {
     type Err = String;
     fn from_str(s: &str) -> Result<Self, String> {
-        Role::parse(s).ok_or_else(|| format!("unknown role `{s}` (staff, peer_supporter, coordinator, admin)"))
+        Role::parse(s).ok_or_else(|| format!("unknown role `{s}` (staff, peer_supporter, coordinator, admin, clinician)"))
     }
 }
 

@@ -126,7 +126,7 @@ pub enum AdminCommand {
         /// The person's display name.
         #[arg(long)]
         name: String,
-        /// A role: staff, peer_supporter, coordinator or admin (repeat for several).
+        /// A role: staff, peer_supporter, coordinator, admin or clinician (an EAP clinician; repeat for several).
         #[arg(long = "role", required = true)]
         roles: Vec<Role>,
         /// Add a device to this existing account instead of creating a new account.

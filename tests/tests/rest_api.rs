@@ -145,17 +145,26 @@ async fn administrators_invite_list_and_revoke_devices_and_the_directory_follows
     assert_eq!(enrolled["display_name"], "Sam O.");
     assert_eq!(enrolled["roles"], json!(["staff", "peer_supporter"]));
 
+    // An EAP clinician, whom peer supporters can bring into a support conversation.
+    let (status, body) =
+        api_request(&admin, "POST", "/v1/admin/invitations", Some(&json!({"display_name": "Dr. Kim", "roles": ["clinician"]})))
+            .await
+            .unwrap();
+    assert_eq!(status, 201, "{body}");
+    let kim = enrol(&server.url, body["link"].as_str().unwrap()).await.expect("the clinician enrols");
+    assert_eq!(api_request(&kim, "GET", "/v1/me", None).await.unwrap().1["roles"], json!(["clinician"]));
+
     let (status, body) = api_request(&staff, "GET", "/v1/admin/devices", None).await.unwrap();
     assert_eq!((status, code(&body)), (403, "forbidden"));
     let (status, body) = api_request(&admin, "GET", "/v1/admin/devices", None).await.unwrap();
     assert_eq!(status, 200);
     let names: Vec<&str> = body["devices"].as_array().unwrap().iter().map(|d| d["display_name"].as_str().unwrap()).collect();
-    assert_eq!(names, ["Sam O.", "Lee Park", "Administrator"], "newest first");
+    assert_eq!(names, ["Dr. Kim", "Sam O.", "Lee Park", "Administrator"], "newest first");
 
     let (status, directory) = api_request(&staff, "GET", "/v1/directory", None).await.unwrap();
     assert_eq!(status, 200);
     let people = directory["people"].as_array().unwrap();
-    assert_eq!(people.len(), 3);
+    assert_eq!(people.len(), 4);
     let lee = people.iter().find(|p| p["display_name"] == "Lee Park").unwrap();
     assert_eq!(lee["mailboxes"], json!([staff.mailbox.to_text()]));
 
@@ -171,7 +180,7 @@ async fn administrators_invite_list_and_revoke_devices_and_the_directory_follows
     assert_eq!((status, code(&body)), (401, "device_revoked"));
     let (_, directory) = api_request(&admin, "GET", "/v1/directory", None).await.unwrap();
     let names: Vec<&str> = directory["people"].as_array().unwrap().iter().map(|p| p["display_name"].as_str().unwrap()).collect();
-    assert_eq!(names, ["Administrator", "Sam O."], "a person whose only device is revoked leaves the directory");
+    assert_eq!(names, ["Administrator", "Dr. Kim", "Sam O."], "a person whose only device is revoked leaves the directory");
 }
 
 #[tokio::test]

@@ -86,7 +86,9 @@ describe('Peer support in headless Chromium', () => {
     await enrol(alex.page, server.adminLink, { pin: ALEX.pin, name: ALEX.name });
     const links = {
       pat: await server.invite(PAT.name, ['staff', 'peer_supporter', 'coordinator']),
-      sam: await server.invite(SAM.name, ['staff', 'peer_supporter']),
+      // Sam joins the team only later (the coordinator's "Add to the team"): the app must pick up
+      // the new role from the server at its next start.
+      sam: await server.invite(SAM.name, ['staff']),
       dana: await server.invite(DANA.name, ['staff']),
     };
     pat = await newPhone(browser, 'pat');
@@ -121,6 +123,11 @@ describe('Peer support in headless Chromium', () => {
       await page.getByRole('status').filter({ hasText: 'Training recorded.' }).waitFor();
     }
     await waitUntil(async () => (await page.getByText('Training current', { exact: true }).count()) === 2, { message: 'both supporters with current training' });
+    // Sam's app learns the role it gained at its next start (a reload, then the PIN).
+    assert.equal(await link(sam.page, 'Support requests').count(), 0, 'not a supporter when enrolled');
+    await sam.page.reload();
+    await unlock(sam.page, SAM.pin);
+    await link(sam.page, 'Support requests').waitFor();
     await page.getByRole('checkbox', { name: PAT.name, exact: true }).check();
     await button(page, 'Create rotation').click();
     await page.getByRole('status').filter({ hasText: 'Rotation created.' }).waitFor();

@@ -2,7 +2,7 @@
 //! inactivity timer. Components read `app` and re-render on `useApp()`.
 
 import { useEffect, useState } from 'preact/hooks';
-import { enrol as enrolRequest, type ServerConfig, type Signer } from './api';
+import { enrol as enrolRequest, getMe, type ServerConfig, type Signer } from './api';
 import { loadCore } from './core';
 import { cachedConfig, refreshConfig } from './config';
 import { getLockRecord, openDb, type Db } from './db';
@@ -116,6 +116,25 @@ class App {
     this.watchIdle();
     this.changed();
     if (this.push === 'unknown') void this.enableNotifications();
+    void this.refreshIdentity(m, key);
+  }
+
+  /** Roles and name change after enrolment (a coordinator adds someone to the team): take the
+   *  server's current ones, and keep them sealed for offline starts. Offline, the saved ones stay. */
+  private async refreshIdentity(m: Messenger, key: CryptoKey): Promise<void> {
+    const signer = this.signer;
+    if (!signer) return;
+    try {
+      const me = await getMe(signer);
+      const same = me.display_name === m.creds.display_name && me.roles.join() === m.creds.roles.join();
+      if (same || this.messenger !== m) return;
+      m.creds.roles = me.roles;
+      m.creds.display_name = me.display_name;
+      await Messenger.saveCredentials(this.db!, key, m.creds);
+      this.changed();
+    } catch {
+      // Offline or the server is unreachable: the saved roles serve until the next start.
+    }
   }
 
   async enableNotifications(): Promise<void> {

@@ -5,6 +5,7 @@ export const ROLES: { id: string; label: string }[] = [
   { id: 'peer_supporter', label: 'Peer supporter' },
   { id: 'coordinator', label: 'Coordinator' },
   { id: 'admin', label: 'Administrator' },
+  { id: 'clinician', label: 'EAP clinician' },
 ];
 
 export const roleLabel = (id: string): string => ROLES.find((r) => r.id === id)?.label ?? id;
