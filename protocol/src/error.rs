@@ -81,6 +81,8 @@ pub enum ErrorCode {
     SwapNotPending,
     /// Another peer supporter accepted this support request first.
     AlreadyClaimed,
+    /// The support request has not been accepted by anyone, so there is nothing to hand off.
+    NotClaimed,
 }
 
 impl ErrorCode {
@@ -121,6 +123,7 @@ impl ErrorCode {
             Self::NotAShift => "not_a_shift",
             Self::SwapNotPending => "swap_not_pending",
             Self::AlreadyClaimed => "already_claimed",
+            Self::NotClaimed => "not_claimed",
         }
     }
 
@@ -178,6 +181,7 @@ impl ErrorCode {
             Self::NotAShift => "that is not the start of a current or future shift of that peer supporter",
             Self::SwapNotPending => "this swap was already answered or cancelled",
             Self::AlreadyClaimed => "another peer supporter has already accepted this request",
+            Self::NotClaimed => "nobody has accepted this request yet, so it cannot be handed off",
         }
     }
 }

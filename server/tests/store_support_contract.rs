@@ -1,12 +1,13 @@
 //! The `SupportStore` contract on SQLite (always) and PostgreSQL (a fresh database per test on
 //! `SALLYPORT_TEST_POSTGRES_URL`; `SALLYPORT_REQUIRE_POSTGRES=1` fails instead of skipping): a
 //! request is created whole, claimed by exactly one caller, escalates once per level even with two
-//! nodes claiming timers at the same moment, and closing forgets it and its unlinked mailbox.
+//! nodes claiming timers at the same moment, is handed off only by whoever holds it (one of two
+//! racing hand-offs wins), and closing forgets it and its unlinked mailbox.
 
 use bytes::Bytes;
 use sallyport_protocol::support::Urgency;
 use sallyport_protocol::{AccountId, MailboxId, RequestId};
-use sallyport_server::store::support::{ClaimOutcome, NewSupportRequest, RequestState};
+use sallyport_server::store::support::{ClaimOutcome, HandOffOutcome, NewSupportRequest, RequestState};
 use sallyport_server::store::{self, MailboxAccess, PushSubscription, Store, StoreError};
 use std::sync::Arc;
 
@@ -93,6 +94,7 @@ contract!(
     each_escalation_level_fires_once_across_two_nodes,
     closing_forgets_the_request_and_its_mailbox,
     unlinked_mailboxes_have_their_own_push_subscriptions,
+    a_hand_off_moves_the_claim_only_from_its_current_holder,
 );
 
 fn new_request(urgency: Urgency) -> NewSupportRequest {
@@ -255,4 +257,36 @@ async fn unlinked_mailboxes_have_their_own_push_subscriptions(f: &Fixture) {
     assert!(!s.delete_mailbox_push_subscription(&sub(1).endpoint).await.unwrap());
     assert_eq!(s.mailbox_push_subscriptions_for(&[a.mailbox]).await.unwrap().len(), 4);
     assert!(s.mailbox_push_subscriptions_for(&[]).await.unwrap().is_empty());
+}
+
+async fn a_hand_off_moves_the_claim_only_from_its_current_holder(f: &Fixture) {
+    let s = f.store.support();
+    let (pat, sam, dana, lee) = (account(&f.store).await, account(&f.store).await, account(&f.store).await, account(&f.store).await);
+    let r = new_request(Urgency::Now);
+    s.create_support_request(r.clone()).await.unwrap();
+    assert_eq!(s.hand_off_support_request(&r.id, &pat, &sam).await.unwrap(), HandOffOutcome::NotClaimed, "nobody holds it yet");
+    assert_eq!(s.support_request(&r.id).await.unwrap().unwrap().state, RequestState::Waiting);
+    assert!(matches!(s.claim_support_request(&r.id, &pat, NOW + 1).await.unwrap(), ClaimOutcome::Won { .. }));
+
+    assert_eq!(s.hand_off_support_request(&r.id, &sam, &dana).await.unwrap(), HandOffOutcome::NotClaimer, "only from the holder");
+    assert_eq!(s.hand_off_support_request(&r.id, &pat, &sam).await.unwrap(), HandOffOutcome::HandedOff);
+    assert_eq!(s.support_request(&r.id).await.unwrap().unwrap().state, RequestState::Accepted { by: sam });
+    assert_eq!(s.hand_off_support_request(&r.id, &pat, &dana).await.unwrap(), HandOffOutcome::NotClaimer, "Pat no longer holds it");
+    assert_eq!(s.support_request(&r.id).await.unwrap().unwrap().state, RequestState::Accepted { by: sam });
+    assert!(s.waiting_support_requests().await.unwrap().is_empty(), "a handed-off request does not go back to the queue");
+
+    // Two hand-offs from Sam at once: exactly one applies.
+    let racers = [dana, lee].map(|to| {
+        let store = f.store.clone();
+        let id = r.id;
+        tokio::spawn(async move { store.support().hand_off_support_request(&id, &sam, &to).await.unwrap() })
+    });
+    let outcomes: Vec<HandOffOutcome> = futures::future::join_all(racers).await.into_iter().map(Result::unwrap).collect();
+    assert_eq!(outcomes.iter().filter(|o| **o == HandOffOutcome::HandedOff).count(), 1, "{outcomes:?}");
+    assert_eq!(outcomes.iter().filter(|o| **o == HandOffOutcome::NotClaimer).count(), 1, "{outcomes:?}");
+    let holder = if outcomes[0] == HandOffOutcome::HandedOff { dana } else { lee };
+    assert_eq!(s.support_request(&r.id).await.unwrap().unwrap().state, RequestState::Accepted { by: holder });
+
+    assert!(s.close_support_request(&r.id).await.unwrap());
+    assert_eq!(s.hand_off_support_request(&r.id, &holder, &pat).await.unwrap(), HandOffOutcome::NotFound);
 }

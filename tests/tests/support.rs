@@ -2,7 +2,9 @@
 //! push-service emulator. Twenty supporters race for one request and exactly one wins; escalation
 //! fires at the configured times on a driven clock, once, also across restarts; only supporters on
 //! call, trained and available are offered a new request; and neither the database nor the log
-//! links a request or its unlinked mailbox to the device or account that made it.
+//! links a request or its unlinked mailbox to the device or account that made it. A supporter
+//! hands a request off to another trained supporter or an EAP clinician, who may then close it
+//! while the first supporter no longer may.
 
 use sallyport_core::protocol::{ErrorCode, MailboxId, MailboxSecret, Payload};
 use sallyport_core::{Client, Credentials, Event, MemberInfo, MlsClient, MlsIdentity, api_request};
@@ -509,6 +511,81 @@ async fn the_requester_closes_with_the_secret_and_reach_outs_are_rate_limited_in
 }
 
 // ---------------------------------------------------------------------------------------------
+
+async fn a_hand_off_moves_who_may_close_a_request(postgres: bool) {
+    let Some(s) = Setup::start(postgres).await else { return };
+    let coordinator = s.person("Coordinator", &["coordinator"]).await;
+    let pat = s.person("Pat", &["staff", "peer_supporter"]).await;
+    let sam = s.person("Sam", &["staff", "peer_supporter"]).await;
+    let lapsed = s.person("Lee", &["staff", "peer_supporter"]).await;
+    let clinician = s.person("Dr Ray", &["clinician"]).await;
+    let officer = s.person("Officer", &["staff"]).await;
+    add_to_roster(&coordinator, &pat, true).await;
+    add_to_roster(&coordinator, &sam, true).await;
+    add_to_roster(&coordinator, &lapsed, false).await;
+    let requester = s.person("Requester", &["staff"]).await;
+    let reach = reach_out(&requester, "now").await;
+    let handoff = format!("/v1/support/requests/{}/handoff", reach.id);
+    let close = format!("/v1/support/requests/{}/close", reach.id);
+    let to = |c: &Credentials| Some(json!({"to": c.account}));
+
+    // Nobody holds it yet: a coordinator is told so, a supporter may not.
+    let refused = call(&coordinator, "POST", &handoff, to(&sam), 409).await;
+    assert_eq!(refused["code"], "not_claimed", "{refused}");
+    assert_eq!(call(&pat, "POST", &handoff, to(&sam), 403).await["code"], "forbidden");
+    call(&pat, "POST", &format!("/v1/support/requests/{}/claim", reach.id), None, 200).await;
+
+    // Only the holder (or a coordinator) hands off, and only to someone who may take it.
+    assert_eq!(call(&sam, "POST", &handoff, to(&sam), 403).await["code"], "forbidden", "Sam does not hold it");
+    assert_eq!(call(&officer, "POST", &handoff, to(&officer), 403).await["code"], "forbidden");
+    let refused = call(&pat, "POST", &handoff, to(&officer), 422).await;
+    assert_eq!(refused["code"], "not_on_roster", "a staff-only account: {refused}");
+    let refused = call(&pat, "POST", &handoff, to(&lapsed), 422).await;
+    assert_eq!(refused["code"], "training_not_current", "{refused}");
+    let nobody = json!({"to": sallyport_core::protocol::AccountId::random()});
+    assert_eq!(call(&pat, "POST", &handoff, Some(nobody), 404).await["code"], "not_found");
+    assert_eq!(call(&pat, "POST", &handoff, Some(json!({"to": "someone"})), 400).await["code"], "bad_request");
+
+    let answer = call(&pat, "POST", &handoff, to(&sam), 200).await;
+    assert_eq!(answer, json!({"claimed_by": sam.account}));
+    // Pat has left: no second hand-off, no close.
+    assert_eq!(call(&pat, "POST", &handoff, to(&pat), 403).await["code"], "forbidden");
+    assert_eq!(call(&pat, "POST", &close, None, 403).await["code"], "forbidden");
+    let (status, text) = with_secret(&s.server, "GET", &format!("/v1/support/requests/{}", reach.id), &reach.secret, None).await;
+    assert_eq!((status, serde_json::from_str::<Value>(&text).unwrap()["status"].clone()), (200, json!("accepted")));
+    call(&sam, "POST", &close, None, 204).await;
+    let (status, _) = with_secret(&s.server, "GET", &format!("/v1/support/requests/{}", reach.id), &reach.secret, None).await;
+    assert_eq!(status, 404, "closed and forgotten");
+    call(&sam, "POST", &handoff, to(&pat), 404).await;
+
+    // A coordinator may hand someone else's request to an EAP clinician, who closes it.
+    let second = reach_out(&requester, "today").await;
+    call(&pat, "POST", &format!("/v1/support/requests/{}/claim", second.id), None, 200).await;
+    let handoff = format!("/v1/support/requests/{}/handoff", second.id);
+    assert_eq!(call(&coordinator, "POST", &handoff, to(&clinician), 200).await, json!({"claimed_by": clinician.account}));
+    assert_eq!(call(&pat, "POST", &format!("/v1/support/requests/{}/close", second.id), None, 403).await["code"], "forbidden");
+    call(&clinician, "POST", &format!("/v1/support/requests/{}/close", second.id), None, 204).await;
+
+    // The log says that it happened, and nothing about whom or which request.
+    let logs = s.server.logs();
+    assert_eq!(logs.matches("a support request was handed off").count(), 2, "{logs}");
+    for line in logs.lines().filter(|l| l.contains("handed off")) {
+        let lower = line.to_lowercase();
+        for needle in [reach.id.to_lowercase(), second.id.to_lowercase(), pat.account.to_text().to_lowercase(), sam.account.to_text().to_lowercase()] {
+            assert!(!lower.contains(&needle), "the hand-off log line names a request or a person: {line}");
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_hand_off_moves_who_may_close_a_request_sqlite() {
+    a_hand_off_moves_who_may_close_a_request(false).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_hand_off_moves_who_may_close_a_request_postgres() {
+    a_hand_off_moves_who_may_close_a_request(true).await;
+}
 
 fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()

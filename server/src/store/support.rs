@@ -66,6 +66,18 @@ pub enum ClaimOutcome {
     NotFound,
 }
 
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum HandOffOutcome {
+    /// `claimed_by` is now the new supporter.
+    HandedOff,
+    /// The request is still waiting: nobody has accepted it.
+    NotClaimed,
+    /// It is accepted, but not (any more) by the `from` account: someone else handed it off first.
+    NotClaimer,
+    /// No such request (never, or closed).
+    NotFound,
+}
+
 #[async_trait]
 pub trait SupportStore: Send + Sync {
     /// Creates the unlinked mailbox, stores its KeyPackage, the request (waiting, level 0) and its
@@ -81,6 +93,11 @@ pub trait SupportStore: Send + Sync {
     /// Atomically marks a waiting request accepted by `by` (exactly one concurrent caller wins)
     /// and deletes its escalation timer.
     async fn claim_support_request(&self, id: &RequestId, by: &AccountId, now: i64) -> StoreResult<ClaimOutcome>;
+
+    /// Hands an accepted request from `from` to `to`: one conditional update of `claimed_by`,
+    /// applied only if the request is accepted and `from` still holds it (a racing second
+    /// hand-off gets `NotClaimer`).
+    async fn hand_off_support_request(&self, id: &RequestId, from: &AccountId, to: &AccountId) -> StoreResult<HandOffOutcome>;
 
     /// Deletes the request, its timer, and its unlinked mailbox with the mailbox's KeyPackages,
     /// queued messages and push subscriptions. Returns whether there was a request.

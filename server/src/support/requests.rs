@@ -9,7 +9,7 @@ use crate::error::ApiError;
 use crate::http::auth::Signed;
 use crate::push::routes::{check_auth, check_endpoint, check_p256dh};
 use crate::state::AppState;
-use crate::store::support::{ClaimOutcome, NewSupportRequest, RequestState, SupportRequestRecord};
+use crate::store::support::{ClaimOutcome, HandOffOutcome, NewSupportRequest, RequestState, SupportRequestRecord};
 use crate::store::{MailboxAccess, PushSubscription, StoreError, sha256};
 use axum::extract::{FromRequest, Path, Request, State};
 use axum::http::{HeaderMap, StatusCode};
@@ -23,7 +23,7 @@ use sallyport_protocol::support::{
     ClaimedSupportRequest, CreateSupportRequest, CreatedSupportRequest, MAILBOX_SECRET_HEADER, MailboxPushSubscription,
     QueuedSupportRequest, SupportQueue, SupportRequestStatus, SupportStatus, Urgency,
 };
-use sallyport_protocol::{DeviceId, ErrorCode, MAX_KEY_PACKAGE_BYTES, MailboxId, MailboxSecret, RequestId};
+use sallyport_protocol::{AccountId, DeviceId, ErrorCode, MAX_KEY_PACKAGE_BYTES, MailboxId, MailboxSecret, RequestId};
 use std::collections::{HashMap, VecDeque};
 use std::path::PathBuf;
 use std::sync::Mutex;
@@ -149,6 +149,7 @@ pub fn router() -> Router<AppState> {
         .route("/v1/support/requests/{id}", get(status).post(status_by_body))
         .route("/v1/support/requests/{id}/claim", post(claim))
         .route("/v1/support/requests/{id}/close", post(close))
+        .route("/v1/support/requests/{id}/handoff", post(handoff))
         .route("/v1/support/queue", get(queue))
         .route("/v1/support/mailboxes/{mailbox}/push", post(register_push))
 }
@@ -339,6 +340,79 @@ async fn close(State(state): State<AppState>, Path(id): Path<String>, request: R
     }
     tracing::info!("a support request was closed");
     Ok(StatusCode::NO_CONTENT)
+}
+
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct HandOffBody {
+    to: AccountId,
+}
+
+#[derive(serde::Serialize)]
+struct HandedOff {
+    claimed_by: AccountId,
+}
+
+/// May `account` be handed a support request? It needs a device that is not revoked, and to be
+/// an EAP clinician, a coordinator, or a peer supporter on the roster with current training.
+async fn may_receive_hand_off(state: &AppState, account: &AccountId, now: i64) -> Result<(), ApiError> {
+    let devices = state.store.list_devices().await?;
+    let active: Vec<_> = devices.iter().filter(|d| d.account == *account && d.revoked_at.is_none()).collect();
+    if active.is_empty() {
+        return Err(ApiError {
+            status: StatusCode::NOT_FOUND,
+            code: ErrorCode::NotFound,
+            message: "no account with an active device has this id".into(),
+        });
+    }
+    let has = |role: Role| active.iter().any(|d| d.roles.contains(&role));
+    if has(Role::Clinician) || has(Role::Coordinator) {
+        return Ok(());
+    }
+    let roster = state.store.roster().roster().await?;
+    match roster.supporter(account) {
+        Some(s) if has(Role::PeerSupporter) && s.training_current(now) => Ok(()),
+        Some(s) if has(Role::PeerSupporter) && !s.training_current(now) => Err(ApiError {
+            status: StatusCode::UNPROCESSABLE_ENTITY,
+            code: ErrorCode::TrainingNotCurrent,
+            message: "that peer supporter's training is not current, so they cannot take this request".into(),
+        }),
+        _ => Err(ApiError {
+            status: StatusCode::UNPROCESSABLE_ENTITY,
+            code: ErrorCode::NotOnRoster,
+            message: "that person is not a trained peer supporter, an EAP clinician or a coordinator".into(),
+        }),
+    }
+}
+
+/// `POST /v1/support/requests/{id}/handoff` with `{"to": account}` (signed, by the supporter who
+/// holds the request or a coordinator): the request is now held by `to`, who may close it; the
+/// old holder may not. `200 {"claimed_by"}`; `409 not_claimed` if it is still waiting.
+async fn handoff(State(state): State<AppState>, Path(id): Path<String>, signed: Signed) -> Result<Json<HandedOff>, ApiError> {
+    let id = request_id(&id)?;
+    let body: HandOffBody = signed.json()?;
+    let now = state.support.clock.now();
+    let record = state.store.support().support_request(&id).await?.ok_or_else(not_found)?;
+    let coordinator = signed.caller.roles.contains(&Role::Coordinator);
+    let from = match record.state {
+        RequestState::Accepted { by } if by == signed.caller.account || coordinator => by,
+        RequestState::Waiting if coordinator => return Err(ApiError::new(StatusCode::CONFLICT, ErrorCode::NotClaimed)),
+        _ => return Err(ApiError::new(StatusCode::FORBIDDEN, ErrorCode::Forbidden)),
+    };
+    let caller = signed.caller.account;
+    drop(signed);
+    may_receive_hand_off(&state, &body.to, now).await?;
+    match state.store.support().hand_off_support_request(&id, &from, &body.to).await? {
+        HandOffOutcome::HandedOff => {
+            tracing::info!("a support request was handed off");
+            Ok(Json(HandedOff { claimed_by: body.to }))
+        }
+        HandOffOutcome::NotClaimed => Err(ApiError::new(StatusCode::CONFLICT, ErrorCode::NotClaimed)),
+        // Someone handed it off meanwhile: the caller no longer holds it (a coordinator may retry).
+        HandOffOutcome::NotClaimer if caller != from => Err(ApiError::new(StatusCode::CONFLICT, ErrorCode::AlreadyClaimed)),
+        HandOffOutcome::NotClaimer => Err(ApiError::new(StatusCode::FORBIDDEN, ErrorCode::Forbidden)),
+        HandOffOutcome::NotFound => Err(not_found()),
+    }
 }
 
 /// `POST /v1/support/mailboxes/{mailbox}/push` with the mailbox secret header: a push

@@ -6,7 +6,7 @@
 use super::PostgresStore;
 use crate::store::sqlite::shared::{conflict, day_of, store_error};
 use crate::store::support::{
-    ClaimOutcome, Escalation, MAX_LEVEL, MAX_MAILBOX_PUSH_SUBSCRIPTIONS, NewSupportRequest, REQUEST_COLUMNS, RequestRow,
+    ClaimOutcome, Escalation, HandOffOutcome, MAX_LEVEL, MAX_MAILBOX_PUSH_SUBSCRIPTIONS, NewSupportRequest, REQUEST_COLUMNS, RequestRow,
     SupportRequestRecord, SupportStore, request_record, urgency_from,
 };
 use crate::store::{PushSubscription, StoreError, StoreResult};
@@ -99,6 +99,31 @@ impl SupportStore for PostgresStore {
         Ok(ClaimOutcome::Won {
             mailbox: MailboxId::from_slice(&mailbox).ok_or_else(|| StoreError::Other("unreadable mailbox_id".into()))?,
             urgency: urgency_from(&urgency)?,
+        })
+    }
+
+    async fn hand_off_support_request(&self, id: &RequestId, from: &AccountId, to: &AccountId) -> StoreResult<HandOffOutcome> {
+        let done = sqlx::query(
+            "UPDATE support_requests SET claimed_by = $1 WHERE id = $2 AND status = 'accepted' AND claimed_by = $3",
+        )
+        .bind(to.as_bytes().as_slice())
+        .bind(id.as_bytes().as_slice())
+        .bind(from.as_bytes().as_slice())
+        .execute(&self.pool)
+        .await
+        .map_err(store_error)?;
+        if done.rows_affected() == 1 {
+            return Ok(HandOffOutcome::HandedOff);
+        }
+        let status: Option<String> = sqlx::query_scalar("SELECT status FROM support_requests WHERE id = $1")
+            .bind(id.as_bytes().as_slice())
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(store_error)?;
+        Ok(match status.as_deref() {
+            None => HandOffOutcome::NotFound,
+            Some("accepted") => HandOffOutcome::NotClaimer,
+            Some(_) => HandOffOutcome::NotClaimed,
         })
     }
 
