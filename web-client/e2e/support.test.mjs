@@ -4,7 +4,8 @@
 // on the team with current training and Pat on call (a rotation). Dana reaches out ("now", under a
 // pseudonym), sees the confidentiality notice once, the crisis lines and "waiting"; Pat sees the
 // request in the queue and accepts; the conversation opens on both sides; they talk; Pat hands
-// off to Sam and leaves; Sam and Dana talk. axe-core on every new screen; screenshots.
+// off to Sam and leaves; Sam and Dana talk. Later Pat hands a second request to Sam, and Sam (now
+// its holder on the server) closes it. axe-core on every new screen; screenshots.
 //
 //   cd web-client && npm run build && node --test e2e/
 
@@ -358,7 +359,8 @@ describe('Peer support in headless Chromium', () => {
     await checkAccessibility(sam.page, 'my shifts (swap)', t);
   });
 
-  step('a request taken by another supporter says so and leaves the queue; the accepting supporter closes it', [CLOSE_NAME], async () => {
+  const TAKEN = 'a request taken by another supporter says so and leaves the queue; the accepting supporter closes it';
+  step(TAKEN, [CLOSE_NAME], async () => {
     await goTo(dana.page, 'Conversations');
     await link(dana.page, 'Talk to a peer').click();
     await reachOutToday(dana.page);
@@ -381,6 +383,35 @@ describe('Peer support in headless Chromium', () => {
     await pat.page.getByText('Support options').click();
     await button(pat.page, 'Close conversation').click();
     await pat.page.getByText('This conversation was closed.').waitFor();
+  });
+
+  step('after a hand-off the new supporter holds the request on the server and closes it', [TAKEN], async () => {
+    await goTo(dana.page, 'Conversations');
+    await link(dana.page, 'Talk to a peer').click();
+    await reachOutToday(dana.page);
+    await goTo(pat.page, 'Conversations');
+    await link(pat.page, 'Support requests').click();
+    await button(pat.page, 'Accept').click();
+    const group = await waitUntil(async () => /^\/c\/[0-9a-f]+$/.test(new URL(pat.page.url()).pathname) && new URL(pat.page.url()).pathname, { message: 'Pat in the conversation' });
+    await dana.page.waitForURL((u) => u.pathname === group, { timeout: 30_000 });
+    // Pat adds Sam, the server records Sam as the holder (POST …/handoff), and Pat leaves.
+    await pat.page.getByText('Support options').click();
+    await button(pat.page, 'Hand off').click();
+    await button(pat.page, `Hand off to ${SAM.name}`).click();
+    await pat.page.getByRole('status').filter({ hasText: `${SAM.name} was added` }).waitFor({ timeout: 30_000 });
+    assert.equal(await pat.page.getByRole('alert').count(), 0, 'the hand-off was recorded');
+    await button(pat.page, 'Leave conversation').click();
+    await pat.page.getByText('You were removed from this conversation.').waitFor();
+    // Sam, not the supporter who accepted, closes it: the server allows it only after the hand-off.
+    await goTo(sam.page, 'Conversations');
+    await sam.page.locator(`a[href="${group}"]`).click({ timeout: 30_000 });
+    await messages(sam.page).waitFor();
+    const options = sam.page.getByText('Support options');
+    await options.waitFor({ timeout: 30_000 });
+    await options.click();
+    await button(sam.page, 'Close conversation').click();
+    await sam.page.getByText('This conversation was closed.').waitFor({ timeout: 30_000 });
+    assert.equal(await sam.page.getByRole('alert').count(), 0, 'no "not allowed" for Sam');
   });
 
   step('nothing readable on the server: no support message, revealed name or pseudonym in its files or log', [CLOSE_NAME], async () => {

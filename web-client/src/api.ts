@@ -289,6 +289,9 @@ export const getRequestStatus = (id: string, secret: string) =>
   request<{ status: 'waiting' | 'accepted'; urgency: Urgency; created_at: number }>('GET', `/v1/support/requests/${enc(id)}`, undefined, undefined, secret);
 export const getQueue = (s: Signer) => request<{ requests: QueuedRequest[] }>('GET', '/v1/support/queue', undefined, s);
 export const claimRequest = (s: Signer, id: string) => request<{ id: string; mailbox: string; urgency: Urgency }>('POST', `/v1/support/requests/${enc(id)}/claim`, undefined, s);
+/** Tells the server the request is now held by `to` (after adding them to the conversation and before leaving). */
+export const handOffRequest = (s: Signer, id: string, to: string) =>
+  request<{ claimed_by: string }>('POST', `/v1/support/requests/${enc(id)}/handoff`, { to }, s);
 export const closeRequestAsSupporter = (s: Signer, id: string) => requestMaybeEmpty<unknown>('POST', `/v1/support/requests/${enc(id)}/close`, undefined, s);
 export const closeRequestAsRequester = (id: string, secret: string) => requestMaybeEmpty<unknown>('POST', `/v1/support/requests/${enc(id)}/close`, undefined, undefined, secret);
 export const addSupportPush = (mailbox: string, secret: string, body: { endpoint: string; p256dh: string; auth: string }) =>

@@ -1,8 +1,9 @@
-//! The support actions inside a support conversation: hand off and leave (supporter), close (both
-//! sides), reveal my name (requester; sent end to end inside the conversation).
+//! The support actions inside a support conversation: hand off (add them to the group, then tell
+//! the server they hold the request now) and leave (supporter), close (both sides), reveal my name
+//! (requester; sent end to end inside the conversation).
 
 import { useState } from 'preact/hooks';
-import { ApiError, closeRequestAsRequester, closeRequestAsSupporter, describeError, getDirectory, type Person } from '../api';
+import { ApiError, closeRequestAsRequester, closeRequestAsSupporter, describeError, getDirectory, handOffRequest, type Person } from '../api';
 import { app } from '../app';
 import type { Conversation } from '../messenger';
 
@@ -11,6 +12,9 @@ export function SupportPanel({ conv }: { conv: Conversation }) {
   const support = conv.support!;
   const [people, setPeople] = useState<Person[] | undefined>();
   const [handedOff, setHandedOff] = useState('');
+  // Accounts already added to the conversation whose hand-off the server has not confirmed: a
+  // retry only repeats the server call.
+  const [added, setAdded] = useState<string[]>([]);
   const [busy, setBusy] = useState(false);
   const [error, setError] = useState('');
   const [revealed, setRevealed] = useState(false);
@@ -86,7 +90,18 @@ export function SupportPanel({ conv }: { conv: Conversation }) {
                       disabled={busy}
                       onClick={() =>
                         act(async () => {
-                          await m.addPeople(conv.id, p.mailboxes);
+                          if (!added.includes(p.account)) {
+                            await m.addPeople(conv.id, p.mailboxes);
+                            setAdded((a) => [...a, p.account]);
+                          }
+                          // The server lets the new holder (not us) close the request from now on.
+                          try {
+                            await handOffRequest(app.signer!, support.request, p.account);
+                          } catch (e) {
+                            throw new Error(
+                              `${p.display_name} was added, but the server did not record the hand-off: ${describeError(e)} Stay in the conversation and try again.`,
+                            );
+                          }
                           setHandedOff(p.display_name);
                         })
                       }
