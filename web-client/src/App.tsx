@@ -1,7 +1,11 @@
+//! The shell: the header (Crisis lines, Lock now), the connection banner, the nav, and the route →
+//! screen table; screens other than the lock screen and the conversations load on demand.
+
 import type { JSX } from 'preact';
 import { useEffect, useState } from 'preact/hooks';
 import { app, useApp } from './app';
 import { navigate, onLinkClick, usePath } from './router';
+import { lock, takeConnectionBack } from './workflows/device';
 import { ConversationsScreen } from './screens/ConversationsScreen';
 import { ConversationView } from './screens/ConversationView';
 import { CrisisLinesDialog } from './screens/CrisisLinesDialog';
@@ -25,7 +29,7 @@ function Header({ onCrisis }: { onCrisis: () => void }) {
         Crisis lines
       </button>
       {app.phase === 'ready' && (
-        <button type="button" class="icon" aria-label="Lock now" title="Lock now" onClick={() => app.lock()}>
+        <button type="button" class="icon" aria-label="Lock now" title="Lock now" onClick={() => lock()}>
           <LockIcon />
         </button>
       )}
@@ -52,7 +56,7 @@ function ConnectionStatus() {
       {state === 'superseded' && (
         <div class="banner">
           <p>Sallyport is open in another tab.</p>
-          <button type="button" onClick={() => app.messenger?.reconnect()}>
+          <button type="button" onClick={() => takeConnectionBack()}>
             Use here
           </button>
         </div>
@@ -121,10 +125,10 @@ function lazyScreen(title: string, load: () => Promise<() => JSX.Element>) {
 const AdminScreen = lazyScreen('Administration', () => import('./screens/AdminScreen').then((m) => m.AdminScreen));
 const SettingsScreen = lazyScreen('Settings', () => import('./screens/SettingsScreen').then((m) => m.SettingsScreen));
 const NewConversationScreen = lazyScreen('New conversation', () => import('./screens/NewConversationScreen').then((m) => m.NewConversationScreen));
-const ReachOutScreen = lazyScreen('Talk to a peer', () => import('./screens/SupportScreens').then((m) => m.ReachOutScreen));
-const SupportQueueScreen = lazyScreen('Support requests', () => import('./screens/SupportScreens').then((m) => m.SupportQueueScreen));
+const ReachOutScreen = lazyScreen('Talk to a peer', () => import('./screens/ReachOutScreen').then((m) => m.ReachOutScreen));
+const SupportRequestsScreen = lazyScreen('Support requests', () => import('./screens/SupportRequestsScreen').then((m) => m.SupportRequestsScreen));
 const TeamScreen = lazyScreen('Peer support team', () => import('./screens/TeamScreen').then((m) => m.TeamScreen));
-const ShiftsScreen = lazyScreen('My shifts', () => import('./screens/TeamScreen').then((m) => m.ShiftsScreen));
+const ShiftsScreen = lazyScreen('My shifts', () => import('./screens/ShiftsScreen').then((m) => m.ShiftsScreen));
 const EnrolScreen = lazyScreen('Enrol this device', () => import('./screens/EnrolScreen').then((m) => m.EnrolScreen));
 
 function Screen({ path }: { path: string }) {
@@ -133,7 +137,7 @@ function Screen({ path }: { path: string }) {
   if (path === '/admin') return <AdminScreen />;
   if (path === '/settings') return <SettingsScreen />;
   if (path === '/reach-out') return <ReachOutScreen />;
-  if (path === '/requests') return <SupportQueueScreen />;
+  if (path === '/requests') return <SupportRequestsScreen />;
   if (path === '/team') return <TeamScreen />;
   if (path === '/shifts') return <ShiftsScreen />;
   return <ConversationsScreen />;

@@ -1,7 +1,7 @@
 //! REST calls (protocol §11). Signed requests carry Sallyport-Device/-Time/-Signature; every failure
 //! becomes an ApiError with the server's stable code (or `network` / `internal`).
 
-import { signRequest, type DeviceKeys } from './core';
+import type { DeviceKeys } from './core';
 
 export class ApiError extends Error {
   constructor(
@@ -78,7 +78,8 @@ async function parse<T>(response: Response): Promise<T> {
   return body as T;
 }
 
-async function request<T>(method: string, path: string, body?: unknown, signer?: Signer, secret?: string): Promise<T> {
+/** Sends a request (signed when `signer` is given, with the mailbox secret when `secret` is). */
+async function call(method: string, path: string, body: unknown, signer: Signer | undefined, secret: string | undefined): Promise<Response> {
   const bytes = body === undefined ? new Uint8Array() : new TextEncoder().encode(JSON.stringify(body));
   const headers: Record<string, string> = {};
   if (body !== undefined) headers['Content-Type'] = 'application/json';
@@ -87,15 +88,17 @@ async function request<T>(method: string, path: string, body?: unknown, signer?:
     const time = Date.now();
     headers['Sallyport-Device'] = signer.device;
     headers['Sallyport-Time'] = String(time);
-    headers['Sallyport-Signature'] = signRequest(signer.keys, signer.device, signer.origin, method, path, time, bytes);
+    headers['Sallyport-Signature'] = signer.keys.signRequest(signer.device, signer.origin, method, path, time, bytes);
   }
-  let response: Response;
   try {
-    response = await fetch(path, { method, headers, body: body === undefined ? undefined : (bytes as BodyInit), cache: 'no-store' });
+    return await fetch(path, { method, headers, body: body === undefined ? undefined : (bytes as BodyInit), cache: 'no-store' });
   } catch {
     throw new ApiError('network', 'The server cannot be reached. Check the connection and try again.');
   }
-  return parse<T>(response);
+}
+
+async function request<T>(method: string, path: string, body?: unknown, signer?: Signer, secret?: string): Promise<T> {
+  return parse<T>(await call(method, path, body, signer, secret));
 }
 
 export const getConfig = () => request<ServerConfig>('GET', '/v1/config');
@@ -232,22 +235,7 @@ export interface QueuedRequest {
 
 /** A call that may answer 204 (no body): resolves to undefined then. */
 async function requestMaybeEmpty<T>(method: string, path: string, body: unknown, signer: Signer | undefined, secret?: string): Promise<T | undefined> {
-  const bytes = body === undefined ? new Uint8Array() : new TextEncoder().encode(JSON.stringify(body));
-  const headers: Record<string, string> = {};
-  if (body !== undefined) headers['Content-Type'] = 'application/json';
-  if (secret) headers['Sallyport-Mailbox-Secret'] = secret;
-  if (signer) {
-    const time = Date.now();
-    headers['Sallyport-Device'] = signer.device;
-    headers['Sallyport-Time'] = String(time);
-    headers['Sallyport-Signature'] = signRequest(signer.keys, signer.device, signer.origin, method, path, time, bytes);
-  }
-  let response: Response;
-  try {
-    response = await fetch(path, { method, headers, body: body === undefined ? undefined : (bytes as BodyInit), cache: 'no-store' });
-  } catch {
-    throw new ApiError('network', 'The server cannot be reached. Check the connection and try again.');
-  }
+  const response = await call(method, path, body, signer, secret);
   if (response.status === 204) return undefined;
   return parse<T>(response);
 }

@@ -1,14 +1,14 @@
-//! The app's state outside components: enrolment, lock and unlock, the running messenger, the
-//! inactivity timer. Components read `app` and re-render on `useApp()`.
+//! The app's state outside components: the phase (enrolling, locked, ready), the database, the
+//! running engine, the server config, the push status and the inactivity lock. Components read
+//! `app` and re-render on `useApp()`; the workflows (src/workflows/) change it.
 
 import { useEffect, useState } from 'preact/hooks';
-import { enrol as enrolRequest, getMe, type ServerConfig, type Signer } from './api';
+import type { ServerConfig, Signer } from './api';
 import { loadCore } from './core';
 import { cachedConfig, refreshConfig } from './config';
 import { getLockRecord, openDb, type Db } from './db';
-import { createLock, unlock as unlockKey } from './lock';
-import { Messenger, type Credentials } from './messenger';
-import { enablePush, pushStatus, type PushStatus } from './push';
+import type { Messenger } from './engine/messenger';
+import { pushStatus, type PushStatus } from './push';
 
 export type Phase = 'loading' | 'enrol' | 'locked' | 'ready' | 'failed';
 
@@ -68,81 +68,14 @@ class App {
     this.changed();
   }
 
-  /** Redeems the invitation, sets the PIN, stores the sealed credentials and starts. */
-  async enrol(code: string, displayName: string, pin: string): Promise<void> {
-    const core = await loadCore();
-    const db = this.db!;
-    const keys = core.DeviceKeys.generate();
-    try {
-      const body: Parameters<typeof enrolRequest>[0] = { code, signing_key: keys.signingPublic, notification_key: keys.notificationPublic };
-      if (displayName.trim()) body.display_name = displayName.trim();
-      const r = await enrolRequest(body);
-      const creds: Credentials = {
-        server_url: location.origin,
-        account: r.account,
-        device: r.device,
-        mailbox: r.mailbox,
-        display_name: r.display_name,
-        roles: r.roles,
-        keys: JSON.parse(keys.toJson()),
-      };
-      const { record, key } = await createLock(pin);
-      await Messenger.saveCredentials(db, key, creds);
-      await db.put('meta', record, 'lock');
-      await this.start(key);
-    } finally {
-      keys.free();
-    }
-  }
-
-  /** False for a wrong PIN. */
-  async unlock(pin: string): Promise<boolean> {
-    const record = await getLockRecord(this.db!);
-    if (!record) return false;
-    const key = await unlockKey(record, pin);
-    if (!key) return false;
-    await this.start(key);
-    return true;
-  }
-
-  private async start(key: CryptoKey): Promise<void> {
-    const core = await loadCore();
-    const m = await Messenger.open(core, this.db!, key);
+  /** An unlocked engine: it starts, and the app is ready (the inactivity lock watches from now). */
+  started(m: Messenger): void {
     this.messenger = m;
     m.subscribe(() => this.changed());
     m.start();
     this.phase = 'ready';
     this.lastActivity = Date.now();
     this.watchIdle();
-    this.changed();
-    if (this.push === 'unknown') void this.enableNotifications();
-    void this.refreshIdentity(m, key);
-  }
-
-  /** Roles and name change after enrolment (a coordinator adds someone to the team): take the
-   *  server's current ones, and keep them sealed for offline starts. Offline, the saved ones stay. */
-  private async refreshIdentity(m: Messenger, key: CryptoKey): Promise<void> {
-    const signer = this.signer;
-    if (!signer) return;
-    try {
-      const me = await getMe(signer);
-      const same = me.display_name === m.creds.display_name && me.roles.join() === m.creds.roles.join();
-      if (same || this.messenger !== m) return;
-      m.creds.roles = me.roles;
-      m.creds.display_name = me.display_name;
-      await Messenger.saveCredentials(this.db!, key, m.creds);
-      this.changed();
-    } catch {
-      // Offline or the server is unreachable: the saved roles serve until the next start.
-    }
-  }
-
-  async enableNotifications(): Promise<void> {
-    const signer = this.signer;
-    if (!signer) return;
-    const config = await refreshConfig();
-    this.config = config;
-    this.push = await enablePush(signer, config.vapid_public_key);
     this.changed();
   }
 

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { parseAppPayload } from './messenger';
+import { parseAppPayload } from './engine/payload';
 import { ageText, randomPseudonym, urgencyLabel } from './support';
 
 const enc = (v: unknown) => new TextEncoder().encode(JSON.stringify(v));

@@ -1,11 +1,13 @@
-import { useEffect, useRef, useState } from 'preact/hooks';
-import { getDirectory } from '../api';
-import { app, useApp } from '../app';
-import { TIMER_CHOICES, type Message } from '../messenger';
-import { formatTime } from './ConversationsScreen';
-import { SupportPanel } from './SupportPanel';
+//! One conversation: its messages with their delivery status, the disappearing-message timer, the
+//! composer, the safety code and, in a support conversation, the support options.
 
-const synced = new Set<string>();
+import { useEffect, useRef, useState } from 'preact/hooks';
+import { app, useApp } from '../app';
+import { TIMER_CHOICES, type Message } from '../engine/model';
+import { send as sendMessage, setTimer, syncMembersOnce } from '../workflows/conversations';
+import { formatTime } from './ConversationsScreen';
+import { SafetyCode } from './SafetyCode';
+import { SupportPanel } from './SupportPanel';
 
 const STATUS_TEXT: Record<Message['status'], string> = {
   sending: 'Sending',
@@ -33,15 +35,7 @@ export function ConversationView({ group }: { group: string }) {
   const online = m.connection === 'online';
   useEffect(() => {
     // Once per page life and conversation: add members' new devices, remove revoked ones.
-    const signer = app.signer;
-    if (!online || !signer || synced.has(group)) return;
-    synced.add(group);
-    getDirectory(signer)
-      .then((d) => m.syncMembers(group, d.people))
-      .catch((e: unknown) => {
-        synced.delete(group);
-        console.warn('sallyport: members not synced', e);
-      });
+    if (online) syncMembersOnce(group);
   }, [group, online]);
 
   if (!conv) {
@@ -59,7 +53,7 @@ export function ConversationView({ group }: { group: string }) {
     if (!body) return;
     setText('');
     setError('');
-    m.sendText(group, body).catch((err: unknown) => setError(err instanceof Error ? err.message : String(err)));
+    sendMessage(group, body).catch((err: unknown) => setError(err instanceof Error ? err.message : String(err)));
   };
 
   return (
@@ -71,7 +65,7 @@ export function ConversationView({ group }: { group: string }) {
           id="timer"
           value={String(conv.timer)}
           disabled={conv.removed}
-          onChange={(e) => m.setTimer(group, Number(e.currentTarget.value)).catch((err: unknown) => setError(String(err)))}
+          onChange={(e) => setTimer(group, Number(e.currentTarget.value)).catch((err: unknown) => setError(String(err)))}
         >
           {TIMER_CHOICES.map((c) => (
             <option key={c.seconds} value={String(c.seconds)}>
@@ -118,28 +112,5 @@ export function ConversationView({ group }: { group: string }) {
         </form>
       )}
     </main>
-  );
-}
-
-/** Compare these digits with the other person (in person or by phone) to rule out an impostor. */
-function SafetyCode({ group }: { group: string }) {
-  const [code, setCode] = useState<string | null | undefined>();
-  return (
-    <details
-      class="safety"
-      onToggle={(e) => {
-        if (e.currentTarget.open && code === undefined) setCode(app.messenger!.safetyCode(group));
-      }}
-    >
-      <summary>Safety code</summary>
-      {code ? (
-        <>
-          <p class="digits">{code}</p>
-          <p class="muted">If the other person sees the same digits, no one is listening in.</p>
-        </>
-      ) : (
-        <p class="muted">{code === null ? 'A safety code is shown for conversations between two people.' : ''}</p>
-      )}
-    </details>
   );
 }

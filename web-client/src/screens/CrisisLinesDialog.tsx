@@ -1,6 +1,8 @@
+//! The "Crisis lines" dialog, one tap away on every screen (the header's button); works offline.
+
 import { useEffect, useRef } from 'preact/hooks';
-import { app, useApp } from '../app';
-import { dialable } from '../config';
+import { useApp } from '../app';
+import { CrisisLineList } from './CrisisLineList';
 
 /** Crisis lines, one tap away on every screen; works offline (cached config or defaults). */
 export function CrisisLinesDialog({ open, onClose }: { open: boolean; onClose: () => void }) {
@@ -21,34 +23,5 @@ export function CrisisLinesDialog({ open, onClose }: { open: boolean; onClose: (
         Close
       </button>
     </dialog>
-  );
-}
-
-/** The crisis lines as call / text links (also shown on the reach-out screen for "now"). */
-export function CrisisLineList() {
-  useApp();
-  return (
-  <ul class="crisis-lines">
-    {app.config.crisis_lines.map((line) => (
-      <li key={line.name}>
-        <p class="crisis-name">{line.name}</p>
-        {line.description && <p class="muted">{line.description}</p>}
-        <div class="crisis-actions">
-          {line.call && (
-            <a class="button" href={`tel:${dialable(line.call)}`}>
-              Call {line.name}
-              <span class="number"> ({line.call})</span>
-            </a>
-          )}
-          {line.text && (
-            <a class="button secondary" href={`sms:${dialable(line.text)}`}>
-              Text {line.name}
-              <span class="number"> ({line.text})</span>
-            </a>
-          )}
-        </div>
-      </li>
-    ))}
-  </ul>
   );
 }

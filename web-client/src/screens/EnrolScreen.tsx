@@ -1,9 +1,12 @@
+//! "Enrol this device": the invitation link or code (from the link's fragment or pasted), an
+//! optional display name and the PIN that locks the app.
+
 import { useState } from 'preact/hooks';
 import { describeError } from '../api';
-import { app } from '../app';
+import { codeFrom } from '../invitation';
 import { validPin } from '../lock';
 import { navigate } from '../router';
-import { codeFrom } from '../invitation';
+import { enrol } from '../workflows/device';
 import { InstallGuide } from './InstallGuide';
 
 export function EnrolScreen() {
@@ -49,7 +52,7 @@ export function EnrolScreen() {
     setError('');
     setBusy(true);
     try {
-      await app.enrol(code, name, pin);
+      await enrol(code, name, pin);
       navigate('/', true);
     } catch (err) {
       setError(describeError(err));

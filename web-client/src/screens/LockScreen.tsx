@@ -1,5 +1,7 @@
+//! "Sallyport is locked": the PIN unlocks the data key and starts the engine; a wrong PIN says so.
+
 import { useState } from 'preact/hooks';
-import { app } from '../app';
+import { unlock } from '../workflows/device';
 
 export function LockScreen() {
   const [pin, setPin] = useState('');
@@ -10,7 +12,7 @@ export function LockScreen() {
     setBusy(true);
     setError('');
     try {
-      if (!(await app.unlock(pin))) {
+      if (!(await unlock(pin))) {
         setError('Wrong PIN');
         setPin('');
       }

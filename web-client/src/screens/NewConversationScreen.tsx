@@ -1,17 +1,18 @@
+//! "New conversation": everyone in the directory with a device, and "Message …" to open (or
+//! find) the conversation with one of them.
+
 import { useEffect, useState } from 'preact/hooks';
-import { describeError, getDirectory, type Person } from '../api';
-import { app } from '../app';
+import { describeError, type Person } from '../api';
 import { navigate } from '../router';
+import { peopleToMessage, startConversation } from '../workflows/conversations';
 
 export function NewConversationScreen() {
   const [people, setPeople] = useState<Person[] | undefined>();
   const [error, setError] = useState('');
   const [busy, setBusy] = useState('');
   useEffect(() => {
-    const signer = app.signer;
-    if (!signer) return;
-    getDirectory(signer).then(
-      (d) => setPeople(d.people.filter((p) => p.account !== app.messenger?.creds.account && p.mailboxes.length > 0)),
+    peopleToMessage().then(
+      (list) => list && setPeople(list),
       (e) => setError(describeError(e)),
     );
   }, []);
@@ -20,7 +21,7 @@ export function NewConversationScreen() {
     setBusy(p.display_name);
     setError('');
     try {
-      const group = await app.messenger!.createConversation(p.display_name, p.mailboxes);
+      const group = await startConversation(p);
       navigate(`/c/${group}`);
     } catch (e) {
       setError(describeError(e));

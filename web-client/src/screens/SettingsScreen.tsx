@@ -1,4 +1,8 @@
+//! "Settings": notifications (and turning them on), how soon the app locks when idle, and who this
+//! device is signed in as.
+
 import { app, LOCK_CHOICES, useApp } from '../app';
+import { enableNotifications, setLockAfter } from '../workflows/device';
 import { roleLabel } from './roles';
 
 const PUSH_TEXT = {
@@ -17,7 +21,7 @@ export function SettingsScreen() {
         <h2 id="notif-title">Notifications</h2>
         <p>{PUSH_TEXT[app.push]}</p>
         {app.push !== 'enabled' && (
-          <button type="button" class="secondary" onClick={() => void app.enableNotifications()}>
+          <button type="button" class="secondary" onClick={() => void enableNotifications()}>
             Turn on notifications
           </button>
         )}
@@ -26,7 +30,7 @@ export function SettingsScreen() {
       <section class="card" aria-labelledby="lock-title">
         <h2 id="lock-title">App lock</h2>
         <label for="lock-after">Lock after</label>
-        <select id="lock-after" value={String(app.lockAfterMinutes)} onChange={(e) => (app.lockAfterMinutes = Number(e.currentTarget.value))}>
+        <select id="lock-after" value={String(app.lockAfterMinutes)} onChange={(e) => setLockAfter(Number(e.currentTarget.value))}>
           {LOCK_CHOICES.map((n) => (
             <option key={n} value={String(n)}>
               {n === 60 ? '1 hour' : n === 1 ? '1 minute' : `${n} minutes`} of inactivity

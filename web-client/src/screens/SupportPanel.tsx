@@ -3,12 +3,11 @@
 //! (requester; sent end to end inside the conversation).
 
 import { useState } from 'preact/hooks';
-import { ApiError, closeRequestAsRequester, closeRequestAsSupporter, describeError, getDirectory, handOffRequest, type Person } from '../api';
-import { app } from '../app';
-import type { Conversation } from '../messenger';
+import { describeError, type Person } from '../api';
+import type { Conversation } from '../engine/model';
+import { close as closeConversation, handOff, handOffCandidates, leave, revealName } from '../workflows/support';
 
 export function SupportPanel({ conv }: { conv: Conversation }) {
-  const m = app.messenger!;
   const support = conv.support!;
   const [people, setPeople] = useState<Person[] | undefined>();
   const [handedOff, setHandedOff] = useState('');
@@ -31,36 +30,11 @@ export function SupportPanel({ conv }: { conv: Conversation }) {
     }
   };
 
-  const close = () =>
-    act(async () => {
-      try {
-        if (support.role === 'requester') {
-          const id = m.supportIdentity(conv.identity ?? '');
-          if (id) await closeRequestAsRequester(support.request, id.secret);
-        } else {
-          const signer = app.signer;
-          if (signer) await closeRequestAsSupporter(signer, support.request);
-        }
-      } catch (e) {
-        if (!(e instanceof ApiError && e.code === 'not_found')) throw e;
-      }
-      await m.markClosed(conv.id);
-    });
+  const close = () => act(() => closeConversation(conv));
 
   const showHandOff = () =>
     act(async () => {
-      const signer = app.signer!;
-      const d = await getDirectory(signer);
-      const here = new Set(conv.members.map((x) => x.mailbox));
-      setPeople(
-        d.people.filter(
-          (p) =>
-            p.account !== m.creds.account &&
-            p.mailboxes.length > 0 &&
-            !p.mailboxes.every((mb) => here.has(mb)) &&
-            (p.roles.includes('peer_supporter') || p.roles.includes('clinician') || p.roles.includes('coordinator')),
-        ),
-      );
+      setPeople(await handOffCandidates(conv));
     });
 
   if (conv.closed) return <p class="muted">This conversation was closed.</p>;
@@ -90,18 +64,7 @@ export function SupportPanel({ conv }: { conv: Conversation }) {
                       disabled={busy}
                       onClick={() =>
                         act(async () => {
-                          if (!added.includes(p.account)) {
-                            await m.addPeople(conv.id, p.mailboxes);
-                            setAdded((a) => [...a, p.account]);
-                          }
-                          // The server lets the new holder (not us) close the request from now on.
-                          try {
-                            await handOffRequest(app.signer!, support.request, p.account);
-                          } catch (e) {
-                            throw new Error(
-                              `${p.display_name} was added, but the server did not record the hand-off: ${describeError(e)} Stay in the conversation and try again.`,
-                            );
-                          }
+                          await handOff(conv, p, { alreadyAdded: added.includes(p.account), onAdded: () => setAdded((a) => [...a, p.account]) });
                           setHandedOff(p.display_name);
                         })
                       }
@@ -114,7 +77,7 @@ export function SupportPanel({ conv }: { conv: Conversation }) {
             </section>
           )}
           {handedOff && <p role="status">{handedOff} was added. You can leave the conversation now.</p>}
-          <button type="button" class="secondary" disabled={busy} onClick={() => act(() => m.leaveConversation(conv.id))}>
+          <button type="button" class="secondary" disabled={busy} onClick={() => act(() => leave(conv))}>
             Leave conversation
           </button>
         </>
@@ -126,7 +89,7 @@ export function SupportPanel({ conv }: { conv: Conversation }) {
           disabled={busy || revealed}
           onClick={() =>
             act(async () => {
-              await m.revealName(conv.id);
+              await revealName(conv);
               setRevealed(true);
             })
           }

@@ -1,81 +1,16 @@
-//! The Peer Support Team: coordinators keep the roster, training, rotations and overrides;
-//! supporters see their shifts, set their own switch and propose or answer swaps.
+//! "Peer support team" for coordinators: the roster with training status, adding and removing
+//! supporters, recording training, rotations and overrides.
 
 import { useEffect, useState } from 'preact/hooks';
-import {
-  addSupporter,
-  answerSwap,
-  createOverride,
-  createRotation,
-  deleteOverride,
-  deleteRotation,
-  describeError,
-  getDirectory,
-  getMyRecord,
-  getMyShifts,
-  getRotations,
-  getRoster,
-  getSwaps,
-  proposeSwap,
-  recordTraining,
-  removeSupporter,
-  setSwitch,
-  TRAINING_KINDS,
-  type Override,
-  type Person,
-  type Rotation,
-  type Shift,
-  type SupporterRecord,
-  type Swap,
-  type SwitchState,
-} from '../api';
-import { app } from '../app';
-
-const day = (ms: number) => new Date(ms).toISOString().slice(0, 10);
-const when = (ms: number) => new Date(ms).toLocaleString(undefined, { weekday: 'short', month: 'short', day: 'numeric', hour: '2-digit', minute: '2-digit' });
-const trainingLabel = (k: string) => TRAINING_KINDS.find((t) => t.kind === k)?.label ?? k;
-
-function useAction() {
-  const [busy, setBusy] = useState(false);
-  const [error, setError] = useState('');
-  const [done, setDone] = useState('');
-  const run = async (fn: () => Promise<unknown>, ok = '') => {
-    setBusy(true);
-    setError('');
-    setDone('');
-    try {
-      await fn();
-      setDone(ok);
-    } catch (e) {
-      setError(describeError(e));
-    } finally {
-      setBusy(false);
-    }
-  };
-  const messages = (
-    <>
-      {error && <p role="alert" class="error">{error}</p>}
-      {done && <p role="status">{done}</p>}
-    </>
-  );
-  return { busy, run, messages };
-}
+import { TRAINING_KINDS } from '../api';
+import { addOverride, addToTeam, createRotation, deleteOverride, deleteRotation, loadTeam, recordTraining, removeFromTeam, type Team } from '../workflows/team';
+import { day, trainingLabel, when } from './teamFormat';
+import { useAction } from './useAction';
 
 export function TeamScreen() {
-  const signer = app.signer!;
-  const [roster, setRoster] = useState<SupporterRecord[]>([]);
-  const [people, setPeople] = useState<Person[]>([]);
-  const [rotations, setRotations] = useState<Rotation[]>([]);
-  const [overrides, setOverrides] = useState<Override[]>([]);
+  const [{ roster, people, rotations, overrides }, setTeam] = useState<Team>({ roster: [], people: [], rotations: [], overrides: [] });
   const { busy, run, messages } = useAction();
-  const reload = async () => {
-    const [r, d, rot] = await Promise.all([getRoster(signer), getDirectory(signer), getRotations(signer)]);
-    setRoster(r.supporters);
-    setPeople(d.people);
-    setRotations(rot.rotations);
-    setOverrides(rot.overrides);
-  };
-  useEffect(() => void run(reload), []);
+  useEffect(() => void run(async () => setTeam(await loadTeam())), []);
 
   const today = day(Date.now());
   const inTwoYears = day(Date.now() + 2 * 365 * 86400_000);
@@ -114,7 +49,7 @@ export function TeamScreen() {
               <p class={s.training_current ? 'muted' : 'error'}>
                 {s.training_current ? 'Training current' : `Training missing: ${s.training_missing.map(trainingLabel).join(', ')}`}
               </p>
-              <button type="button" class="secondary small" disabled={busy} onClick={() => run(async () => { await removeSupporter(signer, s.account); await reload(); }, `${s.display_name} was removed.`)}>
+              <button type="button" class="secondary small" disabled={busy} onClick={() => run(async () => setTeam(await removeFromTeam(s.account)), `${s.display_name} was removed.`)}>
                 Remove {s.display_name}
               </button>
             </li>
@@ -131,7 +66,7 @@ export function TeamScreen() {
             <option key={p.account} value={p.account}>{p.display_name}</option>
           ))}
         </select>
-        <button type="button" disabled={busy || !addAccount} onClick={() => run(async () => { await addSupporter(signer, addAccount); setAddAccount(''); await reload(); }, 'Added to the team.')}>
+        <button type="button" disabled={busy || !addAccount} onClick={() => run(async () => { const next = await addToTeam(addAccount); setAddAccount(''); setTeam(next); }, 'Added to the team.')}>
           Add to the team
         </button>
       </section>
@@ -160,11 +95,7 @@ export function TeamScreen() {
           type="button"
           disabled={busy || !trainee}
           onClick={() =>
-            run(async () => {
-              const kinds = kind === 'all' ? TRAINING_KINDS.map((t) => t.kind) : [kind];
-              for (const k of kinds) await recordTraining(signer, trainee, k, { completed_at: completed, expires_at: expires });
-              await reload();
-            }, 'Training recorded.')
+            run(async () => setTeam(await recordTraining(trainee, kind, completed, expires)), 'Training recorded.')
           }
         >
           Record training
@@ -186,7 +117,7 @@ export function TeamScreen() {
                 </li>
               ))}
             </ul>
-            <button type="button" class="secondary small" disabled={busy} onClick={() => run(async () => { await deleteRotation(signer, r.id); await reload(); }, 'Rotation deleted.')}>
+            <button type="button" class="secondary small" disabled={busy} onClick={() => run(async () => setTeam(await deleteRotation(r.id)), 'Rotation deleted.')}>
               Delete rotation {r.name}
             </button>
           </div>
@@ -224,9 +155,9 @@ export function TeamScreen() {
           disabled={busy || members.length === 0}
           onClick={() =>
             run(async () => {
-              await createRotation(signer, { name: rotName, members, handoff, time_zone: zone, period_days: Number(period), start_date: startDate });
+              const next = await createRotation({ name: rotName, members, handoff, time_zone: zone, period_days: Number(period), start_date: startDate });
               setMembers([]);
-              await reload();
+              setTeam(next);
             }, 'Rotation created.')
           }
         >
@@ -240,7 +171,7 @@ export function TeamScreen() {
           {overrides.map((o) => (
             <li key={o.id}>
               {o.display_name}: {when(o.start)} – {when(o.end)}{' '}
-              <button type="button" class="secondary small" disabled={busy} onClick={() => run(async () => { await deleteOverride(signer, o.id); await reload(); })}>
+              <button type="button" class="secondary small" disabled={busy} onClick={() => run(async () => setTeam(await deleteOverride(o.id)))}>
                 Delete override for {o.display_name}
               </button>
             </li>
@@ -268,146 +199,10 @@ export function TeamScreen() {
           type="button"
           disabled={busy || !ovRotation || !ovAccount || !ovStart || !ovEnd}
           onClick={() =>
-            run(async () => {
-              await createOverride(signer, { rotation: ovRotation, account: ovAccount, start: new Date(ovStart).getTime(), end: new Date(ovEnd).getTime() });
-              await reload();
-            }, 'Override added.')
+            run(async () => setTeam(await addOverride({ rotation: ovRotation, account: ovAccount, start: new Date(ovStart).getTime(), end: new Date(ovEnd).getTime() })), 'Override added.')
           }
         >
           Add override
-        </button>
-      </section>
-    </main>
-  );
-}
-
-const SWITCHES: { id: SwitchState; label: string }[] = [
-  { id: 'available', label: 'Available' },
-  { id: 'busy', label: 'Busy' },
-  { id: 'off', label: 'Off' },
-];
-
-export function ShiftsScreen() {
-  const signer = app.signer!;
-  const me = app.messenger!.creds.account;
-  const [record, setRecord] = useState<SupporterRecord | undefined>();
-  const [shifts, setShifts] = useState<Shift[]>([]);
-  const [swaps, setSwaps] = useState<Swap[]>([]);
-  const [rotations, setRotations] = useState<Rotation[]>([]);
-  const [mine, setMine] = useState('');
-  const [theirs, setTheirs] = useState('');
-  const { busy, run, messages } = useAction();
-  const reload = async () => {
-    const [r, s, w, rot] = await Promise.all([getMyRecord(signer), getMyShifts(signer), getSwaps(signer), getRotations(signer)]);
-    setRecord(r);
-    setShifts(s.shifts);
-    setSwaps(w.swaps);
-    setRotations(rot.rotations);
-  };
-  useEffect(() => void run(reload), []);
-
-  const others = rotations.flatMap((r) => r.upcoming.filter((u) => u.account !== me).map((u) => ({ rotation: r, stretch: u })));
-  const mineShift = shifts.find((s) => `${s.rotation}|${s.start}` === mine);
-  const theirShift = others.find((o) => `${o.rotation.id}|${o.stretch.start}` === theirs);
-
-  return (
-    <main>
-      <h1>My shifts</h1>
-      {messages}
-      {record && (
-        <fieldset>
-          <legend>My availability</legend>
-          {SWITCHES.map((s) => (
-            <label key={s.id} class="check">
-              <input type="radio" name="switch" checked={record.switch === s.id} disabled={busy} onChange={() => {
-                  const before = record;
-                  setRecord({ ...record, switch: s.id }); // shown at once; put back if refused
-                  void run(async () => {
-                    try {
-                      setRecord(await setSwitch(signer, s.id));
-                    } catch (e) {
-                      setRecord(before);
-                      throw e;
-                    }
-                  }, `You are ${s.label.toLowerCase()}.`);
-                }} />
-              {s.label}
-            </label>
-          ))}
-        </fieldset>
-      )}
-      {record && !record.training_current && (
-        <p class="error">Your training is not current ({record.training_missing.map(trainingLabel).join(', ')}), so you are not on call.</p>
-      )}
-      <section class="card" aria-labelledby="next-title">
-        <h2 id="next-title">Next shifts</h2>
-        {shifts.length === 0 ? (
-          <p class="muted">No shifts scheduled.</p>
-        ) : (
-          <ul>
-            {shifts.map((s) => (
-              <li key={`${s.rotation}${s.start}`}>
-                {s.rotation_name}: {when(s.start)} – {when(s.end)}
-                {s.source !== 'rotation' && ` (${s.source})`}
-              </li>
-            ))}
-          </ul>
-        )}
-      </section>
-      <section class="card" aria-labelledby="swaps-title">
-        <h2 id="swaps-title">Swaps</h2>
-        <ul>
-          {swaps.map((w) => (
-            <li key={w.id}>
-              {w.proposer.display_name} ({when(w.proposer_shift_start)}) ⇄ {w.counterpart.display_name} ({when(w.counterpart_shift_start)}): {w.status}
-              {w.status === 'proposed' && w.counterpart.account === me && (
-                <span class="row">
-                  <button type="button" class="small" disabled={busy} onClick={() => run(async () => { await answerSwap(signer, w.id, 'accept'); await reload(); }, 'Swap accepted.')}>
-                    Accept swap
-                  </button>
-                  <button type="button" class="secondary small" disabled={busy} onClick={() => run(async () => { await answerSwap(signer, w.id, 'decline'); await reload(); })}>
-                    Decline swap
-                  </button>
-                </span>
-              )}
-              {w.status === 'proposed' && w.proposer.account === me && (
-                <button type="button" class="secondary small" disabled={busy} onClick={() => run(async () => { await answerSwap(signer, w.id, 'cancel'); await reload(); })}>
-                  Cancel swap
-                </button>
-              )}
-            </li>
-          ))}
-        </ul>
-        <h3>Propose a swap</h3>
-        <label for="my-shift">My shift</label>
-        <select id="my-shift" value={mine} onChange={(e) => setMine(e.currentTarget.value)}>
-          <option value="">Choose…</option>
-          {shifts.map((s) => (
-            <option key={`${s.rotation}|${s.start}`} value={`${s.rotation}|${s.start}`}>{s.rotation_name}: {when(s.start)}</option>
-          ))}
-        </select>
-        <label for="their-shift">Their shift</label>
-        <select id="their-shift" value={theirs} onChange={(e) => setTheirs(e.currentTarget.value)}>
-          <option value="">Choose…</option>
-          {others
-            .filter((o) => !mineShift || o.rotation.id === mineShift.rotation)
-            .map((o) => (
-              <option key={`${o.rotation.id}|${o.stretch.start}`} value={`${o.rotation.id}|${o.stretch.start}`}>
-                {o.stretch.display_name}: {when(o.stretch.start)}
-              </option>
-            ))}
-        </select>
-        <button
-          type="button"
-          disabled={busy || !mineShift || !theirShift}
-          onClick={() =>
-            run(async () => {
-              await proposeSwap(signer, { rotation: mineShift!.rotation, counterpart: theirShift!.stretch.account, my_shift_start: mineShift!.start, their_shift_start: theirShift!.stretch.start });
-              await reload();
-            }, 'Swap proposed.')
-          }
-        >
-          Propose swap
         </button>
       </section>
     </main>

@@ -1,8 +1,10 @@
 import 'fake-indexeddb/auto';
 import { describe, expect, it } from 'vitest';
-import { deleteExpired, NEVER, openDb, type StoredMessage } from './db';
-import { createLock, sealJson } from './lock';
-import { advanceStatus, DEFAULT_TIMER_SECONDS, expiryOf, parseAppPayload, writeBatch } from './messenger';
+import { deleteExpired, NEVER, openDb, type StoredMessage } from '../db';
+import { createLock, sealJson } from '../lock';
+import { advanceStatus, DEFAULT_TIMER_SECONDS, expiryOf } from './model';
+import { parseAppPayload } from './payload';
+import { writeBatch } from './store';
 
 const enc = (v: unknown) => new TextEncoder().encode(JSON.stringify(v));
 

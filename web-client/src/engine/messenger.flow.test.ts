@@ -5,12 +5,13 @@
 import 'fake-indexeddb/auto';
 import { readFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import * as wasm from '../core/wasm/pkg/sallyport_core_wasm.js';
-import { randomId, toBase64Url, randomBytes } from './bytes';
-import { loadCore, type Core } from './core';
-import { openDb } from './db';
-import { createLock } from './lock';
-import { Messenger, type Credentials } from './messenger';
+import * as wasm from '../../core/wasm/pkg/sallyport_core_wasm.js';
+import { randomId, toBase64Url, randomBytes } from '../bytes';
+import { loadCore, type Core } from '../core';
+import { openDb } from '../db';
+import { createLock } from '../lock';
+import { Messenger } from './messenger';
+import type { Credentials } from './model';
 
 type Frame = Record<string, unknown> & { type: string };
 
@@ -141,7 +142,7 @@ beforeAll(async () => {
   g.window = new EventTarget();
   g.document = Object.assign(new EventTarget(), { visibilityState: 'visible' });
   g.WebSocket = FakeSocket;
-  wasm.initSync({ module: readFileSync(new URL('../core/wasm/pkg/sallyport_core_wasm_bg.wasm', import.meta.url)) });
+  wasm.initSync({ module: readFileSync(new URL('../../core/wasm/pkg/sallyport_core_wasm_bg.wasm', import.meta.url)) });
   core = await loadCore();
 });
 

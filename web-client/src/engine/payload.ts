@@ -1,0 +1,35 @@
+//! The app-level plaintext inside MLS: JSON `{v:1, kind:"text"|"receipt"|"timer"|"support", ...}`,
+//! encoded for sending and parsed (strictly: anything unknown or malformed is ignored) on receipt.
+
+import { fromUtf8, utf8 } from '../bytes';
+
+export type AppPayload =
+  | { v: 1; kind: 'text'; id: string; body: string; sentAt: number }
+  | { v: 1; kind: 'receipt'; ids: string[] }
+  | { v: 1; kind: 'timer'; id: string; seconds: number; sentAt: number }
+  // Hand-off: tells the members just added that this is a support conversation (never synced
+  // with the directory, which does not know the requester's unlinked mailbox).
+  | { v: 1; kind: 'support'; request: string };
+
+export const encodePayload = (payload: AppPayload): Uint8Array => utf8.encode(JSON.stringify(payload));
+
+/** Parses a decrypted app payload; null for anything unknown or malformed. */
+export function parseAppPayload(bytes: Uint8Array): AppPayload | null {
+  let v: unknown;
+  try {
+    v = JSON.parse(fromUtf8(bytes));
+  } catch {
+    return null;
+  }
+  if (!v || typeof v !== 'object') return null;
+  const o = v as Record<string, unknown>;
+  if (o.v !== 1) return null;
+  if (o.kind === 'text' && typeof o.id === 'string' && typeof o.body === 'string' && typeof o.sentAt === 'number')
+    return { v: 1, kind: 'text', id: o.id, body: o.body, sentAt: o.sentAt };
+  if (o.kind === 'receipt' && Array.isArray(o.ids) && o.ids.every((x) => typeof x === 'string'))
+    return { v: 1, kind: 'receipt', ids: o.ids as string[] };
+  if (o.kind === 'timer' && typeof o.id === 'string' && typeof o.seconds === 'number' && typeof o.sentAt === 'number')
+    return { v: 1, kind: 'timer', id: o.id, seconds: o.seconds, sentAt: o.sentAt };
+  if (o.kind === 'support' && typeof o.request === 'string') return { v: 1, kind: 'support', request: o.request };
+  return null;
+}

@@ -1,0 +1,43 @@
+//! Conversations, one function per user action: the people one can message, starting a
+//! conversation with one of them, sending, the disappearing-message timer, and keeping a
+//! conversation's devices in line with the directory once per page life.
+
+import { getDirectory, type Person } from '../api';
+import { app } from '../app';
+
+/** Everyone else in the directory with a device to message (undefined while locked). */
+export async function peopleToMessage(): Promise<Person[] | undefined> {
+  const signer = app.signer;
+  if (!signer) return undefined;
+  const d = await getDirectory(signer);
+  return d.people.filter((p) => p.account !== app.messenger?.creds.account && p.mailboxes.length > 0);
+}
+
+/** "Message …": the existing conversation with this person, or a new one. The group id. */
+export function startConversation(person: Person): Promise<string> {
+  return app.messenger!.createConversation(person.display_name, person.mailboxes);
+}
+
+export function send(group: string, body: string): Promise<void> {
+  return app.messenger!.sendText(group, body);
+}
+
+export function setTimer(group: string, seconds: number): Promise<void> {
+  return app.messenger!.setTimer(group, seconds);
+}
+
+const synced = new Set<string>();
+
+/** Once per page life and conversation (when online): add members' new devices, remove revoked ones. */
+export function syncMembersOnce(group: string): void {
+  const signer = app.signer;
+  const m = app.messenger;
+  if (!signer || !m || synced.has(group)) return;
+  synced.add(group);
+  getDirectory(signer)
+    .then((d) => m.syncMembers(group, d.people))
+    .catch((e: unknown) => {
+      synced.delete(group);
+      console.warn('sallyport: members not synced', e);
+    });
+}

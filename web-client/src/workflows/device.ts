@@ -1,0 +1,101 @@
+//! This device's life: enrolling from an invitation, unlocking with the PIN (the engine starts,
+//! notifications are set up, roles and name are taken from the server), locking, notifications, the
+//! inactivity setting, and taking the connection back from another tab.
+
+import { enrol as enrolRequest, getMe } from '../api';
+import { app } from '../app';
+import { refreshConfig } from '../config';
+import { loadCore } from '../core';
+import { getLockRecord } from '../db';
+import { Messenger } from '../engine/messenger';
+import type { Credentials } from '../engine/model';
+import { createLock, unlock as unlockKey } from '../lock';
+import { dropSupportPush, enablePush } from '../push';
+
+/** Redeems the invitation, sets the PIN, stores the sealed credentials and starts. */
+export async function enrol(code: string, displayName: string, pin: string): Promise<void> {
+  const core = await loadCore();
+  const db = app.db!;
+  const keys = core.DeviceKeys.generate();
+  try {
+    const body: Parameters<typeof enrolRequest>[0] = { code, signing_key: keys.signingPublic, notification_key: keys.notificationPublic };
+    if (displayName.trim()) body.display_name = displayName.trim();
+    const r = await enrolRequest(body);
+    const creds: Credentials = {
+      server_url: location.origin,
+      account: r.account,
+      device: r.device,
+      mailbox: r.mailbox,
+      display_name: r.display_name,
+      roles: r.roles,
+      keys: JSON.parse(keys.toJson()),
+    };
+    const { record, key } = await createLock(pin);
+    await Messenger.saveCredentials(db, key, creds);
+    await db.put('meta', record, 'lock');
+    await start(key);
+  } finally {
+    keys.free();
+  }
+}
+
+/** False for a wrong PIN. */
+export async function unlock(pin: string): Promise<boolean> {
+  const record = await getLockRecord(app.db!);
+  if (!record) return false;
+  const key = await unlockKey(record, pin);
+  if (!key) return false;
+  await start(key);
+  return true;
+}
+
+async function start(key: CryptoKey): Promise<void> {
+  const core = await loadCore();
+  // A closed support request's unlinked mailbox: its own push registration goes too.
+  const m = await Messenger.open(core, app.db!, key, { onMailboxClosed: (mailbox) => void dropSupportPush(mailbox) });
+  app.started(m);
+  if (app.push === 'unknown') void enableNotifications();
+  void refreshIdentity(m, key);
+}
+
+/** Roles and name change after enrolment (a coordinator adds someone to the team): take the
+ *  server's current ones, and keep them sealed for offline starts. Offline, the saved ones stay. */
+async function refreshIdentity(m: Messenger, key: CryptoKey): Promise<void> {
+  const signer = app.signer;
+  if (!signer) return;
+  try {
+    const me = await getMe(signer);
+    const same = me.display_name === m.creds.display_name && me.roles.join() === m.creds.roles.join();
+    if (same || app.messenger !== m) return;
+    m.creds.roles = me.roles;
+    m.creds.display_name = me.display_name;
+    await Messenger.saveCredentials(app.db!, key, m.creds);
+    app.changed();
+  } catch {
+    // Offline or the server is unreachable: the saved roles serve until the next start.
+  }
+}
+
+export async function enableNotifications(): Promise<void> {
+  const signer = app.signer;
+  if (!signer) return;
+  const config = await refreshConfig();
+  app.config = config;
+  app.push = await enablePush(signer, config.vapid_public_key);
+  app.changed();
+}
+
+/** "Lock now": forgets the keys until the PIN is entered again. */
+export function lock(): void {
+  app.lock();
+}
+
+/** "Lock after": minutes of inactivity before the app locks. */
+export function setLockAfter(minutes: number): void {
+  app.lockAfterMinutes = minutes;
+}
+
+/** "Use here": take the connection back from another tab. */
+export function takeConnectionBack(): void {
+  app.messenger?.reconnect();
+}
