@@ -8,18 +8,20 @@
 // The tests share one server and run in order: later ones build on what earlier ones did (who is
 // enrolled, the conversation). A test whose prerequisite failed is skipped and says which.
 
-import { describe, test, before, after } from 'node:test';
+import { describe, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { startServer } from './lib/server.mjs';
-import { launchBrowser, newPhone, openPage, checkAccessibility, screenshot, waitUntil } from './lib/browser.mjs';
+import { stepper } from './lib/steps.mjs';
+import { launchBrowser, newPhone, openPage, checkAccessibility, screenshot, waitUntil, serviceWorkerRegistration } from './lib/browser.mjs';
 import {
   heading,
   button,
   expectChrome,
   enrol,
   unlock,
+  checkIdleNow,
   goTo,
   send,
   expectMessage,
@@ -28,8 +30,6 @@ import {
   OFFLINE_TEXT,
   NOTIFICATIONS_UNAVAILABLE,
 } from './lib/app.mjs';
-
-const TEST_TIMEOUT = 120_000;
 
 const ALEX = { name: 'Alex Morgan', pin: '482916' };
 const DANA = { name: 'Dana Reyes', pin: '735204' };
@@ -44,7 +44,6 @@ describe('Sallyport web app in headless Chromium', () => {
   let server;
   let browser;
   const phones = [];
-  const done = new Set(); // steps that succeeded, for the tests that build on them
   let alex; // the first administrator's phone
   let dana; // the second person's phone
   let group = null; // the conversation's group id (hex), from its /c/<group> URL
@@ -59,32 +58,7 @@ describe('Sallyport web app in headless Chromium', () => {
     await server?.stop();
   });
 
-  /** A test that needs the steps in `needs`; on failure, screenshots and logs go into the error. */
-  function step(name, needs, body) {
-    test(name, { timeout: TEST_TIMEOUT }, async (t) => {
-      const missing = needs.filter((n) => !done.has(n));
-      if (missing.length > 0) {
-        t.skip(`needs: ${missing.join(', ')}`);
-        return;
-      }
-      try {
-        await body(t);
-        done.add(name);
-      } catch (err) {
-        const slug = name.replace(/[^a-z0-9]+/gi, '-').toLowerCase().slice(0, 60);
-        for (const phone of phones) {
-          if (phone.page && !phone.page.isClosed()) {
-            await screenshot(phone.page, `FAILED-${slug}-${phone.label}`).catch(() => {});
-          }
-        }
-        const errors = phones.flatMap((p) => p.errors.slice(-10));
-        err.message +=
-          (errors.length ? `\n--- browser errors:\n${errors.join('\n')}` : '') +
-          `\n--- server log (tail):\n${server?.logTail(15)}`;
-        throw err;
-      }
-    });
-  }
+  const { step, done } = stepper({ phones, server: () => server });
 
   const ENROL_ADMIN = 'the first administrator enrols from the printed link';
   const INVITE = 'the administrator invites a second person in Administration and they enrol on another phone';
@@ -421,16 +395,7 @@ describe('Sallyport web app in headless Chromium', () => {
     await context.grantPermissions(['notifications'], { origin });
     await goTo(page, 'Conversations');
 
-    const cdp = await context.newCDPSession(page);
-    const registrations = new Map();
-    cdp.on('ServiceWorker.workerRegistrationUpdated', ({ registrations: list }) => {
-      for (const r of list) registrations.set(r.registrationId, r);
-    });
-    await cdp.send('ServiceWorker.enable');
-    const registrationId = await waitUntil(
-      () => [...registrations.values()].find((r) => r.scopeURL === `${origin}/` && !r.isDeleted)?.registrationId,
-      { message: `the service worker registration for ${origin}/` },
-    );
+    const { cdp, registrationId } = await serviceWorkerRegistration(context, page, origin);
 
     const shown = () =>
       page.evaluate(async () => {
@@ -533,7 +498,7 @@ describe('Sallyport web app in headless Chromium', () => {
       await context.clock.install();
       await enrol(page, await server.invite(RILEY.name, ['staff']), { pin: RILEY.pin });
       await page.clock.fastForward('04:30');
-      await page.waitForTimeout(300); // let the app handle the timers that fired
+      await checkIdleNow(page); // the check its timer just made, made again and rendered
       assert.equal(await heading(page, 'Sallyport is locked').count(), 0, 'not locked after 4.5 idle minutes');
       await page.clock.fastForward('00:45');
       await heading(page, 'Sallyport is locked').waitFor();

@@ -9,15 +9,15 @@
 //
 //   cd web-client && npm run build && node --test e2e/
 
-import { describe, test, before, after } from 'node:test';
+import { describe, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { startServer } from './lib/server.mjs';
-import { launchBrowser, newPhone, checkAccessibility, screenshot, waitUntil } from './lib/browser.mjs';
+import { stepper } from './lib/steps.mjs';
+import { launchBrowser, newPhone, checkAccessibility, screenshot, waitUntil, serviceWorkerRegistration } from './lib/browser.mjs';
 import { heading, button, link, enrol, goTo, unlock, send, expectMessage, messages } from './lib/app.mjs';
 
-const TEST_TIMEOUT = 120_000;
 const ALEX = { name: 'Alex Morgan', pin: '482916' };
 const PAT = { name: 'Pat Quinn', pin: '318274' };
 const SAM = { name: 'Sam Lee', pin: '551207' };
@@ -36,7 +36,6 @@ describe('Peer support in headless Chromium', () => {
   let server;
   let browser;
   const phones = [];
-  const done = new Set();
   let pat;
   let sam;
   let dana;
@@ -51,27 +50,7 @@ describe('Peer support in headless Chromium', () => {
     await server?.stop();
   });
 
-  function step(name, needs, body) {
-    test(name, { timeout: TEST_TIMEOUT }, async (t) => {
-      const missing = needs.filter((n) => !done.has(n));
-      if (missing.length > 0) {
-        t.skip(`needs: ${missing.join(', ')}`);
-        return;
-      }
-      try {
-        await body(t);
-        done.add(name);
-      } catch (err) {
-        const slug = name.replace(/[^a-z0-9]+/gi, '-').toLowerCase().slice(0, 60);
-        for (const phone of phones) {
-          if (phone.page && !phone.page.isClosed()) await screenshot(phone.page, `FAILED-support-${slug}-${phone.label}`).catch(() => {});
-        }
-        const errors = phones.flatMap((p) => p.errors.slice(-10));
-        err.message += (errors.length ? `\n--- browser errors:\n${errors.join('\n')}` : '') + `\n--- server log (tail):\n${server?.logTail(15)}`;
-        throw err;
-      }
-    });
-  }
+  const { step } = stepper({ phones, server: () => server, prefix: 'support-' });
 
   const ENROL = 'the administrator, a coordinator-supporter, a second supporter and a staff member enrol';
   const ROSTER = 'the coordinator puts both supporters on the team with current training and Pat on call';
@@ -283,16 +262,7 @@ describe('Peer support in headless Chromium', () => {
     const origin = server.origin;
     await context.grantPermissions(['notifications'], { origin });
     await goTo(page, 'Conversations');
-    const cdp = await context.newCDPSession(page);
-    const registrations = new Map();
-    cdp.on('ServiceWorker.workerRegistrationUpdated', ({ registrations: list }) => {
-      for (const r of list) registrations.set(r.registrationId, r);
-    });
-    await cdp.send('ServiceWorker.enable');
-    const registrationId = await waitUntil(
-      () => [...registrations.values()].find((r) => r.scopeURL === `${origin}/` && !r.isDeleted)?.registrationId,
-      { message: `the service worker registration for ${origin}/` },
-    );
+    const { cdp, registrationId } = await serviceWorkerRegistration(context, page, origin);
     await cdp.send('ServiceWorker.stopAllWorkers');
     // What the server pushes to on-call supporters (protocol §13.2): no id, no requester.
     await cdp.send('ServiceWorker.deliverPushMessage', { origin, registrationId, data: JSON.stringify({ v: 1, kind: 'support_request', urgency: 'now' }) });

@@ -37,6 +37,22 @@ export async function unlock(page, pin) {
   await heading(page, 'Sallyport is locked').waitFor({ state: 'detached' });
 }
 
+/**
+ * Has the app check for inactivity now and render the outcome before returning, with no waiting on
+ * time: the page "becomes visible" (the app checks then, as on each tick of its inactivity timer,
+ * without counting it as activity), and Preact renders in a microtask queued during that check,
+ * so it has run when the microtask queued after it runs.
+ */
+export async function checkIdleNow(page) {
+  const visible = await page.evaluate(async () => {
+    if (document.visibilityState !== 'visible') return false;
+    document.dispatchEvent(new Event('visibilitychange'));
+    await new Promise((resolve) => queueMicrotask(resolve));
+    return true;
+  });
+  if (!visible) throw new Error('the page is not visible, so the app does not check for inactivity on visibilitychange');
+}
+
 /** A nav link ("Conversations", "Administration", "Settings"); waits for the screen's heading. */
 export async function goTo(page, screen) {
   await page.getByRole('navigation').getByRole('link', { name: screen, exact: true }).click();

@@ -122,3 +122,21 @@ export async function waitUntil(probe, { timeout = WAIT_MS, interval = 200, mess
   }
   throw new Error(`timed out after ${timeout} ms waiting for ${message} (last value: ${JSON.stringify(last)})`);
 }
+
+/**
+ * The page's service worker registration for `${origin}/` through the DevTools protocol: the CDP
+ * session (ServiceWorker domain enabled; detach it when done) and the registration id.
+ */
+export async function serviceWorkerRegistration(context, page, origin) {
+  const cdp = await context.newCDPSession(page);
+  const registrations = new Map();
+  cdp.on('ServiceWorker.workerRegistrationUpdated', ({ registrations: list }) => {
+    for (const r of list) registrations.set(r.registrationId, r);
+  });
+  await cdp.send('ServiceWorker.enable');
+  const registrationId = await waitUntil(
+    () => [...registrations.values()].find((r) => r.scopeURL === `${origin}/` && !r.isDeleted)?.registrationId,
+    { message: `the service worker registration for ${origin}/` },
+  );
+  return { cdp, registrationId };
+}
