@@ -1,4 +1,5 @@
-//! Byte helpers: base64url (ids), standard base64, UTF-8 and random ids.
+//! Byte helpers: base64url (ids), standard base64, UTF-8 and random ids; used by the engine, the
+//! REST calls and push.
 
 export const utf8 = new TextEncoder();
 export const fromUtf8 = (b: Uint8Array): string => new TextDecoder().decode(b);

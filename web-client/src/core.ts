@@ -1,4 +1,5 @@
-//! Loads the client core (Rust, compiled to wasm) once and hands out its module.
+//! Loads the client core (Rust, compiled to wasm) once and hands out its module and types; the
+//! engine and api.ts call its API (signRequest, groupSendWithId, MLS, Session) directly.
 
 import init, * as wasm from '../core/wasm/pkg/sallyport_core_wasm.js';
 import wasmUrl from '../core/wasm/pkg/sallyport_core_wasm_bg.wasm?url';

@@ -1,3 +1,6 @@
+//! Unit tests of the app lock: PIN rules, PBKDF2 at the full iteration count, a fresh salt and data
+//! key per lock, and sealed records bound to their place (aad) and tamper-evident.
+
 import { describe, expect, it } from 'vitest';
 import { createLock, openBytes, openJson, PBKDF2_ITERATIONS, sealBytes, sealJson, unlock, validPin } from './lock';
 

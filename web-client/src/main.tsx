@@ -1,3 +1,6 @@
+//! The entry: registers /sw.js, renders <App>, and counts taps and keys as activity for the
+//! inactivity lock (a page coming back after a long sleep checks first).
+
 import { render } from 'preact';
 import { App } from './App';
 import { app } from './app';

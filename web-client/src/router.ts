@@ -1,4 +1,5 @@
-//! Paths as routes (History API): `/`, `/enrol`, `/new`, `/c/<group>`, `/admin`, `/settings`.
+//! Paths as routes (History API): `/`, `/enrol`, `/new`, `/c/<group>`, `/admin`, `/settings`,
+//! `/reach-out`, `/requests`, `/shifts`, `/team`; in-app links and the current path as a hook.
 
 import { useEffect, useState } from 'preact/hooks';
 

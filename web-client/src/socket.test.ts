@@ -1,3 +1,6 @@
+//! Unit tests of the reconnect back-off (1 s to a 30 s cap, with jitter) and of the content-free
+//! push notification's tag and URL.
+
 import { describe, expect, it } from 'vitest';
 import { backoffMs } from './socket';
 import { notificationFor } from './sw-notification';

@@ -1,3 +1,6 @@
+//! Unit tests of the peer support helpers (pseudonyms, request ages, urgency labels), the hand-off
+//! marker payload, and the support request push notification.
+
 import { describe, expect, it } from 'vitest';
 import { parseAppPayload } from './engine/payload';
 import { ageText, randomPseudonym, urgencyLabel } from './support';

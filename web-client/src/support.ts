@@ -1,4 +1,5 @@
-//! Peer support helpers without UI (urgencies, pseudonyms, ages).
+//! Peer support helpers without UI: the urgencies and their labels, random friendly pseudonyms,
+//! and how long a request has waited.
 
 import type { Urgency } from './api';
 

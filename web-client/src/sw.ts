@@ -1,8 +1,7 @@
 //! The service worker (/sw.js, scope /): precaches the app shell so the app opens offline,
 //! network-first for /v1/config (crisis lines offline), cache-first for hashed assets; shows a
-//! content-free notification for each push and opens the conversation on click.
-//! Self-contained: it imports only sw-notification.ts (used by nothing else), so the build emits
-//! it as one classic script.
+//! content-free notification for each push and opens the conversation on click. Self-contained
+//! (imports only sw-notification.ts), so the build emits it as one classic script.
 
 import { pushNotification } from './sw-notification';
 

@@ -1,3 +1,6 @@
+//! Unit tests of what the screens rely on: invitation codes from links, when the iOS install guide
+//! shows, and dialable crisis line numbers.
+
 import { describe, expect, it } from 'vitest';
 import { dialable } from './config';
 import { codeFrom } from './invitation';

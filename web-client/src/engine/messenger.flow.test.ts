@@ -1,7 +1,7 @@
-// The conversation engine end to end in Node: two Messengers with the real client core (wasm),
-// IndexedDB (fake-indexeddb) and the real lock, talking through a small in-process relay that
-// speaks the wire protocol (challenge/auth, send, group_send, deliver, ack, KeyPackages). The
-// relay does not check signatures or epochs: the real server is exercised by the browser tests.
+//! The conversation engine end to end in Node: two Messengers with the real client core (wasm),
+//! IndexedDB (fake-indexeddb) and the real lock, talking through a small in-process relay that
+//! speaks the wire protocol (challenge/auth, send, group_send, deliver, ack, KeyPackages). The
+//! relay does not check signatures or epochs: the real server is exercised by the browser tests.
 import 'fake-indexeddb/auto';
 import { readFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';

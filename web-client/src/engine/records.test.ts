@@ -1,3 +1,6 @@
+//! Unit tests of the engine's records: app payload parsing, delivery status order, disappearing
+//! messages (timers, expiry in IndexedDB), and atomic batches (a failed write leaves nothing).
+
 import 'fake-indexeddb/auto';
 import { describe, expect, it } from 'vitest';
 import { deleteExpired, NEVER, openDb, type StoredMessage } from '../db';

@@ -1,3 +1,6 @@
+//! "Conversations": the list (names, preview, time, "Peer support" tag), "Talk to a peer", "New
+//! conversation", the supporters' links, and the notices (notifications unavailable, iOS install).
+
 import { useState } from 'preact/hooks';
 import { app, useApp } from '../app';
 import { onLinkClick } from '../router';

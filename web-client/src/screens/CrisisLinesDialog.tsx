@@ -1,4 +1,5 @@
-//! The "Crisis lines" dialog, one tap away on every screen (the header's button); works offline.
+//! The "Crisis lines" dialog behind the header's button on every screen (also locked, also
+//! offline): the lines as call and text links, and Close.
 
 import { useEffect, useRef } from 'preact/hooks';
 import { useApp } from '../app';

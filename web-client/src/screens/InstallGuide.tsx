@@ -1,3 +1,6 @@
+//! "Install Sallyport": in iOS Safari outside the Home Screen (where notifications do not
+//! arrive), the steps to add it there; "Not now" hides it for good.
+
 import { useState } from 'preact/hooks';
 
 const KEY = 'sallyport.installGuideDismissed';

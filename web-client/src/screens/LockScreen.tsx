@@ -1,4 +1,5 @@
-//! "Sallyport is locked": the PIN unlocks the data key and starts the engine; a wrong PIN says so.
+//! "Sallyport is locked": the PIN unwraps the data key and starts the engine (workflows/device.ts
+//! unlock); a wrong PIN says so.
 
 import { useState } from 'preact/hooks';
 import { unlock } from '../workflows/device';

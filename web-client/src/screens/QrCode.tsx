@@ -1,3 +1,6 @@
+//! A QR code as inline SVG (the CSP allows no data: images), for the invitation link; the encoder
+//! loads on demand.
+
 import { useEffect, useState } from 'preact/hooks';
 
 /** The QR code's dark modules as one SVG path (inline SVG: the CSP allows no data: images). */

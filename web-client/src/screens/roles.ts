@@ -1,4 +1,5 @@
-//! Role ids (protocol) and what the UI calls them.
+//! Role ids (protocol) and what the UI calls them, for the invitation form, the device list and
+//! Settings.
 
 export const ROLES: { id: string; label: string }[] = [
   { id: 'staff', label: 'Staff' },

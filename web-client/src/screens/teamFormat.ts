@@ -1,4 +1,5 @@
-//! How the team and shifts screens write dates, times and training kinds.
+//! How the team and shifts screens write dates ("2026-11-27"), times ("Fri, Nov 27, 08:00") and
+//! training kinds.
 
 import { TRAINING_KINDS } from '../api';
 
