@@ -5,7 +5,7 @@
 import { useState } from 'preact/hooks';
 import { describeError, type Person } from '../api';
 import type { Conversation } from '../engine/model';
-import { close as closeConversation, handOff, handOffCandidates, leave, revealName } from '../workflows/support';
+import { close as closeConversation, handOff, handOffCandidates, leave, revealName } from '../workflows/supportConversation';
 
 export function SupportPanel({ conv }: { conv: Conversation }) {
   const support = conv.support!;
