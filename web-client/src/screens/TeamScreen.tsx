@@ -66,7 +66,7 @@ export function TeamScreen() {
             <option key={p.account} value={p.account}>{p.display_name}</option>
           ))}
         </select>
-        <button type="button" disabled={busy || !addAccount} onClick={() => run(async () => { const next = await addToTeam(addAccount); setAddAccount(''); setTeam(next); }, 'Added to the team.')}>
+        <button type="button" disabled={busy || !addAccount} onClick={() => run(async () => setTeam(await addToTeam(addAccount, () => setAddAccount(''))), 'Added to the team.')}>
           Add to the team
         </button>
       </section>
@@ -155,9 +155,8 @@ export function TeamScreen() {
           disabled={busy || members.length === 0}
           onClick={() =>
             run(async () => {
-              const next = await createRotation({ name: rotName, members, handoff, time_zone: zone, period_days: Number(period), start_date: startDate });
-              setMembers([]);
-              setTeam(next);
+              const body = { name: rotName, members, handoff, time_zone: zone, period_days: Number(period), start_date: startDate };
+              setTeam(await createRotation(body, () => setMembers([])));
             }, 'Rotation created.')
           }
         >

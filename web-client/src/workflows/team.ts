@@ -54,8 +54,10 @@ export async function loadTeam(): Promise<Team> {
   return { roster: r.supporters, people: d.people, rotations: rot.rotations, overrides: rot.overrides };
 }
 
-export async function addToTeam(account: string): Promise<Team> {
+/** `added` runs once the server has added them, before the team is loaded again. */
+export async function addToTeam(account: string, added?: () => void): Promise<Team> {
   await addSupporter(signer(), account);
+  added?.();
   return loadTeam();
 }
 
@@ -71,8 +73,10 @@ export async function recordTraining(account: string, kind: string, completed: s
   return loadTeam();
 }
 
-export async function createRotation(body: RotationBody): Promise<Team> {
+/** `created` runs once the server has made it, before the team is loaded again. */
+export async function createRotation(body: RotationBody, created?: () => void): Promise<Team> {
   await createRotationRequest(signer(), body);
+  created?.();
   return loadTeam();
 }
 
