@@ -8,6 +8,7 @@ pub mod frames;
 pub mod group;
 pub mod ids;
 pub mod rest;
+pub mod roster;
 pub mod support;
 
 pub use error::ErrorCode;

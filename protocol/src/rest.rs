@@ -73,3 +73,113 @@ pub struct ApiErrorBody {
     pub code: ErrorCode,
     pub message: String,
 }
+
+/// One line to call or text in a crisis, shown on every screen of the app.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CrisisLine {
+    pub name: String,
+    #[serde(default)]
+    pub description: String,
+    /// A number for a `tel:` link.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub call: Option<String>,
+    /// A number for an `sms:` link.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub text: Option<String>,
+}
+
+/// `GET /v1/config` (public): what the app needs before anyone signs in.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ConfigBody {
+    pub crisis_lines: Vec<CrisisLine>,
+    /// The VAPID public key (uncompressed P-256 point, unpadded base64url).
+    pub vapid_public_key: String,
+    pub confidentiality_notice: String,
+}
+
+/// `GET /v1/me`: the signing device and its account.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct MeBody {
+    pub account: AccountId,
+    pub device: DeviceId,
+    pub mailbox: MailboxId,
+    pub display_name: String,
+    pub roles: Vec<Role>,
+}
+
+/// One person in `GET /v1/directory`: an account with its active devices' linked mailboxes.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Person {
+    pub account: AccountId,
+    pub display_name: String,
+    pub roles: Vec<Role>,
+    pub mailboxes: Vec<MailboxId>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DirectoryBody {
+    pub people: Vec<Person>,
+}
+
+/// `POST /v1/admin/invitations`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct InvitationRequest {
+    pub display_name: String,
+    pub roles: Vec<Role>,
+    /// Adds a device to this account instead of creating one.
+    #[serde(default)]
+    pub account: Option<AccountId>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct InvitationBody {
+    /// The one-time enrolment link; its code is in the fragment.
+    pub link: String,
+    pub expires_at: i64,
+}
+
+/// One device in `GET /v1/admin/devices`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DeviceBody {
+    pub device: DeviceId,
+    pub account: AccountId,
+    pub display_name: String,
+    pub roles: Vec<Role>,
+    pub created_at: i64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub revoked_at: Option<i64>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DevicesBody {
+    pub devices: Vec<DeviceBody>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RevokedBody {
+    pub revoked: bool,
+}
+
+/// `POST /v1/push/subscriptions`: a browser's push subscription (RFC 8030 endpoint, RFC 8291 keys).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PushSubscriptionBody {
+    pub endpoint: String,
+    /// The subscriber's P-256 key: base64url of an uncompressed point.
+    pub p256dh: String,
+    /// The subscriber's authentication secret: base64url of 16 bytes.
+    pub auth: String,
+}
+
+/// `DELETE /v1/push/subscriptions`: the endpoint; the keys may be sent too and are ignored.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UnsubscribeBody {
+    pub endpoint: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub p256dh: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub auth: Option<String>,
+}

@@ -1,7 +1,7 @@
 //! Peer support requests (protocol/README.md §13.2): REST bodies for reaching out, the
 //! requester's status, the supporters' queue and claims. Nothing here names the requester.
 
-use crate::{MailboxId, MailboxSecret, RequestId};
+use crate::{AccountId, MailboxId, MailboxSecret, RequestId};
 use serde::{Deserialize, Serialize};
 
 /// Header carrying an unlinked mailbox's secret (unpadded base64url) where the requester, not a
@@ -93,11 +93,26 @@ pub struct ClaimedSupportRequest {
     pub urgency: Urgency,
 }
 
-/// `POST /v1/support/mailboxes/{mailbox}/push` with the mailbox secret header.
+/// `POST /v1/support/mailboxes/{mailbox}/push` with the mailbox secret header: the same body
+/// as a device's subscription.
+pub type MailboxPushSubscription = crate::rest::PushSubscriptionBody;
+
+/// `POST /v1/support/requests/{id}` with the secret in the body instead of a header.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct MailboxPushSubscription {
-    pub endpoint: String,
-    pub p256dh: String,
-    pub auth: String,
+pub struct SecretBody {
+    pub mailbox_secret: MailboxSecret,
+}
+
+/// `POST /v1/support/requests/{id}/handoff`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HandOffRequest {
+    pub to: AccountId,
+}
+
+/// Answer to a hand-off: who holds the request now.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct HandedOff {
+    pub claimed_by: AccountId,
 }
