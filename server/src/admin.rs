@@ -2,9 +2,10 @@
 //! directly, so they work while the server is running (a running node sees a revocation within
 //! a second through the revocation feed).
 
-use crate::clock::now_ms;
+use crate::clock::Clock;
 use crate::config::AdminCommand;
-use crate::{PUBLIC_URL_SETTING, invitations, store};
+use crate::store;
+use crate::workflows::enrolment::{self, Invitation, PUBLIC_URL_SETTING};
 use anyhow::{Context as _, bail};
 use sallyport_protocol::{AccountId, DeviceId};
 
@@ -13,14 +14,11 @@ const DEFAULT_PUBLIC_URL: &str = "http://127.0.0.1:8080";
 pub async fn run(command: AdminCommand) -> anyhow::Result<()> {
     match command {
         AdminCommand::Invite { name, roles, account, expires_hours, public_url, database } => {
-            let name = name.trim();
-            if name.is_empty() || name.chars().count() > 100 {
-                bail!("--name must be 1 to 100 characters");
-            }
             let account = match account {
                 Some(a) => Some(AccountId::parse(&a).context("--account is not an account id")?),
                 None => None,
             };
+            let invitation = Invitation::new(&name, roles, account, expires_hours).map_err(|e| anyhow::anyhow!("--name or --role: {e}"))?;
             let store = store::connect(&database.url()?).await.context("opening the database")?;
             let public_url = match public_url {
                 Some(url) => url,
@@ -29,18 +27,15 @@ pub async fn run(command: AdminCommand) -> anyhow::Result<()> {
                     None => DEFAULT_PUBLIC_URL.into(),
                 },
             };
-            let mut roles = roles;
-            roles.sort();
-            roles.dedup();
-            let link = invitations::create(&*store, &public_url, name, roles, account, expires_hours, now_ms()).await?;
+            let link = enrolment::create_invitation(&*store, &public_url, &invitation, Clock::system().now()).await?;
             store.close().await;
-            eprintln!("One-time enrolment link for {name} (valid {expires_hours} h):");
+            eprintln!("One-time enrolment link for {} (valid {expires_hours} h):", invitation.display_name);
             println!("{link}");
         }
         AdminCommand::RevokeDevice { device, database } => {
             let device = DeviceId::parse(&device).context("not a device id (see `sallyport admin devices`)")?;
             let store = store::connect(&database.url()?).await.context("opening the database")?;
-            let result = store.revoke_device(&device, now_ms()).await;
+            let result = store.revoke_device(&device, Clock::system().now()).await;
             store.close().await;
             match result {
                 Ok(true) => println!("revoked device {device}; its connections close within a second"),
@@ -53,7 +48,7 @@ pub async fn run(command: AdminCommand) -> anyhow::Result<()> {
             let store = store::connect(&database.url()?).await.context("opening the database")?;
             let devices = store.list_devices().await?;
             store.close().await;
-            println!("{:<24} {:<24} {:<28} {}", "DEVICE", "ACCOUNT", "NAME", "ROLES / STATE");
+            println!("{:<24} {:<24} {:<28} ROLES / STATE", "DEVICE", "ACCOUNT", "NAME");
             for d in devices {
                 let roles: Vec<&str> = d.roles.iter().map(|r| r.as_str()).collect();
                 let state = if d.revoked_at.is_some() { " (revoked)" } else { "" };

@@ -1,10 +1,13 @@
 //! Command line and environment configuration. Every option is also a `SALLYPORT_*` environment
 //! variable; each field's doc comment is its `--help` text.
 
+use crate::push::PushSettings;
+use crate::workflows::peer_support;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use sallyport_protocol::rest::Role;
 use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::time::Duration;
 
 #[derive(Debug, Parser)]
 #[command(name = "sallyport", version, about = "Sallyport: confidential support and paging relay for corrections staff")]
@@ -99,10 +102,15 @@ pub struct ServeConfig {
     pub web_dir: Option<std::path::PathBuf>,
 
     #[command(flatten)]
-    pub push: crate::push::PushArgs,
+    pub push: PushArgs,
 
     #[command(flatten)]
-    pub support: crate::support::requests::SupportArgs,
+    pub support: PeerSupportArgs,
+
+    /// A file holding a number of milliseconds added to the server's clock, re-read on every use:
+    /// end-to-end tests move time (escalations, schedules, expiry) without waiting.
+    #[arg(long, hide = true)]
+    pub clock_offset_file: Option<PathBuf>,
 
     /// Most messages committed in one database transaction (group commit).
     #[arg(long, env = "SALLYPORT_MAX_COMMIT_BATCH", default_value_t = 4_096)]
@@ -117,6 +125,95 @@ impl ServeConfig {
             None => format!("http://{bound}"),
         }
     }
+}
+
+/// Web Push options of `sallyport serve`.
+#[derive(Debug, Clone, Args)]
+pub struct PushArgs {
+    /// File with the VAPID private key: a PEM file (SEC1 `EC PRIVATE KEY` or PKCS#8 `PRIVATE KEY`,
+    /// P-256), or the raw 32-byte private scalar in base64url. Without it, a key is generated on
+    /// first start and kept in the database (shared by every node).
+    #[arg(long, env = "SALLYPORT_VAPID_PRIVATE_KEY_FILE")]
+    pub vapid_private_key_file: Option<PathBuf>,
+
+    /// Contact for push services, the VAPID `sub` claim: a `mailto:` or `https:` URL (default: the
+    /// public URL if it is https, else mailto:push@HOST of the public URL).
+    #[arg(long, env = "SALLYPORT_VAPID_SUBJECT")]
+    pub vapid_subject: Option<String>,
+
+    /// Accept push endpoints on http://127.0.0.1 and http://localhost (tests with a local push
+    /// service emulator). Never needed in production: real push services are https.
+    #[arg(long, hide = true)]
+    pub push_allow_insecure_endpoints: bool,
+
+    /// A device is pushed at most once per conversation within this many milliseconds.
+    #[arg(long, hide = true, default_value_t = 10_000)]
+    pub push_min_interval_ms: u64,
+}
+
+impl PushArgs {
+    pub fn settings(&self) -> PushSettings {
+        PushSettings {
+            vapid_private_key_file: self.vapid_private_key_file.clone(),
+            vapid_subject: self.vapid_subject.clone(),
+            allow_insecure_endpoints: self.push_allow_insecure_endpoints,
+            min_interval: Duration::from_millis(self.push_min_interval_ms),
+        }
+    }
+}
+
+/// Peer support options of `sallyport serve`.
+#[derive(Debug, Clone, Args)]
+pub struct PeerSupportArgs {
+    /// An unclaimed "now" request is offered to every peer supporter after this long, and to the
+    /// coordinators after as long again (e.g. 300s, 5m, 1h).
+    #[arg(long, env = "SALLYPORT_ESCALATE_NOW_AFTER", default_value = "5m", value_parser = parse_duration)]
+    pub escalate_now_after: Duration,
+
+    /// Escalation delay of a "today" request.
+    #[arg(long, env = "SALLYPORT_ESCALATE_TODAY_AFTER", default_value = "60m", value_parser = parse_duration)]
+    pub escalate_today_after: Duration,
+
+    /// Escalation delay of a "this week" request.
+    #[arg(long, env = "SALLYPORT_ESCALATE_WEEK_AFTER", default_value = "24h", value_parser = parse_duration)]
+    pub escalate_week_after: Duration,
+
+    /// Support requests one device may make per hour (counted in memory only, never stored).
+    #[arg(long, env = "SALLYPORT_SUPPORT_REQUESTS_PER_HOUR", default_value_t = 5)]
+    pub support_requests_per_hour: u32,
+
+    /// How often the escalation scheduler looks for due timers, in milliseconds.
+    #[arg(long, hide = true, default_value_t = 1_000)]
+    pub support_scheduler_interval_ms: u64,
+}
+
+impl PeerSupportArgs {
+    pub fn settings(&self) -> peer_support::Settings {
+        peer_support::Settings {
+            escalate_now_after: self.escalate_now_after,
+            escalate_today_after: self.escalate_today_after,
+            escalate_week_after: self.escalate_week_after,
+            requests_per_hour: self.support_requests_per_hour,
+            scheduler_interval: Duration::from_millis(self.support_scheduler_interval_ms),
+        }
+    }
+}
+
+/// `300`, `300s`, `500ms`, `5m`, `5min`, `1h`, `2d`.
+pub fn parse_duration(text: &str) -> Result<Duration, String> {
+    let text = text.trim();
+    let split = text.find(|c: char| !c.is_ascii_digit()).unwrap_or(text.len());
+    let (number, unit) = text.split_at(split);
+    let n: u64 = number.parse().map_err(|_| format!("`{text}` is not a duration like 300s, 5m or 24h"))?;
+    let ms = match unit.trim() {
+        "ms" => 1,
+        "" | "s" | "sec" => 1_000,
+        "m" | "min" => 60_000,
+        "h" => 3_600_000,
+        "d" => 86_400_000,
+        other => return Err(format!("unknown duration unit `{other}` (ms, s, m, h, d)")),
+    };
+    n.checked_mul(ms).map(Duration::from_millis).ok_or_else(|| format!("`{text}` is too long"))
 }
 
 #[derive(Debug, Subcommand)]
@@ -153,4 +250,20 @@ pub enum AdminCommand {
         #[command(flatten)]
         database: DatabaseArgs,
     },
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations_parse_with_units() {
+        assert_eq!(parse_duration("300").unwrap(), Duration::from_secs(300));
+        assert_eq!(parse_duration("5m").unwrap(), Duration::from_secs(300));
+        assert_eq!(parse_duration("5min").unwrap(), Duration::from_secs(300));
+        assert_eq!(parse_duration("24h").unwrap(), Duration::from_secs(86_400));
+        assert_eq!(parse_duration("250ms").unwrap(), Duration::from_millis(250));
+        assert!(parse_duration("5 parsecs").is_err());
+        assert!(parse_duration("").is_err());
+    }
 }

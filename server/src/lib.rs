@@ -1,34 +1,38 @@
-//! The Sallyport relay: authenticated WebSocket sessions, durable mailbox queues with group
-//! commit, enrolment, and the admin commands. `run` serves one node until shutdown.
+//! The Sallyport server: authenticated WebSocket sessions, durable mailbox queues with group
+//! commit, the workflows (enrolment, peer support), the REST API and the admin commands. `run`
+//! wires the layers together and serves one node until shutdown.
+//!
+//! Dependencies point one way: `http` → `workflows` → `push` / `store` → `domain` → protocol;
+//! `relay` → `store`, `push`. `clock`, `shutdown` and `metrics` are leaves anyone may use.
 
 pub mod admin;
 pub mod clock;
 pub mod config;
-pub mod error;
+pub mod domain;
 pub mod http;
-pub mod invitations;
 pub mod metrics;
 pub mod push;
 pub mod relay;
-pub mod state;
+pub mod shutdown;
 pub mod store;
-pub mod support;
+pub mod workflows;
 
 use anyhow::Context as _;
 use axum::serve::ListenerExt as _;
+use clock::Clock;
 use config::ServeConfig;
+use http::state::{AppState, Settings};
 use relay::committer::{Committer, CommitterConfig};
 use relay::hub::Hub;
+use relay::{Relay, RelaySettings};
 use sallyport_protocol::rest::Role;
-use state::{AppState, Settings};
 use std::io::Write as _;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
-
-/// Settings key under which the last announced public URL is kept for the admin commands.
-pub const PUBLIC_URL_SETTING: &str = "public_url";
+use workflows::enrolment::{self, Invitation, PUBLIC_URL_SETTING};
+use workflows::peer_support::{self, PeerSupport};
 
 /// How long shutdown waits for queued writes to commit before giving up.
 const DRAIN_TIMEOUT: Duration = Duration::from_secs(30);
@@ -45,28 +49,21 @@ pub async fn run(
     let database_url = config.database.url()?;
     let web_dir = http::web::resolve_dir(config.web_dir.as_deref())?;
     let store = store::connect(&database_url).await.context("opening the database")?;
+    let clock = Clock::with_offset_file(config.clock_offset_file.clone());
     tracing::info!(backend = store.backend(), "database ready");
 
     store.set_setting(PUBLIC_URL_SETTING, public_url.as_bytes()).await.context("recording the public URL")?;
     // Before the address line: a bad VAPID key stops the start before anyone is told it is up.
     let metrics = Arc::new(metrics::Metrics::default());
     let (shutdown_tx, shutdown_rx) = watch::channel(false);
-    let push = push::Push::start(store.clone(), metrics.clone(), &config.push, &public_url, shutdown_rx.clone())
+    let push = push::Push::start(store.clone(), metrics.clone(), &config.push.settings(), &public_url, shutdown_rx.clone())
         .await
         .context("setting up Web Push")?;
 
     let mut stdout = std::io::stdout().lock();
     if store.account_count().await? == 0 {
-        let link = invitations::create(
-            &*store,
-            &public_url,
-            "Administrator",
-            vec![Role::Admin],
-            None,
-            config.invitation_ttl_hours,
-            clock::now_ms(),
-        )
-        .await?;
+        let invitation = Invitation::new("Administrator", vec![Role::Admin], None, config.invitation_ttl_hours)?;
+        let link = enrolment::create_invitation(&*store, &public_url, &invitation, clock.now()).await?;
         writeln!(stdout, "No administrator is enrolled yet. Open this one-time link to enrol the first one (valid {} h):", config.invitation_ttl_hours)?;
         writeln!(stdout, "administrator enrolment link: {link}")?;
     }
@@ -92,28 +89,42 @@ pub async fn run(
         store.clone(),
         hub.clone(),
         metrics.clone(),
+        clock.clone(),
         relay::watchers::WatcherConfig { node_id, ignore_notifications: config.ignore_notifications },
         shutdown_rx.clone(),
     );
 
-    let support = Arc::new(support::requests::Support::new(config.support.clone()));
-    support::routing::spawn_scheduler(store.clone(), push.clone(), metrics.clone(), support.clone(), shutdown_rx.clone());
+    let peer_support = Arc::new(PeerSupport::new(
+        store.clone(),
+        push.clone(),
+        clock.clone(),
+        metrics.clone(),
+        config.support.settings(),
+    ));
+    tokio::spawn(peer_support::escalation::run_scheduler(peer_support.clone(), shutdown_rx.clone()));
 
-    let state = AppState {
-        settings: Arc::new(Settings {
-            origin: sallyport_protocol::auth::origin_of(&public_url),
-            public_url,
-            message_ttl_ms: i64::from(config.message_ttl_days) * 86_400_000,
-            queue_quota: config.queue_quota,
-            max_frames_per_second: config.max_frames_per_second,
-            vapid_public_key: push.vapid_public_key.clone(),
-        }),
+    let origin = sallyport_protocol::auth::origin_of(&public_url);
+    let relay = Relay {
         store: store.clone(),
         hub,
         committer,
+        metrics: metrics.clone(),
+        clock: clock.clone(),
+        settings: Arc::new(RelaySettings {
+            origin: origin.clone(),
+            message_ttl_ms: i64::from(config.message_ttl_days) * domain::DAY_MS,
+            max_frames_per_second: config.max_frames_per_second,
+        }),
+        shutdown: shutdown_rx.clone(),
+    };
+    let state = AppState {
+        settings: Arc::new(Settings { origin, public_url }),
+        store: store.clone(),
+        clock,
         metrics,
+        relay,
         push,
-        support,
+        peer_support,
         replay: Arc::default(),
         shutdown: shutdown_rx,
     };

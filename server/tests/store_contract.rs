@@ -1,14 +1,12 @@
-//! The `Store` contract: one set of behaviours, run against SQLite (always, in a temp dir) and
-//! PostgreSQL (a fresh database per test on `SALLYPORT_TEST_POSTGRES_URL`, e.g. a cluster from
-//! `scripts/pg-cluster start`). With `SALLYPORT_REQUIRE_POSTGRES=1` a missing URL fails the
-//! PostgreSQL tests instead of skipping them.
+//! The `Store` contract for enrolment, devices, mailboxes, the durable queue, MLS epochs and
+//! KeyPackages: one set of behaviours, run against SQLite and PostgreSQL (`common`).
 
 use bytes::Bytes;
 use sallyport_protocol::rest::Role;
-use sallyport_protocol::{AccountId, DeviceId, MailboxId, MessageId, PublicKey};
+use sallyport_protocol::{AccountId, DeviceId, MailboxId, MessageId};
 use sallyport_server::store::{
     self, AppendOutcome, ClaimedKeyPackage, GROUP_IDLE_MS, GroupCheck, Hash32, MailboxAccess,
-    NewDevice, NewInvitation, NewMessage, Store, StoreError, Wakeup,
+    Conflict, NewInvitation, NewMessage, Store, StoreError, Wakeup,
 };
 use std::collections::HashSet;
 use std::sync::Arc;
@@ -22,132 +20,8 @@ const QUOTA: u64 = 1_000;
 // ---------------------------------------------------------------------------------------------
 // Fixtures
 
-/// A store on a fresh database, and how to open that database again.
-struct Fixture {
-    store: Arc<dyn Store>,
-    url: String,
-    /// PostgreSQL: (base URL, database name) to drop at the end.
-    pg: Option<(String, String)>,
-    _dir: Option<tempfile::TempDir>,
-}
-
-impl Fixture {
-    async fn sqlite() -> Fixture {
-        let dir = tempfile::tempdir().unwrap();
-        let url = format!(
-            "sqlite://{}",
-            dir.path().join("nested/dir/sallyport.db").display()
-        );
-        let store = store::connect(&url).await.expect("open SQLite");
-        assert_eq!(store.backend(), "sqlite");
-        Fixture {
-            store,
-            url,
-            pg: None,
-            _dir: Some(dir),
-        }
-    }
-
-    async fn postgres() -> Option<Fixture> {
-        let Ok(base) = std::env::var("SALLYPORT_TEST_POSTGRES_URL") else {
-            if std::env::var("SALLYPORT_REQUIRE_POSTGRES").as_deref() == Ok("1") {
-                panic!("SALLYPORT_REQUIRE_POSTGRES=1 but SALLYPORT_TEST_POSTGRES_URL is not set");
-            }
-            eprintln!(
-                "skipped: set SALLYPORT_TEST_POSTGRES_URL to run the PostgreSQL contract tests"
-            );
-            return None;
-        };
-        let name = format!("t_{}", hex(&MailboxId::random().0));
-        admin(&base, &format!("CREATE DATABASE {name}")).await;
-        let mut url = url::Url::parse(&base).expect("SALLYPORT_TEST_POSTGRES_URL is a URL");
-        url.set_path(&format!("/{name}"));
-        let url = url.to_string();
-        let store = store::connect(&url).await.expect("open PostgreSQL");
-        assert_eq!(store.backend(), "postgres");
-        Some(Fixture {
-            store,
-            url,
-            pg: Some((base, name)),
-            _dir: None,
-        })
-    }
-
-    /// Another store instance on the same database (another node, or the same one restarted).
-    async fn open_again(&self) -> Arc<dyn Store> {
-        store::connect(&self.url).await.expect("reopen the store")
-    }
-
-    async fn finish(self) {
-        self.store.close().await;
-        if let Some((base, name)) = &self.pg {
-            admin(
-                base,
-                &format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"),
-            )
-            .await;
-        }
-    }
-}
-
-async fn admin(base: &str, sql: &str) {
-    use sqlx::Connection as _;
-    let mut conn = sqlx::PgConnection::connect(base)
-        .await
-        .expect("connect to SALLYPORT_TEST_POSTGRES_URL");
-    sqlx::query(sqlx::AssertSqlSafe(sql.to_owned()))
-        .execute(&mut conn)
-        .await
-        .expect("administer test databases");
-    conn.close().await.ok();
-}
-
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
-
-/// Each behaviour below, once per backend. `store:` behaviours take the store; `fixture:`
-/// behaviours also open the same database again.
-macro_rules! contract {
-    (store: [$($s:ident),* $(,)?], fixture: [$($f:ident),* $(,)?]) => {
-        mod sqlite {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $s() {
-                    let f = super::Fixture::sqlite().await;
-                    super::$s(f.store.clone()).await;
-                    f.finish().await;
-                }
-            )*
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $f() {
-                    let f = super::Fixture::sqlite().await;
-                    super::$f(&f).await;
-                    f.finish().await;
-                }
-            )*
-        }
-        mod postgres {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $s() {
-                    let Some(f) = super::Fixture::postgres().await else { return };
-                    super::$s(f.store.clone()).await;
-                    f.finish().await;
-                }
-            )*
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $f() {
-                    let Some(f) = super::Fixture::postgres().await else { return };
-                    super::$f(&f).await;
-                    f.finish().await;
-                }
-            )*
-        }
-    };
-}
+mod common;
+use common::{Fixture, new_device};
 
 contract!(
     store: [
@@ -209,18 +83,6 @@ fn invitation(code_hash: Hash32, account: Option<AccountId>, expires_at: i64) ->
         account,
         created_at: NOW,
         expires_at,
-    }
-}
-
-fn new_device(now: i64) -> NewDevice {
-    NewDevice {
-        display_name: None,
-        device: DeviceId::random(),
-        mailbox: MailboxId::random(),
-        new_account: AccountId::random(),
-        signing_key: PublicKey::random(),
-        notification_key: PublicKey::random(),
-        now,
     }
 }
 
@@ -546,14 +408,14 @@ async fn contract_unlinked_mailbox_create_conflict_and_access(store: Arc<dyn Sto
         .create_mailbox(&mailbox, &store::sha256(b"other"), NOW)
         .await;
     assert!(
-        matches!(again, Err(StoreError::Conflict("mailbox_exists"))),
+        matches!(again, Err(StoreError::Conflict(Conflict::MailboxExists))),
         "{again:?}"
     );
     // A linked mailbox's id is taken as well.
     let linked = linked_mailbox(&store).await;
     let clash = store.create_mailbox(&linked, &hash, NOW).await;
     assert!(
-        matches!(clash, Err(StoreError::Conflict("mailbox_exists"))),
+        matches!(clash, Err(StoreError::Conflict(Conflict::MailboxExists))),
         "{clash:?}"
     );
     assert_eq!(
@@ -1346,7 +1208,7 @@ async fn contract_key_package_limit_conflict_stores_nothing(store: Arc<dyn Store
         store
             .publish_key_packages(&mb, &[kp("a"), kp("b")], Some(&kp("L2")), 5)
             .await,
-        Err(StoreError::Conflict("key_package_limit"))
+        Err(StoreError::Conflict(Conflict::KeyPackageLimit))
     ));
     assert_eq!(store.key_package_count(&mb).await.unwrap(), 4);
     assert_eq!(

@@ -4,86 +4,17 @@
 //! `store_contract.rs`.
 
 use sallyport_protocol::rest::Role;
-use sallyport_protocol::{AccountId, DeviceId, MailboxId, MessageId, PublicKey};
-use sallyport_server::store::{self, NewDevice, NewInvitation, PushSubscription, Store, StoreError};
+use sallyport_protocol::{DeviceId, MailboxId};
+use sallyport_server::store::{self, Conflict, PushSubscription, Store, StoreError};
 use std::collections::HashSet;
 use std::sync::Arc;
 
 const NOW: i64 = 1_700_000_000_000;
-const DAY: i64 = 86_400_000;
 const MAX: u32 = 3;
 
-struct Fixture {
-    store: Arc<dyn Store>,
-    pg: Option<(String, String)>,
-    _dir: Option<tempfile::TempDir>,
-}
+mod common;
 
-impl Fixture {
-    async fn sqlite() -> Fixture {
-        let dir = tempfile::tempdir().unwrap();
-        let url = format!("sqlite://{}", dir.path().join("sallyport.db").display());
-        let store = store::connect(&url).await.expect("open SQLite");
-        Fixture { store, pg: None, _dir: Some(dir) }
-    }
-
-    async fn postgres() -> Option<Fixture> {
-        let Ok(base) = std::env::var("SALLYPORT_TEST_POSTGRES_URL") else {
-            if std::env::var("SALLYPORT_REQUIRE_POSTGRES").as_deref() == Ok("1") {
-                panic!("SALLYPORT_REQUIRE_POSTGRES=1 but SALLYPORT_TEST_POSTGRES_URL is not set");
-            }
-            eprintln!("skipped: set SALLYPORT_TEST_POSTGRES_URL to run the PostgreSQL contract tests");
-            return None;
-        };
-        let name = format!("tp_{}", rand::random::<u64>());
-        admin(&base, &format!("CREATE DATABASE {name}")).await;
-        let mut url = url::Url::parse(&base).expect("SALLYPORT_TEST_POSTGRES_URL is a URL");
-        url.set_path(&format!("/{name}"));
-        let store = store::connect(url.as_str()).await.expect("open PostgreSQL");
-        Some(Fixture { store, pg: Some((base, name)), _dir: None })
-    }
-
-    async fn finish(self) {
-        self.store.close().await;
-        if let Some((base, name)) = &self.pg {
-            admin(base, &format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)")).await;
-        }
-    }
-}
-
-async fn admin(base: &str, sql: &str) {
-    use sqlx::Connection as _;
-    let mut conn = sqlx::PgConnection::connect(base).await.expect("connect to SALLYPORT_TEST_POSTGRES_URL");
-    sqlx::query(sqlx::AssertSqlSafe(sql.to_owned())).execute(&mut conn).await.expect("administer test databases");
-    conn.close().await.ok();
-}
-
-macro_rules! contract {
-    ($($t:ident),* $(,)?) => {
-        mod sqlite {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $t() {
-                    let f = super::Fixture::sqlite().await;
-                    super::$t(f.store.clone()).await;
-                    f.finish().await;
-                }
-            )*
-        }
-        mod postgres {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $t() {
-                    let Some(f) = super::Fixture::postgres().await else { return };
-                    super::$t(f.store.clone()).await;
-                    f.finish().await;
-                }
-            )*
-        }
-    };
-}
-
-contract!(
+contract!(store: [
     push_subscriptions_are_listed_by_linked_mailbox,
     registering_an_endpoint_again_replaces_it_even_across_devices,
     a_device_may_not_exceed_its_subscription_limit,
@@ -92,37 +23,11 @@ contract!(
     revocation_deletes_subscriptions_and_refuses_new_ones,
     unknown_devices_cannot_subscribe,
     an_endpoint_never_serves_a_device_and_an_unlinked_mailbox,
-);
+]);
 
 /// Enrols a device on a fresh account: (device, linked mailbox).
 async fn device(store: &Arc<dyn Store>) -> (DeviceId, MailboxId) {
-    let code_hash = store::sha256(MessageId::random().as_bytes());
-    store
-        .create_invitation(NewInvitation {
-            code_hash,
-            display_name: "Dana R.".into(),
-            roles: vec![Role::Staff],
-            account: None,
-            created_at: NOW,
-            expires_at: NOW + DAY,
-        })
-        .await
-        .unwrap();
-    let enrolled = store
-        .redeem_invitation(
-            &code_hash,
-            NewDevice {
-                device: DeviceId::random(),
-                mailbox: MailboxId::random(),
-                new_account: AccountId::random(),
-                display_name: None,
-                signing_key: PublicKey::random(),
-                notification_key: PublicKey::random(),
-                now: NOW,
-            },
-        )
-        .await
-        .unwrap();
+    let enrolled = common::enrol(store, "Dana R.", vec![Role::Staff], NOW).await;
     (enrolled.device, enrolled.mailbox)
 }
 
@@ -182,7 +87,7 @@ async fn a_device_may_not_exceed_its_subscription_limit(store: Arc<dyn Store>) {
         store.add_push_subscription(&a, &subscription(n), MAX, NOW).await.unwrap();
     }
     let err = store.add_push_subscription(&a, &subscription(99), MAX, NOW).await.unwrap_err();
-    assert!(matches!(err, StoreError::Conflict("push_subscription_limit")), "{err:?}");
+    assert!(matches!(err, StoreError::Conflict(Conflict::PushSubscriptionLimit)), "{err:?}");
     assert_eq!(store.push_subscriptions_for(&[a_box]).await.unwrap().len(), MAX as usize, "nothing stored");
     // Refreshing one it already has is not a new one.
     store.add_push_subscription(&a, &subscription(0), MAX, NOW + 1).await.unwrap();
@@ -233,12 +138,12 @@ async fn an_endpoint_never_serves_a_device_and_an_unlinked_mailbox(store: Arc<dy
     let (a, a_box) = device(&store).await;
     let unlinked = MailboxId::random();
     store.create_mailbox(&unlinked, &store::sha256(b"secret"), NOW).await.unwrap();
-    store.support().add_mailbox_push_subscription(&unlinked, &subscription(1)).await.unwrap();
+    store.add_mailbox_push_subscription(&unlinked, &subscription(1)).await.unwrap();
     let err = store.add_push_subscription(&a, &subscription(1), MAX, NOW).await.unwrap_err();
-    assert!(matches!(err, StoreError::Conflict("endpoint_in_use")), "{err:?}");
+    assert!(matches!(err, StoreError::Conflict(Conflict::EndpointInUse)), "{err:?}");
     assert!(store.push_subscriptions_for(&[a_box]).await.unwrap().is_empty(), "nothing stored");
 
     store.add_push_subscription(&a, &subscription(2), MAX, NOW).await.unwrap();
-    let err = store.support().add_mailbox_push_subscription(&unlinked, &subscription(2)).await.unwrap_err();
-    assert!(matches!(err, StoreError::Conflict("endpoint_in_use")), "{err:?}");
+    let err = store.add_mailbox_push_subscription(&unlinked, &subscription(2)).await.unwrap_err();
+    assert!(matches!(err, StoreError::Conflict(Conflict::EndpointInUse)), "{err:?}");
 }

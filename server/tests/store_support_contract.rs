@@ -8,94 +8,24 @@ use bytes::Bytes;
 use sallyport_protocol::support::Urgency;
 use sallyport_protocol::{AccountId, MailboxId, RequestId};
 use sallyport_server::store::support::{ClaimOutcome, HandOffOutcome, NewSupportRequest, RequestState};
-use sallyport_server::store::{self, MailboxAccess, PushSubscription, Store, StoreError};
+use sallyport_server::store::{self, Conflict, MailboxAccess, PushSubscription, Store, StoreError};
 use std::sync::Arc;
 
 const NOW: i64 = 1_700_000_040_000;
 const MINUTE: i64 = 60_000;
 const STEP: i64 = 5 * MINUTE;
 
-struct Fixture {
-    store: Arc<dyn Store>,
-    url: String,
-    pg: Option<(String, String)>,
-    _dir: Option<tempfile::TempDir>,
-}
+mod common;
+use common::Fixture;
 
-impl Fixture {
-    async fn sqlite() -> Fixture {
-        let dir = tempfile::tempdir().unwrap();
-        let url = format!("sqlite://{}", dir.path().join("sallyport.db").display());
-        let store = store::connect(&url).await.expect("open SQLite");
-        Fixture { store, url, pg: None, _dir: Some(dir) }
-    }
-
-    async fn postgres() -> Option<Fixture> {
-        let Ok(base) = std::env::var("SALLYPORT_TEST_POSTGRES_URL") else {
-            assert!(
-                std::env::var("SALLYPORT_REQUIRE_POSTGRES").as_deref() != Ok("1"),
-                "SALLYPORT_REQUIRE_POSTGRES=1 but SALLYPORT_TEST_POSTGRES_URL is not set"
-            );
-            eprintln!("skipped: set SALLYPORT_TEST_POSTGRES_URL to run the PostgreSQL contract tests");
-            return None;
-        };
-        let name = format!("ts_{}", rand::random::<u64>());
-        admin(&base, &format!("CREATE DATABASE {name}")).await;
-        let mut url = url::Url::parse(&base).expect("a URL");
-        url.set_path(&format!("/{name}"));
-        let url = url.to_string();
-        let store = store::connect(&url).await.expect("open PostgreSQL");
-        Some(Fixture { store, url, pg: Some((base, name)), _dir: None })
-    }
-
-    async fn finish(self) {
-        self.store.close().await;
-        if let Some((base, name)) = &self.pg {
-            admin(base, &format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)")).await;
-        }
-    }
-}
-
-async fn admin(base: &str, sql: &str) {
-    use sqlx::Connection as _;
-    let mut conn = sqlx::PgConnection::connect(base).await.expect("connect to SALLYPORT_TEST_POSTGRES_URL");
-    sqlx::query(sqlx::AssertSqlSafe(sql.to_owned())).execute(&mut conn).await.expect("administer test databases");
-    conn.close().await.ok();
-}
-
-macro_rules! contract {
-    ($($t:ident),* $(,)?) => {
-        mod sqlite {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $t() {
-                    let f = super::Fixture::sqlite().await;
-                    super::$t(&f).await;
-                    f.finish().await;
-                }
-            )*
-        }
-        mod postgres {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $t() {
-                    let Some(f) = super::Fixture::postgres().await else { return };
-                    super::$t(&f).await;
-                    f.finish().await;
-                }
-            )*
-        }
-    };
-}
-
-contract!(
+contract!(fixture: [
     a_request_is_created_whole_with_its_unlinked_mailbox_and_key_package,
     exactly_one_concurrent_claim_wins,
     each_escalation_level_fires_once_across_two_nodes,
     closing_forgets_the_request_and_its_mailbox,
     unlinked_mailboxes_have_their_own_push_subscriptions,
     a_hand_off_moves_the_claim_only_from_its_current_holder,
-);
+]);
 
 fn new_request(urgency: Urgency) -> NewSupportRequest {
     NewSupportRequest {
@@ -112,41 +42,11 @@ fn new_request(urgency: Urgency) -> NewSupportRequest {
 
 /// An account for `claimed_by` (a foreign key), made through enrolment.
 async fn account(store: &Arc<dyn Store>) -> AccountId {
-    use sallyport_protocol::rest::Role;
-    use sallyport_protocol::{DeviceId, PublicKey};
-    use sallyport_server::store::{NewDevice, NewInvitation};
-    let code_hash = store::sha256(RequestId::random().as_bytes());
-    store
-        .create_invitation(NewInvitation {
-            code_hash,
-            display_name: "Sam".into(),
-            roles: vec![Role::PeerSupporter],
-            account: None,
-            created_at: NOW,
-            expires_at: NOW + 3_600_000,
-        })
-        .await
-        .unwrap();
-    let enrolled = store
-        .redeem_invitation(
-            &code_hash,
-            NewDevice {
-                device: DeviceId::random(),
-                mailbox: MailboxId::random(),
-                new_account: AccountId::random(),
-                display_name: None,
-                signing_key: PublicKey::random(),
-                notification_key: PublicKey::random(),
-                now: NOW,
-            },
-        )
-        .await
-        .unwrap();
-    enrolled.account
+    common::enrol(store, "Sam", vec![sallyport_protocol::rest::Role::PeerSupporter], NOW).await.account
 }
 
 async fn a_request_is_created_whole_with_its_unlinked_mailbox_and_key_package(f: &Fixture) {
-    let s = f.store.support();
+    let s = &*f.store;
     let r = new_request(Urgency::Now);
     s.create_support_request(r.clone()).await.unwrap();
     let record = s.support_request(&r.id).await.unwrap().expect("stored");
@@ -162,14 +62,14 @@ async fn a_request_is_created_whole_with_its_unlinked_mailbox_and_key_package(f:
     // The same mailbox again: nothing of the second request is stored.
     let mut again = new_request(Urgency::Week);
     again.mailbox = r.mailbox;
-    assert!(matches!(s.create_support_request(again.clone()).await, Err(StoreError::Conflict("mailbox_exists"))));
+    assert!(matches!(s.create_support_request(again.clone()).await, Err(StoreError::Conflict(Conflict::MailboxExists))));
     assert!(s.support_request(&again.id).await.unwrap().is_none());
     assert_eq!(s.waiting_support_requests().await.unwrap().len(), 1);
 }
 
 async fn exactly_one_concurrent_claim_wins(f: &Fixture) {
     let r = new_request(Urgency::Today);
-    f.store.support().create_support_request(r.clone()).await.unwrap();
+    f.store.create_support_request(r.clone()).await.unwrap();
     let mut accounts = Vec::new();
     for _ in 0..10 {
         accounts.push(account(&f.store).await);
@@ -177,33 +77,33 @@ async fn exactly_one_concurrent_claim_wins(f: &Fixture) {
     let claims = accounts.iter().map(|a| {
         let store = f.store.clone();
         let (id, a) = (r.id, *a);
-        tokio::spawn(async move { store.support().claim_support_request(&id, &a, NOW + 1).await.unwrap() })
+        tokio::spawn(async move { store.claim_support_request(&id, &a, NOW + 1).await.unwrap() })
     });
     let outcomes: Vec<ClaimOutcome> = futures::future::join_all(claims).await.into_iter().map(Result::unwrap).collect();
     let winners: Vec<usize> = (0..10).filter(|i| matches!(outcomes[*i], ClaimOutcome::Won { .. })).collect();
     assert_eq!(winners.len(), 1, "{outcomes:?}");
     assert_eq!(outcomes.iter().filter(|o| **o == ClaimOutcome::AlreadyClaimed).count(), 9);
     assert_eq!(outcomes[winners[0]], ClaimOutcome::Won { mailbox: r.mailbox, urgency: Urgency::Today });
-    let record = f.store.support().support_request(&r.id).await.unwrap().unwrap();
+    let record = f.store.support_request(&r.id).await.unwrap().unwrap();
     assert_eq!(record.state, RequestState::Accepted { by: accounts[winners[0]] });
-    assert!(f.store.support().waiting_support_requests().await.unwrap().is_empty());
-    assert!(f.store.support().claim_due_escalations(NOW + 10 * STEP, 100).await.unwrap().is_empty(), "a claimed request does not escalate");
-    assert_eq!(f.store.support().claim_support_request(&RequestId::random(), &accounts[0], NOW).await.unwrap(), ClaimOutcome::NotFound);
+    assert!(f.store.waiting_support_requests().await.unwrap().is_empty());
+    assert!(f.store.claim_due_escalations(NOW + 10 * STEP, 100).await.unwrap().is_empty(), "a claimed request does not escalate");
+    assert_eq!(f.store.claim_support_request(&RequestId::random(), &accounts[0], NOW).await.unwrap(), ClaimOutcome::NotFound);
 }
 
 async fn each_escalation_level_fires_once_across_two_nodes(f: &Fixture) {
     let other = store::connect(&f.url).await.expect("a second node");
     let requests: Vec<NewSupportRequest> = (0..5).map(|_| new_request(Urgency::Now)).collect();
     for r in &requests {
-        f.store.support().create_support_request(r.clone()).await.unwrap();
+        f.store.create_support_request(r.clone()).await.unwrap();
     }
-    assert!(f.store.support().claim_due_escalations(NOW + STEP - 1, 100).await.unwrap().is_empty(), "not before it is due");
+    assert!(f.store.claim_due_escalations(NOW + STEP - 1, 100).await.unwrap().is_empty(), "not before it is due");
     for (at, level) in [(NOW + STEP, 1u8), (NOW + 2 * STEP, 2)] {
-        let (a, b) = tokio::join!(f.store.support().claim_due_escalations(at, 2), other.support().claim_due_escalations(at, 2));
+        let (a, b) = tokio::join!(f.store.claim_due_escalations(at, 2), other.claim_due_escalations(at, 2));
         let mut fired = [a.unwrap(), b.unwrap()].concat();
         // Batches of 2: whatever is left goes to the next passes.
         loop {
-            let more = f.store.support().claim_due_escalations(at, 2).await.unwrap();
+            let more = f.store.claim_due_escalations(at, 2).await.unwrap();
             if more.is_empty() {
                 break;
             }
@@ -215,15 +115,15 @@ async fn each_escalation_level_fires_once_across_two_nodes(f: &Fixture) {
         want.sort();
         assert_eq!(ids, want, "every request escalates once at level {level}");
         assert!(fired.iter().all(|e| e.level == level && e.urgency == Urgency::Now));
-        assert!(other.support().claim_due_escalations(at, 100).await.unwrap().is_empty());
-        assert_eq!(f.store.support().support_request(&requests[0].id).await.unwrap().unwrap().level, level);
+        assert!(other.claim_due_escalations(at, 100).await.unwrap().is_empty());
+        assert_eq!(f.store.support_request(&requests[0].id).await.unwrap().unwrap().level, level);
     }
-    assert!(f.store.support().claim_due_escalations(NOW + 100 * STEP, 100).await.unwrap().is_empty(), "level 2 is the last");
+    assert!(f.store.claim_due_escalations(NOW + 100 * STEP, 100).await.unwrap().is_empty(), "level 2 is the last");
     other.close().await;
 }
 
 async fn closing_forgets_the_request_and_its_mailbox(f: &Fixture) {
-    let s = f.store.support();
+    let s = &*f.store;
     let r = new_request(Urgency::Now);
     s.create_support_request(r.clone()).await.unwrap();
     let sub = PushSubscription { endpoint: "https://push.example/x".into(), p256dh: vec![4; 65], auth: vec![1; 16] };
@@ -238,7 +138,7 @@ async fn closing_forgets_the_request_and_its_mailbox(f: &Fixture) {
 }
 
 async fn unlinked_mailboxes_have_their_own_push_subscriptions(f: &Fixture) {
-    let s = f.store.support();
+    let s = &*f.store;
     let (a, b) = (new_request(Urgency::Now), new_request(Urgency::Week));
     s.create_support_request(a.clone()).await.unwrap();
     s.create_support_request(b.clone()).await.unwrap();
@@ -260,7 +160,7 @@ async fn unlinked_mailboxes_have_their_own_push_subscriptions(f: &Fixture) {
 }
 
 async fn a_hand_off_moves_the_claim_only_from_its_current_holder(f: &Fixture) {
-    let s = f.store.support();
+    let s = &*f.store;
     let (pat, sam, dana, lee) = (account(&f.store).await, account(&f.store).await, account(&f.store).await, account(&f.store).await);
     let r = new_request(Urgency::Now);
     s.create_support_request(r.clone()).await.unwrap();
@@ -279,7 +179,7 @@ async fn a_hand_off_moves_the_claim_only_from_its_current_holder(f: &Fixture) {
     let racers = [dana, lee].map(|to| {
         let store = f.store.clone();
         let id = r.id;
-        tokio::spawn(async move { store.support().hand_off_support_request(&id, &sam, &to).await.unwrap() })
+        tokio::spawn(async move { store.hand_off_support_request(&id, &sam, &to).await.unwrap() })
     });
     let outcomes: Vec<HandOffOutcome> = futures::future::join_all(racers).await.into_iter().map(Result::unwrap).collect();
     assert_eq!(outcomes.iter().filter(|o| **o == HandOffOutcome::HandedOff).count(), 1, "{outcomes:?}");

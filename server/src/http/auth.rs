@@ -1,27 +1,19 @@
 //! Signed REST requests (protocol/README.md §11): the device signs method, target, time and a hash
 //! of the body with its Ed25519 key. [`Signed`] verifies that and yields the calling device.
 
-use crate::clock::now_ms;
-use crate::error::ApiError;
-use crate::state::AppState;
+use super::error::ApiError;
+use super::state::AppState;
 use crate::store::DeviceRecord;
 use axum::body::Bytes;
 use axum::extract::{FromRequest, Request};
 use axum::http::{HeaderMap, StatusCode};
 use ed25519_dalek::{Signature as EdSignature, Verifier as _, VerifyingKey};
-use sallyport_protocol::rest::Role;
 use sallyport_protocol::{DeviceId, ErrorCode, Signature, auth};
 use serde::de::DeserializeOwned;
 use sha2::Digest as _;
-use std::collections::HashMap;
-use std::sync::Mutex;
 
 /// How far a request's signing time may be from the server's clock (as for `auth`).
 pub const MAX_SKEW_MS: i64 = 5 * 60 * 1000;
-
-/// Most signatures remembered for replay detection; beyond it, signed requests are refused until
-/// old ones age out (a flood of signed requests cannot grow memory without bound).
-const MAX_REMEMBERED: usize = 200_000;
 
 /// A request signed by an enrolled, unrevoked device, with its raw body.
 pub struct Signed {
@@ -34,15 +26,10 @@ impl Signed {
     pub fn json<T: DeserializeOwned>(&self) -> Result<T, ApiError> {
         serde_json::from_slice(&self.body).map_err(|e| ApiError::bad_request(format!("invalid JSON body: {e}")))
     }
-
-    /// `forbidden` unless the caller's account has `role`.
-    pub fn require(&self, role: Role) -> Result<(), ApiError> {
-        if self.caller.roles.contains(&role) { Ok(()) } else { Err(ApiError::new(StatusCode::FORBIDDEN, ErrorCode::Forbidden)) }
-    }
 }
 
 fn unauthorized(message: &str) -> ApiError {
-    ApiError { status: StatusCode::UNAUTHORIZED, code: ErrorCode::Unauthorized, message: message.to_owned() }
+    ApiError::unauthorized(message)
 }
 
 fn header<'a>(headers: &'a HeaderMap, name: &str) -> Result<&'a str, ApiError> {
@@ -63,7 +50,8 @@ impl FromRequest<AppState> for Signed {
             header(&parts.headers, auth::TIME_HEADER)?.parse().map_err(|_| unauthorized("Sallyport-Time is not a number"))?;
         let signature = Signature::parse(header(&parts.headers, auth::SIGNATURE_HEADER)?)
             .ok_or_else(|| unauthorized("Sallyport-Signature is not a signature"))?;
-        let now = now_ms();
+        // Against the real time: the device signed with its own clock, which no test offset moves.
+        let now = state.clock.wall();
         if (now - timestamp).abs() > MAX_SKEW_MS {
             return Err(unauthorized("the signing time is more than 5 minutes from the server's clock"));
         }
@@ -85,51 +73,5 @@ impl FromRequest<AppState> for Signed {
             return Err(unauthorized("this signature was used before"));
         }
         Ok(Signed { caller: record, body })
-    }
-}
-
-/// Signatures seen within the skew window, so a captured request cannot be replayed. Kept in
-/// memory only (per node): a signature is valid for at most twice the window anyway.
-#[derive(Default)]
-pub struct ReplayGuard {
-    seen: Mutex<HashMap<[u8; 64], i64>>,
-}
-
-impl ReplayGuard {
-    /// True the first time `signature` is presented within its validity.
-    pub fn first_use(&self, signature: &[u8; 64], now: i64) -> bool {
-        let mut seen = self.seen.lock().expect("replay guard poisoned");
-        if seen.len() >= MAX_REMEMBERED {
-            seen.retain(|_, expires| *expires > now);
-            if seen.len() >= MAX_REMEMBERED {
-                return false;
-            }
-        }
-        match seen.entry(*signature) {
-            std::collections::hash_map::Entry::Occupied(mut e) if *e.get() <= now => {
-                e.insert(now + 2 * MAX_SKEW_MS);
-                true
-            }
-            std::collections::hash_map::Entry::Occupied(_) => false,
-            std::collections::hash_map::Entry::Vacant(e) => {
-                e.insert(now + 2 * MAX_SKEW_MS);
-                true
-            }
-        }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn a_signature_is_accepted_once_within_its_window() {
-        let guard = ReplayGuard::default();
-        assert!(guard.first_use(&[1; 64], 1_000));
-        assert!(!guard.first_use(&[1; 64], 2_000));
-        assert!(guard.first_use(&[2; 64], 2_000));
-        // After the window the timestamp check refuses it anyway; the entry may be reused.
-        assert!(guard.first_use(&[1; 64], 1_000 + 2 * MAX_SKEW_MS + 1));
     }
 }

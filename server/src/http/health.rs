@@ -1,6 +1,6 @@
 //! Liveness, readiness, metrics, and a plain landing page.
 
-use crate::state::AppState;
+use super::state::AppState;
 use axum::extract::State;
 use axum::http::{StatusCode, header};
 use axum::response::{Html, IntoResponse};

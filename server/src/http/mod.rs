@@ -1,38 +1,42 @@
-//! The HTTP surface: one router for the WebSocket endpoint, the REST API, health and metrics.
+//! The HTTP surface, axum only: each handler extracts, calls a workflow and answers JSON. One
+//! router serves the WebSocket endpoint, the REST API, health and metrics, and the web app.
 
-mod api;
+mod admin;
+mod app;
 pub mod auth;
 mod enrol;
+pub mod error;
 mod health;
+mod push;
+pub mod replay;
+pub mod state;
+mod support;
 pub mod web;
 mod ws;
 
-pub use api::{CONFIDENTIALITY_NOTICE_SETTING, CrisisLine, DEFAULT_CONFIDENTIALITY_NOTICE, default_crisis_lines};
-
-use crate::state::AppState;
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::http::{HeaderValue, header};
 use axum::routing::{get, post, put};
+use state::AppState;
 use std::path::PathBuf;
 
 pub fn router(state: AppState, web_dir: Option<PathBuf>) -> Router {
     Router::new()
         .route(sallyport_protocol::WS_PATH, get(ws::upgrade))
         .route("/v1/enrol", post(enrol::enrol))
-        .route("/v1/config", get(api::config))
-        .route("/v1/me", get(api::me))
-        .route("/v1/directory", get(api::directory))
-        .route("/v1/admin/invitations", post(api::create_invitation))
-        .route("/v1/admin/devices", get(api::devices))
-        .route("/v1/admin/devices/{device}/revoke", post(api::revoke_device))
-        .route("/v1/admin/eap-line", put(api::set_eap_line).delete(api::delete_eap_line))
-        .route("/v1/push/subscriptions", post(crate::push::routes::subscribe).delete(crate::push::routes::unsubscribe))
+        .route("/v1/config", get(app::config))
+        .route("/v1/me", get(app::me))
+        .route("/v1/directory", get(app::directory))
+        .route("/v1/admin/invitations", post(admin::create_invitation))
+        .route("/v1/admin/devices", get(admin::devices))
+        .route("/v1/admin/devices/{device}/revoke", post(admin::revoke_device))
+        .route("/v1/admin/eap-line", put(admin::set_eap_line).delete(admin::delete_eap_line))
+        .route("/v1/push/subscriptions", post(push::subscribe).delete(push::unsubscribe))
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
         .route("/metrics", get(health::metrics))
-        .merge(crate::support::oncall_routes::router())
-        .merge(crate::support::requests::router())
+        .merge(support::router())
         .merge(web::router(web_dir))
         .layer(DefaultBodyLimit::max(16 * 1024))
         .layer(axum::middleware::map_response(security_headers))

@@ -1,24 +1,24 @@
 //! Web Push (RFC 8030, VAPID RFC 8292, payload encryption RFC 8291): wakes a device whose linked
 //! mailbox got a message while no connection on this node reads it. The push carries no content
 //! (protocol/README.md §12): only "a message, in this conversation", encrypted to the browser.
-//! `vapid` owns the server's key, `sender` the queue, retries and gone subscriptions, `routes`
-//! the registration endpoints.
+//! `vapid` owns the server's key, `sender` the queue, retries and gone subscriptions,
+//! `subscriptions` what a subscription must look like before it is stored.
 
-pub mod routes;
 mod sender;
+pub mod subscriptions;
 pub mod vapid;
 
 use crate::metrics::Metrics;
 use crate::store::Store;
 use bytes::Bytes;
-use clap::Args;
 use hmac::{Hmac, Mac as _};
 use sallyport_protocol::MailboxId;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::Ordering::Relaxed;
 use std::time::Duration;
-use tokio::sync::{mpsc, watch};
+use crate::shutdown::Shutdown;
+use tokio::sync::mpsc;
 
 /// Settings key of the secret that keys the `Topic` tokens (32 random bytes, shared by all nodes
 /// so a conversation's topic is the same whichever node sends).
@@ -31,28 +31,18 @@ const QUEUE_CAPACITY: usize = 4_096;
 /// Most subscriptions one device may register.
 pub const MAX_SUBSCRIPTIONS_PER_DEVICE: u32 = 10;
 
-/// Web Push options of `sallyport serve`.
-#[derive(Debug, Clone, Args)]
-pub struct PushArgs {
-    /// File with the VAPID private key: a PEM file (SEC1 `EC PRIVATE KEY` or PKCS#8 `PRIVATE KEY`,
-    /// P-256), or the raw 32-byte private scalar in base64url. Without it, a key is generated on
-    /// first start and kept in the database (shared by every node).
-    #[arg(long, env = "SALLYPORT_VAPID_PRIVATE_KEY_FILE")]
+/// How this node sends Web Push (from `sallyport serve`'s options).
+#[derive(Debug, Clone, Default)]
+pub struct PushSettings {
+    /// The VAPID private key file; without one, a key is generated on first start and kept in
+    /// the database (shared by every node).
     pub vapid_private_key_file: Option<PathBuf>,
-
-    /// Contact for push services, the VAPID `sub` claim: a `mailto:` or `https:` URL (default: the
-    /// public URL if it is https, else mailto:push@HOST of the public URL).
-    #[arg(long, env = "SALLYPORT_VAPID_SUBJECT")]
+    /// The VAPID `sub` claim; default: the public URL if https, else mailto:push@HOST.
     pub vapid_subject: Option<String>,
-
-    /// Accept push endpoints on http://127.0.0.1 and http://localhost (tests with a local push
-    /// service emulator). Never needed in production: real push services are https.
-    #[arg(long, hide = true)]
-    pub push_allow_insecure_endpoints: bool,
-
-    /// A device is pushed at most once per conversation within this many milliseconds.
-    #[arg(long, hide = true, default_value_t = 10_000)]
-    pub push_min_interval_ms: u64,
+    /// Accept http:// endpoints on the loopback host (tests with a local push service emulator).
+    pub allow_insecure_endpoints: bool,
+    /// A device is pushed at most once per conversation within this long.
+    pub min_interval: Duration,
 }
 
 /// One message stored for a mailbox that nobody reads on this node.
@@ -89,16 +79,16 @@ impl Push {
     pub async fn start(
         store: Arc<dyn Store>,
         metrics: Arc<Metrics>,
-        args: &PushArgs,
+        settings: &PushSettings,
         public_url: &str,
-        shutdown: watch::Receiver<bool>,
+        shutdown: Shutdown,
     ) -> anyhow::Result<Arc<Push>> {
-        let vapid = vapid::Vapid::load(&*store, args, public_url).await?;
+        let vapid = vapid::Vapid::load(&*store, settings, public_url).await?;
         let topic_key = store.init_setting(TOPIC_KEY_SETTING, &rand::random::<[u8; 32]>()).await?;
         let (tx, rx) = mpsc::channel(QUEUE_CAPACITY);
         let push = Arc::new(Push {
             vapid_public_key: vapid.public_key.clone(),
-            allow_insecure_endpoints: args.push_allow_insecure_endpoints,
+            allow_insecure_endpoints: settings.allow_insecure_endpoints,
             tx,
             metrics: metrics.clone(),
         });
@@ -107,7 +97,7 @@ impl Push {
             metrics,
             vapid,
             topic_key,
-            Duration::from_millis(args.push_min_interval_ms),
+            settings.min_interval,
         )?;
         tokio::spawn(dispatcher.run(rx, shutdown));
         Ok(push)

@@ -5,7 +5,7 @@
 use super::vapid::Vapid;
 use super::{WakeUp, payload, topic};
 use crate::metrics::Metrics;
-use crate::relay::delivery_service;
+use crate::domain::mls;
 use crate::store::{PushSubscription, Store};
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -14,7 +14,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::sync::atomic::Ordering::Relaxed;
 use std::time::Duration;
-use tokio::sync::{Semaphore, mpsc, watch};
+use tokio::sync::{Semaphore, mpsc};
 use tokio::time::Instant;
 use web_push::{ContentEncoding, SubscriptionInfo, Urgency, WebPushMessageBuilder};
 
@@ -87,12 +87,12 @@ impl Dispatcher {
         })
     }
 
-    pub(super) async fn run(mut self, mut rx: mpsc::Receiver<WakeUp>, mut shutdown: watch::Receiver<bool>) {
+    pub(super) async fn run(mut self, mut rx: mpsc::Receiver<WakeUp>, mut shutdown: crate::shutdown::Shutdown) {
         let mut batch = Vec::with_capacity(BATCH);
         loop {
             tokio::select! {
                 n = rx.recv_many(&mut batch, BATCH) => if n == 0 { return },
-                _ = crate::state::shutting_down(&mut shutdown) => return,
+                _ = crate::shutdown::shutting_down(&mut shutdown) => return,
             }
             self.dispatch(&mut batch).await;
         }
@@ -117,7 +117,7 @@ impl Dispatcher {
                 wanted.push((wake.mailbox, topic, custom.plaintext, custom.high_urgency));
                 continue;
             }
-            let group_id = wake.group_payload.as_deref().and_then(delivery_service::group_id);
+            let group_id = wake.group_payload.as_deref().and_then(mls::group_id);
             let topic = topic(&self.topic_key, &wake.mailbox, group_id.as_deref());
             let key = (wake.mailbox, topic);
             if self.recent.get(&key).is_some_and(|at| now.duration_since(*at) < self.min_interval) {
@@ -134,7 +134,7 @@ impl Dispatcher {
         mailboxes.dedup();
         // Devices' subscriptions, then unlinked mailboxes' (support requesters').
         let subscriptions = match self.store.push_subscriptions_for(&mailboxes).await {
-            Ok(mut s) => match self.store.support().mailbox_push_subscriptions_for(&mailboxes).await {
+            Ok(mut s) => match self.store.mailbox_push_subscriptions_for(&mailboxes).await {
                 Ok(unlinked) => {
                     s.extend(unlinked);
                     s
@@ -197,7 +197,7 @@ async fn send(client: &reqwest::Client, vapid: &Vapid, job: Job, store: &dyn Sto
                     if let Err(err) = store.delete_push_subscription(&job.subscription.endpoint).await {
                         tracing::warn!(error = %err, "could not delete a gone push subscription");
                     }
-                    if let Err(err) = store.support().delete_mailbox_push_subscription(&job.subscription.endpoint).await {
+                    if let Err(err) = store.delete_mailbox_push_subscription(&job.subscription.endpoint).await {
                         tracing::warn!(error = %err, "could not delete a gone push subscription");
                     }
                     tracing::debug!(status = status.as_u16(), "push subscription gone; deleted");

@@ -1,7 +1,7 @@
 //! The server's VAPID identity (RFC 8292): a P-256 key pair that signs every push request, from a
 //! configured file or generated once and kept in the database, and the `sub` contact claim.
 
-use super::PushArgs;
+use super::PushSettings;
 use crate::store::Store;
 use anyhow::Context as _;
 use base64::Engine as _;
@@ -21,8 +21,8 @@ pub struct Vapid {
 }
 
 impl Vapid {
-    pub async fn load(store: &dyn Store, args: &PushArgs, public_url: &str) -> anyhow::Result<Vapid> {
-        let signer = match &args.vapid_private_key_file {
+    pub async fn load(store: &dyn Store, settings: &PushSettings, public_url: &str) -> anyhow::Result<Vapid> {
+        let signer = match &settings.vapid_private_key_file {
             Some(path) => {
                 let text = std::fs::read_to_string(path)
                     .with_context(|| format!("reading the VAPID private key file {}", path.display()))?;
@@ -38,7 +38,7 @@ impl Vapid {
                     .map_err(|_| anyhow::anyhow!("the VAPID key in the database ({PRIVATE_KEY_SETTING}) is not a P-256 private key"))?
             }
         };
-        let subject = match &args.vapid_subject {
+        let subject = match &settings.vapid_subject {
             Some(s) => s.trim().to_owned(),
             None => default_subject(public_url),
         };

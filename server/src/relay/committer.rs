@@ -20,6 +20,8 @@ pub type AppendReply = oneshot::Receiver<Result<AppendOutcome, StoreError>>;
 enum Op {
     Append(NewMessage, oneshot::Sender<Result<AppendOutcome, StoreError>>),
     Ack(MailboxId, u64),
+    /// Answered once everything queued before it has been committed (or failed).
+    Flush(oneshot::Sender<()>),
 }
 
 #[derive(Clone)]
@@ -63,6 +65,16 @@ impl Committer {
     pub async fn ack(&self, mailbox: MailboxId, seq: u64) {
         let _ = self.tx.send(Op::Ack(mailbox, seq)).await;
     }
+
+    /// Waits until every operation queued before this call has been through a commit round. A
+    /// device's new connection calls it before reading its queue, so acks its previous
+    /// connection sent are applied first and it is not handed again what it acknowledged.
+    pub async fn flush(&self) {
+        let (done, rx) = oneshot::channel();
+        if self.tx.send(Op::Flush(done)).await.is_ok() {
+            let _ = rx.await;
+        }
+    }
 }
 
 async fn run(
@@ -76,6 +88,7 @@ async fn run(
     let mut replies = Vec::with_capacity(config.max_batch);
     let mut acks = Vec::with_capacity(config.max_batch);
     let mut ops = Vec::with_capacity(config.max_batch);
+    let mut flushes = Vec::new();
     // `recv_many` takes everything that accumulated while the previous batch was committing:
     // that is the group commit.
     while rx.recv_many(&mut ops, config.max_batch).await > 0 {
@@ -87,6 +100,7 @@ async fn run(
                     replies.push(reply);
                 }
                 Op::Ack(mailbox, seq) => acks.push((mailbox, seq)),
+                Op::Flush(done) => flushes.push(done),
             }
         }
         let started = Instant::now();
@@ -133,6 +147,9 @@ async fn run(
             }
         }
         acks.clear();
+        for done in flushes.drain(..) {
+            let _ = done.send(());
+        }
         metrics.commits.fetch_add(1, Relaxed);
         metrics.committed_ops.fetch_add(batch_ops as u64, Relaxed);
         metrics.commit_latency.observe(started.elapsed());

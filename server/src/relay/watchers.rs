@@ -3,13 +3,14 @@
 //! expiry sweep.
 
 use super::hub::Hub;
-use crate::clock::now_ms;
+use crate::clock::Clock;
 use crate::metrics::Metrics;
 use crate::store::{Store, Wakeup};
 use std::sync::Arc;
 use std::sync::atomic::Ordering::Relaxed;
 use std::time::Duration;
-use tokio::sync::{Notify, watch};
+use crate::shutdown::Shutdown;
+use tokio::sync::Notify;
 
 /// How often every node reads the revocation feed. Revocations made by the admin command (another
 /// process) reach running nodes this way, on SQLite and PostgreSQL alike.
@@ -26,14 +27,21 @@ pub struct WatcherConfig {
     pub ignore_notifications: bool,
 }
 
-pub fn spawn_all(store: Arc<dyn Store>, hub: Arc<Hub>, metrics: Arc<Metrics>, config: WatcherConfig, shutdown: watch::Receiver<bool>) {
+pub fn spawn_all(
+    store: Arc<dyn Store>,
+    hub: Arc<Hub>,
+    metrics: Arc<Metrics>,
+    clock: Clock,
+    config: WatcherConfig,
+    shutdown: Shutdown,
+) {
     let revoked = Arc::new(Notify::new());
     tokio::spawn(revocations(store.clone(), hub.clone(), revoked.clone(), shutdown.clone()));
-    tokio::spawn(wakeups(store.clone(), hub, revoked, config, shutdown.clone()));
-    tokio::spawn(expiry(store, metrics, shutdown));
+    tokio::spawn(wakeups(store.clone(), hub, revoked, clock.clone(), config, shutdown.clone()));
+    tokio::spawn(expiry(store, metrics, clock, shutdown));
 }
 
-async fn revocations(store: Arc<dyn Store>, hub: Arc<Hub>, revoked: Arc<Notify>, mut shutdown: watch::Receiver<bool>) {
+async fn revocations(store: Arc<dyn Store>, hub: Arc<Hub>, revoked: Arc<Notify>, mut shutdown: Shutdown) {
     let mut cursor = loop {
         match store.revocation_cursor().await {
             Ok(c) => break c,
@@ -47,7 +55,7 @@ async fn revocations(store: Arc<dyn Store>, hub: Arc<Hub>, revoked: Arc<Notify>,
         tokio::select! {
             _ = tokio::time::sleep(REVOCATION_POLL) => {}
             _ = revoked.notified() => {}
-            _ = crate::state::shutting_down(&mut shutdown) => return,
+            _ = crate::shutdown::shutting_down(&mut shutdown) => return,
         }
         match store.revocations_since(cursor).await {
             Ok(list) => {
@@ -64,7 +72,14 @@ async fn revocations(store: Arc<dyn Store>, hub: Arc<Hub>, revoked: Arc<Notify>,
     }
 }
 
-async fn wakeups(store: Arc<dyn Store>, hub: Arc<Hub>, revoked: Arc<Notify>, config: WatcherConfig, mut shutdown: watch::Receiver<bool>) {
+async fn wakeups(
+    store: Arc<dyn Store>,
+    hub: Arc<Hub>,
+    revoked: Arc<Notify>,
+    clock: Clock,
+    config: WatcherConfig,
+    mut shutdown: Shutdown,
+) {
     let mut rx = match store.listen().await {
         Ok(Some(rx)) => rx,
         Ok(None) => return, // single node: every message is committed by this process
@@ -75,7 +90,7 @@ async fn wakeups(store: Arc<dyn Store>, hub: Arc<Hub>, revoked: Arc<Notify>, con
         }
     };
     let mut poll = tokio::time::interval(CATCH_UP_POLL);
-    let mut last_poll = now_ms();
+    let mut last_poll = clock.now();
     loop {
         tokio::select! {
             wakeup = rx.recv(), if !rx.is_closed() => match wakeup {
@@ -87,7 +102,7 @@ async fn wakeups(store: Arc<dyn Store>, hub: Arc<Hub>, revoked: Arc<Notify>, con
                 None => {}
             },
             _ = poll.tick() => {
-                let now = now_ms();
+                let now = clock.now();
                 match store.mailboxes_with_messages_since(last_poll - CATCH_UP_OVERLAP_MS).await {
                     Ok(mailboxes) => {
                         let here: Vec<_> = mailboxes.into_iter().filter(|m| hub.is_read_here(m)).collect();
@@ -97,16 +112,16 @@ async fn wakeups(store: Arc<dyn Store>, hub: Arc<Hub>, revoked: Arc<Notify>, con
                     Err(err) => tracing::warn!(error = %err, "catch-up poll failed"),
                 }
             }
-            _ = crate::state::shutting_down(&mut shutdown) => return,
+            _ = crate::shutdown::shutting_down(&mut shutdown) => return,
         }
     }
 }
 
-async fn expiry(store: Arc<dyn Store>, metrics: Arc<Metrics>, mut shutdown: watch::Receiver<bool>) {
+async fn expiry(store: Arc<dyn Store>, metrics: Arc<Metrics>, clock: Clock, mut shutdown: Shutdown) {
     let mut tick = tokio::time::interval(EXPIRY_SWEEP);
     loop {
         tokio::select! {
-            _ = tick.tick() => match store.expire(now_ms()).await {
+            _ = tick.tick() => match store.expire(clock.now()).await {
                 Ok(n) => {
                     metrics.expired.fetch_add(n, Relaxed);
                     if n > 0 {
@@ -115,7 +130,7 @@ async fn expiry(store: Arc<dyn Store>, metrics: Arc<Metrics>, mut shutdown: watc
                 }
                 Err(err) => tracing::warn!(error = %err, "expiry sweep failed"),
             },
-            _ = crate::state::shutting_down(&mut shutdown) => return,
+            _ = crate::shutdown::shutting_down(&mut shutdown) => return,
         }
     }
 }

@@ -1,16 +1,13 @@
 //! Storage of peer support requests: the requests, their escalation timers and the push
-//! subscriptions of unlinked mailboxes. `Store::support()`; the backends implement it in
-//! `sqlite/support.rs` and `postgres/support.rs`. Nothing stored here names
-//! the requester (docs/privacy.md).
+//! subscriptions of unlinked mailboxes. Nothing stored here names the requester
+//! (docs/privacy.md).
 
 use super::{Hash32, PushSubscription, StoreResult};
+pub use crate::domain::support::{MAX_LEVEL, RequestState};
 use async_trait::async_trait;
 use bytes::Bytes;
 use sallyport_protocol::support::Urgency;
 use sallyport_protocol::{AccountId, MailboxId, RequestId};
-
-/// The last escalation level: coordinators.
-pub const MAX_LEVEL: u8 = 2;
 
 /// A request to store, with its unlinked mailbox and pseudonymous KeyPackage, in one transaction.
 #[derive(Debug, Clone, PartialEq)]
@@ -28,12 +25,6 @@ pub struct NewSupportRequest {
     pub first_due_at: i64,
     /// The escalation delay for this urgency: level 2 is due this long after level 1.
     pub step_ms: i64,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum RequestState {
-    Waiting,
-    Accepted { by: AccountId },
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -81,8 +72,8 @@ pub enum HandOffOutcome {
 #[async_trait]
 pub trait SupportStore: Send + Sync {
     /// Creates the unlinked mailbox, stores its KeyPackage, the request (waiting, level 0) and its
-    /// first escalation timer, all or nothing. `Conflict("mailbox_exists")` if the mailbox id is
-    /// taken, `Conflict("request_exists")` if the id is.
+    /// first escalation timer, all or nothing. `Conflict(MailboxExists)` if the mailbox id is
+    /// taken, `Conflict(RequestExists)` if the id is.
     async fn create_support_request(&self, request: NewSupportRequest) -> StoreResult<()>;
 
     async fn support_request(&self, id: &RequestId) -> StoreResult<Option<SupportRequestRecord>>;
@@ -109,7 +100,8 @@ pub trait SupportStore: Send + Sync {
     async fn claim_due_escalations(&self, now: i64, limit: u32) -> StoreResult<Vec<Escalation>>;
 
     /// Registers a push subscription for an unlinked mailbox (replacing one with the same
-    /// endpoint). `Conflict("endpoint_in_use")` if a device already registered this endpoint:
+    /// endpoint). `Conflict(PushSubscriptionLimit)` beyond `MAX_MAILBOX_PUSH_SUBSCRIPTIONS`;
+    /// `Conflict(EndpointInUse)` if a device already registered this endpoint:
     /// storing it here too would link the mailbox to that device. `NotFound` if no such mailbox.
     async fn add_mailbox_push_subscription(&self, mailbox: &MailboxId, subscription: &PushSubscription) -> StoreResult<()>;
 
@@ -119,41 +111,6 @@ pub trait SupportStore: Send + Sync {
     /// Deletes an unlinked mailbox's subscription with this endpoint (the push service said it is
     /// gone). Returns whether there was one.
     async fn delete_mailbox_push_subscription(&self, endpoint: &str) -> StoreResult<bool>;
-}
-
-pub fn urgency_from(text: &str) -> StoreResult<Urgency> {
-    Urgency::parse(text).ok_or_else(|| super::StoreError::Other("unknown urgency in support_requests".into()))
-}
-
-/// A request row as both backends read it: id, urgency, status, level, created_at, mailbox,
-/// claimed_by, the mailbox's secret hash.
-pub(super) type RequestRow = (Vec<u8>, String, String, i64, i64, Vec<u8>, Option<Vec<u8>>, Option<Vec<u8>>);
-
-/// The columns of a [`RequestRow`], for `FROM support_requests r JOIN mailboxes m`.
-pub(super) const REQUEST_COLUMNS: &str =
-    "r.id, r.urgency, r.status, CAST(r.level AS BIGINT), r.created_at, r.mailbox_id, r.claimed_by, m.secret_hash";
-
-pub(super) fn request_record(row: RequestRow) -> StoreResult<SupportRequestRecord> {
-    use super::StoreError;
-    let corrupt = |what: &str| StoreError::Other(format!("unreadable {what} in support_requests"));
-    let (id, urgency, status, level, created_at, mailbox, claimed_by, secret_hash) = row;
-    let state = match (status.as_str(), claimed_by) {
-        ("waiting", _) => RequestState::Waiting,
-        ("accepted", Some(by)) => RequestState::Accepted { by: AccountId::from_slice(&by).ok_or_else(|| corrupt("claimed_by"))? },
-        _ => return Err(corrupt("status")),
-    };
-    Ok(SupportRequestRecord {
-        id: RequestId::from_slice(&id).ok_or_else(|| corrupt("id"))?,
-        urgency: urgency_from(&urgency)?,
-        state,
-        level: u8::try_from(level).map_err(|_| corrupt("level"))?,
-        created_at,
-        mailbox: MailboxId::from_slice(&mailbox).ok_or_else(|| corrupt("mailbox_id"))?,
-        secret_hash: secret_hash
-            .as_deref()
-            .and_then(|h| <[u8; 32]>::try_from(h).ok())
-            .ok_or_else(|| corrupt("mailbox secret hash"))?,
-    })
 }
 
 /// Most push subscriptions one unlinked mailbox may have.

@@ -1,0 +1,16 @@
+//! Pure types and rules, no I/O: no sqlx, no axum, no clock of their own (every rule takes the
+//! instant it is about). The store persists these types; workflows apply these rules.
+
+pub mod mls;
+pub mod names;
+pub mod roles;
+pub mod roster;
+pub mod roster_rules;
+pub mod schedule;
+pub mod secrets;
+pub mod support;
+
+/// Milliseconds in a minute, an hour and a day.
+pub const MINUTE_MS: i64 = 60_000;
+pub const HOUR_MS: i64 = 3_600_000;
+pub const DAY_MS: i64 = 86_400_000;

@@ -1,0 +1,178 @@
+//! Sends, acks and delivery on one connection: a send is answered once it can no longer be lost;
+//! deliveries go out in sequence order within a window per mailbox, from the committer's fast
+//! path or, when that falls behind, from the database.
+
+use super::{DELIVERY_WINDOW, Flow, MailboxState, SendResult, Session};
+use crate::relay::committer::AppendReply;
+use crate::relay::hub::SessionEvent;
+use crate::store::{AppendOutcome, GroupCheck, NewMessage, QueuedMessage, StoreError};
+use sallyport_protocol::{ErrorCode, MAX_RECIPIENTS, MailboxId, MessageId, Payload, ServerFrame};
+use std::collections::BTreeSet;
+use std::sync::atomic::Ordering::{AcqRel, Relaxed};
+use std::time::Instant;
+
+impl Session {
+    pub(super) async fn on_send(&mut self, id: MessageId, mut to: Vec<MailboxId>, payload: Payload, group: Option<GroupCheck>) {
+        to.sort_unstable();
+        to.dedup();
+        if to.is_empty() || to.len() > MAX_RECIPIENTS {
+            return self.send_error(ServerFrame::error_for_message(ErrorCode::BadRecipients, id)).await;
+        }
+        let now = self.relay.clock.now();
+        let message = NewMessage {
+            id,
+            to,
+            payload: payload.0,
+            created_at: now,
+            expires_at: now + self.relay.settings.message_ttl_ms,
+            group,
+        };
+        let received = Instant::now();
+        let bytes = message.payload.len();
+        self.pending_send_bytes += bytes;
+        let reply: AppendReply = self.relay.committer.append(message).await;
+        self.pending_sends.push(Box::pin(async move {
+            let result = reply.await.unwrap_or_else(|_| Err(StoreError::Other("committer stopped".into())));
+            SendResult { id, received, bytes, result }
+        }));
+    }
+
+    pub(super) async fn answer_send(&mut self, done: SendResult) {
+        let SendResult { id, received, bytes, result } = done;
+        self.pending_send_bytes -= bytes;
+        let frame = match result {
+            Ok(AppendOutcome::Stored { seq }) => {
+                self.relay.metrics.messages_accepted.fetch_add(1, Relaxed);
+                self.relay.metrics.accept_latency.observe(received.elapsed());
+                ServerFrame::Accepted { id, seq }
+            }
+            Ok(AppendOutcome::Duplicate { seq }) => {
+                self.relay.metrics.messages_duplicate.fetch_add(1, Relaxed);
+                ServerFrame::Accepted { id, seq }
+            }
+            Ok(AppendOutcome::QuotaExceeded { mailbox }) => ServerFrame::Error {
+                code: ErrorCode::QuotaExceeded,
+                message: ErrorCode::QuotaExceeded.default_message().into(),
+                id: Some(id),
+                mailbox: Some(mailbox),
+            },
+            Ok(AppendOutcome::UnknownMailbox { mailbox }) => ServerFrame::Error {
+                code: ErrorCode::UnknownMailbox,
+                message: ErrorCode::UnknownMailbox.default_message().into(),
+                id: Some(id),
+                mailbox: Some(mailbox),
+            },
+            Ok(AppendOutcome::StaleEpoch { .. }) => ServerFrame::error_for_message(ErrorCode::StaleEpoch, id),
+            Err(_) => ServerFrame::error_for_message(ErrorCode::Internal, id),
+        };
+        if let ServerFrame::Error { code, .. } = &frame {
+            self.relay.metrics.error(*code);
+        }
+        self.send_frame(&frame).await;
+    }
+
+    pub(super) async fn on_ack(&mut self, mailbox: MailboxId, seq: u64) {
+        let Some(state) = self.mailboxes.get_mut(&mailbox) else {
+            // Only a connection that reads a mailbox may delete from it.
+            return self.send_error(ServerFrame::error_for_mailbox(ErrorCode::UnknownMailbox, mailbox)).await;
+        };
+        state.inflight.remove(&seq);
+        self.relay.committer.ack(mailbox, seq).await;
+    }
+
+    /// Subscribes in the hub first, then marks the mailbox dirty so the queued backlog is read
+    /// from the database: anything committed in between arrives through both paths and is
+    /// sent once.
+    pub(super) fn add_subscription(&mut self, mailbox: MailboxId) {
+        let sub = self.relay.hub.subscribe(mailbox, self.connection, self.events_tx.clone());
+        sub.dirty.store(true, Relaxed);
+        self.mailboxes.insert(mailbox, MailboxState { sub, inflight: BTreeSet::new(), max_sent: 0 });
+    }
+
+    pub(super) async fn on_event(&mut self, event: SessionEvent) -> Flow {
+        match event {
+            SessionEvent::Deliver(message) => {
+                let Some(state) = self.mailboxes.get_mut(&message.mailbox) else { return Flow::Continue };
+                if state.sub.dirty.load(Relaxed) {
+                    // A database read is due and will include this message, in order.
+                    return Flow::Continue;
+                }
+                if message.seq <= state.max_sent || state.inflight.contains(&message.seq) {
+                    return Flow::Continue;
+                }
+                if state.inflight.len() >= DELIVERY_WINDOW {
+                    state.sub.dirty.store(true, Relaxed);
+                    return Flow::Continue;
+                }
+                state.inflight.insert(message.seq);
+                state.max_sent = message.seq;
+                self.deliver(*message).await;
+            }
+            SessionEvent::Wake => {}
+            SessionEvent::KeyPackagesLow { mailbox, available } => {
+                self.send_frame(&ServerFrame::KeyPackagesLow { mailbox: *mailbox, available }).await;
+            }
+        }
+        Flow::Continue
+    }
+
+    pub(super) async fn deliver(&self, message: QueuedMessage) {
+        self.relay.metrics.deliveries.fetch_add(1, Relaxed);
+        let frame = ServerFrame::Deliver {
+            mailbox: message.mailbox,
+            seq: message.seq,
+            id: message.id,
+            payload: Payload(message.payload),
+        };
+        self.send_frame(&frame).await;
+    }
+
+    /// Whether some mailbox must be re-read (checked without allocating, after every event).
+    pub(super) fn catch_up_due(&self) -> bool {
+        self.mailboxes.values().any(|s| s.inflight.len() <= DELIVERY_WINDOW / 2 && s.sub.dirty.load(Relaxed))
+    }
+
+    /// Reads dirty mailboxes from the database while their delivery window has room.
+    pub(super) async fn catch_up(&mut self) -> Result<(), ErrorCode> {
+        let dirty: Vec<MailboxId> = self
+            .mailboxes
+            .iter()
+            // Re-read only once half the window is free, not on every ack.
+            .filter(|(_, s)| s.inflight.len() <= DELIVERY_WINDOW / 2 && s.sub.dirty.load(Relaxed))
+            .map(|(m, _)| *m)
+            .collect();
+        for mailbox in dirty {
+            let state = self.mailboxes.get_mut(&mailbox).expect("listed above");
+            state.sub.dirty.swap(false, AcqRel);
+            let pending = self
+                .relay
+                .store
+                .pending(&mailbox, DELIVERY_WINDOW as u32, self.relay.clock.now())
+                .await
+                .map_err(|err| {
+                    tracing::error!(error = %err, "reading a queue failed");
+                    ErrorCode::Internal
+                })?;
+            let mut out = Vec::new();
+            let state = self.mailboxes.get_mut(&mailbox).expect("listed above");
+            if pending.len() >= DELIVERY_WINDOW {
+                // There may be more behind this page: read again once acks make room.
+                state.sub.dirty.store(true, Relaxed);
+            }
+            for message in pending {
+                if state.inflight.len() >= DELIVERY_WINDOW {
+                    state.sub.dirty.store(true, Relaxed);
+                    break;
+                }
+                if state.inflight.insert(message.seq) {
+                    state.max_sent = state.max_sent.max(message.seq);
+                    out.push(message);
+                }
+            }
+            for message in out {
+                self.deliver(message).await;
+            }
+        }
+        Ok(())
+    }
+}

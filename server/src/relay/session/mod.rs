@@ -1,0 +1,363 @@
+//! One WebSocket connection: challenge–response authentication (`auth`), subscriptions and
+//! KeyPackages (`mailboxes`), sends answered only after they can no longer be lost, in-order
+//! windowed delivery and acks (`delivery`). A session never logs ids next to each other: what
+//! this connection links lives in this task's memory and dies with it.
+
+mod auth;
+mod delivery;
+mod mailboxes;
+mod rate;
+
+use super::Relay;
+use super::hub::{KillSwitch, SESSION_EVENT_CAPACITY, SessionEvent, Subscriber};
+use crate::store::{AppendOutcome, StoreError};
+use axum::extract::ws::{CloseFrame, Message, WebSocket};
+use futures::stream::FuturesUnordered;
+use futures::{SinkExt, StreamExt};
+use rate::TokenBucket;
+use sallyport_protocol::{ClientFrame, DeviceId, ErrorCode, MailboxId, MessageId, ServerFrame, decode_client_frame};
+use std::collections::{BTreeSet, HashMap};
+use std::sync::Arc;
+use std::sync::atomic::Ordering::Relaxed;
+use std::time::{Duration, Instant};
+use tokio::sync::mpsc;
+
+/// How long a new connection has to authenticate.
+const AUTH_TIMEOUT: Duration = Duration::from_secs(10);
+/// Deliveries sent and not yet acked, per mailbox, before the session waits for acks.
+const DELIVERY_WINDOW: usize = 256;
+/// Sends awaiting their commit, per connection, before the session stops reading more frames.
+const MAX_PENDING_SENDS: usize = 1024;
+/// Payload bytes of sends awaiting their commit, per connection: with 64 KiB payloads the count
+/// limit alone would let one connection park 64 MiB in the commit queue.
+const MAX_PENDING_SEND_BYTES: usize = 4 * 1024 * 1024;
+/// Frames queued to the socket writer.
+const OUTBOUND_CAPACITY: usize = 128;
+/// Server pings keep NAT mappings alive and detect dead peers.
+const PING_INTERVAL: Duration = Duration::from_secs(30);
+/// A peer that sends nothing (not even a pong) for this long is dropped.
+const IDLE_TIMEOUT: Duration = Duration::from_secs(90);
+/// KeyPackage claims per second per connection (bursts of twice this).
+const CLAIMS_PER_SECOND: u32 = 10;
+/// How long a new connection waits for an older one of the same device to stop.
+const SUPERSEDE_WAIT: Duration = Duration::from_secs(5);
+/// On shutdown, how long to wait for in-flight sends to commit so their senders hear `accepted`.
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
+
+/// Why a session ended; the spawner logs it once.
+#[derive(Debug)]
+pub enum SessionEnd {
+    ClientClosed,
+    Refused(ErrorCode),
+    Transport,
+}
+
+/// Serves one upgraded WebSocket until it closes.
+pub async fn run(socket: WebSocket, relay: Relay) -> SessionEnd {
+    let (sink, stream) = socket.split();
+    // Frames are boxed on their way to the writer: tokio allocates a channel's slots in blocks of
+    // 32 up front, and a boxed frame keeps that block at 256 bytes on every idle connection.
+    let (out_tx, out_rx) = mpsc::channel::<Box<Message>>(OUTBOUND_CAPACITY);
+    let writer = tokio::spawn(write_loop(sink, out_rx));
+    let mut session = Session::new(relay, out_tx);
+    let end = session.serve(stream).await;
+    session.cleanup();
+    drop(session);
+    let _ = writer.await;
+    end
+}
+
+/// Writes queued frames, flushing only when the queue is momentarily empty, so a burst of
+/// deliveries goes out in few syscalls.
+async fn write_loop(
+    mut sink: futures::stream::SplitSink<WebSocket, Message>,
+    mut rx: mpsc::Receiver<Box<Message>>,
+) {
+    while let Some(msg) = rx.recv().await {
+        let msg = *msg;
+        let closing = matches!(msg, Message::Close(_));
+        if sink.feed(msg).await.is_err() {
+            return;
+        }
+        while let Ok(msg) = rx.try_recv() {
+            let msg = *msg;
+            let closing = matches!(msg, Message::Close(_));
+            if sink.feed(msg).await.is_err() {
+                return;
+            }
+            if closing {
+                let _ = sink.flush().await;
+                return;
+            }
+        }
+        if sink.flush().await.is_err() || closing {
+            return;
+        }
+    }
+    let _ = sink.close().await;
+}
+
+struct MailboxState {
+    sub: Arc<Subscriber>,
+    /// Sequence numbers delivered on this connection and not yet acked.
+    inflight: BTreeSet<u64>,
+    /// Highest sequence number delivered on this connection; fast-path deliveries at or below
+    /// it were already sent by a database read.
+    max_sent: u64,
+}
+
+struct Session {
+    relay: Relay,
+    out: mpsc::Sender<Box<Message>>,
+    connection: u64,
+    device: Option<DeviceId>,
+    events_tx: mpsc::Sender<SessionEvent>,
+    events_rx: mpsc::Receiver<SessionEvent>,
+    kill: Arc<KillSwitch>,
+    mailboxes: HashMap<MailboxId, MailboxState>,
+    pending_sends: FuturesUnordered<PendingSend>,
+    pending_send_bytes: usize,
+    bucket: TokenBucket,
+    claims: TokenBucket,
+    /// Held while this connection serves its device; see `Hub::register_device`.
+    device_guard: Option<tokio::sync::OwnedMutexGuard<()>>,
+}
+
+type PendingSend = std::pin::Pin<Box<dyn Future<Output = SendResult> + Send + Sync>>;
+
+struct SendResult {
+    id: MessageId,
+    received: Instant,
+    bytes: usize,
+    result: Result<AppendOutcome, StoreError>,
+}
+
+enum Flow {
+    Continue,
+    Stop(SessionEnd),
+}
+
+impl Session {
+    fn new(relay: Relay, out: mpsc::Sender<Box<Message>>) -> Self {
+        let (events_tx, events_rx) = mpsc::channel(SESSION_EVENT_CAPACITY);
+        let rate = relay.settings.max_frames_per_second;
+        let connection = relay.hub.next_connection_id();
+        relay.metrics.connections_open.fetch_add(1, Relaxed);
+        relay.metrics.connections_total.fetch_add(1, Relaxed);
+        Session {
+            relay,
+            out,
+            connection,
+            device: None,
+            events_tx,
+            events_rx,
+            kill: Arc::new(KillSwitch::default()),
+            mailboxes: HashMap::new(),
+            pending_sends: FuturesUnordered::new(),
+            pending_send_bytes: 0,
+            bucket: TokenBucket::new(rate),
+            claims: TokenBucket::new(CLAIMS_PER_SECOND),
+            device_guard: None,
+        }
+    }
+
+    fn cleanup(&mut self) {
+        for mailbox in self.mailboxes.keys() {
+            self.relay.hub.unsubscribe(mailbox, self.connection);
+        }
+        if let Some(device) = &self.device {
+            self.relay.hub.unregister_device(device, self.connection);
+        }
+        self.relay.metrics.connections_open.fetch_sub(1, Relaxed);
+    }
+
+    async fn send_frame(&self, frame: &ServerFrame) -> bool {
+        self.out.send(Box::new(Message::Text(frame.to_json().into()))).await.is_ok()
+    }
+
+    async fn send_error(&self, frame: ServerFrame) {
+        if let ServerFrame::Error { code, .. } = &frame {
+            self.relay.metrics.error(*code);
+        }
+        self.send_frame(&frame).await;
+    }
+
+    /// Sends a connection-ending error and a close frame.
+    async fn refuse(&self, code: ErrorCode) -> SessionEnd {
+        self.send_error(ServerFrame::error(code)).await;
+        let close = CloseFrame { code: close_code(code), reason: code.as_str().into() };
+        let _ = self.out.send(Box::new(Message::Close(Some(close)))).await;
+        SessionEnd::Refused(code)
+    }
+
+    async fn serve(&mut self, mut stream: futures::stream::SplitStream<WebSocket>) -> SessionEnd {
+        // Handlers are boxed: a future is as large as its largest await point, and an idle
+        // connection should not carry the state of authentication or a database read.
+        match Box::pin(self.authenticate(&mut stream)).await {
+            Ok(()) => {}
+            Err(end) => return end,
+        }
+        // Acks this device's previous connection sent are committed before its queue is read,
+        // so nothing it acknowledged is handed to it again (the device lock taken during
+        // authentication means that connection has stopped reading).
+        self.relay.committer.flush().await;
+        // Send the backlog queued while this device was away.
+        if let Err(code) = Box::pin(self.catch_up()).await {
+            return Box::pin(self.refuse(code)).await;
+        }
+        let mut shutdown = self.relay.shutdown.clone();
+        let mut ping = tokio::time::interval(PING_INTERVAL);
+        ping.tick().await;
+        let mut last_heard = Instant::now();
+        loop {
+            let flow = tokio::select! {
+                biased;
+                code = self.kill.killed() => {
+                    Flow::Stop(Box::pin(self.refuse(code)).await)
+                }
+                _ = crate::shutdown::shutting_down(&mut shutdown) => Flow::Stop(Box::pin(self.shut_down()).await),
+                Some(done) = self.pending_sends.next(), if !self.pending_sends.is_empty() => {
+                    Box::pin(self.answer_send(done)).await;
+                    Flow::Continue
+                }
+                Some(event) = self.events_rx.recv() => Box::pin(self.on_event(event)).await,
+                msg = stream.next(), if self.pending_sends.len() < MAX_PENDING_SENDS
+                    && self.pending_send_bytes < MAX_PENDING_SEND_BYTES => {
+                    last_heard = Instant::now();
+                    Box::pin(self.on_message(msg)).await
+                }
+                _ = ping.tick() => {
+                    if last_heard.elapsed() > IDLE_TIMEOUT {
+                        Flow::Stop(SessionEnd::Transport)
+                    } else {
+                        let _ = self.out.send(Box::new(Message::Ping(Default::default()))).await;
+                        Flow::Continue
+                    }
+                }
+            };
+            if let Flow::Stop(end) = flow {
+                return end;
+            }
+            if self.catch_up_due()
+                && let Err(code) = Box::pin(self.catch_up()).await
+            {
+                return Box::pin(self.refuse(code)).await;
+            }
+        }
+    }
+
+    async fn shut_down(&mut self) -> SessionEnd {
+        // Sends already handed to the committer will commit; let their senders hear it.
+        let deadline = tokio::time::sleep(SHUTDOWN_GRACE);
+        tokio::pin!(deadline);
+        while !self.pending_sends.is_empty() {
+            tokio::select! {
+                Some(done) = self.pending_sends.next() => self.answer_send(done).await,
+                _ = &mut deadline => break,
+            }
+        }
+        self.refuse(ErrorCode::ShuttingDown).await
+    }
+
+
+    // ---- frames from the client
+
+    /// Unwraps a WebSocket message into frame text; handles close, ping and transport errors.
+    async fn frame_text(&mut self, msg: Option<Result<Message, axum::Error>>) -> Result<Option<String>, Flow> {
+        match msg {
+            None | Some(Ok(Message::Close(_))) => Err(Flow::Stop(SessionEnd::ClientClosed)),
+            Some(Ok(Message::Text(text))) => {
+                if !self.bucket.take() {
+                    self.send_error(ServerFrame::error(ErrorCode::RateLimited)).await;
+                    return Err(Flow::Continue);
+                }
+                Ok(Some(text.to_string()))
+            }
+            Some(Ok(Message::Binary(_))) => {
+                self.send_error(ServerFrame::error(ErrorCode::MalformedFrame)).await;
+                Err(Flow::Continue)
+            }
+            Some(Ok(Message::Ping(_) | Message::Pong(_))) => Ok(None),
+            Some(Err(err)) => {
+                if is_capacity_error(&err) {
+                    Err(Flow::Stop(self.refuse(ErrorCode::FrameTooLarge).await))
+                } else {
+                    Err(Flow::Stop(SessionEnd::Transport))
+                }
+            }
+        }
+    }
+
+    async fn on_message(&mut self, msg: Option<Result<Message, axum::Error>>) -> Flow {
+        let text = match self.frame_text(msg).await {
+            Ok(Some(text)) => text,
+            Ok(None) => return Flow::Continue,
+            Err(flow) => return flow,
+        };
+        let frame = match decode_client_frame(text.as_bytes()) {
+            Ok(frame) => frame,
+            Err((code, id)) => {
+                self.send_error(error_frame(code, id)).await;
+                return Flow::Continue;
+            }
+        };
+        match frame {
+            ClientFrame::Auth { .. } => self.send_error(ServerFrame::error(ErrorCode::AlreadyAuthenticated)).await,
+            ClientFrame::Send { id, to, payload } => self.on_send(id, to, payload, None).await,
+            ClientFrame::GroupSend { id, to, payload } => match crate::domain::mls::inspect_group_envelope(&payload.0) {
+                Ok(check) => self.on_send(id, to, payload, Some(check)).await,
+                Err(code) => self.send_error(ServerFrame::error_for_message(code, id)).await,
+            },
+            ClientFrame::PublishKeyPackages { mailbox, key_packages, last_resort } => {
+                self.on_publish_key_packages(mailbox, key_packages, last_resort).await
+            }
+            ClientFrame::ClaimKeyPackage { mailbox } => self.on_claim_key_package(mailbox).await,
+            ClientFrame::Ack { mailbox, seq } => self.on_ack(mailbox, seq).await,
+            ClientFrame::Subscribe { mailbox, secret } => self.on_subscribe(mailbox, secret).await,
+            ClientFrame::CreateMailbox { mailbox, secret } => self.on_create_mailbox(mailbox, secret).await,
+        }
+        Flow::Continue
+    }
+}
+
+fn error_frame(code: ErrorCode, id: Option<MessageId>) -> ServerFrame {
+    match id {
+        Some(id) => ServerFrame::error_for_message(code, id),
+        None => ServerFrame::error(code),
+    }
+}
+
+fn store_error_code(err: StoreError, conflict: ErrorCode) -> ErrorCode {
+    match err {
+        StoreError::NotFound => ErrorCode::UnknownMailbox,
+        StoreError::Conflict(_) => conflict,
+        StoreError::Other(detail) => {
+            tracing::error!(%detail, "storage failure");
+            ErrorCode::Internal
+        }
+    }
+}
+
+fn close_code(code: ErrorCode) -> u16 {
+    match code {
+        ErrorCode::FrameTooLarge => 1009,
+        ErrorCode::ShuttingDown => 1001,
+        ErrorCode::Internal => 1011,
+        _ => 1008, // policy violation
+    }
+}
+
+/// tungstenite reports a message over `max_message_size` as a capacity error.
+fn is_capacity_error(err: &axum::Error) -> bool {
+    let mut source: Option<&dyn std::error::Error> = Some(err);
+    while let Some(e) = source {
+        let text = e.to_string();
+        if text.contains("Space limit exceeded") || text.contains("Message too long") || text.contains("too big") {
+            return true;
+        }
+        source = e.source();
+    }
+    false
+}
+
+

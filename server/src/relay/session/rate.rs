@@ -1,0 +1,37 @@
+//! A per-connection token bucket: frames per second, with bursts of twice the rate.
+
+use std::time::Instant;
+
+/// A per-connection token bucket: `rate` frames per second, bursts up to twice that.
+pub(super) struct TokenBucket {
+    rate: f64,
+    capacity: f64,
+    tokens: f64,
+    last: Instant,
+}
+
+impl TokenBucket {
+    pub(super) fn new(rate: u32) -> Self {
+        let rate = f64::from(rate.max(1));
+        TokenBucket {
+            rate,
+            capacity: rate * 2.0,
+            tokens: rate * 2.0,
+            last: Instant::now(),
+        }
+    }
+
+    pub(super) fn take(&mut self) -> bool {
+        let now = Instant::now();
+        let refill = now.duration_since(self.last).as_secs_f64() * self.rate;
+        self.last = now;
+        self.tokens = (self.tokens + refill).min(self.capacity);
+        if self.tokens >= 1.0 {
+            self.tokens -= 1.0;
+            true
+        } else {
+            false
+        }
+    }
+}
+

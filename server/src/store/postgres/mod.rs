@@ -1,0 +1,130 @@
+//! The PostgreSQL backend for production and multi-node deployments. The SQL it shares with
+//! SQLite is expanded here from `shared_sql` (with row locks, since several nodes write at once);
+//! this module adds what is PostgreSQL's own: the group-commit round over arrays (`queue`),
+//! KeyPackage claims with `SKIP LOCKED` (`key_packages`) and LISTEN/NOTIFY (`wakeups`).
+
+mod key_packages;
+mod queue;
+mod wakeups;
+
+use super::shared_sql::shared_sql;
+use super::sql_errors::store_error;
+use super::{Store, StoreResult};
+use anyhow::Context as _;
+use async_trait::async_trait;
+use sallyport_protocol::MailboxId;
+use sqlx::Postgres;
+use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions, PgRow};
+use std::str::FromStr;
+use std::sync::Mutex;
+use std::time::Duration;
+use tokio::task::JoinHandle;
+
+/// Serialises revocation inserts so their cursors become visible in order (pollers never skip one).
+const REVOCATION_LOCK: i64 = 0x5a11_9047_0001;
+
+pub struct PostgresStore {
+    pool: PgPool,
+    /// Each listener holds one of these connections for as long as it runs.
+    listen_pool: PgPool,
+    listeners: Mutex<Vec<JoinHandle<()>>>,
+}
+
+shared_sql!(
+    store: PostgresStore,
+    db: sqlx::Postgres,
+    for_update: " FOR UPDATE",
+    for_share: " FOR SHARE",
+    skip_locked: " FOR UPDATE SKIP LOCKED",
+);
+
+impl PostgresStore {
+    /// Connects to `url` (`postgres://…`) and applies the embedded migrations (sqlx takes an
+    /// advisory lock, so nodes starting together migrate once).
+    pub async fn connect(url: &str) -> anyhow::Result<Self> {
+        let options =
+            PgConnectOptions::from_str(url).context("parsing the PostgreSQL database URL")?;
+        let pool = PgPoolOptions::new()
+            .max_connections(10)
+            .acquire_timeout(Duration::from_secs(10))
+            .connect_with(options.clone())
+            .await
+            .context("connecting to PostgreSQL")?;
+        sqlx::migrate!("../migrations/postgres")
+            .run(&pool)
+            .await
+            .context("applying the PostgreSQL migrations")?;
+        let listen_pool = PgPoolOptions::new()
+            .max_connections(8)
+            .idle_timeout(None)
+            .max_lifetime(None)
+            .connect_lazy_with(options);
+        Ok(Self {
+            pool,
+            listen_pool,
+            listeners: Mutex::new(Vec::new()),
+        })
+    }
+
+    fn reader(&self) -> &PgPool {
+        &self.pool
+    }
+
+    fn writer(&self) -> &PgPool {
+        &self.pool
+    }
+
+    async fn begin_write(&self) -> StoreResult<sqlx::Transaction<'_, Postgres>> {
+        self.pool.begin().await.map_err(store_error)
+    }
+
+    /// One snapshot across the tables.
+    async fn begin_snapshot(&self) -> StoreResult<sqlx::Transaction<'_, Postgres>> {
+        self.pool.begin_with("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY").await.map_err(store_error)
+    }
+
+    /// Takes the revocation lock (without it, a cursor taken earlier could commit after a later
+    /// one, and a poller that already moved past the later cursor would never see it) and
+    /// notifies every node, this one included, on commit.
+    async fn announce_revocation(&self, tx: &mut sqlx::Transaction<'_, Postgres>) -> StoreResult<()> {
+        sqlx::query("SELECT pg_advisory_xact_lock($1)").bind(REVOCATION_LOCK).execute(&mut **tx).await.map_err(store_error)?;
+        sqlx::query("SELECT pg_notify($1, $2)")
+            .bind(wakeups::CHANNEL)
+            .bind(wakeups::REVOKED)
+            .execute(&mut **tx)
+            .await
+            .map_err(store_error)?;
+        Ok(())
+    }
+
+    /// `select` (ending in `WHERE … <column>`) for a list of mailboxes, as one array parameter.
+    async fn by_mailboxes<T>(&self, select: &'static str, mailboxes: &[MailboxId]) -> StoreResult<Vec<T>>
+    where
+        T: for<'r> sqlx::FromRow<'r, PgRow> + Send + Unpin,
+    {
+        if mailboxes.is_empty() {
+            return Ok(vec![]);
+        }
+        let ids: Vec<&[u8]> = mailboxes.iter().map(|m| m.as_bytes().as_slice()).collect();
+        sqlx::query_as(sqlx::AssertSqlSafe(format!("{select} = ANY($1::bytea[])")))
+            .bind(ids)
+            .fetch_all(&self.pool)
+            .await
+            .map_err(store_error)
+    }
+}
+
+#[async_trait]
+impl Store for PostgresStore {
+    fn backend(&self) -> &'static str {
+        "postgres"
+    }
+
+    async fn close(&self) {
+        for task in self.listeners.lock().unwrap_or_else(|e| e.into_inner()).drain(..) {
+            task.abort();
+        }
+        self.listen_pool.close().await;
+        self.pool.close().await;
+    }
+}

@@ -1,0 +1,233 @@
+//! The group-commit round on PostgreSQL: row locks on the batch's groups, then batched
+//! statements over arrays (`UNNEST`), a SEQUENCE for message numbers. Several nodes commit at
+//! once; the group row locks make exactly one commit per epoch win across them.
+
+use super::super::append_plan::{AppendPlan, distinct_groups, distinct_ids, distinct_recipients};
+use super::super::queue::{AppendOutcome, NewMessage, QueueStore};
+use super::super::rows::{epoch_from, hash32, id_from};
+use super::super::sql_errors::store_error;
+use super::super::{StoreError, StoreResult};
+use super::PostgresStore;
+use async_trait::async_trait;
+use sallyport_protocol::{MailboxId, MessageId};
+use std::collections::{HashMap, HashSet};
+
+#[async_trait]
+impl QueueStore for PostgresStore {
+    async fn commit_round(
+        &self,
+        acks: &[(MailboxId, u64)],
+        batch: &[NewMessage],
+        queue_quota: u64,
+    ) -> StoreResult<Vec<AppendOutcome>> {
+        if acks.is_empty() && batch.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut tx = self.pool.begin().await.map_err(store_error)?;
+
+        // 0. The acknowledged copies, first: they free quota for this batch.
+        if !acks.is_empty() {
+            sqlx::query(
+                "DELETE FROM queue q USING UNNEST($1::bytea[], $2::bigint[]) AS a(mailbox_id, seq) \
+                 WHERE q.mailbox_id = a.mailbox_id AND q.seq = a.seq",
+            )
+            .bind(
+                acks.iter()
+                    .map(|a| a.0.as_bytes().as_slice())
+                    .collect::<Vec<_>>(),
+            )
+            .bind(acks.iter().map(|a| a.1 as i64).collect::<Vec<_>>())
+            .execute(&mut *tx)
+            .await
+            .map_err(store_error)?;
+        }
+        if batch.is_empty() {
+            tx.commit().await.map_err(store_error)?;
+            return Ok(Vec::new());
+        }
+
+        // 1. Lock the rows of the batch's MLS groups and read their epochs, in one statement.
+        // Missing rows are inserted as placeholders (epoch NULL), so a group the server has not
+        // seen is locked too; ON CONFLICT DO UPDATE (a no-op update) locks an existing row and
+        // returns its latest committed epoch, atomically even if `expire` deletes it meanwhile.
+        // Rows go in id order, so two nodes' batches take the locks in the same order. Another
+        // node's competing commit for the same group waits here until this transaction ends, then
+        // sees the epoch it recorded: exactly one commit per epoch wins. Taken before the
+        // duplicate check, so a message re-sent through another node meanwhile is seen as a
+        // duplicate (each statement sees what committed before it started).
+        let groups = distinct_groups(batch);
+        let mut epochs = HashMap::with_capacity(groups.len());
+        if !groups.is_empty() {
+            let rows: Vec<(Vec<u8>, Option<i64>)> = sqlx::query_as(
+                "INSERT INTO groups (id, epoch, updated_at) \
+                 SELECT g, NULL, t FROM UNNEST($1::bytea[], $2::bigint[]) AS u(g, t) ORDER BY g \
+                 ON CONFLICT (id) DO UPDATE SET epoch = groups.epoch RETURNING id, epoch",
+            )
+            .bind(groups.iter().map(|g| g.0.as_slice()).collect::<Vec<_>>())
+            .bind(groups.iter().map(|g| g.1).collect::<Vec<_>>())
+            .fetch_all(&mut *tx)
+            .await
+            .map_err(store_error)?;
+            for (group, epoch) in rows {
+                epochs.insert(id_from(&group, hash32)?, epoch_from(epoch)?);
+            }
+        }
+
+        // 2. Ids stored by earlier batches.
+        let ids = distinct_ids(batch);
+        let rows: Vec<(Vec<u8>, i64)> =
+            sqlx::query_as("SELECT message_id, seq FROM sent WHERE message_id = ANY($1::bytea[])")
+                .bind(
+                    ids.iter()
+                        .map(|id| id.as_bytes().as_slice())
+                        .collect::<Vec<_>>(),
+                )
+                .fetch_all(&mut *tx)
+                .await
+                .map_err(store_error)?;
+        let mut existing = HashMap::with_capacity(rows.len());
+        for (id, seq) in rows {
+            existing.insert(id_from(&id, MessageId::from_slice)?, seq as u64);
+        }
+
+        // 3. Which recipients exist, and how full their queues are. Across nodes the quota is
+        // approximate: two nodes appending to one mailbox at once may both see room.
+        let recipients = distinct_recipients(batch, &existing);
+        let rows: Vec<(Vec<u8>, i64)> = sqlx::query_as(
+            "SELECT m.id, (SELECT COUNT(*) FROM queue q WHERE q.mailbox_id = m.id) \
+             FROM mailboxes m WHERE m.id = ANY($1::bytea[])",
+        )
+        .bind(
+            recipients
+                .iter()
+                .map(|m| m.as_bytes().as_slice())
+                .collect::<Vec<_>>(),
+        )
+        .fetch_all(&mut *tx)
+        .await
+        .map_err(store_error)?;
+        let mut queued = HashMap::with_capacity(rows.len());
+        for (mailbox, count) in rows {
+            queued.insert(id_from(&mailbox, MailboxId::from_slice)?, count as u64);
+        }
+
+        let plan = loop {
+            // 4. Decide, then allocate sequence numbers in batch order.
+            let mut plan = AppendPlan::new(batch, &existing, &queued, queue_quota, &epochs);
+            if plan.to_store.is_empty() {
+                tx.commit().await.map_err(store_error)?;
+                return Ok(plan.finish());
+            }
+            let mut seqs: Vec<i64> =
+                sqlx::query_scalar("SELECT nextval('message_seq') FROM generate_series(1, $1)")
+                    .bind(plan.to_store.len() as i64)
+                    .fetch_all(&mut *tx)
+                    .await
+                    .map_err(store_error)?;
+            seqs.sort_unstable();
+            plan.assign(&seqs);
+
+            // 5. Idempotency records. Another node may be storing one of these ids right now: ON
+            // CONFLICT waits for it and skips the row, and ours becomes a duplicate of its. Rows
+            // go in id order so two nodes' batches always take the index locks in the same order.
+            let mut sent: Vec<(&[u8], i64, i64)> = plan
+                .to_store
+                .iter()
+                .map(|&(index, seq)| {
+                    (
+                        batch[index].id.as_bytes().as_slice(),
+                        seq,
+                        batch[index].expires_at,
+                    )
+                })
+                .collect();
+            sent.sort_unstable_by(|a, b| a.0.cmp(b.0));
+            let inserted: Vec<Vec<u8>> = sqlx::query_scalar(
+                "INSERT INTO sent (message_id, seq, expires_at) \
+                 SELECT * FROM UNNEST($1::bytea[], $2::bigint[], $3::bigint[]) \
+                 ON CONFLICT (message_id) DO NOTHING RETURNING message_id",
+            )
+            .bind(sent.iter().map(|r| r.0).collect::<Vec<_>>())
+            .bind(sent.iter().map(|r| r.1).collect::<Vec<_>>())
+            .bind(sent.iter().map(|r| r.2).collect::<Vec<_>>())
+            .fetch_all(&mut *tx)
+            .await
+            .map_err(store_error)?;
+            if inserted.len() == sent.len() {
+                break plan;
+            }
+
+            // Rare: some ids lost that race. Each is a duplicate of the winner's message, which
+            // changes the decisions after it in the batch (quota it no longer takes, the epoch
+            // it no longer advances): take back this attempt's records and decide again. Each
+            // round turns at least one more id into a duplicate, so this ends.
+            let inserted: HashSet<Vec<u8>> = inserted.into_iter().collect();
+            let lost: Vec<&[u8]> = sent
+                .iter()
+                .map(|r| r.0)
+                .filter(|id| !inserted.contains(*id))
+                .collect();
+            let rows: Vec<(Vec<u8>, i64)> = sqlx::query_as(
+                "SELECT message_id, seq FROM sent WHERE message_id = ANY($1::bytea[])",
+            )
+            .bind(&lost)
+            .fetch_all(&mut *tx)
+            .await
+            .map_err(store_error)?;
+            if rows.len() < lost.len() {
+                return Err(StoreError::Other(
+                    "a message id conflicted but its record vanished; retry".into(),
+                ));
+            }
+            for (id, seq) in rows {
+                existing.insert(id_from(&id, MessageId::from_slice)?, seq as u64);
+            }
+            sqlx::query("DELETE FROM sent WHERE message_id = ANY($1::bytea[])")
+                .bind(inserted.iter().map(Vec::as_slice).collect::<Vec<_>>())
+                .execute(&mut *tx)
+                .await
+                .map_err(store_error)?;
+        };
+
+        // 6. One queue row per recipient.
+        let copies = plan.copies();
+        if !copies.is_empty() {
+            sqlx::query(
+                "INSERT INTO queue (mailbox_id, seq, message_id, payload, created_at, expires_at) \
+                 SELECT * FROM UNNEST($1::bytea[], $2::bigint[], $3::bytea[], $4::bytea[], $5::bigint[], $6::bigint[])",
+            )
+            .bind(copies.iter().map(|c| c.0.as_bytes().as_slice()).collect::<Vec<_>>())
+            .bind(copies.iter().map(|c| c.2).collect::<Vec<_>>())
+            .bind(copies.iter().map(|c| batch[c.1].id.as_bytes().as_slice()).collect::<Vec<_>>())
+            .bind(copies.iter().map(|c| batch[c.1].payload.as_ref()).collect::<Vec<&[u8]>>())
+            .bind(copies.iter().map(|c| batch[c.1].created_at).collect::<Vec<_>>())
+            .bind(copies.iter().map(|c| batch[c.1].expires_at).collect::<Vec<_>>())
+            .execute(&mut *tx)
+            .await
+            .map_err(store_error)?;
+        }
+
+        // 7. The groups' new epochs. Every row is locked (step 1), so a plain UPDATE does.
+        let group_writes = plan.group_writes();
+        if !group_writes.is_empty() {
+            sqlx::query(
+                "UPDATE groups g SET epoch = u.epoch, updated_at = GREATEST(g.updated_at, u.at) \
+                 FROM UNNEST($1::bytea[], $2::bigint[], $3::bigint[]) AS u(id, epoch, at) \
+                 WHERE g.id = u.id",
+            )
+            .bind(
+                group_writes
+                    .iter()
+                    .map(|w| w.0.as_slice())
+                    .collect::<Vec<_>>(),
+            )
+            .bind(group_writes.iter().map(|w| w.1).collect::<Vec<_>>())
+            .bind(group_writes.iter().map(|w| w.2).collect::<Vec<_>>())
+            .execute(&mut *tx)
+            .await
+            .map_err(store_error)?;
+        }
+        tx.commit().await.map_err(store_error)?;
+        Ok(plan.finish())
+    }
+}

@@ -1,0 +1,162 @@
+//! The embedded SQLite backend: one file, one writer connection, a small pool of readers (WAL).
+//! The SQL it shares with PostgreSQL is expanded here from `shared_sql`; this module adds what
+//! is SQLite's own: the group-commit round (`queue`) and KeyPackages (`key_packages`).
+
+mod key_packages;
+mod queue;
+
+use super::shared_sql::shared_sql;
+use super::sql_errors::store_error;
+use super::wakeups::{Wakeup, WakeupStore};
+use super::{Store, StoreResult};
+use anyhow::Context as _;
+use async_trait::async_trait;
+use sallyport_protocol::MailboxId;
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteRow, SqliteSynchronous};
+use sqlx::{QueryBuilder, Sqlite};
+use std::str::FromStr;
+use std::time::Duration;
+
+/// SQLite refuses statements with more than 32,766 bound variables; stay a little under.
+const MAX_VARS: usize = 32_000;
+
+pub struct SqliteStore {
+    /// Exactly one connection: SQLite has one writer anyway, and queuing writers here is cheaper
+    /// than letting them fight over the file lock (and `busy_timeout`).
+    writer: SqlitePool,
+    /// Readers run beside the writer (WAL), so a read never waits behind a group commit.
+    reader: SqlitePool,
+}
+
+shared_sql!(store: SqliteStore, db: sqlx::Sqlite, for_update: "", for_share: "", skip_locked: "");
+
+impl SqliteStore {
+    /// Opens (creating if missing) the database at `url` (`sqlite:///abs/path.db`,
+    /// `sqlite://relative.db`) and applies the embedded migrations.
+    pub async fn connect(url: &str) -> anyhow::Result<Self> {
+        let options = SqliteConnectOptions::from_str(url)
+            .context("parsing the SQLite database URL")?
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            // NORMAL in WAL mode: a committed transaction survives a crash of this process, but the
+            // last commits may be lost on power loss or an OS crash. FULL would survive those too,
+            // at one fsync per commit (group commit would amortise it); NORMAL is the documented
+            // trade-off for the embedded default. Use PostgreSQL for stronger guarantees.
+            .synchronous(SqliteSynchronous::Normal)
+            .busy_timeout(Duration::from_secs(5))
+            .foreign_keys(true)
+            // 64 MiB page cache per connection (default 2 MiB): the idempotency table `sent` is
+            // keyed by random message ids, so its pages are touched at random; once it outgrows
+            // the cache every round re-reads them. Pages are allocated as needed, not up front.
+            .pragma("cache_size", "-65536")
+            // Checkpoint after ~40 MiB of WAL (default 1,000 pages, 4 MiB): a page dirtied by
+            // several rounds is then copied back once, and checkpoints (with their fsyncs) run
+            // every few seconds at saturation instead of nearly every round. The WAL file keeps
+            // its largest size; a checkpoint resets it for reuse.
+            .pragma("wal_autocheckpoint", "10000")
+            .pragma("temp_store", "memory");
+
+        let in_memory = url.contains(":memory:") || url.contains("mode=memory");
+        if let Some(parent) = options.get_filename().parent()
+            && !in_memory
+            && !parent.as_os_str().is_empty()
+        {
+            std::fs::create_dir_all(parent)
+                .with_context(|| format!("creating the database directory {}", parent.display()))?;
+        }
+
+        let writer = SqlitePoolOptions::new()
+            .max_connections(1)
+            .min_connections(1)
+            .idle_timeout(None)
+            .max_lifetime(None)
+            .connect_with(options.clone())
+            .await
+            .context("opening the SQLite database")?;
+        sqlx::migrate!("../migrations/sqlite")
+            .run(&writer)
+            .await
+            .context("applying the SQLite migrations")?;
+
+        // An in-memory database exists only on its own connection: read through the writer.
+        let reader = if in_memory {
+            writer.clone()
+        } else {
+            SqlitePoolOptions::new()
+                .max_connections(4)
+                .connect_with(options)
+                .await
+                .context("opening SQLite reader connections")?
+        };
+        Ok(Self { writer, reader })
+    }
+
+    fn reader(&self) -> &SqlitePool {
+        &self.reader
+    }
+
+    fn writer(&self) -> &SqlitePool {
+        &self.writer
+    }
+
+    /// A write transaction on the single writer connection. `IMMEDIATE` takes the write lock at
+    /// once, so a transaction that reads before it writes cannot fail to upgrade its lock later;
+    /// and since there is one writer, every write transaction is serialised (no row locks needed).
+    async fn begin_write(&self) -> StoreResult<sqlx::Transaction<'_, Sqlite>> {
+        self.writer.begin_with("BEGIN IMMEDIATE").await.map_err(store_error)
+    }
+
+    /// A read transaction: one snapshot of every table (WAL).
+    async fn begin_snapshot(&self) -> StoreResult<sqlx::Transaction<'_, Sqlite>> {
+        self.reader.begin().await.map_err(store_error)
+    }
+
+    /// Nothing to do: the single writer records revocations in order, and other nodes (none on
+    /// SQLite; the admin command is another process) poll the feed.
+    async fn announce_revocation(&self, _tx: &mut sqlx::Transaction<'_, Sqlite>) -> StoreResult<()> {
+        Ok(())
+    }
+
+    /// `select` (ending in `WHERE … <column>`) for a list of mailboxes, in `IN (…)` chunks.
+    async fn by_mailboxes<T>(&self, select: &'static str, mailboxes: &[MailboxId]) -> StoreResult<Vec<T>>
+    where
+        T: for<'r> sqlx::FromRow<'r, SqliteRow> + Send + Unpin,
+    {
+        let mut found = Vec::new();
+        for chunk in mailboxes.chunks(MAX_VARS) {
+            let mut query = QueryBuilder::<Sqlite>::new(select);
+            query.push(" IN (");
+            let mut list = query.separated(", ");
+            for mailbox in chunk {
+                list.push_bind(mailbox.as_bytes().as_slice());
+            }
+            query.push(")");
+            found.extend(query.build_query_as::<T>().persistent(false).fetch_all(&self.reader).await.map_err(store_error)?);
+        }
+        Ok(found)
+    }
+}
+
+#[async_trait]
+impl Store for SqliteStore {
+    fn backend(&self) -> &'static str {
+        "sqlite"
+    }
+
+    async fn close(&self) {
+        self.reader.close().await;
+        self.writer.close().await;
+    }
+}
+
+/// One node: every message is committed by this process, so there is nobody to wake.
+#[async_trait]
+impl WakeupStore for SqliteStore {
+    async fn notify_mailboxes(&self, _node: &str, _mailboxes: &[MailboxId]) -> StoreResult<()> {
+        Ok(())
+    }
+
+    async fn listen(&self) -> StoreResult<Option<tokio::sync::mpsc::Receiver<Wakeup>>> {
+        Ok(None)
+    }
+}

@@ -1,0 +1,240 @@
+//! The group-commit round on SQLite: the acks' deletes, every lookup the plan needs and every
+//! write of one round, in two calls to the writer connection.
+
+use super::super::queue::{AppendOutcome, NewMessage, QueueStore};
+use super::super::sql_errors::store_error;
+use super::super::StoreResult;
+use super::{MAX_VARS, SqliteStore};
+use async_trait::async_trait;
+use sallyport_protocol::MailboxId;
+use sqlx::Sqlite;
+
+#[async_trait]
+impl QueueStore for SqliteStore {
+    async fn commit_round(
+        &self,
+        acks: &[(MailboxId, u64)],
+        batch: &[NewMessage],
+        queue_quota: u64,
+    ) -> StoreResult<Vec<AppendOutcome>> {
+        if acks.is_empty() && batch.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut conn = self.writer.acquire().await.map_err(store_error)?;
+        // The transaction is opened and committed inside the batched statements below (each sqlx
+        // call is one hand-off to the connection's worker thread: a round makes two). If the
+        // round fails or is cancelled mid-way, the transaction must not reach the next user of
+        // the connection: roll back, or close the connection.
+        let mut guard = RoundGuard { conn: &mut conn, done: false };
+        let result = round::commit(guard.conn, acks, batch, queue_quota).await;
+        guard.done = true;
+        if result.is_err()
+            && let Err(err) = sqlx::query("ROLLBACK").execute(&mut **guard.conn).await
+            && !err.to_string().contains("no transaction is active")
+        {
+            guard.conn.close_on_drop();
+        }
+        result
+    }
+}
+
+/// Returns the writer connection to the pool only when a round ended cleanly (or was rolled
+/// back): a round dropped mid-way (cancelled) may have left its transaction open.
+struct RoundGuard<'c> {
+    conn: &'c mut sqlx::pool::PoolConnection<Sqlite>,
+    done: bool,
+}
+
+impl Drop for RoundGuard<'_> {
+    fn drop(&mut self) {
+        if !self.done {
+            self.conn.close_on_drop();
+        }
+    }
+}
+
+/// One group-commit round on the writer connection in two sqlx calls (each a hand-off to the
+/// connection's worker thread, ~80–100 µs here whatever the statement): `BEGIN IMMEDIATE`, the
+/// acks' deletes and every lookup `append` needs; then, after deciding in memory, every write
+/// and `COMMIT`. sqlx runs a multi-statement string statement by statement and hands the bound
+/// arguments out in order, so each statement keeps its own 32,766-variable limit.
+mod round {
+    use super::super::super::append_plan::{self, AppendPlan};
+    use super::super::super::rows::{self, hash32, id_from};
+    use super::super::super::sql_errors::store_error;
+    use super::super::super::{StoreError, StoreResult};
+    use super::{AppendOutcome, MAX_VARS, NewMessage};
+    use sallyport_protocol::{MailboxId, MessageId};
+    use sqlx::{QueryBuilder, Sqlite, SqliteConnection};
+    use std::collections::HashMap;
+
+    const SENT: i64 = 0;
+    const GROUP: i64 = 1;
+    const MAILBOX: i64 = 2;
+    const COUNTER: i64 = 3;
+
+    pub(super) async fn commit(
+        conn: &mut SqliteConnection,
+        acks: &[(MailboxId, u64)],
+        batch: &[NewMessage],
+        queue_quota: u64,
+    ) -> StoreResult<Vec<AppendOutcome>> {
+        // ---- call 1: begin, acks (first: they free quota for this round's sends), lookups
+        let mut qb = QueryBuilder::<Sqlite>::new("BEGIN IMMEDIATE; ");
+        for chunk in acks.chunks(MAX_VARS / 2) {
+            // Through rowid: a row-value `IN (VALUES …)` makes SQLite scan the whole table.
+            qb.push("DELETE FROM queue WHERE rowid IN (SELECT q.rowid FROM (");
+            qb.push_values(chunk, |mut row, (mailbox, seq)| {
+                row.push_bind(mailbox.as_bytes().as_slice())
+                    .push_bind(*seq as i64);
+            });
+            qb.push(") AS a JOIN queue q ON q.mailbox_id = a.column1 AND q.seq = a.column2); ");
+        }
+        if batch.is_empty() {
+            qb.push("COMMIT");
+            qb.build()
+                .persistent(false)
+                .execute(&mut *conn)
+                .await
+                .map_err(store_error)?;
+            return Ok(Vec::new());
+        }
+        // Ids stored by earlier rounds; the recorded epochs of the batch's MLS groups (this is
+        // the only writer: no lock); which recipients exist and how full their queues are (all
+        // recipients, duplicates' too: one statement rather than two, and harmless); the counter.
+        let ids = append_plan::distinct_ids(batch);
+        let groups = append_plan::distinct_groups(batch);
+        let recipients = all_recipients(batch);
+        for chunk in ids.chunks(MAX_VARS) {
+            qb.push("SELECT 0, message_id, seq FROM sent WHERE message_id IN (");
+            let mut list = qb.separated(", ");
+            for id in chunk {
+                list.push_bind(id.as_bytes().as_slice());
+            }
+            qb.push("); ");
+        }
+        for chunk in groups.chunks(MAX_VARS) {
+            qb.push("SELECT 1, id, epoch FROM groups WHERE id IN (");
+            let mut list = qb.separated(", ");
+            for (group, _) in chunk {
+                list.push_bind(group.as_slice());
+            }
+            qb.push("); ");
+        }
+        for chunk in recipients.chunks(MAX_VARS) {
+            qb.push(
+                "SELECT 2, m.id, (SELECT COUNT(*) FROM queue q WHERE q.mailbox_id = m.id) \
+                 FROM mailboxes m WHERE m.id IN (",
+            );
+            let mut list = qb.separated(", ");
+            for mailbox in chunk {
+                list.push_bind(mailbox.as_bytes().as_slice());
+            }
+            qb.push("); ");
+        }
+        qb.push("SELECT 3, NULL, value FROM counters WHERE name = 'message_seq'");
+        let rows: Vec<(i64, Option<Vec<u8>>, Option<i64>)> = qb
+            .build_query_as()
+            .persistent(false)
+            .fetch_all(&mut *conn)
+            .await
+            .map_err(store_error)?;
+        let mut existing = HashMap::with_capacity(ids.len());
+        let mut epochs = HashMap::with_capacity(groups.len());
+        let mut queued = HashMap::with_capacity(recipients.len());
+        let mut counter = None;
+        let corrupt = || StoreError::Other("unexpected lookup row".into());
+        for (tag, key, value) in rows {
+            match (tag, key) {
+                (SENT, Some(id)) => {
+                    existing.insert(
+                        id_from(&id, MessageId::from_slice)?,
+                        value.ok_or_else(corrupt)? as u64,
+                    );
+                }
+                (GROUP, Some(group)) => {
+                    epochs.insert(id_from(&group, hash32)?, rows::epoch_from(value)?);
+                }
+                (MAILBOX, Some(mailbox)) => {
+                    queued.insert(
+                        id_from(&mailbox, MailboxId::from_slice)?,
+                        value.ok_or_else(corrupt)? as u64,
+                    );
+                }
+                (COUNTER, None) => counter = value,
+                _ => return Err(corrupt()),
+            }
+        }
+        let counter = counter.ok_or_else(|| StoreError::Other("the message counter is missing".into()))?;
+
+        // ---- decide, then allocate sequence numbers in batch order
+        let mut plan = AppendPlan::new(batch, &existing, &queued, queue_quota, &epochs);
+
+        // ---- call 2: the counter, idempotency records, queue rows, the groups' epochs, commit.
+        // `OR ROLLBACK`: a conflict cannot happen (ids were looked up under the write lock,
+        // sequence numbers are new) and would fail the round anyway; it spares SQLite the
+        // statement journal it otherwise keeps to undo one failed multi-row INSERT (a copy of
+        // every page the statement touches).
+        let mut qb = QueryBuilder::<Sqlite>::new("");
+        if !plan.to_store.is_empty() {
+            let n = plan.to_store.len() as i64;
+            let seqs: Vec<i64> = (counter + 1..=counter + n).collect();
+            plan.assign(&seqs);
+            qb.push("UPDATE counters SET value = ");
+            qb.push_bind(counter + n);
+            qb.push(" WHERE name = 'message_seq'; ");
+            for chunk in plan.to_store.chunks(MAX_VARS / 3) {
+                qb.push("INSERT OR ROLLBACK INTO sent (message_id, seq, expires_at) ");
+                qb.push_values(chunk, |mut row, &(index, seq)| {
+                    let m = &batch[index];
+                    row.push_bind(m.id.as_bytes().as_slice())
+                        .push_bind(seq)
+                        .push_bind(m.expires_at);
+                });
+                qb.push("; ");
+            }
+            let copies = plan.copies();
+            for chunk in copies.chunks(MAX_VARS / 6) {
+                qb.push(
+                    "INSERT OR ROLLBACK INTO queue \
+                     (mailbox_id, seq, message_id, payload, created_at, expires_at) ",
+                );
+                qb.push_values(chunk, |mut row, &(mailbox, index, seq)| {
+                    let m = &batch[index];
+                    row.push_bind(mailbox.as_bytes().as_slice())
+                        .push_bind(seq)
+                        .push_bind(m.id.as_bytes().as_slice())
+                        .push_bind(m.payload.as_ref())
+                        .push_bind(m.created_at)
+                        .push_bind(m.expires_at);
+                });
+                qb.push("; ");
+            }
+            let group_writes = plan.group_writes();
+            for chunk in group_writes.chunks(MAX_VARS / 3) {
+                qb.push("INSERT INTO groups (id, epoch, updated_at) ");
+                qb.push_values(chunk, |mut row, (group, epoch, at)| {
+                    row.push_bind(group.as_slice())
+                        .push_bind(*epoch)
+                        .push_bind(*at);
+                });
+                qb.push(
+                    " ON CONFLICT (id) DO UPDATE SET epoch = excluded.epoch, \
+                     updated_at = MAX(groups.updated_at, excluded.updated_at); ",
+                );
+            }
+        }
+        qb.push("COMMIT");
+        qb.build()
+            .persistent(false)
+            .execute(&mut *conn)
+            .await
+            .map_err(store_error)?;
+        Ok(plan.finish())
+    }
+
+    /// Every recipient in the batch, each once.
+    fn all_recipients(batch: &[NewMessage]) -> Vec<MailboxId> {
+        append_plan::distinct_recipients(batch, &HashMap::new())
+    }
+}

@@ -1,0 +1,76 @@
+//! Why a workflow refused, typed. `http::error` turns each into one HTTP status and stable code.
+
+use crate::domain::roster::TrainingKind;
+use crate::store::StoreError;
+
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum WorkflowError {
+    /// The input is malformed or out of range; the message says which field and how.
+    #[error("{0}")]
+    Invalid(String),
+    /// No such thing; a message, or `None` for the generic one.
+    #[error("not found")]
+    NotFound(Option<String>),
+    /// The caller may not do this; a message, or `None` for the generic one.
+    #[error("forbidden")]
+    Forbidden(Option<String>),
+    /// Someone is not on the peer supporter roster: the caller (`caller: true`), or someone the
+    /// request names.
+    #[error("not on the roster")]
+    NotOnRoster { caller: bool, message: Option<String> },
+    /// Someone's required training is missing or lapsed: the caller, or someone the request names.
+    #[error("training not current")]
+    TrainingNotCurrent { caller: bool, message: Option<String> },
+    /// A swap names a time that does not begin a shift its side holds.
+    #[error("not a shift")]
+    NotAShift,
+    #[error("swap not pending")]
+    SwapNotPending,
+    /// Another supporter took the request first.
+    #[error("already claimed")]
+    AlreadyClaimed,
+    /// Nobody has accepted the request yet.
+    #[error("not claimed")]
+    NotClaimed,
+    #[error("mailbox exists")]
+    MailboxExists,
+    #[error("wrong mailbox secret")]
+    WrongMailboxSecret,
+    /// Too many of these from this caller lately; the message says what to do meanwhile.
+    #[error("{0}")]
+    RateLimited(String),
+    #[error("device revoked")]
+    DeviceRevoked,
+    #[error("invalid invitation")]
+    InvalidInvitation,
+    /// The request conflicts with what is stored (a limit, an endpoint in use); the message says
+    /// what to do.
+    #[error("{0}")]
+    Refused(String),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+impl WorkflowError {
+    pub fn not_found(what: &str) -> WorkflowError {
+        WorkflowError::NotFound(Some(format!("no such {what}")))
+    }
+
+    /// `who` (named in the request) is not on the roster.
+    pub fn not_on_roster(who: &str) -> WorkflowError {
+        WorkflowError::NotOnRoster { caller: false, message: Some(format!("{who} is not on the peer supporter roster")) }
+    }
+
+    pub fn caller_not_on_roster() -> WorkflowError {
+        WorkflowError::NotOnRoster { caller: true, message: Some("you are not on the peer supporter roster".into()) }
+    }
+
+    /// `name` cannot be put on call: these kinds of training are missing or lapsed.
+    pub fn training_not_current(name: &str, gaps: &[TrainingKind]) -> WorkflowError {
+        let gaps: Vec<&str> = gaps.iter().map(|k| k.as_str()).collect();
+        WorkflowError::TrainingNotCurrent {
+            caller: false,
+            message: Some(format!("{name} cannot be put on call: training not current: {}", gaps.join(", "))),
+        }
+    }
+}
