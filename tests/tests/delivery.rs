@@ -195,3 +195,43 @@ async fn messages_wait_for_an_offline_recipient_and_resending_is_idempotent() {
     assert_eq!(n, 2, "the acked message was deleted and is not delivered again");
     let _ = Duration::ZERO;
 }
+
+/// A device acks and reconnects at once while the ack's group commit cannot finish yet (another
+/// process holds the SQLite write lock): its new connection is not handed the acknowledged
+/// message again — the server commits the old connection's acks before it reads the queue. (It
+/// used to be, whenever the reconnect beat the next group commit.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_device_that_acks_and_reconnects_at_once_never_gets_the_acked_message_again() {
+    use sqlx::Connection as _;
+    let server = TestServer::start().await;
+    let alice = server.enrol("Alice").await;
+    let bob = server.enrol("Bob").await;
+    let mut a = Client::connect(&alice).await.unwrap();
+    for i in 0..2 {
+        a.send(vec![bob.mailbox], marked_payload("ack", i)).await.unwrap();
+    }
+    let mut b = Client::connect(&bob).await.unwrap();
+    let seq = expect_event(&mut b, |e| match e {
+        Event::Message { seq, payload, .. } if payload_number("ack", payload) == Some(0) => Some(*seq),
+        _ => None,
+    })
+    .await;
+
+    // Hold the write lock: the ack below is received but cannot be committed until it is released.
+    let db = format!("sqlite://{}", server.data_dir().join("data/sallyport.db").display());
+    let mut lock = sqlx::SqliteConnection::connect(&db).await.unwrap();
+    sqlx::query("BEGIN IMMEDIATE").execute(&mut lock).await.unwrap();
+    b.ack(bob.mailbox, seq).await.unwrap();
+    // A new client (as after a reload: no memory of what it acked). `ready` comes once the old
+    // connection has stopped reading, so the ack has reached the server.
+    drop(b);
+    let mut b = Client::connect(&bob).await.unwrap();
+    sqlx::query("ROLLBACK").execute(&mut lock).await.unwrap();
+
+    let n = expect_event(&mut b, |e| match e {
+        Event::Message { payload, .. } => payload_number("ack", payload),
+        _ => None,
+    })
+    .await;
+    assert_eq!(n, 1, "the acked message is not delivered again on the next connection");
+}
