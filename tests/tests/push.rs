@@ -42,6 +42,14 @@ async fn register(creds: &Credentials, subscription: &Subscription) {
     assert_eq!(status, 204, "registering a subscription: {body}");
 }
 
+/// A newly enrolled person whose device has one push subscription at the emulator.
+async fn subscribed(server: &TestServer, emulator: &PushEmulator, name: &str) -> (Credentials, Subscription) {
+    let creds = server.enrol(name).await;
+    let subscription = emulator.subscribe();
+    register(&creds, &subscription).await;
+    (creds, subscription)
+}
+
 fn plaintext(push: &Received) -> Value {
     serde_json::from_slice(&push.plaintext).expect("the push payload is JSON")
 }
@@ -150,11 +158,8 @@ async fn offline_device_is_woken_once_per_subscription_without_content_on_postgr
 async fn an_online_device_is_not_pushed() {
     let Some((server, emulator)) = start(false, 0).await else { return };
     let alice = server.enrol("Alice").await;
-    let bob = server.enrol("Bob").await;
-    let carol = server.enrol("Carol").await;
-    let (bob_sub, carol_sub) = (emulator.subscribe(), emulator.subscribe());
-    register(&bob, &bob_sub).await;
-    register(&carol, &carol_sub).await;
+    let (bob, bob_sub) = subscribed(&server, &emulator, "Bob").await;
+    let (carol, carol_sub) = subscribed(&server, &emulator, "Carol").await;
 
     let mut bob_client = Client::connect(&bob).await.expect("bob connects");
     let mut alice_client = Client::connect(&alice).await.expect("alice connects");
@@ -220,11 +225,8 @@ async fn a_burst_in_one_conversation_wakes_a_device_once() {
     // The default window: at most one push per device and conversation every 10 s.
     let Some((server, emulator)) = start(false, 10_000).await else { return };
     let alice = server.enrol("Alice").await;
-    let bob = server.enrol("Bob").await;
-    let carol = server.enrol("Carol").await;
-    let (bob_sub, carol_sub) = (emulator.subscribe(), emulator.subscribe());
-    register(&bob, &bob_sub).await;
-    register(&carol, &carol_sub).await;
+    let (bob, bob_sub) = subscribed(&server, &emulator, "Bob").await;
+    let (carol, carol_sub) = subscribed(&server, &emulator, "Carol").await;
     let mut client = Client::connect(&alice).await.expect("alice connects");
     for n in 0..5 {
         client.send(vec![bob.mailbox], Payload(format!("burst {n}").into_bytes().into())).await.unwrap();
@@ -240,13 +242,9 @@ async fn a_burst_in_one_conversation_wakes_a_device_once() {
 async fn revoked_and_unsubscribed_devices_are_not_pushed() {
     let Some((server, emulator)) = start(false, 0).await else { return };
     let alice = server.enrol("Alice").await;
-    let bob = server.enrol("Bob").await;
-    let carol = server.enrol("Carol").await;
-    let dana = server.enrol("Dana").await;
-    let (bob_sub, carol_sub, dana_sub) = (emulator.subscribe(), emulator.subscribe(), emulator.subscribe());
-    register(&bob, &bob_sub).await;
-    register(&carol, &carol_sub).await;
-    register(&dana, &dana_sub).await;
+    let (bob, bob_sub) = subscribed(&server, &emulator, "Bob").await;
+    let (carol, carol_sub) = subscribed(&server, &emulator, "Carol").await;
+    let (dana, dana_sub) = subscribed(&server, &emulator, "Dana").await;
 
     let (status, _) = api_request(&carol, "DELETE", PUSH_PATH, Some(&json!({"endpoint": carol_sub.endpoint}))).await.unwrap();
     assert_eq!(status, 204);
