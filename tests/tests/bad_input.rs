@@ -63,10 +63,6 @@ impl Raw {
     }
 }
 
-fn now_ms() -> i64 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_millis() as i64
-}
-
 fn auth_frame(creds: &Credentials, keys: &DeviceKeys, nonce: Nonce) -> ClientFrame {
     let timestamp = now_ms();
     let signature: Signature = keys.sign_auth(&creds.device, &nonce, &creds.server_url, timestamp);

@@ -158,7 +158,7 @@ async fn a_reader_that_stops_reading_does_not_make_the_server_buffer_without_bou
     let (mut ws, _) = tokio_tungstenite::connect_async(url).await.unwrap();
     let Some(Ok(Message::Text(text))) = ws.next().await else { panic!("challenge") };
     let ServerFrame::Challenge { nonce, .. } = serde_json::from_str(&text).unwrap() else { panic!("challenge") };
-    let ts = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_millis() as i64;
+    let ts = now_ms();
     let signature = bob.keys.sign_auth(&bob.device, &nonce, &bob.server_url, ts);
     ws.send(Message::text(ClientFrame::Auth { device: bob.device, nonce, timestamp: ts, signature }.to_json()))
         .await
