@@ -70,28 +70,17 @@ impl Setup {
         sub
     }
 
-    /// The value of a counter on `/metrics`.
-    async fn metric(&self, name: &str) -> u64 {
-        let (_, text) = http_get(&self.server.url, "/metrics").await.expect("metrics");
-        text.lines().find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.trim().parse().ok()).unwrap_or(0)
-    }
-
     /// Waits until the escalation scheduler has completed `n` more passes.
     async fn scheduler_passes(&self, n: u64) {
         scheduler_passes(&self.server, n).await;
     }
 }
 
-async fn metric_of(server: &TestServer, name: &str) -> u64 {
-    let (_, text) = http_get(&server.url, "/metrics").await.expect("metrics");
-    text.lines().find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.trim().parse().ok()).unwrap_or(0)
-}
-
 /// Waits until a node's escalation scheduler has completed `n` more passes.
 async fn scheduler_passes(server: &TestServer, n: u64) {
     let name = "sallyport_support_scheduler_runs_total";
-    let start = metric_of(server, name).await;
-    wait_until("the scheduler ran", || async { metric_of(server, name).await >= start + n }).await;
+    let start = metric(server, name).await;
+    wait_for_metric(server, name, |runs| runs >= start + n).await;
 }
 
 async fn call(creds: &Credentials, method: &str, path: &str, body: Option<Value>, expect: u16) -> Value {
@@ -328,7 +317,7 @@ async fn escalation_fires_at_the_configured_times_once_across_restarts(postgres:
     s.emulator.wait_for(&on_sub.token, 2).await;
     s.scheduler_passes(3).await;
     assert_eq!(counts(&s), [0, 2, 1, 0, 0], "level 1: every peer supporter with current training, once");
-    assert_eq!(s.metric("sallyport_support_escalations_total").await, 1);
+    assert_eq!(metric(&s.server, "sallyport_support_escalations_total").await, 1);
     let queue = call(&coordinator, "GET", "/v1/support/queue", None, 200).await;
     assert_eq!(queue["requests"][0]["level"], 1);
 
@@ -347,7 +336,7 @@ async fn escalation_fires_at_the_configured_times_once_across_restarts(postgres:
     s.server.restart().await;
     s.scheduler_passes(5).await;
     assert_eq!(counts(&s), [1, 2, 1, 0, 0], "each level fired once");
-    assert_eq!(s.metric("sallyport_support_escalations_total").await, 0, "no escalation after the restart");
+    assert_eq!(metric(&s.server, "sallyport_support_escalations_total").await, 0, "no escalation after the restart");
     let queue = call(&coordinator, "GET", "/v1/support/queue", None, 200).await;
     assert_eq!(queue["requests"][0]["level"], 2);
     assert!(s.emulator.rejections().is_empty(), "{:?}", s.emulator.rejections());
@@ -386,8 +375,8 @@ async fn two_nodes_on_one_postgres_fire_each_escalation_once() {
     }
     assert_eq!(s.emulator.received_for(&s_sub.token).len(), 3, "level 1 once per request, whichever node fired it");
     assert_eq!(s.emulator.received_for(&c_sub.token).len(), 3, "level 2 once per request");
-    let fired = metric_of(&s.server, "sallyport_support_escalations_total").await
-        + metric_of(&node2, "sallyport_support_escalations_total").await;
+    let fired = metric(&s.server, "sallyport_support_escalations_total").await
+        + metric(&node2, "sallyport_support_escalations_total").await;
     assert_eq!(fired, 6, "three requests, two levels, each fired by one node");
 }
 
