@@ -610,31 +610,8 @@ fn forms(bytes: &[u8]) -> Vec<String> {
 }
 
 async fn nothing_links_a_request_to_its_requester(postgres: bool) {
-    let database_url = if postgres { postgres_database().await } else { None };
-    if postgres && database_url.is_none() {
-        return;
-    }
-    let dir = tempfile::tempdir().unwrap();
-    let offset_file = dir.path().join("clock-offset");
-    std::fs::write(&offset_file, "0").unwrap();
-    let server = TestServer::start_with(ServerOptions {
-        database_url: database_url.clone(),
-        extra_args: vec![
-            "--push-allow-insecure-endpoints".into(),
-            "--push-min-interval-ms".into(),
-            "0".into(),
-            "--clock-offset-file".into(),
-            offset_file.display().to_string(),
-            "--support-scheduler-interval-ms".into(),
-            "50".into(),
-        ],
-    })
-    .await;
-    let emulator = PushEmulator::start().await;
-    let (_, config) = http_get(&server.url, "/v1/config").await.unwrap();
-    let config: Value = serde_json::from_str(&config).unwrap();
-    emulator.expect_vapid_key(config["vapid_public_key"].as_str().unwrap());
-    let s = Setup { server, server_database: database_url.clone(), emulator, offset_file, _dir: dir };
+    let Some(s) = Setup::start(postgres).await else { return };
+    let database_url = s.server_database.clone();
 
     let coordinator = s.person("Coordinator", &["coordinator"]).await;
     let supporter = s.person("Supporter", &["staff", "peer_supporter"]).await;
