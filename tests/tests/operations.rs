@@ -192,14 +192,14 @@ async fn a_reader_that_stops_reading_does_not_make_the_server_buffer_without_bou
     let mut n = 0;
     while n < 4000 {
         let msg = tokio::time::timeout(WAIT, ws.next()).await.expect("delivery resumes").unwrap().unwrap();
-        if let Message::Text(text) = msg {
-            if let ServerFrame::Deliver { mailbox, seq, .. } = serde_json::from_str(&text).unwrap() {
-                if seq > last {
-                    n += 1;
-                    last = seq;
-                }
-                ws.send(Message::text(ClientFrame::Ack { mailbox, seq }.to_json())).await.unwrap();
+        if let Message::Text(text) = msg
+            && let ServerFrame::Deliver { mailbox, seq, .. } = serde_json::from_str(&text).unwrap()
+        {
+            if seq > last {
+                n += 1;
+                last = seq;
             }
+            ws.send(Message::text(ClientFrame::Ack { mailbox, seq }.to_json())).await.unwrap();
         }
     }
 }
