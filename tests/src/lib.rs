@@ -171,16 +171,21 @@ impl TestServer {
 
     /// Runs `sallyport admin ARGS…` against this server's database; returns stdout.
     pub fn admin(&self, args: &[&str]) -> String {
-        let out = Command::new(sallyport_bin())
+        let out = self.admin_output(args);
+        assert!(out.status.success(), "sallyport admin {args:?} failed: {}", String::from_utf8_lossy(&out.stderr));
+        String::from_utf8(out.stdout).expect("utf-8 output")
+    }
+
+    /// Runs `sallyport admin ARGS…` against this server's database, successful or not.
+    pub fn admin_output(&self, args: &[&str]) -> std::process::Output {
+        Command::new(sallyport_bin())
             .arg("admin")
             .args(args)
             .args(self.db_args())
             .env_remove("SALLYPORT_PUBLIC_URL")
             .stdin(Stdio::null())
             .output()
-            .expect("running sallyport admin");
-        assert!(out.status.success(), "sallyport admin {args:?} failed: {}", String::from_utf8_lossy(&out.stderr));
-        String::from_utf8(out.stdout).expect("utf-8 output")
+            .expect("running sallyport admin")
     }
 
     /// A one-time enrolment link from the admin command.

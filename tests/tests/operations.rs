@@ -1,10 +1,13 @@
 //! What an operator sees and what the server keeps in check: health and metrics, logs that carry
-//! no content, secrets, ids or addresses, queue quotas, and bounded memory for a slow reader.
+//! no content, secrets, ids or addresses, queue quotas, bounded memory for a slow reader, and
+//! admin commands that take every id as it is printed.
 
 use futures::{SinkExt, StreamExt};
-use sallyport_core::protocol::{ClientFrame, ErrorCode, MailboxId, MailboxSecret, Payload, ServerFrame};
-use sallyport_core::{Client, Event};
+use sallyport_core::protocol::{ClientFrame, DeviceId, ErrorCode, MailboxId, MailboxSecret, Payload, ServerFrame};
+use sallyport_core::{Client, Credentials, Event, api_request};
 use sallyport_e2e::*;
+use serde_json::json;
+use std::collections::BTreeMap;
 use tokio_tungstenite::tungstenite::Message;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -201,5 +204,93 @@ async fn a_reader_that_stops_reading_does_not_make_the_server_buffer_without_bou
             }
             ws.send(Message::text(ClientFrame::Ack { mailbox, seq }.to_json())).await.unwrap();
         }
+    }
+}
+
+/// 16 random bytes whose unpadded base64url text begins with `first`: the first character is the
+/// top six bits of the first byte (`-` is 62, `_` is 63).
+fn id_bytes_beginning_with(first: char) -> [u8; 16] {
+    let index = match first {
+        '-' => 62,
+        '_' => 63,
+        other => panic!("not a test case: {other}"),
+    };
+    let mut bytes = rand::random::<[u8; 16]>();
+    bytes[0] = (index << 2) | (bytes[0] & 0b11);
+    bytes
+}
+
+/// Ids are 16 random bytes in unpadded base64url, so one device in 64 gets an id beginning with
+/// `-`, and one account in 64 too. An administrator copies such an id from `admin devices` into
+/// `admin revoke-device` or `admin invite --account`: the command takes it as the id it is, not as
+/// a flag. The same for `_`, the other character that is not a letter or a digit.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn admin_commands_take_ids_beginning_with_a_hyphen_or_an_underscore() {
+    let server = TestServer::start().await;
+
+    // Unknown ids are looked up and not found, not refused as flags.
+    for first in ['-', '_'] {
+        let id = DeviceId(id_bytes_beginning_with(first)).to_text();
+        let out = server.admin_output(&["revoke-device", &id]);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success(), "revoking unknown device {id} succeeded: {stderr}");
+        assert!(stderr.contains(&format!("no device {id}")), "revoke-device {id}: {stderr}");
+    }
+
+    // Real ones: people enrol until a device and an account have ids beginning with each. Every
+    // enrolment draws a new device id and a new account id, each beginning with a given character
+    // with probability 1/64: about 130 enrolments find all four on average, and 3,000 miss one
+    // with probability under 4 × (63/64)^3000 < 10^-19.
+    let admin = sallyport_core::enrol(&server.url, server.admin_link.as_deref().expect("first start prints an admin link"))
+        .await
+        .expect("the administrator enrols");
+    let mut devices: BTreeMap<char, Credentials> = BTreeMap::new();
+    let mut accounts: BTreeMap<char, Credentials> = BTreeMap::new();
+    let mut enrolled = 0;
+    while devices.len() < 2 || accounts.len() < 2 {
+        assert!(enrolled < 3_000, "no id began with - or _ in {enrolled} enrolments: {devices:?} {accounts:?}");
+        enrolled += 1;
+        let invitation = json!({"display_name": format!("Person {enrolled}"), "roles": ["staff"]});
+        let (status, body) = api_request(&admin, "POST", "/v1/admin/invitations", Some(&invitation)).await.expect("request");
+        assert_eq!(status, 201, "{body}");
+        let creds = sallyport_core::enrol(&server.url, body["link"].as_str().expect("a link")).await.expect("enrolment");
+        for first in ['-', '_'] {
+            if creds.device.to_text().starts_with(first) {
+                devices.entry(first).or_insert_with(|| creds.clone());
+            }
+            if creds.account.to_text().starts_with(first) {
+                accounts.entry(first).or_insert_with(|| creds.clone());
+            }
+        }
+    }
+
+    // `invite --account ID` adds a device to that account.
+    for owner in accounts.values() {
+        let account = owner.account.to_text();
+        let link = server.admin(&["invite", "--name", "Second device", "--role", "staff", "--account", &account]);
+        let second = sallyport_core::enrol(&server.url, link.trim()).await.expect("the second device enrols");
+        assert_eq!(second.account, owner.account, "a new device of account {account}");
+        assert_ne!(second.device, owner.device);
+    }
+
+    // `revoke-device ID`, with the id copied from its row in `admin devices`.
+    let listing = server.admin(&["devices"]);
+    for creds in devices.values() {
+        let id = listing
+            .lines()
+            .filter_map(|row| row.split_whitespace().next())
+            .find(|id| *id == creds.device.to_text())
+            .unwrap_or_else(|| panic!("device {} is not listed:\n{listing}", creds.device))
+            .to_owned();
+        let out = server.admin(&["revoke-device", &id]);
+        assert!(out.contains(&format!("revoked device {id}")), "{out}");
+        let err = Client::connect(creds).await.expect_err("a revoked device cannot connect");
+        assert_eq!(err.code(), Some(ErrorCode::DeviceRevoked), "{err}");
+    }
+    let listing = server.admin(&["devices"]);
+    for creds in devices.values() {
+        let id = creds.device.to_text();
+        let row = listing.lines().find(|row| row.starts_with(&format!("{id} "))).unwrap_or_else(|| panic!("{id}:\n{listing}"));
+        assert!(row.ends_with("(revoked)"), "{row}");
     }
 }
