@@ -227,7 +227,8 @@ pub enum AdminCommand {
         #[arg(long = "role", required = true)]
         roles: Vec<Role>,
         /// Add a device to this existing account instead of creating a new account.
-        #[arg(long)]
+        // An id may begin with `-` (one in 64 does): it is a value, not a flag.
+        #[arg(long, allow_hyphen_values = true)]
         account: Option<String>,
         /// Hours the link stays valid.
         #[arg(long, default_value_t = 72)]
@@ -241,6 +242,8 @@ pub enum AdminCommand {
     /// Revoke a device: it is refused from now on and its live connections close within a second.
     RevokeDevice {
         /// The device id (as shown by `admin devices`).
+        // An id may begin with `-` (one in 64 does): it is a value, not a flag.
+        #[arg(allow_hyphen_values = true)]
         device: String,
         #[command(flatten)]
         database: DatabaseArgs,
@@ -255,6 +258,87 @@ pub enum AdminCommand {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use sallyport_protocol::{AccountId, DeviceId};
+
+    /// The text of a random 16-byte id that begins with `first`: the first base64url character
+    /// is the top six bits of the first byte (`-` is 62, `_` is 63).
+    fn id_beginning_with(first: char, mut bytes: [u8; 16]) -> String {
+        let index = match first {
+            '-' => 62,
+            '_' => 63,
+            other => panic!("not a test case: {other}"),
+        };
+        bytes[0] = (index << 2) | (bytes[0] & 0b11);
+        let text = DeviceId(bytes).to_text();
+        assert!(text.starts_with(first), "{text}");
+        text
+    }
+
+    fn admin(args: &[&str]) -> AdminCommand {
+        let argv = ["sallyport", "admin"].iter().chain(args);
+        match Cli::try_parse_from(argv) {
+            Ok(Cli { command: Command::Admin(command) }) => command,
+            Ok(other) => panic!("{args:?} parsed as {other:?}"),
+            Err(err) => panic!("{args:?} is refused: {err}"),
+        }
+    }
+
+    #[test]
+    fn revoke_device_takes_an_id_beginning_with_a_hyphen_or_an_underscore() {
+        for first in ['-', '_'] {
+            let id = id_beginning_with(first, DeviceId::random().0);
+            // As an administrator pastes it from `admin devices`: before or after the options.
+            for args in [
+                vec!["revoke-device", &id],
+                vec!["revoke-device", &id, "--data-dir", "/srv/sallyport"],
+                vec!["revoke-device", "--data-dir", "/srv/sallyport", &id],
+                vec!["revoke-device", &id, "--database-url", "postgres://sallyport@db/sallyport"],
+            ] {
+                let AdminCommand::RevokeDevice { device, database } = admin(&args) else {
+                    panic!("{args:?} is not revoke-device")
+                };
+                assert_eq!(device, id, "{args:?}");
+                assert_eq!(DeviceId::parse(&device).map(|d| d.to_text()), Some(id.clone()), "a device id");
+                if args.contains(&"--data-dir") {
+                    assert_eq!(database.data_dir, PathBuf::from("/srv/sallyport"), "{args:?}");
+                }
+                if args.contains(&"--database-url") {
+                    assert_eq!(database.database_url.as_deref(), Some("postgres://sallyport@db/sallyport"), "{args:?}");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn invite_takes_an_account_id_beginning_with_a_hyphen_or_an_underscore() {
+        for first in ['-', '_'] {
+            let id = id_beginning_with(first, AccountId::random().0);
+            let joined = format!("--account={id}");
+            for args in [
+                vec!["invite", "--name", "Dana", "--role", "staff", "--account", &id],
+                vec!["invite", "--account", &id, "--name", "Dana", "--role", "staff"],
+                vec!["invite", &joined, "--name", "Dana", "--role", "staff"],
+            ] {
+                let AdminCommand::Invite { name, roles, account, .. } = admin(&args) else {
+                    panic!("{args:?} is not invite")
+                };
+                assert_eq!(account.as_deref(), Some(id.as_str()), "{args:?}");
+                assert_eq!(AccountId::parse(&id).map(|a| a.to_text()), Some(id.clone()), "an account id");
+                assert_eq!((name.as_str(), roles), ("Dana", vec![Role::Staff]), "{args:?}");
+            }
+        }
+    }
+
+    #[test]
+    fn a_flag_after_a_hyphen_id_is_still_a_flag() {
+        // The id takes one value: what follows it is parsed as usual, and a real unknown flag is
+        // still refused.
+        let id = id_beginning_with('-', DeviceId::random().0);
+        let err = Cli::try_parse_from(["sallyport", "admin", "revoke-device", &id, "--no-such-flag"]).unwrap_err();
+        assert_eq!(err.kind(), clap::error::ErrorKind::UnknownArgument, "{err}");
+        let err = Cli::try_parse_from(["sallyport", "admin", "revoke-device", &id, &id]).unwrap_err();
+        assert_eq!(err.kind(), clap::error::ErrorKind::UnknownArgument, "{err}");
+    }
 
     #[test]
     fn durations_parse_with_units() {

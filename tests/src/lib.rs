@@ -171,16 +171,21 @@ impl TestServer {
 
     /// Runs `sallyport admin ARGS…` against this server's database; returns stdout.
     pub fn admin(&self, args: &[&str]) -> String {
-        let out = Command::new(sallyport_bin())
+        let out = self.admin_output(args);
+        assert!(out.status.success(), "sallyport admin {args:?} failed: {}", String::from_utf8_lossy(&out.stderr));
+        String::from_utf8(out.stdout).expect("utf-8 output")
+    }
+
+    /// Runs `sallyport admin ARGS…` against this server's database, successful or not.
+    pub fn admin_output(&self, args: &[&str]) -> std::process::Output {
+        Command::new(sallyport_bin())
             .arg("admin")
             .args(args)
             .args(self.db_args())
             .env_remove("SALLYPORT_PUBLIC_URL")
             .stdin(Stdio::null())
             .output()
-            .expect("running sallyport admin");
-        assert!(out.status.success(), "sallyport admin {args:?} failed: {}", String::from_utf8_lossy(&out.stderr));
-        String::from_utf8(out.stdout).expect("utf-8 output")
+            .expect("running sallyport admin")
     }
 
     /// A one-time enrolment link from the admin command.
@@ -252,6 +257,58 @@ pub async fn http_get(base: &str, path: &str) -> Option<(u16, String)> {
     Some((status, body))
 }
 
+/// The value of `name` on the server's `/metrics`, labels included when it has them (e.g.
+/// `sallyport_errors_total{code="unknown_mailbox"}`). The server lists every metric, so a name it
+/// does not list fails the test.
+pub async fn metric(server: &TestServer, name: &str) -> u64 {
+    let (status, text) = http_get(&server.url, "/metrics").await.expect("GET /metrics");
+    assert_eq!(status, 200, "GET /metrics: {text}");
+    text.lines()
+        .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.trim().parse().ok())
+        .unwrap_or_else(|| panic!("no metric {name} on /metrics"))
+}
+
+/// Polls `name` on `/metrics` until its value satisfies `holds` and returns that value, failing
+/// the test with the last value seen after [`WAIT`]. A counter is updated after the event that
+/// causes it (a push is counted once the push service has answered, a message once its sender
+/// is told): wait for the count, never read it once the event is seen.
+pub async fn wait_for_metric(server: &TestServer, name: &str, holds: impl Fn(u64) -> bool) -> u64 {
+    let deadline = tokio::time::Instant::now() + WAIT;
+    loop {
+        let value = metric(server, name).await;
+        if holds(value) {
+            return value;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "timed out waiting on {name}: still {value} after {WAIT:?}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// Now, in Unix milliseconds.
+pub fn now_ms() -> i64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).expect("after 1970").as_millis() as i64
+}
+
+/// `YYYY-MM-DD` of the UTC day a Unix-ms instant falls in (proleptic Gregorian).
+pub fn date(ms: i64) -> String {
+    // Howard Hinnant's civil_from_days.
+    let z = ms.div_euclid(86_400_000) + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    format!("{y:04}-{m:02}-{d:02}")
+}
+
+/// Lower-case hex of `bytes`.
+pub fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
 /// The server process's resident memory in KiB (Linux).
 pub fn rss_kib(pid: u32) -> u64 {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).expect("/proc status");
@@ -306,4 +363,22 @@ pub fn payload_number(marker: &str, payload: &Payload) -> Option<usize> {
 
 pub fn mailbox(creds: &Credentials) -> MailboxId {
     creds.mailbox
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dates_are_utc_days() {
+        assert_eq!(date(0), "1970-01-01");
+        assert_eq!(date(-1), "1969-12-31");
+        assert_eq!(date(951_782_400_000), "2000-02-29");
+        assert_eq!(date(1_700_000_000_000), "2023-11-14");
+    }
+
+    #[test]
+    fn hex_is_lower_case() {
+        assert_eq!(hex(&[0x00, 0x0f, 0xab, 0xff]), "000fabff");
+    }
 }

@@ -20,7 +20,7 @@ use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex};
-use std::time::{Instant, SystemTime, UNIX_EPOCH};
+use std::time::Instant;
 use tokio::sync::Notify;
 
 /// A browser's subscription at the emulator: what the web app would `POST /v1/push/subscriptions`.
@@ -154,55 +154,53 @@ impl PushEmulator {
 
     /// Waits until `token` has received `n` pushes, failing the test after [`crate::WAIT`].
     pub async fn wait_for(&self, token: &str, n: usize) -> Vec<Received> {
-        let deadline = tokio::time::Instant::now() + crate::WAIT;
-        loop {
-            let notified = self.shared.changed.notified();
-            let got = self.received_for(token);
-            if got.len() >= n {
-                return got;
-            }
-            let left = deadline.saturating_duration_since(tokio::time::Instant::now());
-            assert!(
-                !left.is_zero(),
-                "timed out waiting for {n} pushes to one subscription (got {}; refused: {:?})",
-                got.len(),
-                self.rejections()
-            );
-            let _ = tokio::time::timeout(left, notified).await;
-        }
+        self.wait_until_count(n, || self.received_for(token), |got| {
+            format!("{n} pushes to one subscription (got {got}; refused: {:?})", self.rejections())
+        })
+        .await
     }
 
     /// Waits until `token` has seen `n` requests (accepted or not).
     pub async fn wait_for_attempts(&self, token: &str, n: usize) -> Vec<Attempt> {
+        self.wait_until_count(n, || self.attempts_for(token), |got| format!("{n} push requests (got {got})")).await
+    }
+
+    /// Waits until `read` returns at least `n` records, woken by every request the emulator
+    /// answers; after [`crate::WAIT`] fails with `what(how many it got)`.
+    async fn wait_until_count<T>(&self, n: usize, read: impl Fn() -> Vec<T>, what: impl Fn(usize) -> String) -> Vec<T> {
         let deadline = tokio::time::Instant::now() + crate::WAIT;
         loop {
+            // Made before reading, so a request answered in between still wakes the wait.
             let notified = self.shared.changed.notified();
-            let got = self.attempts_for(token);
+            let got = read();
             if got.len() >= n {
                 return got;
             }
             let left = deadline.saturating_duration_since(tokio::time::Instant::now());
-            assert!(!left.is_zero(), "timed out waiting for {n} push requests (got {})", got.len());
+            assert!(!left.is_zero(), "timed out waiting for {}", what(got.len()));
             let _ = tokio::time::timeout(left, notified).await;
         }
     }
 }
 
 async fn push(State(shared): State<Arc<Shared>>, Path(token): Path<String>, headers: HeaderMap, body: Bytes) -> Response {
-    let result = handle(&shared, &token, &headers, &body);
-    let status = match &result {
-        Ok((status, _)) => *status,
-        Err((status, _)) => *status,
-    };
-    {
+    // One lock from verification to recording: a test that sees a push received also sees its
+    // attempt, and never half of one request.
+    let result = {
         let mut inner = shared.inner.lock().unwrap();
+        let result = handle(&mut inner, &shared.origin, &token, &headers, &body);
+        let status = match &result {
+            Ok((status, _)) => *status,
+            Err((status, _)) => *status,
+        };
         if inner.subscribers.contains_key(&token) {
             inner.attempts.push(Attempt { token: token.clone(), status: status.as_u16(), at: Instant::now() });
         }
         if let Err((_, reason)) = &result {
             inner.rejections.push(reason.clone());
         }
-    }
+        result
+    };
     shared.changed.notify_waiters();
     match result {
         Ok((status, Some(retry_after))) => (status, [("retry-after", retry_after.to_string())]).into_response(),
@@ -218,9 +216,15 @@ fn refuse(status: StatusCode, reason: impl Into<String>) -> Refusal {
 }
 
 /// Verifies and decrypts one push; records it when accepted. Returns the status to answer.
-fn handle(shared: &Shared, token: &str, headers: &HeaderMap, body: &[u8]) -> Result<(StatusCode, Option<u64>), Refusal> {
+fn handle(
+    inner: &mut Inner,
+    origin: &str,
+    token: &str,
+    headers: &HeaderMap,
+    body: &[u8],
+) -> Result<(StatusCode, Option<u64>), Refusal> {
     let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok()).map(str::to_owned);
-    let expected_key = shared.inner.lock().unwrap().vapid_key.clone();
+    let expected_key = inner.vapid_key.clone();
 
     // VAPID (RFC 8292 §3): Authorization: vapid t=<JWT>, k=<public key>
     let authorization = header("authorization").ok_or_else(|| refuse(StatusCode::UNAUTHORIZED, "no Authorization"))?;
@@ -255,10 +259,10 @@ fn handle(shared: &Shared, token: &str, headers: &HeaderMap, body: &[u8]) -> Res
         .ok()
         .and_then(|c| serde_json::from_slice(&c).ok())
         .ok_or_else(|| refuse(StatusCode::UNAUTHORIZED, "JWT claims are not JSON"))?;
-    if claims["aud"].as_str() != Some(shared.origin.as_str()) {
-        return Err(refuse(StatusCode::UNAUTHORIZED, format!("aud {} is not {}", claims["aud"], shared.origin)));
+    if claims["aud"].as_str() != Some(origin) {
+        return Err(refuse(StatusCode::UNAUTHORIZED, format!("aud {} is not {origin}", claims["aud"])));
     }
-    let now = SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_secs();
+    let now = (crate::now_ms() / 1000) as u64;
     let exp = claims["exp"].as_u64().ok_or_else(|| refuse(StatusCode::UNAUTHORIZED, "no exp"))?;
     if exp <= now || exp > now + 24 * 3600 {
         return Err(refuse(StatusCode::UNAUTHORIZED, format!("exp {exp} is not within 24 h from now ({now})")));
@@ -281,7 +285,6 @@ fn handle(shared: &Shared, token: &str, headers: &HeaderMap, body: &[u8]) -> Res
         return Err(refuse(StatusCode::BAD_REQUEST, "Topic is not at most 32 base64url characters"));
     }
 
-    let mut inner = shared.inner.lock().unwrap();
     let Some(subscriber) = inner.subscribers.get(token) else {
         return Err(refuse(StatusCode::NOT_FOUND, "unknown subscription"));
     };

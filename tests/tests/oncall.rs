@@ -4,30 +4,12 @@
 //! current, on-call, available supporters, and `/v1/support/shifts/me` lists each one's shifts.
 
 use sallyport_core::{Credentials, api_request, enrol};
-use sallyport_e2e::{ServerOptions, TestServer, postgres_database};
+use sallyport_e2e::{ServerOptions, TestServer, date, now_ms, postgres_database};
 use serde_json::{Value, json};
 
 const MINUTE: i64 = 60_000;
 const HOUR: i64 = 60 * MINUTE;
 const DAY: i64 = 24 * HOUR;
-
-fn now_ms() -> i64 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_millis() as i64
-}
-
-/// `YYYY-MM-DD` of the UTC day `ms` falls in (civil-from-days, proleptic Gregorian).
-fn date(ms: i64) -> String {
-    let z = ms.div_euclid(DAY) + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    let y = yoe + era * 400 + i64::from(m <= 2);
-    format!("{y:04}-{m:02}-{d:02}")
-}
 
 /// `HH:MM` (UTC) of `ms`.
 fn clock(ms: i64) -> String {

@@ -42,24 +42,16 @@ async fn register(creds: &Credentials, subscription: &Subscription) {
     assert_eq!(status, 204, "registering a subscription: {body}");
 }
 
-/// The value of a counter on `/metrics`.
-async fn metric(server: &TestServer, name: &str) -> u64 {
-    let (_, text) = http_get(&server.url, "/metrics").await.expect("metrics");
-    text.lines()
-        .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.trim().parse().ok())
-        .unwrap_or_else(|| panic!("no metric {name}"))
-}
-
-async fn wait_metric(server: &TestServer, name: &str, at_least: u64) {
-    wait_until(&format!("{name} >= {at_least}"), || async { metric(server, name).await >= at_least }).await;
+/// A newly enrolled person whose device has one push subscription at the emulator.
+async fn subscribed(server: &TestServer, emulator: &PushEmulator, name: &str) -> (Credentials, Subscription) {
+    let creds = server.enrol(name).await;
+    let subscription = emulator.subscribe();
+    register(&creds, &subscription).await;
+    (creds, subscription)
 }
 
 fn plaintext(push: &Received) -> Value {
     serde_json::from_slice(&push.plaintext).expect("the push payload is JSON")
-}
-
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 /// Nothing of `marker` anywhere in what the push service saw.
@@ -96,7 +88,8 @@ async fn offline_devices_are_woken_once_per_subscription_without_content(postgre
     }
     let bob_creds = bob.creds.clone();
     drop(bob);
-    wait_until("Bob's connection is gone", || async { metric(&server, "sallyport_connections_open").await == 1 }).await;
+    // Bob's connection is gone: only Alice's is left.
+    wait_for_metric(&server, "sallyport_connections_open", |open| open == 1).await;
     assert!(emulator.received().is_empty(), "no push while Bob was online");
 
     let marker = "PUSHMARKER-7f3a";
@@ -146,7 +139,9 @@ async fn offline_devices_are_woken_once_per_subscription_without_content(postgre
     let logs = server.logs();
     assert!(!logs.contains(&phone.token) && !logs.contains(&laptop.token), "no endpoint in the logs");
     assert!(!logs.contains(marker));
-    assert!(metric(&server, "sallyport_push_sent_total").await >= 8);
+    // Counted once the push service has answered, which is after the emulator recorded it.
+    let sent = wait_for_metric(&server, "sallyport_push_sent_total", |sent| sent >= 8).await;
+    assert_eq!(sent, 8, "each of the eight pushes is counted once");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -163,11 +158,8 @@ async fn offline_device_is_woken_once_per_subscription_without_content_on_postgr
 async fn an_online_device_is_not_pushed() {
     let Some((server, emulator)) = start(false, 0).await else { return };
     let alice = server.enrol("Alice").await;
-    let bob = server.enrol("Bob").await;
-    let carol = server.enrol("Carol").await;
-    let (bob_sub, carol_sub) = (emulator.subscribe(), emulator.subscribe());
-    register(&bob, &bob_sub).await;
-    register(&carol, &carol_sub).await;
+    let (bob, bob_sub) = subscribed(&server, &emulator, "Bob").await;
+    let (carol, carol_sub) = subscribed(&server, &emulator, "Carol").await;
 
     let mut bob_client = Client::connect(&bob).await.expect("bob connects");
     let mut alice_client = Client::connect(&alice).await.expect("alice connects");
@@ -196,7 +188,7 @@ async fn gone_subscriptions_are_deleted_and_failures_retried(postgres: bool) {
     client.send(vec![bob.mailbox], Payload(b"one".to_vec().into())).await.unwrap();
     emulator.wait_for(&flaky.token, 1).await;
     emulator.wait_for(&busy.token, 1).await;
-    wait_metric(&server, "sallyport_push_gone_total", 1).await;
+    wait_for_metric(&server, "sallyport_push_gone_total", |gone| gone >= 1).await;
 
     // 500 twice, then delivered, each retry later than the one before (exponential backoff).
     let attempts = emulator.attempts_for(&flaky.token);
@@ -233,11 +225,8 @@ async fn a_burst_in_one_conversation_wakes_a_device_once() {
     // The default window: at most one push per device and conversation every 10 s.
     let Some((server, emulator)) = start(false, 10_000).await else { return };
     let alice = server.enrol("Alice").await;
-    let bob = server.enrol("Bob").await;
-    let carol = server.enrol("Carol").await;
-    let (bob_sub, carol_sub) = (emulator.subscribe(), emulator.subscribe());
-    register(&bob, &bob_sub).await;
-    register(&carol, &carol_sub).await;
+    let (bob, bob_sub) = subscribed(&server, &emulator, "Bob").await;
+    let (carol, carol_sub) = subscribed(&server, &emulator, "Carol").await;
     let mut client = Client::connect(&alice).await.expect("alice connects");
     for n in 0..5 {
         client.send(vec![bob.mailbox], Payload(format!("burst {n}").into_bytes().into())).await.unwrap();
@@ -253,13 +242,9 @@ async fn a_burst_in_one_conversation_wakes_a_device_once() {
 async fn revoked_and_unsubscribed_devices_are_not_pushed() {
     let Some((server, emulator)) = start(false, 0).await else { return };
     let alice = server.enrol("Alice").await;
-    let bob = server.enrol("Bob").await;
-    let carol = server.enrol("Carol").await;
-    let dana = server.enrol("Dana").await;
-    let (bob_sub, carol_sub, dana_sub) = (emulator.subscribe(), emulator.subscribe(), emulator.subscribe());
-    register(&bob, &bob_sub).await;
-    register(&carol, &carol_sub).await;
-    register(&dana, &dana_sub).await;
+    let (bob, bob_sub) = subscribed(&server, &emulator, "Bob").await;
+    let (carol, carol_sub) = subscribed(&server, &emulator, "Carol").await;
+    let (dana, dana_sub) = subscribed(&server, &emulator, "Dana").await;
 
     let (status, _) = api_request(&carol, "DELETE", PUSH_PATH, Some(&json!({"endpoint": carol_sub.endpoint}))).await.unwrap();
     assert_eq!(status, 204);

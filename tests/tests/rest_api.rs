@@ -3,7 +3,7 @@
 //! served with a strict Content-Security-Policy.
 
 use sallyport_core::{Credentials, api_request, enrol};
-use sallyport_e2e::{ServerOptions, TestServer};
+use sallyport_e2e::{ServerOptions, TestServer, now_ms};
 use sallyport_protocol::auth;
 use serde_json::{Value, json};
 
@@ -31,10 +31,6 @@ async fn raw_signed(creds: &Credentials, method: &str, path: &str, time_ms: i64,
         .expect("request");
     let status = response.status().as_u16();
     (status, response.json().await.unwrap_or(Value::Null))
-}
-
-fn now_ms() -> i64 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_millis() as i64
 }
 
 #[tokio::test]
