@@ -429,6 +429,41 @@ async fn only_trained_available_supporters_on_call_are_offered_a_new_request() {
     assert_eq!(refused["code"], "forbidden");
 }
 
+/// Under a moved clock (`--clock-offset-file`), the on-call list a coordinator sees and the
+/// supporters a new request is pushed to are the same people: one clock for both. (The on-call
+/// routes used to read the wall clock while routing read the offset one.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_on_call_list_and_who_is_pushed_follow_the_same_clock() {
+    let Some(s) = Setup::start(false).await else { return };
+    let coordinator = s.person("Coordinator", &["coordinator"]).await;
+    let (ana, ben) = (s.person("Ana", &["staff", "peer_supporter"]).await, s.person("Ben", &["staff", "peer_supporter"]).await);
+    for c in [&ana, &ben] {
+        add_to_roster(&coordinator, c, true).await;
+    }
+    // A daily rotation that began two days ago at 00:00 UTC: Ana holds even days from the start,
+    // Ben odd ones; which of them holds "today" depends on the clock.
+    let start = now_ms() - 2 * 86_400_000;
+    let body = json!({
+        "name": "Daily", "members": [ana.account, ben.account], "handoff": "00:00", "time_zone": "UTC",
+        "period_days": 1, "start_date": date(start),
+    });
+    call(&coordinator, "POST", "/v1/support/rotations", Some(body), 201).await;
+    let (ana_sub, ben_sub) = (s.subscribed(&ana).await, s.subscribed(&ben).await);
+    let requester = s.person("Officer", &["staff"]).await;
+    let on_call = |answer: Value| answer["on_call"].as_array().unwrap().iter().map(|p| p["account"].as_str().unwrap().to_owned()).collect::<Vec<_>>();
+
+    // Today (by the wall clock) is day 2 of the rotation: Ana's. Move the server a day ahead: Ben's.
+    s.set_offset(86_400_000);
+    assert_eq!(on_call(call(&coordinator, "GET", "/v1/support/oncall", None, 200).await), vec![ben.account.to_text()]);
+    reach_out(&requester, "week").await;
+    s.emulator.wait_for(&ben_sub.token, 1).await;
+    s.scheduler_passes(3).await;
+    assert!(s.emulator.received_for(&ana_sub.token).is_empty(), "the request goes to whoever the team sees on call");
+    let shifts = call(&ben, "GET", "/v1/support/shifts/me?limit=1", None, 200).await;
+    let first = shifts["shifts"][0]["start"].as_i64().unwrap();
+    assert!(first <= now_ms() + 86_400_000 && now_ms() + 86_400_000 < shifts["shifts"][0]["end"].as_i64().unwrap(), "{shifts}");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_requester_closes_with_the_secret_and_reach_outs_are_rate_limited_in_memory() {
     let Some(mut s) = Setup::start(false).await else { return };
