@@ -37,6 +37,26 @@ macro_rules! roster_sql {
                 Ok(found.is_some())
             }
 
+            /// `NotFound` without the rotation; `Conflict(NotOnRoster)` unless every account is on
+            /// the roster.
+            async fn rotation_and_supporters(tx: &mut Tx<'_>, rotation: &str, accounts: &[&AccountId]) -> StoreResult<()> {
+                if !rotation_exists(tx, rotation).await? {
+                    return Err(StoreError::NotFound);
+                }
+                for account in accounts {
+                    if !on_roster(tx, account).await? {
+                        return Err(StoreError::Conflict(Conflict::NotOnRoster));
+                    }
+                }
+                Ok(())
+            }
+
+            /// Deletes the row `sql` names by id; whether there was one.
+            async fn delete_by_id(pool: &sqlx::Pool<$db>, sql: &'static str, id: &str) -> StoreResult<bool> {
+                let n = sqlx::query(sql).bind(id).execute(pool).await.map_err(store_error)?.rows_affected();
+                Ok(n == 1)
+            }
+
             /// Gives or takes the `peer_supporter` role; `false` if there is no such account.
             async fn set_role(tx: &mut Tx<'_>, account: &AccountId, on: bool) -> StoreResult<bool> {
                 let roles: Option<String> = sqlx::query_scalar(concat!("SELECT roles FROM accounts WHERE id = $1", $for_update))
@@ -199,23 +219,12 @@ macro_rules! roster_sql {
                 }
 
                 async fn delete_rotation(&self, id: &str) -> StoreResult<bool> {
-                    let n = sqlx::query("DELETE FROM rotations WHERE id = $1")
-                        .bind(id)
-                        .execute(self.writer())
-                        .await
-                        .map_err(store_error)?
-                        .rows_affected();
-                    Ok(n == 1)
+                    delete_by_id(self.writer(), "DELETE FROM rotations WHERE id = $1", id).await
                 }
 
                 async fn add_override(&self, o: &Override) -> StoreResult<()> {
                     let mut tx = self.begin_write().await?;
-                    if !rotation_exists(&mut tx, &o.rotation).await? {
-                        return Err(StoreError::NotFound);
-                    }
-                    if !on_roster(&mut tx, &o.account).await? {
-                        return Err(StoreError::Conflict(Conflict::NotOnRoster));
-                    }
+                    rotation_and_supporters(&mut tx, &o.rotation, &[&o.account]).await?;
                     sqlx::query(
                         "INSERT INTO rotation_overrides (id, rotation_id, account_id, starts_at, ends_at, created_at) \
                          VALUES ($1, $2, $3, $4, $5, $6)",
@@ -233,23 +242,12 @@ macro_rules! roster_sql {
                 }
 
                 async fn delete_override(&self, id: &str) -> StoreResult<bool> {
-                    let n = sqlx::query("DELETE FROM rotation_overrides WHERE id = $1")
-                        .bind(id)
-                        .execute(self.writer())
-                        .await
-                        .map_err(store_error)?
-                        .rows_affected();
-                    Ok(n == 1)
+                    delete_by_id(self.writer(), "DELETE FROM rotation_overrides WHERE id = $1", id).await
                 }
 
                 async fn add_swap(&self, s: &Swap) -> StoreResult<()> {
                     let mut tx = self.begin_write().await?;
-                    if !rotation_exists(&mut tx, &s.rotation).await? {
-                        return Err(StoreError::NotFound);
-                    }
-                    if !on_roster(&mut tx, &s.proposer).await? || !on_roster(&mut tx, &s.counterpart).await? {
-                        return Err(StoreError::Conflict(Conflict::NotOnRoster));
-                    }
+                    rotation_and_supporters(&mut tx, &s.rotation, &[&s.proposer, &s.counterpart]).await?;
                     sqlx::query(
                         "INSERT INTO shift_swaps (id, rotation_id, proposer_id, counterpart_id, proposer_shift, counterpart_shift, \
                          status, created_at, answered_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
