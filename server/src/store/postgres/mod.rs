@@ -42,8 +42,11 @@ impl PostgresStore {
     /// Connects to `url` (`postgres://…`) and applies the embedded migrations (sqlx takes an
     /// advisory lock, so nodes starting together migrate once).
     pub async fn connect(url: &str) -> anyhow::Result<Self> {
-        let options =
-            PgConnectOptions::from_str(url).context("parsing the PostgreSQL database URL")?;
+        // synchronous_commit=on whatever the server's default: a commit returns only once its WAL
+        // is flushed to disk, so nothing the server acknowledged is lost on power loss.
+        let options = PgConnectOptions::from_str(url)
+            .context("parsing the PostgreSQL database URL")?
+            .options([("synchronous_commit", "on")]);
         let pool = PgPoolOptions::new()
             .max_connections(10)
             .acquire_timeout(Duration::from_secs(10))
@@ -126,5 +129,30 @@ impl Store for PostgresStore {
         }
         self.listen_pool.close().await;
         self.pool.close().await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn commits_wait_for_the_wal_flush_whatever_the_server_default() {
+        let Ok(base) = std::env::var("SALLYPORT_TEST_POSTGRES_URL") else {
+            assert!(
+                std::env::var("SALLYPORT_REQUIRE_POSTGRES").as_deref() != Ok("1"),
+                "SALLYPORT_REQUIRE_POSTGRES=1 but SALLYPORT_TEST_POSTGRES_URL is not set"
+            );
+            eprintln!("skipped: set SALLYPORT_TEST_POSTGRES_URL to run the PostgreSQL tests");
+            return;
+        };
+        // A server whose default is off: the connection must still commit synchronously.
+        let mut url = url::Url::parse(&base).unwrap();
+        url.query_pairs_mut().append_pair("options", "-c synchronous_commit=off");
+        let store = PostgresStore::connect(url.as_str()).await.unwrap();
+        for pool in [&store.pool, &store.listen_pool] {
+            let level: String = sqlx::query_scalar("SHOW synchronous_commit").fetch_one(pool).await.unwrap();
+            assert_eq!(level, "on");
+        }
     }
 }
