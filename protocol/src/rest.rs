@@ -50,10 +50,6 @@ pub struct EnrolRequest {
     pub signing_key: PublicKey,
     /// The device's X25519 key for sealed notifications.
     pub notification_key: PublicKey,
-    /// The name the person chooses (1–100 characters), replacing the one on the invitation; ignored
-    /// when the invitation adds a device to an existing account.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub display_name: Option<String>,
 }
 
 /// Answer to a successful `POST /v1/enrol`.

@@ -87,6 +87,11 @@ pub struct ServeConfig {
     #[arg(long, env = "SALLYPORT_INVITATION_TTL_HOURS", default_value_t = 72)]
     pub invitation_ttl_hours: u32,
 
+    /// The first administrator's name, as the directory will show it (the person cannot change it
+    /// at enrolment).
+    #[arg(long, env = "SALLYPORT_ADMIN_NAME", default_value = "Administrator")]
+    pub admin_name: String,
+
     /// Frames per second one connection may send (sustained; bursts of twice this are allowed).
     #[arg(long, env = "SALLYPORT_MAX_FRAMES_PER_SECOND", default_value_t = 5_000)]
     pub max_frames_per_second: u32,

@@ -34,6 +34,9 @@ use tokio::sync::watch;
 use workflows::enrolment::{self, Invitation, PUBLIC_URL_SETTING};
 use workflows::peer_support::{self, PeerSupport};
 
+/// Settings key claimed by the node that prints the first administrator's link.
+const FIRST_ADMIN_SETTING: &str = "first_admin_link";
+
 /// How long shutdown waits for queued writes to commit before giving up.
 const DRAIN_TIMEOUT: Duration = Duration::from_secs(30);
 
@@ -61,11 +64,21 @@ pub async fn run(
         .context("setting up Web Push")?;
 
     let mut stdout = std::io::stdout().lock();
+    // The first administrator's link is made once, by the first node to start on an empty
+    // database: a restart or a second node prints none (`sallyport admin invite --role admin`
+    // makes another), so no second valid link lies around in an old log or terminal.
     if store.account_count().await? == 0 {
-        let invitation = Invitation::new("Administrator", vec![Role::Admin], None, config.invitation_ttl_hours)?;
-        let link = enrolment::create_invitation(&*store, &public_url, &invitation, clock.now()).await?;
-        writeln!(stdout, "No administrator is enrolled yet. Open this one-time link to enrol the first one (valid {} h):", config.invitation_ttl_hours)?;
-        writeln!(stdout, "administrator enrolment link: {link}")?;
+        let claim = sallyport_protocol::MessageId::random().to_text();
+        if store.init_setting(FIRST_ADMIN_SETTING, claim.as_bytes()).await? == claim.as_bytes() {
+            let invitation = Invitation::new(&config.admin_name, vec![Role::Admin], None, config.invitation_ttl_hours)?;
+            let link = enrolment::create_invitation(&*store, &public_url, &invitation, clock.now()).await?;
+            writeln!(stdout, "No administrator is enrolled yet. Open this one-time link to enrol the first one (valid {} h):", config.invitation_ttl_hours)?;
+            writeln!(stdout, "administrator enrolment link: {link}")?;
+        } else {
+            tracing::warn!(
+                "no administrator is enrolled yet and the first link was already printed: use `sallyport admin invite --role admin` for another"
+            );
+        }
     }
     // Last, so whoever reads stdout knows the server is up once they see it.
     writeln!(stdout, "sallyport listening on {public_url}")?;

@@ -124,21 +124,20 @@ async fn administrators_invite_list_and_revoke_devices_and_the_directory_follows
     assert!(link.starts_with(&format!("{}/enrol#", server.url)), "{link}");
     assert!(body["expires_at"].as_i64().unwrap() > now_ms());
 
-    // The person chooses their own display name at enrolment.
+    // The person enrols under the name the administrator gave.
     let response = reqwest::Client::new()
         .post(format!("{}/v1/enrol", server.url))
         .json(&json!({
             "code": link,
             "signing_key": sallyport_core::DeviceKeys::generate().signing_public(),
             "notification_key": sallyport_core::DeviceKeys::generate().notification_public(),
-            "display_name": "Sam O.",
         }))
         .send()
         .await
         .unwrap();
     assert_eq!(response.status().as_u16(), 200);
     let enrolled: Value = response.json().await.unwrap();
-    assert_eq!(enrolled["display_name"], "Sam O.");
+    assert_eq!(enrolled["display_name"], "Sam Ortiz");
     assert_eq!(enrolled["roles"], json!(["staff", "peer_supporter"]));
 
     // An EAP clinician, whom peer supporters can bring into a support conversation.
@@ -155,7 +154,7 @@ async fn administrators_invite_list_and_revoke_devices_and_the_directory_follows
     let (status, body) = api_request(&admin, "GET", "/v1/admin/devices", None).await.unwrap();
     assert_eq!(status, 200);
     let names: Vec<&str> = body["devices"].as_array().unwrap().iter().map(|d| d["display_name"].as_str().unwrap()).collect();
-    assert_eq!(names, ["Dr. Kim", "Sam O.", "Lee Park", "Administrator"], "newest first");
+    assert_eq!(names, ["Dr. Kim", "Sam Ortiz", "Lee Park", "Administrator"], "newest first");
 
     let (status, directory) = api_request(&staff, "GET", "/v1/directory", None).await.unwrap();
     assert_eq!(status, 200);
@@ -176,7 +175,7 @@ async fn administrators_invite_list_and_revoke_devices_and_the_directory_follows
     assert_eq!((status, code(&body)), (401, "device_revoked"));
     let (_, directory) = api_request(&admin, "GET", "/v1/directory", None).await.unwrap();
     let names: Vec<&str> = directory["people"].as_array().unwrap().iter().map(|p| p["display_name"].as_str().unwrap()).collect();
-    assert_eq!(names, ["Administrator", "Dr. Kim", "Sam O."], "a person whose only device is revoked leaves the directory");
+    assert_eq!(names, ["Administrator", "Dr. Kim", "Sam Ortiz"], "a person whose only device is revoked leaves the directory");
 }
 
 #[tokio::test]
@@ -213,4 +212,90 @@ async fn the_built_web_app_is_served_with_a_strict_policy() {
     assert_eq!(get("/v1/nothing-here").await.status().as_u16(), 404);
     let response = reqwest::Client::new().post(format!("{}/", server.url)).send().await.unwrap();
     assert_eq!(response.status().as_u16(), 404);
+}
+
+/// The identity point: a small-order Ed25519 key under which `R = identity, s = 0` verifies laxly
+/// for any message.
+fn small_order_key() -> sallyport_protocol::PublicKey {
+    let mut key = [0u8; 32];
+    key[0] = 1;
+    sallyport_protocol::PublicKey::from_slice(&key).unwrap()
+}
+
+/// The trivial signature that verifies for every message under a small-order key (lax check).
+fn trivial_signature() -> String {
+    let mut signature = [0u8; 64];
+    signature[0] = 1;
+    sallyport_protocol::Signature::from_slice(&signature).unwrap().to_text()
+}
+
+#[tokio::test]
+async fn enrolment_refuses_a_small_order_key_and_the_name_is_the_administrators() {
+    let server = TestServer::start().await;
+    let link = server.invite("Sam Ortiz", &["staff"]);
+    let enrol_with = |body: Value| {
+        let url = format!("{}/v1/enrol", server.url);
+        async move {
+            let response = reqwest::Client::new().post(url).json(&body).send().await.unwrap();
+            (response.status().as_u16(), response.json::<Value>().await.unwrap_or(Value::Null))
+        }
+    };
+    let keys = sallyport_core::DeviceKeys::generate();
+    let (status, body) = enrol_with(json!({
+        "code": link, "signing_key": small_order_key(), "notification_key": keys.notification_public(),
+    }))
+    .await;
+    assert_eq!((status, code(&body)), (400, "bad_request"), "{body}");
+    // Nobody renames themselves at enrolment: the directory shows the administrator's name.
+    let (status, body) = enrol_with(json!({
+        "code": link, "signing_key": keys.signing_public(), "notification_key": keys.notification_public(),
+        "display_name": "Administrator",
+    }))
+    .await;
+    assert_eq!((status, code(&body)), (400, "bad_request"), "{body}");
+    // Neither attempt used the invitation.
+    let (status, body) = enrol_with(json!({
+        "code": link, "signing_key": keys.signing_public(), "notification_key": keys.notification_public(),
+    }))
+    .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["display_name"], "Sam Ortiz");
+}
+
+#[tokio::test]
+async fn a_trivial_signature_under_a_small_order_key_is_refused() {
+    use sqlx::Connection as _;
+    let mut server = TestServer::start().await;
+    let dana = server.enrol("Dana Reyes").await;
+    // A device enrolled before keys were checked: its key is swapped for the identity point.
+    server.stop().await;
+    let db = format!("sqlite://{}", server.data_dir().join("data/sallyport.db").display());
+    let mut conn = sqlx::SqliteConnection::connect(&db).await.unwrap();
+    sqlx::query("UPDATE devices SET signing_key = $1 WHERE id = $2")
+        .bind(small_order_key().as_bytes().to_vec())
+        .bind(dana.device.as_bytes().to_vec())
+        .execute(&mut conn)
+        .await
+        .unwrap();
+    conn.close().await.unwrap();
+    server.restart().await;
+    let (status, body) = raw_signed(&dana, "GET", "/v1/me", now_ms(), Some(trivial_signature())).await;
+    assert_eq!((status, code(&body)), (401, "unauthorized"), "{body}");
+}
+
+#[tokio::test]
+async fn the_first_administrator_link_is_printed_once_with_the_configured_name() {
+    let mut server = TestServer::start_with(ServerOptions {
+        extra_args: vec!["--admin-name".into(), "Alex Morgan".into()],
+        ..Default::default()
+    })
+    .await;
+    let link = server.admin_link.clone().expect("the first start prints the administrator link");
+    server.stop().await;
+    server.restart().await;
+    assert_eq!(server.admin_link, None, "a restart prints no second link");
+    assert!(server.logs().contains("sallyport admin invite --role admin"), "the log says how to make another");
+    let alex = enrol(&server.url, &link).await.expect("the first link still enrols");
+    assert_eq!(alex.display_name, "Alex Morgan");
+    assert_eq!(alex.roles, vec![sallyport_protocol::rest::Role::Admin]);
 }

@@ -41,7 +41,7 @@ describe('Peer support in headless Chromium', () => {
   let dana;
 
   before(async () => {
-    server = await startServer();
+    server = await startServer({ adminName: ALEX.name });
     browser = await launchBrowser();
   });
 
@@ -63,7 +63,7 @@ describe('Peer support in headless Chromium', () => {
     assert.ok(server.adminLink, 'the server printed an administrator enrolment link');
     const alex = await newPhone(browser, 'alex');
     phones.push(alex);
-    await enrol(alex.page, server.adminLink, { pin: ALEX.pin, name: ALEX.name });
+    await enrol(alex.page, server.adminLink, { pin: ALEX.pin });
     const links = {
       pat: await server.invite(PAT.name, ['staff', 'peer_supporter', 'coordinator']),
       // Sam joins the team only later (the coordinator's "Add to the team"): the app must pick up

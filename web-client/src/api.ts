@@ -103,7 +103,7 @@ async function request<T>(method: string, path: string, body?: unknown, signer?:
 
 export const getConfig = () => request<ServerConfig>('GET', '/v1/config');
 
-export const enrol = (body: { code: string; signing_key: string; notification_key: string; display_name?: string }) =>
+export const enrol = (body: { code: string; signing_key: string; notification_key: string }) =>
   request<EnrolResponse>('POST', '/v1/enrol', body);
 
 export const getMe = (s: Signer) => request<EnrolResponse>('GET', '/v1/me', undefined, s);

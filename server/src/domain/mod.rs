@@ -8,6 +8,7 @@ pub mod roster;
 pub mod roster_rules;
 pub mod schedule;
 pub mod secrets;
+pub mod signatures;
 pub mod support;
 
 /// Milliseconds in a minute, an hour and a day.

@@ -13,14 +13,6 @@ pub fn check_name(value: &str, field: &str) -> Result<String, String> {
     Ok(value.to_owned())
 }
 
-/// An optional name: absent or blank is `None`; otherwise as `check_name`.
-pub fn check_optional_name(value: Option<&str>, field: &str) -> Result<Option<String>, String> {
-    match value.map(str::trim) {
-        None | Some("") => Ok(None),
-        Some(name) => check_name(name, field).map(Some),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -36,9 +28,5 @@ mod tests {
             check_name("", "display_name").unwrap_err(),
             "display_name must be 1 to 100 characters, without control characters"
         );
-        assert_eq!(check_optional_name(None, "n").unwrap(), None);
-        assert_eq!(check_optional_name(Some("  "), "n").unwrap(), None);
-        assert_eq!(check_optional_name(Some(" Sam "), "n").unwrap(), Some("Sam".into()));
-        assert!(check_optional_name(Some("\n\tx\u{0}"), "n").is_err());
     }
 }

@@ -3,11 +3,11 @@
 
 use super::error::ApiError;
 use super::state::AppState;
+use crate::domain::signatures;
 use crate::store::DeviceRecord;
 use axum::body::Bytes;
 use axum::extract::{FromRequest, Request};
 use axum::http::{HeaderMap, StatusCode};
-use ed25519_dalek::{Signature as EdSignature, Verifier as _, VerifyingKey};
 use sallyport_protocol::{DeviceId, ErrorCode, Signature, auth};
 use serde::de::DeserializeOwned;
 use sha2::Digest as _;
@@ -63,9 +63,9 @@ impl FromRequest<AppState> for Signed {
             auth::request_message(&device, timestamp, &state.settings.origin, parts.method.as_str(), target, &body_hash);
 
         let record = state.store.device(&device).await?.ok_or_else(|| unauthorized("this device is not enrolled"))?;
-        let key = VerifyingKey::from_bytes(&record.signing_key.0).map_err(|_| unauthorized("the device key is unusable"))?;
-        key.verify(&message, &EdSignature::from_bytes(&signature.0))
-            .map_err(|_| unauthorized("the signature does not verify"))?;
+        if !signatures::verifies(&record.signing_key.0, &message, &signature.0) {
+            return Err(unauthorized("the signature does not verify"));
+        }
         if record.revoked_at.is_some() {
             return Err(ApiError::new(StatusCode::UNAUTHORIZED, ErrorCode::DeviceRevoked));
         }

@@ -24,8 +24,6 @@ pub struct NewDevice {
     pub mailbox: MailboxId,
     /// Used only when the invitation creates a new account.
     pub new_account: AccountId,
-    /// The name the person chose at enrolment, replacing the invitation's; only for a new account.
-    pub display_name: Option<String>,
     pub signing_key: PublicKey,
     pub notification_key: PublicKey,
     pub now: i64,

@@ -4,8 +4,9 @@
 
 use super::{Outcome, WorkflowError, require};
 use crate::clock::Clock;
-use crate::domain::names::{check_name, check_optional_name};
+use crate::domain::names::check_name;
 use crate::domain::roles;
+use crate::domain::signatures;
 use crate::domain::{HOUR_MS, secrets::sha256};
 use crate::metrics::Metrics;
 use crate::store::{DeviceRecord, Enrolled, NewDevice, NewInvitation, Store, StoreError};
@@ -61,8 +62,11 @@ pub async fn invite(
 /// `POST /v1/enrol`: redeems the code in `request` for a device with its public keys.
 pub async fn enrol(store: &dyn Store, clock: &Clock, metrics: &Metrics, request: EnrolRequest) -> Outcome<EnrolResponse> {
     let code = parse_code(&request.code).ok_or(WorkflowError::InvalidInvitation)?;
-    let display_name = check_optional_name(request.display_name.as_deref(), "display_name").map_err(WorkflowError::Invalid)?;
-    let enrolled = redeem(store, &code, request.signing_key, request.notification_key, display_name, clock.now())
+    // A small-order key would let a trivial signature verify for any message under a lax check.
+    if !signatures::usable_signing_key(&request.signing_key.0) {
+        return Err(WorkflowError::Invalid("signing_key is not a usable Ed25519 public key".into()));
+    }
+    let enrolled = redeem(store, &code, request.signing_key, request.notification_key, clock.now())
         .await
         .map_err(|err| match err {
             StoreError::NotFound => WorkflowError::InvalidInvitation,
@@ -114,7 +118,6 @@ pub async fn redeem(
     code: &[u8; 16],
     signing_key: PublicKey,
     notification_key: PublicKey,
-    display_name: Option<String>,
     now: i64,
 ) -> Result<Enrolled, StoreError> {
     store
@@ -124,7 +127,6 @@ pub async fn redeem(
                 device: DeviceId::random(),
                 mailbox: MailboxId::random(),
                 new_account: AccountId::random(),
-                display_name,
                 signing_key,
                 notification_key,
                 now,

@@ -70,7 +70,6 @@ async fn admin(base: &str, sql: &str) {
 /// A fresh device's keys and ids, enrolling at `now`.
 pub fn new_device(now: i64) -> NewDevice {
     NewDevice {
-        display_name: None,
         device: DeviceId::random(),
         mailbox: MailboxId::random(),
         new_account: AccountId::random(),

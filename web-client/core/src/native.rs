@@ -41,7 +41,6 @@ pub async fn enrol(server_url: &str, code_or_link: &str) -> Result<Credentials, 
             code,
             signing_key: keys.signing_public(),
             notification_key: keys.notification_public(),
-            display_name: None,
         };
     let url = format!("{base}/v1/enrol");
     let response = reqwest::Client::new().post(&url).json(&request).send().await.map_err(http_error)?;

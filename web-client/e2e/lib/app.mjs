@@ -15,14 +15,13 @@ export async function expectChrome(page) {
 }
 
 /**
- * Enrols from an invitation link; `name` fills "Display name" when given. Ends on the
+ * Enrols from an invitation link (under the name the administrator gave). Ends on the
  * Conversations screen.
  */
-export async function enrol(page, invitationLink, { pin, name = null, beforeSubmit = null }) {
+export async function enrol(page, invitationLink, { pin, beforeSubmit = null }) {
   await page.goto(invitationLink);
   await heading(page, 'Enrol this device').waitFor();
   if (beforeSubmit) await beforeSubmit();
-  if (name !== null) await page.getByRole('textbox', { name: 'Display name' }).fill(name);
   await page.getByLabel('Choose a PIN', { exact: true }).fill(pin);
   await page.getByLabel('Repeat the PIN', { exact: true }).fill(pin);
   await button(page, 'Enrol').click();

@@ -37,9 +37,10 @@ const STOP_TIMEOUT_MS = 35_000;
 
 /**
  * Starts `sallyport serve` and resolves once it prints `sallyport listening on URL`.
+ * `adminName` names the first administrator (`--admin-name`).
  * Returns { url, origin, adminLink, dataDir, invite(name, roles), logTail(), stop() }.
  */
-export async function startServer() {
+export async function startServer({ adminName = null } = {}) {
   const bin = serverBinary();
   const web = webDir();
   const dataDir = mkdtempSync(join(tmpdir(), 'sallyport-web-e2e-'));
@@ -47,6 +48,7 @@ export async function startServer() {
   const log = createWriteStream(logPath);
 
   const args = ['serve', '--listen', '127.0.0.1:0', '--data-dir', dataDir, '--web-dir', web];
+  if (adminName !== null) args.push('--admin-name', adminName);
   const child = spawn(bin, args, {
     cwd: REPO,
     stdio: ['ignore', 'pipe', 'pipe'],

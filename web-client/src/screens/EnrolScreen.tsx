@@ -1,5 +1,5 @@
-//! "Enrol this device": the invitation link or code (from the link's fragment or pasted), an
-//! optional display name and the PIN that locks the app.
+//! "Enrol this device": the invitation link or code (from the link's fragment or pasted) and the
+//! PIN that locks the app. The name is the one the administrator gave: no one can enrol as someone else.
 
 import { useState } from 'preact/hooks';
 import { describeError } from '../api';
@@ -12,7 +12,6 @@ import { InstallGuide } from './InstallGuide';
 export function EnrolScreen() {
   const [code, setCode] = useState(() => codeFrom(location.hash));
   const [link, setLink] = useState('');
-  const [name, setName] = useState('');
   const [pin, setPin] = useState('');
   const [pin2, setPin2] = useState('');
   const [error, setError] = useState('');
@@ -52,7 +51,7 @@ export function EnrolScreen() {
     setError('');
     setBusy(true);
     try {
-      await enrol(code, name, pin);
+      await enrol(code, pin);
       navigate('/', true);
     } catch (err) {
       setError(describeError(err));
@@ -65,18 +64,6 @@ export function EnrolScreen() {
       <h1>Enrol this device</h1>
       <p>Choose a PIN to lock Sallyport on this device. You will need it each time you open the app.</p>
       <form onSubmit={submit}>
-        <label for="display-name">Display name</label>
-        <input
-          id="display-name"
-          type="text"
-          autocomplete="name"
-          maxLength={100}
-          placeholder="Optional"
-          aria-describedby="display-name-help"
-          value={name}
-          onInput={(e) => setName(e.currentTarget.value)}
-        />
-        <p id="display-name-help" class="muted">Leave empty to use the name your administrator gave.</p>
         <label for="pin">Choose a PIN</label>
         <input id="pin" type="password" inputMode="numeric" pattern="[0-9]*" autocomplete="new-password" minLength={4} maxLength={12} value={pin} onInput={(e) => setPin(e.currentTarget.value)} />
         <label for="pin2">Repeat the PIN</label>

@@ -13,14 +13,12 @@ import { createLock, unlock as unlockKey } from '../lock';
 import { dropSupportPush, enablePush } from '../push';
 
 /** Redeems the invitation, sets the PIN, stores the sealed credentials and starts. */
-export async function enrol(code: string, displayName: string, pin: string): Promise<void> {
+export async function enrol(code: string, pin: string): Promise<void> {
   const core = await loadCore();
   const db = app.db!;
   const keys = core.DeviceKeys.generate();
   try {
-    const body: Parameters<typeof enrolRequest>[0] = { code, signing_key: keys.signingPublic, notification_key: keys.notificationPublic };
-    if (displayName.trim()) body.display_name = displayName.trim();
-    const r = await enrolRequest(body);
+    const r = await enrolRequest({ code, signing_key: keys.signingPublic, notification_key: keys.notificationPublic });
     const creds: Credentials = {
       server_url: location.origin,
       account: r.account,

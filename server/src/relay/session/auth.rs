@@ -3,12 +3,12 @@
 
 use super::{AUTH_TIMEOUT, Flow, SUPERSEDE_WAIT, Session, SessionEnd, error_frame};
 use axum::extract::ws::WebSocket;
-use ed25519_dalek::{Signature, VerifyingKey};
 use futures::StreamExt;
 use sallyport_protocol::{
     ClientFrame, DeviceId, ErrorCode, MAX_CLOCK_SKEW_MS, Nonce, PROTOCOL_VERSION, ServerFrame, auth::auth_message,
     decode_client_frame,
 };
+use crate::domain::signatures;
 use std::sync::atomic::Ordering::Relaxed;
 
 impl Session {
@@ -66,13 +66,8 @@ impl Session {
                 return Err(self.refuse(ErrorCode::Internal).await);
             }
         };
-        let verifies = VerifyingKey::from_bytes(record.signing_key.as_bytes())
-            .map(|key| {
-                let message = auth_message(&device, &nonce, &self.relay.settings.origin, timestamp);
-                key.verify_strict(&message, &Signature::from_bytes(signature.as_bytes())).is_ok()
-            })
-            .unwrap_or(false);
-        if !verifies {
+        let message = auth_message(&device, &nonce, &self.relay.settings.origin, timestamp);
+        if !signatures::verifies(record.signing_key.as_bytes(), &message, signature.as_bytes()) {
             return Err(self.refuse(ErrorCode::BadSignature).await);
         }
         // Register the kill switch before checking revocation, so a revocation that lands in
@@ -83,7 +78,17 @@ impl Session {
             Ok(guard) => self.device_guard = Some(guard),
             Err(_) => tracing::warn!("an older connection of a device did not stop in time"),
         }
-        if record.revoked_at.is_some() {
+        // Read the device again now that the kill switch is registered: a revocation that landed
+        // after the first read fired the watcher before this connection was registered with it.
+        let revoked = match self.relay.store.device(&device).await {
+            Ok(Some(now)) => now.revoked_at.is_some(),
+            Ok(None) => true,
+            Err(err) => {
+                tracing::error!(error = %err, "device lookup failed");
+                return Err(self.refuse(ErrorCode::Internal).await);
+            }
+        };
+        if revoked {
             return Err(self.refuse(ErrorCode::DeviceRevoked).await);
         }
         self.relay.metrics.auth_ok.fetch_add(1, Relaxed);

@@ -68,7 +68,6 @@ macro_rules! accounts_sql {
                         }
                         None => {
                             // The person may choose their own display name for a new account.
-                            let display_name = device.display_name.clone().unwrap_or(display_name);
                             sqlx::query("INSERT INTO accounts (id, display_name, roles, created_at) VALUES ($1, $2, $3, $4)")
                                 .bind(device.new_account.as_bytes().as_slice())
                                 .bind(&display_name)
