@@ -25,6 +25,7 @@ contract!(fixture: [
     closing_forgets_the_request_and_its_mailbox,
     unlinked_mailboxes_have_their_own_push_subscriptions,
     a_hand_off_moves_the_claim_only_from_its_current_holder,
+    a_holder_closes_only_what_they_still_hold,
 ]);
 
 fn new_request(urgency: Urgency) -> NewSupportRequest {
@@ -128,13 +129,13 @@ async fn closing_forgets_the_request_and_its_mailbox(f: &Fixture) {
     s.create_support_request(r.clone()).await.unwrap();
     let sub = PushSubscription { endpoint: "https://push.example/x".into(), p256dh: vec![4; 65], auth: vec![1; 16] };
     s.add_mailbox_push_subscription(&r.mailbox, &sub).await.unwrap();
-    assert!(s.close_support_request(&r.id).await.unwrap());
+    assert!(s.close_support_request(&r.id, None).await.unwrap());
     assert!(s.support_request(&r.id).await.unwrap().is_none());
     assert_eq!(f.store.mailbox_access(&r.mailbox).await.unwrap(), None);
     assert!(f.store.claim_key_package(&r.mailbox).await.unwrap().is_none());
     assert!(s.mailbox_push_subscriptions_for(&[r.mailbox]).await.unwrap().is_empty());
     assert!(s.claim_due_escalations(NOW + 10 * STEP, 100).await.unwrap().is_empty(), "its timer went with it");
-    assert!(!s.close_support_request(&r.id).await.unwrap());
+    assert!(!s.close_support_request(&r.id, None).await.unwrap());
 }
 
 async fn unlinked_mailboxes_have_their_own_push_subscriptions(f: &Fixture) {
@@ -187,6 +188,23 @@ async fn a_hand_off_moves_the_claim_only_from_its_current_holder(f: &Fixture) {
     let holder = if outcomes[0] == HandOffOutcome::HandedOff { dana } else { lee };
     assert_eq!(s.support_request(&r.id).await.unwrap().unwrap().state, RequestState::Accepted { by: holder });
 
-    assert!(s.close_support_request(&r.id).await.unwrap());
+    assert!(s.close_support_request(&r.id, None).await.unwrap());
     assert_eq!(s.hand_off_support_request(&r.id, &holder, &pat).await.unwrap(), HandOffOutcome::NotFound);
+}
+
+/// Pat checked that Pat may close, then Pat's hand-off to Sam landed: Pat's close must not delete
+/// Sam's conversation.
+async fn a_holder_closes_only_what_they_still_hold(f: &Fixture) {
+    let s = &*f.store;
+    let (pat, sam) = (account(&f.store).await, account(&f.store).await);
+    let r = new_request(Urgency::Now);
+    s.create_support_request(r.clone()).await.unwrap();
+    assert!(!s.close_support_request(&r.id, Some(&pat)).await.unwrap(), "nobody holds a waiting request");
+    assert!(matches!(s.claim_support_request(&r.id, &pat, NOW + 1).await.unwrap(), ClaimOutcome::Won { .. }));
+    assert_eq!(s.hand_off_support_request(&r.id, &pat, &sam).await.unwrap(), HandOffOutcome::HandedOff);
+    assert!(!s.close_support_request(&r.id, Some(&pat)).await.unwrap(), "Pat no longer holds it");
+    assert_eq!(s.support_request(&r.id).await.unwrap().unwrap().state, RequestState::Accepted { by: sam });
+    assert_eq!(f.store.mailbox_access(&r.mailbox).await.unwrap().is_some(), true, "its mailbox is kept");
+    assert!(s.close_support_request(&r.id, Some(&sam)).await.unwrap());
+    assert!(s.support_request(&r.id).await.unwrap().is_none());
 }

@@ -91,8 +91,10 @@ pub trait SupportStore: Send + Sync {
     async fn hand_off_support_request(&self, id: &RequestId, from: &AccountId, to: &AccountId) -> StoreResult<HandOffOutcome>;
 
     /// Deletes the request, its timer, and its unlinked mailbox with the mailbox's KeyPackages,
-    /// queued messages and push subscriptions. Returns whether there was a request.
-    async fn close_support_request(&self, id: &RequestId) -> StoreResult<bool>;
+    /// queued messages and push subscriptions. With `held_by`, only if that account still holds
+    /// the request (one conditional delete: a hand-off that lands after the caller's check wins).
+    /// Returns whether a request was deleted.
+    async fn close_support_request(&self, id: &RequestId, held_by: Option<&AccountId>) -> StoreResult<bool>;
 
     /// Claims up to `limit` escalation timers due at `now`, in one transaction that also records
     /// each request's new level and advances the timer (or deletes it after the last level), so

@@ -131,11 +131,15 @@ macro_rules! support_sql {
                     })
                 }
 
-                async fn close_support_request(&self, id: &RequestId) -> StoreResult<bool> {
+                async fn close_support_request(&self, id: &RequestId, held_by: Option<&AccountId>) -> StoreResult<bool> {
                     let mut tx = self.begin_write().await?;
                     // The timer goes with the request (ON DELETE CASCADE).
-                    let mailbox: Option<Vec<u8>> = sqlx::query_scalar("DELETE FROM support_requests WHERE id = $1 RETURNING mailbox_id")
+                    let mailbox: Option<Vec<u8>> = sqlx::query_scalar(
+                        "DELETE FROM support_requests WHERE id = $1 AND ($2 IS NULL OR (status = 'accepted' AND claimed_by = $2)) \
+                         RETURNING mailbox_id",
+                    )
                         .bind(id.as_bytes().as_slice())
+                        .bind(held_by.map(|a| a.as_bytes().to_vec()))
                         .fetch_optional(&mut *tx)
                         .await
                         .map_err(store_error)?;

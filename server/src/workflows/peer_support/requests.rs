@@ -140,20 +140,26 @@ impl PeerSupport {
     /// Closes a request for its requester (who proves the mailbox secret).
     pub async fn close_as_requester(&self, id: &RequestId, secret: &MailboxSecret) -> Outcome<()> {
         self.as_requester(id, secret).await?;
-        self.close(id).await
+        self.close(id, None).await
     }
 
     /// Closes a request for the supporter who holds it, or a coordinator.
     pub async fn close_as_holder(&self, id: &RequestId, caller: &DeviceRecord) -> Outcome<()> {
         let record = self.store.support_request(id).await?.ok_or_else(not_found)?;
-        rules::may_close(record.state, &caller.account, caller.roles.contains(&Role::Coordinator)).map_err(refused)?;
-        self.close(id).await
+        let coordinator = caller.roles.contains(&Role::Coordinator);
+        rules::may_close(record.state, &caller.account, coordinator).map_err(refused)?;
+        // A holder's close deletes only while they still hold it: a hand-off after the check wins.
+        self.close(id, (!coordinator).then_some(&caller.account)).await
     }
 
-    /// Deletes the request, its timer and its unlinked mailbox (with anything still queued).
-    async fn close(&self, id: &RequestId) -> Outcome<()> {
-        if !self.store.close_support_request(id).await? {
-            return Err(not_found());
+    /// Deletes the request, its timer and its unlinked mailbox (with anything still queued); with
+    /// `held_by`, only if that account still holds it.
+    async fn close(&self, id: &RequestId, held_by: Option<&AccountId>) -> Outcome<()> {
+        if !self.store.close_support_request(id, held_by).await? {
+            return Err(match self.store.support_request(id).await? {
+                Some(_) => WorkflowError::Forbidden(None),
+                None => not_found(),
+            });
         }
         tracing::info!("a support request was closed");
         Ok(())
