@@ -1,13 +1,14 @@
 //! Unit tests of the engine's records: app payload parsing, delivery status order, disappearing
-//! messages (timers, expiry in IndexedDB), and atomic batches (a failed write leaves nothing).
+//! messages (timers, expiry in IndexedDB), atomic batches (a failed write leaves nothing), and
+//! forgetting a support identity.
 
 import 'fake-indexeddb/auto';
 import { describe, expect, it } from 'vitest';
 import { NEVER, openDb, type OutboxEntry, type StoredMessage } from '../db';
 import { createLock } from '../lock';
-import { advanceStatus, DEFAULT_TIMER_SECONDS, expiryOf, type Message } from './model';
+import { advanceStatus, DEFAULT_TIMER_SECONDS, expiryOf, type Message, type SupportIdentity } from './model';
 import { parseAppPayload } from './payload';
-import { emptyBatch, Store } from './store';
+import { emptyBatch, Store, supportPrefix } from './store';
 
 const enc = (v: unknown) => new TextEncoder().encode(JSON.stringify(v));
 
@@ -84,6 +85,30 @@ describe('outbox', () => {
     ).rejects.toThrow();
     expect(await new Store(db, key).outbox()).toEqual([entry]);
     expect((await new Store(db, key).mlsState()).device.has('state2')).toBe(false);
+    db.close();
+  });
+});
+
+describe('support identities', () => {
+  it('forgetting one deletes its record and its MLS state, and nothing of the device\'s or another\'s', async () => {
+    const db = await openDb('support-forget-test');
+    const { key } = await createLock('123456', 1000);
+    const id = (mailbox: string): SupportIdentity => ({ mailbox, secret: 's', handle: 'Steady Cedar', identity: 'aWQ', request: 'r-' + mailbox, urgency: 'now', createdAt: 1 });
+    const store = new Store(db, key);
+    await store.write({
+      ...emptyBatch(),
+      mls: [await store.sealMls('device-state', new Uint8Array([1])), await store.sealMls(`${supportPrefix('a')}g1`, new Uint8Array([2])), await store.sealMls(`${supportPrefix('a')}g2`, new Uint8Array([3])), await store.sealMls(`${supportPrefix('b')}g1`, new Uint8Array([4]))],
+      meta: [await store.sealSupportIdentity(id('a')), await store.sealSupportIdentity(id('b'))],
+    });
+    // After a reload: the names of the MLS records are learnt from opening them.
+    const reloaded = new Store(db, key);
+    await reloaded.mlsState();
+    await reloaded.deleteSupportIdentity('a');
+    const left = await new Store(db, key).mlsState();
+    expect([...left.device.keys()]).toEqual(['device-state']);
+    expect([...left.support.keys()]).toEqual(['b']);
+    expect((await new Store(db, key).supportIdentities()).map((i) => i.mailbox)).toEqual(['b']);
+    expect(await db.count('mls')).toBe(2);
     db.close();
   });
 });
