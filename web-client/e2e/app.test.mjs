@@ -78,8 +78,13 @@ describe('Sallyport web app in headless Chromium', () => {
       await code.fill('AAAAAAAAAAAAAAAAAAAAAA');
       await button(page, 'Continue').click();
       await heading(page, 'Enrol this device').waitFor();
+      // A PIN shorter than 6 digits is refused before anything is sent.
       await page.getByLabel('Choose a PIN', { exact: true }).fill('1234');
       await page.getByLabel('Repeat the PIN', { exact: true }).fill('1234');
+      await button(page, 'Enrol').click();
+      await page.getByRole('alert').filter({ hasText: 'The PIN must be at least 6 digits.' }).waitFor();
+      await page.getByLabel('Choose a PIN', { exact: true }).fill('123456');
+      await page.getByLabel('Repeat the PIN', { exact: true }).fill('123456');
       await button(page, 'Enrol').click();
       const alert = page.getByRole('alert').filter({ hasText: /invalid/i });
       await alert.waitFor();

@@ -17,6 +17,8 @@ const LOCK_AFTER_KEY = 'sallyport.lockAfterMinutes';
 
 class App {
   phase: Phase = 'loading';
+  /** The lock is a passphrase, not digits (the lock screen offers a full keyboard). */
+  passphrase = false;
   failure = '';
   db: Db | undefined;
   messenger: Messenger | undefined;
@@ -39,7 +41,10 @@ class App {
     try {
       this.db = await openDb();
       const record = await getLockRecord(this.db);
-      this.phase = record && (await this.db.get('meta', 'creds')) ? 'locked' : 'enrol';
+      // Credentials are saved with `layout` (sealed under an opaque name); before layout 2, as `creds`.
+      const enrolled = record && ((await this.db.get('meta', 'layout')) !== undefined || (await this.db.get('meta', 'creds')) !== undefined);
+      this.phase = enrolled ? 'locked' : 'enrol';
+      this.passphrase = !!record?.passphrase;
     } catch (e) {
       this.phase = 'failed';
       this.failure = 'This browser cannot store data for Sallyport (IndexedDB is unavailable).';

@@ -1,25 +1,24 @@
-//! IndexedDB layout (via `idb`). Sensitive fields live in `sealed` (AES-GCM with the data key, see
-//! lock.ts); only what indexes and queues need stays in the clear (ids, times, delivery status).
+//! IndexedDB layout (via `idb`). Every record is named by an opaque token (HMAC of its real name,
+//! see lock.ts `recordName`) and holds only `sealed` (AES-GCM with the data key): no ids, times or
+//! names in the clear. In the clear: the lock (`meta:lock`) and the layout version (`meta:layout`).
 
 import { openDB, type DBSchema, type IDBPDatabase } from 'idb';
 import type { LockRecord, Sealed } from './lock';
 
 export type MessageStatus = 'sending' | 'sent' | 'delivered' | 'received';
 
+/** A sealed record under its opaque name (the key path of `conversations`, `messages`, `outbox`). */
 export interface StoredConversation {
-  id: string; // MLS group id (hex)
-  updatedAt: number;
-  sealed: Sealed; // ConversationData
+  id: string;
+  sealed: Sealed; // Conversation
 }
-
 export interface StoredMessage {
-  key: string; // `${conv}:${id}`
-  conv: string;
-  id: string; // app-level message id (inside the MLS plaintext)
-  at: number; // sentAt (ms)
-  expiresAt: number; // ms; NEVER for no expiry
-  status: MessageStatus;
-  sealed: Sealed; // MessageData
+  key: string;
+  sealed: Sealed; // Message
+}
+export interface StoredOutbox {
+  id: string;
+  sealed: Sealed; // OutboxEntry
 }
 
 export type OutboxKind = 'text' | 'receipt' | 'timer' | 'commit';
@@ -36,16 +35,15 @@ export interface OutboxEntry {
 
 export const NEVER = Number.MAX_SAFE_INTEGER;
 
+/** `meta:layout`: 2 once every record is sealed under an opaque name (engine/migrate.ts). */
+export const LAYOUT = 2;
+
 export interface SallyportDb extends DBSchema {
   meta: { key: string; value: unknown };
   mls: { key: string; value: Sealed };
   conversations: { key: string; value: StoredConversation };
-  messages: {
-    key: string;
-    value: StoredMessage;
-    indexes: { byConv: [string, number]; byExpiry: number };
-  };
-  outbox: { key: string; value: OutboxEntry; indexes: { byCreated: number } };
+  messages: { key: string; value: StoredMessage };
+  outbox: { key: string; value: StoredOutbox };
 }
 
 export type Db = IDBPDatabase<SallyportDb>;
@@ -53,33 +51,18 @@ export type Db = IDBPDatabase<SallyportDb>;
 export const DB_NAME = 'sallyport';
 
 export function openDb(name = DB_NAME): Promise<Db> {
+  // Databases made before layout 2 also have the indexes byConv, byExpiry (messages) and byCreated
+  // (outbox) on fields that records no longer have in the clear: they index nothing.
   return openDB<SallyportDb>(name, 1, {
     upgrade(db) {
       db.createObjectStore('meta');
       db.createObjectStore('mls');
       db.createObjectStore('conversations', { keyPath: 'id' });
-      const messages = db.createObjectStore('messages', { keyPath: 'key' });
-      messages.createIndex('byConv', ['conv', 'at']);
-      messages.createIndex('byExpiry', 'expiresAt');
-      const outbox = db.createObjectStore('outbox', { keyPath: 'id' });
-      outbox.createIndex('byCreated', 'createdAt');
+      db.createObjectStore('messages', { keyPath: 'key' });
+      db.createObjectStore('outbox', { keyPath: 'id' });
     },
   });
 }
 
 export const getLockRecord = async (db: Db): Promise<LockRecord | undefined> =>
   (await db.get('meta', 'lock')) as LockRecord | undefined;
-
-/** Deletes every message whose time is up; returns their keys. */
-export async function deleteExpired(db: Db, now: number): Promise<string[]> {
-  const tx = db.transaction('messages', 'readwrite');
-  const deleted: string[] = [];
-  let cursor = await tx.store.index('byExpiry').openCursor(IDBKeyRange.upperBound(now));
-  while (cursor) {
-    deleted.push(cursor.value.key);
-    await cursor.delete();
-    cursor = await cursor.continue();
-  }
-  await tx.done;
-  return deleted;
-}

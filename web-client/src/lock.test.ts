@@ -1,41 +1,78 @@
-//! Unit tests of the app lock: PIN rules, PBKDF2 at the full iteration count, a fresh salt and data
-//! key per lock, and sealed records bound to their place (aad) and tamper-evident.
+//! Unit tests of the app lock: PIN rules, PBKDF2 at the full iteration count (old locks open and are
+//! wrapped again), a fresh salt and data key per lock, opaque record names, and sealed records bound
+//! to their place (aad) and tamper-evident.
 
 import { describe, expect, it } from 'vitest';
-import { createLock, openBytes, openJson, PBKDF2_ITERATIONS, sealBytes, sealJson, unlock, validPin } from './lock';
+import { createLock, openBytes, openJson, PBKDF2_ITERATIONS, recordName, sealBytes, sealJson, unlock, validPin } from './lock';
 
 describe('lock', () => {
-  it('accepts 4 to 12 digit PINs only', () => {
-    expect(validPin('1234')).toBe(true);
+  it('accepts PINs of at least 6 digits, and passphrases of at least 6 characters', () => {
+    expect(validPin('123456')).toBe(true);
     expect(validPin('123456789012')).toBe(true);
-    expect(validPin('123')).toBe(false);
-    expect(validPin('1234567890123')).toBe(false);
+    expect(validPin('correct horse battery')).toBe(true);
+    expect(validPin('1234')).toBe(false);
+    expect(validPin('12345')).toBe(false);
     expect(validPin('12a4')).toBe(false);
     expect(validPin('')).toBe(false);
+    expect(validPin('x'.repeat(129))).toBe(false);
   });
 
   it('unlocks with the right PIN only, at the full iteration count', async () => {
-    const { record, key } = await createLock('2468');
-    expect(record.iterations).toBeGreaterThanOrEqual(310_000);
+    const { record, key } = await createLock('246801');
+    expect(record.iterations).toBeGreaterThanOrEqual(600_000);
     expect(record.iterations).toBe(PBKDF2_ITERATIONS);
     expect(record.salt.length).toBe(16);
-    const sealed = await sealJson(key, { body: 'secret text' }, 'msg:1');
-    expect(await unlock(record, '1357')).toBeNull();
-    const again = await unlock(record, '2468');
+    expect(record.passphrase).toBeUndefined();
+    const sealed = await sealJson(key.seal, { body: 'secret text' }, 'msg:1');
+    expect(await unlock(record, '135790')).toBeNull();
+    const again = await unlock(record, '246801');
     expect(again).not.toBeNull();
-    expect(await openJson(again!, sealed, 'msg:1')).toEqual({ body: 'secret text' });
+    expect(again!.rewrapped).toBeUndefined();
+    expect(await openJson(again!.key.seal, sealed, 'msg:1')).toEqual({ body: 'secret text' });
+  });
+
+  it('opens a lock made at the old 310,000 iterations and wraps the same data key again at 600,000', async () => {
+    const { record, key } = await createLock('246801', 310_000);
+    expect(record.iterations).toBe(310_000);
+    const sealed = await sealJson(key.seal, { body: 'before' }, 'msg:1');
+    expect(await unlock(record, '000000')).toBeNull();
+    const opened = await unlock(record, '246801');
+    expect(opened!.rewrapped!.iterations).toBe(600_000);
+    expect(opened!.rewrapped!.salt).not.toEqual(record.salt);
+    expect(await openJson(opened!.key.seal, sealed, 'msg:1')).toEqual({ body: 'before' });
+    const next = await unlock(opened!.rewrapped!, '246801');
+    expect(next!.rewrapped).toBeUndefined();
+    expect(await openJson(next!.key.seal, sealed, 'msg:1')).toEqual({ body: 'before' });
+    expect(await recordName(next!.key, 'meta', 'creds')).toBe(await recordName(key, 'meta', 'creds'));
+    expect(await unlock(opened!.rewrapped!, '246802')).toBeNull();
+  });
+
+  it('names records by an HMAC under the data key: stable, per store, and nothing of the name shows', async () => {
+    const a = await createLock('111111', 1000);
+    const b = await createLock('111111', 1000);
+    const n = await recordName(a.key, 'meta', 'support:mailbox-1');
+    expect(n).toMatch(/^[A-Za-z0-9_-]{43}$/);
+    expect(await recordName(a.key, 'meta', 'support:mailbox-1')).toBe(n);
+    expect(await recordName(a.key, 'mls', 'support:mailbox-1')).not.toBe(n);
+    expect(await recordName(b.key, 'meta', 'support:mailbox-1')).not.toBe(n);
+  });
+
+  it('marks a passphrase lock so the lock screen offers letters', async () => {
+    const { record } = await createLock('correct horse', 1000);
+    expect(record.passphrase).toBe(true);
   });
 
   it('uses a fresh salt and data key for each lock', async () => {
-    const a = await createLock('1111', 1000);
-    const b = await createLock('1111', 1000);
+    const a = await createLock('111111', 1000);
+    const b = await createLock('111111', 1000);
     expect(a.record.salt).not.toEqual(b.record.salt);
-    const sealed = await sealBytes(a.key, new Uint8Array([1, 2, 3]), 'k');
-    await expect(openBytes(b.key, sealed, 'k')).rejects.toThrow();
+    const sealed = await sealBytes(a.key.seal, new Uint8Array([1, 2, 3]), 'k');
+    await expect(openBytes(b.key.seal, sealed, 'k')).rejects.toThrow();
   });
 
   it('refuses a record moved to another place (aad) or tampered with', async () => {
-    const { key } = await createLock('9999', 1000);
+    const { key: both } = await createLock('999999', 1000);
+    const key = both.seal;
     const sealed = await sealBytes(key, new TextEncoder().encode('hello'), 'msg:a');
     expect(new TextDecoder().decode(await openBytes(key, sealed, 'msg:a'))).toBe('hello');
     await expect(openBytes(key, sealed, 'msg:b')).rejects.toThrow();
@@ -45,6 +82,6 @@ describe('lock', () => {
   });
 
   it('refuses to create a lock with an invalid PIN', async () => {
-    await expect(createLock('12')).rejects.toThrow(/4 to 12 digits/);
+    await expect(createLock('12345')).rejects.toThrow(/at least 6 digits/);
   });
 });

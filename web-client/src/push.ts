@@ -65,19 +65,20 @@ export async function enablePush(signer: Signer, vapidKey: string | undefined): 
 }
 
 /**
- * Push for an unlinked mailbox (a support request): a second service-worker registration (scope
- * `/support/`, same sw.js) so its subscription has its own endpoint, unlinkable to the device's.
- * Registered with the mailbox secret only. True when it worked; failures are quiet (the device
- * also reads the mailbox whenever the app is open).
+ * Push for an unlinked mailbox (a support request): a second service-worker registration (same
+ * sw.js) so its subscription has its own endpoint, unlinkable to the device's. Its scope is
+ * `/<scope>/`, a random token kept sealed with the request, so the registration names neither
+ * the mailbox nor support. Registered with the mailbox secret only. True when it worked; failures
+ * are quiet (the device also reads the mailbox whenever the app is open).
  */
-export async function enableSupportPush(mailbox: string, secret: string, vapidKey: string | undefined): Promise<boolean> {
+export async function enableSupportPush(scope: string, mailbox: string, secret: string, vapidKey: string | undefined): Promise<boolean> {
   try {
     if (!vapidKey) throw new Error('no VAPID key');
     await withTimeout(
       (async () => {
         if (!('serviceWorker' in navigator) || !('PushManager' in window) || !('Notification' in window)) throw new Error('no push');
         if (Notification.permission !== 'granted') throw new Error('permission ' + Notification.permission);
-        const reg = await navigator.serviceWorker.register('/sw.js', { scope: '/support/' + mailbox + '/' });
+        const reg = await navigator.serviceWorker.register('/sw.js', { scope: '/' + scope + '/' });
         const sub = await reg.pushManager.subscribe({ userVisibleOnly: true, applicationServerKey: fromBase64(vapidKey) as BufferSource });
         const p256dh = sub.getKey('p256dh');
         const auth = sub.getKey('auth');
@@ -92,12 +93,28 @@ export async function enableSupportPush(mailbox: string, secret: string, vapidKe
   }
 }
 
-/** Removes the unlinked mailbox's service-worker registration (its push subscription goes with it). */
-export async function dropSupportPush(mailbox: string): Promise<void> {
+/** Removes an unlinked mailbox's service-worker registration (its push subscription goes with it). */
+export async function dropSupportPush(scope: string): Promise<void> {
   try {
-    const reg = await navigator.serviceWorker?.getRegistration('/support/' + mailbox + '/');
-    if (reg && new URL(reg.scope).pathname === '/support/' + mailbox + '/') await reg.unregister();
+    const reg = await navigator.serviceWorker?.getRegistration('/' + scope + '/');
+    if (reg && new URL(reg.scope).pathname === '/' + scope + '/') await reg.unregister();
   } catch {
     /* nothing to remove */
   }
+}
+
+/** Removes the registrations scoped `/support/<mailbox>/` (before scopes were random); their mailboxes. */
+export async function dropLegacySupportPush(): Promise<string[]> {
+  const mailboxes: string[] = [];
+  try {
+    for (const reg of (await navigator.serviceWorker?.getRegistrations()) ?? []) {
+      const m = /^\/support\/([^/]+)\/$/.exec(new URL(reg.scope).pathname);
+      if (!m) continue;
+      await reg.unregister();
+      mailboxes.push(decodeURIComponent(m[1]!));
+    }
+  } catch {
+    /* no service workers here */
+  }
+  return mailboxes;
 }

@@ -27,7 +27,7 @@ export class KeyPackages {
     const lastResort = withLastResort ? mls.lastResortKeyPackage() : undefined;
     const b = emptyBatch();
     await this.ids.takeChanges(b);
-    if (withLastResort) b.meta.push(['lastResortAt', Date.now()]);
+    if (withLastResort) b.meta.push(await this.store.sealMeta('lastResortAt', Date.now()));
     await this.store.write(b); // private keys before the public halves leave
     this.rt.session.publishKeyPackages(this.ids.creds.mailbox, kps, lastResort ?? null);
     this.rt.flush();

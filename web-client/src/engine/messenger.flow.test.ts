@@ -9,7 +9,7 @@ import * as wasm from '../../core/wasm/pkg/sallyport_core_wasm.js';
 import { randomId, toBase64Url, randomBytes } from '../bytes';
 import { loadCore, type Core } from '../core';
 import { openDb } from '../db';
-import { createLock } from '../lock';
+import { createLock, type DataKey } from '../lock';
 import { Messenger } from './messenger';
 import type { Credentials } from './model';
 
@@ -150,7 +150,7 @@ afterAll(() => {
   relay.dropAll();
 });
 
-async function device(name: string, account = randomId(), label = name): Promise<{ creds: Credentials; dbName: string; key: CryptoKey }> {
+async function device(name: string, account = randomId(), label = name): Promise<{ creds: Credentials; dbName: string; key: DataKey }> {
   const keys = core.DeviceKeys.generate();
   const creds: Credentials = {
     server_url: 'http://127.0.0.1:9',
@@ -165,13 +165,13 @@ async function device(name: string, account = randomId(), label = name): Promise
   relay.devices.set(creds.device, { account: creds.account, mailbox: creds.mailbox });
   const dbName = 'flow-' + label;
   const db = await openDb(dbName);
-  const { key } = await createLock('1234', 1000);
+  const { key } = await createLock('123456', 1000);
   await Messenger.saveCredentials(db, key, creds);
   db.close();
   return { creds, dbName, key };
 }
 
-async function open(d: { dbName: string; key: CryptoKey }): Promise<Messenger> {
+async function open(d: { dbName: string; key: DataKey }): Promise<Messenger> {
   const m = await Messenger.open(core, await openDb(d.dbName), d.key);
   m.start();
   await until('ready', () => m.connection === 'online');

@@ -4,7 +4,8 @@
 
 import type { Urgency } from '../api';
 import type { Core, DeviceKeys, SessionEvent } from '../core';
-import type { Db } from '../db';
+import { LAYOUT, type Db } from '../db';
+import type { DataKey } from '../lock';
 import { Connection, type ConnectionState } from '../socket';
 import { Conversations } from './conversations';
 import { Delivery } from './delivery';
@@ -47,8 +48,10 @@ export class Messenger {
   }
 
   /** Loads everything for an unlocked device. */
-  static async open(core: Core, db: Db, key: CryptoKey, options: MessengerOptions = {}): Promise<Messenger> {
+  static async open(core: Core, db: Db, key: DataKey, options: MessengerOptions = {}): Promise<Messenger> {
     const store = new Store(db, key);
+    // Once per install (records from before their names were sealed): loaded only then.
+    if ((await db.get('meta', 'layout')) !== LAYOUT) await (await import('./migrate')).migrate(store, key);
     const creds = await store.credentials();
     const keys = core.DeviceKeys.fromJson(JSON.stringify(creds.keys));
     const rt = new Runtime(new core.Session(JSON.stringify(creds)));
@@ -64,7 +67,7 @@ export class Messenger {
   }
 
   /** Stores fresh credentials (at enrolment, and when the server's roles or name changed). */
-  static saveCredentials(db: Db, key: CryptoKey, creds: Credentials): Promise<void> {
+  static saveCredentials(db: Db, key: DataKey, creds: Credentials): Promise<void> {
     return Store.saveCredentials(db, key, creds);
   }
 

@@ -53,6 +53,8 @@ export interface SupportIdentity {
   request: string; // request id ('' until the server answered)
   urgency: Urgency;
   createdAt: number;
+  /** The random path (`/<pushScope>/`) of this request's own service-worker registration. */
+  pushScope?: string;
 }
 
 export interface Message {

@@ -40,7 +40,7 @@ export class Outbox {
     const b = emptyBatch();
     await this.ids.takeChanges(b);
     const entry: OutboxEntry = { id: randomId(), group, to: out.to, envelope: out.envelope, kind, ...(message ? { msgKey: message.key } : {}), createdAt: Date.now() };
-    b.outboxPut.push(entry);
+    b.outboxPut.push(await this.store.sealOutbox(entry));
     if (message) b.messages.push(await this.store.sealMessage(message));
     if (conv) b.conversations.push(await this.store.sealConversation(conv));
     await this.store.write(b);
@@ -157,7 +157,7 @@ export class Outbox {
     const o = this.entries.get(id);
     if (!o || this.rt.closed) return;
     const b = emptyBatch();
-    b.outboxDelete.push(o.id);
+    b.outboxDelete.push(await this.store.outboxName(o.id));
     let conv: Conversation | undefined;
     const notices: Message[] = [];
     if (o.kind === 'commit') {
@@ -201,7 +201,7 @@ export class Outbox {
     }
     this.sent.delete(id);
     const b = emptyBatch();
-    b.outboxDelete.push(o.id);
+    b.outboxDelete.push(await this.store.outboxName(o.id));
     // A closed support request: the server forgot the requester's unlinked mailbox.
     const sc = this.convs.get(o.group);
     let closedConv: Conversation | undefined;

@@ -1,13 +1,14 @@
 //! Unit tests of the engine's records: app payload parsing, delivery status order, disappearing
-//! messages (timers, expiry in IndexedDB), and atomic batches (a failed write leaves nothing).
+//! messages (timers, expiry in IndexedDB), atomic batches (a failed write leaves nothing), and
+//! forgetting a support identity.
 
 import 'fake-indexeddb/auto';
 import { describe, expect, it } from 'vitest';
-import { deleteExpired, NEVER, openDb, type StoredMessage } from '../db';
-import { createLock, sealJson } from '../lock';
-import { advanceStatus, DEFAULT_TIMER_SECONDS, expiryOf } from './model';
+import { NEVER, openDb, type OutboxEntry, type StoredMessage } from '../db';
+import { createLock } from '../lock';
+import { advanceStatus, DEFAULT_TIMER_SECONDS, expiryOf, type Message, type SupportIdentity } from './model';
 import { parseAppPayload } from './payload';
-import { writeBatch } from './store';
+import { emptyBatch, Store, supportPrefix } from './store';
 
 const enc = (v: unknown) => new TextEncoder().encode(JSON.stringify(v));
 
@@ -45,28 +46,18 @@ describe('disappearing messages', () => {
 
   it('expired messages are deleted from IndexedDB, the others kept', async () => {
     const db = await openDb('expiry-test');
-    const { key } = await createLock('1234', 1000);
-    const msg = async (id: string, expiresAt: number): Promise<StoredMessage> => ({
-      key: `g:${id}`,
-      conv: 'g',
-      id,
-      at: 0,
-      expiresAt,
-      status: 'received',
-      sealed: await sealJson(key, { body: id }, `msg:g:${id}`),
-    });
-    await writeBatch(db, {
-      mls: [],
-      conversations: [],
-      messages: [await msg('old', 1000), await msg('new', 5000), await msg('forever', NEVER)],
-      outboxPut: [],
-      outboxDelete: [],
-      meta: [],
-    });
-    expect(await deleteExpired(db, 2000)).toEqual(['g:old']);
-    expect((await db.getAllKeys('messages')).sort()).toEqual(['g:forever', 'g:new']);
-    expect(await deleteExpired(db, 2000)).toEqual([]);
-    expect(await deleteExpired(db, Date.now())).toEqual(['g:new']);
+    const { key } = await createLock('123456', 1000);
+    const store = new Store(db, key);
+    const msg = (id: string, expiresAt: number): Message => ({ key: `g:${id}`, conv: 'g', id, at: 0, expiresAt, status: 'received', from: 'Dana', body: id, mine: false });
+    await store.write({ ...emptyBatch(), messages: [await store.sealMessage(msg('old', 1000)), await store.sealMessage(msg('new', 5000)), await store.sealMessage(msg('forever', NEVER))] });
+    expect(await store.deleteExpired(2000)).toEqual(['g:old']);
+    expect(await db.count('messages')).toBe(2);
+    // After a reload (a new Store), what is left is found and expires in its turn.
+    const reloaded = new Store(db, key);
+    expect((await reloaded.messages()).map((m) => m.key).sort()).toEqual(['g:forever', 'g:new']);
+    expect(await reloaded.deleteExpired(2000)).toEqual([]);
+    expect(await reloaded.deleteExpired(Date.now())).toEqual(['g:new']);
+    expect((await new Store(db, key).messages()).map((m) => m.key)).toEqual(['g:forever']);
     db.close();
   });
 });
@@ -74,35 +65,50 @@ describe('disappearing messages', () => {
 describe('outbox', () => {
   it('an MLS change, a message and its outbox entry are written together or not at all', async () => {
     const db = await openDb('outbox-test');
-    const { key } = await createLock('1234', 1000);
-    const sealed = await sealJson(key, { body: 'x' }, 'msg:g:1');
-    const entry = { id: 'w1', group: 'g', to: ['m'], envelope: new Uint8Array([1]), kind: 'text' as const, msgKey: 'g:1', createdAt: 1 };
-    await writeBatch(db, {
-      mls: [['state', sealed]],
-      conversations: [],
-      messages: [{ key: 'g:1', conv: 'g', id: '1', at: 1, expiresAt: NEVER, status: 'sending', sealed }],
-      outboxPut: [entry],
-      outboxDelete: [],
-      meta: [],
-    });
-    expect(await db.get('outbox', 'w1')).toEqual(entry);
-    expect(await db.get('mls', 'state')).toBeDefined();
+    const { key } = await createLock('123456', 1000);
+    const store = new Store(db, key);
+    const message: Message = { key: 'g:1', conv: 'g', id: '1', at: 1, expiresAt: NEVER, status: 'sending', from: 'Me', body: 'x', mine: true };
+    const entry: OutboxEntry = { id: 'w1', group: 'g', to: ['m'], envelope: new Uint8Array([1]), kind: 'text', msgKey: 'g:1', createdAt: 1 };
+    await store.write({ ...emptyBatch(), mls: [await store.sealMls('state', new Uint8Array([7]))], messages: [await store.sealMessage(message)], outboxPut: [await store.sealOutbox(entry)] });
+    expect(await new Store(db, key).outbox()).toEqual([entry]);
+    expect((await new Store(db, key).mlsState()).device.get('state')).toEqual(new Uint8Array([7]));
 
     // A batch that fails part-way (a message without its key path) leaves nothing behind.
-    const bad = { ...entry, id: 'w2' };
     await expect(
-      writeBatch(db, {
-        mls: [['state2', sealed]],
-        conversations: [],
-        messages: [{ conv: 'g' } as unknown as StoredMessage],
-        outboxPut: [bad],
-        outboxDelete: ['w1'],
-        meta: [],
+      store.write({
+        ...emptyBatch(),
+        mls: [await store.sealMls('state2', new Uint8Array([8]))],
+        messages: [{ sealed: (await store.sealMessage(message)).sealed } as unknown as StoredMessage],
+        outboxPut: [await store.sealOutbox({ ...entry, id: 'w2' })],
+        outboxDelete: [await store.outboxName('w1')],
       }),
     ).rejects.toThrow();
-    expect(await db.get('outbox', 'w2')).toBeUndefined();
-    expect(await db.get('outbox', 'w1')).toEqual(entry);
-    expect(await db.get('mls', 'state2')).toBeUndefined();
+    expect(await new Store(db, key).outbox()).toEqual([entry]);
+    expect((await new Store(db, key).mlsState()).device.has('state2')).toBe(false);
+    db.close();
+  });
+});
+
+describe('support identities', () => {
+  it('forgetting one deletes its record and its MLS state, and nothing of the device\'s or another\'s', async () => {
+    const db = await openDb('support-forget-test');
+    const { key } = await createLock('123456', 1000);
+    const id = (mailbox: string): SupportIdentity => ({ mailbox, secret: 's', handle: 'Steady Cedar', identity: 'aWQ', request: 'r-' + mailbox, urgency: 'now', createdAt: 1 });
+    const store = new Store(db, key);
+    await store.write({
+      ...emptyBatch(),
+      mls: [await store.sealMls('device-state', new Uint8Array([1])), await store.sealMls(`${supportPrefix('a')}g1`, new Uint8Array([2])), await store.sealMls(`${supportPrefix('a')}g2`, new Uint8Array([3])), await store.sealMls(`${supportPrefix('b')}g1`, new Uint8Array([4]))],
+      meta: [await store.sealSupportIdentity(id('a')), await store.sealSupportIdentity(id('b'))],
+    });
+    // After a reload: the names of the MLS records are learnt from opening them.
+    const reloaded = new Store(db, key);
+    await reloaded.mlsState();
+    await reloaded.deleteSupportIdentity('a');
+    const left = await new Store(db, key).mlsState();
+    expect([...left.device.keys()]).toEqual(['device-state']);
+    expect([...left.support.keys()]).toEqual(['b']);
+    expect((await new Store(db, key).supportIdentities()).map((i) => i.mailbox)).toEqual(['b']);
+    expect(await db.count('mls')).toBe(2);
     db.close();
   });
 });

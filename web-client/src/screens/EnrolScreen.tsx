@@ -4,7 +4,7 @@
 import { useState } from 'preact/hooks';
 import { describeError } from '../api';
 import { codeFrom } from '../invitation';
-import { validPin } from '../lock';
+import { PIN_RULE, validPin } from '../lock';
 import { navigate } from '../router';
 import { enrol } from '../workflows/device';
 import { InstallGuide } from './InstallGuide';
@@ -14,6 +14,7 @@ export function EnrolScreen() {
   const [link, setLink] = useState('');
   const [pin, setPin] = useState('');
   const [pin2, setPin2] = useState('');
+  const [passphrase, setPassphrase] = useState(false);
   const [error, setError] = useState('');
   const [busy, setBusy] = useState(false);
 
@@ -46,7 +47,7 @@ export function EnrolScreen() {
 
   const submit = async (e: Event) => {
     e.preventDefault();
-    if (!validPin(pin)) return setError('The PIN must be 4 to 12 digits.');
+    if (!validPin(pin) || (!passphrase && !/^[0-9]+$/.test(pin))) return setError(passphrase ? PIN_RULE : 'The PIN must be at least 6 digits.');
     if (pin !== pin2) return setError('The PINs do not match.');
     setError('');
     setBusy(true);
@@ -65,10 +66,13 @@ export function EnrolScreen() {
       <p>Choose a PIN to lock Sallyport on this device. You will need it each time you open the app.</p>
       <form onSubmit={submit}>
         <label for="pin">Choose a PIN</label>
-        <input id="pin" type="password" inputMode="numeric" pattern="[0-9]*" autocomplete="new-password" minLength={4} maxLength={12} value={pin} onInput={(e) => setPin(e.currentTarget.value)} />
+        <input id="pin" type="password" inputMode={passphrase ? 'text' : 'numeric'} autocomplete="new-password" maxLength={128} value={pin} onInput={(e) => setPin(e.currentTarget.value)} />
         <label for="pin2">Repeat the PIN</label>
-        <input id="pin2" type="password" inputMode="numeric" pattern="[0-9]*" autocomplete="new-password" minLength={4} maxLength={12} value={pin2} onInput={(e) => setPin2(e.currentTarget.value)} />
-        <p class="muted">4 to 12 digits.</p>
+        <input id="pin2" type="password" inputMode={passphrase ? 'text' : 'numeric'} autocomplete="new-password" maxLength={128} value={pin2} onInput={(e) => setPin2(e.currentTarget.value)} />
+        <label class="check">
+          <input type="checkbox" checked={passphrase} onChange={(e) => setPassphrase(e.currentTarget.checked)} /> Use a passphrase (letters too)
+        </label>
+        <p class="muted">{passphrase ? 'At least 6 characters; longer is stronger.' : 'At least 6 digits.'}</p>
         {error && <p role="alert" class="error">{error}</p>}
         <button type="submit" disabled={busy}>
           {busy ? 'Enrolling…' : 'Enrol'}

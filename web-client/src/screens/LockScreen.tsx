@@ -2,6 +2,7 @@
 //! unlock); a wrong PIN says so.
 
 import { useState } from 'preact/hooks';
+import { app } from '../app';
 import { unlock } from '../workflows/device';
 
 export function LockScreen() {
@@ -27,7 +28,7 @@ export function LockScreen() {
       <h1>Sallyport is locked</h1>
       <form onSubmit={submit}>
         <label for="unlock-pin">PIN</label>
-        <input id="unlock-pin" autoFocus type="password" inputMode="numeric" pattern="[0-9]*" autocomplete="current-password" value={pin} onInput={(e) => setPin(e.currentTarget.value)} />
+        <input id="unlock-pin" autoFocus type="password" inputMode={app.passphrase ? 'text' : 'numeric'} autocomplete="current-password" value={pin} onInput={(e) => setPin(e.currentTarget.value)} />
         {error && <p role="alert" class="error">{error}</p>}
         <button type="submit" disabled={busy}>
           {busy ? 'Unlocking…' : 'Unlock'}

@@ -9,8 +9,8 @@ import { loadCore } from '../core';
 import { getLockRecord } from '../db';
 import { Messenger } from '../engine/messenger';
 import type { Credentials } from '../engine/model';
-import { createLock, unlock as unlockKey } from '../lock';
-import { dropSupportPush, enablePush } from '../push';
+import { createLock, unlock as unlockKey, type DataKey } from '../lock';
+import { dropLegacySupportPush, dropSupportPush, enablePush, enableSupportPush } from '../push';
 
 /** Redeems the invitation, sets the PIN, stores the sealed credentials and starts. */
 export async function enrol(code: string, pin: string): Promise<void> {
@@ -41,24 +41,43 @@ export async function enrol(code: string, pin: string): Promise<void> {
 export async function unlock(pin: string): Promise<boolean> {
   const record = await getLockRecord(app.db!);
   if (!record) return false;
-  const key = await unlockKey(record, pin);
-  if (!key) return false;
-  await start(key);
+  const opened = await unlockKey(record, pin);
+  if (!opened) return false;
+  // A lock made at fewer PBKDF2 iterations than today's is wrapped again at the full count.
+  if (opened.rewrapped) await app.db!.put('meta', opened.rewrapped, 'lock');
+  await start(opened.key);
   return true;
 }
 
-async function start(key: CryptoKey): Promise<void> {
+async function start(key: DataKey): Promise<void> {
   const core = await loadCore();
   // A closed support request's unlinked mailbox: its own push registration goes too.
-  const m = await Messenger.open(core, app.db!, key, { onMailboxClosed: (mailbox) => void dropSupportPush(mailbox) });
+  let m: Messenger | undefined;
+  const dropPush = (mailbox: string) => {
+    const scope = m?.supportIdentity(mailbox)?.pushScope;
+    if (scope) void dropSupportPush(scope);
+  };
+  m = await Messenger.open(core, app.db!, key, { onMailboxClosed: dropPush });
   app.started(m);
   if (app.push === 'unknown') void enableNotifications();
   void refreshIdentity(m, key);
+  void moveLegacySupportPush(m);
+}
+
+/** Registrations from before push scopes were random (`/support/<mailbox>/`) go; an open
+ *  request's is made again under its random scope. */
+async function moveLegacySupportPush(m: Messenger): Promise<void> {
+  for (const mailbox of await dropLegacySupportPush()) {
+    const id = m.supportIdentity(mailbox);
+    if (id?.pushScope && id.request && !m.conversationOfRequest(mailbox)?.closed) {
+      await enableSupportPush(id.pushScope, id.mailbox, id.secret, app.config.vapid_public_key);
+    }
+  }
 }
 
 /** Roles and name change after enrolment (a coordinator adds someone to the team): take the
  *  server's current ones, and keep them sealed for offline starts. Offline, the saved ones stay. */
-async function refreshIdentity(m: Messenger, key: CryptoKey): Promise<void> {
+async function refreshIdentity(m: Messenger, key: DataKey): Promise<void> {
   const signer = app.signer;
   if (!signer) return;
   try {

@@ -4,6 +4,7 @@
 
 import { ApiError, claimRequest, closeRequestAsRequester, createSupportRequest, getQueue, getRequestStatus, type QueuedRequest, type Urgency } from '../api';
 import { app } from '../app';
+import { randomId } from '../bytes';
 import type { SupportIdentity } from '../engine/model';
 import { enableSupportPush } from '../push';
 import { randomPseudonym } from '../support';
@@ -34,8 +35,9 @@ export async function reachOut(urgency: Urgency, name: string, { acknowledgeNoti
     await m.forgetSupport(identity.mailbox);
     throw e;
   }
+  identity.pushScope = randomId();
   await m.supportRequestMade(identity, request);
-  void enableSupportPush(identity.mailbox, identity.secret, app.config.vapid_public_key);
+  void enableSupportPush(identity.pushScope, identity.mailbox, identity.secret, app.config.vapid_public_key);
   return identity;
 }
 
