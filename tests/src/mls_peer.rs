@@ -14,8 +14,9 @@ pub struct MlsPeer {
     pub client: Client,
     pub mls: MlsClient,
     state_dir: PathBuf,
-    /// Plaintexts shown to the user, in order: (group, sender handle, text).
-    pub shown: Vec<(GroupId, String, String)>,
+    /// Plaintexts shown to the user, in order: (group, sender's mailbox, text). Credentials carry
+    /// no name; an app names the sender from the directory.
+    pub shown: Vec<(GroupId, MailboxId, String)>,
     /// Every MLS event, for assertions.
     pub events: Vec<MlsEvent>,
     /// Deliveries read while waiting for an answer, processed by the next `pump`.
@@ -27,7 +28,7 @@ impl MlsPeer {
     pub async fn join(server: &TestServer, name: &str, state_root: &std::path::Path) -> MlsPeer {
         let creds = server.enrol(name).await;
         let state_dir = state_root.join(name);
-        let mls = Self::open_mls(&creds, name, &state_dir);
+        let mls = Self::open_mls(&creds, &state_dir);
         let client = Client::connect(&creds).await.expect("connect");
         let mut peer = MlsPeer {
             name: name.to_owned(),
@@ -43,9 +44,9 @@ impl MlsPeer {
         peer
     }
 
-    fn open_mls(creds: &Credentials, name: &str, dir: &std::path::Path) -> MlsClient {
+    fn open_mls(creds: &Credentials, dir: &std::path::Path) -> MlsClient {
         let store = FileStateStore::open(dir).expect("state dir");
-        MlsClient::for_device(&creds.keys, MemberInfo::new(name, creds.mailbox), Box::new(store)).expect("mls client")
+        MlsClient::for_device(&creds.keys, MemberInfo::new(creds.mailbox), Box::new(store)).expect("mls client")
     }
 
     pub fn mailbox(&self) -> MailboxId {
@@ -62,7 +63,7 @@ impl MlsPeer {
     /// its files and the transport reconnects (server redelivers whatever was not acked).
     pub async fn restart(&mut self) {
         self.backlog.clear();
-        self.mls = Self::open_mls(&self.creds, &self.name, &self.state_dir);
+        self.mls = Self::open_mls(&self.creds, &self.state_dir);
         self.client = Client::connect(&self.creds).await.expect("reconnect");
     }
 
@@ -137,7 +138,7 @@ impl MlsPeer {
         let events = self.mls.process(envelope).expect("process");
         for event in events {
             if let MlsEvent::Message { group, sender, plaintext } = &event {
-                self.shown.push((group.clone(), sender.handle.clone(), String::from_utf8_lossy(plaintext).into_owned()));
+                self.shown.push((group.clone(), sender.mailbox, String::from_utf8_lossy(plaintext).into_owned()));
             }
             self.events.push(event);
         }

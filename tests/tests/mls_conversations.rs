@@ -47,12 +47,14 @@ async fn three_members_converse_and_a_removed_member_reads_nothing_sent_after() 
     let mut carol = MlsPeer::join(&server, "carol", root.path()).await;
     let group = group_of(&mut alice, &mut [&mut bob, &mut carol]).await;
 
-    let handles = |p: &mut MlsPeer| {
-        let mut h: Vec<_> = p.mls.members(&group).unwrap().into_iter().map(|m| m.handle).collect();
-        h.sort();
-        h
+    // Credentials carry no names: the members are known by their mailboxes.
+    let (a, b, c) = (alice.mailbox(), bob.mailbox(), carol.mailbox());
+    let sorted = |mut v: Vec<_>| {
+        v.sort();
+        v
     };
-    assert_eq!(handles(&mut bob), ["alice", "bob", "carol"]);
+    let mailboxes = |p: &mut MlsPeer| sorted(p.mls.members(&group).unwrap().into_iter().map(|m| m.mailbox).collect());
+    assert_eq!(mailboxes(&mut bob), sorted(vec![a, b, c]));
 
     say(&mut alice, &group, "MARKER-hello from alice").await;
     say(&mut bob, &group, "MARKER-bob here").await;
@@ -66,8 +68,8 @@ async fn three_members_converse_and_a_removed_member_reads_nothing_sent_after() 
             sees(peer, text).await;
         }
     }
-    let from: Vec<_> = bob.shown.iter().map(|(_, sender, text)| (sender.clone(), text.clone())).collect();
-    assert!(from.contains(&("alice".into(), "MARKER-hello from alice".into())), "the sender is named: {from:?}");
+    let from: Vec<_> = bob.shown.iter().map(|(_, sender, text)| (*sender, text.clone())).collect();
+    assert!(from.contains(&(a, "MARKER-hello from alice".into())), "the sender is known: {from:?}");
 
     // Alice removes Carol; Carol learns she was removed.
     let remove = alice.mls.remove_members(&group, &[carol.mailbox()]).unwrap();
@@ -77,7 +79,7 @@ async fn three_members_converse_and_a_removed_member_reads_nothing_sent_after() 
     carol.pump_until("removed", move |p| p.events.iter().any(|e| matches!(e, MlsEvent::Removed { group } if *group == g))).await;
     let g = group.clone();
     bob.pump_until("two members", move |p| p.events.iter().any(|e| matches!(e, MlsEvent::MembershipChanged { group, removed, .. } if *group == g && !removed.is_empty()))).await;
-    assert_eq!(handles(&mut bob), ["alice", "bob"]);
+    assert_eq!(mailboxes(&mut bob), sorted(vec![a, b]));
 
     // Sent after the removal — and delivered to Carol's mailbox anyway, as if the server (or
     // anyone) forwarded it: she cannot read it.
@@ -137,12 +139,14 @@ async fn concurrent_commits_one_wins_and_every_member_converges() {
         peer.pump_until("the final epoch", move |p| p.mls.epoch(&g).unwrap() == final_epoch).await;
     }
     let members = |p: &mut MlsPeer| {
-        let mut m: Vec<_> = p.mls.members(&group).unwrap().into_iter().map(|m| (m.handle, m.signing_key)).collect();
+        let mut m: Vec<_> = p.mls.members(&group).unwrap().into_iter().map(|m| (m.mailbox, m.signing_key)).collect();
         m.sort();
         m
     };
     let expected = members(&mut alice);
-    assert_eq!(expected.iter().map(|(h, _)| h.as_str()).collect::<Vec<_>>(), ["alice", "bob", "dave"]);
+    let mut want = vec![alice.mailbox(), bob.mailbox(), dave.mailbox()];
+    want.sort();
+    assert_eq!(expected.iter().map(|(m, _)| *m).collect::<Vec<_>>(), want);
     assert_eq!(members(&mut bob), expected, "no fork");
     assert_eq!(members(&mut dave), expected, "no fork");
     say(&mut dave, &group, "MARKER-dave joined").await;

@@ -139,7 +139,7 @@ struct Reach {
 async fn reach_out(creds: &Credentials, urgency: &str) -> Reach {
     let mailbox = MailboxId::random();
     let secret = MailboxSecret::random();
-    let mut mls = MlsClient::new(MlsIdentity::generate(), MemberInfo::new("a peer", mailbox), vec![]).expect("mls");
+    let mut mls = MlsClient::new(MlsIdentity::generate(), MemberInfo::new(mailbox), vec![]).expect("mls");
     let key_package = mls.last_resort_key_package().expect("key package");
     use base64::Engine as _;
     let body = json!({
@@ -209,7 +209,7 @@ async fn twenty_supporters_race_and_exactly_one_wins(postgres: bool) {
     let supporter = &supporters[*winner];
     let mut supporter_mls = MlsClient::new(
         sallyport_core::MlsIdentity::device(&supporter.keys),
-        MemberInfo::new("Supporter", supporter.mailbox),
+        MemberInfo::new(supporter.mailbox),
         vec![],
     )
     .unwrap();
@@ -476,7 +476,7 @@ async fn the_requester_closes_with_the_secret_and_reach_outs_are_rate_limited_in
     let body = json!({"urgency": "now", "mailbox": mailbox, "mailbox_secret": MailboxSecret::random(), "key_package": "AAAA"});
     let refused = call(&requester, "POST", "/v1/support/requests", Some(body), 400).await;
     assert_eq!(refused["code"], "bad_request", "not a KeyPackage");
-    let mut mls = MlsClient::new(MlsIdentity::generate(), MemberInfo::new("a peer", mailbox), vec![]).unwrap();
+    let mut mls = MlsClient::new(MlsIdentity::generate(), MemberInfo::new(mailbox), vec![]).unwrap();
     use base64::Engine as _;
     let kp = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(mls.last_resort_key_package().unwrap());
     let body = json!({"urgency": "now", "mailbox": mailbox, "mailbox_secret": MailboxSecret::random(), "key_package": kp});
@@ -484,7 +484,7 @@ async fn the_requester_closes_with_the_secret_and_reach_outs_are_rate_limited_in
     assert_eq!(refused["code"], "rate_limited", "the sixth in an hour");
     // A KeyPackage made with the device's own key would name the device: refused.
     let other = s.person("Other officer", &["staff"]).await;
-    let mut linked = MlsClient::new(MlsIdentity::device(&other.keys), MemberInfo::new("me", mailbox), vec![]).unwrap();
+    let mut linked = MlsClient::new(MlsIdentity::device(&other.keys), MemberInfo::new(mailbox), vec![]).unwrap();
     let own = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(linked.last_resort_key_package().unwrap());
     let with_own = json!({"urgency": "now", "mailbox": mailbox, "mailbox_secret": MailboxSecret::random(), "key_package": own});
     call(&other, "POST", "/v1/support/requests", Some(with_own), 400).await;

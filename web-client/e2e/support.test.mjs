@@ -2,10 +2,12 @@
 // an administrator enrols; a coordinator who is also a peer supporter (Pat), a second supporter
 // (Sam) and a staff member (Dana) enrol from `sallyport admin invite` links. Pat puts Pat and Sam
 // on the team with current training and Pat on call (a rotation). Dana reaches out ("now", under a
-// pseudonym), sees the confidentiality notice once, the crisis lines and "waiting"; Pat sees the
-// request in the queue and accepts; the conversation opens on both sides; they talk; Pat hands
-// off to Sam and leaves; Sam and Dana talk. Later Pat hands a second request to Sam, and Sam (now
-// its holder on the server) closes it. axe-core on every new screen; screenshots.
+// name nobody else uses), sees the confidentiality notice once, the crisis lines and "waiting"; Pat
+// sees the request in the queue and accepts; the conversation opens on both sides, Pat's showing
+// the name Dana chose, which never reaches the server (searched for before and after the accept and
+// after the close); they talk; Pat hands off to Sam and leaves; Sam and Dana talk. Later Pat hands
+// a second request to Sam, and Sam (now its holder on the server) closes it. axe-core on every new
+// screen; screenshots.
 //
 //   cd web-client && npm run build && node --test e2e/
 
@@ -17,12 +19,21 @@ import { startServer } from './lib/server.mjs';
 import { stepper } from './lib/steps.mjs';
 import { launchBrowser, newPhone, checkAccessibility, screenshot, waitUntil, serviceWorkerRegistration } from './lib/browser.mjs';
 import { heading, button, link, enrol, goTo, unlock, send, expectMessage, messages } from './lib/app.mjs';
+import { findOnServer } from './lib/leaks.mjs';
 
 const ALEX = { name: 'Alex Morgan', pin: '482916' };
 const PAT = { name: 'Pat Quinn', pin: '318274' };
 const SAM = { name: 'Sam Lee', pin: '551207' };
 const DANA = { name: 'Dana Reyes', pin: '735204' };
-const PSEUDONYM = 'Steady Cedar';
+// A name no one else uses, so that finding it anywhere on the server means it leaked.
+const PSEUDONYM = `Zq${Array.from({ length: 10 }, () => String.fromCharCode(97 + Math.floor(Math.random() * 26))).join('')}`;
+
+/** The name Dana typed is nowhere the server keeps anything: its data directory, logs and stdout. */
+function assertNameNotOnServer(server, when) {
+  const { hits, searched } = findOnServer(server, PSEUDONYM);
+  assert.ok(searched.some((f) => /\.db$|sqlite/.test(f)), `the database was searched: ${searched.join(', ')}`);
+  assert.deepEqual(hits, [], `the chosen name "${PSEUDONYM}" reached the server ${when}`);
+}
 
 /** On "Talk to a peer" after the notice was acknowledged: "Today", the suggested pseudonym, waiting. */
 async function reachOutToday(page) {
@@ -155,6 +166,7 @@ describe('Peer support in headless Chromium', () => {
     await page.getByRole('link', { name: /^Text 988/ }).first().waitFor();
     await screenshot(page, 'support-waiting');
     await checkAccessibility(page, 'waiting for a supporter', t);
+    assertNameNotOnServer(server, 'when the request was made');
   });
 
   let danaGroup;
@@ -169,11 +181,13 @@ describe('Peer support in headless Chromium', () => {
     await screenshot(page, 'support-queue');
     await checkAccessibility(page, 'support requests', t);
     await button(page, 'Accept').click();
-    await heading(page, PSEUDONYM).waitFor();
+    // The name Dana chose arrives inside the conversation (end to end), after the group exists.
+    await heading(page, PSEUDONYM).waitFor({ timeout: 30_000 });
     // Dana's waiting screen turns into the conversation with Pat.
     await heading(dana.page, PAT.name).waitFor({ timeout: 30_000 });
     danaGroup = new URL(dana.page.url()).pathname;
     assert.match(danaGroup, /^\/c\/[0-9a-f]+$/);
+    assertNameNotOnServer(server, 'after the supporter accepted');
   });
 
   step(TALK, [ACCEPT], async (t) => {
@@ -238,6 +252,7 @@ describe('Peer support in headless Chromium', () => {
     await button(page, 'Close conversation').click();
     await page.getByText('This conversation was closed.').waitFor();
     assert.equal(await page.getByRole('textbox', { name: 'Message', exact: true }).count(), 0, 'no composer once closed');
+    assertNameNotOnServer(server, 'after the conversation was closed');
     // The server forgot the request: Sam's next message finds no mailbox, so Sam sees it closed too.
     await sam.page.getByRole('textbox', { name: 'Message', exact: true }).fill('Are you still there?');
     await button(sam.page, 'Send').click();

@@ -5,6 +5,7 @@ import type { JSX } from 'preact';
 import { useEffect, useState } from 'preact/hooks';
 import { app, useApp } from './app';
 import { navigate, onLinkClick, usePath } from './router';
+import { refreshNames } from './workflows/conversations';
 import { lock, takeConnectionBack } from './workflows/device';
 import { ConversationsScreen } from './screens/ConversationsScreen';
 import { ConversationView } from './screens/ConversationView';
@@ -150,6 +151,12 @@ export function App() {
   useEffect(() => {
     if (app.phase === 'ready' && path === '/enrol') navigate('/', true);
   }, [path, app.phase]);
+  // Members' names come from the directory (credentials carry none): when online, and while one is missing.
+  const online = app.phase === 'ready' && app.messenger?.connection === 'online';
+  const unnamed = online && !!app.messenger?.hasUnnamedMembers();
+  useEffect(() => {
+    if (online) refreshNames();
+  }, [online, unnamed]);
   let body;
   switch (app.phase) {
     case 'loading':

@@ -2,9 +2,11 @@
 //!
 //! [`MlsClient`] wraps an mls-rs client (ciphersuite `MLS_128_DHKEMX25519_CHACHA20POLY1305_SHA256_Ed25519`)
 //! for one identity: an Ed25519 signing key (the device's own key, or a fresh one for a
-//! pseudonymous, unlinked mailbox: see [`MlsIdentity`]) plus a [`MemberInfo`] (handle and mailbox)
+//! pseudonymous, unlinked mailbox: see [`MlsIdentity`]) plus a [`MemberInfo`] (the mailbox only)
 //! carried in the MLS BasicCredential, so that every member can compute the mailboxes a group's
-//! messages go to.
+//! messages go to. A credential holds no name: KeyPackages are stored by the server, so names
+//! travel elsewhere (the directory for devices, an encrypted application message for a
+//! pseudonymous requester).
 //!
 //! Everything it produces is an [`Outgoing`]: a [`GroupEnvelope`] (one MLS message, plus the
 //! Welcome for an add) and the mailboxes to `group_send` it to. Everything delivered goes through
@@ -85,9 +87,6 @@ pub const KEY_PACKAGE_LIFETIME: Duration = Duration::from_secs(30 * 24 * 3600);
 /// this, e.g. weekly.
 pub const LAST_RESORT_LIFETIME: Duration = Duration::from_secs(90 * 24 * 3600);
 
-/// Longest handle, in bytes of UTF-8.
-pub const MAX_HANDLE_BYTES: usize = 128;
-
 /// An MLS group id (32 random bytes for groups created here).
 pub type GroupId = Vec<u8>;
 
@@ -102,49 +101,37 @@ type Config = WithCryptoProvider<
     >,
 >;
 
-/// Who a member is, as carried in its MLS BasicCredential. The handle is a display name or a
-/// pseudonym; the mailbox is where the member's messages are delivered.
+/// Who a member is, as carried in its MLS BasicCredential: the mailbox its messages are delivered
+/// to, and nothing a person typed (the server stores KeyPackages, credentials included).
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct MemberInfo {
-    pub handle: String,
     pub mailbox: MailboxId,
 }
 
 impl MemberInfo {
-    const VERSION: u8 = 1;
+    /// Version 1 also carried a handle (a display name or pseudonym) and is refused.
+    const VERSION: u8 = 2;
+    const LEN: usize = 17;
 
-    pub fn new(handle: impl Into<String>, mailbox: MailboxId) -> Self {
-        MemberInfo { handle: handle.into(), mailbox }
+    pub fn new(mailbox: MailboxId) -> Self {
+        MemberInfo { mailbox }
     }
 
-    /// The credential identity bytes: `0x01` · mailbox (16 bytes) · handle (UTF-8, 1–128 bytes).
+    /// The credential identity bytes: `0x02` · mailbox (16 bytes), exactly 17 bytes.
     pub fn encode(&self) -> Vec<u8> {
-        let mut out = Vec::with_capacity(17 + self.handle.len());
+        let mut out = Vec::with_capacity(Self::LEN);
         out.push(Self::VERSION);
         out.extend_from_slice(self.mailbox.as_bytes());
-        out.extend_from_slice(self.handle.as_bytes());
         out
     }
 
-    /// Decodes and checks credential identity bytes (version, handle length and characters).
+    /// Decodes credential identity bytes: version 2 and exactly a mailbox; anything else (a
+    /// version-1 credential with its handle, trailing bytes) is refused.
     pub fn decode(bytes: &[u8]) -> Option<Self> {
-        let (&version, rest) = bytes.split_first()?;
-        if version != Self::VERSION || rest.len() < 17 {
+        if bytes.len() != Self::LEN || bytes[0] != Self::VERSION {
             return None;
         }
-        let (mailbox, handle) = rest.split_at(16);
-        let handle = std::str::from_utf8(handle).ok()?;
-        if !Self::valid_handle(handle) {
-            return None;
-        }
-        Some(MemberInfo { handle: handle.to_owned(), mailbox: MailboxId::from_slice(mailbox)? })
-    }
-
-    fn valid_handle(handle: &str) -> bool {
-        !handle.is_empty()
-            && handle.len() <= MAX_HANDLE_BYTES
-            && !handle.chars().any(char::is_control)
-            && handle.trim() == handle
+        Some(MemberInfo { mailbox: MailboxId::from_slice(&bytes[1..])? })
     }
 }
 
@@ -153,7 +140,6 @@ impl MemberInfo {
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct Member {
     pub index: u32,
-    pub handle: String,
     pub mailbox: MailboxId,
     /// The member's Ed25519 credential key (for safety codes, see [`crate::safety`]).
     pub signing_key: [u8; 32],
@@ -162,12 +148,7 @@ pub struct Member {
 impl Member {
     fn from_mls(index: u32, identity: &SigningIdentity) -> Option<Member> {
         let info = MemberInfo::decode(&identity.credential.as_basic()?.identifier)?;
-        Some(Member {
-            index,
-            handle: info.handle,
-            mailbox: info.mailbox,
-            signing_key: identity.signature_key.as_bytes().try_into().ok()?,
-        })
+        Some(Member { index, mailbox: info.mailbox, signing_key: identity.signature_key.as_bytes().try_into().ok()? })
     }
 }
 
@@ -214,7 +195,7 @@ impl std::fmt::Debug for MlsIdentity {
     }
 }
 
-/// A check of a member's (handle, mailbox, key) against what the server's directory publishes.
+/// A check of a member's (mailbox, key) against what the server's directory publishes.
 /// Called for every member in every group state the client accepts (joins and commits). Not
 /// wired to a directory yet: without one, any well-formed credential is accepted.
 pub trait MemberDirectory: Send + Sync {
@@ -371,8 +352,6 @@ pub enum MlsClientError {
     UnknownMember,
     #[error("invalid KeyPackage: {0}")]
     BadKeyPackage(String),
-    #[error("invalid member info: the handle must be 1-128 bytes of UTF-8 without control characters")]
-    BadMemberInfo,
     #[error("the stored state belongs to another identity")]
     IdentityMismatch,
     #[error("a commit of ours is waiting for the server's answer")]
@@ -416,9 +395,6 @@ impl MlsClient {
     /// persisted automatically: call [`MlsClient::take_changes`] after every call and store the
     /// changes before sending or acking.
     pub fn new(identity: MlsIdentity, member: MemberInfo, state: Vec<(String, Vec<u8>)>) -> Result<Self> {
-        if !MemberInfo::valid_handle(&member.handle) {
-            return Err(MlsClientError::BadMemberInfo);
-        }
         let kv = KvState::from_entries(state);
         let mut self_record = member.encode();
         self_record.extend_from_slice(&identity.public_key());
@@ -428,7 +404,7 @@ impl MlsClient {
             None => kv.set(SELF_KEY.to_owned(), self_record),
         }
         let provider = SallyportIdentityProvider::default();
-        let client = build_client(&identity, &member, &kv, &provider, KEY_PACKAGE_LIFETIME);
+        let client = build_client(&identity, &member.encode(), &kv, &provider, KEY_PACKAGE_LIFETIME);
         Ok(MlsClient { identity, member, kv, provider, client, groups: HashMap::new(), store: None })
     }
 
@@ -450,7 +426,7 @@ impl MlsClient {
     /// Checks every member's credential against `directory` from now on.
     pub fn set_directory(&mut self, directory: Arc<dyn MemberDirectory>) {
         self.provider = SallyportIdentityProvider { directory: Some(directory) };
-        self.client = build_client(&self.identity, &self.member, &self.kv, &self.provider, KEY_PACKAGE_LIFETIME);
+        self.client = build_client(&self.identity, &self.member.encode(), &self.kv, &self.provider, KEY_PACKAGE_LIFETIME);
         self.groups.clear();
     }
 
@@ -508,7 +484,7 @@ impl MlsClient {
     /// (the server may still hand it out), older ones are deleted.
     pub fn last_resort_key_package(&mut self) -> Result<Vec<u8>> {
         let before: std::collections::HashSet<String> = self.kv.keys_with_prefix("kp.").into_iter().collect();
-        let client = build_client(&self.identity, &self.member, &self.kv, &self.provider, LAST_RESORT_LIFETIME);
+        let client = build_client(&self.identity, &self.member.encode(), &self.kv, &self.provider, LAST_RESORT_LIFETIME);
         let kp = client.generate_key_package_message(ExtensionList::default(), ExtensionList::default(), None)?;
         let mut ours: Vec<(u64, String)> = self
             .kv
@@ -890,14 +866,16 @@ fn no_change(builder: CommitBuilder<'_, Config>) -> Result<CommitBuilder<'_, Con
     Ok(builder)
 }
 
+/// `credential_identity` is the BasicCredential's identity: [`MemberInfo::encode`] (tests pass
+/// others, to check they are refused).
 fn build_client(
     identity: &MlsIdentity,
-    member: &MemberInfo,
+    credential_identity: &[u8],
     kv: &KvState,
     provider: &SallyportIdentityProvider,
     lifetime: Duration,
 ) -> Client<Config> {
-    let credential = BasicCredential::new(member.encode()).into_credential();
+    let credential = BasicCredential::new(credential_identity.to_vec()).into_credential();
     let public = SignaturePublicKey::new(identity.signing.verifying_key().to_bytes().to_vec());
     // The rustcrypto provider takes the 64-byte keypair form of an Ed25519 key.
     let secret = SignatureSecretKey::new(identity.signing.to_keypair_bytes().to_vec());
@@ -933,7 +911,7 @@ fn ignore_reason(e: &MlsError) -> Option<IgnoreReason> {
 fn encode_roster(members: &[Member]) -> Vec<u8> {
     let mut out = Vec::new();
     for m in members {
-        let info = MemberInfo { handle: m.handle.clone(), mailbox: m.mailbox }.encode();
+        let info = MemberInfo { mailbox: m.mailbox }.encode();
         out.extend_from_slice(&m.index.to_be_bytes());
         out.extend_from_slice(&m.signing_key);
         out.extend_from_slice(&(info.len() as u16).to_be_bytes());
@@ -949,7 +927,7 @@ fn decode_roster(mut bytes: &[u8]) -> Option<Vec<Member>> {
         let signing_key: [u8; 32] = bytes.get(4..36)?.try_into().ok()?;
         let len = u16::from_be_bytes(bytes.get(36..38)?.try_into().ok()?) as usize;
         let info = MemberInfo::decode(bytes.get(38..38 + len)?)?;
-        out.push(Member { index, handle: info.handle, mailbox: info.mailbox, signing_key });
+        out.push(Member { index, mailbox: info.mailbox, signing_key });
         bytes = &bytes[38 + len..];
     }
     Some(out)

@@ -3,6 +3,23 @@
 
 use super::*;
 use crate::storage::{FileStateStore, MemoryStateStore};
+use std::cell::RefCell;
+
+thread_local! {
+    /// The tests' own "directory": names are not in credentials, so the test names mailboxes.
+    static NAMES: RefCell<HashMap<MailboxId, &'static str>> = RefCell::new(HashMap::new());
+}
+
+/// A fresh mailbox known to this test as `name`.
+fn named(name: &'static str) -> MemberInfo {
+    let mailbox = MailboxId::random();
+    NAMES.with(|n| n.borrow_mut().insert(mailbox, name));
+    MemberInfo::new(mailbox)
+}
+
+fn name_of(member: &Member) -> String {
+    NAMES.with(|n| n.borrow().get(&member.mailbox).copied().unwrap_or("?").to_owned())
+}
 
 struct Peer {
     name: &'static str,
@@ -11,7 +28,7 @@ struct Peer {
 
 impl Peer {
     fn new(name: &'static str) -> Peer {
-        let info = MemberInfo::new(name, MailboxId::random());
+        let info = named(name);
         Peer { name, mls: MlsClient::open(MlsIdentity::generate(), info, Box::new(MemoryStateStore::new())).unwrap() }
     }
 
@@ -35,8 +52,8 @@ fn deliver(peers: &mut [&mut Peer], out: &Outgoing) -> Vec<(&'static str, Vec<Ml
     all
 }
 
-fn handles(members: &[Member]) -> Vec<String> {
-    let mut h: Vec<String> = members.iter().map(|m| m.handle.clone()).collect();
+fn names_of(members: &[Member]) -> Vec<String> {
+    let mut h: Vec<String> = members.iter().map(name_of).collect();
     h.sort();
     h
 }
@@ -48,7 +65,7 @@ fn only(events: Vec<MlsEvent>) -> MlsEvent {
 
 fn plaintext_from(event: MlsEvent) -> (String, Vec<u8>) {
     match event {
-        MlsEvent::Message { sender, plaintext, .. } => (sender.handle, plaintext),
+        MlsEvent::Message { sender, plaintext, .. } => (name_of(&sender), plaintext),
         other => panic!("expected a message, got {other:?}"),
     }
 }
@@ -62,7 +79,7 @@ fn three() -> (Peer, Peer, Peer, GroupId) {
     assert_eq!(out.to.len(), 2);
     match only(alice.mls.commit_accepted(&group).unwrap()) {
         MlsEvent::MembershipChanged { added, removed, epoch: 1, .. } => {
-            assert_eq!(handles(&added), ["bob", "carol"]);
+            assert_eq!(names_of(&added), ["bob", "carol"]);
             assert!(removed.is_empty());
         }
         other => panic!("{other:?}"),
@@ -71,7 +88,7 @@ fn three() -> (Peer, Peer, Peer, GroupId) {
         match only(events) {
             MlsEvent::Joined { group: g, epoch: 1, members } => {
                 assert_eq!(g, group);
-                assert_eq!(handles(&members), ["alice", "bob", "carol"]);
+                assert_eq!(names_of(&members), ["alice", "bob", "carol"]);
             }
             other => panic!("{other:?}"),
         }
@@ -119,9 +136,9 @@ fn three_members_talk_and_a_removed_member_reads_nothing_after() {
     for (name, events) in deliver(&mut [&mut bob, &mut carol], &out) {
         match (name, only(events)) {
             ("bob", MlsEvent::MembershipChanged { removed, added, epoch: 2, committer, .. }) => {
-                assert_eq!(handles(&removed), ["carol"]);
+                assert_eq!(names_of(&removed), ["carol"]);
                 assert!(added.is_empty());
-                assert_eq!(committer.unwrap().handle, "alice");
+                assert_eq!(name_of(&committer.unwrap()), "alice");
             }
             ("carol", MlsEvent::Removed { group: g }) => assert_eq!(g, group),
             other => panic!("{other:?}"),
@@ -170,7 +187,7 @@ fn concurrent_commits_the_loser_processes_the_winner_and_retries() {
     assert!(!bob.mls.has_pending_commit(&group).unwrap());
     for (name, events) in deliver(&mut [&mut bob, &mut carol, &mut dave], &alice_commit) {
         match only(events) {
-            MlsEvent::MembershipChanged { added, epoch: 2, .. } => assert_eq!(handles(&added), ["dave"], "{name}"),
+            MlsEvent::MembershipChanged { added, epoch: 2, .. } => assert_eq!(names_of(&added), ["dave"], "{name}"),
             MlsEvent::Joined { members, epoch: 2, .. } => {
                 assert_eq!(name, "dave");
                 assert_eq!(members.len(), 4);
@@ -195,7 +212,7 @@ fn concurrent_commits_the_loser_processes_the_winner_and_retries() {
     let expected = ["alice", "bob", "carol", "dave", "erin"];
     for p in peers {
         assert_eq!(p.mls.epoch(&group).unwrap(), 3, "{}", p.name);
-        assert_eq!(handles(&p.mls.members(&group).unwrap()), expected, "{}", p.name);
+        assert_eq!(names_of(&p.mls.members(&group).unwrap()), expected, "{}", p.name);
     }
     let out = erin.mls.encrypt(&group, b"hi all").unwrap();
     for (_, events) in deliver(&mut [&mut alice, &mut bob, &mut carol, &mut dave], &out) {
@@ -260,8 +277,8 @@ fn restart_from_files_and_continue_both_ways() {
     let (dir_a, dir_b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
     let id_a = MlsIdentity::generate();
     let keys_b = DeviceKeys::generate();
-    let info_a = MemberInfo::new("alice", MailboxId::random());
-    let info_b = MemberInfo::new("Officer B", MailboxId::random());
+    let info_a = named("alice");
+    let info_b = named("Officer B");
     let open_a = || {
         MlsClient::open(id_a.clone(), info_a.clone(), Box::new(FileStateStore::open(dir_a.path()).unwrap())).unwrap()
     };
@@ -279,7 +296,7 @@ fn restart_from_files_and_continue_both_ways() {
         let m = b.encrypt(&group, b"before restart").unwrap();
         assert_eq!(plaintext_from(only(a.process(&m.envelope).unwrap())).1, b"before restart");
         // b's signing key is the device's.
-        let me = b.members(&group).unwrap().into_iter().find(|m| m.handle == "Officer B").unwrap();
+        let me = b.members(&group).unwrap().into_iter().find(|m| name_of(m) == "Officer B").unwrap();
         assert_eq!(me.signing_key, keys_b.signing_public().0);
         // Sent while b is "offline": delivered after both restart.
         let pending = a.encrypt(&group, b"while you were away").unwrap();
@@ -319,7 +336,7 @@ fn restart_from_files_and_continue_both_ways() {
 #[test]
 fn host_persisted_changes_rebuild_the_client() {
     let id = MlsIdentity::generate();
-    let info = MemberInfo::new("pseudonym-7", MailboxId::random());
+    let info = named("pseudonym-7");
     let mut host_db: std::collections::BTreeMap<String, Vec<u8>> = Default::default();
     let save = |changes: Vec<(String, Option<Vec<u8>>)>, db: &mut std::collections::BTreeMap<String, Vec<u8>>| {
         assert!(!changes.is_empty());
@@ -364,7 +381,7 @@ fn leave_is_committed_by_another_member() {
     let mut committers = Vec::new();
     for (name, events) in deliver(&mut [&mut alice, &mut carol], &leave) {
         match only(events) {
-            MlsEvent::LeaveRequested { member, .. } => assert_eq!(member.handle, "bob"),
+            MlsEvent::LeaveRequested { member, .. } => assert_eq!(name_of(&member), "bob"),
             other => panic!("{name}: {other:?}"),
         }
         committers.push(name);
@@ -378,11 +395,11 @@ fn leave_is_committed_by_another_member() {
     for (name, events) in deliver(&mut [&mut bob, &mut carol], &commit) {
         match (name, only(events)) {
             ("bob", MlsEvent::Removed { .. }) => {}
-            ("carol", MlsEvent::MembershipChanged { removed, .. }) => assert_eq!(handles(&removed), ["bob"]),
+            ("carol", MlsEvent::MembershipChanged { removed, .. }) => assert_eq!(names_of(&removed), ["bob"]),
             other => panic!("{other:?}"),
         }
     }
-    assert_eq!(handles(&carol.mls.members(&group).unwrap()), ["alice", "carol"]);
+    assert_eq!(names_of(&carol.mls.members(&group).unwrap()), ["alice", "carol"]);
     let m = carol.mls.encrypt(&group, b"bye bob").unwrap();
     assert_eq!(m.to, vec![alice.mailbox()]);
 }
@@ -390,11 +407,11 @@ fn leave_is_committed_by_another_member() {
 #[test]
 fn key_packages_credentials_and_last_resort() {
     let keys = DeviceKeys::generate();
-    let info = MemberInfo::new("Officer A", MailboxId::random());
+    let info = named("Officer A");
     let mut device = MlsClient::for_device(&keys, info.clone(), Box::new(MemoryStateStore::new())).unwrap();
     let mut anon = MlsClient::open(
         MlsIdentity::generate(),
-        MemberInfo::new("anon", MailboxId::random()),
+        named("anon"),
         Box::new(MemoryStateStore::new()),
     )
     .unwrap();
@@ -409,9 +426,8 @@ fn key_packages_credentials_and_last_resort() {
     let group = alice.mls.create_group().unwrap();
     assert!(matches!(alice.mls.add_members(&group, &[vec![1, 2, 3]]), Err(MlsClientError::BadKeyPackage(_))));
     assert!(matches!(alice.mls.encrypt(b"no such group", b"x"), Err(MlsClientError::UnknownGroup)));
-    assert!(MlsClient::new(MlsIdentity::generate(), MemberInfo::new("", MailboxId::random()), vec![]).is_err());
-    assert!(MemberInfo::decode(&MemberInfo::new("ok", MailboxId::random()).encode()).is_some());
-    assert!(MemberInfo::decode(b"\x01short").is_none());
+    assert!(MemberInfo::decode(&MemberInfo::new(MailboxId::random()).encode()).is_some());
+    assert!(MemberInfo::decode(b"\x02short").is_none());
 
     // The last-resort KeyPackage works for two joins.
     let mut bob = Peer::new("bob");
@@ -455,4 +471,61 @@ fn handshake_messages_are_encrypted() {
 fn the_client_can_move_between_threads() {
     fn assert_send<T: Send>() {}
     assert_send::<MlsClient>();
+}
+
+/// A KeyPackage whose BasicCredential identity is `identity` (not a `MemberInfo` of this version).
+fn key_package_with_credential(identity: &[u8]) -> Vec<u8> {
+    let kv = KvState::from_entries(Vec::new());
+    let provider = SallyportIdentityProvider::default();
+    let client = build_client(&MlsIdentity::generate(), identity, &kv, &provider, KEY_PACKAGE_LIFETIME);
+    client.generate_key_package_message(ExtensionList::default(), ExtensionList::default(), None).unwrap().to_bytes().unwrap()
+}
+
+fn contains(haystack: &[u8], needle: &[u8]) -> bool {
+    haystack.windows(needle.len()).any(|w| w == needle)
+}
+
+#[test]
+fn a_credential_holds_a_version_and_the_mailbox_and_no_name() {
+    let name = "Zqpseudonymtext";
+    let info = named(name);
+    let mut anon = MlsClient::new(MlsIdentity::generate(), info.clone(), vec![]).unwrap();
+    let mut expected = vec![2u8];
+    expected.extend_from_slice(info.mailbox.as_bytes());
+    assert_eq!(info.encode(), expected, "version 2 and the 16-byte mailbox, nothing else");
+    for kp in [anon.key_packages(1).unwrap().remove(0), anon.last_resort_key_package().unwrap()] {
+        let message = MlsMessage::from_bytes(&kp).unwrap().into_key_package().unwrap();
+        let credential = message.signing_identity().credential.as_basic().unwrap().identifier.clone();
+        assert_eq!(credential, expected);
+        assert!(!contains(&kp, name.as_bytes()), "the KeyPackage holds the name");
+    }
+    // What the host persists names no one either.
+    let state = anon.take_changes();
+    assert!(state.iter().all(|(_, v)| v.as_ref().is_none_or(|v| !contains(v, name.as_bytes()))));
+}
+
+#[test]
+fn a_version_1_credential_with_a_handle_is_refused() {
+    let mailbox = MailboxId::random();
+    let mut v1 = vec![1u8];
+    v1.extend_from_slice(mailbox.as_bytes());
+    v1.extend_from_slice(b"Officer A");
+    assert_eq!(MemberInfo::decode(&v1), None);
+    // Text after the mailbox is refused in version 2 as well: a credential has no room for a name.
+    let mut v2_with_text = MemberInfo::new(mailbox).encode();
+    v2_with_text.extend_from_slice(b"Officer A");
+    assert_eq!(MemberInfo::decode(&v2_with_text), None);
+    assert_eq!(MemberInfo::decode(&MemberInfo::new(mailbox).encode()), Some(MemberInfo::new(mailbox)));
+
+    let mut alice = Peer::new("alice");
+    let group = alice.mls.create_group().unwrap();
+    for identity in [v1, v2_with_text] {
+        let kp = key_package_with_credential(&identity);
+        let added = alice.mls.add_claimed_members(&group, &[(mailbox, kp)]);
+        assert!(matches!(added, Err(MlsClientError::BadKeyPackage(_))), "{added:?}");
+    }
+    // The group is unharmed: a current KeyPackage is still added.
+    let mut bob = Peer::new("bob");
+    let kp = bob.kp();
+    alice.mls.add_claimed_members(&group, &[(bob.mailbox(), kp)]).unwrap();
 }

@@ -1,29 +1,31 @@
-//! Safety codes: two people compare a number (or scan a QR code) derived from their MLS
-//! credential keys and handles, to check that no one sits in between.
+//! Safety codes: two people compare a number (or scan a QR code) derived from what their MLS
+//! credentials hold, the Ed25519 key and the mailbox, to check that no one sits in between. Names
+//! play no part: they are not in credentials, and a name shown on screen is not what is checked.
 //!
 //! Each party's *fingerprint* is SHA-512 iterated [`ITERATIONS`] times (to make grinding a
-//! look-alike key expensive): `h₀ = SHA-512(b"sallyport-safety-v1" · u16 BE handle length · handle
-//! · key)`, `hᵢ₊₁ = SHA-512(hᵢ · key)`; its first 30 bytes, read as six 5-byte big-endian numbers
-//! each taken mod 100,000, give six groups of five digits. The code shows both parties' 30 digits,
-//! the numerically smaller first, so both sides see the same 60 digits in 12 groups of five (the
-//! layout Signal uses), and any other key or handle on either side changes it.
+//! look-alike key expensive): `h₀ = SHA-512(b"sallyport-safety-v2" · mailbox (16 bytes) · key)`,
+//! `hᵢ₊₁ = SHA-512(hᵢ · key)`; its first 30 bytes, read as six 5-byte big-endian numbers each taken
+//! mod 100,000, give six groups of five digits. The code shows both parties' 30 digits, the
+//! numerically smaller first, so both sides see the same 60 digits in 12 groups of five (the
+//! layout Signal uses), and any other key or mailbox on either side changes it.
 //!
-//! The QR payload is `0x01` · the showing side's fingerprint (32 bytes) · the other side's (32
-//! bytes); the fingerprints stand for the keys and bind the handles too. The scanning side accepts
-//! it when the first is the other party's and the second its own.
+//! The QR payload is `0x02` · the showing side's fingerprint (32 bytes) · the other side's (32
+//! bytes); the fingerprints stand for the keys and bind the mailboxes too. The scanning side
+//! accepts it when the first is the other party's and the second its own.
 
+use sallyport_protocol::MailboxId;
 use sha2::{Digest, Sha512};
 
 /// Hash iterations per fingerprint.
 pub const ITERATIONS: usize = 5200;
-const CONTEXT: &[u8] = b"sallyport-safety-v1";
-const QR_VERSION: u8 = 1;
+const CONTEXT: &[u8] = b"sallyport-safety-v2";
+const QR_VERSION: u8 = 2;
 
-/// One party: an Ed25519 credential key and the handle shown for it.
+/// One party, as its MLS credential has it: the Ed25519 key and the mailbox.
 #[derive(Debug, Clone, Copy)]
 pub struct Party<'a> {
     pub signing_key: &'a [u8; 32],
-    pub handle: &'a str,
+    pub mailbox: &'a MailboxId,
 }
 
 /// The safety code between "me" and "them", as seen from my side.
@@ -72,8 +74,7 @@ impl SafetyCode {
 fn fingerprint(party: Party<'_>) -> [u8; 64] {
     let mut h = Sha512::new();
     h.update(CONTEXT);
-    h.update((party.handle.len() as u16).to_be_bytes());
-    h.update(party.handle.as_bytes());
+    h.update(party.mailbox.as_bytes());
     h.update(party.signing_key);
     let mut out: [u8; 64] = h.finalize().into();
     for _ in 0..ITERATIONS {
@@ -99,15 +100,19 @@ fn digits30(fp: &[u8; 64]) -> String {
 mod tests {
     use super::*;
 
-    fn party<'a>(key: &'a [u8; 32], handle: &'a str) -> Party<'a> {
-        Party { signing_key: key, handle }
+    fn mailbox(n: u8) -> MailboxId {
+        MailboxId::from_slice(&[n; 16]).unwrap()
+    }
+
+    fn party<'a>(key: &'a [u8; 32], mailbox: &'a MailboxId) -> Party<'a> {
+        Party { signing_key: key, mailbox }
     }
 
     #[test]
     fn code_is_symmetric_and_well_formed() {
-        let (ka, kb) = ([1u8; 32], [2u8; 32]);
-        let a = SafetyCode::new(party(&ka, "alice"), party(&kb, "bob"));
-        let b = SafetyCode::new(party(&kb, "bob"), party(&ka, "alice"));
+        let (ka, kb, ma, mb) = ([1u8; 32], [2u8; 32], mailbox(1), mailbox(2));
+        let a = SafetyCode::new(party(&ka, &ma), party(&kb, &mb));
+        let b = SafetyCode::new(party(&kb, &mb), party(&ka, &ma));
         assert_eq!(a.digits(), b.digits());
         assert_eq!(a.digits().len(), 60);
         assert!(a.digits().bytes().all(|c| c.is_ascii_digit()));
@@ -116,15 +121,28 @@ mod tests {
         assert!(shown.split(' ').all(|g| g.len() == 5));
     }
 
+    /// The code is a function of keys and mailboxes alone, fixed by this vector (also computed
+    /// from the module documentation with Python's hashlib): a change to the derivation changes
+    /// every code people may already have compared.
     #[test]
-    fn any_other_key_or_handle_changes_the_code() {
-        let (ka, kb, kc) = ([1u8; 32], [2u8; 32], [3u8; 32]);
-        let base = SafetyCode::new(party(&ka, "alice"), party(&kb, "bob")).digits();
+    fn code_is_stable() {
+        let (ka, kb, ma, mb) = ([1u8; 32], [2u8; 32], mailbox(1), mailbox(2));
+        let code = SafetyCode::new(party(&ka, &ma), party(&kb, &mb));
+        assert_eq!(code.display(), STABLE_VECTOR);
+        assert_eq!(SafetyCode::new(party(&ka, &ma), party(&kb, &mb)), code);
+    }
+
+    const STABLE_VECTOR: &str = "52071 52604 59502 54516 93794 95879 62428 40884 72834 77110 73415 94413";
+
+    #[test]
+    fn any_other_key_or_mailbox_changes_the_code() {
+        let (ka, kb, kc, ma, mb, mc) = ([1u8; 32], [2u8; 32], [3u8; 32], mailbox(1), mailbox(2), mailbox(3));
+        let base = SafetyCode::new(party(&ka, &ma), party(&kb, &mb)).digits();
         for other in [
-            SafetyCode::new(party(&ka, "alice"), party(&kc, "bob")),
-            SafetyCode::new(party(&kc, "alice"), party(&kb, "bob")),
-            SafetyCode::new(party(&ka, "alice"), party(&kb, "bobby")),
-            SafetyCode::new(party(&ka, "mallory"), party(&kb, "bob")),
+            SafetyCode::new(party(&ka, &ma), party(&kc, &mb)),
+            SafetyCode::new(party(&kc, &ma), party(&kb, &mb)),
+            SafetyCode::new(party(&ka, &ma), party(&kb, &mc)),
+            SafetyCode::new(party(&ka, &mc), party(&kb, &mb)),
         ] {
             assert_ne!(other.digits(), base);
         }
@@ -132,17 +150,17 @@ mod tests {
 
     #[test]
     fn qr_verifies_only_the_matching_pair_and_direction() {
-        let (ka, kb, kc) = ([1u8; 32], [2u8; 32], [3u8; 32]);
-        let a = SafetyCode::new(party(&ka, "alice"), party(&kb, "bob"));
-        let b = SafetyCode::new(party(&kb, "bob"), party(&ka, "alice"));
+        let (ka, kb, kc, ma, mb) = ([1u8; 32], [2u8; 32], [3u8; 32], mailbox(1), mailbox(2));
+        let a = SafetyCode::new(party(&ka, &ma), party(&kb, &mb));
+        let b = SafetyCode::new(party(&kb, &mb), party(&ka, &ma));
         assert!(b.verify_qr(&a.qr_payload()));
         assert!(a.verify_qr(&b.qr_payload()));
         assert!(!a.verify_qr(&a.qr_payload()), "my own code read back must not verify");
-        let mitm = SafetyCode::new(party(&kc, "bob"), party(&ka, "alice"));
+        let mitm = SafetyCode::new(party(&kc, &mb), party(&ka, &ma));
         assert!(!a.verify_qr(&mitm.qr_payload()));
         let mut bad = a.qr_payload();
-        bad[0] = 2;
-        assert!(!b.verify_qr(&bad));
+        bad[0] = 1;
+        assert!(!b.verify_qr(&bad), "a version-1 payload (which bound handles) is refused");
         assert!(!b.verify_qr(&a.qr_payload()[..64]));
     }
 }

@@ -38,7 +38,8 @@ const STOP_TIMEOUT_MS = 35_000;
 /**
  * Starts `sallyport serve` and resolves once it prints `sallyport listening on URL`.
  * `adminName` names the first administrator (`--admin-name`).
- * Returns { url, origin, adminLink, dataDir, invite(name, roles), logTail(), stop() }.
+ * Returns { url, origin, adminLink, dataDir, stdout, invite(name, roles), logTail(), stop() }. The
+ * logs (stderr) go to `server.log` in the data directory, beside the database.
  */
 export async function startServer({ adminName = null } = {}) {
   const bin = serverBinary();
@@ -107,6 +108,10 @@ export async function startServer({ adminName = null } = {}) {
       const link = out.trim().split('\n').pop();
       if (!/\/enrol#/.test(link)) throw new Error(`admin invite printed no link: ${out}`);
       return link;
+    },
+    /** Everything the server printed on stdout so far. */
+    get stdout() {
+      return stdout;
     },
     /** The last lines of the server's log (stderr). */
     logTail(lines = 40) {

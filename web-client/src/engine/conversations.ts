@@ -20,7 +20,10 @@ export class Conversations {
   ) {}
 
   async load(): Promise<void> {
-    for (const c of await this.store.conversations()) this.conversations.set(c.id, c);
+    for (const c of await this.store.conversations()) {
+      this.conversations.set(c.id, c);
+      for (const m of c.members) this.ids.names.remember(m.mailbox, m.handle);
+    }
     for (const m of await this.store.messages()) this.messages.set(m.key, m);
   }
 
@@ -73,10 +76,45 @@ export class Conversations {
     if (e.type !== 'membership_changed' || e.epoch <= 1) return [];
     const line = (m: MlsMember, what: string): Message => {
       const id = randomId();
-      const who = m.mailbox === this.ids.myMailbox(e.group) ? 'This device' : `${m.handle}’s device`;
+      const who = m.mailbox === this.ids.myMailbox(e.group) ? 'This device' : `${this.ids.nameOf(m.mailbox, e.group)}’s device`;
       return { key: `${e.group}:${id}`, conv: e.group, id, at: now, expiresAt: expiryOf(now, timer), status: 'received', from: '', body: `${who} ${what}.`, mine: false, notice: true };
     };
     return [...e.added.map((m) => line(m, 'was added')), ...e.removed.map((m) => line(m, 'was removed'))];
+  }
+
+  /**
+   * Names learned from the directory: every conversation's members are shown with them, and a
+   * conversation whose shown names changed is stored again (sealed).
+   */
+  async learnNames(people: { display_name: string; mailboxes: string[] }[]): Promise<void> {
+    if (!this.ids.names.learnDirectory(people)) return;
+    const b = emptyBatch();
+    const updated: Conversation[] = [];
+    for (const c of this.conversations.values()) {
+      const members = c.members.map((m) => ({ ...m, handle: this.ids.names.known(m.mailbox) ? this.ids.names.of(m.mailbox) : m.handle }));
+      if (members.every((m, i) => m.handle === c.members[i]!.handle)) continue;
+      const next = { ...c, members };
+      updated.push(next);
+      b.conversations.push(await this.store.sealConversation(next));
+    }
+    if (updated.length === 0) return;
+    await this.store.write(b);
+    for (const c of updated) this.conversations.set(c.id, c);
+    this.rt.changed();
+  }
+
+  /**
+   * Mailboxes of members whose name this device does not know and the directory may: not in a
+   * support conversation this device answers (its unknown member is the requester, whose name
+   * arrives inside the conversation).
+   */
+  unnamed(): string[] {
+    const out = new Set<string>();
+    for (const c of this.conversations.values()) {
+      if (c.removed || c.closed || c.support?.role === 'supporter') continue;
+      for (const m of c.members) if (!this.ids.names.known(m.mailbox)) out.add(m.mailbox);
+    }
+    return [...out];
   }
 
   /** Marks a support conversation closed and stops reading its unlinked mailbox. */

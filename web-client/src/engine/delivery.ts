@@ -1,6 +1,7 @@
 //! Incoming: a delivery is processed by the MLS client of the mailbox it arrived in, and its state
 //! changes, messages and conversations are written in ONE transaction before it is acked. Then read
-//! receipts go back, and a member's request to leave (hand-off) is committed.
+//! receipts go back, a member's request to leave (hand-off) is committed, and a support requester
+//! sends the name it chose (end to end) to whoever just joined.
 
 import type { MlsEvent } from '../core';
 import type { Conversations } from './conversations';
@@ -42,6 +43,8 @@ export class Delivery {
     const msgs = new Map<string, Message>();
     const receipts = new Map<string, string[]>();
     const proposals = new Set<string>();
+    // Requester side: groups whose new members should learn the name this device chose.
+    const tellName = new Set<string>();
     const conv = (group: string): Conversation => {
       let c = convs.get(group) ?? this.convs.get(group);
       if (!c) {
@@ -61,9 +64,11 @@ export class Delivery {
         const c = conv(e.group);
         c.members = this.ids.others(e.members, e.group);
         c.updatedAt = now;
+        if (support) tellName.add(e.group);
       } else if (e.type === 'membership_changed') {
         const c = conv(e.group);
         c.members = this.convs.safeMembers(e.group);
+        if (support && e.added.length > 0) tellName.add(e.group);
         for (const n of this.convs.membershipNotices(e, now, c.timer)) msgs.set(n.key, n);
       } else if (e.type === 'leave_requested' || e.type === 'proposal_received') {
         proposals.add(e.group);
@@ -77,7 +82,7 @@ export class Delivery {
           const key = `${e.group}:${p.id}`;
           if (!msg(key)) {
             const at = Math.min(p.sentAt, now);
-            msgs.set(key, { key, conv: e.group, id: p.id, at, expiresAt: expiryOf(now, c.timer), status: 'received', from: e.sender.handle, body: p.body, mine: false });
+            msgs.set(key, { key, conv: e.group, id: p.id, at, expiresAt: expiryOf(now, c.timer), status: 'received', from: this.ids.nameOf(e.sender.mailbox, e.group), body: p.body, mine: false });
             c.lastText = p.body;
             c.lastAt = at;
             c.updatedAt = now;
@@ -90,11 +95,20 @@ export class Delivery {
           }
         } else if (p.kind === 'support') {
           if (!c.support && !c.identity) c.support = { role: 'supporter', request: p.request };
+        } else if (p.kind === 'name') {
+          // Only the holder of an unlinked mailbox names itself this way (a device's name is the
+          // directory's: choose() ignores those), and never to the requester's own side. A
+          // supporter added at a hand-off may get it before the `support` message.
+          if (!c.identity && this.ids.names.choose(e.sender.mailbox, p.name)) {
+            c.members = this.convs.safeMembers(e.group);
+            c.updatedAt = now;
+          }
         } else if (p.kind === 'timer') {
           c.timer = p.seconds;
           const key = `${e.group}:${p.id}`;
-          const body = `${e.sender.handle} set disappearing messages to ${timerLabel(p.seconds)}.`;
-          msgs.set(key, { key, conv: e.group, id: p.id, at: Math.min(p.sentAt, now), expiresAt: expiryOf(now, p.seconds), status: 'received', from: e.sender.handle, body, mine: false, notice: true });
+          const from = this.ids.nameOf(e.sender.mailbox, e.group);
+          const body = `${from} set disappearing messages to ${timerLabel(p.seconds)}.`;
+          msgs.set(key, { key, conv: e.group, id: p.id, at: Math.min(p.sentAt, now), expiresAt: expiryOf(now, p.seconds), status: 'received', from, body, mine: false, notice: true });
         }
       }
     }
@@ -115,6 +129,9 @@ export class Delivery {
       } catch (e) {
         console.warn('sallyport: commit of pending proposals failed', e);
       }
+    }
+    for (const group of tellName) {
+      if (support && !this.convs.get(group)?.removed) await this.outbox.sendApp(group, { v: 1, kind: 'name', name: support.handle }, 'receipt');
     }
     for (const [group, ids] of receipts) {
       if (!this.convs.get(group)?.removed) await this.outbox.sendApp(group, { v: 1, kind: 'receipt', ids }, 'receipt');

@@ -6,6 +6,7 @@ import { fromBase64, toBase64Url } from '../bytes';
 import type { Urgency } from '../api';
 import type { Core, DeviceKeys, MlsClient, MlsMember } from '../core';
 import type { Credentials, Member, SupportIdentity } from './model';
+import { Names } from './names';
 import type { Runtime } from './runtime';
 import { emptyBatch, supportPrefix, type Batch, type Store } from './store';
 
@@ -14,6 +15,8 @@ export class Identities {
   private support = new Map<string, { id: SupportIdentity; mls: MlsClient }>();
   /** group → the unlinked mailbox whose client holds it (absent: the device's own client). */
   private groupOwner = new Map<string, string>();
+  /** The names shown for other members (credentials carry none). */
+  readonly names = new Names();
 
   private constructor(
     private readonly core: Core,
@@ -30,12 +33,12 @@ export class Identities {
   static async load(core: Core, rt: Runtime, store: Store, creds: Credentials, keys: DeviceKeys, onMailboxClosed: (mailbox: string) => void): Promise<Identities> {
     const state = await store.mlsState();
     const identity = core.MlsIdentity.forDevice(keys);
-    const mls = new core.MlsClient(identity, creds.display_name, creds.mailbox, state.device);
+    const mls = new core.MlsClient(identity, creds.mailbox, state.device);
     identity.free();
     const ids = new Identities(core, rt, store, creds, mls, onMailboxClosed);
     for (const id of await store.supportIdentities()) {
       const ident = core.MlsIdentity.fromSecret(fromBase64(id.identity));
-      const client = new core.MlsClient(ident, id.handle, id.mailbox, state.support.get(id.mailbox) ?? new Map());
+      const client = new core.MlsClient(ident, id.mailbox, state.support.get(id.mailbox) ?? new Map());
       ident.free();
       ids.support.set(id.mailbox, { id, mls: client });
       for (const g of client.groups()) ids.groupOwner.set(g, id.mailbox);
@@ -83,11 +86,16 @@ export class Identities {
     return (owner && this.support.get(owner)?.id.handle) || this.creds.display_name;
   }
 
-  /** The members of `group` other than this device. */
+  /** The name shown for the member with `mailbox` in `group` (this device: its own name there). */
+  nameOf(mailbox: string, group: string): string {
+    return mailbox === this.myMailbox(group) ? this.myName(group) : this.names.of(mailbox);
+  }
+
+  /** The members of `group` other than this device, with the names this device knows for them. */
   others(members: MlsMember[], group: string): Member[] {
     const me = this.myMailbox(group);
     const out: Member[] = [];
-    for (const m of members) if (m.mailbox !== me) out.push({ handle: m.handle, mailbox: m.mailbox });
+    for (const m of members) if (m.mailbox !== me) out.push({ handle: this.names.of(m.mailbox), mailbox: m.mailbox });
     return out;
   }
 
@@ -108,7 +116,7 @@ export class Identities {
       const others = members.filter((m) => m.mailbox !== mine);
       if (!me || others.length !== 1) return null;
       const them = others[0]!;
-      const code = new this.core.SafetyCode(me.signingKey, me.handle, them.signingKey, them.handle);
+      const code = new this.core.SafetyCode(me.signingKey, me.mailbox, them.signingKey, them.mailbox);
       const display = code.display;
       code.free();
       return display;
@@ -118,14 +126,15 @@ export class Identities {
   }
 
   /**
-   * A fresh unlinked mailbox and pseudonymous MLS identity whose credential handle is `handle`,
-   * sealed into IndexedDB (identity record and MLS state) before its last-resort KeyPackage is
-   * handed out for the request.
+   * A fresh unlinked mailbox and pseudonymous MLS identity, sealed into IndexedDB (identity record
+   * and MLS state) before its last-resort KeyPackage is handed out for the request. `handle`, the
+   * name chosen, stays on this device: the credential holds only the mailbox, and the name is sent
+   * inside the conversation once it exists.
    */
   async create(urgency: Urgency, handle: string): Promise<{ identity: SupportIdentity; keyPackage: string }> {
     const { mailbox, secret } = this.core.newMailbox();
     const ident = this.core.MlsIdentity.generate();
-    const client = new this.core.MlsClient(ident, handle, mailbox, new Map());
+    const client = new this.core.MlsClient(ident, mailbox, new Map());
     const id: SupportIdentity = { mailbox, secret, handle, identity: toBase64Url(ident.secret()), request: '', urgency, createdAt: Date.now() };
     ident.free();
     const keyPackage = await this.rt.run(async () => {

@@ -32,6 +32,7 @@ export class Membership {
       const g = mls.createGroup();
       const now = Date.now();
       const c: Conversation = { id: g, updatedAt: now, members: mailboxes.map((mailbox) => ({ handle: name, mailbox })), timer: DEFAULT_TIMER_SECONDS, ...extra };
+      for (const mb of mailboxes) this.ids.names.remember(mb, name);
       const b = emptyBatch();
       await this.ids.takeChanges(b);
       b.conversations.push(await this.store.sealConversation(c));

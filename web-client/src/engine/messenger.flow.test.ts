@@ -187,6 +187,9 @@ describe('two devices through the engine', () => {
     const b = await device('Dana Reyes');
     let alex = await open(a);
     const dana = await open(b);
+    // Names come from the directory the app fetches (credentials carry none).
+    const people = [a, b].map((d) => ({ display_name: d.creds.display_name, mailboxes: [d.creds.mailbox] }));
+    for (const m of [alex, dana]) await m.learnNames(people);
     await until('Dana publishes KeyPackages', () => (relay.keyPackages.get(b.creds.mailbox)?.length ?? 0) >= 10);
 
     const group = await alex.createConversation('Dana Reyes', [b.creds.mailbox]);
@@ -213,6 +216,8 @@ describe('two devices through the engine', () => {
     // Reload: everything comes back from IndexedDB (sealed) and the keys still work.
     alex.close();
     alex = await open(a);
+    // Before any directory fetch, the name stored with the conversation is shown.
+    expect(alex.conversationName(alex.conversations.get(group)!)).toBe('Dana Reyes');
     expect(texts(alex, group)).toEqual(expect.arrayContaining(['hello Dana', 'hi Alex']));
     expect(statusOf(alex, group, 'hello Dana')).toBe('delivered');
     expect(alex.conversations.get(group)!.timer).toBe(86400);
@@ -272,9 +277,11 @@ describe('membership follows the directory', () => {
     const kim2 = await open(b2);
     await until('the new phone publishes', () => (relay.keyPackages.get(b2.creds.mailbox)?.length ?? 0) >= 10);
     const directory = [
-      { account: a.creds.account, mailboxes: [a.creds.mailbox] },
-      { account: b.creds.account, mailboxes: [b.creds.mailbox, b2.creds.mailbox] },
+      { account: a.creds.account, display_name: 'Sam Lee', mailboxes: [a.creds.mailbox] },
+      { account: b.creds.account, display_name: 'Kim Park', mailboxes: [b.creds.mailbox, b2.creds.mailbox] },
     ];
+    // The apps fetched the directory (names: credentials carry none).
+    for (const m of [sam, kim, kim2]) await m.learnNames(directory);
     await kim.syncMembers(group, directory);
     await until('the new phone joins', () => kim2.conversations.has(group));
     await until('Sam sees the change', () => texts(sam, group).includes('Kim Park’s device was added.'));
@@ -285,7 +292,7 @@ describe('membership follows the directory', () => {
     expect(sam.messagesOf(group).filter((m) => m.notice)).toHaveLength(1);
 
     // The second phone is revoked: it leaves the directory, and Sam's app removes it.
-    await sam.syncMembers(group, [directory[0]!, { account: b.creds.account, mailboxes: [b.creds.mailbox] }]);
+    await sam.syncMembers(group, [directory[0]!, { account: b.creds.account, display_name: 'Kim Park', mailboxes: [b.creds.mailbox] }]);
     await until('the revoked phone learns it was removed', () => kim2.conversations.get(group)?.removed === true);
     await until('Kim sees the removal', () => texts(kim, group).includes('Kim Park’s device was removed.'));
     await sam.sendText(group, 'three');

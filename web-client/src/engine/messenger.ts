@@ -201,6 +201,14 @@ export class Messenger {
   myName(group: string): string {
     return this.ids.myName(group);
   }
+  /** Names from `/v1/directory` for the members of conversations (credentials carry none). */
+  learnNames(people: { display_name: string; mailboxes: string[] }[]): Promise<void> {
+    return this.rt.run(() => this.convs.learnNames(people));
+  }
+  /** Whether a conversation shows a member whose name this device has not learned. */
+  hasUnnamedMembers(): boolean {
+    return this.convs.unnamed().length > 0;
+  }
   /** An existing conversation with exactly this person (all their devices), if any. */
   findConversationWith(mailboxes: string[]): Conversation | undefined {
     return this.convs.findWith(mailboxes);

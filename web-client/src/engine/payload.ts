@@ -1,7 +1,8 @@
-//! The app-level plaintext inside MLS: JSON `{v:1, kind:"text"|"receipt"|"timer"|"support", ...}`,
+//! The app-level plaintext inside MLS: JSON `{v:1, kind:"text"|"receipt"|"timer"|"support"|"name", ...}`,
 //! encoded for sending and parsed (strictly: anything unknown or malformed is ignored) on receipt.
 
 import { fromUtf8, utf8 } from '../bytes';
+import { cleanName } from './names';
 
 export type AppPayload =
   | { v: 1; kind: 'text'; id: string; body: string; sentAt: number }
@@ -9,7 +10,10 @@ export type AppPayload =
   | { v: 1; kind: 'timer'; id: string; seconds: number; sentAt: number }
   // Hand-off: tells the members just added that this is a support conversation (never synced
   // with the directory, which does not know the requester's unlinked mailbox).
-  | { v: 1; kind: 'support'; request: string };
+  | { v: 1; kind: 'support'; request: string }
+  // The name a support requester chose at reach-out, sent by the requester once the group exists
+  // (and again when someone is added): it names its sender, end to end, never the server.
+  | { v: 1; kind: 'name'; name: string };
 
 export const encodePayload = (payload: AppPayload): Uint8Array => utf8.encode(JSON.stringify(payload));
 
@@ -31,5 +35,9 @@ export function parseAppPayload(bytes: Uint8Array): AppPayload | null {
   if (o.kind === 'timer' && typeof o.id === 'string' && typeof o.seconds === 'number' && typeof o.sentAt === 'number')
     return { v: 1, kind: 'timer', id: o.id, seconds: o.seconds, sentAt: o.sentAt };
   if (o.kind === 'support' && typeof o.request === 'string') return { v: 1, kind: 'support', request: o.request };
+  if (o.kind === 'name' && typeof o.name === 'string') {
+    const name = cleanName(o.name);
+    return name ? { v: 1, kind: 'name', name } : null;
+  }
   return null;
 }

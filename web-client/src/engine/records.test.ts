@@ -7,6 +7,7 @@ import { describe, expect, it } from 'vitest';
 import { NEVER, openDb, type OutboxEntry, type StoredMessage } from '../db';
 import { createLock } from '../lock';
 import { advanceStatus, DEFAULT_TIMER_SECONDS, expiryOf, type Message, type SupportIdentity } from './model';
+import { Names, UNKNOWN_NAME } from './names';
 import { parseAppPayload } from './payload';
 import { emptyBatch, Store, supportPrefix } from './store';
 
@@ -23,6 +24,28 @@ describe('app payloads', () => {
     expect(parseAppPayload(enc({ v: 1, kind: 'page' }))).toBeNull();
     expect(parseAppPayload(new TextEncoder().encode('not json'))).toBeNull();
     expect(parseAppPayload(enc(null))).toBeNull();
+  });
+
+  it('a requester\'s chosen name: trimmed, 1-60 characters, no control characters', () => {
+    expect(parseAppPayload(enc({ v: 1, kind: 'name', name: ' Steady Cedar ' }))).toEqual({ v: 1, kind: 'name', name: 'Steady Cedar' });
+    for (const name of ['', '   ', 'x'.repeat(61), 'a\u0000b', 'line\nbreak', 7]) expect(parseAppPayload(enc({ v: 1, kind: 'name', name }))).toBeNull();
+    expect(parseAppPayload(enc({ v: 1, kind: 'name', name: 'é'.repeat(60) }))?.kind).toBe('name');
+  });
+});
+
+describe('names shown for members', () => {
+  it('the directory names devices; a requester names only an unlinked mailbox; otherwise "Someone"', () => {
+    const n = new Names();
+    expect(n.of('mb-a')).toBe(UNKNOWN_NAME);
+    n.remember('mb-a', 'Old Name');
+    expect(n.of('mb-a')).toBe('Old Name');
+    expect(n.learnDirectory([{ display_name: 'Alex Morgan', mailboxes: ['mb-a'] }])).toBe(true);
+    expect(n.learnDirectory([{ display_name: 'Alex Morgan', mailboxes: ['mb-a'] }])).toBe(false);
+    expect(n.of('mb-a')).toBe('Alex Morgan');
+    expect(n.choose('mb-a', 'Impostor')).toBe(false);
+    expect(n.of('mb-a')).toBe('Alex Morgan');
+    expect(n.choose('mb-unlinked', 'Steady Cedar')).toBe(true);
+    expect(n.of('mb-unlinked')).toBe('Steady Cedar');
   });
 });
 

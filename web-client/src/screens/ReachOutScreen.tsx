@@ -1,10 +1,12 @@
 //! "Talk to a peer": how soon, a name or pseudonym, the confidentiality notice the first time, then
 //! the waiting view. Nothing here tells the server who reaches out: the request comes from a fresh
-//! unlinked mailbox and a pseudonymous identity (workflows/support.ts reachOut).
+//! unlinked mailbox and a pseudonymous identity (workflows/support.ts reachOut), and the name typed
+//! here reaches only the supporter, end to end encrypted inside the conversation.
 
 import { useState } from 'preact/hooks';
 import { describeError, type Urgency } from '../api';
 import { app, useApp } from '../app';
+import { MAX_NAME_LENGTH } from '../engine/names';
 import { randomPseudonym, URGENCIES } from '../support';
 import { needsNotice, reachOut } from '../workflows/support';
 import { CrisisLineList } from './CrisisLineList';
@@ -83,8 +85,11 @@ export function ReachOutScreen() {
           ))}
         </fieldset>
         <label for="pseudonym">Name or pseudonym</label>
-        <input id="pseudonym" type="text" autocomplete="off" maxLength={60} value={name} onInput={(e) => setName(e.currentTarget.value)} />
-        <p class="muted">Use your own name or keep this made-up one. You can reveal your name later in the conversation.</p>
+        <input id="pseudonym" type="text" autocomplete="off" maxLength={MAX_NAME_LENGTH} aria-describedby="pseudonym-hint" value={name} onInput={(e) => setName(e.currentTarget.value)} />
+        <p class="muted" id="pseudonym-hint">
+          We suggest keeping this made-up name. It is end-to-end encrypted: only the supporter who answers sees it, never
+          the server. You can reveal your real name later in the conversation.
+        </p>
         <button type="submit" disabled={step === 'sending'}>
           {step === 'sending' ? 'Reaching out…' : 'Reach out'}
         </button>

@@ -6,6 +6,7 @@ import { ApiError, claimRequest, closeRequestAsRequester, createSupportRequest, 
 import { app } from '../app';
 import { randomId } from '../bytes';
 import type { SupportIdentity } from '../engine/model';
+import { UNKNOWN_NAME } from '../engine/names';
 import { enableSupportPush } from '../push';
 import { randomPseudonym } from '../support';
 
@@ -74,5 +75,6 @@ export async function accept(request: QueuedRequest): Promise<string | undefined
   const m = app.messenger;
   if (!signer || !m) return undefined;
   const claimed = await claimRequest(signer, request.id);
-  return m.createConversation('Requester', [claimed.mailbox], { support: { role: 'supporter', request: claimed.id } });
+  // The requester's name arrives inside the conversation, as its first message; until then a placeholder.
+  return m.createConversation(UNKNOWN_NAME, [claimed.mailbox], { support: { role: 'supporter', request: claimed.id } });
 }

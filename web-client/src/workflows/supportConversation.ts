@@ -10,6 +10,7 @@ import type { Conversation } from '../engine/model';
 export async function handOffCandidates(conv: Conversation): Promise<Person[]> {
   const m = app.messenger!;
   const d = await getDirectory(app.signer!);
+  void m.learnNames(d.people);
   const here = new Set(conv.members.map((x) => x.mailbox));
   return d.people.filter(
     (p) =>

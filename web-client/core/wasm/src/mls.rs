@@ -12,7 +12,7 @@ use wasm_bindgen::prelude::*;
 
 #[wasm_bindgen(typescript_custom_section)]
 const TS_TYPES: &str = r#"
-export interface MlsMember { index: number; handle: string; mailbox: string; signingKey: Uint8Array }
+export interface MlsMember { index: number; mailbox: string; signingKey: Uint8Array }
 export interface MlsOutgoing { group: string; envelope: Uint8Array; to: string[]; commit: boolean }
 export type MlsIgnoreReason =
     | "duplicate" | "own_message" | "stale_epoch" | "future_epoch" | "unknown_group" | "not_for_us" | "unknown_sender";
@@ -70,7 +70,7 @@ impl MlsIdentity {
 /// One MLS identity's groups and KeyPackages. Every method that changes state leaves changes for
 /// `takeChanges()`; errors are JS `Error`s with a `code` (see `MlsClientError` in the core):
 /// `pending_commit`, `commit_required`, `unknown_group`, `unknown_member`, `bad_key_package`,
-/// `bad_member_info`, `identity_mismatch`, `malformed`, `storage` or `mls`.
+/// `identity_mismatch`, `malformed`, `storage` or `mls`.
 #[wasm_bindgen]
 pub struct MlsClient {
     inner: mls::MlsClient,
@@ -78,17 +78,17 @@ pub struct MlsClient {
 
 #[wasm_bindgen]
 impl MlsClient {
-    /// A client for `identity` as member `handle` with mailbox `mailbox`, from its saved state:
-    /// a `Map<string, Uint8Array>` or any iterable of `[key, value]` pairs (empty for a new one).
+    /// A client for `identity` with mailbox `mailbox` (its credential holds only that mailbox, no
+    /// name), from its saved state: a `Map<string, Uint8Array>` or any iterable of `[key, value]`
+    /// pairs (empty for a new one).
     #[wasm_bindgen(constructor)]
     pub fn new(
         identity: &MlsIdentity,
-        handle: &str,
         mailbox: &str,
         #[wasm_bindgen(unchecked_param_type = "Map<string, Uint8Array> | Iterable<[string, Uint8Array]>")]
         state: JsValue,
     ) -> Result<MlsClient, JsValue> {
-        let member = MemberInfo::new(handle, parse("mailbox", mailbox, MailboxId::parse)?);
+        let member = MemberInfo::new(parse("mailbox", mailbox, MailboxId::parse)?);
         let inner = mls::MlsClient::new(identity.inner.clone(), member, state_entries(&state)?).map_err(mls_error)?;
         Ok(MlsClient { inner })
     }
@@ -105,11 +105,6 @@ impl MlsClient {
                 JsValue::from(Array::of2(&JsValue::from_str(&key), &value))
             })
             .collect()
-    }
-
-    #[wasm_bindgen(getter)]
-    pub fn handle(&self) -> String {
-        self.inner.member_info().handle.clone()
     }
 
     #[wasm_bindgen(getter)]
@@ -279,7 +274,6 @@ fn mls_error(error: MlsClientError) -> JsValue {
         MlsClientError::UnknownGroup => "unknown_group",
         MlsClientError::UnknownMember => "unknown_member",
         MlsClientError::BadKeyPackage(_) => "bad_key_package",
-        MlsClientError::BadMemberInfo => "bad_member_info",
         MlsClientError::IdentityMismatch => "identity_mismatch",
         MlsClientError::PendingCommit => "pending_commit",
         MlsClientError::CommitRequired => "commit_required",
@@ -313,7 +307,6 @@ fn events(result: Result<Vec<MlsEvent>, MlsClientError>) -> Result<Array, JsValu
 fn member_object(member: &Member) -> JsValue {
     object(&[
         ("index", JsValue::from(member.index)),
-        ("handle", JsValue::from_str(&member.handle)),
         ("mailbox", JsValue::from_str(&member.mailbox.to_text())),
         ("signingKey", Uint8Array::from(&member.signing_key[..]).into()),
     ])

@@ -1,6 +1,8 @@
 //! Safety codes for the browser: the 60 digits and QR payload two members compare to check their
-//! credential keys (`MlsMember.signingKey`) and handles.
+//! credentials: keys (`MlsMember.signingKey`) and mailboxes (`MlsMember.mailbox`).
 
+use crate::convert::parse;
+use sallyport_core::protocol::MailboxId;
 use sallyport_core::safety::{self, Party};
 use wasm_bindgen::prelude::*;
 
@@ -12,18 +14,20 @@ pub struct SafetyCode {
 
 #[wasm_bindgen]
 impl SafetyCode {
-    /// From both parties' 32-byte Ed25519 credential keys and handles.
+    /// From both parties' 32-byte Ed25519 credential keys and mailboxes.
     #[wasm_bindgen(constructor)]
     pub fn new(
         #[wasm_bindgen(js_name = myKey)] my_key: &[u8],
-        #[wasm_bindgen(js_name = myHandle)] my_handle: &str,
+        #[wasm_bindgen(js_name = myMailbox)] my_mailbox: &str,
         #[wasm_bindgen(js_name = theirKey)] their_key: &[u8],
-        #[wasm_bindgen(js_name = theirHandle)] their_handle: &str,
+        #[wasm_bindgen(js_name = theirMailbox)] their_mailbox: &str,
     ) -> Result<SafetyCode, JsError> {
         let key = |k: &[u8]| <[u8; 32]>::try_from(k).map_err(|_| JsError::new("a credential key is 32 bytes"));
         let (mine, theirs) = (key(my_key)?, key(their_key)?);
-        let me = Party { signing_key: &mine, handle: my_handle };
-        let them = Party { signing_key: &theirs, handle: their_handle };
+        let my_mailbox = parse("mailbox", my_mailbox, MailboxId::parse)?;
+        let their_mailbox = parse("mailbox", their_mailbox, MailboxId::parse)?;
+        let me = Party { signing_key: &mine, mailbox: &my_mailbox };
+        let them = Party { signing_key: &theirs, mailbox: &their_mailbox };
         Ok(SafetyCode { inner: safety::SafetyCode::new(me, them) })
     }
 
