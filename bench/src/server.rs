@@ -30,6 +30,8 @@ pub struct ServerArgs {
 
 pub struct Server {
     pub url: String,
+    /// Base URL of the server's metrics listener (`--metrics-listen`), when the bench started it.
+    metrics_url: Option<String>,
     pub pid: Option<u32>,
     /// Binary used for `sallyport admin`.
     bin: PathBuf,
@@ -97,8 +99,10 @@ impl Server {
         if args.server_pid.is_none() {
             eprintln!("note: no --server-pid: server CPU and RSS figures will be null");
         }
+        eprintln!("note: attached to a running server: /metrics is on its --metrics-listen address, not read here");
         Ok(Server {
             url,
+            metrics_url: None,
             pid: args.server_pid,
             bin,
             db_args,
@@ -118,7 +122,7 @@ impl Server {
         let db_args = vec!["--data-dir".to_owned(), data_dir.display().to_string()];
         let mut child = Command::new(&bin)
             .arg("serve")
-            .args(["--listen", "127.0.0.1:0"])
+            .args(["--listen", "127.0.0.1:0", "--metrics-listen", "127.0.0.1:0"])
             .args(&db_args)
             .args(&args.server_args)
             .env("SALLYPORT_LOG", std::env::var("SALLYPORT_LOG").unwrap_or_else(|_| "warn".into()))
@@ -135,6 +139,7 @@ impl Server {
         let stdout = child.stdout.take().expect("piped stdout");
         let mut server = Server {
             url: String::new(),
+            metrics_url: None,
             pid: Some(pid),
             bin,
             db_args,
@@ -151,16 +156,21 @@ impl Server {
                 }
             }
         });
-        let url = tokio::task::spawn_blocking(move || {
+        let (url, metrics_url) = tokio::task::spawn_blocking(move || {
             let deadline = Instant::now() + START_TIMEOUT;
+            let mut metrics = None;
             while let Ok(line) = rx.recv_timeout(deadline.saturating_duration_since(Instant::now())) {
+                if let Some(m) = line.strip_prefix("sallyport metrics on ") {
+                    metrics = m.trim().strip_suffix("/metrics").map(str::to_owned);
+                }
                 if let Some(u) = line.strip_prefix("sallyport listening on ") {
-                    return Some(u.trim().to_owned());
+                    return (Some(u.trim().to_owned()), metrics);
                 }
             }
-            None
+            (None, metrics)
         })
         .await?;
+        server.metrics_url = metrics_url;
         match url {
             Some(url) => server.url = url,
             None => bail!("the server did not start within {START_TIMEOUT:?}; its log:\n{}", server.log_tail()),
@@ -244,7 +254,7 @@ impl Server {
 
     /// Counters from /metrics (name → value, histograms' `_sum`/`_count` included).
     pub async fn metrics(&self) -> Option<HashMap<String, f64>> {
-        let body = http_get(&self.url, "/metrics").await.ok()?;
+        let body = http_get(self.metrics_url.as_deref()?, "/metrics").await.ok()?;
         let mut out = HashMap::new();
         for line in body.lines() {
             if line.starts_with('#') || line.contains('{') {

@@ -19,7 +19,7 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Run the relay (web app, REST API and WebSocket on one port).
-    Serve(ServeConfig),
+    Serve(Box<ServeConfig>),
     /// Administer a Sallyport database (works while the server is running).
     #[command(subcommand)]
     Admin(AdminCommand),
@@ -86,6 +86,11 @@ pub struct ServeConfig {
     /// Hours the first administrator's enrolment link (printed on first start) stays valid.
     #[arg(long, env = "SALLYPORT_INVITATION_TTL_HOURS", default_value_t = 72)]
     pub invitation_ttl_hours: u32,
+
+    /// Address of a separate listener serving `GET /metrics` (e.g. `127.0.0.1:9090`); none by
+    /// default. Metrics are never served on the public port.
+    #[arg(long, env = "SALLYPORT_METRICS_LISTEN")]
+    pub metrics_listen: Option<String>,
 
     /// The first administrator's name, as the directory will show it (the person cannot change it
     /// at enrolment).

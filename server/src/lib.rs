@@ -80,6 +80,20 @@ pub async fn run(
             );
         }
     }
+    if let Some(address) = &config.metrics_listen {
+        let listener = TcpListener::bind(address).await.with_context(|| format!("binding the metrics listener {address}"))?;
+        writeln!(stdout, "sallyport metrics on http://{}/metrics", listener.local_addr()?)?;
+        let mut stop = shutdown_rx.clone();
+        let app = http::metrics_router(metrics.clone());
+        tokio::spawn(async move {
+            let stopped = async move {
+                let _ = stop.wait_for(|stop| *stop).await;
+            };
+            if let Err(err) = axum::serve(listener, app).with_graceful_shutdown(stopped).await {
+                tracing::error!(error = %err, "the metrics listener failed");
+            }
+        });
+    }
     // Last, so whoever reads stdout knows the server is up once they see it.
     writeln!(stdout, "sallyport listening on {public_url}")?;
     stdout.flush()?;

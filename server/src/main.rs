@@ -10,7 +10,7 @@ fn main() -> ExitCode {
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().expect("tokio runtime");
     let result = runtime.block_on(async {
         match cli.command {
-            Command::Serve(config) => serve(config).await,
+            Command::Serve(config) => serve(*config).await,
             Command::Admin(command) => sallyport_server::admin::run(command).await,
         }
     });

@@ -57,8 +57,6 @@ pub struct Metrics {
     pub push_failed: AtomicU64,
     pub push_gone: AtomicU64,
     pub push_dropped: AtomicU64,
-    pub support_requests: AtomicU64,
-    pub support_escalations: AtomicU64,
     pub support_scheduler_runs: AtomicU64,
     errors: [AtomicU64; ERROR_CODES.len()],
     /// From a `send` arriving to its `accepted` going out (includes the group commit).
@@ -124,8 +122,6 @@ impl Metrics {
         counter("sallyport_push_failed_total", "Web Push wake-ups given up (refused, or retries exhausted).", "counter", &self.push_failed);
         counter("sallyport_push_gone_total", "Push subscriptions deleted because the push service answered 404 or 410.", "counter", &self.push_gone);
         counter("sallyport_push_dropped_total", "Web Push wake-ups dropped because the push queue was full.", "counter", &self.push_dropped);
-        counter("sallyport_support_requests_total", "Support requests created.", "counter", &self.support_requests);
-        counter("sallyport_support_escalations_total", "Support request escalations fired.", "counter", &self.support_escalations);
         counter("sallyport_support_scheduler_runs_total", "Escalation scheduler passes completed.", "counter", &self.support_scheduler_runs);
         let _ = writeln!(out, "# HELP sallyport_errors_total Errors sent to clients, by stable code.\n# TYPE sallyport_errors_total counter");
         for (i, code) in ERROR_CODES.iter().enumerate() {

@@ -79,6 +79,8 @@ pub struct TestServer {
     child: Option<Child>,
     pub url: String,
     pub admin_link: Option<String>,
+    /// `http://127.0.0.1:PORT` of the separate metrics listener (`--metrics-listen`).
+    pub metrics_url: String,
     data_dir: tempfile::TempDir,
     options: ServerOptions,
     listen: String,
@@ -97,6 +99,7 @@ impl TestServer {
             child: None,
             url: String::new(),
             admin_link: None,
+            metrics_url: String::new(),
             data_dir,
             options,
             listen: "127.0.0.1:0".into(),
@@ -118,7 +121,7 @@ impl TestServer {
         let log = std::fs::OpenOptions::new().create(true).append(true).open(&self.log_path).expect("log file");
         let mut child = Command::new(sallyport_bin())
             .arg("serve")
-            .args(["--listen", &self.listen])
+            .args(["--listen", &self.listen, "--metrics-listen", "127.0.0.1:0"])
             .args(self.db_args())
             .args(&self.options.extra_args)
             .env("SALLYPORT_LOG", "debug")
@@ -140,16 +143,20 @@ impl TestServer {
         // and the address line only once it is ready.
         let lines = tokio::task::spawn_blocking(move || {
             let mut admin = None;
+            let mut metrics = None;
             let deadline = std::time::Instant::now() + WAIT;
             while let Ok(line) = rx.recv_timeout(deadline.saturating_duration_since(std::time::Instant::now())) {
                 if let Some(l) = line.strip_prefix("administrator enrolment link: ") {
                     admin = Some(l.trim().to_owned());
                 }
+                if let Some(m) = line.strip_prefix("sallyport metrics on ") {
+                    metrics = m.trim().strip_suffix("/metrics").map(str::to_owned);
+                }
                 if let Some(u) = line.strip_prefix("sallyport listening on ") {
-                    return (Some(u.trim().to_owned()), admin);
+                    return (Some(u.trim().to_owned()), admin, metrics);
                 }
             }
-            (None, admin)
+            (None, admin, metrics)
         })
         .await
         .expect("reader task");
@@ -157,6 +164,7 @@ impl TestServer {
         self.listen = url.trim_start_matches("http://").to_owned();
         self.url = url;
         self.admin_link = lines.1;
+        self.metrics_url = lines.2.unwrap_or_else(|| panic!("sallyport printed no metrics address; its log:\n{}", self.logs()));
         wait_until("the server answers /healthz", || async { http_ok(&self.url, "/healthz").await }).await;
     }
 
@@ -261,7 +269,7 @@ pub async fn http_get(base: &str, path: &str) -> Option<(u16, String)> {
 /// `sallyport_errors_total{code="unknown_mailbox"}`). The server lists every metric, so a name it
 /// does not list fails the test.
 pub async fn metric(server: &TestServer, name: &str) -> u64 {
-    let (status, text) = http_get(&server.url, "/metrics").await.expect("GET /metrics");
+    let (status, text) = http_get(&server.metrics_url, "/metrics").await.expect("GET /metrics");
     assert_eq!(status, 200, "GET /metrics: {text}");
     text.lines()
         .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.trim().parse().ok())

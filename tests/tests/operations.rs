@@ -48,8 +48,13 @@ async fn health_metrics_and_json_logs_reveal_no_content_ids_secrets_or_addresses
     assert_eq!(accepted, 50);
     // The subscribe answer (an error) is counted before it is sent, so it is counted by now.
     assert_eq!(metric(&server, "sallyport_errors_total{code=\"unknown_mailbox\"}").await, 1);
-    let (status, metrics) = http_get(&server.url, "/metrics").await.unwrap();
+    let (status, metrics) = http_get(&server.metrics_url, "/metrics").await.unwrap();
     assert_eq!(status, 200);
+    // Never on the public port: a scrape there would time what happens on the server.
+    assert_eq!(http_get(&server.url, "/metrics").await.unwrap().0, 404);
+    for timing in ["sallyport_support_requests_total", "sallyport_support_escalations_total"] {
+        assert!(!metrics.contains(timing), "{timing} would give each support request's second");
+    }
     server.stop().await;
 
     let logs = server.logs();

@@ -19,7 +19,16 @@ use axum::extract::DefaultBodyLimit;
 use axum::http::{HeaderValue, header};
 use axum::routing::{get, post, put};
 use state::AppState;
+use crate::metrics::Metrics;
 use std::path::PathBuf;
+use std::sync::Arc;
+
+/// The metrics listener's router: `GET /metrics` only. It is served on its own address
+/// (`--metrics-listen`), never on the public port: counters are for the operator, and a public
+/// scrape every second would time what happens on the server.
+pub fn metrics_router(metrics: Arc<Metrics>) -> Router {
+    Router::new().route("/metrics", get(health::metrics)).with_state(metrics)
+}
 
 pub fn router(state: AppState, web_dir: Option<PathBuf>) -> Router {
     Router::new()
@@ -35,7 +44,6 @@ pub fn router(state: AppState, web_dir: Option<PathBuf>) -> Router {
         .route("/v1/push/subscriptions", post(push::subscribe).delete(push::unsubscribe))
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
-        .route("/metrics", get(health::metrics))
         .merge(support::router())
         .merge(web::router(web_dir))
         .layer(DefaultBodyLimit::max(16 * 1024))

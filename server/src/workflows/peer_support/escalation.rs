@@ -94,7 +94,6 @@ pub async fn run_due(support: &PeerSupport) -> StoreResult<usize> {
             if let Err(err) = escalate(store, &support.push, escalation, now).await {
                 tracing::warn!(error = %err, "could not push an escalation");
             }
-            support.metrics.support_escalations.fetch_add(1, Relaxed);
         }
         fired += n;
         if n < CLAIM_BATCH as usize {

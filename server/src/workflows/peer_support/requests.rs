@@ -20,7 +20,6 @@ use sallyport_protocol::support::{
     SupportQueue, SupportRequestStatus, SupportStatus,
 };
 use sallyport_protocol::{AccountId, MAX_KEY_PACKAGE_BYTES, MailboxId, MailboxSecret, RequestId};
-use std::sync::atomic::Ordering::Relaxed;
 
 fn not_found() -> WorkflowError {
     WorkflowError::NotFound(None)
@@ -81,7 +80,6 @@ impl PeerSupport {
             Err(StoreError::Conflict(Conflict::MailboxExists)) => return Err(WorkflowError::MailboxExists),
             Err(err) => return Err(err.into()),
         }
-        self.metrics.support_requests.fetch_add(1, Relaxed);
         tracing::info!(urgency = body.urgency.as_str(), "a support request was created");
         escalation::offer_to_on_call(self, id, body.urgency, now).await;
         Ok(CreatedSupportRequest { id })
