@@ -317,7 +317,6 @@ async fn escalation_fires_at_the_configured_times_once_across_restarts(postgres:
     s.emulator.wait_for(&on_sub.token, 2).await;
     s.scheduler_passes(3).await;
     assert_eq!(counts(&s), [0, 2, 1, 0, 0], "level 1: every peer supporter with current training, once");
-    assert_eq!(metric(&s.server, "sallyport_support_escalations_total").await, 1);
     let queue = call(&coordinator, "GET", "/v1/support/queue", None, 200).await;
     assert_eq!(queue["requests"][0]["level"], 1);
 
@@ -336,7 +335,6 @@ async fn escalation_fires_at_the_configured_times_once_across_restarts(postgres:
     s.server.restart().await;
     s.scheduler_passes(5).await;
     assert_eq!(counts(&s), [1, 2, 1, 0, 0], "each level fired once");
-    assert_eq!(metric(&s.server, "sallyport_support_escalations_total").await, 0, "no escalation after the restart");
     let queue = call(&coordinator, "GET", "/v1/support/queue", None, 200).await;
     assert_eq!(queue["requests"][0]["level"], 2);
     assert!(s.emulator.rejections().is_empty(), "{:?}", s.emulator.rejections());
@@ -374,10 +372,7 @@ async fn two_nodes_on_one_postgres_fire_each_escalation_once() {
         scheduler_passes(node, 3).await;
     }
     assert_eq!(s.emulator.received_for(&s_sub.token).len(), 3, "level 1 once per request, whichever node fired it");
-    assert_eq!(s.emulator.received_for(&c_sub.token).len(), 3, "level 2 once per request");
-    let fired = metric(&s.server, "sallyport_support_escalations_total").await
-        + metric(&node2, "sallyport_support_escalations_total").await;
-    assert_eq!(fired, 6, "three requests, two levels, each fired by one node");
+    assert_eq!(s.emulator.received_for(&c_sub.token).len(), 3, "level 2 once per request, whichever node fired it");
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -742,7 +737,14 @@ async fn nothing_links_a_request_to_its_requester(postgres: bool) {
             }
         }
     }
-    assert!(linked_rows >= 6, "requests, mailboxes, timers, KeyPackages and subscriptions were all searched");
+    assert!(linked_rows >= 5, "requests, mailboxes, timers and subscriptions were all searched");
+    // A request's KeyPackage is kept in its own row: `key_packages` ids are a global insertion
+    // order, which would place it right after the KeyPackages the requester's device published.
+    let request_mailboxes: Vec<String> =
+        reaches.iter().flat_map(|(reach, _, _)| forms(reach.mailbox.as_bytes())).map(|f| f.to_lowercase()).collect();
+    for (table, row) in rows.iter().filter(|(table, _)| table == "key_packages") {
+        assert!(!request_mailboxes.iter().any(|m| row.contains(m.as_str())), "a request's KeyPackage in {table}: {row}");
+    }
 
     let logs = s.server.logs();
     assert!(logs.contains("a support request was created"));

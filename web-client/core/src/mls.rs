@@ -78,6 +78,14 @@ use crate::storage::{self, Change, KvState, StateStore, StoreError};
 /// The one ciphersuite: X25519, ChaCha20-Poly1305, SHA-256, Ed25519.
 pub const CIPHER_SUITE: CipherSuite = CipherSuite::CURVE25519_CHACHA;
 
+/// The start of today (UTC), as a KeyPackage's `not_before`: a KeyPackage's lifetime is public to
+/// the server, and a lifetime starting at the second it was made would date a reach-out to the
+/// second (the request's KeyPackage). Both ends of the lifetime fall on midnight UTC.
+fn start_of_day() -> MlsTime {
+    let now = MlsTime::now().seconds_since_epoch();
+    MlsTime::from(now - now % 86_400)
+}
+
 /// Lifetime of one-time KeyPackages: a KeyPackage older than this can no longer be used to add
 /// its owner. Publish fresh ones when the server says they run low.
 pub const KEY_PACKAGE_LIFETIME: Duration = Duration::from_secs(30 * 24 * 3600);
@@ -469,8 +477,11 @@ impl MlsClient {
         self.purge_expired_key_packages();
         let mut out = Vec::with_capacity(n);
         for _ in 0..n {
-            let kp =
-                self.client.generate_key_package_message(ExtensionList::default(), ExtensionList::default(), None)?;
+            let kp = self.client.generate_key_package_message(
+                ExtensionList::default(),
+                ExtensionList::default(),
+                Some(start_of_day()),
+            )?;
             out.push(kp.to_bytes()?);
         }
         self.flush()?;
@@ -485,7 +496,7 @@ impl MlsClient {
     pub fn last_resort_key_package(&mut self) -> Result<Vec<u8>> {
         let before: std::collections::HashSet<String> = self.kv.keys_with_prefix("kp.").into_iter().collect();
         let client = build_client(&self.identity, &self.member.encode(), &self.kv, &self.provider, LAST_RESORT_LIFETIME);
-        let kp = client.generate_key_package_message(ExtensionList::default(), ExtensionList::default(), None)?;
+        let kp = client.generate_key_package_message(ExtensionList::default(), ExtensionList::default(), Some(start_of_day()))?;
         let mut ours: Vec<(u64, String)> = self
             .kv
             .keys_with_prefix("lr.")

@@ -529,3 +529,16 @@ fn a_version_1_credential_with_a_handle_is_refused() {
     let kp = bob.kp();
     alice.mls.add_claimed_members(&group, &[(bob.mailbox(), kp)]).unwrap();
 }
+
+#[test]
+fn key_package_lifetimes_start_and_end_at_midnight_utc() {
+    let mut client = MlsClient::new(MlsIdentity::generate(), named("Rounding"), vec![]).unwrap();
+    let mut published = client.key_packages(2).unwrap();
+    published.push(client.last_resort_key_package().unwrap());
+    for bytes in published {
+        let kp = MlsMessage::from_bytes(&bytes).unwrap().into_key_package().unwrap();
+        let expiry = kp.expiration().unwrap().seconds_since_epoch();
+        assert_eq!(expiry % 86_400, 0, "a lifetime to the second would date when the KeyPackage was made");
+        assert!(expiry > MlsTime::now().seconds_since_epoch());
+    }
+}

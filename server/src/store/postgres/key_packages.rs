@@ -82,7 +82,10 @@ impl KeyPackageStore for PostgresStore {
              SELECT c.data, false, GREATEST(h.n - 1, 0) FROM claimed c, held h \
              UNION ALL \
              SELECT k.data, true, h.n FROM key_packages k, held h \
-             WHERE k.mailbox_id = $1 AND k.last_resort AND NOT EXISTS (SELECT 1 FROM claimed)",
+             WHERE k.mailbox_id = $1 AND k.last_resort AND NOT EXISTS (SELECT 1 FROM claimed) \
+             UNION ALL \
+             SELECT r.key_package, true, h.n FROM support_requests r, held h \
+             WHERE r.mailbox_id = $1 AND r.key_package IS NOT NULL AND NOT EXISTS (SELECT 1 FROM claimed)",
         )
         .bind(mailbox.as_bytes().as_slice())
         .fetch_optional(&self.pool)

@@ -29,20 +29,17 @@ macro_rules! support_sql {
                         .execute(&mut *tx)
                         .await
                         .map_err(conflict(Conflict::MailboxExists))?;
-                    sqlx::query("INSERT INTO key_packages (mailbox_id, data, last_resort) VALUES ($1, $2, true)")
-                        .bind(r.mailbox.as_bytes().as_slice())
-                        .bind(r.key_package.as_ref())
-                        .execute(&mut *tx)
-                        .await
-                        .map_err(store_error)?;
+                    // The KeyPackage goes in the request's own row: `key_packages` ids are a global
+                    // insertion order (see migration 0006).
                     sqlx::query(
-                        "INSERT INTO support_requests (id, urgency, status, level, created_at, mailbox_id) \
-                         VALUES ($1, $2, 'waiting', 0, $3, $4)",
+                        "INSERT INTO support_requests (id, urgency, status, level, created_at, mailbox_id, key_package) \
+                         VALUES ($1, $2, 'waiting', 0, $3, $4, $5)",
                     )
                     .bind(r.id.as_bytes().as_slice())
                     .bind(r.urgency.as_str())
                     .bind(r.created_at)
                     .bind(r.mailbox.as_bytes().as_slice())
+                    .bind(r.key_package.as_ref())
                     .execute(&mut *tx)
                     .await
                     .map_err(conflict(Conflict::RequestExists))?;

@@ -79,8 +79,12 @@ impl KeyPackageStore for SqliteStore {
         let (data, last_resort) = match one_time {
             Some(data) => (data, false),
             None => {
+                // A support request's unlinked mailbox keeps its last-resort KeyPackage in the
+                // request's row.
                 let fallback: Option<Vec<u8>> = sqlx::query_scalar(
-                    "SELECT data FROM key_packages WHERE mailbox_id = ? AND last_resort = 1",
+                    "SELECT data FROM key_packages WHERE mailbox_id = ?1 AND last_resort = 1 \
+                     UNION ALL SELECT key_package FROM support_requests WHERE mailbox_id = ?1 AND key_package IS NOT NULL \
+                     LIMIT 1",
                 )
                 .bind(mailbox.as_bytes().as_slice())
                 .fetch_optional(&mut *tx)
