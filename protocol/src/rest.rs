@@ -153,6 +153,13 @@ pub struct DevicesBody {
     pub devices: Vec<DeviceBody>,
 }
 
+/// `POST /v1/admin/devices/revoke`: the device, in the body rather than the path (§11).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RevokeDeviceRequest {
+    pub device: DeviceId,
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct RevokedBody {
     pub revoked: bool,

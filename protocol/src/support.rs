@@ -59,7 +59,7 @@ pub struct CreatedSupportRequest {
     pub id: RequestId,
 }
 
-/// The requester's view (`GET /v1/support/requests/{id}` with the mailbox secret).
+/// The requester's view (answer to `POST /v1/support/requests/status`).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct SupportRequestStatus {
     pub status: SupportStatus,
@@ -84,7 +84,7 @@ pub struct SupportQueue {
     pub requests: Vec<QueuedSupportRequest>,
 }
 
-/// Answer to the winning `POST /v1/support/requests/{id}/claim`: the requester's unlinked
+/// Answer to the winning `POST /v1/support/requests/claim`: the requester's unlinked
 /// mailbox, whose KeyPackage the supporter claims (`claim_key_package`) to send the Welcome.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ClaimedSupportRequest {
@@ -93,22 +93,47 @@ pub struct ClaimedSupportRequest {
     pub urgency: Urgency,
 }
 
-/// `POST /v1/support/mailboxes/{mailbox}/push` with the mailbox secret header: the same body
-/// as a device's subscription.
-pub type MailboxPushSubscription = crate::rest::PushSubscriptionBody;
-
-/// `POST /v1/support/requests/{id}` with the secret in the body instead of a header.
+/// `POST /v1/support/requests/status` (unsigned): the requester proves the mailbox secret. Ids
+/// travel in bodies, never in paths, so an access log in front of the server holds none.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct SecretBody {
+pub struct RequestStatusQuery {
+    pub id: RequestId,
     pub mailbox_secret: MailboxSecret,
 }
 
-/// `POST /v1/support/requests/{id}/handoff`.
+/// `POST /v1/support/requests/claim` (signed) and `POST /v1/support/requests/close` (signed, or
+/// with the mailbox secret header): which request.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RequestRef {
+    pub id: RequestId,
+}
+
+/// `POST /v1/support/requests/handoff` (signed).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct HandOffRequest {
+    pub id: RequestId,
     pub to: AccountId,
+}
+
+/// `POST /v1/support/mailboxes/push` with the mailbox secret header: the unlinked mailbox and a
+/// browser push subscription for it (the fields of a device's subscription, §12).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MailboxPushSubscription {
+    pub mailbox: MailboxId,
+    pub endpoint: String,
+    pub p256dh: String,
+    pub auth: String,
+}
+
+impl MailboxPushSubscription {
+    /// The subscription itself, as a device would register it.
+    pub fn subscription(&self) -> crate::rest::PushSubscriptionBody {
+        crate::rest::PushSubscriptionBody { endpoint: self.endpoint.clone(), p256dh: self.p256dh.clone(), auth: self.auth.clone() }
+    }
 }
 
 /// Answer to a hand-off: who holds the request now.

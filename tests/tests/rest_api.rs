@@ -163,13 +163,22 @@ async fn administrators_invite_list_and_revoke_devices_and_the_directory_follows
     let lee = people.iter().find(|p| p["display_name"] == "Lee Park").unwrap();
     assert_eq!(lee["mailboxes"], json!([staff.mailbox.to_text()]));
 
-    let path = format!("/v1/admin/devices/{}/revoke", staff.device.to_text());
-    let (status, body) = api_request(&admin, "POST", &path, None).await.unwrap();
+    // The device travels in the body: the old path form is gone.
+    let old_path = format!("/v1/admin/devices/{}/revoke", staff.device.to_text());
+    let (status, _) = api_request(&admin, "POST", &old_path, None).await.unwrap();
+    assert_eq!(status, 404, "the device id in the path is no longer served");
+    let revoke = "/v1/admin/devices/revoke";
+    let target = json!({"device": staff.device});
+    let (status, body) = api_request(&staff, "POST", revoke, Some(&target)).await.unwrap();
+    assert_eq!((status, code(&body)), (403, "forbidden"), "administrators only");
+    let (status, body) = api_request(&admin, "POST", revoke, Some(&target)).await.unwrap();
     assert_eq!((status, &body["revoked"]), (200, &json!(true)));
-    let (status, body) = api_request(&admin, "POST", &path, None).await.unwrap();
+    let (status, body) = api_request(&admin, "POST", revoke, Some(&target)).await.unwrap();
     assert_eq!((status, &body["revoked"]), (200, &json!(false)), "revoking twice is harmless");
-    let (status, body) = api_request(&admin, "POST", "/v1/admin/devices/AAAAAAAAAAAAAAAAAAAAAA/revoke", None).await.unwrap();
+    let (status, body) = api_request(&admin, "POST", revoke, Some(&json!({"device": "AAAAAAAAAAAAAAAAAAAAAA"}))).await.unwrap();
     assert_eq!((status, code(&body)), (404, "not_found"));
+    let (status, body) = api_request(&admin, "POST", revoke, Some(&json!({"device": "not a device"}))).await.unwrap();
+    assert_eq!((status, code(&body)), (400, "bad_request"));
 
     let (status, body) = api_request(&staff, "GET", "/v1/me", None).await.unwrap();
     assert_eq!((status, code(&body)), (401, "device_revoked"));

@@ -89,6 +89,22 @@ async fn call(creds: &Credentials, method: &str, path: &str, body: Option<Value>
     answer
 }
 
+/// `POST /v1/support/requests/status` as the requester, proving only the secret: `(status, body)`.
+async fn status_of(server: &TestServer, id: &str, secret: &MailboxSecret) -> (u16, String) {
+    let response = reqwest::Client::new()
+        .post(format!("{}/v1/support/requests/status", server.url))
+        .json(&json!({"id": id, "mailbox_secret": secret}))
+        .send()
+        .await
+        .expect("request");
+    (response.status().as_u16(), response.text().await.unwrap_or_default())
+}
+
+/// `{"id": id}`, the body that names a request.
+fn request_ref(id: &str) -> Option<Value> {
+    Some(json!({"id": id}))
+}
+
 /// A plain HTTP request with the mailbox secret header: `(status, body)`.
 async fn with_secret(server: &TestServer, method: &str, path: &str, secret: &MailboxSecret, body: Option<Value>) -> (u16, String) {
     let client = reqwest::Client::new();
@@ -152,6 +168,13 @@ async fn reach_out(creds: &Credentials, urgency: &str) -> Reach {
     Reach { id: answer["id"].as_str().expect("an id").to_owned(), mailbox, secret, mls }
 }
 
+/// `POST /v1/support/mailboxes/push`'s body: the unlinked mailbox and a subscription for it.
+fn mailbox_push(reach: &Reach, sub: &Subscription) -> Value {
+    let mut body = sub.json();
+    body["mailbox"] = json!(reach.mailbox);
+    body
+}
+
 fn payloads(emulator: &PushEmulator, sub: &Subscription) -> Vec<Value> {
     emulator.received_for(&sub.token).iter().map(|r| serde_json::from_slice(&r.plaintext).expect("JSON")).collect()
 }
@@ -175,8 +198,9 @@ async fn twenty_supporters_race_and_exactly_one_wins(postgres: bool) {
     assert_eq!(queue["requests"][0]["id"], reach.id.as_str());
     assert_eq!(queue["requests"][0]["urgency"], "now");
 
-    let path = format!("/v1/support/requests/{}/claim", reach.id);
-    let answers = futures::future::join_all(supporters.iter().map(|c| api_request(c, "POST", &path, None))).await;
+    let body = json!({"id": reach.id});
+    let answers =
+        futures::future::join_all(supporters.iter().map(|c| api_request(c, "POST", "/v1/support/requests/claim", Some(&body)))).await;
     let mut winners = Vec::new();
     let mut taken = 0;
     for (i, answer) in answers.into_iter().enumerate() {
@@ -198,10 +222,10 @@ async fn twenty_supporters_race_and_exactly_one_wins(postgres: bool) {
     assert!(queue["requests"].as_array().unwrap().is_empty(), "a claimed request leaves the queue");
 
     // The requester sees it accepted, proving only the mailbox secret.
-    let (status, text) = with_secret(&s.server, "GET", &format!("/v1/support/requests/{}", reach.id), &reach.secret, None).await;
+    let (status, text) = status_of(&s.server, &reach.id, &reach.secret).await;
     assert_eq!(status, 200, "{text}");
     assert_eq!(serde_json::from_str::<Value>(&text).unwrap()["status"], "accepted");
-    let (status, _) = with_secret(&s.server, "GET", &format!("/v1/support/requests/{}", reach.id), &MailboxSecret::random(), None).await;
+    let (status, _) = status_of(&s.server, &reach.id, &MailboxSecret::random()).await;
     assert_eq!(status, 403, "a wrong secret opens nothing");
 
     // The winner claims the pseudonymous KeyPackage, makes the group and sends the Welcome; the
@@ -247,11 +271,11 @@ async fn twenty_supporters_race_and_exactly_one_wins(postgres: bool) {
     assert_eq!(texts, ["Hi, I'm here. Take your time."]);
 
     // Only the supporter who accepted (or a coordinator) may close it; then it is gone.
-    let close = format!("/v1/support/requests/{}/close", reach.id);
+    let close = "/v1/support/requests/close";
     let other = &supporters[(*winner + 1) % 20];
-    call(other, "POST", &close, None, 403).await;
-    call(supporter, "POST", &close, None, 204).await;
-    let (status, _) = with_secret(&s.server, "GET", &format!("/v1/support/requests/{}", reach.id), &reach.secret, None).await;
+    call(other, "POST", close, request_ref(&reach.id), 403).await;
+    call(supporter, "POST", close, request_ref(&reach.id), 204).await;
+    let (status, _) = status_of(&s.server, &reach.id, &reach.secret).await;
     assert_eq!(status, 404, "a closed request is forgotten");
     let id = supporter_client.send(vec![reach.mailbox], Payload(b"x".to_vec().into())).await.expect("send");
     loop {
@@ -418,9 +442,9 @@ async fn only_trained_available_supporters_on_call_are_offered_a_new_request() {
     // Claiming needs current training.
     let queue = call(&people[0], "GET", "/v1/support/queue", None, 200).await;
     let id = queue["requests"][0]["id"].as_str().unwrap().to_owned();
-    let refused = call(&people[4], "POST", &format!("/v1/support/requests/{id}/claim"), None, 403).await;
+    let refused = call(&people[4], "POST", "/v1/support/requests/claim", request_ref(&id), 403).await;
     assert_eq!(refused["code"], "training_not_current");
-    let refused = call(&requester, "POST", &format!("/v1/support/requests/{id}/claim"), None, 403).await;
+    let refused = call(&requester, "POST", "/v1/support/requests/claim", request_ref(&id), 403).await;
     assert_eq!(refused["code"], "forbidden");
 }
 
@@ -485,23 +509,18 @@ async fn the_requester_closes_with_the_secret_and_reach_outs_are_rate_limited_in
     call(&other, "POST", "/v1/support/requests", Some(with_own), 400).await;
 
     // The requester closes with the secret alone; a wrong secret closes nothing.
-    let close = format!("/v1/support/requests/{}/close", reaches[0].id);
-    let (status, _) = with_secret(&s.server, "POST", &close, &MailboxSecret::random(), None).await;
+    let close = "/v1/support/requests/close";
+    let (status, _) = with_secret(&s.server, "POST", close, &MailboxSecret::random(), request_ref(&reaches[0].id)).await;
     assert_eq!(status, 403);
-    let (status, text) = with_secret(&s.server, "POST", &close, &reaches[0].secret, None).await;
+    let (status, text) = with_secret(&s.server, "POST", close, &reaches[0].secret, None).await;
+    assert_eq!((status, serde_json::from_str::<Value>(&text).unwrap()["code"].clone()), (400, json!("bad_request")), "which request: {text}");
+    let (status, text) = with_secret(&s.server, "POST", close, &reaches[0].secret, request_ref(&reaches[0].id)).await;
     assert_eq!(status, 204, "{text}");
-    let (status, _) = with_secret(&s.server, "GET", &format!("/v1/support/requests/{}", reaches[0].id), &reaches[0].secret, None).await;
+    let (status, _) = status_of(&s.server, &reaches[0].id, &reaches[0].secret).await;
     assert_eq!(status, 404);
-    // The POST form takes the secret in the body instead of a header.
-    let (status, text) = reqwest::Client::new()
-        .post(format!("{}/v1/support/requests/{}", s.server.url, reaches[1].id))
-        .json(&json!({"mailbox_secret": reaches[1].secret}))
-        .send()
-        .await
-        .map(|r| (r.status().as_u16(), r))
-        .unwrap();
-    assert_eq!(status, 200);
-    assert_eq!(text.json::<Value>().await.unwrap()["status"], "waiting");
+    let (status, text) = status_of(&s.server, &reaches[1].id, &reaches[1].secret).await;
+    assert_eq!(status, 200, "{text}");
+    assert_eq!(serde_json::from_str::<Value>(&text).unwrap()["status"], "waiting");
 
     // The limit lives in memory only: after a restart the device may reach out again.
     s.server.stop().await;
@@ -524,46 +543,45 @@ async fn a_hand_off_moves_who_may_close_a_request(postgres: bool) {
     add_to_roster(&coordinator, &lapsed, false).await;
     let requester = s.person("Requester", &["staff"]).await;
     let reach = reach_out(&requester, "now").await;
-    let handoff = format!("/v1/support/requests/{}/handoff", reach.id);
-    let close = format!("/v1/support/requests/{}/close", reach.id);
-    let to = |c: &Credentials| Some(json!({"to": c.account}));
+    let (handoff, close) = ("/v1/support/requests/handoff", "/v1/support/requests/close");
+    let to = |c: &Credentials| Some(json!({"id": reach.id, "to": c.account}));
 
     // Nobody holds it yet: a coordinator is told so, a supporter may not.
-    let refused = call(&coordinator, "POST", &handoff, to(&sam), 409).await;
+    let refused = call(&coordinator, "POST", handoff, to(&sam), 409).await;
     assert_eq!(refused["code"], "not_claimed", "{refused}");
-    assert_eq!(call(&pat, "POST", &handoff, to(&sam), 403).await["code"], "forbidden");
-    call(&pat, "POST", &format!("/v1/support/requests/{}/claim", reach.id), None, 200).await;
+    assert_eq!(call(&pat, "POST", handoff, to(&sam), 403).await["code"], "forbidden");
+    call(&pat, "POST", "/v1/support/requests/claim", request_ref(&reach.id), 200).await;
 
     // Only the holder (or a coordinator) hands off, and only to someone who may take it.
-    assert_eq!(call(&sam, "POST", &handoff, to(&sam), 403).await["code"], "forbidden", "Sam does not hold it");
-    assert_eq!(call(&officer, "POST", &handoff, to(&officer), 403).await["code"], "forbidden");
-    let refused = call(&pat, "POST", &handoff, to(&officer), 422).await;
+    assert_eq!(call(&sam, "POST", handoff, to(&sam), 403).await["code"], "forbidden", "Sam does not hold it");
+    assert_eq!(call(&officer, "POST", handoff, to(&officer), 403).await["code"], "forbidden");
+    let refused = call(&pat, "POST", handoff, to(&officer), 422).await;
     assert_eq!(refused["code"], "not_on_roster", "a staff-only account: {refused}");
-    let refused = call(&pat, "POST", &handoff, to(&lapsed), 422).await;
+    let refused = call(&pat, "POST", handoff, to(&lapsed), 422).await;
     assert_eq!(refused["code"], "training_not_current", "{refused}");
-    let nobody = json!({"to": sallyport_core::protocol::AccountId::random()});
-    assert_eq!(call(&pat, "POST", &handoff, Some(nobody), 404).await["code"], "not_found");
-    assert_eq!(call(&pat, "POST", &handoff, Some(json!({"to": "someone"})), 400).await["code"], "bad_request");
+    let nobody = json!({"id": reach.id, "to": sallyport_core::protocol::AccountId::random()});
+    assert_eq!(call(&pat, "POST", handoff, Some(nobody), 404).await["code"], "not_found");
+    assert_eq!(call(&pat, "POST", handoff, Some(json!({"id": reach.id, "to": "someone"})), 400).await["code"], "bad_request");
 
-    let answer = call(&pat, "POST", &handoff, to(&sam), 200).await;
+    let answer = call(&pat, "POST", handoff, to(&sam), 200).await;
     assert_eq!(answer, json!({"claimed_by": sam.account}));
     // Pat has left: no second hand-off, no close.
-    assert_eq!(call(&pat, "POST", &handoff, to(&pat), 403).await["code"], "forbidden");
-    assert_eq!(call(&pat, "POST", &close, None, 403).await["code"], "forbidden");
-    let (status, text) = with_secret(&s.server, "GET", &format!("/v1/support/requests/{}", reach.id), &reach.secret, None).await;
+    assert_eq!(call(&pat, "POST", handoff, to(&pat), 403).await["code"], "forbidden");
+    assert_eq!(call(&pat, "POST", close, request_ref(&reach.id), 403).await["code"], "forbidden");
+    let (status, text) = status_of(&s.server, &reach.id, &reach.secret).await;
     assert_eq!((status, serde_json::from_str::<Value>(&text).unwrap()["status"].clone()), (200, json!("accepted")));
-    call(&sam, "POST", &close, None, 204).await;
-    let (status, _) = with_secret(&s.server, "GET", &format!("/v1/support/requests/{}", reach.id), &reach.secret, None).await;
+    call(&sam, "POST", close, request_ref(&reach.id), 204).await;
+    let (status, _) = status_of(&s.server, &reach.id, &reach.secret).await;
     assert_eq!(status, 404, "closed and forgotten");
-    call(&sam, "POST", &handoff, to(&pat), 404).await;
+    call(&sam, "POST", handoff, to(&pat), 404).await;
 
     // A coordinator may hand someone else's request to an EAP clinician, who closes it.
     let second = reach_out(&requester, "today").await;
-    call(&pat, "POST", &format!("/v1/support/requests/{}/claim", second.id), None, 200).await;
-    let handoff = format!("/v1/support/requests/{}/handoff", second.id);
-    assert_eq!(call(&coordinator, "POST", &handoff, to(&clinician), 200).await, json!({"claimed_by": clinician.account}));
-    assert_eq!(call(&pat, "POST", &format!("/v1/support/requests/{}/close", second.id), None, 403).await["code"], "forbidden");
-    call(&clinician, "POST", &format!("/v1/support/requests/{}/close", second.id), None, 204).await;
+    call(&pat, "POST", "/v1/support/requests/claim", request_ref(&second.id), 200).await;
+    let to_clinician = Some(json!({"id": second.id, "to": clinician.account}));
+    assert_eq!(call(&coordinator, "POST", handoff, to_clinician, 200).await, json!({"claimed_by": clinician.account}));
+    assert_eq!(call(&pat, "POST", close, request_ref(&second.id), 403).await["code"], "forbidden");
+    call(&clinician, "POST", close, request_ref(&second.id), 204).await;
 
     // The log says that it happened, and nothing about whom or which request.
     let logs = s.server.logs();
@@ -659,11 +677,11 @@ async fn nothing_links_a_request_to_its_requester(postgres: bool) {
         for urgency in ["now", "week"] {
             let reach = reach_out(&officer, urgency).await;
             let mailbox_sub = s.emulator.subscribe();
-            let path = format!("/v1/support/mailboxes/{}/push", reach.mailbox.to_text());
-            let (status, text) = with_secret(&s.server, "POST", &path, &reach.secret, Some(mailbox_sub.json())).await;
+            let path = "/v1/support/mailboxes/push";
+            let (status, text) = with_secret(&s.server, "POST", path, &reach.secret, Some(mailbox_push(&reach, &mailbox_sub))).await;
             assert_eq!(status, 204, "{text}");
             // The device's own endpoint is refused for an unlinked mailbox: it would link them.
-            let (status, _) = with_secret(&s.server, "POST", &path, &reach.secret, Some(device_sub.json())).await;
+            let (status, _) = with_secret(&s.server, "POST", path, &reach.secret, Some(mailbox_push(&reach, &device_sub))).await;
             assert_eq!(status, 409);
             reaches.push((reach, mailbox_sub, device_sub.clone()));
         }
@@ -672,7 +690,7 @@ async fn nothing_links_a_request_to_its_requester(postgres: bool) {
 
     // The supporter accepts the first request and writes while the officer is offline: the
     // wake-up goes to the unlinked mailbox's subscription, not the officer's device.
-    let claimed = call(&supporter, "POST", &format!("/v1/support/requests/{}/claim", reaches[0].0.id), None, 200).await;
+    let claimed = call(&supporter, "POST", "/v1/support/requests/claim", request_ref(&reaches[0].0.id), 200).await;
     assert_eq!(claimed["mailbox"], json!(reaches[0].0.mailbox));
     let mut client = Client::connect(&supporter).await.unwrap();
     let id = client.send(vec![reaches[0].0.mailbox], Payload(b"opaque".to_vec().into())).await.unwrap();
@@ -688,8 +706,7 @@ async fn nothing_links_a_request_to_its_requester(postgres: bool) {
     // One officer also reads their unlinked mailbox over their own authenticated connection.
     let mut officer_client = Client::connect(&requesters[1].0).await.unwrap();
     officer_client.subscribe(reaches[2].0.mailbox, reaches[2].0.secret).await.unwrap();
-    let status = format!("/v1/support/requests/{}", reaches[2].0.id);
-    let (code, _) = with_secret(&s.server, "GET", &status, &reaches[2].0.secret, None).await;
+    let (code, _) = status_of(&s.server, &reaches[2].0.id, &reaches[2].0.secret).await;
     assert_eq!(code, 200);
     for (_, device_sub) in &requesters {
         assert!(
@@ -799,4 +816,117 @@ async fn nothing_links_a_request_to_its_requester_postgres() {
 fn addresses_are_found_in_log_lines() {
     assert!(has_ipv4("connected from 127.0.0.1:5000"));
     assert!(!has_ipv4("version 1.2.3 ready"));
+}
+
+// ---------------------------------------------------------------------------------------------
+
+/// Every request target a client sent, as a reverse proxy's access log would hold it.
+#[derive(Default)]
+struct AccessLog(std::sync::Mutex<Vec<String>>);
+
+impl AccessLog {
+    async fn call(&self, creds: &Credentials, method: &str, path: &str, body: Option<Value>, expect: u16) -> Value {
+        self.0.lock().unwrap().push(format!("{method} {path}"));
+        call(creds, method, path, body, expect).await
+    }
+
+    async fn with_secret(&self, server: &TestServer, path: &str, secret: &MailboxSecret, body: Value) -> (u16, String) {
+        self.0.lock().unwrap().push(format!("POST {path}"));
+        with_secret(server, "POST", path, secret, Some(body)).await
+    }
+
+    async fn status(&self, server: &TestServer, reach: &Reach) -> Value {
+        self.0.lock().unwrap().push("POST /v1/support/requests/status".into());
+        let (status, text) = status_of(server, &reach.id, &reach.secret).await;
+        assert_eq!(status, 200, "{text}");
+        serde_json::from_str(&text).unwrap()
+    }
+
+    fn lines(&self) -> Vec<String> {
+        self.0.lock().unwrap().clone()
+    }
+}
+
+/// A reverse proxy logs each request line with the client's address and the time; request and
+/// mailbox ids (and device ids) therefore travel in bodies. The whole support flow — reach out,
+/// mailbox push, status, claim, hand-off, close by holder and by requester, revoking a device —
+/// puts none of them in a path or query string, and the old path forms are not served.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_support_flow_keeps_every_id_out_of_request_paths() {
+    let Some(s) = Setup::start(false).await else { return };
+    let log = AccessLog::default();
+    let admin = s.person("Admin", &["admin"]).await;
+    let coordinator = s.person("Coordinator", &["coordinator"]).await;
+    let (pat, sam) = (s.person("Pat", &["staff", "peer_supporter"]).await, s.person("Sam", &["staff", "peer_supporter"]).await);
+    for c in [&pat, &sam] {
+        add_to_roster(&coordinator, c, true).await;
+    }
+    let requester = s.person("Officer", &["staff"]).await;
+    let lost = s.person("Lost phone", &["staff"]).await;
+
+    log.0.lock().unwrap().push("POST /v1/support/requests".into());
+    let reach = reach_out(&requester, "now").await;
+    log.0.lock().unwrap().push("POST /v1/support/requests".into());
+    let second = reach_out(&requester, "week").await;
+    let sub = s.emulator.subscribe();
+    let (status, text) = log.with_secret(&s.server, "/v1/support/mailboxes/push", &reach.secret, mailbox_push(&reach, &sub)).await;
+    assert_eq!(status, 204, "{text}");
+    assert_eq!(log.status(&s.server, &reach).await["status"], "waiting");
+
+    // The old forms, with the id in the path, are not served, whoever asks and however.
+    let (id, mailbox) = (&reach.id, reach.mailbox.to_text());
+    for (method, path) in [
+        ("GET", format!("/v1/support/requests/{id}")),
+        ("POST", format!("/v1/support/requests/{id}")),
+        ("POST", format!("/v1/support/requests/{id}/close")),
+        ("POST", format!("/v1/support/mailboxes/{mailbox}/push")),
+    ] {
+        let body = (method == "POST").then(|| json!({"mailbox_secret": reach.secret, "endpoint": sub.endpoint, "p256dh": sub.p256dh, "auth": sub.auth}));
+        let (status, text) = with_secret(&s.server, method, &path, &reach.secret, body).await;
+        assert_eq!(status, 404, "{method} {path} is still served: {text}");
+    }
+    for path in [format!("/v1/support/requests/{id}/claim"), format!("/v1/support/requests/{id}/close")] {
+        let (status, text) = api_request(&pat, "POST", &path, None).await.unwrap();
+        assert_eq!(status, 404, "POST {path} is still served: {text}");
+    }
+    let (status, text) = api_request(&pat, "POST", &format!("/v1/support/requests/{id}/handoff"), Some(&json!({"to": sam.account}))).await.unwrap();
+    assert_eq!(status, 404, "the old hand-off path is still served: {text}");
+    let (status, text) = api_request(&admin, "POST", &format!("/v1/admin/devices/{}/revoke", lost.device.to_text()), None).await.unwrap();
+    assert_eq!(status, 404, "the old revoke path is still served: {text}");
+    assert_eq!(log.status(&s.server, &reach).await["status"], "waiting", "no old form claimed or closed it");
+
+    // The flow, each id in a body.
+    let queue = log.call(&pat, "GET", "/v1/support/queue", None, 200).await;
+    assert_eq!(queue["requests"].as_array().unwrap().len(), 2);
+    let claimed = log.call(&pat, "POST", "/v1/support/requests/claim", request_ref(id), 200).await;
+    assert_eq!(claimed["mailbox"], json!(reach.mailbox));
+    assert_eq!(log.status(&s.server, &reach).await["status"], "accepted");
+    let handed = log.call(&pat, "POST", "/v1/support/requests/handoff", Some(json!({"id": id, "to": sam.account})), 200).await;
+    assert_eq!(handed, json!({"claimed_by": sam.account}));
+    log.call(&sam, "POST", "/v1/support/requests/close", request_ref(id), 204).await;
+    let (status, text) = log.with_secret(&s.server, "/v1/support/requests/close", &second.secret, json!({"id": second.id})).await;
+    assert_eq!(status, 204, "the requester closes with the secret: {text}");
+    let revoked = log.call(&admin, "POST", "/v1/admin/devices/revoke", Some(json!({"device": lost.device})), 200).await;
+    assert_eq!(revoked["revoked"], true);
+    for r in [&reach, &second] {
+        let (status, _) = status_of(&s.server, &r.id, &r.secret).await;
+        assert_eq!(status, 404, "closed and forgotten");
+    }
+
+    let mut secrets: Vec<String> = Vec::new();
+    for r in [&reach, &second] {
+        let id = sallyport_core::protocol::RequestId::parse(&r.id).unwrap();
+        for bytes in [id.as_bytes().as_slice(), r.mailbox.as_bytes(), r.secret.as_bytes()] {
+            secrets.extend(forms(bytes).into_iter().map(|f| f.to_lowercase()));
+        }
+    }
+    secrets.extend(forms(lost.device.as_bytes()).into_iter().map(|f| f.to_lowercase()));
+    let lines = log.lines();
+    assert_eq!(lines.len(), 12, "{lines:#?}");
+    for line in &lines {
+        let lower = line.to_lowercase();
+        for needle in &secrets {
+            assert!(!lower.contains(needle.as_str()), "an id in a request target: {line}");
+        }
+    }
 }

@@ -6,8 +6,9 @@
 // sees the request in the queue and accepts; the conversation opens on both sides, Pat's showing
 // the name Dana chose, which never reaches the server (searched for before and after the accept and
 // after the close); they talk; Pat hands off to Sam and leaves; Sam and Dana talk. Later Pat hands
-// a second request to Sam, and Sam (now its holder on the server) closes it. axe-core on every new
-// screen; screenshots.
+// a second request to Sam, and Sam (now its holder on the server) closes it. Every URL the phones
+// request is kept, as a reverse proxy's access log would: no request, mailbox or device id is in
+// one (ids travel in bodies). axe-core on every new screen; screenshots.
 //
 //   cd web-client && npm run build && node --test e2e/
 
@@ -43,6 +44,41 @@ async function reachOutToday(page) {
   await page.getByRole('status').filter({ hasText: 'Waiting for a peer supporter.' }).waitFor();
 }
 
+/** A base64url id of 16 bytes, as request, mailbox and device ids are written. */
+const ID = /^[A-Za-z0-9_-]{22}$/;
+
+/**
+ * What a reverse proxy in front of the server would see of a phone: every URL it requests (`urls`),
+ * and every request, mailbox or device id its API calls carried in a body or got in an answer
+ * (`ids`), to look for in those URLs.
+ */
+function recordTraffic(phone, traffic) {
+  const collect = (text) => {
+    let body;
+    try {
+      body = JSON.parse(text);
+    } catch {
+      return;
+    }
+    const walk = (value, key) => {
+      if (Array.isArray(value)) value.forEach((v) => walk(v, key));
+      else if (value && typeof value === 'object') for (const [k, v] of Object.entries(value)) walk(v, k);
+      else if (['id', 'mailbox', 'mailboxes', 'device'].includes(key) && typeof value === 'string' && ID.test(value)) traffic.ids.add(value);
+    };
+    walk(body, '');
+  };
+  // Where request, mailbox and device ids travel. Roster, rotation, override and swap ids are about
+  // the team's schedule and stay in paths (protocol §11), so their answers are not searched.
+  const api = (url) => /^\/v1\/(support\/(requests|queue|mailboxes)|admin\/devices|me$|enrol$|directory$)/.test(new URL(url).pathname);
+  phone.context.on('request', (request) => {
+    traffic.urls.push(`${request.method()} ${request.url()}`);
+    if (api(request.url()) && request.postData()) collect(request.postData());
+  });
+  phone.context.on('response', (response) => {
+    if (api(response.url())) traffic.pending.push(response.text().then(collect, () => {}));
+  });
+}
+
 describe('Peer support in headless Chromium', () => {
   let server;
   let browser;
@@ -50,6 +86,7 @@ describe('Peer support in headless Chromium', () => {
   let pat;
   let sam;
   let dana;
+  const traffic = { urls: [], ids: new Set(), pending: [] };
 
   before(async () => {
     server = await startServer({ adminName: ALEX.name });
@@ -86,6 +123,7 @@ describe('Peer support in headless Chromium', () => {
     sam = await newPhone(browser, 'sam');
     dana = await newPhone(browser, 'dana');
     phones.push(pat, sam, dana);
+    for (const phone of [pat, sam, dana]) recordTraffic(phone, traffic);
     await enrol(pat.page, links.pat, { pin: PAT.pin });
     await enrol(sam.page, links.sam, { pin: SAM.pin });
     await enrol(dana.page, links.dana, { pin: DANA.pin });
@@ -370,7 +408,8 @@ describe('Peer support in headless Chromium', () => {
     await pat.page.getByText('This conversation was closed.').waitFor();
   });
 
-  step('after a hand-off the new supporter holds the request on the server and closes it', [TAKEN], async () => {
+  const HELD = 'after a hand-off the new supporter holds the request on the server and closes it';
+  step(HELD, [TAKEN], async () => {
     await goTo(dana.page, 'Conversations');
     await link(dana.page, 'Talk to a peer').click();
     await reachOutToday(dana.page);
@@ -397,6 +436,20 @@ describe('Peer support in headless Chromium', () => {
     await button(sam.page, 'Close conversation').click();
     await sam.page.getByText('This conversation was closed.').waitFor({ timeout: 30_000 });
     assert.equal(await sam.page.getByRole('alert').count(), 0, 'no "not allowed" for Sam');
+  });
+
+  step('no request, mailbox or device id is in any URL a phone requested (an access log holds none)', [HELD], async () => {
+    await Promise.all(traffic.pending);
+    const calls = (path) => traffic.urls.filter((u) => new URL(u.split(' ')[1]).pathname === path).length;
+    for (const path of ['/v1/support/requests', '/v1/support/requests/status', '/v1/support/requests/claim', '/v1/support/requests/handoff', '/v1/support/requests/close']) {
+      assert.ok(calls(path) > 0, `the flow called ${path}`);
+    }
+    // Three requests reached out, each with its mailbox, plus the phones' own devices and mailboxes.
+    assert.ok(traffic.ids.size >= 6, `ids seen in bodies: ${traffic.ids.size}`);
+    for (const url of traffic.urls) {
+      const target = decodeURIComponent(url);
+      for (const id of traffic.ids) assert.ok(!target.includes(id), `an id in a requested URL: ${url}`);
+    }
   });
 
   step('nothing readable on the server: no support message, revealed name or pseudonym in its files or log', [CLOSE_NAME], async () => {

@@ -114,8 +114,9 @@ export const createInvitation = (s: Signer, body: { display_name: string; roles:
 
 export const listDevices = (s: Signer) => request<{ devices: DeviceRow[] }>('GET', '/v1/admin/devices', undefined, s);
 
-export const revokeDevice = (s: Signer, device: string) =>
-  request<{ revoked: boolean }>('POST', `/v1/admin/devices/${encodeURIComponent(device)}/revoke`, undefined, s);
+// Ids go in bodies, never in paths or query strings: a reverse proxy's access log would tie them
+// to a client address and a time (protocol §11).
+export const revokeDevice = (s: Signer, device: string) => request<{ revoked: boolean }>('POST', '/v1/admin/devices/revoke', { device }, s);
 
 export const setEapLine = (s: Signer, body: { name: string; call: string; text?: string; description?: string }) =>
   request<ServerConfig>('PUT', '/v1/admin/eap-line', body, s);
@@ -274,13 +275,13 @@ export const getMyShifts = (s: Signer, limit = 10) => request<{ shifts: Shift[] 
 export const createSupportRequest = (s: Signer, body: { urgency: Urgency; mailbox: string; mailbox_secret: string; key_package: string }) =>
   request<{ id: string }>('POST', '/v1/support/requests', body, s);
 export const getRequestStatus = (id: string, secret: string) =>
-  request<{ status: 'waiting' | 'accepted'; urgency: Urgency; created_at: number }>('GET', `/v1/support/requests/${enc(id)}`, undefined, undefined, secret);
+  request<{ status: 'waiting' | 'accepted'; urgency: Urgency; created_at: number }>('POST', '/v1/support/requests/status', { id, mailbox_secret: secret });
 export const getQueue = (s: Signer) => request<{ requests: QueuedRequest[] }>('GET', '/v1/support/queue', undefined, s);
-export const claimRequest = (s: Signer, id: string) => request<{ id: string; mailbox: string; urgency: Urgency }>('POST', `/v1/support/requests/${enc(id)}/claim`, undefined, s);
+export const claimRequest = (s: Signer, id: string) => request<{ id: string; mailbox: string; urgency: Urgency }>('POST', '/v1/support/requests/claim', { id }, s);
 /** Tells the server the request is now held by `to` (after adding them to the conversation and before leaving). */
 export const handOffRequest = (s: Signer, id: string, to: string) =>
-  request<{ claimed_by: string }>('POST', `/v1/support/requests/${enc(id)}/handoff`, { to }, s);
-export const closeRequestAsSupporter = (s: Signer, id: string) => requestMaybeEmpty<unknown>('POST', `/v1/support/requests/${enc(id)}/close`, undefined, s);
-export const closeRequestAsRequester = (id: string, secret: string) => requestMaybeEmpty<unknown>('POST', `/v1/support/requests/${enc(id)}/close`, undefined, undefined, secret);
+  request<{ claimed_by: string }>('POST', '/v1/support/requests/handoff', { id, to }, s);
+export const closeRequestAsSupporter = (s: Signer, id: string) => requestMaybeEmpty<unknown>('POST', '/v1/support/requests/close', { id }, s);
+export const closeRequestAsRequester = (id: string, secret: string) => requestMaybeEmpty<unknown>('POST', '/v1/support/requests/close', { id }, undefined, secret);
 export const addSupportPush = (mailbox: string, secret: string, body: { endpoint: string; p256dh: string; auth: string }) =>
-  requestMaybeEmpty<unknown>('POST', `/v1/support/mailboxes/${enc(mailbox)}/push`, body, undefined, secret);
+  requestMaybeEmpty<unknown>('POST', '/v1/support/mailboxes/push', { mailbox, ...body }, undefined, secret);

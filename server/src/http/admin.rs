@@ -6,9 +6,9 @@ use super::error::ApiError;
 use super::state::AppState;
 use crate::workflows::{admin, app_config, enrolment};
 use axum::Json;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::StatusCode;
-use sallyport_protocol::rest::{ConfigBody, CrisisLine, DevicesBody, InvitationBody, InvitationRequest, RevokedBody};
+use sallyport_protocol::rest::{ConfigBody, CrisisLine, DevicesBody, InvitationBody, InvitationRequest, RevokeDeviceRequest, RevokedBody};
 
 /// `POST /v1/admin/invitations`: `201` with the one-time link.
 pub async fn create_invitation(State(state): State<AppState>, signed: Signed) -> Result<(StatusCode, Json<InvitationBody>), ApiError> {
@@ -22,13 +22,10 @@ pub async fn devices(State(state): State<AppState>, signed: Signed) -> Result<Js
     Ok(Json(admin::devices(&*state.store, &signed.caller).await?))
 }
 
-/// `POST /v1/admin/devices/{device}/revoke`.
-pub async fn revoke_device(
-    State(state): State<AppState>,
-    Path(device): Path<String>,
-    signed: Signed,
-) -> Result<Json<RevokedBody>, ApiError> {
-    Ok(Json(admin::revoke(&*state.store, &state.clock, &signed.caller, &device).await?))
+/// `POST /v1/admin/devices/revoke` with `{"device"}` (in the body, so no access log holds it).
+pub async fn revoke_device(State(state): State<AppState>, signed: Signed) -> Result<Json<RevokedBody>, ApiError> {
+    let body: RevokeDeviceRequest = signed.json()?;
+    Ok(Json(admin::revoke(&*state.store, &state.clock, &signed.caller, &body.device).await?))
 }
 
 /// `PUT /v1/admin/eap-line`: answers the new configuration.

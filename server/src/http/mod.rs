@@ -39,7 +39,7 @@ pub fn router(state: AppState, web_dir: Option<PathBuf>) -> Router {
         .route("/v1/directory", get(app::directory))
         .route("/v1/admin/invitations", post(admin::create_invitation))
         .route("/v1/admin/devices", get(admin::devices))
-        .route("/v1/admin/devices/{device}/revoke", post(admin::revoke_device))
+        .route("/v1/admin/devices/revoke", post(admin::revoke_device))
         .route("/v1/admin/eap-line", put(admin::set_eap_line).delete(admin::delete_eap_line))
         .route("/v1/push/subscriptions", post(push::subscribe).delete(push::unsubscribe))
         .route("/healthz", get(health::healthz))

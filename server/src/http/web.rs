@@ -12,12 +12,15 @@ use std::path::{Path, PathBuf};
 use tower::ServiceExt as _;
 use tower_http::services::ServeDir;
 
-/// The web app's routes, or a plain landing page when no built app is present.
+/// The web app's routes, or a plain landing page when no built app is present. Either way an API
+/// path without a route is `404` (an old form such as `/v1/support/requests/{id}` must not look
+/// served).
 pub fn router<S: Clone + Send + Sync + 'static>(web_dir: Option<PathBuf>) -> Router<S> {
     match web_dir {
         Some(dir) => Router::new().fallback(move |request: Request| serve(dir.clone(), request)),
         None => Router::new().fallback(|request: Request| async move {
-            if request.method() == Method::GET || request.method() == Method::HEAD {
+            let page = request.method() == Method::GET || request.method() == Method::HEAD;
+            if page && !is_reserved(request.uri().path()) {
                 super::health::landing().await.into_response()
             } else {
                 StatusCode::NOT_FOUND.into_response()

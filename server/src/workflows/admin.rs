@@ -26,12 +26,10 @@ pub async fn devices(store: &dyn Store, caller: &DeviceRecord) -> Outcome<Device
     Ok(DevicesBody { devices })
 }
 
-/// `POST /v1/admin/devices/{device}/revoke` (administrators). `revoked: false` if it was revoked
-/// already.
-pub async fn revoke(store: &dyn Store, clock: &Clock, caller: &DeviceRecord, device: &str) -> Outcome<RevokedBody> {
+/// `POST /v1/admin/devices/revoke` (administrators). `revoked: false` if it was revoked already.
+pub async fn revoke(store: &dyn Store, clock: &Clock, caller: &DeviceRecord, device: &DeviceId) -> Outcome<RevokedBody> {
     require(caller, Role::Admin)?;
-    let device = DeviceId::parse(device).ok_or(WorkflowError::NotFound(None))?;
-    match store.revoke_device(&device, clock.now()).await {
+    match store.revoke_device(device, clock.now()).await {
         Ok(revoked) => {
             if revoked {
                 tracing::info!("an administrator revoked a device");

@@ -1,29 +1,31 @@
 //! Support requests (protocol/README.md §13.2). Signed by a device, except where the requester
-//! proves the unlinked mailbox's secret in the `Sallyport-Mailbox-Secret` header (or body).
+//! proves the unlinked mailbox's secret (`Sallyport-Mailbox-Secret` header, or the status body).
+//! Request and mailbox ids travel in JSON bodies, never in paths or query strings, so a reverse
+//! proxy's access log cannot tie one to a client address and a time.
 
 use crate::http::auth::Signed;
 use crate::http::error::ApiError;
 use crate::http::state::AppState;
-use crate::workflows::peer_support::requests::request_id;
-use axum::extract::{FromRequest, Path, Request, State};
+use axum::extract::rejection::JsonRejection;
+use axum::extract::{FromRequest, Request, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use sallyport_protocol::MailboxSecret;
 use sallyport_protocol::support::{
     ClaimedSupportRequest, CreateSupportRequest, CreatedSupportRequest, HandOffRequest, HandedOff, MAILBOX_SECRET_HEADER,
-    MailboxPushSubscription, SecretBody, SupportQueue, SupportRequestStatus,
+    MailboxPushSubscription, RequestRef, RequestStatusQuery, SupportQueue, SupportRequestStatus,
 };
 
 pub fn router() -> Router<AppState> {
     Router::new()
         .route("/v1/support/requests", post(create))
-        .route("/v1/support/requests/{id}", get(status).post(status_by_body))
-        .route("/v1/support/requests/{id}/claim", post(claim))
-        .route("/v1/support/requests/{id}/close", post(close))
-        .route("/v1/support/requests/{id}/handoff", post(handoff))
+        .route("/v1/support/requests/status", post(status))
+        .route("/v1/support/requests/claim", post(claim))
+        .route("/v1/support/requests/close", post(close))
+        .route("/v1/support/requests/handoff", post(handoff))
         .route("/v1/support/queue", get(queue))
-        .route("/v1/support/mailboxes/{mailbox}/push", post(register_push))
+        .route("/v1/support/mailboxes/push", post(register_push))
 }
 
 /// The mailbox secret from the `Sallyport-Mailbox-Secret` header, if one was sent.
@@ -42,27 +44,24 @@ fn required_secret(headers: &HeaderMap) -> Result<MailboxSecret, ApiError> {
     secret_from(headers).ok_or_else(|| ApiError::bad_request("Sallyport-Mailbox-Secret is missing"))?
 }
 
+/// An unsigned JSON body, refused as `bad_request` with axum's reason.
+fn unsigned<T>(body: Result<Json<T>, JsonRejection>) -> Result<T, ApiError> {
+    body.map(|Json(body)| body).map_err(|e| ApiError::bad_request(e.body_text()))
+}
+
 /// `POST /v1/support/requests` (signed by any enrolled device; nothing about it is stored).
 async fn create(State(state): State<AppState>, signed: Signed) -> Result<Json<CreatedSupportRequest>, ApiError> {
     let body: CreateSupportRequest = signed.json()?;
     Ok(Json(state.peer_support.reach_out(&signed.caller, body).await?))
 }
 
-/// `GET /v1/support/requests/{id}` with the mailbox secret header: the requester's status.
-async fn status(State(state): State<AppState>, Path(id): Path<String>, headers: HeaderMap) -> Result<Json<SupportRequestStatus>, ApiError> {
-    let id = request_id(&id)?;
-    Ok(Json(state.peer_support.status(&id, &required_secret(&headers)?).await?))
-}
-
-/// `POST /v1/support/requests/{id}` with `{"mailbox_secret"}`: the same, for clients that would
-/// rather not put the secret in a header.
-async fn status_by_body(
+/// `POST /v1/support/requests/status` with `{"id", "mailbox_secret"}`: the requester's status.
+async fn status(
     State(state): State<AppState>,
-    Path(id): Path<String>,
-    Json(body): Json<SecretBody>,
+    body: Result<Json<RequestStatusQuery>, JsonRejection>,
 ) -> Result<Json<SupportRequestStatus>, ApiError> {
-    let id = request_id(&id)?;
-    Ok(Json(state.peer_support.status(&id, &body.mailbox_secret).await?))
+    let query = unsigned(body)?;
+    Ok(Json(state.peer_support.status(&query.id, &query.mailbox_secret).await?))
 }
 
 /// `GET /v1/support/queue` (peer supporters and coordinators).
@@ -70,40 +69,45 @@ async fn queue(State(state): State<AppState>, signed: Signed) -> Result<Json<Sup
     Ok(Json(state.peer_support.queue(&signed.caller).await?))
 }
 
-/// `POST /v1/support/requests/{id}/claim`.
-async fn claim(State(state): State<AppState>, Path(id): Path<String>, signed: Signed) -> Result<Json<ClaimedSupportRequest>, ApiError> {
-    let id = request_id(&id)?;
-    Ok(Json(state.peer_support.claim(&id, &signed.caller).await?))
+/// `POST /v1/support/requests/claim` with `{"id"}`.
+async fn claim(State(state): State<AppState>, signed: Signed) -> Result<Json<ClaimedSupportRequest>, ApiError> {
+    let body: RequestRef = signed.json()?;
+    Ok(Json(state.peer_support.claim(&body.id, &signed.caller).await?))
 }
 
-/// `POST /v1/support/requests/{id}/close`: by the requester (mailbox secret header) or, signed,
-/// by the supporter who holds it or a coordinator. `204`.
-async fn close(State(state): State<AppState>, Path(id): Path<String>, request: Request) -> Result<StatusCode, ApiError> {
-    let id = request_id(&id)?;
+/// `POST /v1/support/requests/close` with `{"id"}`: by the requester (mailbox secret header) or,
+/// signed, by the supporter who holds it or a coordinator. `204`.
+async fn close(State(state): State<AppState>, request: Request) -> Result<StatusCode, ApiError> {
     match secret_from(request.headers()) {
-        Some(secret) => state.peer_support.close_as_requester(&id, &secret?).await?,
+        Some(secret) => {
+            let secret = secret?;
+            let body = unsigned(Json::<RequestRef>::from_request(request, &state).await)?;
+            state.peer_support.close_as_requester(&body.id, &secret).await?
+        }
         None => {
             let signed = Signed::from_request(request, &state).await?;
-            state.peer_support.close_as_holder(&id, &signed.caller).await?
+            let body: RequestRef = signed.json()?;
+            state.peer_support.close_as_holder(&body.id, &signed.caller).await?
         }
     }
     Ok(StatusCode::NO_CONTENT)
 }
 
-/// `POST /v1/support/requests/{id}/handoff` with `{"to": account}`.
-async fn handoff(State(state): State<AppState>, Path(id): Path<String>, signed: Signed) -> Result<Json<HandedOff>, ApiError> {
-    let id = request_id(&id)?;
+/// `POST /v1/support/requests/handoff` with `{"id", "to": account}`.
+async fn handoff(State(state): State<AppState>, signed: Signed) -> Result<Json<HandedOff>, ApiError> {
     let body: HandOffRequest = signed.json()?;
-    Ok(Json(state.peer_support.hand_off(&id, &signed.caller, body.to).await?))
+    Ok(Json(state.peer_support.hand_off(&body.id, &signed.caller, body.to).await?))
 }
 
-/// `POST /v1/support/mailboxes/{mailbox}/push` with the mailbox secret header. `204`.
+/// `POST /v1/support/mailboxes/push` with the mailbox secret header and `{"mailbox", "endpoint",
+/// "p256dh", "auth"}`. `204`.
 async fn register_push(
     State(state): State<AppState>,
-    Path(mailbox): Path<String>,
     headers: HeaderMap,
-    Json(body): Json<MailboxPushSubscription>,
+    body: Result<Json<MailboxPushSubscription>, JsonRejection>,
 ) -> Result<StatusCode, ApiError> {
-    state.peer_support.register_mailbox_push(&mailbox, &required_secret(&headers)?, &body).await?;
+    let secret = required_secret(&headers)?;
+    let body = unsigned(body)?;
+    state.peer_support.register_mailbox_push(&body.mailbox, &secret, &body.subscription()).await?;
     Ok(StatusCode::NO_CONTENT)
 }

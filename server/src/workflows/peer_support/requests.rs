@@ -14,20 +14,14 @@ use crate::store::{Conflict, DeviceRecord, MailboxAccess, StoreError};
 use crate::workflows::{Outcome, WorkflowError};
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use sallyport_protocol::rest::Role;
+use sallyport_protocol::rest::{PushSubscriptionBody, Role};
 use sallyport_protocol::support::{
-    ClaimedSupportRequest, CreateSupportRequest, CreatedSupportRequest, HandedOff, MailboxPushSubscription, QueuedSupportRequest,
-    SupportQueue, SupportRequestStatus, SupportStatus,
+    ClaimedSupportRequest, CreateSupportRequest, CreatedSupportRequest, HandedOff, QueuedSupportRequest, SupportQueue, SupportRequestStatus, SupportStatus,
 };
 use sallyport_protocol::{AccountId, MAX_KEY_PACKAGE_BYTES, MailboxId, MailboxSecret, RequestId};
 
 fn not_found() -> WorkflowError {
     WorkflowError::NotFound(None)
-}
-
-/// A request id from a path: anything malformed is simply not found.
-pub fn request_id(text: &str) -> Outcome<RequestId> {
-    RequestId::parse(text).ok_or_else(not_found)
 }
 
 /// Why `caller` may not take, hand off or close a request, as a workflow error.
@@ -94,7 +88,7 @@ impl PeerSupport {
         Ok(record)
     }
 
-    /// The requester's status (`GET /v1/support/requests/{id}` with the mailbox secret). A closed
+    /// The requester's status (`POST /v1/support/requests/status` with the mailbox secret). A closed
     /// request is forgotten: `NotFound`.
     pub async fn status(&self, id: &RequestId, secret: &MailboxSecret) -> Outcome<SupportRequestStatus> {
         let record = self.as_requester(id, secret).await?;
@@ -209,18 +203,17 @@ impl PeerSupport {
         }
     }
 
-    /// `POST /v1/support/mailboxes/{mailbox}/push` with the mailbox secret: a push subscription
-    /// for an unlinked mailbox, stored against the mailbox only.
-    pub async fn register_mailbox_push(&self, mailbox: &str, secret: &MailboxSecret, body: &MailboxPushSubscription) -> Outcome<()> {
-        let mailbox = MailboxId::parse(mailbox).ok_or_else(not_found)?;
-        match self.store.mailbox_access(&mailbox).await? {
+    /// `POST /v1/support/mailboxes/push` with the mailbox secret: a push subscription for an
+    /// unlinked mailbox, stored against the mailbox only.
+    pub async fn register_mailbox_push(&self, mailbox: &MailboxId, secret: &MailboxSecret, body: &PushSubscriptionBody) -> Outcome<()> {
+        match self.store.mailbox_access(mailbox).await? {
             Some(MailboxAccess::Unlinked { secret_hash }) if secret_matches(secret.as_bytes(), &secret_hash) => {}
             Some(_) => return Err(WorkflowError::WrongMailboxSecret),
             None => return Err(not_found()),
         }
         let subscription =
             subscriptions::check(body, self.push.allow_insecure_endpoints).map_err(|e| WorkflowError::Invalid(e.0))?;
-        match self.store.add_mailbox_push_subscription(&mailbox, &subscription).await {
+        match self.store.add_mailbox_push_subscription(mailbox, &subscription).await {
             Ok(()) => Ok(()),
             Err(StoreError::NotFound) => Err(not_found()),
             Err(StoreError::Conflict(Conflict::EndpointInUse)) => Err(WorkflowError::Refused(
