@@ -14,7 +14,7 @@ use anyhow::Context as _;
 use async_trait::async_trait;
 use sallyport_protocol::MailboxId;
 use sqlx::Postgres;
-use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions, PgRow};
+use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions, PgRow, PgSslMode};
 use std::str::FromStr;
 use std::sync::Mutex;
 use std::time::Duration;
@@ -40,19 +40,24 @@ shared_sql!(
 
 impl PostgresStore {
     /// Connects to `url` (`postgres://…`) and applies the embedded migrations (sqlx takes an
-    /// advisory lock, so nodes starting together migrate once).
+    /// advisory lock, so nodes starting together migrate once). With `sslmode=require`,
+    /// `verify-ca` or `verify-full` every connection is TLS or the server does not start.
     pub async fn connect(url: &str) -> anyhow::Result<Self> {
         // synchronous_commit=on whatever the server's default: a commit returns only once its WAL
         // is flushed to disk, so nothing the server acknowledged is lost on power loss.
         let options = PgConnectOptions::from_str(url)
             .context("parsing the PostgreSQL database URL")?
             .options([("synchronous_commit", "on")]);
+        let tls = tls_mode(url, options.get_ssl_mode())?;
         let pool = PgPoolOptions::new()
             .max_connections(10)
             .acquire_timeout(Duration::from_secs(10))
             .connect_with(options.clone())
             .await
-            .context("connecting to PostgreSQL")?;
+            .with_context(|| match tls {
+                Some(mode) => format!("connecting to PostgreSQL over TLS (sslmode={mode})"),
+                None => "connecting to PostgreSQL".to_owned(),
+            })?;
         sqlx::migrate!("../migrations/postgres")
             .run(&pool)
             .await
@@ -132,9 +137,59 @@ impl Store for PostgresStore {
     }
 }
 
+/// The `sslmode` that makes every connection TLS, or `None` when the link may be plaintext
+/// (`disable`, `allow`, `prefer`). Refuses a root certificate with a mode that would not check the
+/// server's certificate against it: libpq reads `sslmode=require` plus `sslrootcert` as
+/// `verify-ca`, sqlx accepts any certificate then, and an operator who names a CA means it checked.
+fn tls_mode(url: &str, mode: PgSslMode) -> anyhow::Result<Option<&'static str>> {
+    let tls = match mode {
+        PgSslMode::Disable | PgSslMode::Allow | PgSslMode::Prefer => None,
+        PgSslMode::Require => Some("require"),
+        PgSslMode::VerifyCa => Some("verify-ca"),
+        PgSslMode::VerifyFull => Some("verify-full"),
+    };
+    // The names sqlx reads a root certificate from (URL parameters, then PGSSLROOTCERT).
+    let root_cert_in_url = url::Url::parse(url)
+        .map(|u| u.query_pairs().any(|(k, _)| matches!(&*k, "sslrootcert" | "ssl-root-cert" | "ssl-ca")))
+        .unwrap_or(false);
+    let root_cert = root_cert_in_url || std::env::var_os("PGSSLROOTCERT").is_some();
+    if root_cert && !matches!(mode, PgSslMode::VerifyCa | PgSslMode::VerifyFull) {
+        anyhow::bail!(
+            "the PostgreSQL database URL names a root certificate (sslrootcert) but sslmode={} does not \
+             check the server's certificate against it: use sslmode=verify-full (or verify-ca)",
+            tls.unwrap_or("prefer (the default), disable or allow")
+        );
+    }
+    Ok(tls)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_root_certificate_needs_a_mode_that_checks_it() {
+        let url = "postgres://u@db.internal/sallyport?sslmode=verify-full&sslrootcert=/etc/ca.pem";
+        assert_eq!(tls_mode(url, PgSslMode::VerifyFull).unwrap(), Some("verify-full"));
+        assert_eq!(tls_mode(url, PgSslMode::VerifyCa).unwrap(), Some("verify-ca"));
+        for mode in [PgSslMode::Require, PgSslMode::Prefer, PgSslMode::Disable, PgSslMode::Allow] {
+            let err = tls_mode(url, mode).unwrap_err().to_string();
+            assert!(err.contains("sslrootcert") && err.contains("verify-full"), "{err}");
+        }
+    }
+
+    #[test]
+    fn only_require_and_verify_modes_insist_on_tls() {
+        if std::env::var_os("PGSSLROOTCERT").is_some() {
+            eprintln!("skipped: PGSSLROOTCERT is set");
+            return;
+        }
+        let url = "postgres://u@db.internal/sallyport";
+        assert_eq!(tls_mode(url, PgSslMode::Require).unwrap(), Some("require"));
+        for mode in [PgSslMode::Prefer, PgSslMode::Disable, PgSslMode::Allow] {
+            assert_eq!(tls_mode(url, mode).unwrap(), None);
+        }
+    }
 
     #[tokio::test]
     async fn commits_wait_for_the_wal_flush_whatever_the_server_default() {
