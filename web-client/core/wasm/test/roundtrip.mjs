@@ -109,6 +109,11 @@ test('the session answers the challenge, delivers each message once and acks it'
     session.free();
 });
 
+/// The names the test gives members, by mailbox: credentials carry no name (the app takes names
+/// from the directory, or from a requester's encrypted name message).
+const NAMES = new Map();
+const nameOf = (member) => NAMES.get(member.mailbox);
+
 /// One member: its identity, its client and its stored state (the Map stands in for IndexedDB).
 class Member {
     constructor(handle, identity) {
@@ -116,7 +121,8 @@ class Member {
         this.identity = identity;
         this.mailbox = core.newMailbox().mailbox;
         this.db = new Map();
-        this.client = new MlsClient(identity, handle, this.mailbox, this.db);
+        NAMES.set(this.mailbox, handle);
+        this.client = new MlsClient(identity, this.mailbox, this.db);
         this.save();
     }
 
@@ -131,7 +137,7 @@ class Member {
     /// Drops the client and loads it again from the stored state.
     reload() {
         this.client.free();
-        this.client = new MlsClient(this.identity, this.handle, this.mailbox, this.db);
+        this.client = new MlsClient(this.identity, this.mailbox, this.db);
         this.save();
     }
 }
@@ -161,7 +167,7 @@ function assertReceived(events, handles, sender, text) {
         assert.equal(events[h].length, 1);
         const [event] = events[h];
         assert.equal(event.type, 'message', JSON.stringify(event));
-        assert.equal(event.sender.handle, sender);
+        assert.equal(nameOf(event.sender), sender);
         assert.equal(decoder.decode(event.plaintext), text);
     }
 }
@@ -194,12 +200,12 @@ test('an MLS group round trip: add, message, persist and restore, remove, seal, 
     alice.save();
     assert.equal(accepted.length, 1);
     assert.equal(accepted[0].type, 'membership_changed');
-    assert.deepEqual(accepted[0].added.map((m) => m.handle).sort(), ['bob', 'carol']);
+    assert.deepEqual(accepted[0].added.map(nameOf).sort(), ['bob', 'carol']);
     const joined = deliver(add, all);
     for (const h of ['bob', 'carol']) {
         assert.equal(joined[h][0].type, 'joined');
         assert.equal(joined[h][0].group, group);
-        assert.deepEqual(joined[h][0].members.map((m) => m.handle).sort(), ['alice', 'bob', 'carol']);
+        assert.deepEqual(joined[h][0].members.map(nameOf).sort(), ['alice', 'bob', 'carol']);
     }
 
     assertReceived(send(alice, group, 'hello from alice', all), ['bob', 'carol'], 'alice', 'hello from alice');
@@ -228,11 +234,11 @@ test('an MLS group round trip: add, message, persist and restore, remove, seal, 
     const remove = alice.client.removeMembers(group, [carol.mailbox]);
     alice.save();
     assert.equal(remove.commit, true);
-    assert.equal(alice.client.commitAccepted(group)[0].removed[0].handle, 'carol');
+    assert.deepEqual(alice.client.commitAccepted(group)[0].removed.map(nameOf), ['carol']);
     alice.save();
     const afterRemove = deliver(remove, all);
     assert.equal(afterRemove.bob[0].type, 'membership_changed');
-    assert.deepEqual(afterRemove.bob[0].removed.map((m) => m.handle), ['carol']);
+    assert.deepEqual(afterRemove.bob[0].removed.map(nameOf), ['carol']);
     assert.deepEqual(afterRemove.carol.map((e) => e.type), ['removed']);
     assert.deepEqual(carol.client.groups(), []);
     const secret = alice.client.encrypt(group, encoder.encode('carol must not read this'));
@@ -244,7 +250,7 @@ test('an MLS group round trip: add, message, persist and restore, remove, seal, 
     assert.equal(decoder.decode(bob.client.process(secret.envelope)[0].plaintext), 'carol must not read this');
     bob.save();
     assertReceived(send(bob, group, 'just us', all), ['alice'], 'bob', 'just us');
-    assert.deepEqual(alice.client.members(group).map((m) => m.handle).sort(), ['alice', 'bob']);
+    assert.deepEqual(alice.client.members(group).map(nameOf).sort(), ['alice', 'bob']);
 
     assert.throws(() => carol.client.encrypt(group, encoder.encode('x')), (e) => e.code === 'unknown_group');
 
@@ -259,18 +265,18 @@ test('an MLS group round trip: add, message, persist and restore, remove, seal, 
     assert.throws(() => aliceKeys.openSealed(aad, sealed));
 
     // Safety code: each side computes it from the group's roster; both see the same digits.
-    const roster = (m) => Object.fromEntries(m.client.members(group).map((x) => [x.handle, x]));
+    const roster = (m) => Object.fromEntries(m.client.members(group).map((x) => [nameOf(x), x]));
     const [a, b] = [roster(alice), roster(bob)];
     assert.deepEqual(a.alice.signingKey, alice.identity.publicKey);
-    const atAlice = new SafetyCode(a.alice.signingKey, 'alice', a.bob.signingKey, 'bob');
-    const atBob = new SafetyCode(b.bob.signingKey, 'bob', b.alice.signingKey, 'alice');
+    const atAlice = new SafetyCode(a.alice.signingKey, alice.mailbox, a.bob.signingKey, bob.mailbox);
+    const atBob = new SafetyCode(b.bob.signingKey, bob.mailbox, b.alice.signingKey, alice.mailbox);
     assert.match(atAlice.digits, /^\d{60}$/);
     assert.equal(atAlice.digits, atBob.digits);
     assert.equal(atAlice.display, atBob.display);
     assert.ok(atBob.verifyQr(atAlice.qrPayload()));
     assert.ok(atAlice.verifyQr(atBob.qrPayload()));
     assert.ok(!atAlice.verifyQr(atAlice.qrPayload()));
-    const impostor = new SafetyCode(a.alice.signingKey, 'alice', MlsIdentity.generate().publicKey, 'bob');
+    const impostor = new SafetyCode(a.alice.signingKey, alice.mailbox, MlsIdentity.generate().publicKey, bob.mailbox);
     assert.notEqual(impostor.digits, atAlice.digits);
 
     // Per-message cost in the 2-member group: 100-byte messages, alice encrypts, bob decrypts,
