@@ -41,21 +41,27 @@ pub fn workspace_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("tests/ is inside the workspace").to_path_buf()
 }
 
+/// The value of a PostgreSQL test setting (`scripts/test` sets them all), or `None` to skip when
+/// PostgreSQL is not configured; with `SALLYPORT_REQUIRE_POSTGRES=1` a missing one fails the test.
+pub fn postgres_setting(name: &str) -> Option<String> {
+    match std::env::var(name) {
+        Ok(value) => Some(value),
+        Err(_) => {
+            assert!(
+                std::env::var("SALLYPORT_REQUIRE_POSTGRES").as_deref() != Ok("1"),
+                "SALLYPORT_REQUIRE_POSTGRES=1 but {name} is not set (scripts/test sets it)"
+            );
+            eprintln!("skipping: no {name}");
+            None
+        }
+    }
+}
+
 /// A fresh, empty PostgreSQL database on the test cluster, or `None` when no cluster is
 /// configured. With `SALLYPORT_REQUIRE_POSTGRES=1` (the README's test command) a missing cluster
 /// fails the test instead.
 pub async fn postgres_database() -> Option<String> {
-    let base = match std::env::var("SALLYPORT_TEST_POSTGRES_URL") {
-        Ok(url) => url,
-        Err(_) => {
-            assert!(
-                std::env::var("SALLYPORT_REQUIRE_POSTGRES").as_deref() != Ok("1"),
-                "SALLYPORT_REQUIRE_POSTGRES=1 but SALLYPORT_TEST_POSTGRES_URL is not set"
-            );
-            eprintln!("skipping: no SALLYPORT_TEST_POSTGRES_URL");
-            return None;
-        }
-    };
+    let base = postgres_setting("SALLYPORT_TEST_POSTGRES_URL")?;
     use sqlx::Connection as _;
     let name = format!("e2e_{}", rand::random::<u64>());
     let mut conn = sqlx::PgConnection::connect(&base).await.expect("connecting to the test PostgreSQL");

@@ -12,17 +12,7 @@ use std::process::Stdio;
 /// `None` when no cluster is configured (a missing CA fails the test with
 /// `SALLYPORT_REQUIRE_POSTGRES=1`, as a missing cluster does).
 async fn tls_database() -> Option<(String, PathBuf)> {
-    let ca = match std::env::var("SALLYPORT_TEST_POSTGRES_CA") {
-        Ok(ca) => PathBuf::from(ca),
-        Err(_) => {
-            assert!(
-                std::env::var("SALLYPORT_REQUIRE_POSTGRES").as_deref() != Ok("1"),
-                "SALLYPORT_REQUIRE_POSTGRES=1 but SALLYPORT_TEST_POSTGRES_CA is not set (scripts/test sets it)"
-            );
-            eprintln!("skipping: no SALLYPORT_TEST_POSTGRES_CA");
-            return None;
-        }
-    };
+    let ca = PathBuf::from(postgres_setting("SALLYPORT_TEST_POSTGRES_CA")?);
     assert!(ca.is_file(), "SALLYPORT_TEST_POSTGRES_CA={} is not a file", ca.display());
     Some((postgres_database().await?, ca))
 }
