@@ -1,7 +1,7 @@
 //! The bytes a device signs to authenticate a connection. Binding the server's origin stops a
 //! signature made for one server being replayed at another; the nonce makes it single-use.
 
-use crate::{DeviceId, Nonce};
+use crate::{AccountId, DeviceId, MailboxId, Nonce, PublicKey};
 
 const CONTEXT: &[u8] = b"sallyport-auth-v1";
 
@@ -42,6 +42,30 @@ pub fn request_message(
     m.extend_from_slice(path_and_query.as_bytes());
     m.push(0);
     m.extend_from_slice(body_sha256);
+    m
+}
+
+const APPROVAL_CONTEXT: &[u8] = b"sallyport-device-approval-v1";
+
+/// What an existing device of an account signs to approve a new device of the same account
+/// (protocol/README.md §14): `"sallyport-device-approval-v1" 0x00 account(16) device(16)
+/// mailbox(16) signing_key(32) notification_key(32)`. Other members' clients verify it with a key
+/// they already trust before they add the new device to a conversation; the server cannot make one.
+pub fn device_approval_message(
+    account: &AccountId,
+    device: &DeviceId,
+    mailbox: &MailboxId,
+    signing_key: &PublicKey,
+    notification_key: &PublicKey,
+) -> Vec<u8> {
+    let mut m = Vec::with_capacity(APPROVAL_CONTEXT.len() + 1 + 16 * 3 + 32 * 2);
+    m.extend_from_slice(APPROVAL_CONTEXT);
+    m.push(0);
+    m.extend_from_slice(account.as_bytes());
+    m.extend_from_slice(device.as_bytes());
+    m.extend_from_slice(mailbox.as_bytes());
+    m.extend_from_slice(signing_key.as_bytes());
+    m.extend_from_slice(notification_key.as_bytes());
     m
 }
 

@@ -83,6 +83,9 @@ pub enum ErrorCode {
     AlreadyClaimed,
     /// The support request has not been accepted by anyone, so there is nothing to hand off.
     NotClaimed,
+    /// The device waits for an existing device of its account to approve it; until then it cannot
+    /// publish KeyPackages or take support requests.
+    DevicePending,
 }
 
 impl ErrorCode {
@@ -124,6 +127,7 @@ impl ErrorCode {
             Self::SwapNotPending => "swap_not_pending",
             Self::AlreadyClaimed => "already_claimed",
             Self::NotClaimed => "not_claimed",
+            Self::DevicePending => "device_pending",
         }
     }
 
@@ -182,6 +186,7 @@ impl ErrorCode {
             Self::SwapNotPending => "this swap was already answered or cancelled",
             Self::AlreadyClaimed => "another peer supporter has already accepted this request",
             Self::NotClaimed => "nobody has accepted this request yet, so it cannot be handed off",
+            Self::DevicePending => "this device waits for approval from another device of the account",
         }
     }
 }

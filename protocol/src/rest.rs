@@ -1,6 +1,6 @@
 //! REST bodies (JSON over HTTP on the same port as the WebSocket).
 
-use crate::{AccountId, DeviceId, ErrorCode, MailboxId, PublicKey};
+use crate::{AccountId, DeviceId, ErrorCode, MailboxId, PublicKey, Signature};
 use serde::{Deserialize, Serialize};
 
 /// A person's roles. Stored and sent as these snake_case names.
@@ -61,6 +61,8 @@ pub struct EnrolResponse {
     pub mailbox: MailboxId,
     pub display_name: String,
     pub roles: Vec<Role>,
+    /// False when the account already has a device: this one waits for its approval.
+    pub approved: bool,
 }
 
 /// The body of every REST error response.
@@ -102,15 +104,46 @@ pub struct MeBody {
     pub mailbox: MailboxId,
     pub display_name: String,
     pub roles: Vec<Role>,
+    /// False while this device waits for an existing device of the account to approve it.
+    pub approved: bool,
 }
 
-/// One person in `GET /v1/directory`: an account with its active devices' linked mailboxes.
+/// One person in `GET /v1/directory`: an account with its active devices.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Person {
     pub account: AccountId,
     pub display_name: String,
     pub roles: Vec<Role>,
+    /// The linked mailboxes of the account's approved active devices.
     pub mailboxes: Vec<MailboxId>,
+    /// Every active device, approved or waiting, with what clients need to decide whether to
+    /// trust it (protocol/README.md §14).
+    pub devices: Vec<DirectoryDevice>,
+}
+
+/// A device in the directory. `approved_by`/`approval` are absent for an account's first device
+/// (and for the first device after all others were revoked: a new identity) and for a device that
+/// waits for approval (`approved` false).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DirectoryDevice {
+    pub device: DeviceId,
+    pub mailbox: MailboxId,
+    pub signing_key: PublicKey,
+    pub notification_key: PublicKey,
+    pub approved: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub approved_by: Option<PublicKey>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub approval: Option<Signature>,
+}
+
+/// `POST /v1/devices/approve`: an approved device of the account signs the new device's keys
+/// (`auth::device_approval_message`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ApproveDeviceRequest {
+    pub device: DeviceId,
+    pub signature: Signature,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -146,6 +179,9 @@ pub struct DeviceBody {
     pub created_at: i64,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub revoked_at: Option<i64>,
+    /// False while it waits for a device of its account to approve it.
+    #[serde(default)]
+    pub approved: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -51,7 +51,13 @@ pub async fn run(command: AdminCommand) -> anyhow::Result<()> {
             println!("{:<24} {:<24} {:<28} ROLES / STATE", "DEVICE", "ACCOUNT", "NAME");
             for d in devices {
                 let roles: Vec<&str> = d.roles.iter().map(|r| r.as_str()).collect();
-                let state = if d.revoked_at.is_some() { " (revoked)" } else { "" };
+                let state = if d.revoked_at.is_some() {
+                    " (revoked)"
+                } else if d.is_pending() {
+                    " (waiting for approval by a device of the account)"
+                } else {
+                    ""
+                };
                 println!("{:<24} {:<24} {:<28} {}{}", d.device, d.account, d.display_name, roles.join(","), state);
             }
         }

@@ -40,13 +40,28 @@ export interface EnrolResponse {
   mailbox: string;
   display_name: string;
   roles: string[];
+  /** False while this device waits for approval by another device of the account. */
+  approved: boolean;
+}
+
+/** A device in `GET /v1/directory` (protocol/README.md §14). */
+export interface DirectoryDevice {
+  device: string;
+  mailbox: string;
+  signing_key: string;
+  notification_key: string;
+  approved: boolean;
+  approved_by?: string;
+  approval?: string;
 }
 
 export interface Person {
   account: string;
   display_name: string;
   roles: string[];
+  /** The approved devices' mailboxes (which of them this device trusts: engine/trust.ts). */
   mailboxes: string[];
+  devices: DirectoryDevice[];
 }
 
 export interface DeviceRow {
@@ -56,6 +71,7 @@ export interface DeviceRow {
   roles: string[];
   created_at: number;
   revoked_at?: number;
+  approved: boolean;
 }
 
 async function parse<T>(response: Response): Promise<T> {
@@ -107,6 +123,9 @@ export const enrol = (body: { code: string; signing_key: string; notification_ke
   request<EnrolResponse>('POST', '/v1/enrol', body);
 
 export const getMe = (s: Signer) => request<EnrolResponse>('GET', '/v1/me', undefined, s);
+/** An approved device of the account signs a new one (`signature` from `signDeviceApproval`). */
+export const approveDevice = (s: Signer, device: string, signature: string) =>
+  requestMaybeEmpty<unknown>('POST', '/v1/devices/approve', { device, signature }, s);
 export const getDirectory = (s: Signer) => request<{ people: Person[] }>('GET', '/v1/directory', undefined, s);
 
 export const createInvitation = (s: Signer, body: { display_name: string; roles: string[]; account?: string }) =>

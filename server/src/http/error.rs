@@ -73,6 +73,7 @@ impl From<WorkflowError> for ApiError {
             W::WrongMailboxSecret => ApiError::new(S::FORBIDDEN, ErrorCode::WrongMailboxSecret),
             W::RateLimited(message) => ApiError::with(S::TOO_MANY_REQUESTS, ErrorCode::RateLimited, Some(message)),
             W::DeviceRevoked => ApiError::new(S::UNAUTHORIZED, ErrorCode::DeviceRevoked),
+            W::DevicePending => ApiError::new(S::FORBIDDEN, ErrorCode::DevicePending),
             W::InvalidInvitation => ApiError::new(S::FORBIDDEN, ErrorCode::InvalidInvitation),
             W::Refused(message) => ApiError::with(S::CONFLICT, ErrorCode::BadRequest, Some(message)),
             W::Store(err) => err.into(),

@@ -37,6 +37,7 @@ pub fn router(state: AppState, web_dir: Option<PathBuf>) -> Router {
         .route("/v1/config", get(app::config))
         .route("/v1/me", get(app::me))
         .route("/v1/directory", get(app::directory))
+        .route("/v1/devices/approve", post(app::approve_device))
         .route("/v1/admin/invitations", post(admin::create_invitation))
         .route("/v1/admin/devices", get(admin::devices))
         .route("/v1/admin/devices/revoke", post(admin::revoke_device))

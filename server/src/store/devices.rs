@@ -4,7 +4,7 @@
 use super::{Hash32, StoreResult};
 use async_trait::async_trait;
 use sallyport_protocol::rest::Role;
-use sallyport_protocol::{AccountId, DeviceId, MailboxId, PublicKey};
+use sallyport_protocol::{AccountId, DeviceId, MailboxId, PublicKey, Signature};
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct NewInvitation {
@@ -36,6 +36,20 @@ pub struct Enrolled {
     pub mailbox: MailboxId,
     pub display_name: String,
     pub roles: Vec<Role>,
+    /// False when the account had an approved device: this one waits for its approval.
+    pub approved: bool,
+}
+
+/// Whether other devices may trust a device (protocol/README.md §14).
+#[derive(Debug, Clone, PartialEq)]
+pub enum Approval {
+    /// Waits for an approved device of its account to sign its keys.
+    Pending,
+    /// The account's first device, or the first after all its devices were revoked: approved at
+    /// enrolment, a new identity to everyone who knew the account.
+    First,
+    /// Approved by the device with signing key `by`.
+    Signed { by: PublicKey, signature: Signature },
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -50,6 +64,13 @@ pub struct DeviceRecord {
     pub mailbox: MailboxId,
     pub created_at: i64,
     pub revoked_at: Option<i64>,
+    pub approval: Approval,
+}
+
+impl DeviceRecord {
+    pub fn is_pending(&self) -> bool {
+        self.approval == Approval::Pending
+    }
 }
 
 #[async_trait]
@@ -59,9 +80,16 @@ pub trait DeviceStore: Send + Sync {
 
     /// Atomically marks the invitation used and registers the device (and account, and linked
     /// mailbox). `NotFound` if no such code, or it is used, or it expired before `device.now`.
+    /// The device is approved at once unless its account has an active approved device; then it
+    /// is pending until `approve_device`.
     async fn redeem_invitation(&self, code_hash: &Hash32, device: NewDevice) -> StoreResult<Enrolled>;
 
     async fn account_count(&self) -> StoreResult<u64>;
+
+    /// Records `approver`'s signature on the pending `device`, only if `device` is still pending
+    /// and active and `approver` is still an active approved device of the same account (checked
+    /// in the same statement). False if any of that no longer holds.
+    async fn approve_device(&self, device: &DeviceId, approver: &DeviceId, signature: &Signature, now: i64) -> StoreResult<bool>;
 
     async fn device(&self, device: &DeviceId) -> StoreResult<Option<DeviceRecord>>;
 

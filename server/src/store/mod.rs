@@ -25,7 +25,7 @@ pub mod wakeups;
 
 pub use crate::domain::mls::GroupCheck;
 pub use crate::domain::secrets::{Hash32, sha256};
-pub use devices::{DeviceRecord, DeviceStore, Enrolled, NewDevice, NewInvitation};
+pub use devices::{Approval, DeviceRecord, DeviceStore, Enrolled, NewDevice, NewInvitation};
 pub use key_packages::{ClaimedKeyPackage, KeyPackageStore};
 pub use mailboxes::{GROUP_IDLE_MS, MailboxAccess, MailboxStore};
 pub use postgres::PostgresStore;

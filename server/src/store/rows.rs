@@ -1,7 +1,7 @@
 //! How both backends encode values into columns and decode rows back into records. A malformed
 //! stored value is `StoreError::Other` naming the column, never its content.
 
-use super::devices::DeviceRecord;
+use super::devices::{Approval, DeviceRecord};
 use super::mailboxes::MailboxAccess;
 use super::queue::QueuedMessage;
 use super::support::{RequestState, SupportRequestRecord};
@@ -13,7 +13,7 @@ use crate::domain::schedule::{Override, Rotation, Swap, SwapStatus};
 use chrono::{NaiveDate, NaiveTime};
 use sallyport_protocol::rest::Role;
 use sallyport_protocol::support::Urgency;
-use sallyport_protocol::{AccountId, DeviceId, MailboxId, MessageId, PublicKey, RequestId};
+use sallyport_protocol::{AccountId, DeviceId, MailboxId, MessageId, PublicKey, RequestId, Signature};
 use std::collections::HashMap;
 
 fn corrupt(what: &str) -> StoreError {
@@ -57,14 +57,24 @@ pub fn mailbox_access(secret_hash: Option<Vec<u8>>) -> StoreResult<MailboxAccess
 
 /// The columns of a [`DeviceRow`], joined with the device's account.
 pub const DEVICE_SELECT: &str = "SELECT d.id, d.account_id, a.display_name, a.roles, d.signing_key, \
-     d.notification_key, d.mailbox_id, d.created_at, d.revoked_at \
+     d.notification_key, d.mailbox_id, d.created_at, d.revoked_at, d.approved_at, d.approved_by, d.approval \
      FROM devices d JOIN accounts a ON a.id = d.account_id";
 
-/// (id, account, display_name, roles, signing_key, notification_key, mailbox, created_at, revoked_at)
-pub type DeviceRow = (Vec<u8>, Vec<u8>, String, String, Vec<u8>, Vec<u8>, Vec<u8>, i64, Option<i64>);
+/// (id, account, display_name, roles, signing_key, notification_key, mailbox, created_at, revoked_at,
+/// approved_at, approved_by, approval)
+pub type DeviceRow =
+    (Vec<u8>, Vec<u8>, String, String, Vec<u8>, Vec<u8>, Vec<u8>, i64, Option<i64>, Option<i64>, Option<Vec<u8>>, Option<Vec<u8>>);
 
 pub fn device_record(row: DeviceRow) -> StoreResult<DeviceRecord> {
-    let (device, account, display_name, roles, signing_key, notification_key, mailbox, created_at, revoked_at) = row;
+    let (device, account, display_name, roles, signing_key, notification_key, mailbox, created_at, revoked_at, approved_at, by, approval) =
+        row;
+    let approval = match (approved_at, by, approval) {
+        (None, _, _) => Approval::Pending,
+        (Some(_), Some(by), Some(sig)) => {
+            Approval::Signed { by: id_from(&by, PublicKey::from_slice)?, signature: id_from(&sig, Signature::from_slice)? }
+        }
+        (Some(_), _, _) => Approval::First,
+    };
     Ok(DeviceRecord {
         device: id_from(&device, DeviceId::from_slice)?,
         account: id_from(&account, AccountId::from_slice)?,
@@ -75,6 +85,7 @@ pub fn device_record(row: DeviceRow) -> StoreResult<DeviceRecord> {
         mailbox: id_from(&mailbox, MailboxId::from_slice)?,
         created_at,
         revoked_at,
+        approval,
     })
 }
 

@@ -9,6 +9,7 @@ use sallyport_protocol::rest::{DeviceBody, DevicesBody, RevokedBody, Role};
 
 fn device_body(d: DeviceRecord) -> DeviceBody {
     DeviceBody {
+        approved: !d.is_pending(),
         device: d.device,
         account: d.account,
         display_name: d.display_name,

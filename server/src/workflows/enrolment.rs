@@ -80,6 +80,7 @@ pub async fn enrol(store: &dyn Store, clock: &Clock, metrics: &Metrics, request:
         mailbox: enrolled.mailbox,
         display_name: enrolled.display_name,
         roles: enrolled.roles,
+        approved: enrolled.approved,
     })
 }
 

@@ -41,6 +41,9 @@ pub enum WorkflowError {
     RateLimited(String),
     #[error("device revoked")]
     DeviceRevoked,
+    /// The calling device waits for approval by another device of its account.
+    #[error("device pending")]
+    DevicePending,
     #[error("invalid invitation")]
     InvalidInvitation,
     /// The request conflicts with what is stored (a limit, an endpoint in use); the message says
@@ -52,6 +55,12 @@ pub enum WorkflowError {
 }
 
 impl WorkflowError {
+    /// `DevicePending` for a device that waits for approval: it may not take support requests,
+    /// be woken by push or be added to conversations until a device of its account approves it.
+    pub fn unless_approved(caller: &crate::store::DeviceRecord) -> Result<(), WorkflowError> {
+        if caller.is_pending() { Err(WorkflowError::DevicePending) } else { Ok(()) }
+    }
+
     pub fn not_found(what: &str) -> WorkflowError {
         WorkflowError::NotFound(Some(format!("no such {what}")))
     }

@@ -18,6 +18,7 @@ pub async fn subscribe(
     caller: &DeviceRecord,
     body: &PushSubscriptionBody,
 ) -> Outcome<()> {
+    WorkflowError::unless_approved(caller)?;
     let subscription = subscriptions::check(body, allow_insecure_endpoints).map_err(|e| WorkflowError::Invalid(e.0))?;
     match store.add_push_subscription(&caller.device, &subscription, MAX_SUBSCRIPTIONS_PER_DEVICE, clock.now()).await {
         Ok(()) => Ok(()),

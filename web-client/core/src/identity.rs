@@ -64,6 +64,21 @@ impl DeviceKeys {
         Signature(self.signing.sign(&message).to_bytes())
     }
 
+    /// This device's approval of a new device of its account (protocol/README.md §14): a
+    /// signature over the new device's ids and keys, which other members' clients check with
+    /// [`verify_device_approval`] before they add the new device to a conversation.
+    pub fn sign_device_approval(
+        &self,
+        account: &AccountId,
+        device: &DeviceId,
+        mailbox: &MailboxId,
+        signing_key: &PublicKey,
+        notification_key: &PublicKey,
+    ) -> Signature {
+        let message = auth::device_approval_message(account, device, mailbox, signing_key, notification_key);
+        Signature(self.signing.sign(&message).to_bytes())
+    }
+
     /// The Ed25519 key itself, for the MLS layer (its credential key is the same key).
     pub fn signing_key(&self) -> &SigningKey {
         &self.signing
@@ -73,6 +88,27 @@ impl DeviceKeys {
     pub fn notification_secret(&self) -> &StaticSecret {
         &self.notification
     }
+}
+
+/// Whether `signature` is `approver`'s approval of the device with these ids and keys (strict
+/// Ed25519: no small-order keys, canonical signatures only).
+pub fn verify_device_approval(
+    approver: &PublicKey,
+    account: &AccountId,
+    device: &DeviceId,
+    mailbox: &MailboxId,
+    signing_key: &PublicKey,
+    notification_key: &PublicKey,
+    signature: &Signature,
+) -> bool {
+    let Ok(key) = ed25519_dalek::VerifyingKey::from_bytes(approver.as_bytes()) else {
+        return false;
+    };
+    if key.is_weak() {
+        return false;
+    }
+    let message = auth::device_approval_message(account, device, mailbox, signing_key, notification_key);
+    key.verify_strict(&message, &ed25519_dalek::Signature::from_bytes(signature.as_bytes())).is_ok()
 }
 
 impl fmt::Debug for DeviceKeys {
@@ -199,6 +235,26 @@ mod tests {
         vk.verify(&msg, &ed25519_dalek::Signature::from_bytes(&sig.0)).unwrap();
         let other = auth::auth_message(&device, &nonce, "http://evil.example", 1_700_000_000_000);
         assert!(vk.verify(&other, &ed25519_dalek::Signature::from_bytes(&sig.0)).is_err());
+    }
+
+    #[test]
+    fn a_device_approval_verifies_only_for_the_device_and_approver_it_names() {
+        let (approver, new) = (DeviceKeys::generate(), DeviceKeys::generate());
+        let (account, device, mailbox) = (AccountId::random(), DeviceId::random(), MailboxId::random());
+        let (sk, nk) = (new.signing_public(), new.notification_public());
+        let sig = approver.sign_device_approval(&account, &device, &mailbox, &sk, &nk);
+        let by = approver.signing_public();
+        assert!(verify_device_approval(&by, &account, &device, &mailbox, &sk, &nk, &sig));
+        // Another approver key, another device, another key for it, another account: refused.
+        assert!(!verify_device_approval(&sk, &account, &device, &mailbox, &sk, &nk, &sig));
+        assert!(!verify_device_approval(&by, &account, &DeviceId::random(), &mailbox, &sk, &nk, &sig));
+        let other = DeviceKeys::generate().signing_public();
+        assert!(!verify_device_approval(&by, &account, &device, &mailbox, &other, &nk, &sig));
+        assert!(!verify_device_approval(&by, &AccountId::random(), &device, &mailbox, &sk, &nk, &sig));
+        // A small-order approver key with an all-zero signature: refused by the strict check.
+        let mut weak = [0u8; 32];
+        weak[0] = 1;
+        assert!(!verify_device_approval(&PublicKey(weak), &account, &device, &mailbox, &sk, &nk, &Signature([0; 64])));
     }
 
     #[test]

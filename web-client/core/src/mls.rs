@@ -583,6 +583,20 @@ impl MlsClient {
         })
     }
 
+    /// The Ed25519 credential key of a KeyPackage, so a client can check that a claimed KeyPackage
+    /// is the device it means to add (the one whose key the directory and its approval name).
+    pub fn key_package_signing_key(bytes: &[u8]) -> Result<[u8; 32]> {
+        let kp = MlsMessage::from_bytes(bytes)
+            .map_err(|e| MlsClientError::BadKeyPackage(e.to_string()))?
+            .into_key_package()
+            .ok_or_else(|| MlsClientError::BadKeyPackage("not a KeyPackage".into()))?;
+        kp.signing_identity()
+            .signature_key
+            .as_bytes()
+            .try_into()
+            .map_err(|_| MlsClientError::BadKeyPackage("not an Ed25519 key".into()))
+    }
+
     /// A commit removing every member whose mailbox is in `mailboxes`.
     pub fn remove_members(&mut self, group: &[u8], mailboxes: &[MailboxId]) -> Result<Outgoing> {
         let indexes: Vec<u32> =

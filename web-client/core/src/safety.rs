@@ -71,6 +71,15 @@ impl SafetyCode {
     }
 }
 
+/// One device's half of every safety code it is part of: 30 digits in six groups of five. A new
+/// device shows its own, and the device asked to approve it shows the same from the directory's
+/// keys: the person compares the two (protocol/README.md §14). Others see it as the "safety code
+/// change" a new device brings.
+pub fn device_code(party: Party<'_>) -> String {
+    let digits = digits30(&fingerprint(party));
+    digits.as_bytes().chunks(5).map(|c| std::str::from_utf8(c).unwrap()).collect::<Vec<_>>().join(" ")
+}
+
 fn fingerprint(party: Party<'_>) -> [u8; 64] {
     let mut h = Sha512::new();
     h.update(CONTEXT);
@@ -106,6 +115,17 @@ mod tests {
 
     fn party<'a>(key: &'a [u8; 32], mailbox: &'a MailboxId) -> Party<'a> {
         Party { signing_key: key, mailbox }
+    }
+
+    #[test]
+    fn device_code_is_that_devices_half_of_every_safety_code() {
+        let (ka, kb) = ([1u8; 32], [2u8; 32]);
+        let (ma, mb) = (mailbox(1), mailbox(2));
+        let code = device_code(party(&ka, &ma));
+        assert_eq!(code.len(), 35);
+        let digits: String = code.split(' ').collect();
+        assert!(SafetyCode::new(party(&ka, &ma), party(&kb, &mb)).digits().contains(&digits));
+        assert_ne!(device_code(party(&ka, &mb)), code, "the mailbox is part of it");
     }
 
     #[test]

@@ -109,6 +109,18 @@ export async function startServer({ adminName = null } = {}) {
       if (!/\/enrol#/.test(link)) throw new Error(`admin invite printed no link: ${out}`);
       return link;
     },
+    /** Runs `sallyport admin invite --account`: a link that enrols another device on the account
+     *  of the person named `name` (found in `sallyport admin devices`). */
+    async inviteDevice(name) {
+      const { stdout: list } = await run(serverBinary(), ['admin', 'devices', '--data-dir', dataDir], { cwd: REPO });
+      const row = list.split('\n').find((l) => l.includes(name));
+      const account = row?.trim().split(/\s+/)[1];
+      if (!account) throw new Error(`no device of ${name} in: ${list}`);
+      const { stdout: out } = await run(serverBinary(), ['admin', 'invite', '--account', account, '--name', name, '--role', 'staff', '--data-dir', dataDir], { cwd: REPO });
+      const link = out.trim().split('\n').pop();
+      if (!/\/enrol#/.test(link)) throw new Error(`admin invite --account printed no link: ${out}`);
+      return link;
+    },
     /** Everything the server printed on stdout so far. */
     get stdout() {
       return stdout;

@@ -99,6 +99,15 @@ export class Identities {
     return out;
   }
 
+  /** A KeyPackage's credential key (unpadded base64url), or null if it is not one. */
+  keyPackageKey(kp: Uint8Array): string | null {
+    try {
+      return toBase64Url(this.core.MlsClient.keyPackageSigningKey(kp));
+    } catch {
+      return null;
+    }
+  }
+
   /** Every client's MLS state changes, sealed into `b`. */
   async takeChanges(b: Batch): Promise<void> {
     for (const [k, v] of this.device.takeChanges()) b.mls.push(await this.store.sealMls(k, v));

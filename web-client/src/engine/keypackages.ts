@@ -36,6 +36,8 @@ export class KeyPackages {
   /** After `ready`: a new last-resort KeyPackage once the last is a week old (one-time ones follow
    *  `key_packages_low`, which the server sends right after `ready`). */
   async renewLastResort(): Promise<void> {
+    // A device that waits for approval publishes nothing: the server refuses it (`device_pending`).
+    if (this.ids.creds.approved === false) return;
     const lastResortAt = ((await this.store.getMeta('lastResortAt')) as number | undefined) ?? 0;
     if (Date.now() - lastResortAt > LAST_RESORT_MAX_AGE_MS) await this.publish(0, true);
   }

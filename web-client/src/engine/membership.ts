@@ -11,6 +11,17 @@ import type { Runtime } from './runtime';
 import { emptyBatch, type Store } from './store';
 
 const OFFLINE = 'You are offline. Try again when connected.';
+const PENDING = 'This device waits for approval by another device of yours: until then it cannot start conversations.';
+
+/** A person's devices to bring into line: `mailboxes` are the trusted ones (engine/trust.ts), with
+ *  their keys in `keys` (a claimed KeyPackage must carry that key); `listed` every active one. */
+export interface SyncPerson {
+  account: string;
+  display_name?: string;
+  mailboxes: string[];
+  listed?: string[];
+  keys?: Record<string, string>;
+}
 
 export class Membership {
   constructor(
@@ -23,9 +34,10 @@ export class Membership {
   ) {}
 
   /** createGroup → claim a KeyPackage per mailbox → addMembers → group_send the commit + Welcome. */
-  async create(name: string, mailboxes: string[], extra?: Pick<Conversation, 'support'>): Promise<string> {
+  async create(name: string, mailboxes: string[], extra?: Pick<Conversation, 'support'>, keys: Record<string, string> = {}): Promise<string> {
     const existing = extra ? undefined : this.convs.findWith(mailboxes);
     if (existing) return existing.id;
+    if (this.ids.creds.approved === false) throw new Error(PENDING);
     if (!this.rt.session.isReady) throw new Error(OFFLINE);
     const mls = this.ids.device;
     const group = await this.rt.run(async () => {
@@ -41,7 +53,7 @@ export class Membership {
       this.rt.changed();
       return g;
     });
-    const ok = await this.keyPackages.claimAll(mailboxes);
+    const ok = this.withKeys(await this.keyPackages.claimAll(mailboxes), keys);
     if (ok.mailboxes.length === 0) throw new Error(`${name} cannot be added right now. Try again later.`);
     await this.outbox.commit(group, () => mls.addMembers(group, ok.mailboxes, ok.keyPackages));
     return group;
@@ -53,33 +65,50 @@ export class Membership {
    * each change a commit every member sees. A commit that loses a race is dropped; the next call
    * tries again.
    */
-  async sync(group: string, people: { account: string; mailboxes: string[] }[]): Promise<void> {
+  async sync(group: string, people: SyncPerson[]): Promise<void> {
     const c = this.convs.get(group);
     // Support conversations hold unlinked mailboxes the directory does not know: never synced.
     if (this.rt.closed || !c || c.removed || c.support || !this.rt.session.isReady || this.ids.mlsFor(group).hasPendingCommit(group)) return;
     const mls = this.ids.device;
     const members = this.convs.safeMembers(group);
     const have = new Set(members.map((m) => m.mailbox));
-    const active = new Set(people.flatMap((p) => p.mailboxes));
+    const active = new Set(people.flatMap((p) => p.listed ?? p.mailboxes));
     // Only devices of people the directory names (a revoked device); an unknown mailbox may be a
     // requester's unlinked one in a handed-off support conversation.
-    const known = new Set(people.map((p) => (p as { display_name?: string }).display_name).filter((n): n is string => !!n));
+    const known = new Set(people.map((p) => p.display_name).filter((n): n is string => !!n));
     const gone = members.filter((m) => !active.has(m.mailbox) && (known.size === 0 || known.has(m.handle))).map((m) => m.mailbox);
     const theirs = people.filter((p) => p.account === this.ids.creds.account || p.mailboxes.some((mb) => have.has(mb)));
     const missing = theirs.flatMap((p) => p.mailboxes).filter((mb) => !have.has(mb) && mb !== this.ids.creds.mailbox);
     if (gone.length) await this.outbox.sendCommit(group, () => mls.removeMembers(group, gone));
     if (!missing.length || this.rt.closed) return;
-    const ok = await this.keyPackages.claimAll(missing);
+    const ok = this.withKeys(await this.keyPackages.claimAll(missing), Object.assign({}, ...people.map((p) => p.keys ?? {})));
     if (ok.mailboxes.length && !this.rt.closed) await this.outbox.sendCommit(group, () => mls.addMembers(group, ok.mailboxes, ok.keyPackages));
   }
 
+  /** The claimed KeyPackages whose credential key is the one expected for their mailbox (a
+   *  mailbox without an expected key passes): the server cannot swap in another device's key. */
+  private withKeys(ok: { mailboxes: string[]; keyPackages: Uint8Array[] }, keys: Record<string, string>): { mailboxes: string[]; keyPackages: Uint8Array[] } {
+    const out = { mailboxes: [] as string[], keyPackages: [] as Uint8Array[] };
+    ok.mailboxes.forEach((mb, i) => {
+      const want = keys[mb];
+      const kp = ok.keyPackages[i]!;
+      if (want && this.ids.keyPackageKey(kp) !== want) {
+        console.warn('sallyport: a KeyPackage with another key than the trusted device\'s was refused');
+        return;
+      }
+      out.mailboxes.push(mb);
+      out.keyPackages.push(kp);
+    });
+    return out;
+  }
+
   /** Adds people's devices to a conversation (hand-off); resolves once the commit is accepted. */
-  async add(group: string, mailboxes: string[]): Promise<void> {
+  async add(group: string, mailboxes: string[], keys: Record<string, string> = {}): Promise<void> {
     const have = new Set(this.convs.safeMembers(group).map((m) => m.mailbox));
     const missing = mailboxes.filter((mb) => !have.has(mb) && mb !== this.ids.myMailbox(group));
     if (!missing.length) return;
     if (!this.rt.session.isReady) throw new Error(OFFLINE);
-    const ok = await this.keyPackages.claimAll(missing);
+    const ok = this.withKeys(await this.keyPackages.claimAll(missing), keys);
     if (!ok.mailboxes.length) throw new Error('They cannot be added right now. Try again later.');
     await this.outbox.sendCommit(group, () => this.ids.mlsFor(group).addMembers(group, ok.mailboxes, ok.keyPackages));
     const c = this.convs.get(group);

@@ -11,11 +11,12 @@ import { Conversations } from './conversations';
 import { Delivery } from './delivery';
 import { Identities } from './identities';
 import { KeyPackages } from './keypackages';
-import { Membership } from './membership';
+import { Membership, type SyncPerson } from './membership';
 import type { Conversation, Credentials, Message, SupportIdentity } from './model';
 import { Outbox } from './outbox';
 import { Runtime } from './runtime';
 import { Store } from './store';
+import { Trust, type DirectoryDevice, type DirectoryPerson, type TrustDecision } from './trust';
 
 export interface MessengerOptions {
   /** Told when an unlinked mailbox is no longer read (its request closed or forgotten). */
@@ -39,6 +40,7 @@ export class Messenger {
     private readonly rt: Runtime,
     readonly keys: DeviceKeys,
     private readonly ids: Identities,
+    private readonly trust: Trust,
   ) {
     this.convs = new Conversations(rt, store, ids);
     this.outbox = new Outbox(rt, store, ids, this.convs);
@@ -56,7 +58,10 @@ export class Messenger {
     const keys = core.DeviceKeys.fromJson(JSON.stringify(creds.keys));
     const rt = new Runtime(new core.Session(JSON.stringify(creds)));
     const ids = await Identities.load(core, rt, store, creds, keys, options.onMailboxClosed ?? (() => undefined));
-    const m = new Messenger(core, store, rt, keys, ids);
+    const verify = (account: string, d: DirectoryDevice) =>
+      core.verifyDeviceApproval(d.approved_by ?? '', account, d.device, d.mailbox, d.signing_key, d.notification_key, d.approval ?? '');
+    const trust = await Trust.load(store, verify, { account: creds.account, signingKey: keys.signingPublic });
+    const m = new Messenger(core, store, rt, keys, ids, trust);
     await m.convs.load();
     await m.outbox.load();
     await m.convs.expire(Date.now());
@@ -220,16 +225,39 @@ export class Messenger {
   setTimer(group: string, seconds: number): Promise<void> {
     return this.outbox.setTimer(group, seconds);
   }
-  createConversation(name: string, mailboxes: string[], extra?: Pick<Conversation, 'support'>): Promise<string> {
-    return this.membership.create(name, mailboxes, extra);
+  createConversation(name: string, mailboxes: string[], extra?: Pick<Conversation, 'support'>, keys?: Record<string, string>): Promise<string> {
+    return this.membership.create(name, mailboxes, extra, keys);
   }
   /** Brings a conversation in line with the directory (see Membership.sync). */
-  syncMembers(group: string, people: { account: string; mailboxes: string[] }[]): Promise<void> {
+  syncMembers(group: string, people: SyncPerson[]): Promise<void> {
     return this.membership.sync(group, people);
   }
   /** Adds people's devices to a conversation (hand-off); resolves once the commit is accepted. */
-  addPeople(group: string, mailboxes: string[]): Promise<void> {
-    return this.membership.add(group, mailboxes);
+  addPeople(group: string, mailboxes: string[], keys?: Record<string, string>): Promise<void> {
+    return this.membership.add(group, mailboxes, keys);
+  }
+
+  // ---- device trust (engine/trust.ts) ----------------------------------------------------------
+
+  /** Which of each person's devices this device trusts; keys newly trusted are kept. */
+  decideTrust(people: DirectoryPerson[]): Promise<TrustDecision[]> {
+    return this.trust.decide(people);
+  }
+  /** The user confirmed a person's unverified device (or changed identity). */
+  confirmDevice(account: string, d: DirectoryDevice): Promise<void> {
+    return this.trust.confirm(account, d.signing_key);
+  }
+  /** A device's own code (30 digits): its half of every safety code. */
+  deviceCode(d: { signing_key: string; mailbox: string }): string {
+    return this.core.deviceCode(d.signing_key, d.mailbox);
+  }
+  /** This device's own code. */
+  get myDeviceCode(): string {
+    return this.core.deviceCode(this.keys.signingPublic, this.creds.mailbox);
+  }
+  /** This device's signature approving `d`, a new device of its own account. */
+  signApproval(d: DirectoryDevice): string {
+    return this.keys.signDeviceApproval(this.creds.account, d.device, d.mailbox, d.signing_key, d.notification_key);
   }
   /** Leaves a conversation: asks the others to remove this device (they commit it). */
   leaveConversation(group: string): Promise<void> {

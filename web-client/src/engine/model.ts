@@ -22,6 +22,9 @@ export interface Credentials {
   display_name: string;
   roles: string[];
   keys: unknown;
+  /** False while this device waits for another device of the account to approve it (absent:
+   *  enrolled before approvals existed, so approved). */
+  approved?: boolean;
 }
 
 export interface Member {

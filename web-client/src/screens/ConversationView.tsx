@@ -4,8 +4,9 @@
 import { useEffect, useRef, useState } from 'preact/hooks';
 import { app, useApp } from '../app';
 import { TIMER_CHOICES, type Message } from '../engine/model';
-import { send as sendMessage, setTimer, syncMembersOnce } from '../workflows/conversations';
+import { deviceWarnings, send as sendMessage, setTimer, syncMembersOnce } from '../workflows/conversations';
 import { formatTime } from './ConversationsScreen';
+import { DeviceWarnings } from './DeviceWarnings';
 import { SafetyCode } from './SafetyCode';
 import { SupportPanel } from './SupportPanel';
 
@@ -26,12 +27,14 @@ export function ConversationView({ group }: { group: string }) {
   const logRef = useRef<HTMLDivElement>(null);
   const messages = conv ? m.messagesOf(group) : [];
   const last = messages[messages.length - 1]?.key;
+  // Device warnings arrive after the directory answers; they push the composer's neighbours down.
+  const warnings = deviceWarnings(group).length;
   useEffect(() => {
     // The page scrolls (not the log): keep the newest message in view above the composer.
     const el = logRef.current;
     if (el) el.scrollTop = el.scrollHeight;
     window.scrollTo(0, document.documentElement.scrollHeight);
-  }, [last]);
+  }, [last, warnings]);
   const online = m.connection === 'online';
   useEffect(() => {
     // Once per page life and conversation: add members' new devices, remove revoked ones.
@@ -74,6 +77,7 @@ export function ConversationView({ group }: { group: string }) {
           ))}
         </select>
       </div>
+      <DeviceWarnings group={group} />
       <div class="messages" role="log" aria-label="Messages" ref={logRef}>
         <ol>
         {messages.map((msg) => (

@@ -4,6 +4,7 @@
 import { useState } from 'preact/hooks';
 import { app, useApp } from '../app';
 import { onLinkClick } from '../router';
+import { DeviceApproval } from './DeviceApproval';
 import { InstallGuide } from './InstallGuide';
 
 const NOTICE_KEY = 'sallyport.pushNoticeDismissed';
@@ -24,6 +25,7 @@ export function ConversationsScreen() {
   return (
     <main>
       <h1>Conversations</h1>
+      <DeviceApproval />
       {app.push === 'unavailable' && !noticeHidden && (
         <div class="card notice">
           <p>Notifications are unavailable on this browser. Open Sallyport now and then to check for messages.</p>

@@ -2,7 +2,7 @@
 //! notifications are set up, roles and name are taken from the server), locking, notifications, the
 //! inactivity setting, and taking the connection back from another tab.
 
-import { enrol as enrolRequest, getMe } from '../api';
+import { approveDevice as approveRequest, enrol as enrolRequest, getDirectory, getMe, type DirectoryDevice } from '../api';
 import { app } from '../app';
 import { refreshConfig } from '../config';
 import { loadCore } from '../core';
@@ -27,6 +27,7 @@ export async function enrol(code: string, pin: string): Promise<void> {
       display_name: r.display_name,
       roles: r.roles,
       keys: JSON.parse(keys.toJson()),
+      approved: r.approved,
     };
     const { record, key } = await createLock(pin);
     await Messenger.saveCredentials(db, key, creds);
@@ -59,7 +60,8 @@ async function start(key: DataKey): Promise<void> {
   };
   m = await Messenger.open(core, app.db!, key, { onMailboxClosed: dropPush });
   app.started(m);
-  if (app.push === 'unknown') void enableNotifications();
+  // A device that waits for approval is not woken by push (the server refuses it) until approved.
+  if (app.push === 'unknown' && m.creds.approved !== false) void enableNotifications();
   void refreshIdentity(m, key);
   void moveLegacySupportPush(m);
 }
@@ -82,15 +84,47 @@ async function refreshIdentity(m: Messenger, key: DataKey): Promise<void> {
   if (!signer) return;
   try {
     const me = await getMe(signer);
-    const same = me.display_name === m.creds.display_name && me.roles.join() === m.creds.roles.join();
-    if (same || app.messenger !== m) return;
-    m.creds.roles = me.roles;
-    m.creds.display_name = me.display_name;
-    await Messenger.saveCredentials(app.db!, key, m.creds);
-    app.changed();
+    const nowApproved = me.approved && m.creds.approved === false;
+    const same = me.display_name === m.creds.display_name && me.roles.join() === m.creds.roles.join() && !nowApproved;
+    if (app.messenger !== m) return;
+    if (!same) {
+      m.creds.roles = me.roles;
+      m.creds.display_name = me.display_name;
+      m.creds.approved = me.approved;
+      await Messenger.saveCredentials(app.db!, key, m.creds);
+      app.changed();
+    }
+    if (nowApproved) {
+      // Approved: a new connection publishes this device's KeyPackages, so others can add it.
+      m.reconnect();
+      if (app.push === 'unknown') void enableNotifications();
+    } else if (!me.approved) {
+      setTimeout(() => void refreshIdentity(m, key), PENDING_POLL_MS);
+    }
   } catch {
     // Offline or the server is unreachable: the saved roles serve until the next start.
+    if (m.creds.approved === false && app.messenger === m) setTimeout(() => void refreshIdentity(m, key), PENDING_POLL_MS);
   }
+}
+
+/** How often a device that waits for approval asks whether it has been approved. */
+const PENDING_POLL_MS = 5_000;
+
+/** New devices of this account that wait for this device's approval, with their codes. */
+export async function devicesToApprove(): Promise<{ device: DirectoryDevice; code: string }[]> {
+  const signer = app.signer;
+  const m = app.messenger;
+  if (!signer || !m || m.creds.approved === false) return [];
+  const d = await getDirectory(signer);
+  const me = d.people.find((p) => p.account === m.creds.account);
+  return (me?.devices ?? []).filter((x) => !x.approved).map((x) => ({ device: x, code: m.deviceCode(x) }));
+}
+
+/** "Approve": this device signs the new device's keys; others add it to conversations from now on. */
+export async function approveDevice(device: DirectoryDevice): Promise<void> {
+  const m = app.messenger!;
+  await approveRequest(app.signer!, device.device, m.signApproval(device));
+  await m.confirmDevice(m.creds.account, device);
 }
 
 export async function enableNotifications(): Promise<void> {

@@ -5,6 +5,7 @@
 import { ApiError, closeRequestAsRequester, closeRequestAsSupporter, describeError, getDirectory, handOffRequest, type Person } from '../api';
 import { app } from '../app';
 import type { Conversation } from '../engine/model';
+import { trustedDevices } from './conversations';
 
 /** Who a supporter may hand `conv` off to: other supporters, EAP clinicians and coordinators. */
 export async function handOffCandidates(conv: Conversation): Promise<Person[]> {
@@ -28,7 +29,11 @@ export async function handOffCandidates(conv: Conversation): Promise<Person[]> {
  */
 export async function handOff(conv: Conversation, person: Person, { alreadyAdded, onAdded }: { alreadyAdded: boolean; onAdded: () => void }): Promise<void> {
   if (!alreadyAdded) {
-    await app.messenger!.addPeople(conv.id, person.mailboxes);
+    // Only their devices this device trusts (engine/trust.ts): never a device an administrator
+    // enrolled on their account without their approval.
+    const { mailboxes, keys } = await trustedDevices(person);
+    if (mailboxes.length === 0) throw new Error(`${person.display_name} has no device you can verify right now. Choose someone else, or try again later.`);
+    await app.messenger!.addPeople(conv.id, mailboxes, keys);
     onAdded();
   }
   try {

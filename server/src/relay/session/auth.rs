@@ -80,9 +80,9 @@ impl Session {
         }
         // Read the device again now that the kill switch is registered: a revocation that landed
         // after the first read fired the watcher before this connection was registered with it.
-        let revoked = match self.relay.store.device(&device).await {
-            Ok(Some(now)) => now.revoked_at.is_some(),
-            Ok(None) => true,
+        let (revoked, pending) = match self.relay.store.device(&device).await {
+            Ok(Some(now)) => (now.revoked_at.is_some(), now.is_pending()),
+            Ok(None) => (true, false),
             Err(err) => {
                 tracing::error!(error = %err, "device lookup failed");
                 return Err(self.refuse(ErrorCode::Internal).await);
@@ -97,7 +97,11 @@ impl Session {
         if !self.send_frame(&ready).await {
             return Err(SessionEnd::Transport);
         }
-        self.check_key_package_stock(record.mailbox).await;
+        if pending {
+            self.pending_mailbox = Some(record.mailbox);
+        } else {
+            self.check_key_package_stock(record.mailbox).await;
+        }
         Ok(())
     }
 }

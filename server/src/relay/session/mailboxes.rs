@@ -64,6 +64,9 @@ impl Session {
             // Only a reader of the mailbox may publish its KeyPackages.
             return self.send_error(ServerFrame::error_for_mailbox(ErrorCode::UnknownMailbox, mailbox)).await;
         }
+        if self.pending_mailbox == Some(mailbox) {
+            return self.send_error(ServerFrame::error_for_mailbox(ErrorCode::DevicePending, mailbox)).await;
+        }
         let all = key_packages.iter().chain(last_resort.as_ref());
         let sizes_ok = all.clone().all(|kp| kp.0.len() <= MAX_KEY_PACKAGE_BYTES);
         if key_packages.len() > MAX_KEY_PACKAGES_PER_PUBLISH || !sizes_ok {
@@ -88,6 +91,11 @@ impl Session {
     }
 
     pub(super) async fn on_claim_key_package(&mut self, mailbox: MailboxId) {
+        // A device that waits for approval adds no one: it could otherwise start conversations
+        // that look like its account's person's before any device of theirs vouched for it.
+        if self.pending_mailbox.is_some() {
+            return self.send_error(ServerFrame::error_for_mailbox(ErrorCode::DevicePending, mailbox)).await;
+        }
         // Claims drain someone else's stock, so they have a budget of their own.
         if !self.claims.take() {
             return self.send_error(ServerFrame::error_for_mailbox(ErrorCode::RateLimited, mailbox)).await;

@@ -111,6 +111,9 @@ struct Session {
     out: mpsc::Sender<Box<Message>>,
     connection: u64,
     device: Option<DeviceId>,
+    /// The linked mailbox of a device that waits for approval: it publishes no KeyPackages there
+    /// (no one can add it to a conversation) until it reconnects approved.
+    pending_mailbox: Option<MailboxId>,
     events_tx: mpsc::Sender<SessionEvent>,
     events_rx: mpsc::Receiver<SessionEvent>,
     kill: Arc<KillSwitch>,
@@ -149,6 +152,7 @@ impl Session {
             out,
             connection,
             device: None,
+            pending_mailbox: None,
             events_tx,
             events_rx,
             kill: Arc::new(KillSwitch::default()),

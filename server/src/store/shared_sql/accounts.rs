@@ -10,7 +10,7 @@ macro_rules! accounts_sql {
             use crate::store::sql_errors::{conflict, store_error};
             use crate::store::{Conflict, Hash32, StoreError, StoreResult};
             use async_trait::async_trait;
-            use sallyport_protocol::{AccountId, DeviceId};
+            use sallyport_protocol::{AccountId, DeviceId, Signature};
 
             // ---- devices
 
@@ -56,8 +56,18 @@ macro_rules! accounts_sql {
                         .execute(&mut *tx)
                         .await
                         .map_err(store_error)?;
+                    let mut approved = true;
                     let (account, display_name, roles) = match account {
                         Some(account) => {
+                            // Another active approved device of the account must approve this one.
+                            let trusted: i64 = sqlx::query_scalar(
+                                "SELECT COUNT(*) FROM devices WHERE account_id = $1 AND revoked_at IS NULL AND approved_at IS NOT NULL",
+                            )
+                            .bind(&account)
+                            .fetch_one(&mut *tx)
+                            .await
+                            .map_err(store_error)?;
+                            approved = trusted == 0;
                             let row: Option<(String, String)> = sqlx::query_as("SELECT display_name, roles FROM accounts WHERE id = $1")
                                 .bind(&account)
                                 .fetch_optional(&mut *tx)
@@ -86,8 +96,8 @@ macro_rules! accounts_sql {
                         .await
                         .map_err(conflict(Conflict::MailboxExists))?;
                     sqlx::query(
-                        "INSERT INTO devices (id, account_id, signing_key, notification_key, mailbox_id, created_at) \
-                         VALUES ($1, $2, $3, $4, $5, $6)",
+                        "INSERT INTO devices (id, account_id, signing_key, notification_key, mailbox_id, created_at, approved_at) \
+                         VALUES ($1, $2, $3, $4, $5, $6, $7)",
                     )
                     .bind(device.device.as_bytes().as_slice())
                     .bind(account.as_bytes().as_slice())
@@ -95,6 +105,7 @@ macro_rules! accounts_sql {
                     .bind(device.notification_key.as_bytes().as_slice())
                     .bind(device.mailbox.as_bytes().as_slice())
                     .bind(device.now)
+                    .bind(approved.then_some(device.now))
                     .execute(&mut *tx)
                     .await
                     .map_err(conflict(Conflict::DeviceExists))?;
@@ -105,7 +116,26 @@ macro_rules! accounts_sql {
                         mailbox: device.mailbox,
                         display_name,
                         roles: rows::decode_roles(&roles)?,
+                        approved,
                     })
+                }
+
+                async fn approve_device(&self, device: &DeviceId, approver: &DeviceId, signature: &Signature, now: i64) -> StoreResult<bool> {
+                    let done = sqlx::query(
+                        "UPDATE devices SET approved_at = $1, approval = $2, \
+                           approved_by = (SELECT a.signing_key FROM devices a WHERE a.id = $3) \
+                         WHERE id = $4 AND approved_at IS NULL AND revoked_at IS NULL \
+                           AND EXISTS (SELECT 1 FROM devices a WHERE a.id = $3 AND a.account_id = devices.account_id \
+                                       AND a.revoked_at IS NULL AND a.approved_at IS NOT NULL)",
+                    )
+                    .bind(now)
+                    .bind(signature.as_bytes().as_slice())
+                    .bind(approver.as_bytes().as_slice())
+                    .bind(device.as_bytes().as_slice())
+                    .execute(self.writer())
+                    .await
+                    .map_err(store_error)?;
+                    Ok(done.rows_affected() == 1)
                 }
 
                 async fn account_count(&self) -> StoreResult<u64> {

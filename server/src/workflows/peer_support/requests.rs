@@ -102,6 +102,7 @@ impl PeerSupport {
     /// `GET /v1/support/queue` (peer supporters and coordinators): waiting requests, oldest first,
     /// with urgency and age only.
     pub async fn queue(&self, caller: &DeviceRecord) -> Outcome<SupportQueue> {
+        WorkflowError::unless_approved(caller)?;
         rules::may_see_queue(&caller.roles).map_err(refused)?;
         let requests = self
             .store
@@ -116,6 +117,7 @@ impl PeerSupport {
     /// `POST …/claim` (a trained peer supporter, or a coordinator): the first caller wins the
     /// requester's mailbox; everyone after gets `AlreadyClaimed`.
     pub async fn claim(&self, id: &RequestId, caller: &DeviceRecord) -> Outcome<ClaimedSupportRequest> {
+        WorkflowError::unless_approved(caller)?;
         let now = self.clock.now();
         let roster = self.store.roster().await?;
         rules::may_take(&caller.roles, &caller.account, &roster, now).map_err(refused)?;
@@ -186,6 +188,7 @@ impl PeerSupport {
     /// `POST …/handoff` (the supporter who holds the request, or a coordinator): the request is
     /// now held by `to`, who may close it; the old holder may not.
     pub async fn hand_off(&self, id: &RequestId, caller: &DeviceRecord, to: AccountId) -> Outcome<HandedOff> {
+        WorkflowError::unless_approved(caller)?;
         let now = self.clock.now();
         let record = self.store.support_request(id).await?.ok_or_else(not_found)?;
         let from = rules::hand_off_from(record.state, &caller.account, caller.roles.contains(&Role::Coordinator)).map_err(refused)?;

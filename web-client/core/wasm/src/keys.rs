@@ -2,6 +2,7 @@
 
 use crate::convert::{js_error, object, parse, whole};
 use sallyport_core::identity;
+use sallyport_core::protocol::{AccountId, DeviceId, MailboxId, PublicKey, Signature};
 use wasm_bindgen::prelude::*;
 
 /// A device's secret keys: its Ed25519 signing key (server authentication and MLS credential) and
@@ -55,6 +56,21 @@ impl DeviceKeys {
         Ok(self.inner.sign_request(&device, origin, method, path_and_query, timestamp as i64, body).to_text())
     }
 
+    /// This device's approval (unpadded base64url signature) of a new device of its account, for
+    /// `POST /v1/devices/approve`: over the new device's ids and keys as the directory lists them.
+    #[wasm_bindgen(js_name = signDeviceApproval)]
+    pub fn sign_device_approval(
+        &self,
+        account: &str,
+        device: &str,
+        mailbox: &str,
+        #[wasm_bindgen(js_name = signingKey)] signing_key: &str,
+        #[wasm_bindgen(js_name = notificationKey)] notification_key: &str,
+    ) -> Result<String, JsError> {
+        let d = ApprovedDevice::parse(account, device, mailbox, signing_key, notification_key)?;
+        Ok(self.inner.sign_device_approval(&d.account, &d.device, &d.mailbox, &d.signing_key, &d.notification_key).to_text())
+    }
+
     /// The X25519 notification public key (unpadded base64url), sent at enrolment.
     #[wasm_bindgen(getter, js_name = notificationPublic)]
     pub fn notification_public(&self) -> String {
@@ -74,4 +90,56 @@ pub fn parse_invitation(#[wasm_bindgen(js_name = codeOrLink)] code_or_link: &str
     let (server, code) = identity::parse_invitation(code_or_link);
     let server = server.map_or(JsValue::UNDEFINED, |s| JsValue::from_str(&s));
     object(&[("server", server), ("code", JsValue::from_str(&code))]).into()
+}
+
+/// A device's ids and keys as the directory lists them (unpadded base64url).
+struct ApprovedDevice {
+    account: AccountId,
+    device: DeviceId,
+    mailbox: MailboxId,
+    signing_key: PublicKey,
+    notification_key: PublicKey,
+}
+
+impl ApprovedDevice {
+    fn parse(account: &str, device: &str, mailbox: &str, signing_key: &str, notification_key: &str) -> Result<Self, JsError> {
+        Ok(ApprovedDevice {
+            account: parse("account id", account, AccountId::parse)?,
+            device: parse("device id", device, DeviceId::parse)?,
+            mailbox: parse("mailbox", mailbox, MailboxId::parse)?,
+            signing_key: parse("signing key", signing_key, PublicKey::parse)?,
+            notification_key: parse("notification key", notification_key, PublicKey::parse)?,
+        })
+    }
+}
+
+/// Whether `approval` is the device with signing key `approver`'s approval of this device (all
+/// unpadded base64url, as the directory lists them). False for anything malformed.
+#[wasm_bindgen(js_name = verifyDeviceApproval)]
+#[allow(clippy::too_many_arguments)]
+pub fn verify_device_approval(
+    approver: &str,
+    account: &str,
+    device: &str,
+    mailbox: &str,
+    #[wasm_bindgen(js_name = signingKey)] signing_key: &str,
+    #[wasm_bindgen(js_name = notificationKey)] notification_key: &str,
+    approval: &str,
+) -> bool {
+    let (Some(approver), Some(approval)) = (PublicKey::parse(approver), Signature::parse(approval)) else {
+        return false;
+    };
+    let Ok(d) = ApprovedDevice::parse(account, device, mailbox, signing_key, notification_key) else {
+        return false;
+    };
+    identity::verify_device_approval(&approver, &d.account, &d.device, &d.mailbox, &d.signing_key, &d.notification_key, &approval)
+}
+
+/// A device's own code (30 digits in six groups of five) from its signing key and mailbox
+/// (unpadded base64url): shown on a new device and on the device asked to approve it.
+#[wasm_bindgen(js_name = deviceCode)]
+pub fn device_code(#[wasm_bindgen(js_name = signingKey)] signing_key: &str, mailbox: &str) -> Result<String, JsError> {
+    let key = parse("signing key", signing_key, PublicKey::parse)?;
+    let mailbox = parse("mailbox", mailbox, MailboxId::parse)?;
+    Ok(sallyport_core::safety::device_code(sallyport_core::safety::Party { signing_key: key.as_bytes(), mailbox: &mailbox }))
 }

@@ -10,7 +10,7 @@ mod safety;
 mod seal;
 mod session;
 
-pub use keys::{DeviceKeys, parse_invitation, ws_url};
+pub use keys::{DeviceKeys, device_code, parse_invitation, verify_device_approval, ws_url};
 pub use mls::{MlsClient, MlsIdentity};
 pub use safety::SafetyCode;
 pub use seal::seal;

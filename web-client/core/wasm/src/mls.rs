@@ -158,6 +158,15 @@ impl MlsClient {
         outgoing(self.inner.add_claimed_members(&group, &claimed))
     }
 
+    /// The 32-byte Ed25519 credential key of a KeyPackage (to check a claimed one is the device
+    /// meant).
+    #[wasm_bindgen(js_name = keyPackageSigningKey)]
+    pub fn key_package_signing_key(#[wasm_bindgen(js_name = keyPackage)] key_package: &[u8]) -> Result<Vec<u8>, JsValue> {
+        sallyport_core::mls::MlsClient::key_package_signing_key(key_package)
+            .map(|k| k.to_vec())
+            .map_err(|e| JsValue::from_str(&e.to_string()))
+    }
+
     /// A commit removing every member whose mailbox is in `mailboxes`.
     #[wasm_bindgen(js_name = removeMembers, unchecked_return_type = "MlsOutgoing")]
     pub fn remove_members(&mut self, group: &str, mailboxes: Vec<String>) -> Result<JsValue, JsValue> {
