@@ -83,6 +83,10 @@ pub enum ErrorCode {
     AlreadyClaimed,
     /// The support request has not been accepted by anyone, so there is nothing to hand off.
     NotClaimed,
+    /// A `group_send` for a group whose members the server knows (from its last accepted commit),
+    /// from a connection that reads none of their mailboxes: the sender is not (or no longer) a
+    /// member. Nothing was stored.
+    NotAMember,
 }
 
 impl ErrorCode {
@@ -124,6 +128,7 @@ impl ErrorCode {
             Self::SwapNotPending => "swap_not_pending",
             Self::AlreadyClaimed => "already_claimed",
             Self::NotClaimed => "not_claimed",
+            Self::NotAMember => "not_a_member",
         }
     }
 
@@ -182,6 +187,7 @@ impl ErrorCode {
             Self::SwapNotPending => "this swap was already answered or cancelled",
             Self::AlreadyClaimed => "another peer supporter has already accepted this request",
             Self::NotClaimed => "nobody has accepted this request yet, so it cannot be handed off",
+            Self::NotAMember => "this connection reads no mailbox of the group's members",
         }
     }
 }
@@ -198,7 +204,7 @@ mod tests {
 
     #[test]
     fn as_str_matches_serde_name() {
-        for code in [ErrorCode::MalformedFrame, ErrorCode::WrongMailboxSecret, ErrorCode::Internal] {
+        for code in [ErrorCode::MalformedFrame, ErrorCode::WrongMailboxSecret, ErrorCode::Internal, ErrorCode::NotAMember] {
             assert_eq!(serde_json::to_string(&code).unwrap(), format!("\"{}\"", code.as_str()));
         }
     }
