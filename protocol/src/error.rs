@@ -86,6 +86,10 @@ pub enum ErrorCode {
     /// The device waits for an existing device of its account to approve it; until then it cannot
     /// publish KeyPackages or take support requests.
     DevicePending,
+    /// A `group_send` for a group whose members the server knows (from its last accepted commit),
+    /// from a connection that reads none of their mailboxes: the sender is not (or no longer) a
+    /// member. Nothing was stored.
+    NotAMember,
 }
 
 impl ErrorCode {
@@ -128,6 +132,7 @@ impl ErrorCode {
             Self::AlreadyClaimed => "already_claimed",
             Self::NotClaimed => "not_claimed",
             Self::DevicePending => "device_pending",
+            Self::NotAMember => "not_a_member",
         }
     }
 
@@ -187,6 +192,7 @@ impl ErrorCode {
             Self::AlreadyClaimed => "another peer supporter has already accepted this request",
             Self::NotClaimed => "nobody has accepted this request yet, so it cannot be handed off",
             Self::DevicePending => "this device waits for approval from another device of the account",
+            Self::NotAMember => "this connection reads no mailbox of the group's members",
         }
     }
 }
@@ -203,7 +209,7 @@ mod tests {
 
     #[test]
     fn as_str_matches_serde_name() {
-        for code in [ErrorCode::MalformedFrame, ErrorCode::WrongMailboxSecret, ErrorCode::Internal] {
+        for code in [ErrorCode::MalformedFrame, ErrorCode::WrongMailboxSecret, ErrorCode::Internal, ErrorCode::NotAMember] {
             assert_eq!(serde_json::to_string(&code).unwrap(), format!("\"{}\"", code.as_str()));
         }
     }

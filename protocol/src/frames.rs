@@ -30,7 +30,17 @@ pub enum ClientFrame {
     ClaimKeyPackage { mailbox: MailboxId },
     /// Like `send`, for an MLS group: `payload` is a [`crate::group::GroupEnvelope`]. The server
     /// reads the MLS framing (group id, epoch, content type) to order commits, never content.
-    GroupSend { id: MessageId, to: Vec<MailboxId>, payload: Payload },
+    /// `members`, with a commit only (and then required): every member's mailbox once the commit
+    /// takes effect, the sender's own included and removed members excluded. The server binds
+    /// the group to it and accepts the group's later messages only from connections that read
+    /// one of these mailboxes.
+    GroupSend {
+        id: MessageId,
+        to: Vec<MailboxId>,
+        payload: Payload,
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        members: Vec<MailboxId>,
+    },
 }
 
 /// Frames the server sends.
@@ -133,6 +143,28 @@ mod tests {
         let json = frame.to_json();
         assert!(json.starts_with(r#"{"type":"send","id":"BwcHBwcHBwcHBwcHBwcHBw","#), "{json}");
         assert_eq!(decode_client_frame(json.as_bytes()).unwrap(), frame);
+    }
+
+    #[test]
+    fn group_send_names_members_only_when_it_has_some() {
+        let app = ClientFrame::GroupSend {
+            id: MessageId([7; 16]),
+            to: vec![MailboxId([1; 16])],
+            payload: Payload(bytes::Bytes::from_static(b"SPG1")),
+            members: Vec::new(),
+        };
+        let json = app.to_json();
+        assert!(!json.contains("members"), "{json}");
+        assert_eq!(decode_client_frame(json.as_bytes()).unwrap(), app);
+        let commit = match app {
+            ClientFrame::GroupSend { id, to, payload, .. } => {
+                ClientFrame::GroupSend { id, to, payload, members: vec![MailboxId([1; 16]), MailboxId([2; 16])] }
+            }
+            _ => unreachable!(),
+        };
+        let json = commit.to_json();
+        assert!(json.ends_with(r#""members":["AQEBAQEBAQEBAQEBAQEBAQ","AgICAgICAgICAgICAgICAg"]}"#), "{json}");
+        assert_eq!(decode_client_frame(json.as_bytes()).unwrap(), commit);
     }
 
     #[test]

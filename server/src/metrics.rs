@@ -65,7 +65,7 @@ pub struct Metrics {
     pub commit_latency: Histogram,
 }
 
-const ERROR_CODES: [ErrorCode; 27] = [
+const ERROR_CODES: [ErrorCode; 28] = [
     ErrorCode::MalformedFrame,
     ErrorCode::UnknownFrameType,
     ErrorCode::FrameTooLarge,
@@ -92,6 +92,7 @@ const ERROR_CODES: [ErrorCode; 27] = [
     ErrorCode::InvalidMlsMessage,
     ErrorCode::NoKeyPackage,
     ErrorCode::KeyPackageLimit,
+    ErrorCode::NotAMember,
     ErrorCode::Internal,
 ];
 

@@ -5,7 +5,7 @@ use bytes::Bytes;
 use sallyport_protocol::rest::Role;
 use sallyport_protocol::{AccountId, DeviceId, MailboxId, MessageId};
 use sallyport_server::store::{
-    self, AppendOutcome, ClaimedKeyPackage, GROUP_IDLE_MS, GroupCheck, Hash32, MailboxAccess,
+    self, AppendOutcome, ClaimedKeyPackage, GROUP_IDLE_MS, GroupCheck, GroupMessage, Hash32, MailboxAccess,
     Conflict, NewInvitation, NewMessage, Store, StoreError, Wakeup,
 };
 use std::collections::HashSet;
@@ -52,6 +52,7 @@ contract!(
         contract_stale_message_stores_nothing,
         contract_refused_commit_does_not_advance_the_epoch,
         contract_expire_forgets_idle_groups,
+        contract_a_group_is_bound_to_the_members_of_its_last_commit,
         contract_key_packages_are_claimed_once_oldest_first_then_last_resort,
         contract_key_package_limit_conflict_stores_nothing,
         contract_last_resort_key_package_is_replaced,
@@ -133,14 +134,20 @@ fn group_message(
     epoch: u64,
     commit: bool,
 ) -> NewMessage {
+    let check = GroupCheck { group, epoch, commit };
     NewMessage {
-        group: Some(GroupCheck {
-            group,
-            epoch,
-            commit,
-        }),
+        group: Some(GroupMessage { check, sender_reads: Vec::new(), members: Vec::new() }),
         ..message(to, body)
     }
+}
+
+/// `m` as sent by a connection that reads `reads`, binding the group to `members` if a commit.
+fn sent_by(reads: &[MailboxId], members: &[MailboxId], mut m: NewMessage) -> NewMessage {
+    let group = m.group.as_mut().expect("a group message");
+    group.sender_reads = reads.to_vec();
+    group.members = members.to_vec();
+    group.members.sort_unstable();
+    m
 }
 
 fn commit(to: &[MailboxId], group: Hash32, epoch: u64) -> NewMessage {
@@ -889,6 +896,42 @@ async fn contract_concurrent_appends_of_one_id_store_it_once(f: &Fixture) {
 // ---------------------------------------------------------------------------------------------
 // MLS: the group epoch rule
 
+async fn contract_a_group_is_bound_to_the_members_of_its_last_commit(store: Arc<dyn Store>) {
+    let (a, b, c, d) = (
+        unlinked_mailbox(&store).await,
+        unlinked_mailbox(&store).await,
+        unlinked_mailbox(&store).await,
+        unlinked_mailbox(&store).await,
+    );
+    let g = new_group();
+    // Not bound yet: anyone's application message goes, and binds nothing.
+    stored(&append_one(&store, &sent_by(&[d], &[], app(&[a], g, 0))).await);
+    // A creates the group with B and C: the first commit binds.
+    stored(&append_one(&store, &sent_by(&[a], &[a, b, c], commit(&[b, c], g, 0))).await);
+    stored(&append_one(&store, &sent_by(&[c], &[], app(&[a, b], g, 1))).await);
+    assert_eq!(
+        append_one(&store, &sent_by(&[d], &[], app(&[a], g, 1))).await,
+        AppendOutcome::NotAMember,
+        "D never was a member"
+    );
+    // A removes C; C still gets the commit but is no member afterwards.
+    stored(&append_one(&store, &sent_by(&[a], &[a, b], commit(&[b, c], g, 1))).await);
+    let forged = sent_by(&[c], &[c], commit(&[a, b], g, 2));
+    assert_eq!(append_one(&store, &forged).await, AppendOutcome::NotAMember);
+    assert_eq!(append_one(&store, &sent_by(&[c], &[], app(&[a, b], g, 2))).await, AppendOutcome::NotAMember);
+    // Refused before the epoch rule: the forged commit did not take epoch 2, B's does.
+    stored(&append_one(&store, &sent_by(&[b, d], &[a, b], commit(&[a], g, 2))).await);
+    stored(&append_one(&store, &sent_by(&[a], &[], app(&[b], g, 3))).await);
+    // A commit that names no members (an older caller) keeps the binding.
+    stored(&append_one(&store, &sent_by(&[b], &[], commit(&[a], g, 3))).await);
+    assert_eq!(append_one(&store, &sent_by(&[c], &[], app(&[a, b], g, 4))).await, AppendOutcome::NotAMember);
+    assert_eq!(
+        pending_bodies(&store, &c).await,
+        vec!["commit 0", "commit 1"],
+        "C got its removal and nothing after"
+    );
+}
+
 async fn contract_first_commit_wins_and_a_competing_one_is_stale(store: Arc<dyn Store>) {
     let mb = unlinked_mailbox(&store).await;
     let g = new_group();
@@ -984,11 +1027,7 @@ async fn contract_stale_message_stores_nothing(store: Arc<dyn Store>) {
     assert_eq!(append_one(&store, &late).await, stale(1));
     assert_eq!(pending_bodies(&store, &mb).await, vec!["commit 0"]);
     // Its id was not recorded: re-sent at the right epoch, it is stored.
-    late.group = Some(GroupCheck {
-        group: g,
-        epoch: 1,
-        commit: true,
-    });
+    late.group = commit(&[mb], g, 1).group;
     stored(&append_one(&store, &late).await);
     assert_eq!(pending_bodies(&store, &mb).await, vec!["commit 0", "late"]);
     // Nor did it take quota: a queue holding 2 with quota 3 takes exactly one more.

@@ -74,7 +74,8 @@ impl MlsPeer {
     /// Sends `out` and waits for the server's answer. A commit is applied when accepted and
     /// discarded when refused (`Err(stale_epoch)`).
     pub async fn send(&mut self, out: Outgoing) -> Result<(), ErrorCode> {
-        let id = self.client.group_send(out.to.clone(), Payload(out.envelope.clone().into())).await.expect("send");
+        let (to, members) = (out.to.clone(), out.members.clone());
+        let id = self.client.group_send(to, members, Payload(out.envelope.clone().into())).await.expect("send");
         let answer = self.answer(id).await;
         if out.commit {
             match answer {
@@ -88,11 +89,19 @@ impl MlsPeer {
         answer
     }
 
-    /// Sends raw bytes as a group message under a chosen id (duplicate/reorder tests).
-    pub async fn send_raw(&mut self, id: MessageId, to: Vec<MailboxId>, envelope: Vec<u8>, group: bool) -> Result<(), ErrorCode> {
+    /// Sends raw bytes as a group message under a chosen id (duplicate/reorder and forgery tests),
+    /// naming `members` (for a commit; `group_send`'s `members`), or as a plain `send`.
+    pub async fn send_raw(
+        &mut self,
+        id: MessageId,
+        to: Vec<MailboxId>,
+        members: Vec<MailboxId>,
+        envelope: Vec<u8>,
+        group: bool,
+    ) -> Result<(), ErrorCode> {
         let payload = Payload(envelope.into());
         if group {
-            self.client.group_send_with_id(id, to, payload).await.expect("send");
+            self.client.group_send_with_id(id, to, members, payload).await.expect("send");
         } else {
             self.client.send_with_id(id, to, payload).await.expect("send");
         }

@@ -2,6 +2,7 @@
 //! routing, commit ordering by epoch), membership changes, concurrent commits, restarts,
 //! duplicated and reordered delivery, and no readable content in the server's files or logs.
 
+use sallyport_core::protocol::group::GroupEnvelope;
 use sallyport_core::protocol::{ErrorCode, MessageId};
 use sallyport_core::{GroupId, MlsEvent};
 use sallyport_e2e::mls_peer::MlsPeer;
@@ -88,7 +89,7 @@ async fn three_members_converse_and_a_removed_member_reads_nothing_sent_after() 
     let envelope = out.envelope.clone();
     alice.send(out).await.unwrap();
     sees(&mut bob, "MARKER-after carol left").await;
-    alice.send_raw(MessageId::random(), vec![carol.mailbox()], envelope, false).await.unwrap();
+    alice.send_raw(MessageId::random(), vec![carol.mailbox()], vec![], envelope, false).await.unwrap();
     let shown_before = carol.shown.len();
     let events_before = carol.events.len();
     carol.pump_until("the forwarded message was processed", move |p| p.events.len() > events_before).await;
@@ -208,7 +209,7 @@ async fn duplicated_and_reordered_delivery_shows_each_message_once() {
     // Sent out of order, some twice under different message ids (as a buggy or hostile relay
     // path would): the server stores each send, the client shows each plaintext once.
     for i in [3usize, 0, 5, 1, 3, 4, 2, 0] {
-        alice.send_raw(MessageId::random(), vec![bob.mailbox()], envelopes[i].clone(), true).await.unwrap();
+        alice.send_raw(MessageId::random(), vec![bob.mailbox()], vec![], envelopes[i].clone(), true).await.unwrap();
     }
     bob.pump_until("all six", |p| (0..6).all(|i| p.texts().contains(&format!("MARKER-r{i}")))).await;
     say(&mut alice, &group, "MARKER-fence").await;
@@ -255,7 +256,7 @@ async fn key_packages_are_claimed_once_then_last_resort_and_owners_are_told_to_t
         .await
         .unwrap_err();
     assert_eq!(err.code(), Some(ErrorCode::InvalidMlsMessage));
-    let err = alice.send_raw(MessageId::random(), vec![bob.mailbox()], b"junk".to_vec(), true).await.unwrap_err();
+    let err = alice.send_raw(MessageId::random(), vec![bob.mailbox()], vec![], b"junk".to_vec(), true).await.unwrap_err();
     assert_eq!(err, ErrorCode::InvalidMlsMessage);
     let empty = sallyport_core::protocol::MailboxId::random();
     alice.client.create_mailbox(empty, sallyport_core::protocol::MailboxSecret::random()).await.unwrap();
@@ -326,14 +327,14 @@ async fn a_commit_resent_under_its_id_after_acceptance_is_accepted_not_stale() {
     let carol_kp = alice.claim(carol.mailbox()).await;
     let add = alice.mls.add_claimed_members(&group, &[(carol.mailbox(), carol_kp)]).unwrap();
     let id = MessageId::random();
-    assert_eq!(alice.send_raw(id, add.to.clone(), add.envelope.clone(), true).await, Ok(()));
+    assert_eq!(alice.send_raw(id, add.to.clone(), add.members.clone(), add.envelope.clone(), true).await, Ok(()));
     alice.mls.commit_accepted(&group).unwrap();
     // The group moves on past that epoch.
     let update = alice.mls.update(&group).unwrap();
     alice.send(update).await.expect("a later commit is accepted");
 
     assert_eq!(
-        alice.send_raw(id, add.to.clone(), add.envelope.clone(), true).await,
+        alice.send_raw(id, add.to.clone(), add.members.clone(), add.envelope.clone(), true).await,
         Ok(()),
         "the same commit under the same id is a duplicate of an accepted message"
     );
@@ -341,4 +342,90 @@ async fn a_commit_resent_under_its_id_after_acceptance_is_accepted_not_stale() {
     carol.pump_until("joined", move |p| p.has_joined(&g)).await;
     say(&mut carol, &group, "MARKER-carol once").await;
     sees(&mut bob, "MARKER-carol once").await;
+}
+
+/// A group envelope holding an MLS `PrivateMessage` (RFC 9420 §6.3) with the group's id, the
+/// epoch and content type given, and noise where the encrypted sender and content go. The framing
+/// is all the server reads of a group message; anyone who knows the group id can write it.
+fn forged(group: &[u8], epoch: u64, commit: bool) -> Vec<u8> {
+    fn opaque(out: &mut Vec<u8>, bytes: &[u8]) {
+        // The length as an MLS variable-length integer (RFC 9420 §2.1.2), 1 or 2 bytes here.
+        match bytes.len() {
+            n @ 0..=63 => out.push(n as u8),
+            n @ 64..=16383 => out.extend_from_slice(&(0x4000 | n as u16).to_be_bytes()),
+            n => panic!("{n} bytes is too long for this test"),
+        }
+        out.extend_from_slice(bytes);
+    }
+    let mut message = vec![0, 1, 0, 2]; // mls10, mls_private_message
+    opaque(&mut message, group);
+    message.extend_from_slice(&epoch.to_be_bytes());
+    message.push(if commit { 3 } else { 1 }); // commit, or application
+    opaque(&mut message, &[]); // authenticated_data
+    opaque(&mut message, &[0x5a; 16]); // encrypted_sender_data
+    opaque(&mut message, &[0xa5; 64]); // ciphertext
+    GroupEnvelope { message, welcome: None }.encode()
+}
+
+/// Issue 10 item 4: a removed member still knows the group id and its epoch. Before the server
+/// bound groups to their members, its forged commit for the next epoch won that epoch, and every
+/// real commit after it was refused as stale: the conversation was broken for everyone.
+async fn a_removed_member_cannot_break_the_conversation(server: TestServer) {
+    let root = state_root();
+    let mut alice = MlsPeer::join(&server, "alice", root.path()).await;
+    let mut bob = MlsPeer::join(&server, "bob", root.path()).await;
+    let mut carol = MlsPeer::join(&server, "carol", root.path()).await;
+    let group = group_of(&mut alice, &mut [&mut bob, &mut carol]).await;
+    say(&mut carol, &group, "MARKER-carol while a member").await;
+    sees(&mut alice, "MARKER-carol while a member").await;
+    sees(&mut bob, "MARKER-carol while a member").await;
+
+    // Alice removes Carol, who gets the commit and learns of it.
+    let remove = alice.mls.remove_members(&group, &[carol.mailbox()]).unwrap();
+    assert!(remove.to.contains(&carol.mailbox()) && !remove.members.contains(&carol.mailbox()));
+    alice.send(remove).await.expect("the removal is accepted");
+    let g = group.clone();
+    carol.pump_until("removed", move |p| p.events.iter().any(|e| matches!(e, MlsEvent::Removed { group } if *group == g))).await;
+    let epoch = alice.mls.epoch(&group).unwrap();
+
+    // Carol forges a commit for the group's current epoch (naming herself as its only member)
+    // and an application message: both refused, nothing stored for anyone.
+    let (a, b, c) = (alice.mailbox(), bob.mailbox(), carol.mailbox());
+    let commit = forged(&group, epoch, true);
+    assert_eq!(
+        carol.send_raw(MessageId::random(), vec![a, b], vec![c], commit, true).await,
+        Err(ErrorCode::NotAMember),
+        "a removed member's commit"
+    );
+    assert_eq!(
+        carol.send_raw(MessageId::random(), vec![a, b], vec![], forged(&group, epoch, false), true).await,
+        Err(ErrorCode::NotAMember),
+        "a removed member's application message"
+    );
+
+    // Alice and Bob carry on: messages both ways, and the next real commit wins the epoch Carol
+    // tried to take.
+    say(&mut bob, &group, "MARKER-bob after the removal").await;
+    sees(&mut alice, "MARKER-bob after the removal").await;
+    let update = alice.mls.update(&group).unwrap();
+    alice.send(update).await.expect("the next real commit is accepted");
+    assert_eq!(alice.mls.epoch(&group).unwrap(), epoch + 1);
+    say(&mut alice, &group, "MARKER-alice at the new epoch").await;
+    sees(&mut bob, "MARKER-alice at the new epoch").await;
+    assert_eq!(bob.mls.epoch(&group).unwrap(), epoch + 1, "bob processed the real commit, nothing forged");
+    say(&mut bob, &group, "MARKER-bob at the new epoch").await;
+    sees(&mut alice, "MARKER-bob at the new epoch").await;
+    assert!(!bob.events.iter().chain(&alice.events).any(|e| matches!(e, MlsEvent::Ignored { .. })), "no forged delivery reached them");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_removed_member_cannot_break_the_conversation_on_sqlite() {
+    a_removed_member_cannot_break_the_conversation(TestServer::start().await).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_removed_member_cannot_break_the_conversation_on_postgres() {
+    let Some(db) = postgres_database().await else { return };
+    let server = TestServer::start_with(ServerOptions { database_url: Some(db), ..Default::default() }).await;
+    a_removed_member_cannot_break_the_conversation(server).await;
 }

@@ -241,7 +241,7 @@ async fn twenty_supporters_race_and_exactly_one_wins(postgres: bool) {
     let (key_package, _last_resort) = supporter_client.claim_key_package(reach.mailbox).await.expect("claim the KeyPackage");
     let group = supporter_mls.create_group().unwrap();
     let add = supporter_mls.add_claimed_members(&group, &[(reach.mailbox, key_package.0.to_vec())]).unwrap();
-    let id = supporter_client.group_send(add.to.clone(), Payload(add.envelope.clone().into())).await.expect("send");
+    let id = supporter_client.group_send(add.to.clone(), add.members.clone(), Payload(add.envelope.clone().into())).await.expect("send");
     loop {
         match next_event(&mut supporter_client).await.expect("event") {
             Event::Accepted { id: got, .. } if got == id => break,
@@ -251,7 +251,7 @@ async fn twenty_supporters_race_and_exactly_one_wins(postgres: bool) {
     }
     supporter_mls.commit_accepted(&group).unwrap();
     let hello = supporter_mls.encrypt(&group, b"Hi, I'm here. Take your time.").unwrap();
-    supporter_client.group_send(hello.to.clone(), Payload(hello.envelope.clone().into())).await.expect("send");
+    supporter_client.group_send(hello.to.clone(), hello.members.clone(), Payload(hello.envelope.clone().into())).await.expect("send");
 
     let mut requester_client = Client::connect(&requester).await.expect("connect");
     requester_client.subscribe(reach.mailbox, reach.secret).await.expect("subscribe with the secret");

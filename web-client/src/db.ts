@@ -27,6 +27,7 @@ export interface OutboxEntry {
   id: string; // wire message id (group_send id)
   group: string;
   to: string[];
+  members?: string[]; // a commit's members once it takes effect (group_send `members`); absent in entries from before
   envelope: Uint8Array; // MLS ciphertext, as sent
   kind: OutboxKind;
   msgKey?: string; // the message this carries

@@ -1,12 +1,13 @@
 //! What the server reads of MLS, as its Delivery Service (RFC 9420 §14): the framing of a group
-//! message (group id, epoch, content type; §6), the rule that orders commits, and whether bytes
-//! are a KeyPackage. It never has, or asks for, any key that opens content.
+//! message (group id, epoch, content type; §6), the rule that orders commits, the rule that binds
+//! a group to its members' mailboxes, and whether bytes are a KeyPackage. It never has, or asks
+//! for, any key that opens content.
 
 use super::secrets::{Hash32, sha256};
 use mls_rs::group::ContentType;
 use mls_rs::{MlsMessage, MlsMessageDescription};
-use sallyport_protocol::ErrorCode;
 use sallyport_protocol::group::GroupEnvelope;
+use sallyport_protocol::{ErrorCode, MAX_RECIPIENTS, MailboxId};
 
 /// The largest epoch a `GroupCheck` may carry: its successor still fits a BIGINT column, and
 /// nothing computed from it can overflow. A real group never gets near it.
@@ -44,6 +45,54 @@ impl GroupCheck {
             (false, Some(c)) => Err(c),
         }
     }
+}
+
+/// A `group_send` as the storing transaction judges it: the epoch rule's input, and what the
+/// member binding needs. A group the server has bound (to the `members` of its last accepted
+/// commit) accepts a message only from a connection that reads one of those mailboxes; a stored
+/// commit binds the group to its own `members` (removed members are not among them).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GroupMessage {
+    pub check: GroupCheck,
+    /// Every mailbox the sending connection reads, taken from the session's memory when the
+    /// frame arrived. Compared with the group's members in the storing transaction and never
+    /// stored: it is the one place where a connection's mailboxes meet, and it must not outlive
+    /// the message's commit round.
+    pub sender_reads: Vec<MailboxId>,
+    /// For a commit: the group's members once it takes effect, sorted, each once (see
+    /// `commit_members`). Empty for other messages.
+    pub members: Vec<MailboxId>,
+}
+
+impl GroupMessage {
+    /// The binding rule, given the group's bound members (`None`: not bound yet — a group the
+    /// server does not know, forgot, or knew before bindings existed — and the message passes).
+    pub fn admitted(&self, bound: Option<&[MailboxId]>) -> bool {
+        bound.is_none_or(|members| self.sender_reads.iter().any(|m| members.contains(m)))
+    }
+}
+
+/// Checks the `members` of a `group_send` and returns them sorted, each once. A commit must name
+/// its members: each is a recipient or a mailbox the sender reads (the server binds the group to
+/// what it already sees as the commit's recipients plus the committer), and at least one is read
+/// by the sender (the committer stays a member: binding the group to others only would lock it
+/// out). Any other message names none. Otherwise `bad_recipients`.
+pub fn commit_members(
+    commit: bool,
+    to: &[MailboxId],
+    mut members: Vec<MailboxId>,
+    reads: impl Fn(&MailboxId) -> bool,
+) -> Result<Vec<MailboxId>, ErrorCode> {
+    members.sort_unstable();
+    members.dedup();
+    if !commit {
+        return if members.is_empty() { Ok(members) } else { Err(ErrorCode::BadRecipients) };
+    }
+    let valid = !members.is_empty()
+        && members.len() <= MAX_RECIPIENTS + 1
+        && members.iter().all(|m| to.contains(m) || reads(m))
+        && members.iter().any(&reads);
+    if valid { Ok(members) } else { Err(ErrorCode::BadRecipients) }
 }
 
 /// The epoch rule input for a `group_send` payload, or `invalid_mls_message`.
@@ -116,6 +165,30 @@ mod tests {
         assert_eq!(app(7).evaluate(Some(10)), Ok(None));
         assert_eq!(app(6).evaluate(Some(10)), Err(10));
         assert_eq!(app(11).evaluate(Some(10)), Err(10));
+    }
+
+    #[test]
+    fn a_bound_group_admits_only_readers_of_its_members() {
+        let (a, b, c) = (MailboxId([1; 16]), MailboxId([2; 16]), MailboxId([3; 16]));
+        let check = GroupCheck { group: [0; 32], epoch: 1, commit: false };
+        let from = |reads: Vec<MailboxId>| GroupMessage { check, sender_reads: reads, members: Vec::new() };
+        assert!(from(vec![c]).admitted(None), "an unbound group admits anyone");
+        assert!(from(vec![c, a]).admitted(Some(&[a, b])), "one of the connection's mailboxes is a member");
+        assert!(!from(vec![c]).admitted(Some(&[a, b])), "a removed member is refused");
+        assert!(!from(vec![]).admitted(Some(&[a, b])));
+    }
+
+    #[test]
+    fn a_commit_names_its_members_and_stays_among_them() {
+        let (a, b, c, x) = (MailboxId([1; 16]), MailboxId([2; 16]), MailboxId([3; 16]), MailboxId([9; 16]));
+        let reads = |m: &MailboxId| *m == a;
+        // A removes C: C gets the commit but is no member afterwards.
+        assert_eq!(commit_members(true, &[b, c], vec![b, a, a], reads), Ok(vec![a, b]));
+        assert_eq!(commit_members(true, &[b, c], vec![], reads), Err(ErrorCode::BadRecipients), "a commit names them");
+        assert_eq!(commit_members(true, &[b, c], vec![b, c], reads), Err(ErrorCode::BadRecipients), "the committer is one");
+        assert_eq!(commit_members(true, &[b, c], vec![a, x], reads), Err(ErrorCode::BadRecipients), "no stranger");
+        assert_eq!(commit_members(false, &[b], vec![], reads), Ok(vec![]));
+        assert_eq!(commit_members(false, &[b], vec![a], reads), Err(ErrorCode::BadRecipients), "only a commit binds");
     }
 
     #[test]

@@ -1,7 +1,8 @@
 //! The planning half of a group-commit round, shared by both backends: given what the database
-//! holds (ids stored before, queue lengths, groups' epochs), decide in memory which messages of a
-//! batch are duplicates, which are refused (quota, unknown recipient, stale epoch) and which are
-//! stored, with their queue rows and the groups' new epochs. The backends only read and write.
+//! holds (ids stored before, queue lengths, groups' epochs and bound members), decide in memory
+//! which messages of a batch are duplicates, which are refused (not a member, stale epoch, quota,
+//! unknown recipient) and which are stored, with their queue rows and the groups' new epochs and
+//! members. The backends only read and write.
 
 use super::queue::{AppendOutcome, NewMessage};
 use super::Hash32;
@@ -37,8 +38,8 @@ pub fn distinct_recipients(
 pub fn distinct_groups(batch: &[NewMessage]) -> Vec<(Hash32, i64)> {
     let mut groups: HashMap<Hash32, i64> = HashMap::new();
     for m in batch {
-        if let Some(check) = &m.group {
-            groups.entry(check.group).or_insert(m.created_at);
+        if let Some(g) = &m.group {
+            groups.entry(g.check.group).or_insert(m.created_at);
         }
     }
     let mut groups: Vec<(Hash32, i64)> = groups.into_iter().collect();
@@ -46,8 +47,21 @@ pub fn distinct_groups(batch: &[NewMessage]) -> Vec<(Hash32, i64)> {
     groups
 }
 
-/// A group row to write back after `append`: (group, epoch to record, newest `created_at`).
-pub type GroupWrite = (Hash32, Option<i64>, i64);
+/// What the database holds for one of the batch's groups.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct GroupState {
+    /// The recorded epoch (`None`: not known).
+    pub epoch: Option<u64>,
+    /// The mailboxes the group is bound to (`None`: not bound).
+    pub members: Option<Vec<MailboxId>>,
+}
+
+/// A group row to write back after `append`: (group, epoch to record, newest `created_at`,
+/// members to bind it to — `None` keeps what the row holds).
+pub type GroupWrite = (Hash32, Option<i64>, i64, Option<Vec<MailboxId>>);
+
+/// (epoch after the batch, newest `created_at`, members bound by a commit of the batch).
+type PendingGroupWrite = (Option<u64>, i64, Option<Vec<MailboxId>>);
 
 /// The decisions of one `append`, made in memory from what the database said: which messages
 /// are duplicates, which are refused, and which get stored (with what sequence numbers).
@@ -60,27 +74,28 @@ pub struct AppendPlan {
     repeats: Vec<(usize, usize)>,
     /// Each stored message's recipients without repeats, by batch index.
     recipients: HashMap<usize, Vec<MailboxId>>,
-    /// Every group with a stored message: (epoch after the batch, newest `created_at`).
-    group_writes: HashMap<Hash32, (Option<u64>, i64)>,
+    /// Every group with a stored message.
+    group_writes: HashMap<Hash32, PendingGroupWrite>,
 }
 
 impl AppendPlan {
     /// `existing`: ids stored before, with their sequence numbers. `queued`: every recipient
-    /// that exists, with the number of messages in its queue. `epochs`: the recorded epoch of
-    /// the batch's groups (a group missing or `None` is not known).
+    /// that exists, with the number of messages in its queue. `groups`: the recorded state of
+    /// the batch's groups (a group missing is neither known nor bound).
     ///
-    /// Per message, in batch order: a repeated id is a duplicate; then the group check (an
-    /// earlier message of the batch may have advanced the epoch); then recipients and quota.
-    /// Only a message that passes everything consumes quota, its id and its epoch change.
+    /// Per message, in batch order: a repeated id is a duplicate; then the member binding and
+    /// the epoch rule (an earlier commit of the batch may have advanced the epoch and bound new
+    /// members); then recipients and quota. Only a message that passes everything consumes
+    /// quota, its id, its epoch change and its binding.
     pub fn new(
         batch: &[NewMessage],
         existing: &HashMap<MessageId, u64>,
         queued: &HashMap<MailboxId, u64>,
         quota: u64,
-        epochs: &HashMap<Hash32, Option<u64>>,
+        groups: &HashMap<Hash32, GroupState>,
     ) -> Self {
         let mut queued = queued.clone();
-        let mut epochs = epochs.clone();
+        let mut groups = groups.clone();
         let mut plan = AppendPlan {
             outcomes: Vec::with_capacity(batch.len()),
             to_store: Vec::new(),
@@ -101,10 +116,15 @@ impl AppendPlan {
             }
             // (group, its epoch once this message is stored)
             let mut group_epoch = None;
-            if let Some(check) = &m.group {
-                let current = epochs.get(&check.group).copied().flatten();
-                match check.evaluate(current) {
-                    Ok(next) => group_epoch = Some((check.group, next.or(current))),
+            if let Some(g) = &m.group {
+                let state = groups.get(&g.check.group);
+                if !g.admitted(state.and_then(|s| s.members.as_deref())) {
+                    plan.outcomes.push(AppendOutcome::NotAMember);
+                    continue;
+                }
+                let current = state.and_then(|s| s.epoch);
+                match g.check.evaluate(current) {
+                    Ok(next) => group_epoch = Some((g.check.group, next.or(current))),
                     Err(current) => {
                         plan.outcomes.push(AppendOutcome::StaleEpoch { current });
                         continue;
@@ -127,13 +147,24 @@ impl AppendPlan {
                 *queued.get_mut(mb).expect("checked above") += 1;
             }
             if let Some((group, epoch)) = group_epoch {
-                epochs.insert(group, epoch);
+                // A stored commit binds the group to its members (none named: binds nothing).
+                let bind = m
+                    .group
+                    .as_ref()
+                    .filter(|g| g.check.commit && !g.members.is_empty())
+                    .map(|g| g.members.clone());
+                let state = groups.entry(group).or_default();
+                state.epoch = epoch;
                 let write = plan
                     .group_writes
                     .entry(group)
-                    .or_insert((epoch, m.created_at));
+                    .or_insert((epoch, m.created_at, None));
                 write.0 = epoch;
                 write.1 = write.1.max(m.created_at);
+                if let Some(members) = bind {
+                    state.members = Some(members.clone());
+                    write.2 = Some(members);
+                }
             }
             first_stored.insert(m.id, index);
             plan.outcomes.push(AppendOutcome::Stored { seq: 0 });
@@ -153,12 +184,13 @@ impl AppendPlan {
     }
 
     /// The group rows to write back, sorted by group id: every group with a stored message,
-    /// with its epoch after the batch and the newest `created_at` of its stored messages.
+    /// with its epoch after the batch, the newest `created_at` of its stored messages and the
+    /// members its last stored commit bound it to.
     pub fn group_writes(&self) -> Vec<GroupWrite> {
         let mut writes: Vec<GroupWrite> = self
             .group_writes
             .iter()
-            .map(|(group, &(epoch, at))| (*group, epoch.map(|e| e as i64), at))
+            .map(|(group, (epoch, at, members))| (*group, epoch.map(|e| e as i64), *at, members.clone()))
             .collect();
         writes.sort_unstable_by_key(|w| w.0);
         writes
@@ -191,7 +223,7 @@ impl AppendPlan {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::store::GroupCheck;
+    use crate::store::{GroupCheck, GroupMessage};
     use bytes::Bytes;
 
     fn message(to: &[MailboxId]) -> NewMessage {
@@ -206,7 +238,9 @@ mod tests {
     }
 
     fn group_message(to: MailboxId, group: Hash32, epoch: u64, commit: bool, at: i64) -> NewMessage {
-        NewMessage { group: Some(GroupCheck { group, epoch, commit }), created_at: at, ..message(&[to]) }
+        let check = GroupCheck { group, epoch, commit };
+        let group = GroupMessage { check, sender_reads: Vec::new(), members: Vec::new() };
+        NewMessage { group: Some(group), created_at: at, ..message(&[to]) }
     }
 
     fn plan(batch: &[NewMessage], existing: &HashMap<MessageId, u64>, queued: &[(MailboxId, u64)], quota: u64) -> AppendPlan {
@@ -278,9 +312,9 @@ mod tests {
             group_message(a, g, 5, true, 23),  // the next commit: 5 → 6
             group_message(a, g, 1, false, 24), // too old for the grace window
         ];
-        let epochs = HashMap::from([(g, Some(4))]);
+        let epochs = HashMap::from([(g, GroupState { epoch: Some(4), members: None })]);
         let mut p = AppendPlan::new(&batch, &HashMap::new(), &HashMap::from([(a, 0)]), 10, &epochs);
-        assert_eq!(p.group_writes(), vec![(g, Some(6), 23)], "the epoch after the batch and its newest message");
+        assert_eq!(p.group_writes(), vec![(g, Some(6), 23, None)], "the epoch after the batch and its newest message");
         p.assign(&[1, 2, 3]);
         assert_eq!(
             p.finish(),
@@ -303,12 +337,46 @@ mod tests {
             group_message(a, g, 0, true, 6),
         ];
         let p = AppendPlan::new(&batch, &HashMap::new(), &HashMap::from([(a, 0), (full, 3)]), 3, &HashMap::new());
-        assert_eq!(p.group_writes(), vec![(g, Some(1), 6)]);
+        assert_eq!(p.group_writes(), vec![(g, Some(1), 6, None)]);
         assert_eq!(
             outcomes(p),
             vec![AppendOutcome::QuotaExceeded { mailbox: full }, AppendOutcome::Stored { seq: 101 }],
             "the first commit was refused for quota, so the second is the first for epoch 0"
         );
         assert_eq!(distinct_groups(&batch), vec![(g, 5)]);
+    }
+
+    #[test]
+    fn a_bound_group_refuses_a_removed_member_and_a_commit_rebinds_it() {
+        let (a, b, c) = (MailboxId::random(), MailboxId::random(), MailboxId::random());
+        let g = [3u8; 32];
+        let from = |reads: &[MailboxId], members: &[MailboxId], m: NewMessage| {
+            let mut group = m.group.clone().expect("a group message");
+            group.sender_reads = reads.to_vec();
+            group.members = members.to_vec();
+            NewMessage { group: Some(group), ..m }
+        };
+        let mut ab = vec![a, b];
+        ab.sort_unstable();
+        let batch = [
+            from(&[a], &ab, group_message(b, g, 2, true, 30)), // A removes C: bound to A and B
+            from(&[c], &[c], group_message(a, g, 3, true, 31)), // C's forged commit for the next epoch
+            from(&[c], &[], group_message(a, g, 3, false, 32)), // C's application message
+            from(&[b], &[], group_message(a, g, 3, false, 33)), // B keeps talking
+        ];
+        let state = GroupState { epoch: Some(2), members: Some(vec![a, b, c]) };
+        let queued = HashMap::from([(a, 0), (b, 0), (c, 0)]);
+        let p = AppendPlan::new(&batch, &HashMap::new(), &queued, 10, &HashMap::from([(g, state)]));
+        assert_eq!(p.group_writes(), vec![(g, Some(3), 33, Some(ab))]);
+        assert_eq!(
+            outcomes(p),
+            vec![
+                AppendOutcome::Stored { seq: 101 },
+                AppendOutcome::NotAMember,
+                AppendOutcome::NotAMember,
+                AppendOutcome::Stored { seq: 102 },
+            ],
+            "the binding the first commit made already counts for the rest of the batch"
+        );
     }
 }

@@ -23,7 +23,7 @@ mod sqlite;
 pub mod support;
 pub mod wakeups;
 
-pub use crate::domain::mls::GroupCheck;
+pub use crate::domain::mls::{GroupCheck, GroupMessage};
 pub use crate::domain::secrets::{Hash32, sha256};
 pub use devices::{Approval, DeviceRecord, DeviceStore, Enrolled, NewDevice, NewInvitation};
 pub use key_packages::{ClaimedKeyPackage, KeyPackageStore};

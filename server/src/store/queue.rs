@@ -2,7 +2,7 @@
 //! MLS Delivery Service's epoch rule, quotas and de-duplication by id) and deletes acknowledged
 //! copies, in one transaction. Reads are in `mailboxes`.
 
-use super::{GroupCheck, StoreResult};
+use super::{GroupMessage, StoreResult};
 use async_trait::async_trait;
 use bytes::Bytes;
 use sallyport_protocol::{MailboxId, MessageId};
@@ -15,9 +15,9 @@ pub struct NewMessage {
     pub payload: Bytes,
     pub created_at: i64,
     pub expires_at: i64,
-    /// For an MLS group message: the Delivery Service's epoch rule, applied in the same
-    /// transaction that stores the message.
-    pub group: Option<GroupCheck>,
+    /// For an MLS group message: the Delivery Service's member binding and epoch rule, applied
+    /// in the same transaction that stores the message.
+    pub group: Option<GroupMessage>,
 }
 
 /// What `commit_round` did with one `NewMessage`.
@@ -33,6 +33,9 @@ pub enum AppendOutcome {
     UnknownMailbox { mailbox: MailboxId },
     /// The group message failed its `GroupCheck`; `current` is the group's epoch. Nothing stored.
     StaleEpoch { current: u64 },
+    /// The group is bound to its members' mailboxes and the sending connection reads none of
+    /// them. Nothing stored.
+    NotAMember,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -48,7 +51,9 @@ pub trait QueueStore: Send + Sync {
     /// One group-commit round in one transaction: first deletes the acknowledged copies `acks`
     /// (unknown pairs are ignored; deleting first frees quota for `batch`), then stores `batch`
     /// and returns one outcome per message, in order. Duplicates (by message id, also within the
-    /// batch) are not stored again. A message is refused whole if any recipient is unknown or
+    /// batch) are not stored again. A group message is refused whole if the group is bound to
+    /// members whose mailboxes its sender does not read, or fails the epoch rule; a stored commit
+    /// binds the group to its `members`. A message is refused whole if any recipient is unknown or
     /// has `queue_quota` messages queued, counting those earlier in the same batch. When this
     /// returns `Ok`, the acks and every `Stored` message are committed; on `Err`, neither is.
     async fn commit_round(

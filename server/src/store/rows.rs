@@ -107,6 +107,21 @@ pub fn epoch_from(epoch: Option<i64>) -> StoreResult<Option<u64>> {
     epoch.map(|e| u64::try_from(e).map_err(|_| corrupt("group epoch"))).transpose()
 }
 
+/// A group's bound members as read from the database: the mailbox ids, 16 bytes each, end to
+/// end (`None`: not bound).
+pub fn members_from(members: Option<Vec<u8>>) -> StoreResult<Option<Vec<MailboxId>>> {
+    let Some(bytes) = members else { return Ok(None) };
+    if bytes.len() % 16 != 0 {
+        return Err(corrupt("group members"));
+    }
+    bytes.chunks(16).map(|id| id_from(id, MailboxId::from_slice)).collect::<StoreResult<Vec<_>>>().map(Some)
+}
+
+/// How a group's members are stored: the mailbox ids end to end, in the order given (sorted).
+pub fn members_bytes(members: &[MailboxId]) -> Vec<u8> {
+    members.iter().flat_map(|m| m.as_bytes().iter().copied()).collect()
+}
+
 /// How many one-time KeyPackages a mailbox holding `held` holds after publishing `adding`;
 /// `Conflict(KeyPackageLimit)` above `max`. Publishing none (only replacing the last-resort one)
 /// is allowed even when a lowered limit is already exceeded.

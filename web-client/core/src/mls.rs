@@ -293,12 +293,16 @@ impl IdentityProvider for SallyportIdentityProvider {
 /// Something to send with `group_send`: `envelope` (a [`GroupEnvelope`], with the Welcome for an
 /// add) to every mailbox in `to`. `commit` says the server will order it (call
 /// [`MlsClient::commit_accepted`] or [`MlsClient::commit_rejected`] with its answer).
+/// `members`, for a commit only (empty otherwise): every member's mailbox once the commit takes
+/// effect, our own included and removed members excluded, sorted; it goes in the `group_send`
+/// frame, and the server accepts the group's later messages only from readers of these mailboxes.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Outgoing {
     pub group: GroupId,
     pub envelope: Vec<u8>,
     pub to: Vec<MailboxId>,
     pub commit: bool,
+    pub members: Vec<MailboxId>,
 }
 
 /// Why a delivery was ignored. All of these are safe to ack, except `FutureEpoch`, which may be
@@ -575,7 +579,7 @@ impl MlsClient {
             new_mailboxes.push(info.mailbox);
             messages.push(message);
         }
-        self.commit(group, new_mailboxes, |mut builder| {
+        self.commit(group, new_mailboxes, Vec::new(), |mut builder| {
             for message in messages {
                 builder = builder.add_member(message)?;
             }
@@ -613,8 +617,9 @@ impl MlsClient {
         if indexes.is_empty() || indexes.contains(&own) {
             return Err(MlsClientError::UnknownMember);
         }
+        let removed = indexes.to_vec();
         let indexes = indexes.to_vec();
-        self.commit(group, Vec::new(), move |mut builder| {
+        self.commit(group, Vec::new(), removed, move |mut builder| {
             for index in indexes {
                 builder = builder.remove_member(index)?;
             }
@@ -624,7 +629,7 @@ impl MlsClient {
 
     /// A commit with a fresh leaf key and nothing else (post-compromise security).
     pub fn update(&mut self, group: &[u8]) -> Result<Outgoing> {
-        self.commit(group, Vec::new(), no_change)
+        self.commit(group, Vec::new(), Vec::new(), no_change)
     }
 
     /// A commit of the proposals received in this epoch (a leave request), or `None` if there are
@@ -633,7 +638,7 @@ impl MlsClient {
         if !self.group(group)?.commit_required() {
             return Ok(None);
         }
-        self.commit(group, Vec::new(), no_change).map(Some)
+        self.commit(group, Vec::new(), Vec::new(), no_change).map(Some)
     }
 
     /// Asks the other members to remove us (see the module documentation).
@@ -653,21 +658,32 @@ impl MlsClient {
     fn send(&mut self, group: &[u8], message: MlsMessage) -> Result<Outgoing> {
         let envelope = GroupEnvelope { message: message.to_bytes()?, welcome: None }.encode();
         self.persist(group)?;
-        Ok(Outgoing { group: group.to_vec(), envelope, to: self.recipients(group)?, commit: false })
+        Ok(Outgoing { group: group.to_vec(), envelope, to: self.recipients(group)?, commit: false, members: Vec::new() })
     }
 
     fn commit(
         &mut self,
         group: &[u8],
         extra_recipients: Vec<MailboxId>,
+        removed: Vec<u32>,
         build: impl FnOnce(CommitBuilder<'_, Config>) -> Result<CommitBuilder<'_, Config>, MlsError>,
     ) -> Result<Outgoing> {
         let mut to = self.recipients(group)?;
+        let roster_before = self.members(group)?;
         let g = self.group(group)?;
         if g.has_pending_commit() {
             return Err(MlsClientError::PendingCommit);
         }
+        // Remove proposals received in this epoch (leave requests) are committed too, unless the
+        // commit leaves them out.
+        let proposed_removals: Vec<u32> = g.get_cached_proposals().iter().filter_map(|p| removal(p.proposal())).collect();
         let output = build(g.commit_builder())?.build()?;
+        let unused: Vec<u32> = output.unused_proposals.iter().filter_map(|p| removal(&p.proposal)).collect();
+        let gone = |index: u32| removed.contains(&index) || (proposed_removals.contains(&index) && !unused.contains(&index));
+        let mut members: Vec<MailboxId> =
+            roster_before.iter().filter(|m| !gone(m.index)).map(|m| m.mailbox).chain(extra_recipients.iter().copied()).collect();
+        members.sort_unstable();
+        members.dedup();
         let welcome = output.welcome_messages.first().map(MlsMessage::to_bytes).transpose()?;
         let envelope = GroupEnvelope { message: output.commit_message.to_bytes()?, welcome }.encode();
         self.persist(group)?;
@@ -676,7 +692,7 @@ impl MlsClient {
                 to.push(mailbox);
             }
         }
-        Ok(Outgoing { group: group.to_vec(), envelope, to, commit: true })
+        Ok(Outgoing { group: group.to_vec(), envelope, to, commit: true, members })
     }
 
     /// The server accepted our commit: it takes effect here. Returns its `MembershipChanged`
@@ -917,6 +933,14 @@ fn build_client(
         .key_package_lifetime(lifetime)
         .signing_identity(SigningIdentity::new(credential, public), secret, CIPHER_SUITE)
         .build()
+}
+
+/// The leaf a Remove proposal removes.
+fn removal(proposal: &Proposal) -> Option<u32> {
+    match proposal {
+        Proposal::Remove(remove) => Some(remove.to_remove()),
+        _ => None,
+    }
 }
 
 fn roster(group: &Group<Config>) -> Vec<Member> {

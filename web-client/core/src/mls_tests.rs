@@ -77,6 +77,9 @@ fn three() -> (Peer, Peer, Peer, GroupId) {
     let out = alice.mls.add_members(&group, &[bob.kp(), carol.kp()]).unwrap();
     assert!(out.commit);
     assert_eq!(out.to.len(), 2);
+    let mut everyone = vec![alice.mailbox(), bob.mailbox(), carol.mailbox()];
+    everyone.sort_unstable();
+    assert_eq!(out.members, everyone, "the creator and the added members");
     match only(alice.mls.commit_accepted(&group).unwrap()) {
         MlsEvent::MembershipChanged { added, removed, epoch: 1, .. } => {
             assert_eq!(names_of(&added), ["bob", "carol"]);
@@ -132,6 +135,9 @@ fn three_members_talk_and_a_removed_member_reads_nothing_after() {
 
     let out = alice.mls.remove_members(&group, &[carol.mailbox()]).unwrap();
     assert!(out.to.contains(&carol.mailbox()), "the removed member learns of it");
+    let mut remaining = vec![alice.mailbox(), bob.mailbox()];
+    remaining.sort_unstable();
+    assert_eq!(out.members, remaining, "but the server binds the group to the remaining members only");
     alice.mls.commit_accepted(&group).unwrap();
     for (name, events) in deliver(&mut [&mut bob, &mut carol], &out) {
         match (name, only(events)) {
@@ -390,6 +396,9 @@ fn leave_is_committed_by_another_member() {
     assert!(matches!(carol.mls.encrypt(&group, b"x"), Err(MlsClientError::CommitRequired)));
     let commit = alice.mls.commit_pending(&group).unwrap().expect("a proposal is pending");
     assert!(commit.to.contains(&bob.mailbox()));
+    let mut remaining = vec![alice.mailbox(), carol.mailbox()];
+    remaining.sort_unstable();
+    assert_eq!(commit.members, remaining, "the committed leave request removes bob from the members");
     alice.mls.commit_accepted(&group).unwrap();
     assert!(alice.mls.commit_pending(&group).unwrap().is_none());
     for (name, events) in deliver(&mut [&mut bob, &mut carol], &commit) {
@@ -402,6 +411,7 @@ fn leave_is_committed_by_another_member() {
     assert_eq!(names_of(&carol.mls.members(&group).unwrap()), ["alice", "carol"]);
     let m = carol.mls.encrypt(&group, b"bye bob").unwrap();
     assert_eq!(m.to, vec![alice.mailbox()]);
+    assert!(m.members.is_empty(), "only a commit names members");
 }
 
 #[test]

@@ -196,16 +196,28 @@ impl Client {
     }
 
     /// Queues an MLS group envelope (see [`Session::group_send`]) and writes it; acceptance or
-    /// `stale_epoch` arrives as an event naming the returned id.
-    pub async fn group_send(&mut self, to: Vec<MailboxId>, envelope: Payload) -> Result<MessageId, ClientError> {
+    /// `stale_epoch` (or `not_a_member`) arrives as an event naming the returned id. `members`:
+    /// for a commit, the group's members once it takes effect; empty otherwise.
+    pub async fn group_send(
+        &mut self,
+        to: Vec<MailboxId>,
+        members: Vec<MailboxId>,
+        envelope: Payload,
+    ) -> Result<MessageId, ClientError> {
         let id = MessageId::random();
-        self.group_send_with_id(id, to, envelope).await?;
+        self.group_send_with_id(id, to, members, envelope).await?;
         Ok(id)
     }
 
     /// Like [`group_send`](Self::group_send) with a chosen id.
-    pub async fn group_send_with_id(&mut self, id: MessageId, to: Vec<MailboxId>, envelope: Payload) -> Result<(), ClientError> {
-        self.session.group_send_with_id(id, to, envelope);
+    pub async fn group_send_with_id(
+        &mut self,
+        id: MessageId,
+        to: Vec<MailboxId>,
+        members: Vec<MailboxId>,
+        envelope: Payload,
+    ) -> Result<(), ClientError> {
+        self.session.group_send_with_id(id, to, members, envelope);
         self.flush().await;
         Ok(())
     }

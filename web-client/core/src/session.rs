@@ -76,12 +76,18 @@ struct Outgoing {
     payload: Payload,
     /// Sent as `group_send` (an MLS group envelope the server orders by epoch).
     group: bool,
+    /// For a group commit: the group's members once it takes effect (`group_send`'s `members`).
+    members: Vec<MailboxId>,
 }
 
 impl Outgoing {
     fn frame(&self) -> ClientFrame {
         let (id, to, payload) = (self.id, self.to.clone(), self.payload.clone());
-        if self.group { ClientFrame::GroupSend { id, to, payload } } else { ClientFrame::Send { id, to, payload } }
+        if self.group {
+            ClientFrame::GroupSend { id, to, payload, members: self.members.clone() }
+        } else {
+            ClientFrame::Send { id, to, payload }
+        }
     }
 }
 
@@ -318,21 +324,25 @@ impl Session {
 
     /// Like [`send`](Self::send) with a chosen id; sending an id again is idempotent on the server.
     pub fn send_with_id(&mut self, id: MessageId, to: Vec<MailboxId>, payload: Payload) {
-        self.queue(Outgoing { id, to, payload, group: false });
+        self.queue(Outgoing { id, to, payload, group: false, members: Vec::new() });
     }
 
     /// Queues an MLS group envelope (`sallyport_protocol::group::GroupEnvelope`) for `to`, like
     /// [`send`](Self::send) but as `group_send`, which the server orders by epoch: a commit that
-    /// lost to another member's is refused with `stale_epoch` and not retried.
-    pub fn group_send(&mut self, to: Vec<MailboxId>, envelope: Payload) -> MessageId {
+    /// lost to another member's is refused with `stale_epoch` and not retried. `members`: for a
+    /// commit, the group's members once it takes effect ([`crate::Outgoing::members`]; the
+    /// server binds the group to them and refuses a commit without them); empty otherwise. A
+    /// message from a connection that reads none of a group's members is refused with
+    /// `not_a_member`, and not retried either.
+    pub fn group_send(&mut self, to: Vec<MailboxId>, members: Vec<MailboxId>, envelope: Payload) -> MessageId {
         let id = MessageId::random();
-        self.group_send_with_id(id, to, envelope);
+        self.group_send_with_id(id, to, members, envelope);
         id
     }
 
     /// Like [`group_send`](Self::group_send) with a chosen id.
-    pub fn group_send_with_id(&mut self, id: MessageId, to: Vec<MailboxId>, envelope: Payload) {
-        self.queue(Outgoing { id, to, payload: envelope, group: true });
+    pub fn group_send_with_id(&mut self, id: MessageId, to: Vec<MailboxId>, members: Vec<MailboxId>, envelope: Payload) {
+        self.queue(Outgoing { id, to, payload: envelope, group: true, members });
     }
 
     fn queue(&mut self, out: Outgoing) {
@@ -649,13 +659,14 @@ mod tests {
     fn group_sends_are_resent_as_group_sends_and_a_stale_commit_is_dropped() {
         let (mut s, c) = ready_session();
         let to = vec![MailboxId([4; 16])];
-        let stale = s.group_send(to.clone(), payload("commit"));
-        let app = s.group_send(to.clone(), payload("app"));
+        let members = vec![c.mailbox, MailboxId([4; 16])];
+        let stale = s.group_send(to.clone(), members.clone(), payload("commit"));
+        let app = s.group_send(to.clone(), Vec::new(), payload("app"));
         assert_eq!(
             frames(&mut s),
             vec![
-                ClientFrame::GroupSend { id: stale, to: to.clone(), payload: payload("commit") },
-                ClientFrame::GroupSend { id: app, to: to.clone(), payload: payload("app") },
+                ClientFrame::GroupSend { id: stale, to: to.clone(), payload: payload("commit"), members },
+                ClientFrame::GroupSend { id: app, to: to.clone(), payload: payload("app"), members: Vec::new() },
             ]
         );
         s.handle(ServerFrame::error_for_message(ErrorCode::StaleEpoch, stale), NOW).unwrap();
@@ -664,7 +675,7 @@ mod tests {
         s.handle(challenge(), NOW).unwrap();
         s.handle(ServerFrame::Ready { account: c.account, device: c.device, mailbox: c.mailbox }, NOW).unwrap();
         let resent: Vec<_> = frames(&mut s).into_iter().filter(|f| !matches!(f, ClientFrame::Auth { .. })).collect();
-        assert_eq!(resent, vec![ClientFrame::GroupSend { id: app, to, payload: payload("app") }]);
+        assert_eq!(resent, vec![ClientFrame::GroupSend { id: app, to, payload: payload("app"), members: Vec::new() }]);
     }
 
     #[test]

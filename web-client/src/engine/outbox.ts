@@ -13,7 +13,7 @@ import { encodePayload, type AppPayload } from './payload';
 import { LockedError, type Runtime } from './runtime';
 import { emptyBatch, type Store } from './store';
 
-type Outgoing = Pick<MlsOutgoing, 'to' | 'envelope'>;
+type Outgoing = Pick<MlsOutgoing, 'to' | 'envelope' | 'members'>;
 
 export class Outbox {
   private entries = new Map<string, OutboxEntry>();
@@ -39,7 +39,7 @@ export class Outbox {
   async persist(group: string, out: Outgoing, kind: OutboxKind, message?: Message, conv?: Conversation): Promise<OutboxEntry> {
     const b = emptyBatch();
     await this.ids.takeChanges(b);
-    const entry: OutboxEntry = { id: randomId(), group, to: out.to, envelope: out.envelope, kind, ...(message ? { msgKey: message.key } : {}), createdAt: Date.now() };
+    const entry: OutboxEntry = { id: randomId(), group, to: out.to, members: out.members, envelope: out.envelope, kind, ...(message ? { msgKey: message.key } : {}), createdAt: Date.now() };
     b.outboxPut.push(await this.store.sealOutbox(entry));
     if (message) b.messages.push(await this.store.sealMessage(message));
     if (conv) b.conversations.push(await this.store.sealConversation(conv));
@@ -57,7 +57,9 @@ export class Outbox {
   }
 
   private handOver(o: OutboxEntry): void {
-    this.rt.session.groupSendWithId(o.id, o.to, o.envelope);
+    // An entry persisted before commits named their members has none: the server refuses such a
+    // commit (bad_recipients), which rolls it back like any refusal.
+    this.rt.session.groupSendWithId(o.id, o.to, o.members ?? [], o.envelope);
     this.sent.add(o.id);
   }
 

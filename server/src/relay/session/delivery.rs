@@ -5,14 +5,31 @@
 use super::{DELIVERY_WINDOW, Flow, MailboxState, SendResult, Session};
 use crate::relay::committer::AppendReply;
 use crate::relay::hub::SessionEvent;
-use crate::store::{AppendOutcome, GroupCheck, NewMessage, QueuedMessage, StoreError};
+use crate::domain::mls::{commit_members, inspect_group_envelope};
+use crate::store::{AppendOutcome, GroupMessage, NewMessage, QueuedMessage, StoreError};
 use sallyport_protocol::{ErrorCode, MAX_RECIPIENTS, MailboxId, MessageId, Payload, ServerFrame};
 use std::collections::BTreeSet;
 use std::sync::atomic::Ordering::{AcqRel, Relaxed};
 use std::time::Instant;
 
 impl Session {
-    pub(super) async fn on_send(&mut self, id: MessageId, mut to: Vec<MailboxId>, payload: Payload, group: Option<GroupCheck>) {
+    /// Reads a `group_send`: its MLS framing (`invalid_mls_message`), its `members`
+    /// (`bad_recipients`), and the mailboxes this connection reads, which the storing transaction
+    /// compares with the group's members. They are copied from this session's memory into the
+    /// message for its commit round only, never stored (the mailboxes one connection reads must
+    /// not be linked anywhere that outlives it).
+    pub(super) fn group_message(
+        &self,
+        to: &[MailboxId],
+        payload: &Payload,
+        members: Vec<MailboxId>,
+    ) -> Result<GroupMessage, ErrorCode> {
+        let check = inspect_group_envelope(&payload.0)?;
+        let members = commit_members(check.commit, to, members, |m| self.mailboxes.contains_key(m))?;
+        Ok(GroupMessage { check, sender_reads: self.mailboxes.keys().copied().collect(), members })
+    }
+
+    pub(super) async fn on_send(&mut self, id: MessageId, mut to: Vec<MailboxId>, payload: Payload, group: Option<GroupMessage>) {
         to.sort_unstable();
         to.dedup();
         if to.is_empty() || to.len() > MAX_RECIPIENTS {
@@ -63,6 +80,7 @@ impl Session {
                 mailbox: Some(mailbox),
             },
             Ok(AppendOutcome::StaleEpoch { .. }) => ServerFrame::error_for_message(ErrorCode::StaleEpoch, id),
+            Ok(AppendOutcome::NotAMember) => ServerFrame::error_for_message(ErrorCode::NotAMember, id),
             Err(_) => ServerFrame::error_for_message(ErrorCode::Internal, id),
         };
         if let ServerFrame::Error { code, .. } = &frame {

@@ -308,8 +308,8 @@ impl Session {
         match frame {
             ClientFrame::Auth { .. } => self.send_error(ServerFrame::error(ErrorCode::AlreadyAuthenticated)).await,
             ClientFrame::Send { id, to, payload } => self.on_send(id, to, payload, None).await,
-            ClientFrame::GroupSend { id, to, payload } => match crate::domain::mls::inspect_group_envelope(&payload.0) {
-                Ok(check) => self.on_send(id, to, payload, Some(check)).await,
+            ClientFrame::GroupSend { id, to, payload, members } => match self.group_message(&to, &payload, members) {
+                Ok(group) => self.on_send(id, to, payload, Some(group)).await,
                 Err(code) => self.send_error(ServerFrame::error_for_message(code, id)).await,
             },
             ClientFrame::PublishKeyPackages { mailbox, key_packages, last_resort } => {

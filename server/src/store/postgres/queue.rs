@@ -2,9 +2,9 @@
 //! statements over arrays (`UNNEST`), a SEQUENCE for message numbers. Several nodes commit at
 //! once; the group row locks make exactly one commit per epoch win across them.
 
-use super::super::append_plan::{AppendPlan, distinct_groups, distinct_ids, distinct_recipients};
+use super::super::append_plan::{AppendPlan, GroupState, distinct_groups, distinct_ids, distinct_recipients};
 use super::super::queue::{AppendOutcome, NewMessage, QueueStore};
-use super::super::rows::{epoch_from, hash32, id_from};
+use super::super::rows::{epoch_from, hash32, id_from, members_bytes, members_from};
 use super::super::sql_errors::store_error;
 use super::super::{StoreError, StoreResult};
 use super::PostgresStore;
@@ -46,30 +46,32 @@ impl QueueStore for PostgresStore {
             return Ok(Vec::new());
         }
 
-        // 1. Lock the rows of the batch's MLS groups and read their epochs, in one statement.
+        // 1. Lock the rows of the batch's MLS groups and read their epochs and bound members, in
+        // one statement (so the member binding is checked under the same lock as the epoch).
         // Missing rows are inserted as placeholders (epoch NULL), so a group the server has not
         // seen is locked too; ON CONFLICT DO UPDATE (a no-op update) locks an existing row and
-        // returns its latest committed epoch, atomically even if `expire` deletes it meanwhile.
+        // returns its latest committed state, atomically even if `expire` deletes it meanwhile.
         // Rows go in id order, so two nodes' batches take the locks in the same order. Another
         // node's competing commit for the same group waits here until this transaction ends, then
         // sees the epoch it recorded: exactly one commit per epoch wins. Taken before the
         // duplicate check, so a message re-sent through another node meanwhile is seen as a
         // duplicate (each statement sees what committed before it started).
         let groups = distinct_groups(batch);
-        let mut epochs = HashMap::with_capacity(groups.len());
+        let mut states = HashMap::with_capacity(groups.len());
         if !groups.is_empty() {
-            let rows: Vec<(Vec<u8>, Option<i64>)> = sqlx::query_as(
+            let rows: Vec<(Vec<u8>, Option<i64>, Option<Vec<u8>>)> = sqlx::query_as(
                 "INSERT INTO groups (id, epoch, updated_at) \
                  SELECT g, NULL, t FROM UNNEST($1::bytea[], $2::bigint[]) AS u(g, t) ORDER BY g \
-                 ON CONFLICT (id) DO UPDATE SET epoch = groups.epoch RETURNING id, epoch",
+                 ON CONFLICT (id) DO UPDATE SET epoch = groups.epoch RETURNING id, epoch, members",
             )
             .bind(groups.iter().map(|g| g.0.as_slice()).collect::<Vec<_>>())
             .bind(groups.iter().map(|g| g.1).collect::<Vec<_>>())
             .fetch_all(&mut *tx)
             .await
             .map_err(store_error)?;
-            for (group, epoch) in rows {
-                epochs.insert(id_from(&group, hash32)?, epoch_from(epoch)?);
+            for (group, epoch, members) in rows {
+                let state = GroupState { epoch: epoch_from(epoch)?, members: members_from(members)? };
+                states.insert(id_from(&group, hash32)?, state);
             }
         }
 
@@ -113,7 +115,7 @@ impl QueueStore for PostgresStore {
 
         let plan = loop {
             // 4. Decide, then allocate sequence numbers in batch order.
-            let mut plan = AppendPlan::new(batch, &existing, &queued, queue_quota, &epochs);
+            let mut plan = AppendPlan::new(batch, &existing, &queued, queue_quota, &states);
             if plan.to_store.is_empty() {
                 tx.commit().await.map_err(store_error)?;
                 return Ok(plan.finish());
@@ -207,12 +209,14 @@ impl QueueStore for PostgresStore {
             .map_err(store_error)?;
         }
 
-        // 7. The groups' new epochs. Every row is locked (step 1), so a plain UPDATE does.
+        // 7. The groups' new epochs and bindings (NULL members: keep the row's). Every row is
+        // locked (step 1), so a plain UPDATE does.
         let group_writes = plan.group_writes();
         if !group_writes.is_empty() {
             sqlx::query(
-                "UPDATE groups g SET epoch = u.epoch, updated_at = GREATEST(g.updated_at, u.at) \
-                 FROM UNNEST($1::bytea[], $2::bigint[], $3::bigint[]) AS u(id, epoch, at) \
+                "UPDATE groups g SET epoch = u.epoch, updated_at = GREATEST(g.updated_at, u.at), \
+                 members = COALESCE(u.members, g.members) \
+                 FROM UNNEST($1::bytea[], $2::bigint[], $3::bigint[], $4::bytea[]) AS u(id, epoch, at, members) \
                  WHERE g.id = u.id",
             )
             .bind(
@@ -223,6 +227,7 @@ impl QueueStore for PostgresStore {
             )
             .bind(group_writes.iter().map(|w| w.1).collect::<Vec<_>>())
             .bind(group_writes.iter().map(|w| w.2).collect::<Vec<_>>())
+            .bind(group_writes.iter().map(|w| w.3.as_deref().map(members_bytes)).collect::<Vec<_>>())
             .execute(&mut *tx)
             .await
             .map_err(store_error)?;

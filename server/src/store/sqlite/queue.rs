@@ -59,7 +59,7 @@ impl Drop for RoundGuard<'_> {
 /// and `COMMIT`. sqlx runs a multi-statement string statement by statement and hands the bound
 /// arguments out in order, so each statement keeps its own 32,766-variable limit.
 mod round {
-    use super::super::super::append_plan::{self, AppendPlan};
+    use super::super::super::append_plan::{self, AppendPlan, GroupState};
     use super::super::super::rows::{self, hash32, id_from};
     use super::super::super::sql_errors::store_error;
     use super::super::super::{StoreError, StoreResult};
@@ -67,6 +67,9 @@ mod round {
     use sallyport_protocol::{MailboxId, MessageId};
     use sqlx::{QueryBuilder, Sqlite, SqliteConnection};
     use std::collections::HashMap;
+
+    /// (tag, key, value, a group's members) of one lookup row.
+    type LookupRow = (i64, Option<Vec<u8>>, Option<i64>, Option<Vec<u8>>);
 
     const SENT: i64 = 0;
     const GROUP: i64 = 1;
@@ -99,14 +102,14 @@ mod round {
                 .map_err(store_error)?;
             return Ok(Vec::new());
         }
-        // Ids stored by earlier rounds; the recorded epochs of the batch's MLS groups (this is
-        // the only writer: no lock); which recipients exist and how full their queues are (all
+        // Ids stored by earlier rounds; the recorded epochs and members of the batch's MLS groups
+        // (this is the only writer: no lock); which recipients exist and how full their queues are (all
         // recipients, duplicates' too: one statement rather than two, and harmless); the counter.
         let ids = append_plan::distinct_ids(batch);
         let groups = append_plan::distinct_groups(batch);
         let recipients = all_recipients(batch);
         for chunk in ids.chunks(MAX_VARS) {
-            qb.push("SELECT 0, message_id, seq FROM sent WHERE message_id IN (");
+            qb.push("SELECT 0, message_id, seq, NULL FROM sent WHERE message_id IN (");
             let mut list = qb.separated(", ");
             for id in chunk {
                 list.push_bind(id.as_bytes().as_slice());
@@ -114,7 +117,7 @@ mod round {
             qb.push("); ");
         }
         for chunk in groups.chunks(MAX_VARS) {
-            qb.push("SELECT 1, id, epoch FROM groups WHERE id IN (");
+            qb.push("SELECT 1, id, epoch, members FROM groups WHERE id IN (");
             let mut list = qb.separated(", ");
             for (group, _) in chunk {
                 list.push_bind(group.as_slice());
@@ -123,7 +126,7 @@ mod round {
         }
         for chunk in recipients.chunks(MAX_VARS) {
             qb.push(
-                "SELECT 2, m.id, (SELECT COUNT(*) FROM queue q WHERE q.mailbox_id = m.id) \
+                "SELECT 2, m.id, (SELECT COUNT(*) FROM queue q WHERE q.mailbox_id = m.id), NULL \
                  FROM mailboxes m WHERE m.id IN (",
             );
             let mut list = qb.separated(", ");
@@ -132,19 +135,19 @@ mod round {
             }
             qb.push("); ");
         }
-        qb.push("SELECT 3, NULL, value FROM counters WHERE name = 'message_seq'");
-        let rows: Vec<(i64, Option<Vec<u8>>, Option<i64>)> = qb
+        qb.push("SELECT 3, NULL, value, NULL FROM counters WHERE name = 'message_seq'");
+        let rows: Vec<LookupRow> = qb
             .build_query_as()
             .persistent(false)
             .fetch_all(&mut *conn)
             .await
             .map_err(store_error)?;
         let mut existing = HashMap::with_capacity(ids.len());
-        let mut epochs = HashMap::with_capacity(groups.len());
+        let mut states = HashMap::with_capacity(groups.len());
         let mut queued = HashMap::with_capacity(recipients.len());
         let mut counter = None;
         let corrupt = || StoreError::Other("unexpected lookup row".into());
-        for (tag, key, value) in rows {
+        for (tag, key, value, members) in rows {
             match (tag, key) {
                 (SENT, Some(id)) => {
                     existing.insert(
@@ -153,7 +156,8 @@ mod round {
                     );
                 }
                 (GROUP, Some(group)) => {
-                    epochs.insert(id_from(&group, hash32)?, rows::epoch_from(value)?);
+                    let state = GroupState { epoch: rows::epoch_from(value)?, members: rows::members_from(members)? };
+                    states.insert(id_from(&group, hash32)?, state);
                 }
                 (MAILBOX, Some(mailbox)) => {
                     queued.insert(
@@ -168,7 +172,7 @@ mod round {
         let counter = counter.ok_or_else(|| StoreError::Other("the message counter is missing".into()))?;
 
         // ---- decide, then allocate sequence numbers in batch order
-        let mut plan = AppendPlan::new(batch, &existing, &queued, queue_quota, &epochs);
+        let mut plan = AppendPlan::new(batch, &existing, &queued, queue_quota, &states);
 
         // ---- call 2: the counter, idempotency records, queue rows, the groups' epochs, commit.
         // `OR ROLLBACK`: a conflict cannot happen (ids were looked up under the write lock,
@@ -211,16 +215,18 @@ mod round {
                 qb.push("; ");
             }
             let group_writes = plan.group_writes();
-            for chunk in group_writes.chunks(MAX_VARS / 3) {
-                qb.push("INSERT INTO groups (id, epoch, updated_at) ");
-                qb.push_values(chunk, |mut row, (group, epoch, at)| {
+            for chunk in group_writes.chunks(MAX_VARS / 4) {
+                qb.push("INSERT INTO groups (id, epoch, updated_at, members) ");
+                qb.push_values(chunk, |mut row, (group, epoch, at, members)| {
                     row.push_bind(group.as_slice())
                         .push_bind(*epoch)
-                        .push_bind(*at);
+                        .push_bind(*at)
+                        .push_bind(members.as_deref().map(rows::members_bytes));
                 });
                 qb.push(
                     " ON CONFLICT (id) DO UPDATE SET epoch = excluded.epoch, \
-                     updated_at = MAX(groups.updated_at, excluded.updated_at); ",
+                     updated_at = MAX(groups.updated_at, excluded.updated_at), \
+                     members = COALESCE(excluded.members, groups.members); ",
                 );
             }
         }

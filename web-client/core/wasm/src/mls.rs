@@ -13,7 +13,7 @@ use wasm_bindgen::prelude::*;
 #[wasm_bindgen(typescript_custom_section)]
 const TS_TYPES: &str = r#"
 export interface MlsMember { index: number; mailbox: string; signingKey: Uint8Array }
-export interface MlsOutgoing { group: string; envelope: Uint8Array; to: string[]; commit: boolean }
+export interface MlsOutgoing { group: string; envelope: Uint8Array; to: string[]; commit: boolean; members: string[] }
 export type MlsIgnoreReason =
     | "duplicate" | "own_message" | "stale_epoch" | "future_epoch" | "unknown_group" | "not_for_us" | "unknown_sender";
 export type MlsEvent =
@@ -300,11 +300,13 @@ fn outgoing(result: Result<Outgoing, MlsClientError>) -> Result<JsValue, JsValue
 
 fn outgoing_object(out: Outgoing) -> JsValue {
     let to: Array = out.to.iter().map(|m| JsValue::from_str(&m.to_text())).collect();
+    let members: Array = out.members.iter().map(|m| JsValue::from_str(&m.to_text())).collect();
     object(&[
         ("group", JsValue::from_str(&hex::encode(&out.group))),
         ("envelope", Uint8Array::from(&out.envelope[..]).into()),
         ("to", to.into()),
         ("commit", JsValue::from_bool(out.commit)),
+        ("members", members.into()),
     ])
     .into()
 }

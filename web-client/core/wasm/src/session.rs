@@ -100,21 +100,29 @@ impl Session {
     }
 
     /// Sends an MLS group envelope (`Outgoing.envelope` from `MlsClient`) to `to` (`Outgoing.to`)
-    /// as `group_send`; returns its id. The server orders commits: a losing one is refused with a
-    /// `stale_epoch` error naming this id.
+    /// as `group_send`, naming `members` (`Outgoing.members`: for a commit, the group's members
+    /// once it takes effect; empty otherwise); returns its id. The server orders commits: a
+    /// losing one is refused with a `stale_epoch` error naming this id; a message from a
+    /// connection that reads none of the group's members with `not_a_member`.
     #[wasm_bindgen(js_name = groupSend)]
-    pub fn group_send(&mut self, to: Vec<String>, envelope: &[u8]) -> Result<String, JsError> {
-        let to = mailboxes(&to)?;
-        Ok(self.inner.group_send(to, Payload(envelope.to_vec().into())).to_text())
+    pub fn group_send(&mut self, to: Vec<String>, members: Vec<String>, envelope: &[u8]) -> Result<String, JsError> {
+        let (to, members) = (mailboxes(&to)?, mailboxes(&members)?);
+        Ok(self.inner.group_send(to, members, Payload(envelope.to_vec().into())).to_text())
     }
 
     /// Like `groupSend` with a chosen id: after a reload, re-send what the outbox kept under its
     /// original id, so the server answers a commit it already took with `accepted`, not
     /// `stale_epoch`.
     #[wasm_bindgen(js_name = groupSendWithId)]
-    pub fn group_send_with_id(&mut self, id: &str, to: Vec<String>, envelope: &[u8]) -> Result<(), JsError> {
+    pub fn group_send_with_id(
+        &mut self,
+        id: &str,
+        to: Vec<String>,
+        members: Vec<String>,
+        envelope: &[u8],
+    ) -> Result<(), JsError> {
         let id = parse("message id", id, MessageId::parse)?;
-        self.inner.group_send_with_id(id, mailboxes(&to)?, Payload(envelope.to_vec().into()));
+        self.inner.group_send_with_id(id, mailboxes(&to)?, mailboxes(&members)?, Payload(envelope.to_vec().into()));
         Ok(())
     }
 

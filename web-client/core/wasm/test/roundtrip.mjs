@@ -196,6 +196,7 @@ test('an MLS group round trip: add, message, persist and restore, remove, seal, 
     alice.save();
     assert.equal(add.commit, true);
     assert.deepEqual([...add.to].sort(), [bob.mailbox, carol.mailbox].sort());
+    assert.deepEqual([...add.members].sort(), [alice.mailbox, bob.mailbox, carol.mailbox].sort(), 'a commit names the members');
     const accepted = alice.client.commitAccepted(group);
     alice.save();
     assert.equal(accepted.length, 1);
@@ -234,6 +235,8 @@ test('an MLS group round trip: add, message, persist and restore, remove, seal, 
     const remove = alice.client.removeMembers(group, [carol.mailbox]);
     alice.save();
     assert.equal(remove.commit, true);
+    assert.ok(remove.to.includes(carol.mailbox), 'the removed member learns of it');
+    assert.deepEqual([...remove.members].sort(), [alice.mailbox, bob.mailbox].sort(), 'but is no member afterwards');
     assert.deepEqual(alice.client.commitAccepted(group)[0].removed.map(nameOf), ['carol']);
     alice.save();
     const afterRemove = deliver(remove, all);
@@ -244,6 +247,7 @@ test('an MLS group round trip: add, message, persist and restore, remove, seal, 
     const secret = alice.client.encrypt(group, encoder.encode('carol must not read this'));
     alice.save();
     assert.deepEqual(secret.to, [bob.mailbox]);
+    assert.deepEqual(secret.members, []);
     const carolSees = carol.client.process(secret.envelope);
     assert.ok(carolSees.every((e) => e.type !== 'message'), JSON.stringify(carolSees));
     assert.deepEqual(carolSees.map((e) => e.reason), ['unknown_group']);
