@@ -9,6 +9,7 @@ use sallyport_protocol::{
     decode_client_frame,
 };
 use crate::domain::signatures;
+use crate::store::DeviceRecord;
 use std::sync::atomic::Ordering::Relaxed;
 
 impl Session {
@@ -70,8 +71,13 @@ impl Session {
         if !signatures::verifies(record.signing_key.as_bytes(), &message, signature.as_bytes()) {
             return Err(self.refuse(ErrorCode::BadSignature).await);
         }
-        // Register the kill switch before checking revocation, so a revocation that lands in
-        // between is still seen by the watcher.
+        self.admit(device, record).await
+    }
+
+    /// Lets an authenticated device in. The kill switch is registered before revocation is read
+    /// again: a revocation that landed after the first read (`verify_auth`'s lookup) fired the
+    /// watcher before this connection was registered with it, so only this second read sees it.
+    pub(super) async fn admit(&mut self, device: DeviceId, record: DeviceRecord) -> Result<(), SessionEnd> {
         let lock = self.relay.hub.register_device(device, self.connection, self.kill.clone());
         self.device = Some(device);
         match tokio::time::timeout(SUPERSEDE_WAIT, lock.lock_owned()).await {
@@ -103,5 +109,75 @@ impl Session {
             self.check_key_package_stock(record.mailbox).await;
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::clock::Clock;
+    use crate::metrics::Metrics;
+    use crate::relay::committer::{Committer, CommitterConfig};
+    use crate::relay::hub::Hub;
+    use crate::relay::{Relay, RelaySettings};
+    use crate::store::{NewDevice, NewInvitation, SqliteStore, Store, sha256};
+    use sallyport_protocol::{AccountId, MailboxId, PublicKey};
+    use std::sync::Arc;
+    use tokio::sync::{mpsc, watch};
+
+    /// A revocation that lands after the device lookup and before this connection's kill switch is
+    /// registered: the watcher's kill finds no connection, so only the read after registering can
+    /// refuse the device (issue 10 item 7). Without that read the device would be let in.
+    #[tokio::test]
+    async fn a_revocation_between_the_lookup_and_the_registration_is_not_missed() {
+        let dir = tempfile::tempdir().unwrap();
+        let sqlite = SqliteStore::connect(&format!("sqlite://{}", dir.path().join("t.db").display())).await.unwrap();
+        let store: Arc<dyn Store> = Arc::new(sqlite);
+        let now = Clock::system().now();
+        let invitation = NewInvitation {
+            code_hash: sha256(b"code"),
+            display_name: "Pat".into(),
+            roles: vec![sallyport_protocol::rest::Role::Staff],
+            account: None,
+            created_at: now,
+            expires_at: now + 60_000,
+        };
+        store.create_invitation(invitation).await.unwrap();
+        let device = DeviceId::random();
+        let new = NewDevice {
+            device,
+            mailbox: MailboxId::random(),
+            new_account: AccountId::random(),
+            signing_key: PublicKey([9; 32]),
+            notification_key: PublicKey([8; 32]),
+            now,
+        };
+        store.redeem_invitation(&sha256(b"code"), new).await.unwrap();
+
+        let hub = Arc::new(Hub::default());
+        let metrics = Arc::new(Metrics::default());
+        let config = CommitterConfig { node_id: "test".into(), max_batch: 8, queue_quota: 100, push: None };
+        let (committer, _task) = Committer::start(store.clone(), hub.clone(), metrics.clone(), config);
+        let (_shutdown_tx, shutdown) = watch::channel(false);
+        let settings = RelaySettings { origin: "http://127.0.0.1".into(), message_ttl_ms: 60_000, max_frames_per_second: 100 };
+        let relay = Relay { store: store.clone(), hub: hub.clone(), committer, metrics, clock: Clock::system(), settings: Arc::new(settings), shutdown };
+        let (out, mut frames) = mpsc::channel(16);
+        let mut session = Session::new(relay, out);
+
+        // The lookup (and signature check) of `verify_auth` happen here…
+        let record = store.device(&device).await.unwrap().expect("enrolled");
+        assert!(record.revoked_at.is_none());
+        // …then the device is revoked and the watcher kills its connections: none is registered yet.
+        assert!(store.revoke_device(&device, now + 1).await.unwrap());
+        assert_eq!(hub.kill_device(&device), 0);
+
+        match session.admit(device, record).await {
+            Err(SessionEnd::Refused(ErrorCode::DeviceRevoked)) => {}
+            Err(other) => panic!("refused for another reason: {other:?}"),
+            Ok(()) => panic!("a device revoked before its connection registered was let in"),
+        }
+        let first = frames.recv().await.expect("an error frame");
+        assert!(format!("{first:?}").contains("device_revoked"), "{first:?}");
+        session.cleanup();
     }
 }
