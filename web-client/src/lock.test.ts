@@ -81,6 +81,31 @@ describe('lock', () => {
     await expect(openBytes(key, tampered, 'msg:a')).rejects.toThrow();
   });
 
+  it('a lock an older app made under a 4-digit PIN opens, and is wrapped again under the new PIN chosen', async () => {
+    // Made as the app made locks before 6 digits were required (no validation then).
+    const raw = crypto.getRandomValues(new Uint8Array(32));
+    const salt = crypto.getRandomValues(new Uint8Array(16));
+    const iv = crypto.getRandomValues(new Uint8Array(12));
+    const base = await crypto.subtle.importKey('raw', new TextEncoder().encode('4821'), 'PBKDF2', false, ['deriveKey']);
+    const wrapping = await crypto.subtle.deriveKey({ name: 'PBKDF2', hash: 'SHA-256', salt, iterations: 310_000 }, base, { name: 'AES-GCM', length: 256 }, false, ['encrypt']);
+    const aad = new TextEncoder().encode('sallyport-data-key-v1');
+    const wrapped = new Uint8Array(await crypto.subtle.encrypt({ name: 'AES-GCM', iv, additionalData: aad }, wrapping, raw));
+    const old = { v: 1 as const, salt, iterations: 310_000, iv, wrapped };
+
+    expect(validPin('4821')).toBe(false); // so the lock screen asks for a new PIN before starting
+    const opened = await unlock(old, '4821');
+    expect(opened).not.toBeNull();
+    const sealed = await sealJson(opened!.key.seal, { body: 'kept' }, 'msg:1');
+    await expect(unlock(old, '4821', PBKDF2_ITERATIONS, '12345')).rejects.toThrow(/at least 6 digits/);
+    const changed = await unlock(old, '4821', PBKDF2_ITERATIONS, '48213579');
+    const record = changed!.rewrapped!;
+    expect(record.iterations).toBe(PBKDF2_ITERATIONS);
+    expect(await unlock(record, '4821')).toBeNull();
+    const again = await unlock(record, '48213579');
+    expect(again!.rewrapped).toBeUndefined();
+    expect(await openJson(again!.key.seal, sealed, 'msg:1')).toEqual({ body: 'kept' });
+  });
+
   it('refuses to create a lock with an invalid PIN', async () => {
     await expect(createLock('12345')).rejects.toThrow(/at least 6 digits/);
   });

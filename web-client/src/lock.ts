@@ -88,9 +88,16 @@ async function wrap(pin: string, raw: Uint8Array, iterations: number): Promise<L
 
 /**
  * The data key if `pin` is right, otherwise null; `rewrapped` is a new record (fresh salt, full
- * iteration count) when `record` was made at fewer iterations than `iterations`: store it.
+ * iteration count) when `record` was made at fewer iterations than `iterations`, or wrapped under
+ * `newPin` when one is given (a PIN shorter than today's rule is replaced so): store it.
  */
-export async function unlock(record: LockRecord, pin: string, iterations = PBKDF2_ITERATIONS): Promise<{ key: DataKey; rewrapped?: LockRecord } | null> {
+export async function unlock(
+  record: LockRecord,
+  pin: string,
+  iterations = PBKDF2_ITERATIONS,
+  newPin?: string,
+): Promise<{ key: DataKey; rewrapped?: LockRecord } | null> {
+  if (newPin !== undefined && !validPin(newPin)) throw new Error(PIN_RULE);
   const wrapping = await pinKey(pin, record.salt, record.iterations);
   let raw: Uint8Array;
   try {
@@ -105,7 +112,8 @@ export async function unlock(record: LockRecord, pin: string, iterations = PBKDF
     return null;
   }
   const key = await importDataKey(raw);
-  const rewrapped = record.iterations < iterations ? await wrap(pin, raw, iterations) : undefined;
+  const rewrapped =
+    newPin !== undefined ? await wrap(newPin, raw, iterations) : record.iterations < iterations ? await wrap(pin, raw, iterations) : undefined;
   raw.fill(0);
   return rewrapped ? { key, rewrapped } : { key };
 }

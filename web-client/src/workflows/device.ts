@@ -9,7 +9,7 @@ import { loadCore } from '../core';
 import { getLockRecord } from '../db';
 import { Messenger } from '../engine/messenger';
 import type { Credentials } from '../engine/model';
-import { createLock, unlock as unlockKey, type DataKey } from '../lock';
+import { createLock, unlock as unlockKey, validPin, type DataKey } from '../lock';
 import { dropLegacySupportPush, dropSupportPush, enablePush, enableSupportPush } from '../push';
 
 /** Redeems the invitation, sets the PIN, stores the sealed credentials and starts. */
@@ -38,14 +38,30 @@ export async function enrol(code: string, pin: string): Promise<void> {
   }
 }
 
-/** False for a wrong PIN. */
-export async function unlock(pin: string): Promise<boolean> {
+/**
+ * False for a wrong PIN; `'weak'` for the right PIN when it is shorter than today's rule (a lock
+ * made before 6 digits were required): nothing starts until `unlockWithNewPin` replaces it.
+ */
+export async function unlock(pin: string): Promise<boolean | 'weak'> {
   const record = await getLockRecord(app.db!);
   if (!record) return false;
   const opened = await unlockKey(record, pin);
   if (!opened) return false;
+  if (!validPin(pin)) return 'weak';
   // A lock made at fewer PBKDF2 iterations than today's is wrapped again at the full count.
   if (opened.rewrapped) await app.db!.put('meta', opened.rewrapped, 'lock');
+  await start(opened.key);
+  return true;
+}
+
+/** The old (short) PIN unwraps the data key, which is wrapped under `newPin` and stored; then starts. */
+export async function unlockWithNewPin(pin: string, newPin: string): Promise<boolean> {
+  const record = await getLockRecord(app.db!);
+  if (!record) return false;
+  const opened = await unlockKey(record, pin, undefined, newPin);
+  if (!opened?.rewrapped) return false;
+  await app.db!.put('meta', opened.rewrapped, 'lock');
+  app.passphrase = !!opened.rewrapped.passphrase;
   await start(opened.key);
   return true;
 }
