@@ -267,7 +267,7 @@ async fn enrol_accepts_a_link_and_returns_credentials() {
     let (listener, url) = listen().await;
     let body = serde_json::json!({
         "account": AccountId([1; 16]), "device": DeviceId([2; 16]), "mailbox": MailboxId([3; 16]),
-        "display_name": "Officer A", "roles": ["staff", "admin"],
+        "display_name": "Officer A", "roles": ["staff", "admin"], "approved": true,
     })
     .to_string();
     let server = tokio::spawn(http_once(listener, "200 OK", body));
