@@ -94,6 +94,17 @@ async function parse<T>(response: Response): Promise<T> {
   return body as T;
 }
 
+/** The last signing time used. The server refuses a signature it has seen (a replay), and two
+ *  identical requests signed in the same millisecond (the app asks for the directory from two
+ *  places at start) have the same signature: each request gets a later time than the one before. */
+let lastSigned = 0;
+
+/** A signing time: now, or 1 ms after the previous one if that is not earlier. */
+export function signingTime(now = Date.now()): number {
+  lastSigned = Math.max(now, lastSigned + 1);
+  return lastSigned;
+}
+
 /** Sends a request (signed when `signer` is given, with the mailbox secret when `secret` is). */
 async function call(method: string, path: string, body: unknown, signer: Signer | undefined, secret: string | undefined): Promise<Response> {
   const bytes = body === undefined ? new Uint8Array() : new TextEncoder().encode(JSON.stringify(body));
@@ -101,7 +112,7 @@ async function call(method: string, path: string, body: unknown, signer: Signer 
   if (body !== undefined) headers['Content-Type'] = 'application/json';
   if (secret) headers['Sallyport-Mailbox-Secret'] = secret;
   if (signer) {
-    const time = Date.now();
+    const time = signingTime();
     headers['Sallyport-Device'] = signer.device;
     headers['Sallyport-Time'] = String(time);
     headers['Sallyport-Signature'] = signer.keys.signRequest(signer.device, signer.origin, method, path, time, bytes);
