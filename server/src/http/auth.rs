@@ -55,8 +55,11 @@ impl FromRequest<AppState> for Signed {
         if (now - timestamp).abs() > MAX_SKEW_MS {
             return Err(unauthorized("the signing time is more than 5 minutes from the server's clock"));
         }
-        // The body limit layer bounds this read.
-        let body = axum::body::to_bytes(body, usize::MAX).await.map_err(|_| ApiError::bad_request("the body could not be read"))?;
+        // Bounded while reading, before the device is looked up: a client with no account cannot
+        // make the server hold more than this (the limit layer does not cover a raw body read).
+        let body = axum::body::to_bytes(body, super::MAX_BODY_BYTES)
+            .await
+            .map_err(|_| ApiError::bad_request("the body is larger than 16 KiB, or could not be read"))?;
         let target = parts.uri.path_and_query().map_or(parts.uri.path(), |pq| pq.as_str());
         let body_hash: [u8; 32] = sha2::Sha256::digest(&body).into();
         let message =

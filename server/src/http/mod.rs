@@ -30,6 +30,9 @@ pub fn metrics_router(metrics: Arc<Metrics>) -> Router {
     Router::new().route("/metrics", get(health::metrics)).with_state(metrics)
 }
 
+/// The largest REST request body, for every route (protocol/README.md §3).
+pub const MAX_BODY_BYTES: usize = 16 * 1024;
+
 pub fn router(state: AppState, web_dir: Option<PathBuf>) -> Router {
     Router::new()
         .route(sallyport_protocol::WS_PATH, get(ws::upgrade))
@@ -47,7 +50,7 @@ pub fn router(state: AppState, web_dir: Option<PathBuf>) -> Router {
         .route("/readyz", get(health::readyz))
         .merge(support::router())
         .merge(web::router(web_dir))
-        .layer(DefaultBodyLimit::max(16 * 1024))
+        .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .layer(axum::middleware::map_response(security_headers))
         .with_state(state)
 }
