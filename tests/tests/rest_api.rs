@@ -309,6 +309,23 @@ async fn the_first_administrator_link_is_printed_once_with_the_configured_name()
     assert_eq!(alex.roles, vec![sallyport_protocol::rest::Role::Admin]);
 }
 
+/// `POST /v1/push/subscriptions` with `size` bytes of body and headers of the right form, signed by
+/// no enrolled device: (status, JSON body).
+async fn unsigned_post_of(server: &TestServer, size: usize) -> (u16, Value) {
+    let response = reqwest::Client::new()
+        .post(format!("{}/v1/push/subscriptions", server.url))
+        .header("content-type", "application/json")
+        .header(auth::DEVICE_HEADER, sallyport_protocol::DeviceId::random().to_text())
+        .header(auth::TIME_HEADER, now_ms().to_string())
+        .header(auth::SIGNATURE_HEADER, sallyport_protocol::Signature([7; 64]).to_text())
+        .body(vec![b' '; size])
+        .send()
+        .await
+        .expect("answered");
+    let status = response.status().as_u16();
+    (status, response.json().await.unwrap_or(Value::Null))
+}
+
 /// A client with no account sends a body far over the limit to a signed route, with headers of the
 /// right form: it is refused as too large while being read, before any device lookup, instead of
 /// being read whole (issue 11: 200 MB bodies raised the server's memory by 600 MB).
@@ -317,32 +334,10 @@ async fn an_oversized_body_to_a_signed_route_is_refused_while_read() {
     let server = TestServer::start().await;
     // 64 KiB: four times the limit, yet small enough to sit in the socket buffers whole, so the
     // client always gets the answer (a larger body may be cut off when the server answers early).
-    let body = vec![b' '; 64 * 1024];
-    let response = reqwest::Client::new()
-        .post(format!("{}/v1/push/subscriptions", server.url))
-        .header("content-type", "application/json")
-        .header(auth::DEVICE_HEADER, sallyport_protocol::DeviceId::random().to_text())
-        .header(auth::TIME_HEADER, now_ms().to_string())
-        .header(auth::SIGNATURE_HEADER, sallyport_protocol::Signature([7; 64]).to_text())
-        .body(body)
-        .send()
-        .await
-        .expect("answered");
-    let status = response.status().as_u16();
-    let body: Value = response.json().await.unwrap_or(Value::Null);
+    let (status, body) = unsigned_post_of(&server, 64 * 1024).await;
     assert_eq!((status, code(&body)), (400, "bad_request"), "{body}");
     assert!(body["message"].as_str().unwrap_or("").contains("larger than 16 KiB"), "{body}");
     // A body just under the limit is read and gets the signature's answer (no such device).
-    let small = vec![b' '; 16 * 1024 - 1];
-    let response = reqwest::Client::new()
-        .post(format!("{}/v1/push/subscriptions", server.url))
-        .header("content-type", "application/json")
-        .header(auth::DEVICE_HEADER, sallyport_protocol::DeviceId::random().to_text())
-        .header(auth::TIME_HEADER, now_ms().to_string())
-        .header(auth::SIGNATURE_HEADER, sallyport_protocol::Signature([7; 64]).to_text())
-        .body(small)
-        .send()
-        .await
-        .expect("answered");
-    assert_eq!(response.status().as_u16(), 401);
+    let (status, body) = unsigned_post_of(&server, 16 * 1024 - 1).await;
+    assert_eq!(status, 401, "{body}");
 }
