@@ -122,6 +122,26 @@ pub struct ServeConfig {
     #[arg(long, hide = true)]
     pub clock_offset_file: Option<PathBuf>,
 
+    /// Connections open at once, WebSockets included; beyond it new connections are closed unread.
+    /// The open-file limit is raised to fit (or the cap lowered to what it allows).
+    #[arg(long, env = "SALLYPORT_MAX_CONNECTIONS", default_value_t = 16_384)]
+    pub max_connections: usize,
+
+    /// Connections open at once from one client address (IPv6: one /64); 0 for no per-address cap.
+    /// Counted in memory only. Behind a reverse proxy every connection comes from the proxy: set 0
+    /// there and cap per client at the proxy.
+    #[arg(long, env = "SALLYPORT_MAX_CONNECTIONS_PER_ADDRESS", default_value_t = 1_024)]
+    pub max_connections_per_address: usize,
+
+    /// Milliseconds a connection may take to send a request's headers, from its start or the end
+    /// of its previous response (so also the idle timeout of a keep-alive connection).
+    #[arg(long, env = "SALLYPORT_HEADER_TIMEOUT_MS", default_value_t = 15_000)]
+    pub header_timeout_ms: u64,
+
+    /// Milliseconds a request's body may take to arrive, once its headers have.
+    #[arg(long, env = "SALLYPORT_BODY_TIMEOUT_MS", default_value_t = 15_000)]
+    pub body_timeout_ms: u64,
+
     /// Most messages committed in one database transaction (group commit).
     #[arg(long, env = "SALLYPORT_MAX_COMMIT_BATCH", default_value_t = 4_096)]
     pub max_commit_batch: usize,

@@ -18,7 +18,6 @@ pub mod store;
 pub mod workflows;
 
 use anyhow::Context as _;
-use axum::serve::ListenerExt as _;
 use clock::Clock;
 use config::ServeConfig;
 use http::state::{AppState, Settings};
@@ -144,6 +143,7 @@ pub async fn run(
         }),
         shutdown: shutdown_rx.clone(),
     };
+    let metrics_for_listener = metrics.clone();
     let state = AppState {
         settings: Arc::new(Settings { origin, public_url }),
         store: store.clone(),
@@ -155,8 +155,20 @@ pub async fn run(
         replay: Arc::default(),
         shutdown: shutdown_rx,
     };
-    let app = http::router(state.clone(), web_dir);
+    let app = http::router(state.clone(), web_dir, Duration::from_millis(config.body_timeout_ms.max(1)));
     drop(state);
+    let limits = http::listener::Limits {
+        max_connections: http::listener::fit_to_file_limit(config.max_connections.max(1)),
+        max_per_address: config.max_connections_per_address,
+        header_timeout: Duration::from_millis(config.header_timeout_ms.max(1)),
+    };
+    if limits.max_connections < config.max_connections {
+        tracing::warn!(
+            cap = limits.max_connections,
+            asked = config.max_connections,
+            "the open-file limit allows fewer connections than --max-connections"
+        );
+    }
 
     let shutdown_tx = Arc::new(shutdown_tx);
     let signal = {
@@ -167,10 +179,7 @@ pub async fn run(
             let _ = shutdown_tx.send(true);
         }
     };
-    let listener = listener.tap_io(|tcp| {
-        let _ = tcp.set_nodelay(true);
-    });
-    axum::serve(listener, app).with_graceful_shutdown(signal).await.context("serving")?;
+    http::listener::serve(listener, app, limits, metrics_for_listener, signal).await;
 
     // Every session holds a committer handle; the committer ends once they are all gone and the
     // queue is empty.

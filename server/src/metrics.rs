@@ -44,6 +44,10 @@ impl Histogram {
 pub struct Metrics {
     pub connections_open: AtomicU64,
     pub connections_total: AtomicU64,
+    /// TCP connections closed unread because the cap on open connections was reached.
+    pub connections_refused_total: AtomicU64,
+    /// TCP connections closed unread because their client address had its cap open.
+    pub connections_refused_per_address: AtomicU64,
     pub auth_ok: AtomicU64,
     pub messages_accepted: AtomicU64,
     pub messages_duplicate: AtomicU64,
@@ -124,6 +128,13 @@ impl Metrics {
         counter("sallyport_push_gone_total", "Push subscriptions deleted because the push service answered 404 or 410.", "counter", &self.push_gone);
         counter("sallyport_push_dropped_total", "Web Push wake-ups dropped because the push queue was full.", "counter", &self.push_dropped);
         counter("sallyport_support_scheduler_runs_total", "Escalation scheduler passes completed.", "counter", &self.support_scheduler_runs);
+        let _ = writeln!(
+            out,
+            "# HELP sallyport_connections_refused_total TCP connections closed unread, by the cap reached.\n# TYPE sallyport_connections_refused_total counter\n\
+             sallyport_connections_refused_total{{cap=\"total\"}} {}\nsallyport_connections_refused_total{{cap=\"per_address\"}} {}",
+            self.connections_refused_total.load(Relaxed),
+            self.connections_refused_per_address.load(Relaxed)
+        );
         let _ = writeln!(out, "# HELP sallyport_errors_total Errors sent to clients, by stable code.\n# TYPE sallyport_errors_total counter");
         for (i, code) in ERROR_CODES.iter().enumerate() {
             let _ = writeln!(out, "sallyport_errors_total{{code=\"{code}\"}} {}", self.errors[i].load(Relaxed));

@@ -7,6 +7,7 @@ pub mod auth;
 mod enrol;
 pub mod error;
 mod health;
+pub mod listener;
 mod push;
 pub mod replay;
 pub mod state;
@@ -33,7 +34,8 @@ pub fn metrics_router(metrics: Arc<Metrics>) -> Router {
 /// The largest REST request body, for every route (protocol/README.md §3).
 pub const MAX_BODY_BYTES: usize = 16 * 1024;
 
-pub fn router(state: AppState, web_dir: Option<PathBuf>) -> Router {
+/// The public router. `body_timeout` bounds how long a request body may take to arrive.
+pub fn router(state: AppState, web_dir: Option<PathBuf>, body_timeout: std::time::Duration) -> Router {
     Router::new()
         .route(sallyport_protocol::WS_PATH, get(ws::upgrade))
         .route("/v1/enrol", post(enrol::enrol))
@@ -51,6 +53,7 @@ pub fn router(state: AppState, web_dir: Option<PathBuf>) -> Router {
         .merge(support::router())
         .merge(web::router(web_dir))
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+        .layer(tower_http::timeout::RequestBodyTimeoutLayer::new(body_timeout))
         .layer(axum::middleware::map_response(security_headers))
         .with_state(state)
 }
