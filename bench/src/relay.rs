@@ -162,7 +162,7 @@ impl Pairs {
 
     /// From now on, deliveries count in phase `k` (1-based).
     pub fn begin_phase(&self, k: usize) {
-        assert!(k >= 1 && k <= self.shared.phases, "phase {k} of {}", self.shared.phases);
+        assert!((1..=self.shared.phases).contains(&k), "phase {k} of {}", self.shared.phases);
         self.shared.phase.store(k, Relaxed);
     }
 

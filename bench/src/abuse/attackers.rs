@@ -440,7 +440,7 @@ pub async fn bodies(target: Target, index: usize, mib: usize, slow_bps: usize, c
     let mut round = 0usize;
     while !target.over() {
         round += 1;
-        let path = if round % 2 == 0 { "/v1/enrol" } else { "/v1/push/subscriptions" };
+        let path = if round.is_multiple_of(2) { "/v1/enrol" } else { "/v1/push/subscriptions" };
         let chunked = (round / 2) % 2 == 1;
         let Ok(Ok(stream)) = timeout_at(target.deadline, net::connect_from(target.source(index), target.addr)).await else {
             if !target.over() {
