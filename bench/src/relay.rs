@@ -1,7 +1,8 @@
 //! `relay`: P pairs of devices; A sends to B's linked mailbox, B receives and acks. Up to W
 //! messages per pair are in flight (sent, not yet delivered to B); with `--rate` a fixed total
 //! rate is paced by timers instead, for latency. Latency is from send (or, with `--rate`, from the
-//! scheduled send time, so a stalled sender cannot hide queueing) to delivery at B.
+//! scheduled send time, so a stalled sender cannot hide queueing) to delivery at B. [`Pairs`] is
+//! the running pairs on their own, which `abuse` reuses for its healthy traffic.
 
 use crate::server::{Server, io_counters, machine_busy_seconds, own_cpu_seconds};
 use anyhow::Context as _;
@@ -12,7 +13,8 @@ use sallyport_core::{Client, ClientReceiver, ClientSender, Credentials, Event};
 use serde_json::{Value, json};
 use std::collections::BTreeMap;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
+use std::net::IpAddr;
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering::Relaxed};
 use std::time::{Duration, Instant};
 use tokio::sync::{Semaphore, watch};
 
@@ -31,12 +33,13 @@ pub struct RelayParams {
     pub rate: Option<f64>,
 }
 
-/// What every task can see: the clock origin for payload timestamps and the measured window.
+/// What every task can see: the clock origin for payload timestamps and the measured phase.
 struct Shared {
     base: Instant,
-    /// Nanoseconds since `base`; `u64::MAX` until set.
-    win_start: AtomicU64,
-    win_end: AtomicU64,
+    /// The measured phase deliveries count in now: 0 = none (warm-up, between phases, drain),
+    /// k ≥ 1 = the k-th histogram. `relay` has one phase (its window); `abuse` two (quiet, attack).
+    phase: AtomicUsize,
+    phases: usize,
     stop: AtomicBool,
 }
 
@@ -57,8 +60,9 @@ struct Pair {
 }
 
 struct ReceiverResult {
-    hist: Histogram<u64>,
-    in_window: u64,
+    /// One per phase.
+    hists: Vec<Histogram<u64>>,
+    in_phase: Vec<u64>,
 }
 
 #[derive(Default)]
@@ -67,62 +71,168 @@ struct SenderSideResult {
     errors: BTreeMap<String, u64>,
 }
 
-pub async fn run(server: &Server, p: &RelayParams) -> anyhow::Result<Value> {
-    anyhow::ensure!(p.pairs > 0 && p.window > 0, "--pairs and --window must be at least 1");
-    anyhow::ensure!(p.payload >= 8, "--payload must be at least 8 bytes (it carries the send timestamp)");
-    anyhow::ensure!(p.duration > 0.0, "--duration must be positive");
-    if let Some(rate) = p.rate {
-        anyhow::ensure!(rate > 0.0, "--rate must be positive");
-    }
+/// P running pairs: their sockets and tasks, and what they have counted. `relay` measures one
+/// phase; `abuse` runs the same pairs through a quiet phase and an attack phase.
+pub struct Pairs {
+    shared: Arc<Shared>,
+    pairs: Vec<Arc<Pair>>,
+    senders: Vec<tokio::task::JoinHandle<()>>,
+    receivers: Vec<tokio::task::JoinHandle<ReceiverResult>>,
+    acceptors: Vec<tokio::task::JoinHandle<SenderSideResult>>,
+    keep: Vec<(ClientSender, ClientSender)>,
+    shutdown_tx: watch::Sender<bool>,
+    timeline: tokio::task::JoinHandle<Vec<u64>>,
+    pub enrol_time: Duration,
+}
 
-    eprintln!("relay: enrolling {} devices…", 2 * p.pairs);
-    let (creds, enrol_time) = server.enrol_many(2 * p.pairs, "bench-relay").await?;
-    eprintln!("relay: enrolled in {:.1} s; connecting…", enrol_time.as_secs_f64());
-    let clients = connect_all(&creds).await?;
+/// What the pairs counted, once stopped.
+pub struct PairsResult {
+    /// Latency of the messages delivered in each phase.
+    pub hists: Vec<Histogram<u64>>,
+    /// Messages delivered in each phase.
+    pub delivered: Vec<u64>,
+    pub sent_total: u64,
+    pub accepted: u64,
+    pub errors: BTreeMap<String, u64>,
+    pub undelivered_after_drain: u64,
+    /// Deliveries in every second of the run, warm-up included.
+    pub timeline: Vec<u64>,
+}
 
-    let shared = Arc::new(Shared {
-        base: Instant::now(),
-        win_start: AtomicU64::new(u64::MAX),
-        win_end: AtomicU64::new(u64::MAX),
-        stop: AtomicBool::new(false),
-    });
-    let (shutdown_tx, shutdown_rx) = watch::channel(false);
-    let mut pairs = Vec::new();
-    let mut senders = Vec::new();
-    let mut receivers = Vec::new();
-    let mut acceptors = Vec::new();
-    let mut keep = Vec::new();
-    let mut clients = clients.into_iter();
-    for i in 0..p.pairs {
-        let (a_tx, a_rx) = clients.next().expect("2P clients");
-        let (b_tx, b_rx) = clients.next().expect("2P clients");
-        let b_mailbox = creds[2 * i + 1].mailbox;
-        let pair = Arc::new(Pair { sent: AtomicU64::new(0), delivered: AtomicU64::new(0), failed: AtomicU64::new(0), window: Semaphore::new(p.window) });
-        pairs.push(pair.clone());
-        senders.push(tokio::spawn(send_loop(a_tx.clone(), b_mailbox, pair.clone(), shared.clone(), p.clone(), i, shutdown_rx.clone())));
-        acceptors.push(tokio::spawn(accept_loop(a_rx, pair.clone(), shutdown_rx.clone())));
-        receivers.push(tokio::spawn(receive_loop(b_rx, pair, shared.clone(), shutdown_rx.clone())));
-        keep.push((a_tx, b_tx));
-    }
+impl Pairs {
+    /// Enrols 2P devices, connects them (from `source`, or the system's choice of address) and
+    /// starts sending; deliveries count in no phase until [`Pairs::begin_phase`].
+    pub async fn start(server: &Server, p: &RelayParams, phases: usize, source: Option<IpAddr>) -> anyhow::Result<Pairs> {
+        anyhow::ensure!(p.pairs > 0 && p.window > 0, "--pairs and --window must be at least 1");
+        anyhow::ensure!(p.payload >= 8, "--payload must be at least 8 bytes (it carries the send timestamp)");
+        anyhow::ensure!(p.duration > 0.0, "--duration must be positive");
+        if let Some(rate) = p.rate {
+            anyhow::ensure!(rate > 0.0, "--rate must be positive");
+        }
+        eprintln!("pairs: enrolling {} devices…", 2 * p.pairs);
+        let (creds, enrol_time) = server.enrol_many(2 * p.pairs, "bench-relay").await?;
+        eprintln!("pairs: enrolled in {:.1} s; connecting…", enrol_time.as_secs_f64());
+        let clients = connect_all(&creds, source).await?;
 
-    // Deliveries per second over the whole run (warm-up included), to see trends.
-    let timeline = {
-        let pairs = pairs.clone();
-        let shared = shared.clone();
-        tokio::spawn(async move {
-            let mut out = Vec::new();
-            let mut last = 0u64;
-            let mut tick = tokio::time::interval(Duration::from_secs(1));
-            tick.tick().await;
-            while !shared.stop.load(Relaxed) {
+        let shared = Arc::new(Shared { base: Instant::now(), phase: AtomicUsize::new(0), phases, stop: AtomicBool::new(false) });
+        let (shutdown_tx, shutdown_rx) = watch::channel(false);
+        let mut pairs = Vec::new();
+        let mut senders = Vec::new();
+        let mut receivers = Vec::new();
+        let mut acceptors = Vec::new();
+        let mut keep = Vec::new();
+        let mut clients = clients.into_iter();
+        for i in 0..p.pairs {
+            let (a_tx, a_rx) = clients.next().expect("2P clients");
+            let (b_tx, b_rx) = clients.next().expect("2P clients");
+            let b_mailbox = creds[2 * i + 1].mailbox;
+            let pair = Arc::new(Pair {
+                sent: AtomicU64::new(0),
+                delivered: AtomicU64::new(0),
+                failed: AtomicU64::new(0),
+                window: Semaphore::new(p.window),
+            });
+            pairs.push(pair.clone());
+            senders.push(tokio::spawn(send_loop(a_tx.clone(), b_mailbox, pair.clone(), shared.clone(), p.clone(), i, shutdown_rx.clone())));
+            acceptors.push(tokio::spawn(accept_loop(a_rx, pair.clone(), shutdown_rx.clone())));
+            receivers.push(tokio::spawn(receive_loop(b_rx, pair, shared.clone(), shutdown_rx.clone())));
+            keep.push((a_tx, b_tx));
+        }
+
+        // Deliveries per second over the whole run (warm-up included), to see trends.
+        let timeline = {
+            let pairs = pairs.clone();
+            let shared = shared.clone();
+            tokio::spawn(async move {
+                let mut out = Vec::new();
+                let mut last = 0u64;
+                let mut tick = tokio::time::interval(Duration::from_secs(1));
                 tick.tick().await;
-                let now: u64 = pairs.iter().map(|pair| pair.delivered.load(Relaxed)).sum();
-                out.push(now - last);
-                last = now;
+                while !shared.stop.load(Relaxed) {
+                    tick.tick().await;
+                    let now: u64 = pairs.iter().map(|pair| pair.delivered.load(Relaxed)).sum();
+                    out.push(now - last);
+                    last = now;
+                }
+                out
+            })
+        };
+        Ok(Pairs { shared, pairs, senders, receivers, acceptors, keep, shutdown_tx, timeline, enrol_time })
+    }
+
+    /// From now on, deliveries count in phase `k` (1-based).
+    pub fn begin_phase(&self, k: usize) {
+        assert!((1..=self.shared.phases).contains(&k), "phase {k} of {}", self.shared.phases);
+        self.shared.phase.store(k, Relaxed);
+    }
+
+    /// From now on, deliveries count in no phase.
+    pub fn end_phase(&self) {
+        self.shared.phase.store(0, Relaxed);
+    }
+
+    /// Stops sending, lets what is in flight arrive (≤ [`DRAIN_TIMEOUT`]), closes the sockets.
+    pub async fn finish(self) -> anyhow::Result<PairsResult> {
+        self.end_phase();
+        let pairs = &self.pairs;
+        self.shared.stop.store(true, Relaxed);
+        let drain_started = Instant::now();
+        while drain_started.elapsed() < DRAIN_TIMEOUT
+            && pairs.iter().any(|pair| pair.delivered.load(Relaxed) + pair.failed.load(Relaxed) < pair.sent.load(Relaxed))
+        {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        let undelivered: u64 = pairs
+            .iter()
+            .map(|pair| pair.sent.load(Relaxed).saturating_sub(pair.delivered.load(Relaxed) + pair.failed.load(Relaxed)))
+            .sum();
+        let _ = self.shutdown_tx.send(true);
+        let timeline = self.timeline.await.unwrap_or_default();
+        for s in self.senders {
+            let _ = s.await;
+        }
+        let mut hists = vec![new_histogram(); self.shared.phases];
+        let mut delivered = vec![0u64; self.shared.phases];
+        for r in self.receivers {
+            let r = r.await.context("receiver task")?;
+            for (k, h) in r.hists.iter().enumerate() {
+                hists[k].add(h).expect("same bounds");
+                delivered[k] += r.in_phase[k];
             }
-            out
-        })
-    };
+        }
+        let (mut accepted, mut errors) = (0, BTreeMap::new());
+        for a in self.acceptors {
+            let a = a.await.context("acceptor task")?;
+            accepted += a.accepted;
+            for (code, n) in a.errors {
+                *errors.entry(code).or_default() += n;
+            }
+        }
+        for (a_tx, b_tx) in self.keep {
+            let _ = a_tx.close().await;
+            let _ = b_tx.close().await;
+        }
+        let sent_total: u64 = pairs.iter().map(|pair| pair.sent.load(Relaxed)).sum();
+        Ok(PairsResult { hists, delivered, sent_total, accepted, errors, undelivered_after_drain: undelivered, timeline })
+    }
+}
+
+/// p50, p90, p99, p99.9 and max of a latency histogram (µs) in ms; `null` when it is empty.
+pub fn latency_json(hist: &Histogram<u64>) -> Value {
+    let ms = |us: u64| us as f64 / 1000.0;
+    let quantile = |q: f64| if hist.is_empty() { Value::Null } else { json!(ms(hist.value_at_quantile(q))) };
+    json!({
+        "p50_ms": quantile(0.50),
+        "p90_ms": quantile(0.90),
+        "p99_ms": quantile(0.99),
+        "p999_ms": quantile(0.999),
+        "max_ms": if hist.is_empty() { Value::Null } else { json!(ms(hist.max())) },
+    })
+}
+
+pub async fn run(server: &Server, p: &RelayParams) -> anyhow::Result<Value> {
+    let pairs = Pairs::start(server, p, 1, None).await?;
+    let enrol_time = pairs.enrol_time;
 
     // Warm-up, then the measured window.
     eprintln!("relay: running ({:.0} s warm-up + {:.0} s measured)…", p.warmup, p.duration);
@@ -131,9 +241,9 @@ pub async fn run(server: &Server, p: &RelayParams) -> anyhow::Result<Value> {
     let (cpu0, own0, all0) = (server.cpu_s(), own_cpu_seconds(), machine_busy_seconds());
     let io0 = server.pid.and_then(io_counters);
     let t0 = Instant::now();
-    shared.win_start.store(shared.now_ns(), Relaxed);
+    pairs.begin_phase(1);
     tokio::time::sleep(Duration::from_secs_f64(p.duration)).await;
-    shared.win_end.store(shared.now_ns(), Relaxed);
+    pairs.end_phase();
     let elapsed = t0.elapsed().as_secs_f64();
     let (cpu1, own1, all1) = (server.cpu_s(), own_cpu_seconds(), machine_busy_seconds());
     let io1 = server.pid.and_then(io_counters);
@@ -141,43 +251,11 @@ pub async fn run(server: &Server, p: &RelayParams) -> anyhow::Result<Value> {
     let m1 = server.metrics().await;
 
     // Stop sending, let what is in flight arrive, then close.
-    shared.stop.store(true, Relaxed);
-    let drain_started = Instant::now();
-    while drain_started.elapsed() < DRAIN_TIMEOUT
-        && pairs.iter().any(|pair| pair.delivered.load(Relaxed) + pair.failed.load(Relaxed) < pair.sent.load(Relaxed))
-    {
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    let undelivered: u64 =
-        pairs.iter().map(|pair| pair.sent.load(Relaxed).saturating_sub(pair.delivered.load(Relaxed) + pair.failed.load(Relaxed))).sum();
-    let _ = shutdown_tx.send(true);
-    let timeline = timeline.await.unwrap_or_default();
-    for s in senders {
-        let _ = s.await;
-    }
-    let mut hist = Histogram::<u64>::new_with_bounds(1, 600_000_000, 3).expect("histogram bounds");
-    let mut delivered = 0u64;
-    for r in receivers {
-        let r = r.await.context("receiver task")?;
-        hist.add(&r.hist).expect("same bounds");
-        delivered += r.in_window;
-    }
-    let mut side = SenderSideResult::default();
-    for a in acceptors {
-        let a = a.await.context("acceptor task")?;
-        side.accepted += a.accepted;
-        for (code, n) in a.errors {
-            *side.errors.entry(code).or_default() += n;
-        }
-    }
-    for (a_tx, b_tx) in keep {
-        let _ = a_tx.close().await;
-        let _ = b_tx.close().await;
-    }
-    let sent_total: u64 = pairs.iter().map(|pair| pair.sent.load(Relaxed)).sum();
+    let result = pairs.finish().await?;
+    let hist = &result.hists[0];
+    let delivered = result.delivered[0];
+    let latency = latency_json(hist);
 
-    let ms = |us: u64| us as f64 / 1000.0;
-    let quantile = |q: f64| if hist.is_empty() { Value::Null } else { json!(ms(hist.value_at_quantile(q))) };
     let server_cpu = cpu0.zip(cpu1).map(|(a, b)| b - a);
     let per_1k = |cpu: f64| if delivered > 0 { Some(cpu / (delivered as f64 / 1000.0)) } else { None };
     let own_cpu = own1 - own0;
@@ -212,11 +290,11 @@ pub async fn run(server: &Server, p: &RelayParams) -> anyhow::Result<Value> {
         "measured_s": elapsed,
         "delivered": delivered,
         "delivered_per_s": delivered as f64 / elapsed,
-        "p50_ms": quantile(0.50),
-        "p90_ms": quantile(0.90),
-        "p99_ms": quantile(0.99),
-        "p999_ms": quantile(0.999),
-        "max_ms": if hist.is_empty() { Value::Null } else { json!(ms(hist.max())) },
+        "p50_ms": latency["p50_ms"],
+        "p90_ms": latency["p90_ms"],
+        "p99_ms": latency["p99_ms"],
+        "p999_ms": latency["p999_ms"],
+        "max_ms": latency["max_ms"],
         "server_cpu_s": server_cpu,
         "server_cpu_cores": server_cpu.map(|c| c / elapsed),
         "server_cpu_s_per_1k": server_cpu.and_then(per_1k),
@@ -231,11 +309,11 @@ pub async fn run(server: &Server, p: &RelayParams) -> anyhow::Result<Value> {
         "other_processes_cpu_cores": other_cores,
         "rss_per_socket_kib": Value::Null,
         "enrol_s": enrol_time.as_secs_f64(),
-        "sent_total": sent_total,
-        "accepted_total": side.accepted,
-        "undelivered_after_drain": undelivered,
-        "client_errors": side.errors,
-        "delivered_per_s_timeline": timeline,
+        "sent_total": result.sent_total,
+        "accepted_total": result.accepted,
+        "undelivered_after_drain": result.undelivered_after_drain,
+        "client_errors": result.errors,
+        "delivered_per_s_timeline": result.timeline,
         "server_commits_per_s": commits.map(|c| c / elapsed),
         // sallyport_committed_ops_total is not maintained by the server (yet): count appends + acks.
         "server_ops_per_commit": committed_ops
@@ -253,11 +331,11 @@ pub async fn run(server: &Server, p: &RelayParams) -> anyhow::Result<Value> {
 }
 
 /// Connects every device (a few at a time) and splits each client.
-async fn connect_all(creds: &[Credentials]) -> anyhow::Result<Vec<(ClientSender, ClientReceiver)>> {
+async fn connect_all(creds: &[Credentials], source: Option<IpAddr>) -> anyhow::Result<Vec<(ClientSender, ClientReceiver)>> {
     use futures::StreamExt as _;
     let results: Vec<anyhow::Result<(ClientSender, ClientReceiver)>> = futures::stream::iter(creds.iter().cloned())
         .map(|c| async move {
-            let client = Client::connect(&c).await.map_err(|e| anyhow::anyhow!("connecting: {e}"))?;
+            let client = Client::connect_from(&c, source).await.map_err(|e| anyhow::anyhow!("connecting: {e}"))?;
             client.into_split().map_err(|e| anyhow::anyhow!("splitting: {e}"))
         })
         .buffered(CONNECT_PARALLEL)
@@ -315,15 +393,15 @@ async fn send_loop(
     }
 }
 
-/// B's side: record latency, ack, and free a window slot.
+/// B's side: record latency (in the histogram of the phase in force), ack, and free a window slot.
 async fn receive_loop(
     mut rx: ClientReceiver,
     pair: Arc<Pair>,
     shared: Arc<Shared>,
     mut shutdown: watch::Receiver<bool>,
 ) -> ReceiverResult {
-    let mut hist = Histogram::<u64>::new_with_bounds(1, 600_000_000, 3).expect("histogram bounds");
-    let mut in_window = 0u64;
+    let mut hists = vec![new_histogram(); shared.phases];
+    let mut in_phase = vec![0u64; shared.phases];
     loop {
         let event = tokio::select! {
             e = rx.next_event() => e,
@@ -332,14 +410,13 @@ async fn receive_loop(
         match event {
             Ok(Event::Message { mailbox, seq, payload, .. }) => {
                 let now = shared.now_ns();
-                let start = shared.win_start.load(Relaxed);
-                let end = shared.win_end.load(Relaxed);
-                if now >= start && now < end {
+                let phase = shared.phase.load(Relaxed);
+                if phase > 0 {
                     if let Some(ts) = payload.0.get(..8) {
                         let sent = u64::from_le_bytes(ts.try_into().expect("8 bytes"));
-                        hist.saturating_record(now.saturating_sub(sent) / 1000);
+                        hists[phase - 1].saturating_record(now.saturating_sub(sent) / 1000);
                     }
-                    in_window += 1;
+                    in_phase[phase - 1] += 1;
                 }
                 let _ = rx.ack(mailbox, seq).await;
                 pair.delivered.fetch_add(1, Relaxed);
@@ -349,7 +426,12 @@ async fn receive_loop(
             Ok(_) => {}
         }
     }
-    ReceiverResult { hist, in_window }
+    ReceiverResult { hists, in_phase }
+}
+
+/// Latency in µs, 1 µs to 10 minutes, 3 significant digits.
+pub fn new_histogram() -> Histogram<u64> {
+    Histogram::<u64>::new_with_bounds(1, 600_000_000, 3).expect("histogram bounds")
 }
 
 /// A's side: read `accepted` (and errors) so the server is never blocked writing to A.

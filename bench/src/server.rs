@@ -1,10 +1,12 @@
 //! The server under test: either a `sallyport serve` process started here (fresh SQLite database in
 //! a temp dir, stopped with SIGTERM at the end) or one that is already running (`--url`), plus the
-//! helpers around it: invitations through `sallyport admin invite`, enrolment over REST, /proc
-//! readings (CPU, RSS, file-descriptor limit) and /metrics.
+//! helpers around it: invitations (over REST by the administrator device the bench enrols from the
+//! server's first-start link, or through `sallyport admin invite` for a running server), enrolment
+//! over REST, /proc readings (CPU, RSS, peak RSS, file-descriptor limit) and /metrics.
 
 use anyhow::{Context as _, bail};
 use sallyport_core::Credentials;
+use sallyport_core::protocol::rest::Role;
 use std::collections::HashMap;
 use std::io::{BufRead as _, BufReader};
 use std::path::{Path, PathBuf};
@@ -26,6 +28,8 @@ pub struct ServerArgs {
     pub database_url: Option<String>,
     pub server_args: Vec<String>,
     pub admin_parallel: usize,
+    /// Invitations (and enrolments) in flight at once when they go over REST.
+    pub enrol_parallel: usize,
 }
 
 pub struct Server {
@@ -42,6 +46,11 @@ pub struct Server {
     _temp: Option<tempfile::TempDir>,
     pub log_path: Option<PathBuf>,
     admin_parallel: usize,
+    enrol_parallel: usize,
+    /// The first administrator's device, enrolled from the link a fresh server prints: invitations
+    /// are then `POST /v1/admin/invitations` requests, many at once, instead of one `sallyport
+    /// admin invite` process each. `None` for a running server (`--url`).
+    admin: Option<Credentials>,
 }
 
 /// The workspace root: the bench's manifest dir's parent when run from the source tree, else the
@@ -110,6 +119,8 @@ impl Server {
             _temp: None,
             log_path: None,
             admin_parallel: args.admin_parallel,
+            enrol_parallel: args.enrol_parallel,
+            admin: None,
         })
     }
 
@@ -147,6 +158,8 @@ impl Server {
             _temp: Some(temp),
             log_path: Some(log_path),
             admin_parallel: args.admin_parallel,
+            enrol_parallel: args.enrol_parallel,
+            admin: None,
         };
         let (tx, rx) = std::sync::mpsc::channel::<String>();
         std::thread::spawn(move || {
@@ -156,24 +169,31 @@ impl Server {
                 }
             }
         });
-        let (url, metrics_url) = tokio::task::spawn_blocking(move || {
+        let (url, metrics_url, admin_link) = tokio::task::spawn_blocking(move || {
             let deadline = Instant::now() + START_TIMEOUT;
-            let mut metrics = None;
+            let (mut metrics, mut admin) = (None, None);
             while let Ok(line) = rx.recv_timeout(deadline.saturating_duration_since(Instant::now())) {
                 if let Some(m) = line.strip_prefix("sallyport metrics on ") {
                     metrics = m.trim().strip_suffix("/metrics").map(str::to_owned);
                 }
+                if let Some(link) = line.strip_prefix("administrator enrolment link: ") {
+                    admin = Some(link.trim().to_owned());
+                }
                 if let Some(u) = line.strip_prefix("sallyport listening on ") {
-                    return (Some(u.trim().to_owned()), metrics);
+                    return (Some(u.trim().to_owned()), metrics, admin);
                 }
             }
-            (None, metrics)
+            (None, metrics, admin)
         })
         .await?;
         server.metrics_url = metrics_url;
         match url {
             Some(url) => server.url = url,
             None => bail!("the server did not start within {START_TIMEOUT:?}; its log:\n{}", server.log_tail()),
+        }
+        if let Some(link) = admin_link {
+            let admin = sallyport_core::enrol_with(http(), &server.url, &link).await.map_err(|e| anyhow::anyhow!("enrolling the administrator: {e}"))?;
+            server.admin = Some(admin);
         }
         Ok(server)
     }
@@ -189,14 +209,13 @@ impl Server {
     }
 
     /// One invitation link, from `sallyport admin invite`.
-    async fn invite(bin: &Path, db_args: &[String], url: &str, name: &str) -> anyhow::Result<String> {
-        let out = tokio::process::Command::new(bin)
-            .args(["admin", "invite", "--name", name, "--role", "staff", "--public-url", url])
-            .args(db_args)
-            .stdin(Stdio::null())
-            .output()
-            .await
-            .context("running sallyport admin invite")?;
+    async fn invite_with_admin_command(bin: &Path, db_args: &[String], url: &str, name: &str, roles: &[Role]) -> anyhow::Result<String> {
+        let mut command = tokio::process::Command::new(bin);
+        command.args(["admin", "invite", "--name", name, "--public-url", url]);
+        for role in roles {
+            command.args(["--role", role_name(*role)]);
+        }
+        let out = command.args(db_args).stdin(Stdio::null()).output().await.context("running sallyport admin invite")?;
         if !out.status.success() {
             bail!("sallyport admin invite failed: {}", String::from_utf8_lossy(&out.stderr).trim());
         }
@@ -207,24 +226,57 @@ impl Server {
         Ok(link)
     }
 
-    /// Invites and enrols `n` devices (one account each): `admin_parallel` admin processes at a
-    /// time, each followed by the REST enrolment. Returns the credentials and the time it took.
+    /// One invitation link, from `POST /v1/admin/invitations` signed by the administrator device.
+    async fn invite_over_rest(admin: &Credentials, name: &str, roles: &[Role]) -> anyhow::Result<String> {
+        let body = serde_json::json!({"display_name": name, "roles": roles});
+        let (status, answer) = sallyport_core::api_request_with(http(), admin, "POST", "/v1/admin/invitations", Some(&body))
+            .await
+            .map_err(|e| anyhow::anyhow!("POST /v1/admin/invitations: {e}"))?;
+        match answer["link"].as_str() {
+            Some(link) if status == 201 => Ok(link.to_owned()),
+            _ => bail!("POST /v1/admin/invitations answered {status}: {answer}"),
+        }
+    }
+
+    /// Invites and enrols `n` staff devices (one account each). See [`Self::enrol_many_with_roles`].
     pub async fn enrol_many(&self, n: usize, prefix: &str) -> anyhow::Result<(Vec<Credentials>, Duration)> {
+        self.enrol_many_with_roles(n, prefix, &[Role::Staff]).await
+    }
+
+    /// How invitations are made: `rest` (the administrator device the bench enrolled on a server it
+    /// started) or `admin-command` (`sallyport admin invite`, for a running server).
+    pub fn enrolment_method(&self) -> &'static str {
+        if self.admin.is_some() { "rest" } else { "admin-command" }
+    }
+
+    /// Invites and enrols `n` devices with `roles` (one account each, named `{prefix}-{i}`).
+    /// Over REST, `enrol_parallel` invitation+enrolment pairs run at once; with the admin
+    /// command, `admin_parallel` processes at a time, each followed by the REST enrolment.
+    /// Returns the credentials in order and the time it took.
+    pub async fn enrol_many_with_roles(&self, n: usize, prefix: &str, roles: &[Role]) -> anyhow::Result<(Vec<Credentials>, Duration)> {
         let started = Instant::now();
-        let limit = Arc::new(tokio::sync::Semaphore::new(self.admin_parallel.max(1)));
+        let parallel = if self.admin.is_some() { self.enrol_parallel } else { self.admin_parallel };
+        let limit = Arc::new(tokio::sync::Semaphore::new(parallel.max(1)));
         let mut tasks = tokio::task::JoinSet::new();
         for i in 0..n {
             let limit = limit.clone();
             let bin = self.bin.clone();
             let db_args = self.db_args.clone();
             let url = self.url.clone();
+            let admin = self.admin.clone();
+            let roles = roles.to_vec();
             let name = format!("{prefix}-{i}");
             tasks.spawn(async move {
-                let link = {
-                    let _permit = limit.acquire_owned().await.expect("semaphore open");
-                    Self::invite(&bin, &db_args, &url, &name).await?
+                let permit = limit.acquire_owned().await.expect("semaphore open");
+                let link = match &admin {
+                    Some(admin) => Self::invite_over_rest(admin, &name, &roles).await?,
+                    None => Self::invite_with_admin_command(&bin, &db_args, &url, &name, &roles).await?,
                 };
-                let creds = sallyport_core::enrol(&url, &link).await.map_err(|e| anyhow::anyhow!("enrolment: {e}"))?;
+                // The admin command's permit is for the process only; over REST it bounds both.
+                if admin.is_none() {
+                    drop(permit);
+                }
+                let creds = sallyport_core::enrol_with(http(), &url, &link).await.map_err(|e| anyhow::anyhow!("enrolment: {e}"))?;
                 anyhow::Ok((i, creds))
             });
         }
@@ -252,19 +304,23 @@ impl Server {
         self.pid.and_then(rss_kib)
     }
 
-    /// Counters from /metrics (name → value, histograms' `_sum`/`_count` included).
+    pub fn peak_rss_kib(&self) -> Option<u64> {
+        self.pid.and_then(peak_rss_kib)
+    }
+
+    /// Counters from /metrics (name → value, histograms' `_sum`/`_count` included; a labelled
+    /// series under its name with labels, e.g. `sallyport_errors_total{code="rate_limited"}`).
     pub async fn metrics(&self) -> Option<HashMap<String, f64>> {
         let body = http_get(self.metrics_url.as_deref()?, "/metrics").await.ok()?;
         let mut out = HashMap::new();
         for line in body.lines() {
-            if line.starts_with('#') || line.contains('{') {
+            if line.starts_with('#') {
                 continue;
             }
-            let mut parts = line.split_whitespace();
-            if let (Some(name), Some(value)) = (parts.next(), parts.next())
+            if let Some((name, value)) = line.trim().rsplit_once(char::is_whitespace)
                 && let Ok(v) = value.parse::<f64>()
             {
-                out.insert(name.to_owned(), v);
+                out.insert(name.trim().to_owned(), v);
             }
         }
         Some(out)
@@ -318,6 +374,15 @@ impl Drop for Server {
             let _ = child.wait();
         }
     }
+}
+
+/// The bench's one HTTP client for REST calls (on the main runtime only: a client's pooled
+/// connections belong to the runtime that opened them). One client, because building one can
+/// load the system's trust store each time (reqwest's `native-tls`, enabled for the server when
+/// both are built in one `cargo build`): tens of ms of CPU per enrolment otherwise.
+pub fn http() -> &'static reqwest::Client {
+    static CLIENT: std::sync::OnceLock<reqwest::Client> = std::sync::OnceLock::new();
+    CLIENT.get_or_init(reqwest::Client::new)
 }
 
 /// Minimal HTTP/1.1 GET over a fresh connection; returns the body.
@@ -383,6 +448,22 @@ fn status_field(pid: u32, field: &str) -> Option<u64> {
 /// VmRSS in KiB.
 pub fn rss_kib(pid: u32) -> Option<u64> {
     status_field(pid, "VmRSS:")
+}
+
+/// VmHWM (the peak resident set since the process started) in KiB.
+pub fn peak_rss_kib(pid: u32) -> Option<u64> {
+    status_field(pid, "VmHWM:")
+}
+
+/// The name `sallyport admin invite --role` takes (the snake_case serde name).
+fn role_name(role: Role) -> &'static str {
+    match role {
+        Role::Staff => "staff",
+        Role::PeerSupporter => "peer_supporter",
+        Role::Coordinator => "coordinator",
+        Role::Admin => "admin",
+        Role::Clinician => "clinician",
+    }
 }
 
 /// The soft "Max open files" limit of a process, from /proc/PID/limits.

@@ -3,7 +3,8 @@
 //! is the server's published key, `aud` is this service's origin, `exp` is in the future and at
 //! most 24 h away and `sub` is present; `Content-Encoding: aes128gcm` and `TTL` are required. The
 //! body is decrypted (RFC 8291) with the subscriber's private key and auth secret, as a browser
-//! would, and recorded with the headers. Tests can make a token answer a given status N times.
+//! would, and recorded with the headers. Tests can make a token answer a given status N times;
+//! the load generator makes every token answer a status (429 with `Retry-After`), and slowly.
 //!
 //! `aud`: RFC 8292 §2 says the audience is the origin of the push resource, so with this service
 //! on `127.0.0.1:PORT` the port belongs in it. A real service listens on 443 where the origin has
@@ -75,6 +76,11 @@ struct Inner {
     subscribers: HashMap<String, Subscriber>,
     /// Statuses to answer next, per token: (status, Retry-After seconds).
     scripted: HashMap<String, VecDeque<(u16, Option<u64>)>>,
+    /// What a verified push gets when its token has nothing scripted: (status, Retry-After
+    /// seconds); `None` is 201 Created and the push is recorded.
+    default_answer: Option<(u16, Option<u64>)>,
+    /// How long every request waits before it is answered (a slow push service).
+    delay: std::time::Duration,
     received: Vec<Received>,
     attempts: Vec<Attempt>,
     /// Why requests were refused by verification (none expected from a correct server).
@@ -136,6 +142,20 @@ impl PushEmulator {
         queue.extend(std::iter::repeat_n((status, retry_after), times));
     }
 
+    /// Every push without a scripted answer gets `status` (with `Retry-After`) after verification
+    /// and decryption, and is not recorded as received; each request is answered only after
+    /// `delay`. For load: a push service that is slow and refuses everything.
+    pub fn answer_all(&self, status: u16, retry_after: Option<u64>, delay: std::time::Duration) {
+        let mut inner = self.shared.inner.lock().unwrap();
+        inner.default_answer = Some((status, retry_after));
+        inner.delay = delay;
+    }
+
+    /// How many requests reached a known token (accepted or not) so far.
+    pub fn attempt_count(&self) -> usize {
+        self.shared.inner.lock().unwrap().attempts.len()
+    }
+
     pub fn received(&self) -> Vec<Received> {
         self.shared.inner.lock().unwrap().received.clone()
     }
@@ -184,6 +204,10 @@ impl PushEmulator {
 }
 
 async fn push(State(shared): State<Arc<Shared>>, Path(token): Path<String>, headers: HeaderMap, body: Bytes) -> Response {
+    let delay = shared.inner.lock().unwrap().delay;
+    if !delay.is_zero() {
+        tokio::time::sleep(delay).await;
+    }
     // One lock from verification to recording: a test that sees a push received also sees its
     // attempt, and never half of one request.
     let result = {
@@ -290,7 +314,7 @@ fn handle(
     };
     let plaintext = ece::decrypt(&subscriber.keys, &subscriber.auth, body)
         .map_err(|e| refuse(StatusCode::BAD_REQUEST, format!("body does not decrypt: {e}")))?;
-    if let Some((status, retry_after)) = inner.scripted.get_mut(token).and_then(VecDeque::pop_front) {
+    if let Some((status, retry_after)) = inner.scripted.get_mut(token).and_then(VecDeque::pop_front).or(inner.default_answer) {
         return Ok((StatusCode::from_u16(status).unwrap(), retry_after));
     }
     inner.received.push(Received {

@@ -10,6 +10,7 @@ use futures::{SinkExt as _, StreamExt as _};
 use sallyport_protocol::rest::{ApiErrorBody, EnrolRequest, EnrolResponse};
 use sallyport_protocol::{ClientFrame, MailboxId, MailboxSecret, MessageId, Payload};
 use std::collections::VecDeque;
+use std::net::{IpAddr, SocketAddr};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use tokio::net::TcpStream;
 use tokio::sync::mpsc;
@@ -30,6 +31,13 @@ const CLOSE_TIMEOUT: Duration = Duration::from_secs(2);
 /// (`http://host:port/enrol#CODE`) or the bare code; with a full link, `server_url` may be empty.
 /// A refusal (for instance `invalid_invitation`) is [`ClientError::Server`].
 pub async fn enrol(server_url: &str, code_or_link: &str) -> Result<Credentials, ClientError> {
+    enrol_with(&reqwest::Client::new(), server_url, code_or_link).await
+}
+
+/// [`enrol`] through the given HTTP client. Building a client can cost tens of milliseconds of CPU
+/// (with reqwest's `native-tls`, which another crate in the build may enable, it loads the system's
+/// trust store): a caller enrolling many devices builds one and passes it to each call.
+pub async fn enrol_with(http: &reqwest::Client, server_url: &str, code_or_link: &str) -> Result<Credentials, ClientError> {
     let (link_server, code) = parse_invitation(code_or_link);
     let base = match server_url.trim().trim_end_matches('/') {
         "" => link_server.ok_or_else(|| ClientError::Protocol("no server URL given".into()))?,
@@ -43,7 +51,7 @@ pub async fn enrol(server_url: &str, code_or_link: &str) -> Result<Credentials, 
             notification_key: keys.notification_public(),
         };
     let url = format!("{base}/v1/enrol");
-    let response = reqwest::Client::new().post(&url).json(&request).send().await.map_err(http_error)?;
+    let response = http.post(&url).json(&request).send().await.map_err(http_error)?;
     let status = response.status();
     let body = response.bytes().await.map_err(http_error)?;
     if status.is_success() {
@@ -74,12 +82,23 @@ pub async fn api_request(
     path: &str,
     body: Option<&serde_json::Value>,
 ) -> Result<(u16, serde_json::Value), ClientError> {
+    api_request_with(&reqwest::Client::new(), creds, method, path, body).await
+}
+
+/// [`api_request`] through the given HTTP client (see [`enrol_with`] for why one may want that).
+pub async fn api_request_with(
+    http: &reqwest::Client,
+    creds: &Credentials,
+    method: &str,
+    path: &str,
+    body: Option<&serde_json::Value>,
+) -> Result<(u16, serde_json::Value), ClientError> {
     let bytes = body.map(|b| serde_json::to_vec(b).expect("JSON serialises")).unwrap_or_default();
     let now = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as i64);
     let signature = creds.keys.sign_request(&creds.device, &creds.server_url, method, path, now, &bytes);
     let method = reqwest::Method::from_bytes(method.as_bytes()).map_err(|e| ClientError::Protocol(e.to_string()))?;
     let url = format!("{}{path}", creds.server_url.trim_end_matches('/'));
-    let mut request = reqwest::Client::new()
+    let mut request = http
         .request(method, &url)
         .header(sallyport_protocol::auth::DEVICE_HEADER, creds.device.to_text())
         .header(sallyport_protocol::auth::TIME_HEADER, now.to_string())
@@ -102,6 +121,8 @@ pub async fn api_request(
 /// sending while another reads, use [`Client::into_split`].
 pub struct Client {
     creds: Credentials,
+    /// The local address the socket is bound to before connecting (`None`: the system's choice).
+    local: Option<IpAddr>,
     session: Session,
     ws: Option<Ws>,
     /// Events read while waiting for a particular answer, handed out first by `next_event`.
@@ -118,8 +139,16 @@ impl Client {
     /// Connects to `{server}/v1/ws` (TCP_NODELAY set), authenticates and waits for `ready`.
     /// A refusal (`unknown_device`, `device_revoked`, `clock_skew`…) is [`ClientError::Server`].
     pub async fn connect(creds: &Credentials) -> Result<Client, ClientError> {
+        Self::connect_from(creds, None).await
+    }
+
+    /// Like [`connect`](Self::connect), with the socket bound to the local address `local` before
+    /// it connects (and again on every `reconnect`): a load generator spreads its connections over
+    /// source addresses (127.0.0.2, 127.0.0.3… all reach a loopback server on Linux) so that a
+    /// per-address connection cap applies to each address. Plain `ws://` only when `local` is set.
+    pub async fn connect_from(creds: &Credentials, local: Option<IpAddr>) -> Result<Client, ClientError> {
         let mut client =
-            Client { creds: creds.clone(), session: Session::new(creds), ws: None, stash: VecDeque::new() };
+            Client { creds: creds.clone(), local, session: Session::new(creds), ws: None, stash: VecDeque::new() };
         client.open().await?;
         Ok(client)
     }
@@ -304,8 +333,14 @@ impl Client {
     }
 
     async fn open(&mut self) -> Result<(), ClientError> {
-        let (ws, _response) =
-            tokio_tungstenite::connect_async_with_config(self.creds.ws_url(), None, true).await.map_err(ws_error)?;
+        let url = self.creds.ws_url();
+        let (ws, _response) = match self.local {
+            None => tokio_tungstenite::connect_async_with_config(url, None, true).await.map_err(ws_error)?,
+            Some(local) => {
+                let stream = connect_tcp_from(&url, local).await?;
+                tokio_tungstenite::client_async_with_config(url, MaybeTlsStream::Plain(stream), None).await.map_err(ws_error)?
+            }
+        };
         self.ws = Some(ws);
         self.session.connected();
         loop {
@@ -549,6 +584,25 @@ fn on_incoming(
         Some(Ok(Message::Binary(_))) => Err(ClientError::Protocol("binary WebSocket message".into())),
         Some(Ok(Message::Close(_))) | Some(Err(_)) | None => Ok(Incoming::Closed),
     }
+}
+
+/// A TCP connection to the host of the `ws://` URL `url`, from the local address `local`
+/// (TCP_NODELAY set, as `connect_async_with_config` does).
+async fn connect_tcp_from(url: &str, local: IpAddr) -> Result<TcpStream, ClientError> {
+    let authority = url
+        .strip_prefix("ws://")
+        .ok_or_else(|| ClientError::Protocol(format!("a bound local address needs a ws:// URL, not {url}")))?;
+    let authority = authority.split('/').next().unwrap_or(authority);
+    let authority = if authority.contains(':') && !authority.ends_with(']') { authority.to_owned() } else { format!("{authority}:80") };
+    let remote = tokio::net::lookup_host(&authority)
+        .await?
+        .find(|a| a.is_ipv4() == local.is_ipv4())
+        .ok_or_else(|| ClientError::Protocol(format!("{authority} has no address of the local address's family")))?;
+    let socket = if local.is_ipv4() { tokio::net::TcpSocket::new_v4()? } else { tokio::net::TcpSocket::new_v6()? };
+    socket.bind(SocketAddr::new(local, 0))?;
+    let stream = socket.connect(remote).await?;
+    stream.set_nodelay(true)?;
+    Ok(stream)
 }
 
 fn now_ms() -> i64 {
