@@ -373,12 +373,18 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
 }
 
 /// The started server's extra arguments: `abuse` registers push endpoints at a local emulator
-/// (http://127.0.0.1), which the server accepts only with `--push-allow-insecure-endpoints`.
+/// (http://127.0.0.1), which the server accepts only with `--push-allow-insecure-endpoints`;
+/// `idle` lifts the per-address connection cap.
 fn server_args(cli: &Cli) -> Vec<String> {
     let mut args = cli.server_args.clone();
     let insecure = "--push-allow-insecure-endpoints";
     if matches!(cli.scenario, Scenario::Abuse(_)) && !args.iter().any(|a| a == insecure) {
         args.push(insecure.to_owned());
+    }
+    // `idle` opens all its sockets from 127.0.0.1: it measures memory per socket, not the cap.
+    let per_address = "--max-connections-per-address";
+    if matches!(cli.scenario, Scenario::Idle { .. }) && !args.iter().any(|a| a.starts_with(per_address)) {
+        args.extend([per_address.to_owned(), "0".to_owned()]);
     }
     args
 }
