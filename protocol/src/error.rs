@@ -90,6 +90,9 @@ pub enum ErrorCode {
     /// from a connection that reads none of their mailboxes: the sender is not (or no longer) a
     /// member. Nothing was stored.
     NotAMember,
+    /// The connection already reads as many mailboxes as one connection may
+    /// (`MAX_MAILBOXES_PER_CONNECTION`); nothing was subscribed or created.
+    MailboxLimit,
 }
 
 impl ErrorCode {
@@ -133,6 +136,7 @@ impl ErrorCode {
             Self::NotClaimed => "not_claimed",
             Self::DevicePending => "device_pending",
             Self::NotAMember => "not_a_member",
+            Self::MailboxLimit => "mailbox_limit",
         }
     }
 
@@ -193,6 +197,7 @@ impl ErrorCode {
             Self::NotClaimed => "nobody has accepted this request yet, so it cannot be handed off",
             Self::DevicePending => "this device waits for approval from another device of the account",
             Self::NotAMember => "this connection reads no mailbox of the group's members",
+            Self::MailboxLimit => "this connection reads as many mailboxes as one connection may",
         }
     }
 }

@@ -28,6 +28,10 @@ pub const MAX_PAYLOAD_BYTES: usize = 64 * 1024;
 /// `frame_too_large`: it leaves room for a maximal base64 payload plus the recipient list.
 pub const MAX_FRAME_BYTES: usize = 128 * 1024;
 
+/// Most mailboxes one connection may read (its device's linked one included): `subscribe` and
+/// `create_mailbox` beyond it get `mailbox_limit`.
+pub const MAX_MAILBOXES_PER_CONNECTION: usize = 1024;
+
 /// Most recipient mailboxes one `send` may name.
 pub const MAX_RECIPIENTS: usize = 256;
 

@@ -117,6 +117,9 @@ pub struct ServeConfig {
     #[command(flatten)]
     pub support: PeerSupportArgs,
 
+    #[command(flatten)]
+    pub budgets: BudgetArgs,
+
     /// A file holding a number of milliseconds added to the server's clock, re-read on every use:
     /// end-to-end tests move time (escalations, schedules, expiry) without waiting.
     #[arg(long, hide = true)]
@@ -153,6 +156,39 @@ impl ServeConfig {
         match &self.public_url {
             Some(url) => url.trim_end_matches('/').to_owned(),
             None => format!("http://{bound}"),
+        }
+    }
+}
+
+/// What one device may spend (issue 11): counted in memory only, per node.
+#[derive(Debug, Clone, Args)]
+pub struct BudgetArgs {
+    /// Signed REST requests one device may make per minute; beyond it `429 rate_limited`.
+    #[arg(long, env = "SALLYPORT_SIGNED_REQUESTS_PER_MINUTE", default_value_t = 600)]
+    pub signed_requests_per_minute: u32,
+
+    /// Unlinked mailboxes one device may create per day; beyond it `rate_limited`.
+    #[arg(long, env = "SALLYPORT_MAILBOXES_PER_DAY", default_value_t = 50)]
+    pub mailboxes_per_day: u32,
+
+    /// Messages one device may put into any one mailbox per day (its share of that mailbox's
+    /// queue); beyond it `rate_limited` for that send. With the defaults one sender holds at most
+    /// 7,000 of a mailbox's 10,000 places before its messages expire.
+    #[arg(long, env = "SALLYPORT_SENDER_SHARE_PER_DAY", default_value_t = 500)]
+    pub sender_share_per_day: u32,
+
+    /// Recipients × payload bytes one device may send per 10 seconds; beyond it `rate_limited`.
+    #[arg(long, env = "SALLYPORT_SEND_BYTES_PER_10S", default_value_t = 32 * 1024 * 1024)]
+    pub send_bytes_per_10s: u64,
+}
+
+impl BudgetArgs {
+    pub fn settings(&self) -> crate::budgets::BudgetSettings {
+        crate::budgets::BudgetSettings {
+            signed_requests_per_minute: self.signed_requests_per_minute,
+            mailboxes_per_day: self.mailboxes_per_day,
+            sender_share_per_day: self.sender_share_per_day,
+            send_bytes_per_10s: self.send_bytes_per_10s,
         }
     }
 }

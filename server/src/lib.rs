@@ -6,6 +6,7 @@
 //! `relay` → `store`, `push`. `clock`, `shutdown` and `metrics` are leaves anyone may use.
 
 pub mod admin;
+pub mod budgets;
 pub mod clock;
 pub mod config;
 pub mod domain;
@@ -93,6 +94,8 @@ pub async fn run(
             }
         });
     }
+    // The address bound, which differs from the public URL behind a proxy.
+    writeln!(stdout, "sallyport bound to http://{bound}")?;
     // Last, so whoever reads stdout knows the server is up once they see it.
     writeln!(stdout, "sallyport listening on {public_url}")?;
     stdout.flush()?;
@@ -140,7 +143,9 @@ pub async fn run(
             origin: origin.clone(),
             message_ttl_ms: i64::from(config.message_ttl_days) * domain::DAY_MS,
             max_frames_per_second: config.max_frames_per_second,
+            queue_quota: config.queue_quota,
         }),
+        budgets: Arc::new(budgets::Budgets::new(config.budgets.settings())),
         shutdown: shutdown_rx.clone(),
     };
     let metrics_for_listener = metrics.clone();

@@ -69,7 +69,7 @@ pub struct Metrics {
     pub commit_latency: Histogram,
 }
 
-const ERROR_CODES: [ErrorCode; 28] = [
+const ERROR_CODES: [ErrorCode; 29] = [
     ErrorCode::MalformedFrame,
     ErrorCode::UnknownFrameType,
     ErrorCode::FrameTooLarge,
@@ -97,6 +97,7 @@ const ERROR_CODES: [ErrorCode; 28] = [
     ErrorCode::NoKeyPackage,
     ErrorCode::KeyPackageLimit,
     ErrorCode::NotAMember,
+    ErrorCode::MailboxLimit,
     ErrorCode::Internal,
 ];
 

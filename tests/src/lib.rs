@@ -84,6 +84,8 @@ pub struct ServerOptions {
 pub struct TestServer {
     child: Option<Child>,
     pub url: String,
+    /// `http://ADDRESS` the server bound: its URL unless `--public-url` names another.
+    pub bound_url: String,
     pub admin_link: Option<String>,
     /// `http://127.0.0.1:PORT` of the separate metrics listener (`--metrics-listen`).
     pub metrics_url: String,
@@ -104,6 +106,7 @@ impl TestServer {
         let mut server = TestServer {
             child: None,
             url: String::new(),
+            bound_url: String::new(),
             admin_link: None,
             metrics_url: String::new(),
             data_dir,
@@ -150,6 +153,7 @@ impl TestServer {
         let lines = tokio::task::spawn_blocking(move || {
             let mut admin = None;
             let mut metrics = None;
+            let mut bound = None;
             let deadline = std::time::Instant::now() + WAIT;
             while let Ok(line) = rx.recv_timeout(deadline.saturating_duration_since(std::time::Instant::now())) {
                 if let Some(l) = line.strip_prefix("administrator enrolment link: ") {
@@ -158,16 +162,21 @@ impl TestServer {
                 if let Some(m) = line.strip_prefix("sallyport metrics on ") {
                     metrics = m.trim().strip_suffix("/metrics").map(str::to_owned);
                 }
+                if let Some(b) = line.strip_prefix("sallyport bound to ") {
+                    bound = Some(b.trim().to_owned());
+                }
                 if let Some(u) = line.strip_prefix("sallyport listening on ") {
-                    return (Some(u.trim().to_owned()), admin, metrics);
+                    return (Some(u.trim().to_owned()), admin, metrics, bound);
                 }
             }
-            (None, admin, metrics)
+            (None, admin, metrics, bound)
         })
         .await
         .expect("reader task");
         let url = lines.0.unwrap_or_else(|| panic!("sallyport did not start; its log:\n{}", self.logs()));
-        self.listen = url.trim_start_matches("http://").to_owned();
+        let bound = lines.3.unwrap_or_else(|| url.clone());
+        self.listen = bound.trim_start_matches("http://").to_owned();
+        self.bound_url = bound;
         self.url = url;
         self.admin_link = lines.1;
         self.metrics_url = lines.2.unwrap_or_else(|| panic!("sallyport printed no metrics address; its log:\n{}", self.logs()));

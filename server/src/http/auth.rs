@@ -72,7 +72,17 @@ impl FromRequest<AppState> for Signed {
         if record.revoked_at.is_some() {
             return Err(ApiError::new(StatusCode::UNAUTHORIZED, ErrorCode::DeviceRevoked));
         }
-        if !state.replay.first_use(&signature.0, now) {
+        // The device's budget first: a flood from one device costs no database write.
+        if !state.relay.budgets.signed_request(&device, now) {
+            return Err(ApiError::rate_limited("this device made too many requests in the last minute; try again shortly"));
+        }
+        let first_use = if parts.method == axum::http::Method::GET {
+            state.replay.first_use(&device, &signature.0, timestamp, now)
+        } else {
+            let hash: [u8; 32] = sha2::Sha256::digest(signature.0).into();
+            state.store.claim_signature(&hash, super::replay::expiry(timestamp), now).await?
+        };
+        if !first_use {
             return Err(unauthorized("this signature was used before"));
         }
         Ok(Signed { caller: record, body })

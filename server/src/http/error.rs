@@ -32,6 +32,11 @@ impl ApiError {
         ApiError { status: StatusCode::BAD_REQUEST, code: ErrorCode::BadRequest, message: message.into() }
     }
 
+    /// `429 rate_limited`: the caller spent a budget of its own; nobody else is affected.
+    pub fn rate_limited(message: &str) -> Self {
+        ApiError { status: StatusCode::TOO_MANY_REQUESTS, code: ErrorCode::RateLimited, message: message.to_owned() }
+    }
+
     pub fn unauthorized(message: &str) -> Self {
         ApiError { status: StatusCode::UNAUTHORIZED, code: ErrorCode::Unauthorized, message: message.to_owned() }
     }

@@ -1,43 +1,64 @@
 //! Replay protection for signed REST requests: each signature is accepted once within its
-//! validity. Kept in memory only (per node): a signature is valid for at most twice the skew
-//! window anyway.
+//! validity (5 minutes either side of its signing time).
+//!
+//! - A state-changing request (POST, PUT, DELETE) claims its signature's hash in the database
+//!   ([`crate::store::SettingsStore::claim_signature`]), which every node shares and a restart
+//!   keeps: a captured invitation request replayed on another node is refused.
+//! - A read (GET) is remembered here, in memory, per device: replaying one on another node gives
+//!   the replayer an answer encrypted to the device by TLS, and changes nothing. Each device has
+//!   its own bounded set, so one device filling its own refuses no one else.
 
 use super::auth::MAX_SKEW_MS;
+use sallyport_protocol::DeviceId;
 use std::collections::HashMap;
 use std::sync::Mutex;
 
-/// Most signatures remembered for replay detection; beyond it, signed requests are refused until
-/// old ones age out (a flood of signed requests cannot grow memory without bound).
-const MAX_REMEMBERED: usize = 200_000;
+/// Signatures remembered per device. The signed-request budget (600 a minute by default) keeps an
+/// honest device under it within the 10-minute validity; beyond it, that device's reads are
+/// refused until old ones age out.
+const MAX_PER_DEVICE: usize = 8_192;
+/// Devices remembered before those with only expired signatures are swept.
+const SWEEP_AT: usize = 10_000;
 
-/// Signatures seen within the skew window, so a captured request cannot be replayed.
+/// GET signatures seen within their validity, per device.
 #[derive(Default)]
 pub struct ReplayGuard {
-    seen: Mutex<HashMap<[u8; 64], i64>>,
+    seen: Mutex<HashMap<DeviceId, HashMap<[u8; 64], i64>>>,
 }
 
 impl ReplayGuard {
-    /// True the first time `signature` is presented within its validity.
-    pub fn first_use(&self, signature: &[u8; 64], now: i64) -> bool {
+    /// True the first time `device` presents `signature`, signed at `signed_at`, within its
+    /// validity.
+    pub fn first_use(&self, device: &DeviceId, signature: &[u8; 64], signed_at: i64, now: i64) -> bool {
         let mut seen = self.seen.lock().unwrap_or_else(|e| e.into_inner());
-        if seen.len() >= MAX_REMEMBERED {
-            seen.retain(|_, expires| *expires > now);
-            if seen.len() >= MAX_REMEMBERED {
+        if seen.len() >= SWEEP_AT {
+            seen.retain(|_, sigs| sigs.values().any(|expires| *expires > now));
+        }
+        let mine = seen.entry(*device).or_default();
+        if mine.len() >= MAX_PER_DEVICE {
+            mine.retain(|_, expires| *expires > now);
+            if mine.len() >= MAX_PER_DEVICE {
                 return false;
             }
         }
-        match seen.entry(*signature) {
+        let expires = expiry(signed_at);
+        match mine.entry(*signature) {
             std::collections::hash_map::Entry::Occupied(mut e) if *e.get() <= now => {
-                e.insert(now + 2 * MAX_SKEW_MS);
+                e.insert(expires);
                 true
             }
             std::collections::hash_map::Entry::Occupied(_) => false,
             std::collections::hash_map::Entry::Vacant(e) => {
-                e.insert(now + 2 * MAX_SKEW_MS);
+                e.insert(expires);
                 true
             }
         }
     }
+}
+
+/// When a signature signed at `signed_at` stops being accepted by the time check anyway.
+pub fn expiry(signed_at: i64) -> i64 {
+    signed_at + MAX_SKEW_MS + 1
 }
 
 #[cfg(test)]
@@ -47,10 +68,26 @@ mod tests {
     #[test]
     fn a_signature_is_accepted_once_within_its_window() {
         let guard = ReplayGuard::default();
-        assert!(guard.first_use(&[1; 64], 1_000));
-        assert!(!guard.first_use(&[1; 64], 2_000));
-        assert!(guard.first_use(&[2; 64], 2_000));
+        let device = DeviceId::random();
+        assert!(guard.first_use(&device, &[1; 64], 1_000, 1_000));
+        assert!(!guard.first_use(&device, &[1; 64], 1_000, 2_000));
+        assert!(guard.first_use(&device, &[2; 64], 2_000, 2_000));
         // After the window the timestamp check refuses it anyway; the entry may be reused.
-        assert!(guard.first_use(&[1; 64], 1_000 + 2 * MAX_SKEW_MS + 1));
+        assert!(guard.first_use(&device, &[1; 64], 1_000, expiry(1_000)));
+    }
+
+    #[test]
+    fn a_device_that_fills_its_set_refuses_only_itself() {
+        let guard = ReplayGuard::default();
+        let (flooder, other) = (DeviceId::random(), DeviceId::random());
+        for i in 0..MAX_PER_DEVICE as u32 {
+            let mut sig = [0u8; 64];
+            sig[..4].copy_from_slice(&i.to_be_bytes());
+            assert!(guard.first_use(&flooder, &sig, 1_000, 1_000));
+        }
+        assert!(!guard.first_use(&flooder, &[0xff; 64], 1_000, 1_000));
+        assert!(guard.first_use(&other, &[0xff; 64], 1_000, 1_000), "another device is unaffected");
+        // Once the flooder's signatures expire it has room again.
+        assert!(guard.first_use(&flooder, &[0xff; 64], expiry(1_000), expiry(1_000)));
     }
 }

@@ -64,17 +64,26 @@ pub struct Subscriber {
     /// Set when a delivery could not be queued to the connection, or another node stored
     /// messages: the connection must re-read the mailbox from the database.
     pub dirty: AtomicBool,
+    /// The connection's own flag, set with any of its subscriptions' `dirty`: the connection
+    /// looks through its mailboxes only when it is set, not after every event.
+    any_dirty: Arc<AtomicBool>,
 }
 
 impl Subscriber {
+    /// Marks the mailbox for a database read by its connection.
+    pub fn mark_dirty(&self) {
+        self.dirty.store(true, Ordering::Release);
+        self.any_dirty.store(true, Ordering::Release);
+    }
+
     fn offer(&self, event: SessionEvent) {
         if self.tx.try_send(event).is_err() {
-            self.dirty.store(true, Ordering::Release);
+            self.mark_dirty();
         }
     }
 
     fn wake(&self) {
-        self.dirty.store(true, Ordering::Release);
+        self.mark_dirty();
         let _ = self.tx.try_send(SessionEvent::Wake);
     }
 }
@@ -101,8 +110,16 @@ impl Hub {
         self.next_connection.fetch_add(1, Ordering::Relaxed)
     }
 
-    pub fn subscribe(&self, mailbox: MailboxId, connection: u64, tx: mpsc::Sender<SessionEvent>) -> Arc<Subscriber> {
-        let sub = Arc::new(Subscriber { connection, tx, dirty: AtomicBool::new(false) });
+    /// Subscribes `connection` to `mailbox`; `any_dirty` is the connection's flag that some
+    /// mailbox of its needs a database read.
+    pub fn subscribe(
+        &self,
+        mailbox: MailboxId,
+        connection: u64,
+        tx: mpsc::Sender<SessionEvent>,
+        any_dirty: Arc<AtomicBool>,
+    ) -> Arc<Subscriber> {
+        let sub = Arc::new(Subscriber { connection, tx, dirty: AtomicBool::new(false), any_dirty });
         self.mailboxes.lock().unwrap().entry(mailbox).or_default().push(sub.clone());
         sub
     }
@@ -212,7 +229,7 @@ mod tests {
         let hub = Hub::default();
         let mailbox = MailboxId::random();
         let (tx, mut rx) = mpsc::channel(2);
-        let sub = hub.subscribe(mailbox, 1, tx);
+        let sub = hub.subscribe(mailbox, 1, tx, Arc::default());
         for seq in 1..=5 {
             hub.deliver(message(mailbox, seq));
         }
@@ -229,7 +246,7 @@ mod tests {
         let hub = Hub::default();
         let mailbox = MailboxId::random();
         let (tx, mut rx) = mpsc::channel(8);
-        hub.subscribe(mailbox, 7, tx);
+        hub.subscribe(mailbox, 7, tx, Arc::default());
         hub.unsubscribe(&mailbox, 7);
         hub.deliver(message(mailbox, 1));
         assert!(rx.try_recv().is_err());

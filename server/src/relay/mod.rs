@@ -22,6 +22,8 @@ pub struct RelaySettings {
     pub origin: String,
     pub message_ttl_ms: i64,
     pub max_frames_per_second: u32,
+    /// Most messages one mailbox's queue may hold (the committer refuses beyond it).
+    pub queue_quota: u64,
 }
 
 /// Everything a WebSocket session uses. Cheap to clone; every clone holds the committer open, so
@@ -34,5 +36,7 @@ pub struct Relay {
     pub metrics: Arc<Metrics>,
     pub clock: Clock,
     pub settings: Arc<RelaySettings>,
+    /// What each device may spend (REST requests, mailboxes, sends), shared with the REST API.
+    pub budgets: Arc<crate::budgets::Budgets>,
     pub shutdown: Shutdown,
 }

@@ -121,16 +121,21 @@ async fn expiry(store: Arc<dyn Store>, metrics: Arc<Metrics>, clock: Clock, mut 
     let mut tick = tokio::time::interval(EXPIRY_SWEEP);
     loop {
         tokio::select! {
-            _ = tick.tick() => match store.expire(clock.now()).await {
-                Ok(n) => {
-                    metrics.expired.fetch_add(n, Relaxed);
-                    if n > 0 {
-                        tracing::info!(copies = n, "expired undelivered messages");
-                    }
-                }
-                Err(err) => tracing::warn!(error = %err, "expiry sweep failed"),
-            },
+            _ = tick.tick() => {}
             _ = crate::shutdown::shutting_down(&mut shutdown) => return,
+        }
+        match store.expire(clock.now()).await {
+            Ok(n) => {
+                metrics.expired.fetch_add(n, Relaxed);
+                if n > 0 {
+                    tracing::info!(copies = n, "expired undelivered messages");
+                }
+            }
+            Err(err) => tracing::warn!(error = %err, "expiry sweep failed"),
+        }
+        // Used request signatures are timed by the real clock, as they were checked.
+        if let Err(err) = store.forget_signatures(clock.wall()).await {
+            tracing::warn!(error = %err, "sweeping used signatures failed");
         }
     }
 }

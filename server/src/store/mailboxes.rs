@@ -25,6 +25,9 @@ pub trait MailboxStore: Send + Sync {
 
     async fn mailbox_access(&self, mailbox: &MailboxId) -> StoreResult<Option<MailboxAccess>>;
 
+    /// How many messages a mailbox's queue holds (what its quota counts).
+    async fn queued(&self, mailbox: &MailboxId) -> StoreResult<u64>;
+
     /// The oldest `limit` queued, unexpired messages of a mailbox, in sequence order.
     async fn pending(&self, mailbox: &MailboxId, limit: u32, now: i64) -> StoreResult<Vec<QueuedMessage>>;
 

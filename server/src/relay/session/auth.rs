@@ -159,8 +159,8 @@ mod tests {
         let config = CommitterConfig { node_id: "test".into(), max_batch: 8, queue_quota: 100, push: None };
         let (committer, _task) = Committer::start(store.clone(), hub.clone(), metrics.clone(), config);
         let (_shutdown_tx, shutdown) = watch::channel(false);
-        let settings = RelaySettings { origin: "http://127.0.0.1".into(), message_ttl_ms: 60_000, max_frames_per_second: 100 };
-        let relay = Relay { store: store.clone(), hub: hub.clone(), committer, metrics, clock: Clock::system(), settings: Arc::new(settings), shutdown };
+        let settings = RelaySettings { origin: "http://127.0.0.1".into(), message_ttl_ms: 60_000, max_frames_per_second: 100, queue_quota: 1_000 };
+        let relay = Relay { store: store.clone(), hub: hub.clone(), committer, metrics, clock: Clock::system(), settings: Arc::new(settings), budgets: Arc::default(), shutdown };
         let (out, mut frames) = mpsc::channel(16);
         let mut session = Session::new(relay, out);
 

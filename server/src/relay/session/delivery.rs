@@ -3,13 +3,14 @@
 //! path or, when that falls behind, from the database.
 
 use super::{DELIVERY_WINDOW, Flow, MailboxState, SendResult, Session};
+use crate::budgets::SendBudget;
 use crate::relay::committer::AppendReply;
 use crate::relay::hub::SessionEvent;
 use crate::domain::mls::{commit_members, inspect_group_envelope};
 use crate::store::{AppendOutcome, GroupMessage, NewMessage, QueuedMessage, StoreError};
-use sallyport_protocol::{ErrorCode, MAX_RECIPIENTS, MailboxId, MessageId, Payload, ServerFrame};
+use sallyport_protocol::{DeviceId, ErrorCode, MAX_RECIPIENTS, MailboxId, MessageId, Payload, ServerFrame};
 use std::collections::BTreeSet;
-use std::sync::atomic::Ordering::{AcqRel, Relaxed};
+use std::sync::atomic::Ordering::{AcqRel, Acquire, Relaxed, Release};
 use std::time::Instant;
 
 impl Session {
@@ -35,6 +36,13 @@ impl Session {
         if to.is_empty() || to.len() > MAX_RECIPIENTS {
             return self.send_error(ServerFrame::error_for_message(ErrorCode::BadRecipients, id)).await;
         }
+        // The sender's own budgets: bytes written for it, and its share of each recipient's
+        // queue, so that its flood fills neither the database nor a victim's mailbox.
+        if let Some(device) = self.device
+            && !self.within_budget(&device, &to, payload.0.len()).await
+        {
+            return self.send_error(ServerFrame::error_for_message(ErrorCode::RateLimited, id)).await;
+        }
         let now = self.relay.clock.now();
         let message = NewMessage {
             id,
@@ -52,6 +60,32 @@ impl Session {
             let result = reply.await.unwrap_or_else(|_| Err(StoreError::Other("committer stopped".into())));
             SendResult { id, received, bytes, result }
         }));
+    }
+
+    /// Whether `device` may send `bytes` to `to` now. A recipient it sent its day's share to
+    /// takes more only while its queue is less than half full: then its messages are being read,
+    /// and a flood from this device cannot lock the mailbox for everyone else.
+    async fn within_budget(&self, device: &DeviceId, to: &[MailboxId], bytes: usize) -> bool {
+        let budgets = &self.relay.budgets;
+        let now = self.relay.clock.wall();
+        match budgets.send(device, to, bytes, now) {
+            SendBudget::Allowed => true,
+            SendBudget::BytesSpent => false,
+            SendBudget::ShareSpent(recipients) => {
+                for mailbox in &recipients {
+                    match self.relay.store.queued(mailbox).await {
+                        Ok(n) if n.saturating_mul(2) < self.relay.settings.queue_quota => {}
+                        Ok(_) => return false,
+                        Err(err) => {
+                            tracing::warn!(error = %err, "counting a queue failed");
+                            return false;
+                        }
+                    }
+                }
+                budgets.forgive_shares(device, &recipients);
+                budgets.send(device, to, bytes, now) == SendBudget::Allowed
+            }
+        }
     }
 
     pub(super) async fn answer_send(&mut self, done: SendResult) {
@@ -102,8 +136,8 @@ impl Session {
     /// from the database: anything committed in between arrives through both paths and is
     /// sent once.
     pub(super) fn add_subscription(&mut self, mailbox: MailboxId) {
-        let sub = self.relay.hub.subscribe(mailbox, self.connection, self.events_tx.clone());
-        sub.dirty.store(true, Relaxed);
+        let sub = self.relay.hub.subscribe(mailbox, self.connection, self.events_tx.clone(), self.any_dirty.clone());
+        sub.mark_dirty();
         self.mailboxes.insert(mailbox, MailboxState { sub, inflight: BTreeSet::new(), max_sent: 0 });
     }
 
@@ -119,7 +153,7 @@ impl Session {
                     return Flow::Continue;
                 }
                 if state.inflight.len() >= DELIVERY_WINDOW {
-                    state.sub.dirty.store(true, Relaxed);
+                    state.sub.mark_dirty();
                     return Flow::Continue;
                 }
                 state.inflight.insert(message.seq);
@@ -147,18 +181,27 @@ impl Session {
 
     /// Whether some mailbox must be re-read (checked without allocating, after every event).
     pub(super) fn catch_up_due(&self) -> bool {
-        self.mailboxes.values().any(|s| s.inflight.len() <= DELIVERY_WINDOW / 2 && s.sub.dirty.load(Relaxed))
+        self.any_dirty.load(Acquire)
+            && self.mailboxes.values().any(|s| s.inflight.len() <= DELIVERY_WINDOW / 2 && s.sub.dirty.load(Relaxed))
     }
 
     /// Reads dirty mailboxes from the database while their delivery window has room.
     pub(super) async fn catch_up(&mut self) -> Result<(), ErrorCode> {
-        let dirty: Vec<MailboxId> = self
-            .mailboxes
-            .iter()
+        // Cleared before the flags are read: a mailbox marked from now on sets it again. Set
+        // again below while any mailbox stays marked (its window full, or more to read).
+        self.any_dirty.store(false, Release);
+        let mut dirty: Vec<MailboxId> = Vec::new();
+        for (mailbox, state) in &self.mailboxes {
+            if !state.sub.dirty.load(Acquire) {
+                continue;
+            }
             // Re-read only once half the window is free, not on every ack.
-            .filter(|(_, s)| s.inflight.len() <= DELIVERY_WINDOW / 2 && s.sub.dirty.load(Relaxed))
-            .map(|(m, _)| *m)
-            .collect();
+            if state.inflight.len() <= DELIVERY_WINDOW / 2 {
+                dirty.push(*mailbox);
+            } else {
+                self.any_dirty.store(true, Release);
+            }
+        }
         for mailbox in dirty {
             let state = self.mailboxes.get_mut(&mailbox).expect("listed above");
             state.sub.dirty.swap(false, AcqRel);
@@ -175,11 +218,11 @@ impl Session {
             let state = self.mailboxes.get_mut(&mailbox).expect("listed above");
             if pending.len() >= DELIVERY_WINDOW {
                 // There may be more behind this page: read again once acks make room.
-                state.sub.dirty.store(true, Relaxed);
+                state.sub.mark_dirty();
             }
             for message in pending {
                 if state.inflight.len() >= DELIVERY_WINDOW {
-                    state.sub.dirty.store(true, Relaxed);
+                    state.sub.mark_dirty();
                     break;
                 }
                 if state.inflight.insert(message.seq) {

@@ -6,7 +6,7 @@ use crate::domain::mls;
 use crate::domain::secrets::{secret_matches, sha256};
 use crate::store::{MailboxAccess, StoreError};
 use sallyport_protocol::{
-    ErrorCode, KEY_PACKAGES_LOW_WATER, MAX_KEY_PACKAGE_BYTES, MAX_KEY_PACKAGES_PER_MAILBOX, MAX_KEY_PACKAGES_PER_PUBLISH,
+    ErrorCode, KEY_PACKAGES_LOW_WATER, MAX_KEY_PACKAGE_BYTES, MAX_MAILBOXES_PER_CONNECTION, MAX_KEY_PACKAGES_PER_MAILBOX, MAX_KEY_PACKAGES_PER_PUBLISH,
     MailboxId, MailboxSecret, Payload, ServerFrame,
 };
 
@@ -15,6 +15,9 @@ impl Session {
         if self.mailboxes.contains_key(&mailbox) {
             self.send_frame(&ServerFrame::Subscribed { mailbox }).await;
             return;
+        }
+        if self.mailboxes.len() >= MAX_MAILBOXES_PER_CONNECTION {
+            return self.send_error(ServerFrame::error_for_mailbox(ErrorCode::MailboxLimit, mailbox)).await;
         }
         let code = match self.relay.store.mailbox_access(&mailbox).await {
             Ok(Some(MailboxAccess::Unlinked { secret_hash })) => {
@@ -43,6 +46,16 @@ impl Session {
     }
 
     pub(super) async fn on_create_mailbox(&mut self, mailbox: MailboxId, secret: MailboxSecret) {
+        if self.mailboxes.len() >= MAX_MAILBOXES_PER_CONNECTION {
+            return self.send_error(ServerFrame::error_for_mailbox(ErrorCode::MailboxLimit, mailbox)).await;
+        }
+        // A mailbox costs its creator's daily budget: they never expire while used, and each one
+        // is a place anyone may be asked to write to.
+        if let Some(device) = &self.device
+            && !self.relay.budgets.create_mailbox(device, self.relay.clock.wall())
+        {
+            return self.send_error(ServerFrame::error_for_mailbox(ErrorCode::RateLimited, mailbox)).await;
+        }
         // The store keeps only the day: a finer time could be matched against connection times.
         match self.relay.store.create_mailbox(&mailbox, &sha256(secret.as_bytes()), self.relay.clock.now()).await {
             Ok(()) => {

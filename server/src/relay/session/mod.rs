@@ -18,6 +18,7 @@ use rate::TokenBucket;
 use sallyport_protocol::{ClientFrame, DeviceId, ErrorCode, MailboxId, MessageId, ServerFrame, decode_client_frame};
 use std::collections::{BTreeSet, HashMap};
 use std::sync::Arc;
+use std::sync::atomic::AtomicBool;
 use std::sync::atomic::Ordering::Relaxed;
 use std::time::{Duration, Instant};
 use tokio::sync::mpsc;
@@ -118,6 +119,8 @@ struct Session {
     events_rx: mpsc::Receiver<SessionEvent>,
     kill: Arc<KillSwitch>,
     mailboxes: HashMap<MailboxId, MailboxState>,
+    /// Set by the hub or this session when a mailbox above needs a database read.
+    any_dirty: Arc<AtomicBool>,
     pending_sends: FuturesUnordered<PendingSend>,
     pending_send_bytes: usize,
     bucket: TokenBucket,
@@ -157,6 +160,7 @@ impl Session {
             events_rx,
             kill: Arc::new(KillSwitch::default()),
             mailboxes: HashMap::new(),
+            any_dirty: Arc::default(),
             pending_sends: FuturesUnordered::new(),
             pending_send_bytes: 0,
             bucket: TokenBucket::new(rate),

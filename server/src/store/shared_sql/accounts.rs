@@ -252,6 +252,30 @@ macro_rules! accounts_sql {
                         .map_err(store_error)?;
                     Ok(())
                 }
+
+                async fn claim_signature(&self, hash: &[u8; 32], expires_at: i64, now: i64) -> StoreResult<bool> {
+                    // Inserted, or an expired row taken over: one row affected. A live row: none.
+                    let done = sqlx::query(
+                        "INSERT INTO used_signatures (hash, expires_at) VALUES ($1, $2) \
+                         ON CONFLICT (hash) DO UPDATE SET expires_at = excluded.expires_at WHERE used_signatures.expires_at <= $3",
+                    )
+                    .bind(hash.as_slice())
+                    .bind(expires_at)
+                    .bind(now)
+                    .execute(self.writer())
+                    .await
+                    .map_err(store_error)?;
+                    Ok(done.rows_affected() == 1)
+                }
+
+                async fn forget_signatures(&self, now: i64) -> StoreResult<u64> {
+                    let done = sqlx::query("DELETE FROM used_signatures WHERE expires_at <= $1")
+                        .bind(now)
+                        .execute(self.writer())
+                        .await
+                        .map_err(store_error)?;
+                    Ok(done.rows_affected())
+                }
             }
 
         }

@@ -38,6 +38,15 @@ macro_rules! mailboxes_sql {
                     row.map(|(hash,)| rows::mailbox_access(hash)).transpose()
                 }
 
+                async fn queued(&self, mailbox: &MailboxId) -> StoreResult<u64> {
+                    let count: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM queue WHERE mailbox_id = $1")
+                        .bind(mailbox.as_bytes().as_slice())
+                        .fetch_one(self.reader())
+                        .await
+                        .map_err(store_error)?;
+                    Ok(count.max(0) as u64)
+                }
+
                 async fn pending(&self, mailbox: &MailboxId, limit: u32, now: i64) -> StoreResult<Vec<QueuedMessage>> {
                     let found: Vec<rows::QueueRow> = sqlx::query_as(
                         "SELECT mailbox_id, seq, message_id, payload FROM queue \
