@@ -90,6 +90,9 @@ pub enum ErrorCode {
     /// from a connection that reads none of their mailboxes: the sender is not (or no longer) a
     /// member. Nothing was stored.
     NotAMember,
+    /// A push subscription's endpoint is well-formed but at a host this server does not push to
+    /// (only the browsers' push services, and hosts the operator adds). Nothing was stored.
+    PushServiceNotAllowed,
 }
 
 impl ErrorCode {
@@ -133,6 +136,7 @@ impl ErrorCode {
             Self::NotClaimed => "not_claimed",
             Self::DevicePending => "device_pending",
             Self::NotAMember => "not_a_member",
+            Self::PushServiceNotAllowed => "push_service_not_allowed",
         }
     }
 
@@ -193,6 +197,7 @@ impl ErrorCode {
             Self::NotClaimed => "nobody has accepted this request yet, so it cannot be handed off",
             Self::DevicePending => "this device waits for approval from another device of the account",
             Self::NotAMember => "this connection reads no mailbox of the group's members",
+            Self::PushServiceNotAllowed => "this server does not push to that push service",
         }
     }
 }
@@ -209,7 +214,7 @@ mod tests {
 
     #[test]
     fn as_str_matches_serde_name() {
-        for code in [ErrorCode::MalformedFrame, ErrorCode::WrongMailboxSecret, ErrorCode::Internal, ErrorCode::NotAMember] {
+        for code in [ErrorCode::MalformedFrame, ErrorCode::WrongMailboxSecret, ErrorCode::Internal, ErrorCode::NotAMember, ErrorCode::PushServiceNotAllowed] {
             assert_eq!(serde_json::to_string(&code).unwrap(), format!("\"{}\"", code.as_str()));
         }
     }
