@@ -143,10 +143,20 @@ impl AllowList {
         }
         match url.scheme() {
             "https" => {}
-            "http" if self.loopback => {}
+            "http" if self.loopback && is_loopback(&url) => {}
             _ => return None,
         }
         self.check(&url).ok()
+    }
+}
+
+/// Whether the URL's host is the loopback host (`localhost`, 127.0.0.0/8, `::1`).
+pub fn is_loopback(url: &url::Url) -> bool {
+    match url.host() {
+        Some(url::Host::Domain(d)) => d.eq_ignore_ascii_case("localhost"),
+        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+        None => false,
     }
 }
 
@@ -266,6 +276,8 @@ mod tests {
         assert_eq!(host(&tests, "http://10.0.0.1/push/t"), None);
         assert_eq!(host(&tests, "https://[::ffff:127.0.0.1]/x"), None);
         assert_eq!(host(&tests, "http://push.example.net/x"), None);
+        let port_80 = AllowList::new(&["push.example.net:80"], true).unwrap();
+        assert_eq!(host(&port_80, "http://push.example.net/x"), None, "http only on the loopback host");
         assert!(host(&tests, "https://fcm.googleapis.com/fcm/send/x").is_some(), "the built-in services stay");
     }
 

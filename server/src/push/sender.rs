@@ -54,7 +54,7 @@ const MAX_RECENT: usize = 100_000;
 
 impl PushKind {
     /// Attempts per push, the first included. A wake-up is worth less than a support request or a
-    /// page, which are tried for longer (about 2 and 4 minutes of backoff).
+    /// page, which are tried for longer (about 1 and 3 minutes of backoff, more if the host asks).
     fn max_attempts(self) -> u32 {
         match self {
             PushKind::Crisis => 10,

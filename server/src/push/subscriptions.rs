@@ -3,6 +3,7 @@
 //! (`AllowList`), an uncompressed P-256 key and a 16-byte authentication secret.
 
 use super::AllowList;
+use super::allow_list::is_loopback;
 use crate::store::PushSubscription;
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -51,15 +52,6 @@ pub fn check_endpoint(endpoint: &str, allow_list: &AllowList) -> Result<String, 
     }
     allow_list.check(&url).map_err(|refused| InvalidSubscription::HostNotAllowed(refused.0))?;
     Ok(endpoint.to_owned())
-}
-
-fn is_loopback(url: &url::Url) -> bool {
-    match url.host() {
-        Some(url::Host::Domain(d)) => d.eq_ignore_ascii_case("localhost"),
-        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
-        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
-        None => false,
-    }
 }
 
 /// The subscriber's key: base64url (padding allowed) of an uncompressed point on P-256.
