@@ -93,6 +93,9 @@ pub enum ErrorCode {
     /// The connection already reads as many mailboxes as one connection may
     /// (`MAX_MAILBOXES_PER_CONNECTION`); nothing was subscribed or created.
     MailboxLimit,
+    /// A push subscription's endpoint is well-formed but at a host this server does not push to
+    /// (only the browsers' push services, and hosts the operator adds). Nothing was stored.
+    PushServiceNotAllowed,
 }
 
 impl ErrorCode {
@@ -137,6 +140,7 @@ impl ErrorCode {
             Self::DevicePending => "device_pending",
             Self::NotAMember => "not_a_member",
             Self::MailboxLimit => "mailbox_limit",
+            Self::PushServiceNotAllowed => "push_service_not_allowed",
         }
     }
 
@@ -198,6 +202,7 @@ impl ErrorCode {
             Self::DevicePending => "this device waits for approval from another device of the account",
             Self::NotAMember => "this connection reads no mailbox of the group's members",
             Self::MailboxLimit => "this connection reads as many mailboxes as one connection may",
+            Self::PushServiceNotAllowed => "this server does not push to that push service",
         }
     }
 }
@@ -214,7 +219,7 @@ mod tests {
 
     #[test]
     fn as_str_matches_serde_name() {
-        for code in [ErrorCode::MalformedFrame, ErrorCode::WrongMailboxSecret, ErrorCode::Internal, ErrorCode::NotAMember] {
+        for code in [ErrorCode::MalformedFrame, ErrorCode::WrongMailboxSecret, ErrorCode::Internal, ErrorCode::NotAMember, ErrorCode::PushServiceNotAllowed] {
             assert_eq!(serde_json::to_string(&code).unwrap(), format!("\"{}\"", code.as_str()));
         }
     }

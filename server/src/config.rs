@@ -207,10 +207,18 @@ pub struct PushArgs {
     #[arg(long, env = "SALLYPORT_VAPID_SUBJECT")]
     pub vapid_subject: Option<String>,
 
-    /// Accept push endpoints on http://127.0.0.1 and http://localhost (tests with a local push
-    /// service emulator). Never needed in production: real push services are https.
+    /// Accept push endpoints on the loopback host, http://127.0.0.1 and http://localhost included
+    /// (tests with a local push service emulator). Never needed in production: real push services
+    /// are https.
     #[arg(long, hide = true)]
     pub push_allow_insecure_endpoints: bool,
+
+    /// A push service to accept subscriptions for and push to, besides the browsers' own (Google
+    /// FCM, Mozilla autopush, Apple, Microsoft WNS): `HOST`, `HOST:PORT`, or `*.DOMAIN` for every
+    /// host below DOMAIN; the port defaults to 443. Repeat for several (in the environment:
+    /// comma-separated). Endpoints are URLs a client chooses: allow only push services you trust.
+    #[arg(long = "push-allow-host", value_name = "HOST", env = "SALLYPORT_PUSH_ALLOW_HOSTS", value_delimiter = ',')]
+    pub push_allow_hosts: Vec<String>,
 
     /// A device is pushed at most once per conversation within this many milliseconds.
     #[arg(long, hide = true, default_value_t = 10_000)]
@@ -223,6 +231,7 @@ impl PushArgs {
             vapid_private_key_file: self.vapid_private_key_file.clone(),
             vapid_subject: self.vapid_subject.clone(),
             allow_insecure_endpoints: self.push_allow_insecure_endpoints,
+            allow_hosts: self.push_allow_hosts.clone(),
             min_interval: Duration::from_millis(self.push_min_interval_ms),
         }
     }
@@ -404,6 +413,13 @@ mod tests {
         assert_eq!(err.kind(), clap::error::ErrorKind::UnknownArgument, "{err}");
         let err = Cli::try_parse_from(["sallyport", "admin", "revoke-device", &id, &id]).unwrap_err();
         assert_eq!(err.kind(), clap::error::ErrorKind::UnknownArgument, "{err}");
+    }
+
+    #[test]
+    fn push_hosts_are_repeated_or_comma_separated() {
+        let argv = ["sallyport", "serve", "--push-allow-host", "push.example.net", "--push-allow-host=*.corp.example,b.example:8443"];
+        let Cli { command: Command::Serve(serve) } = Cli::try_parse_from(argv).unwrap() else { panic!("not serve") };
+        assert_eq!(serve.push.settings().allow_hosts, ["push.example.net", "*.corp.example", "b.example:8443"]);
     }
 
     #[test]

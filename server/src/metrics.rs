@@ -1,6 +1,7 @@
 //! Prometheus metrics: counts and latencies only. No label ever carries an id, a key, an address
 //! or content, so `/metrics` cannot link anyone to anything.
 
+use crate::push::{DropReason, PushKind};
 use sallyport_protocol::ErrorCode;
 use std::fmt::Write as _;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
@@ -60,7 +61,8 @@ pub struct Metrics {
     pub push_sent: AtomicU64,
     pub push_failed: AtomicU64,
     pub push_gone: AtomicU64,
-    pub push_dropped: AtomicU64,
+    /// By `PushKind::index`, then `DropReason::index`.
+    push_dropped: [[AtomicU64; DropReason::ALL.len()]; PushKind::ALL.len()],
     pub support_scheduler_runs: AtomicU64,
     errors: [AtomicU64; ERROR_CODES.len()],
     /// From a `send` arriving to its `accepted` going out (includes the group commit).
@@ -108,6 +110,15 @@ impl Metrics {
         }
     }
 
+    /// A push of `kind` was not sent at all, for `reason`.
+    pub fn push_dropped(&self, kind: PushKind, reason: DropReason) {
+        self.push_dropped_many(kind, reason, 1);
+    }
+
+    pub fn push_dropped_many(&self, kind: PushKind, reason: DropReason, n: u64) {
+        self.push_dropped[kind.index()][reason.index()].fetch_add(n, Relaxed);
+    }
+
     pub fn render(&self) -> String {
         let mut out = String::with_capacity(4096);
         let mut counter = |name: &str, help: &str, kind: &str, v: &AtomicU64| {
@@ -127,7 +138,6 @@ impl Metrics {
         counter("sallyport_push_sent_total", "Web Push wake-ups accepted by a push service.", "counter", &self.push_sent);
         counter("sallyport_push_failed_total", "Web Push wake-ups given up (refused, or retries exhausted).", "counter", &self.push_failed);
         counter("sallyport_push_gone_total", "Push subscriptions deleted because the push service answered 404 or 410.", "counter", &self.push_gone);
-        counter("sallyport_push_dropped_total", "Web Push wake-ups dropped because the push queue was full.", "counter", &self.push_dropped);
         counter("sallyport_support_scheduler_runs_total", "Escalation scheduler passes completed.", "counter", &self.support_scheduler_runs);
         let _ = writeln!(
             out,
@@ -136,6 +146,16 @@ impl Metrics {
             self.connections_refused_total.load(Relaxed),
             self.connections_refused_per_address.load(Relaxed)
         );
+        let _ = writeln!(
+            out,
+            "# HELP sallyport_push_dropped_total Web Push messages never sent, by kind (crisis, support, wake_up) and reason (queue_full, host_queue_full, host_not_allowed).\n# TYPE sallyport_push_dropped_total counter"
+        );
+        for kind in PushKind::ALL {
+            for reason in DropReason::ALL {
+                let n = self.push_dropped[kind.index()][reason.index()].load(Relaxed);
+                let _ = writeln!(out, "sallyport_push_dropped_total{{kind=\"{}\",reason=\"{}\"}} {n}", kind.as_str(), reason.as_str());
+            }
+        }
         let _ = writeln!(out, "# HELP sallyport_errors_total Errors sent to clients, by stable code.\n# TYPE sallyport_errors_total counter");
         for (i, code) in ERROR_CODES.iter().enumerate() {
             let _ = writeln!(out, "sallyport_errors_total{{code=\"{code}\"}} {}", self.errors[i].load(Relaxed));
@@ -155,7 +175,10 @@ mod tests {
         let m = Metrics::default();
         m.error(ErrorCode::BadSignature);
         m.accept_latency.observe(Duration::from_millis(3));
+        m.push_dropped(PushKind::Support, DropReason::QueueFull);
         let text = m.render();
+        assert!(text.contains("sallyport_push_dropped_total{kind=\"support\",reason=\"queue_full\"} 1"));
+        assert!(text.contains("sallyport_push_dropped_total{kind=\"wake_up\",reason=\"host_not_allowed\"} 0"));
         assert!(text.contains("sallyport_errors_total{code=\"bad_signature\"} 1"));
         assert!(text.contains("sallyport_accept_latency_seconds_bucket{le=\"0.005\"} 1"));
         assert!(text.contains("sallyport_accept_latency_seconds_count 1"));

@@ -246,6 +246,11 @@ impl TestServer {
         let _ = child.wait();
     }
 
+    /// The options of the next `restart` (in place of those it was started with).
+    pub fn set_extra_args(&mut self, extra_args: Vec<String>) {
+        self.options.extra_args = extra_args;
+    }
+
     /// Starts the server again on the same address and database.
     pub async fn restart(&mut self) {
         assert!(self.child.is_none(), "stop or kill the server first");

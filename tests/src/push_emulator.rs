@@ -3,8 +3,8 @@
 //! is the server's published key, `aud` is this service's origin, `exp` is in the future and at
 //! most 24 h away and `sub` is present; `Content-Encoding: aes128gcm` and `TTL` are required. The
 //! body is decrypted (RFC 8291) with the subscriber's private key and auth secret, as a browser
-//! would, and recorded with the headers. Tests can make a token answer a given status N times;
-//! the load generator makes every token answer a status (429 with `Retry-After`), and slowly.
+//! would, and recorded with the headers. Tests can make a token answer a given status N times or
+//! redirect, make every push answer one status (say `429 Retry-After: 600`), or answer slowly.
 //!
 //! `aud`: RFC 8292 §2 says the audience is the origin of the push resource, so with this service
 //! on `127.0.0.1:PORT` the port belongs in it. A real service listens on 443 where the origin has
@@ -74,17 +74,26 @@ struct Subscriber {
 struct Inner {
     vapid_key: Option<String>,
     subscribers: HashMap<String, Subscriber>,
-    /// Statuses to answer next, per token: (status, Retry-After seconds).
-    scripted: HashMap<String, VecDeque<(u16, Option<u64>)>>,
-    /// What a verified push gets when its token has nothing scripted: (status, Retry-After
-    /// seconds); `None` is 201 Created and the push is recorded.
-    default_answer: Option<(u16, Option<u64>)>,
-    /// How long every request waits before it is answered (a slow push service).
-    delay: std::time::Duration,
+    /// Answers to give next, per token.
+    scripted: HashMap<String, VecDeque<Reply>>,
+    /// The answer to every verified push without a scripted one (instead of accepting it).
+    always: Option<Reply>,
+    /// How long every request waits before it is looked at.
+    delay: Option<std::time::Duration>,
+    /// Requests that arrived, answered yet or not.
+    arrived: usize,
     received: Vec<Received>,
     attempts: Vec<Attempt>,
     /// Why requests were refused by verification (none expected from a correct server).
     rejections: Vec<String>,
+}
+
+/// A scripted answer: the status, its `Retry-After` seconds, its `Location`.
+#[derive(Debug, Clone, Default)]
+struct Reply {
+    status: u16,
+    retry_after: Option<u64>,
+    location: Option<String>,
 }
 
 struct Shared {
@@ -137,23 +146,46 @@ impl PushEmulator {
 
     /// The next `times` pushes to `token` get `status` (after verification), with `Retry-After`.
     pub fn answer(&self, token: &str, status: u16, times: usize, retry_after: Option<u64>) {
-        let mut inner = self.shared.inner.lock().unwrap();
-        let queue = inner.scripted.entry(token.to_owned()).or_default();
-        queue.extend(std::iter::repeat_n((status, retry_after), times));
+        self.script(token, Reply { status, retry_after, location: None }, times);
     }
 
-    /// Every push without a scripted answer gets `status` (with `Retry-After`) after verification
-    /// and decryption, and is not recorded as received; each request is answered only after
-    /// `delay`. For load: a push service that is slow and refuses everything.
-    pub fn answer_all(&self, status: u16, retry_after: Option<u64>, delay: std::time::Duration) {
-        let mut inner = self.shared.inner.lock().unwrap();
-        inner.default_answer = Some((status, retry_after));
-        inner.delay = delay;
+    /// The next `times` pushes to `token` are redirected (`status` 301, 302, 307 or 308) to
+    /// `location`, as a push service never does.
+    pub fn redirect(&self, token: &str, status: u16, location: &str, times: usize) {
+        self.script(token, Reply { status, retry_after: None, location: Some(location.to_owned()) }, times);
     }
 
-    /// How many requests reached a known token (accepted or not) so far.
-    pub fn attempt_count(&self) -> usize {
-        self.shared.inner.lock().unwrap().attempts.len()
+    fn script(&self, token: &str, reply: Reply, times: usize) {
+        let mut inner = self.shared.inner.lock().unwrap();
+        inner.scripted.entry(token.to_owned()).or_default().extend(std::iter::repeat_n(reply, times));
+    }
+
+    /// From now on every verified push (to any token, unless scripted) gets `status` with
+    /// `Retry-After`, as a push service that is (or pretends to be) overwhelmed.
+    pub fn always_answer(&self, status: u16, retry_after: Option<u64>) {
+        self.shared.inner.lock().unwrap().always = Some(Reply { status, retry_after, location: None });
+    }
+
+    /// From now on every request waits `delay` before it is even looked at, as a push service
+    /// that answers slowly (or, with a long delay, not at all).
+    pub fn answer_after(&self, delay: std::time::Duration) {
+        self.shared.inner.lock().unwrap().delay = Some(delay);
+    }
+
+    /// Waits until all tokens together have seen `n` requests (accepted or not).
+    pub async fn wait_for_any_attempts(&self, n: usize) -> Vec<Attempt> {
+        self.wait_until_count(n, || self.attempts(), |got| format!("{n} push requests to any token (got {got})")).await
+    }
+
+    /// Waits until `n` requests have arrived, whether answered yet or not.
+    pub async fn wait_for_arrivals(&self, n: usize) -> usize {
+        let count = || vec![(); self.shared.inner.lock().unwrap().arrived];
+        self.wait_until_count(n, count, |got| format!("{n} requests to arrive (got {got})")).await.len()
+    }
+
+    /// Requests that arrived so far, answered yet or not.
+    pub fn arrivals(&self) -> usize {
+        self.shared.inner.lock().unwrap().arrived
     }
 
     pub fn received(&self) -> Vec<Received> {
@@ -166,6 +198,11 @@ impl PushEmulator {
 
     pub fn attempts_for(&self, token: &str) -> Vec<Attempt> {
         self.shared.inner.lock().unwrap().attempts.iter().filter(|a| a.token == token).cloned().collect()
+    }
+
+    /// Every request to a known token, accepted or not.
+    pub fn attempts(&self) -> Vec<Attempt> {
+        self.shared.inner.lock().unwrap().attempts.clone()
     }
 
     pub fn rejections(&self) -> Vec<String> {
@@ -204,8 +241,13 @@ impl PushEmulator {
 }
 
 async fn push(State(shared): State<Arc<Shared>>, Path(token): Path<String>, headers: HeaderMap, body: Bytes) -> Response {
-    let delay = shared.inner.lock().unwrap().delay;
-    if !delay.is_zero() {
+    let delay = {
+        let mut inner = shared.inner.lock().unwrap();
+        inner.arrived += 1;
+        inner.delay
+    };
+    shared.changed.notify_waiters();
+    if let Some(delay) = delay {
         tokio::time::sleep(delay).await;
     }
     // One lock from verification to recording: a test that sees a push received also sees its
@@ -214,11 +256,11 @@ async fn push(State(shared): State<Arc<Shared>>, Path(token): Path<String>, head
         let mut inner = shared.inner.lock().unwrap();
         let result = handle(&mut inner, &shared.origin, &token, &headers, &body);
         let status = match &result {
-            Ok((status, _)) => *status,
-            Err((status, _)) => *status,
+            Ok(reply) => reply.status,
+            Err((status, _)) => status.as_u16(),
         };
         if inner.subscribers.contains_key(&token) {
-            inner.attempts.push(Attempt { token: token.clone(), status: status.as_u16(), at: Instant::now() });
+            inner.attempts.push(Attempt { token: token.clone(), status, at: Instant::now() });
         }
         if let Err((_, reason)) = &result {
             inner.rejections.push(reason.clone());
@@ -227,8 +269,16 @@ async fn push(State(shared): State<Arc<Shared>>, Path(token): Path<String>, head
     };
     shared.changed.notify_waiters();
     match result {
-        Ok((status, Some(retry_after))) => (status, [("retry-after", retry_after.to_string())]).into_response(),
-        Ok((status, None)) => status.into_response(),
+        Ok(reply) => {
+            let mut response = StatusCode::from_u16(reply.status).unwrap().into_response();
+            if let Some(seconds) = reply.retry_after {
+                response.headers_mut().insert("retry-after", seconds.into());
+            }
+            if let Some(location) = reply.location {
+                response.headers_mut().insert("location", location.parse().expect("a header value"));
+            }
+            response
+        }
         Err((status, reason)) => (status, reason).into_response(),
     }
 }
@@ -239,14 +289,8 @@ fn refuse(status: StatusCode, reason: impl Into<String>) -> Refusal {
     (status, reason.into())
 }
 
-/// Verifies and decrypts one push; records it when accepted. Returns the status to answer.
-fn handle(
-    inner: &mut Inner,
-    origin: &str,
-    token: &str,
-    headers: &HeaderMap,
-    body: &[u8],
-) -> Result<(StatusCode, Option<u64>), Refusal> {
+/// Verifies and decrypts one push; records it when accepted. Returns the answer to give.
+fn handle(inner: &mut Inner, origin: &str, token: &str, headers: &HeaderMap, body: &[u8]) -> Result<Reply, Refusal> {
     let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok()).map(str::to_owned);
     let expected_key = inner.vapid_key.clone();
 
@@ -314,8 +358,8 @@ fn handle(
     };
     let plaintext = ece::decrypt(&subscriber.keys, &subscriber.auth, body)
         .map_err(|e| refuse(StatusCode::BAD_REQUEST, format!("body does not decrypt: {e}")))?;
-    if let Some((status, retry_after)) = inner.scripted.get_mut(token).and_then(VecDeque::pop_front).or(inner.default_answer) {
-        return Ok((StatusCode::from_u16(status).unwrap(), retry_after));
+    if let Some(reply) = inner.scripted.get_mut(token).and_then(VecDeque::pop_front).or_else(|| inner.always.clone()) {
+        return Ok(reply);
     }
     inner.received.push(Received {
         token: token.to_owned(),
@@ -327,5 +371,5 @@ fn handle(
         plaintext,
         at: Instant::now(),
     });
-    Ok((StatusCode::CREATED, None))
+    Ok(Reply { status: StatusCode::CREATED.as_u16(), ..Reply::default() })
 }

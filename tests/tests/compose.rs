@@ -19,6 +19,7 @@ fn compose_config(vars: &[(&str, &str)]) -> Option<Output> {
         .env_remove("POSTGRES_PASSWORD")
         .env_remove("SALLYPORT_DOMAIN")
         .env_remove("SALLYPORT_LOG_FORMAT")
+        .env_remove("SALLYPORT_PUSH_ALLOW_HOSTS")
         .env_remove("COMPOSE_FILE")
         .env_remove("COMPOSE_PROJECT_NAME");
     for (name, value) in vars {

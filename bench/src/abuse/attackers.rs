@@ -549,7 +549,8 @@ pub async fn setup_push(
         mailboxes.push(mailbox);
     }
     let _ = client.close().await;
-    emulator.answer_all(429, Some(intensity.push_retry_after), intensity.push_delay);
+    emulator.always_answer(429, Some(intensity.push_retry_after));
+    emulator.answer_after(intensity.push_delay);
     Ok(PushTargets { mailboxes, subscriptions })
 }
 

@@ -307,7 +307,7 @@ async fn run_phases(
         "attack": attack,
         "attackers": attackers_json,
         "attackers_aborted_after_deadline": aborted,
-        "push_emulator_requests": push_emulator.as_ref().map(|e| e.attempt_count()),
+        "push_emulator_requests": push_emulator.as_ref().map(|e| e.arrivals()),
         "push_emulator_rejections": paging.rejections().len() + push_emulator.as_ref().map_or(0, |e| e.rejections().len()),
         "p50_ms": attack["p50_ms"],
         "p99_ms": attack["p99_ms"],

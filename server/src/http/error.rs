@@ -80,6 +80,8 @@ impl From<WorkflowError> for ApiError {
             W::DeviceRevoked => ApiError::new(S::UNAUTHORIZED, ErrorCode::DeviceRevoked),
             W::DevicePending => ApiError::new(S::FORBIDDEN, ErrorCode::DevicePending),
             W::InvalidInvitation => ApiError::new(S::FORBIDDEN, ErrorCode::InvalidInvitation),
+            // Well-formed, but not a push service this server sends to.
+            W::PushServiceNotAllowed(message) => ApiError::with(S::UNPROCESSABLE_ENTITY, ErrorCode::PushServiceNotAllowed, Some(message)),
             W::Refused(message) => ApiError::with(S::CONFLICT, ErrorCode::BadRequest, Some(message)),
             W::Store(err) => err.into(),
         }

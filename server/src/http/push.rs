@@ -11,7 +11,7 @@ use sallyport_protocol::rest::{PushSubscriptionBody, UnsubscribeBody};
 
 pub async fn subscribe(State(state): State<AppState>, signed: Signed) -> Result<StatusCode, ApiError> {
     let body: PushSubscriptionBody = signed.json()?;
-    push_subscriptions::subscribe(&*state.store, &state.clock, state.push.allow_insecure_endpoints, &signed.caller, &body).await?;
+    push_subscriptions::subscribe(&*state.store, &state.clock, &state.push.allow_list, &signed.caller, &body).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 

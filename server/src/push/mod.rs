@@ -1,35 +1,108 @@
 //! Web Push (RFC 8030, VAPID RFC 8292, payload encryption RFC 8291): wakes a device whose linked
-//! mailbox got a message while no connection on this node reads it. The push carries no content
-//! (protocol/README.md §12): only "a message, in this conversation", encrypted to the browser.
-//! `vapid` owns the server's key, `sender` the queue, retries and gone subscriptions,
-//! `subscriptions` what a subscription must look like before it is stored.
+//! mailbox got a message while no connection on this node reads it, and carries support requests
+//! (and later pages) to the people who must see them. No push carries content (protocol/README.md
+//! §12). `vapid` owns the server's key, `allow_list` the push services it sends to, `sender` the
+//! intake, sending, retries and gone subscriptions, `scheduler` which push goes next (by kind and
+//! push service), `subscriptions` what a subscription must look like before it is stored.
 
+mod allow_list;
+mod scheduler;
 mod sender;
 pub mod subscriptions;
 pub mod vapid;
 
+pub use allow_list::{AllowList, HostKey, NotAllowed};
+
 use crate::metrics::Metrics;
+use crate::shutdown::Shutdown;
 use crate::store::Store;
+use anyhow::Context as _;
 use bytes::Bytes;
 use hmac::{Hmac, Mac as _};
 use sallyport_protocol::MailboxId;
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::sync::atomic::Ordering::Relaxed;
 use std::time::Duration;
-use crate::shutdown::Shutdown;
 use tokio::sync::mpsc;
 
 /// Settings key of the secret that keys the `Topic` tokens (32 random bytes, shared by all nodes
 /// so a conversation's topic is the same whichever node sends).
 pub const TOPIC_KEY_SETTING: &str = "push_topic_key";
 
-/// Wake-ups waiting for the dispatcher. When full, new ones are dropped and counted: the committer
-/// never waits for push.
-const QUEUE_CAPACITY: usize = 4_096;
-
 /// Most subscriptions one device may register.
 pub const MAX_SUBSCRIPTIONS_PER_DEVICE: u32 = 10;
+
+/// What a push is for, most urgent first. Each kind has its own intake queue and its own place in
+/// the sender's per-host queues, and goes before every less urgent kind: a flood of wake-ups
+/// cannot delay or crowd out a support request, nor a support request a page.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum PushKind {
+    /// A critical-incident page to a responder.
+    Crisis,
+    /// A support request offered to a supporter.
+    Support,
+    /// "A message, in this conversation" to an offline device.
+    WakeUp,
+}
+
+impl PushKind {
+    /// Every kind, in priority order.
+    pub const ALL: [PushKind; 3] = [PushKind::Crisis, PushKind::Support, PushKind::WakeUp];
+
+    /// The `kind` label in `/metrics`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PushKind::Crisis => "crisis",
+            PushKind::Support => "support",
+            PushKind::WakeUp => "wake_up",
+        }
+    }
+
+    pub fn index(self) -> usize {
+        self as usize
+    }
+
+    /// Urgent pushes keep slots wake-ups may not take, and are tried more often.
+    pub fn is_urgent(self) -> bool {
+        self != PushKind::WakeUp
+    }
+
+    /// Waiting for the sender. When one is full, new pushes of that kind are dropped and counted:
+    /// whoever offers a push (the committer, a workflow) never waits for push.
+    fn intake_capacity(self) -> usize {
+        match self {
+            PushKind::Crisis | PushKind::Support => 1_024,
+            PushKind::WakeUp => 4_096,
+        }
+    }
+}
+
+/// Why a push was not sent at all (the `reason` label of `sallyport_push_dropped_total`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DropReason {
+    /// Its kind's intake queue, or all hosts' queue for its kind, was full.
+    QueueFull,
+    /// Its push service's queue for its kind was full (that host is slow or backed off).
+    HostQueueFull,
+    /// The subscription's host is not (or no longer) one this server pushes to.
+    HostNotAllowed,
+}
+
+impl DropReason {
+    pub const ALL: [DropReason; 3] = [DropReason::QueueFull, DropReason::HostQueueFull, DropReason::HostNotAllowed];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DropReason::QueueFull => "queue_full",
+            DropReason::HostQueueFull => "host_queue_full",
+            DropReason::HostNotAllowed => "host_not_allowed",
+        }
+    }
+
+    pub fn index(self) -> usize {
+        self as usize
+    }
+}
 
 /// How this node sends Web Push (from `sallyport serve`'s options).
 #[derive(Debug, Clone, Default)]
@@ -39,42 +112,47 @@ pub struct PushSettings {
     pub vapid_private_key_file: Option<PathBuf>,
     /// The VAPID `sub` claim; default: the public URL if https, else mailto:push@HOST.
     pub vapid_subject: Option<String>,
-    /// Accept http:// endpoints on the loopback host (tests with a local push service emulator).
+    /// Accept endpoints on the loopback host, http:// too (tests with a local push service emulator).
     pub allow_insecure_endpoints: bool,
+    /// Push services allowed on top of the browsers' own (`--push-allow-host`).
+    pub allow_hosts: Vec<String>,
     /// A device is pushed at most once per conversation within this long.
     pub min_interval: Duration,
 }
 
-/// One message stored for a mailbox that nobody reads on this node.
-struct WakeUp {
+/// A push offered to the sender.
+struct Offer {
     mailbox: MailboxId,
-    /// The group envelope, for a group message (its MLS group id names the conversation).
-    group_payload: Option<Bytes>,
-    /// A push other than a message wake-up (a support request offered to a supporter).
-    custom: Option<CustomPush>,
+    what: What,
 }
 
-/// A payload of the server's own, pushed to a mailbox's subscriptions.
-struct CustomPush {
-    /// Names the subject for the `Topic` header (keyed and per mailbox like a conversation's).
-    topic_tag: Vec<u8>,
-    plaintext: Vec<u8>,
-    high_urgency: bool,
+enum What {
+    /// A message was stored: the group envelope, for a group message (its MLS group id names the
+    /// conversation).
+    Message(Option<Bytes>),
+    /// A payload of the server's own.
+    Payload {
+        /// Names the subject for the `Topic` header (keyed and per mailbox like a conversation's).
+        topic_tag: Vec<u8>,
+        plaintext: Vec<u8>,
+        high_urgency: bool,
+    },
 }
 
-/// The node's Web Push sender. Cheap to share; `offer` never blocks.
+/// The node's Web Push sender. Cheap to share; offering a push never blocks.
 pub struct Push {
     /// The VAPID public key: uncompressed P-256 point, unpadded base64url. `GET /v1/config`
     /// publishes it as `vapid_public_key` (the browser's `applicationServerKey`).
     pub vapid_public_key: String,
-    /// Whether http:// endpoints on the loopback host are accepted (tests only).
-    pub allow_insecure_endpoints: bool,
-    tx: mpsc::Sender<WakeUp>,
+    /// The push services this node sends to: subscriptions elsewhere are refused.
+    pub allow_list: AllowList,
+    /// One intake queue per kind, by `PushKind::index`.
+    intake: [mpsc::Sender<Offer>; PushKind::ALL.len()],
     metrics: Arc<Metrics>,
 }
 
 impl Push {
-    /// Loads or creates the VAPID key and the topic key, and starts the dispatcher, which stops
+    /// Loads or creates the VAPID key and the topic key, and starts the sender, which stops
     /// when the server shuts down.
     pub async fn start(
         store: Arc<dyn Store>,
@@ -83,23 +161,21 @@ impl Push {
         public_url: &str,
         shutdown: Shutdown,
     ) -> anyhow::Result<Arc<Push>> {
+        let allow_list = AllowList::new(&settings.allow_hosts, settings.allow_insecure_endpoints)
+            .map_err(anyhow::Error::msg)
+            .context("--push-allow-host")?;
         let vapid = vapid::Vapid::load(&*store, settings, public_url).await?;
         let topic_key = store.init_setting(TOPIC_KEY_SETTING, &rand::random::<[u8; 32]>()).await?;
-        let (tx, rx) = mpsc::channel(QUEUE_CAPACITY);
+        let channels = PushKind::ALL.map(|kind| mpsc::channel(kind.intake_capacity()));
+        let [(crisis_tx, crisis_rx), (support_tx, support_rx), (wake_tx, wake_rx)] = channels;
         let push = Arc::new(Push {
             vapid_public_key: vapid.public_key.clone(),
-            allow_insecure_endpoints: settings.allow_insecure_endpoints,
-            tx,
+            allow_list: allow_list.clone(),
+            intake: [crisis_tx, support_tx, wake_tx],
             metrics: metrics.clone(),
         });
-        let dispatcher = sender::Dispatcher::new(
-            store,
-            metrics,
-            vapid,
-            topic_key,
-            settings.min_interval,
-        )?;
-        tokio::spawn(dispatcher.run(rx, shutdown));
+        let sender = sender::Sender::new(store, metrics, vapid, allow_list, topic_key, settings.min_interval)?;
+        sender.start(sender::Intake { crisis: crisis_rx, support: support_rx, wake_ups: wake_rx }, shutdown);
         Ok(push)
     }
 
@@ -107,21 +183,23 @@ impl Push {
     /// mailbox's device, if it is a device's linked mailbox with push subscriptions. Called by
     /// the committer; drops (and counts) the wake-up rather than wait when the queue is full.
     pub fn offer(&self, mailbox: MailboxId, group_payload: Option<&Bytes>) {
-        let wake = WakeUp { mailbox, group_payload: group_payload.cloned(), custom: None };
-        if self.tx.try_send(wake).is_err() {
-            self.metrics.push_dropped.fetch_add(1, Relaxed);
-        }
+        self.enqueue(PushKind::WakeUp, Offer { mailbox, what: What::Message(group_payload.cloned()) });
     }
 
     /// Pushes `plaintext` (JSON without content, e.g. `{"v":1,"kind":"support_request",…}`) to
     /// every subscription of `mailbox` (a device's linked mailbox or an unlinked one), whether or
-    /// not a connection reads it. `topic_tag` names the subject: a second push with the same tag
-    /// replaces an undelivered first one at the push service. Never blocks; drops when full.
-    pub fn offer_payload(&self, mailbox: MailboxId, topic_tag: &[u8], plaintext: Vec<u8>, high_urgency: bool) {
-        let custom = CustomPush { topic_tag: topic_tag.to_vec(), plaintext, high_urgency };
-        let wake = WakeUp { mailbox, group_payload: None, custom: Some(custom) };
-        if self.tx.try_send(wake).is_err() {
-            self.metrics.push_dropped.fetch_add(1, Relaxed);
+    /// not a connection reads it, as a push of `kind` (`Support` for a support request, `Crisis`
+    /// for a page). `topic_tag` names the subject: a second push with the same tag replaces an
+    /// undelivered first one at the push service. Never blocks; drops and counts when the kind's
+    /// queue is full, which other kinds cannot fill.
+    pub fn offer_payload(&self, kind: PushKind, mailbox: MailboxId, topic_tag: &[u8], plaintext: Vec<u8>, high_urgency: bool) {
+        let what = What::Payload { topic_tag: topic_tag.to_vec(), plaintext, high_urgency };
+        self.enqueue(kind, Offer { mailbox, what });
+    }
+
+    fn enqueue(&self, kind: PushKind, offer: Offer) {
+        if self.intake[kind.index()].try_send(offer).is_err() {
+            self.metrics.push_dropped(kind, DropReason::QueueFull);
         }
     }
 }

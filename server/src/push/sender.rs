@@ -1,229 +1,403 @@
-//! The dispatcher: takes wake-ups off the queue, skips a device already woken about the same
-//! conversation moments ago, looks up the mailboxes' subscriptions, and sends each push in its own
-//! task (a bounded number at once) with retries. Logs carry counts and status classes only.
+//! The sender: two intake tasks turn offered pushes into one job per subscription (wake-ups skip a
+//! device woken about the same conversation moments ago; urgent pushes have their own task, so a
+//! slow lookup for a flood of wake-ups never delays them), and the dispatcher starts each job the
+//! scheduler lets go, one attempt per task. An attempt that must be retried goes back to the
+//! scheduler and waits there, holding no slot. Logs carry counts, status classes and hosts only.
 
+use super::allow_list::AllowList;
+use super::scheduler::{Limits, Scheduler, Started};
 use super::vapid::Vapid;
-use super::{WakeUp, payload, topic};
-use crate::metrics::Metrics;
+use super::{DropReason, Offer, PushKind, What, payload, topic};
 use crate::domain::mls;
+use crate::metrics::Metrics;
+use crate::shutdown::{Shutdown, shutting_down};
 use crate::store::{PushSubscription, Store};
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use sallyport_protocol::MailboxId;
 use std::collections::HashMap;
-use std::sync::Arc;
 use std::sync::atomic::Ordering::Relaxed;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
-use tokio::sync::{Semaphore, mpsc};
+use tokio::sync::{Notify, mpsc};
 use tokio::time::Instant;
 use web_push::{ContentEncoding, SubscriptionInfo, Urgency, WebPushMessageBuilder};
 
 /// How long a push service keeps an undelivered wake-up (the `TTL` header): a day; after that the
 /// device finds the messages when it next connects anyway.
 const TTL_SECONDS: u32 = 86_400;
-/// Pushes in flight at once (each may be waiting out a backoff).
-const MAX_IN_FLIGHT: usize = 64;
-/// Attempts per push, the first included.
-const MAX_ATTEMPTS: u32 = 5;
-/// First retry delay; doubles each attempt.
+const LIMITS: Limits = Limits {
+    max_in_flight: 64,
+    // Wake-ups never take the last 16 slots: however many are slow to answer, an urgent push
+    // starts at once.
+    urgent_reserve: 16,
+    // A quarter of all: a host that answers slowly (or not at all, until REQUEST_TIMEOUT) holds at
+    // most this many slots.
+    host_max_in_flight: 16,
+    host_urgent_reserve: 4,
+    max_queued_per_host: 1_024,
+    max_queued: 16_384,
+};
+/// First retry delay; doubles each attempt, up to `MAX_BACKOFF`.
 const BACKOFF_BASE: Duration = Duration::from_millis(500);
-/// A `Retry-After` beyond this gives the push up instead of holding it.
-const MAX_RETRY_AFTER: Duration = Duration::from_secs(600);
+const MAX_BACKOFF: Duration = Duration::from_secs(60);
+/// The longest a host is backed off after a 429, whatever its `Retry-After` says. Long enough to
+/// relieve a push service that is really busy; short enough that a support request or page queued
+/// behind it is still worth delivering, and that an endpoint answering `Retry-After: 600` (any
+/// host the client chose, before the allow-list) cannot park the host's pushes for ten minutes.
+const MAX_RETRY_AFTER: Duration = Duration::from_secs(60);
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(15);
-/// Wake-ups taken off the queue per subscription lookup.
+/// Offers taken off an intake queue per subscription lookup.
 const BATCH: usize = 256;
 /// Remembered (device, conversation) pairs before old ones are forgotten.
 const MAX_RECENT: usize = 100_000;
 
-pub(super) struct Dispatcher {
+impl PushKind {
+    /// Attempts per push, the first included. A wake-up is worth less than a support request or a
+    /// page, which are tried for longer (about 1 and 3 minutes of backoff, more if the host asks).
+    fn max_attempts(self) -> u32 {
+        match self {
+            PushKind::Crisis => 10,
+            PushKind::Support => 8,
+            PushKind::WakeUp => 5,
+        }
+    }
+}
+
+/// The receiving ends of the intake queues.
+pub(super) struct Intake {
+    pub crisis: mpsc::Receiver<Offer>,
+    pub support: mpsc::Receiver<Offer>,
+    pub wake_ups: mpsc::Receiver<Offer>,
+}
+
+pub(super) struct Sender {
     store: Arc<dyn Store>,
     metrics: Arc<Metrics>,
-    vapid: Arc<Vapid>,
+    vapid: Vapid,
+    allow_list: AllowList,
     topic_key: Vec<u8>,
     min_interval: Duration,
     client: reqwest::Client,
-    in_flight: Arc<Semaphore>,
-    /// When each (mailbox, topic) was last pushed.
-    recent: HashMap<(MailboxId, String), Instant>,
+    scheduler: Mutex<Scheduler<Job>>,
+    /// Woken when a job is queued or an attempt ends.
+    changed: Notify,
 }
 
-/// One push to send: to which subscription, under which topic, with which plaintext.
+/// One push to one subscription.
 struct Job {
     subscription: PushSubscription,
     topic: String,
     plaintext: Vec<u8>,
     high_urgency: bool,
+    /// Attempts made so far.
+    attempts: u32,
 }
 
-enum Outcome {
+/// How a push service answered one attempt.
+enum Answer {
     Sent,
+    /// 404 or 410: the subscription is deleted.
     Gone,
-    Failed,
+    /// Any other answer that is not worth repeating (4xx, a redirect), or a push that cannot be
+    /// made (unusable keys).
+    Refused,
+    /// 429, with its `Retry-After`.
+    Busy(Option<Duration>),
+    /// 5xx, or no answer (timeout, connection refused).
+    Unavailable,
 }
 
-impl Dispatcher {
+impl Sender {
     pub(super) fn new(
         store: Arc<dyn Store>,
         metrics: Arc<Metrics>,
         vapid: Vapid,
+        allow_list: AllowList,
         topic_key: Vec<u8>,
         min_interval: Duration,
     ) -> anyhow::Result<Self> {
         let client = reqwest::Client::builder()
             .timeout(REQUEST_TIMEOUT)
             // A push service answers; it does not redirect. Following one would let an endpoint
-            // point the server anywhere.
+            // point the server anywhere, past the allow-list.
             .redirect(reqwest::redirect::Policy::none())
             .build()?;
-        Ok(Dispatcher {
+        Ok(Sender {
             store,
             metrics,
-            vapid: Arc::new(vapid),
+            vapid,
+            allow_list,
             topic_key,
             min_interval,
             client,
-            in_flight: Arc::new(Semaphore::new(MAX_IN_FLIGHT)),
-            recent: HashMap::new(),
+            scheduler: Mutex::new(Scheduler::new(LIMITS)),
+            changed: Notify::new(),
         })
     }
 
-    pub(super) async fn run(mut self, mut rx: mpsc::Receiver<WakeUp>, mut shutdown: crate::shutdown::Shutdown) {
-        let mut batch = Vec::with_capacity(BATCH);
+    /// Starts the intake tasks and the dispatcher; all stop when the server shuts down.
+    pub(super) fn start(self, intake: Intake, shutdown: Shutdown) {
+        let sender = Arc::new(self);
+        tokio::spawn(sender.clone().take_urgent(intake.crisis, intake.support, shutdown.clone()));
+        tokio::spawn(sender.clone().take_wake_ups(intake.wake_ups, shutdown.clone()));
+        tokio::spawn(sender.dispatch(shutdown));
+    }
+
+    /// Crisis pages before support requests, each batch as soon as it comes. Both queues' senders
+    /// belong to `Push`, so they close together.
+    async fn take_urgent(self: Arc<Self>, mut crisis: mpsc::Receiver<Offer>, mut support: mpsc::Receiver<Offer>, mut shutdown: Shutdown) {
+        let (mut pages, mut requests) = (Vec::with_capacity(BATCH), Vec::with_capacity(BATCH));
         loop {
-            tokio::select! {
-                n = rx.recv_many(&mut batch, BATCH) => if n == 0 { return },
-                _ = crate::shutdown::shutting_down(&mut shutdown) => return,
-            }
-            self.dispatch(&mut batch).await;
+            let (kind, batch) = tokio::select! {
+                biased;
+                _ = shutting_down(&mut shutdown) => return,
+                n = crisis.recv_many(&mut pages, BATCH) => {
+                    if n == 0 { return }
+                    (PushKind::Crisis, &mut pages)
+                }
+                n = support.recv_many(&mut requests, BATCH) => {
+                    if n == 0 { return }
+                    (PushKind::Support, &mut requests)
+                }
+            };
+            let wanted = batch.drain(..).map(|offer| self.wanted(offer)).collect();
+            self.queue_jobs(kind, wanted).await;
         }
     }
 
-    async fn dispatch(&mut self, batch: &mut Vec<WakeUp>) {
-        let now = Instant::now();
-        if self.recent.len() >= MAX_RECENT {
-            let interval = self.min_interval;
-            self.recent.retain(|_, at| now.duration_since(*at) < interval);
-            if self.recent.len() >= MAX_RECENT {
-                self.recent.clear();
+    async fn take_wake_ups(self: Arc<Self>, mut rx: mpsc::Receiver<Offer>, mut shutdown: Shutdown) {
+        let mut batch = Vec::with_capacity(BATCH);
+        // When each (mailbox, topic) was last pushed.
+        let mut recent: HashMap<(MailboxId, String), Instant> = HashMap::new();
+        loop {
+            tokio::select! {
+                n = rx.recv_many(&mut batch, BATCH) => if n == 0 { return },
+                _ = shutting_down(&mut shutdown) => return,
             }
+            let now = Instant::now();
+            if recent.len() >= MAX_RECENT {
+                recent.retain(|_, at| now.duration_since(*at) < self.min_interval);
+                if recent.len() >= MAX_RECENT {
+                    recent.clear();
+                }
+            }
+            let mut wanted = Vec::with_capacity(batch.len());
+            for offer in batch.drain(..) {
+                let one = self.wanted(offer);
+                if one.deduplicate {
+                    let key = (one.mailbox, one.topic.clone());
+                    if recent.get(&key).is_some_and(|at| now.duration_since(*at) < self.min_interval) {
+                        continue;
+                    }
+                    recent.insert(key, now);
+                }
+                wanted.push(one);
+            }
+            self.queue_jobs(PushKind::WakeUp, wanted).await;
         }
-        // (mailbox, topic, plaintext, high urgency) of each wake-up not sent moments ago.
-        let mut wanted: Vec<(MailboxId, String, Vec<u8>, bool)> = Vec::new();
-        for wake in batch.drain(..) {
-            if let Some(custom) = wake.custom {
+    }
+
+    /// What one offer asks to push to each subscription of its mailbox.
+    fn wanted(&self, offer: Offer) -> Wanted {
+        match offer.what {
+            What::Payload { topic_tag, plaintext, high_urgency } => {
                 let mut tag = b"custom:".to_vec();
-                tag.extend_from_slice(&custom.topic_tag);
-                let topic = topic(&self.topic_key, &wake.mailbox, Some(&tag));
-                wanted.push((wake.mailbox, topic, custom.plaintext, custom.high_urgency));
-                continue;
+                tag.extend_from_slice(&topic_tag);
+                let topic = topic(&self.topic_key, &offer.mailbox, Some(&tag));
+                Wanted { mailbox: offer.mailbox, topic, plaintext, high_urgency, deduplicate: false }
             }
-            let group_id = wake.group_payload.as_deref().and_then(mls::group_id);
-            let topic = topic(&self.topic_key, &wake.mailbox, group_id.as_deref());
-            let key = (wake.mailbox, topic);
-            if self.recent.get(&key).is_some_and(|at| now.duration_since(*at) < self.min_interval) {
-                continue;
+            What::Message(group_payload) => {
+                let group_id = group_payload.as_deref().and_then(mls::group_id);
+                let topic = topic(&self.topic_key, &offer.mailbox, group_id.as_deref());
+                Wanted { mailbox: offer.mailbox, topic, plaintext: payload(group_id.as_deref()), high_urgency: false, deduplicate: true }
             }
-            self.recent.insert(key.clone(), now);
-            wanted.push((key.0, key.1, payload(group_id.as_deref()), false));
         }
+    }
+
+    /// Looks up the mailboxes' subscriptions and queues one job per subscription whose push
+    /// service is allowed; counts the others and those their host's queue has no room for.
+    async fn queue_jobs(&self, kind: PushKind, wanted: Vec<Wanted>) {
         if wanted.is_empty() {
             return;
         }
-        let mut mailboxes: Vec<MailboxId> = wanted.iter().map(|w| w.0).collect();
+        let mut mailboxes: Vec<MailboxId> = wanted.iter().map(|w| w.mailbox).collect();
         mailboxes.sort_unstable();
         mailboxes.dedup();
-        // Devices' subscriptions, then unlinked mailboxes' (support requesters').
-        let subscriptions = match self.store.push_subscriptions_for(&mailboxes).await {
-            Ok(mut s) => match self.store.mailbox_push_subscriptions_for(&mailboxes).await {
-                Ok(unlinked) => {
-                    s.extend(unlinked);
-                    s
+        let Some(by_mailbox) = self.subscriptions_for(&mailboxes, wanted.len()).await else { return };
+        let mut jobs = Vec::new();
+        let mut not_allowed = 0;
+        for w in wanted {
+            for subscription in by_mailbox.get(&w.mailbox).into_iter().flatten() {
+                let Some(host) = self.allow_list.host_of(&subscription.endpoint) else {
+                    not_allowed += 1;
+                    continue;
+                };
+                let job = Job {
+                    subscription: subscription.clone(),
+                    topic: w.topic.clone(),
+                    plaintext: w.plaintext.clone(),
+                    high_urgency: w.high_urgency,
+                    attempts: 0,
+                };
+                jobs.push((host, job));
+            }
+        }
+        let mut dropped = [0u64; DropReason::ALL.len()];
+        dropped[DropReason::HostNotAllowed.index()] = not_allowed;
+        {
+            let mut scheduler = self.scheduler.lock().expect("the scheduler lock is never poisoned");
+            for (host, job) in jobs {
+                if let Err(reason) = scheduler.enqueue(host, kind, job) {
+                    dropped[reason.index()] += 1;
                 }
-                Err(err) => {
-                    tracing::warn!(error = %err, "could not read unlinked mailboxes' push subscriptions");
-                    s
-                }
-            },
+            }
+        }
+        self.changed.notify_one();
+        for reason in DropReason::ALL {
+            let n = dropped[reason.index()];
+            if n > 0 {
+                self.metrics.push_dropped_many(kind, reason, n);
+                tracing::warn!(kind = kind.as_str(), reason = reason.as_str(), pushes = n, "pushes dropped");
+            }
+        }
+    }
+
+    /// Devices' subscriptions, then unlinked mailboxes' (support requesters'), by mailbox; `None`
+    /// (counted as failed) when the store cannot say.
+    async fn subscriptions_for(&self, mailboxes: &[MailboxId], wanted: usize) -> Option<HashMap<MailboxId, Vec<PushSubscription>>> {
+        let mut subscriptions = match self.store.push_subscriptions_for(mailboxes).await {
+            Ok(s) => s,
             Err(err) => {
-                tracing::warn!(error = %err, wake_ups = wanted.len(), "could not read push subscriptions; these wake-ups are skipped");
-                self.metrics.push_failed.fetch_add(wanted.len() as u64, Relaxed);
-                return;
+                tracing::warn!(error = %err, pushes = wanted, "could not read push subscriptions; these pushes are skipped");
+                self.metrics.push_failed.fetch_add(wanted as u64, Relaxed);
+                return None;
             }
         };
+        match self.store.mailbox_push_subscriptions_for(mailboxes).await {
+            Ok(unlinked) => subscriptions.extend(unlinked),
+            Err(err) => tracing::warn!(error = %err, "could not read unlinked mailboxes' push subscriptions"),
+        }
         let mut by_mailbox: HashMap<MailboxId, Vec<PushSubscription>> = HashMap::new();
         for (mailbox, subscription) in subscriptions {
             by_mailbox.entry(mailbox).or_default().push(subscription);
         }
-        for (mailbox, topic, plaintext, high_urgency) in wanted {
-            for subscription in by_mailbox.get(&mailbox).into_iter().flatten() {
-                // Waits when MAX_IN_FLIGHT pushes are under way; the queue in front absorbs
-                // bursts and drops beyond its capacity.
-                let Ok(permit) = self.in_flight.clone().acquire_owned().await else { return };
-                let job =
-                    Job { subscription: subscription.clone(), topic: topic.clone(), plaintext: plaintext.clone(), high_urgency };
-                let (client, vapid, store, metrics) =
-                    (self.client.clone(), self.vapid.clone(), self.store.clone(), self.metrics.clone());
-                tokio::spawn(async move {
-                    let outcome = send(&client, &vapid, job, &*store).await;
-                    let counter = match outcome {
-                        Outcome::Sent => &metrics.push_sent,
-                        Outcome::Gone => &metrics.push_gone,
-                        Outcome::Failed => &metrics.push_failed,
-                    };
-                    counter.fetch_add(1, Relaxed);
-                    drop(permit);
-                });
+        Some(by_mailbox)
+    }
+
+    /// Starts every job the scheduler lets go, then sleeps until one could: a job queued, an
+    /// attempt ended, a retry due or a back-off over. Never waits on any one host.
+    async fn dispatch(self: Arc<Self>, mut shutdown: Shutdown) {
+        loop {
+            let due = {
+                let mut scheduler = self.scheduler.lock().expect("the scheduler lock is never poisoned");
+                let now = Instant::now();
+                while let Some(started) = scheduler.next(now) {
+                    tokio::spawn(self.clone().attempt(started));
+                }
+                scheduler.next_due(now)
+            };
+            let timer = async {
+                match due {
+                    Some(at) => tokio::time::sleep_until(at).await,
+                    None => std::future::pending().await,
+                }
+            };
+            tokio::select! {
+                _ = self.changed.notified() => {}
+                _ = timer => {}
+                _ = shutting_down(&mut shutdown) => return,
             }
         }
+    }
+
+    /// One attempt at one job; then it is done, or waits in the scheduler for its retry.
+    async fn attempt(self: Arc<Self>, started: Started<Job>) {
+        let Started { host, kind, item: mut job } = started;
+        let answer = self.send_once(&job).await;
+        job.attempts += 1;
+        let final_counter = {
+            let mut scheduler = self.scheduler.lock().expect("the scheduler lock is never poisoned");
+            let now = Instant::now();
+            scheduler.done(&host, kind, now);
+            let retry = matches!(answer, Answer::Busy(_) | Answer::Unavailable) && job.attempts < kind.max_attempts();
+            let backoff = MAX_BACKOFF.min(BACKOFF_BASE * 2u32.saturating_pow(job.attempts - 1));
+            match answer {
+                Answer::Sent => Some(&self.metrics.push_sent),
+                Answer::Gone => Some(&self.metrics.push_gone),
+                Answer::Refused => Some(&self.metrics.push_failed),
+                Answer::Busy(retry_after) if retry => {
+                    // The host said it is busy: all its pushes wait, not just this one.
+                    let wait = retry_after.map_or(backoff, |d| d.min(MAX_RETRY_AFTER));
+                    scheduler.back_off(&host, now + wait);
+                    tracing::debug!(%host, wait_ms = wait.as_millis() as u64, kind = kind.as_str(), "push service busy; backing off");
+                    scheduler.retry(host.clone(), kind, job, now);
+                    None
+                }
+                Answer::Unavailable if retry => {
+                    scheduler.retry(host.clone(), kind, job, now + backoff);
+                    None
+                }
+                Answer::Busy(_) | Answer::Unavailable => {
+                    tracing::warn!(%host, kind = kind.as_str(), attempts = kind.max_attempts(), "push given up after retries");
+                    Some(&self.metrics.push_failed)
+                }
+            }
+        };
+        if let Some(counter) = final_counter {
+            counter.fetch_add(1, Relaxed);
+        }
+        self.changed.notify_one();
+    }
+
+    /// One request to the push service; deletes the subscription on 404 or 410.
+    async fn send_once(&self, job: &Job) -> Answer {
+        let Some((url, headers, body)) = build(&self.vapid, job) else {
+            tracing::warn!("could not encrypt or sign a push (unusable subscription keys)");
+            return Answer::Refused;
+        };
+        let response = match self.client.post(url).headers(headers).body(body).send().await {
+            Ok(response) => response,
+            Err(err) => {
+                // Only the kind of error: its text would name the endpoint.
+                tracing::debug!(timeout = err.is_timeout(), connect = err.is_connect(), attempt = job.attempts, "push request failed");
+                return Answer::Unavailable;
+            }
+        };
+        let status = response.status();
+        if status.is_success() {
+            return Answer::Sent;
+        }
+        if status == reqwest::StatusCode::NOT_FOUND || status == reqwest::StatusCode::GONE {
+            if let Err(err) = self.store.delete_push_subscription(&job.subscription.endpoint).await {
+                tracing::warn!(error = %err, "could not delete a gone push subscription");
+            }
+            if let Err(err) = self.store.delete_mailbox_push_subscription(&job.subscription.endpoint).await {
+                tracing::warn!(error = %err, "could not delete a gone push subscription");
+            }
+            tracing::debug!(status = status.as_u16(), "push subscription gone; deleted");
+            return Answer::Gone;
+        }
+        if status == reqwest::StatusCode::TOO_MANY_REQUESTS {
+            return Answer::Busy(retry_after(response.headers()));
+        }
+        if status.is_server_error() {
+            tracing::debug!(status = status.as_u16(), attempt = job.attempts, "push service error");
+            return Answer::Unavailable;
+        }
+        tracing::warn!(status = status.as_u16(), "push refused");
+        Answer::Refused
     }
 }
 
-/// Sends one push, retrying 429, 5xx and network errors with exponential backoff (honouring
-/// `Retry-After`); deletes the subscription on 404 or 410.
-async fn send(client: &reqwest::Client, vapid: &Vapid, job: Job, store: &dyn Store) -> Outcome {
-    let Some(request) = build(vapid, &job) else {
-        tracing::warn!("could not encrypt or sign a push (unusable subscription keys)");
-        return Outcome::Failed;
-    };
-    let (url, headers, body) = request;
-    for attempt in 0..MAX_ATTEMPTS {
-        let wait = match client.post(url.clone()).headers(headers.clone()).body(body.clone()).send().await {
-            Ok(response) => {
-                let status = response.status();
-                if status.is_success() {
-                    return Outcome::Sent;
-                }
-                if status == reqwest::StatusCode::NOT_FOUND || status == reqwest::StatusCode::GONE {
-                    if let Err(err) = store.delete_push_subscription(&job.subscription.endpoint).await {
-                        tracing::warn!(error = %err, "could not delete a gone push subscription");
-                    }
-                    if let Err(err) = store.delete_mailbox_push_subscription(&job.subscription.endpoint).await {
-                        tracing::warn!(error = %err, "could not delete a gone push subscription");
-                    }
-                    tracing::debug!(status = status.as_u16(), "push subscription gone; deleted");
-                    return Outcome::Gone;
-                }
-                if status != reqwest::StatusCode::TOO_MANY_REQUESTS && !status.is_server_error() {
-                    tracing::warn!(status = status.as_u16(), "push refused");
-                    return Outcome::Failed;
-                }
-                tracing::debug!(status = status.as_u16(), attempt, "push service busy; will retry");
-                retry_after(response.headers())
-            }
-            Err(err) => {
-                // Only the kind of error: its text would name the endpoint.
-                tracing::debug!(timeout = err.is_timeout(), connect = err.is_connect(), attempt, "push request failed; will retry");
-                None
-            }
-        };
-        let wait = wait.unwrap_or(BACKOFF_BASE * 2u32.pow(attempt));
-        if wait > MAX_RETRY_AFTER || attempt + 1 == MAX_ATTEMPTS {
-            break;
-        }
-        tokio::time::sleep(wait).await;
-    }
-    tracing::warn!(attempts = MAX_ATTEMPTS, "push given up after retries");
-    Outcome::Failed
+/// What one offer asks to push to each subscription of its mailbox.
+struct Wanted {
+    mailbox: MailboxId,
+    topic: String,
+    plaintext: Vec<u8>,
+    high_urgency: bool,
+    /// A message wake-up: skipped if the device was woken about the conversation moments ago.
+    deduplicate: bool,
 }
 
 /// The encrypted, VAPID-signed request: URL, headers, body.

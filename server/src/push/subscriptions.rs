@@ -1,7 +1,9 @@
 //! What a Web Push subscription must look like before it is stored: an https endpoint (no
-//! credentials, no fragment; loopback http only in tests), an uncompressed P-256 key and a
-//! 16-byte authentication secret.
+//! credentials, no fragment; loopback http only in tests) at a push service this server sends to
+//! (`AllowList`), an uncompressed P-256 key and a 16-byte authentication secret.
 
+use super::AllowList;
+use super::allow_list::is_loopback;
 use crate::store::PushSubscription;
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -12,24 +14,29 @@ pub const MAX_ENDPOINT_LEN: usize = 1024;
 
 /// Why a subscription was refused, to show the client.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct InvalidSubscription(pub String);
+pub enum InvalidSubscription {
+    /// A field breaks its rule; the message says which and how.
+    Malformed(String),
+    /// A well-formed endpoint at a host this server does not push to; the message names the host.
+    HostNotAllowed(String),
+}
 
 fn invalid(message: impl Into<String>) -> InvalidSubscription {
-    InvalidSubscription(message.into())
+    InvalidSubscription::Malformed(message.into())
 }
 
 /// The subscription a client sent, checked field by field.
-pub fn check(body: &PushSubscriptionBody, allow_insecure: bool) -> Result<PushSubscription, InvalidSubscription> {
+pub fn check(body: &PushSubscriptionBody, allow_list: &AllowList) -> Result<PushSubscription, InvalidSubscription> {
     Ok(PushSubscription {
-        endpoint: check_endpoint(&body.endpoint, allow_insecure)?,
+        endpoint: check_endpoint(&body.endpoint, allow_list)?,
         p256dh: check_p256dh(&body.p256dh)?,
         auth: check_auth(&body.auth)?,
     })
 }
 
-/// An https URL with a host and no credentials or fragment; http only on the loopback host when
-/// insecure endpoints are allowed (tests). Returned as given.
-pub fn check_endpoint(endpoint: &str, allow_insecure: bool) -> Result<String, InvalidSubscription> {
+/// An https URL with a host and no credentials or fragment, at an allowed push service; http
+/// only on the loopback host when the allow-list allows it (tests). Returned as given.
+pub fn check_endpoint(endpoint: &str, allow_list: &AllowList) -> Result<String, InvalidSubscription> {
     if endpoint.len() > MAX_ENDPOINT_LEN {
         return Err(invalid(format!("endpoint is longer than {MAX_ENDPOINT_LEN} characters")));
     }
@@ -38,12 +45,13 @@ pub fn check_endpoint(endpoint: &str, allow_insecure: bool) -> Result<String, In
     if host.is_empty() || !url.username().is_empty() || url.password().is_some() || url.fragment().is_some() {
         return Err(invalid("endpoint must be a URL with a host and without credentials or fragment"));
     }
-    let loopback = matches!(host, "127.0.0.1" | "localhost" | "[::1]");
     match url.scheme() {
-        "https" => Ok(endpoint.to_owned()),
-        "http" if allow_insecure && loopback => Ok(endpoint.to_owned()),
-        _ => Err(invalid("endpoint must be an https:// URL")),
+        "https" => {}
+        "http" if allow_list.allows_insecure_loopback() && is_loopback(&url) => {}
+        _ => return Err(invalid("endpoint must be an https:// URL")),
     }
+    allow_list.check(&url).map_err(|refused| InvalidSubscription::HostNotAllowed(refused.0))?;
+    Ok(endpoint.to_owned())
 }
 
 /// The subscriber's key: base64url (padding allowed) of an uncompressed point on P-256.
@@ -76,18 +84,28 @@ mod tests {
 
     #[test]
     fn endpoints_must_be_https_unless_loopback_is_allowed_for_tests() {
-        assert!(check_endpoint("https://push.example.net/wpush/v2/abc", false).is_ok());
-        assert!(check_endpoint("http://push.example.net/x", false).is_err());
-        assert!(check_endpoint("http://127.0.0.1:4000/push/t", false).is_err());
-        assert!(check_endpoint("http://127.0.0.1:4000/push/t", true).is_ok());
-        assert!(check_endpoint("http://localhost:4000/push/t", true).is_ok());
-        assert!(check_endpoint("http://10.0.0.1/push/t", true).is_err());
-        assert!(check_endpoint("https://user:pw@push.example.net/x", false).is_err());
-        assert!(check_endpoint("https://push.example.net/x#frag", false).is_err());
-        assert!(check_endpoint("ftp://push.example.net/x", false).is_err());
-        assert!(check_endpoint("not a url", false).is_err());
-        let long = format!("https://push.example.net/{}", "a".repeat(MAX_ENDPOINT_LEN));
-        assert!(check_endpoint(&long, false).is_err());
+        let strict = AllowList::default();
+        let tests = AllowList::new::<&str>(&[], true).unwrap();
+        let extra = AllowList::new(&["push.example.net"], false).unwrap();
+        let malformed = |r: Result<String, InvalidSubscription>| matches!(r, Err(InvalidSubscription::Malformed(_)));
+        let not_allowed = |r: Result<String, InvalidSubscription>| matches!(r, Err(InvalidSubscription::HostNotAllowed(_)));
+        assert!(check_endpoint("https://fcm.googleapis.com/fcm/send/abc", &strict).is_ok());
+        assert!(check_endpoint("https://push.example.net/wpush/v2/abc", &extra).is_ok());
+        assert!(not_allowed(check_endpoint("https://push.example.net/wpush/v2/abc", &strict)));
+        assert!(not_allowed(check_endpoint("https://127.0.0.1:4000/push/t", &strict)));
+        assert!(malformed(check_endpoint("http://push.example.net/x", &extra)));
+        assert!(malformed(check_endpoint("http://127.0.0.1:4000/push/t", &strict)));
+        assert!(check_endpoint("http://127.0.0.1:4000/push/t", &tests).is_ok());
+        assert!(check_endpoint("http://localhost:4000/push/t", &tests).is_ok());
+        assert!(check_endpoint("http://[::1]:4000/push/t", &tests).is_ok());
+        assert!(malformed(check_endpoint("http://10.0.0.1/push/t", &tests)));
+        assert!(not_allowed(check_endpoint("https://10.0.0.1/push/t", &tests)));
+        assert!(malformed(check_endpoint("https://user:pw@fcm.googleapis.com/x", &strict)));
+        assert!(malformed(check_endpoint("https://fcm.googleapis.com/x#frag", &strict)));
+        assert!(malformed(check_endpoint("ftp://fcm.googleapis.com/x", &strict)));
+        assert!(malformed(check_endpoint("not a url", &strict)));
+        let long = format!("https://fcm.googleapis.com/{}", "a".repeat(MAX_ENDPOINT_LEN));
+        assert!(malformed(check_endpoint(&long, &strict)));
     }
 
     #[test]

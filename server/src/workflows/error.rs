@@ -46,12 +46,26 @@ pub enum WorkflowError {
     DevicePending,
     #[error("invalid invitation")]
     InvalidInvitation,
+    /// A push subscription's endpoint is at a host this server does not push to; the message
+    /// names the host.
+    #[error("{0}")]
+    PushServiceNotAllowed(String),
     /// The request conflicts with what is stored (a limit, an endpoint in use); the message says
     /// what to do.
     #[error("{0}")]
     Refused(String),
     #[error(transparent)]
     Store(#[from] StoreError),
+}
+
+impl From<crate::push::subscriptions::InvalidSubscription> for WorkflowError {
+    fn from(err: crate::push::subscriptions::InvalidSubscription) -> Self {
+        use crate::push::subscriptions::InvalidSubscription as I;
+        match err {
+            I::Malformed(message) => WorkflowError::Invalid(message),
+            I::HostNotAllowed(message) => WorkflowError::PushServiceNotAllowed(message),
+        }
+    }
 }
 
 impl WorkflowError {

@@ -3,6 +3,7 @@
 
 use super::{Outcome, WorkflowError};
 use crate::clock::Clock;
+use crate::push::AllowList;
 use crate::push::subscriptions::{self, MAX_ENDPOINT_LEN};
 use crate::store::{Conflict, DeviceRecord, Store, StoreError};
 use sallyport_protocol::rest::{PushSubscriptionBody, UnsubscribeBody};
@@ -14,12 +15,12 @@ pub const MAX_SUBSCRIPTIONS_PER_DEVICE: u32 = 10;
 pub async fn subscribe(
     store: &dyn Store,
     clock: &Clock,
-    allow_insecure_endpoints: bool,
+    allow_list: &AllowList,
     caller: &DeviceRecord,
     body: &PushSubscriptionBody,
 ) -> Outcome<()> {
     WorkflowError::unless_approved(caller)?;
-    let subscription = subscriptions::check(body, allow_insecure_endpoints).map_err(|e| WorkflowError::Invalid(e.0))?;
+    let subscription = subscriptions::check(body, allow_list)?;
     match store.add_push_subscription(&caller.device, &subscription, MAX_SUBSCRIPTIONS_PER_DEVICE, clock.now()).await {
         Ok(()) => Ok(()),
         // Revoked between the signature check and now.

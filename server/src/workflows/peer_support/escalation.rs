@@ -5,7 +5,7 @@
 
 use super::PeerSupport;
 use crate::domain::schedule;
-use crate::push::Push;
+use crate::push::{Push, PushKind};
 use crate::shutdown::{Shutdown, shutting_down};
 use crate::store::support::Escalation;
 use crate::store::{Store, StoreResult};
@@ -39,7 +39,7 @@ async fn mailboxes_of(store: &dyn Store, accounts: &HashSet<AccountId>) -> Store
 
 fn push_to(push: &Push, mailboxes: &[MailboxId], request: RequestId, urgency: Urgency) {
     for mailbox in mailboxes {
-        push.offer_payload(*mailbox, request.as_bytes(), payload(urgency), urgency == Urgency::Now);
+        push.offer_payload(PushKind::Support, *mailbox, request.as_bytes(), payload(urgency), urgency == Urgency::Now);
     }
 }
 

@@ -215,7 +215,7 @@ impl PeerSupport {
             None => return Err(not_found()),
         }
         let subscription =
-            subscriptions::check(body, self.push.allow_insecure_endpoints).map_err(|e| WorkflowError::Invalid(e.0))?;
+            subscriptions::check(body, &self.push.allow_list)?;
         match self.store.add_mailbox_push_subscription(mailbox, &subscription).await {
             Ok(()) => Ok(()),
             Err(StoreError::NotFound) => Err(not_found()),
