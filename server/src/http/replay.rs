@@ -56,14 +56,27 @@ impl ReplayGuard {
     }
 }
 
-/// When a signature signed at `signed_at` stops being accepted by the time check anyway.
+/// When a signature signed at `signed_at` may be forgotten: after the time check refuses it
+/// anyway, rounded up to the minute, so a stored row dates its request only to the minute (a
+/// support request's row is rounded so too).
 pub fn expiry(signed_at: i64) -> i64 {
-    signed_at + MAX_SKEW_MS + 1
+    const MINUTE_MS: i64 = 60_000;
+    (signed_at + MAX_SKEW_MS + 1).div_euclid(MINUTE_MS) * MINUTE_MS + MINUTE_MS
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_signature_is_kept_past_its_validity_to_the_next_whole_minute() {
+        for signed_at in [0, 1, 59_999, 60_000, 1_796_593_538_252] {
+            let expires = expiry(signed_at);
+            assert!(expires > signed_at + MAX_SKEW_MS, "kept while the time check still accepts it");
+            assert!(expires <= signed_at + MAX_SKEW_MS + 61_000);
+            assert_eq!(expires % 60_000, 0);
+        }
+    }
 
     #[test]
     fn a_signature_is_accepted_once_within_its_window() {
