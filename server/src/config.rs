@@ -79,6 +79,15 @@ pub struct ServeConfig {
     #[arg(long, env = "SALLYPORT_MESSAGE_TTL_DAYS", default_value_t = 14)]
     pub message_ttl_days: u32,
 
+    /// Days an unlinked mailbox may go unread before it is deleted with what it holds, unless it
+    /// serves an open support request (free mailboxes cannot pile up for ever).
+    #[arg(long, env = "SALLYPORT_UNLINKED_MAILBOX_IDLE_DAYS", default_value_t = 30, value_parser = clap::value_parser!(u32).range(1..))]
+    pub unlinked_mailbox_idle_days: u32,
+
+    /// Milliseconds between expiry sweeps (tests shorten it).
+    #[arg(long, hide = true, default_value_t = 60_000, value_parser = clap::value_parser!(u64).range(10..))]
+    pub expiry_sweep_interval_ms: u64,
+
     /// Most undelivered messages one mailbox may hold; senders get `quota_exceeded` beyond it.
     #[arg(long, env = "SALLYPORT_QUEUE_QUOTA", default_value_t = 10_000)]
     pub queue_quota: u64,

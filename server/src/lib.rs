@@ -120,6 +120,10 @@ pub async fn run(
         metrics.clone(),
         clock.clone(),
         relay::watchers::WatcherConfig { node_id, ignore_notifications: config.ignore_notifications },
+        relay::watchers::ExpiryConfig {
+            every: std::time::Duration::from_millis(config.expiry_sweep_interval_ms),
+            unlinked_mailbox_idle_days: config.unlinked_mailbox_idle_days,
+        },
         shutdown_rx.clone(),
     );
 

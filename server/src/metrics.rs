@@ -58,6 +58,7 @@ pub struct Metrics {
     pub committed_ops: AtomicU64,
     pub enrolments: AtomicU64,
     pub expired: AtomicU64,
+    pub unread_mailboxes_expired: AtomicU64,
     pub push_sent: AtomicU64,
     pub push_failed: AtomicU64,
     pub push_gone: AtomicU64,
@@ -135,6 +136,12 @@ impl Metrics {
         counter("sallyport_committed_ops_total", "Appends and acks written by group commits.", "counter", &self.committed_ops);
         counter("sallyport_enrolments_total", "Devices enrolled.", "counter", &self.enrolments);
         counter("sallyport_expired_total", "Undelivered copies deleted at expiry.", "counter", &self.expired);
+        counter(
+            "sallyport_unread_mailboxes_expired_total",
+            "Unlinked mailboxes deleted after going unread for --unlinked-mailbox-idle-days.",
+            "counter",
+            &self.unread_mailboxes_expired,
+        );
         counter("sallyport_push_sent_total", "Web Push wake-ups accepted by a push service.", "counter", &self.push_sent);
         counter("sallyport_push_failed_total", "Web Push wake-ups given up (refused, or retries exhausted).", "counter", &self.push_failed);
         counter("sallyport_push_gone_total", "Push subscriptions deleted because the push service answered 404 or 410.", "counter", &self.push_gone);

@@ -409,7 +409,7 @@ async fn contract_unlinked_mailbox_create_conflict_and_access(store: Arc<dyn Sto
     store.create_mailbox(&mailbox, &hash, NOW).await.unwrap();
     assert_eq!(
         store.mailbox_access(&mailbox).await.unwrap(),
-        Some(MailboxAccess::Unlinked { secret_hash: hash })
+        Some(MailboxAccess::Unlinked { secret_hash: hash, read_day: NOW - NOW.rem_euclid(DAY) })
     );
     let again = store
         .create_mailbox(&mailbox, &store::sha256(b"other"), NOW)
@@ -1445,7 +1445,7 @@ async fn sqlite_unlinked_mailbox_row_keeps_no_owner_and_only_the_day() {
             .fetch_all(&mut conn)
             .await
             .unwrap();
-    assert_eq!(columns, vec!["id", "secret_hash", "created_day"]);
+    assert_eq!(columns, vec!["id", "secret_hash", "created_day", "read_day"]);
     let day: i64 = sqlx::query_scalar("SELECT created_day FROM mailboxes WHERE id = ?")
         .bind(mb.as_bytes().as_slice())
         .fetch_one(&mut conn)

@@ -6,14 +6,16 @@
 
 use bytes::Bytes;
 use sallyport_protocol::support::Urgency;
-use sallyport_protocol::{AccountId, MailboxId, RequestId};
+use sallyport_protocol::rest::Role;
+use sallyport_protocol::{AccountId, MailboxId, MessageId, RequestId};
 use sallyport_server::store::support::{ClaimOutcome, HandOffOutcome, NewSupportRequest, RequestState};
-use sallyport_server::store::{self, Conflict, MailboxAccess, PushSubscription, Store, StoreError};
+use sallyport_server::store::{self, Conflict, MailboxAccess, NewMessage, PushSubscription, Store, StoreError};
 use std::sync::Arc;
 
 const NOW: i64 = 1_700_000_040_000;
 const MINUTE: i64 = 60_000;
 const STEP: i64 = 5 * MINUTE;
+const DAY: i64 = 24 * 60 * MINUTE;
 
 mod common;
 use common::Fixture;
@@ -26,6 +28,7 @@ contract!(fixture: [
     unlinked_mailboxes_have_their_own_push_subscriptions,
     a_hand_off_moves_the_claim_only_from_its_current_holder,
     a_holder_closes_only_what_they_still_hold,
+    unread_unlinked_mailboxes_expire_with_their_queue_unless_they_serve_a_request,
 ]);
 
 fn new_request(urgency: Urgency) -> NewSupportRequest {
@@ -54,7 +57,7 @@ async fn a_request_is_created_whole_with_its_unlinked_mailbox_and_key_package(f:
     assert_eq!((record.urgency, record.state, record.level, record.created_at), (Urgency::Now, RequestState::Waiting, 0, NOW));
     assert_eq!(record.mailbox, r.mailbox);
     assert_eq!(record.secret_hash, r.secret_hash);
-    assert_eq!(f.store.mailbox_access(&r.mailbox).await.unwrap(), Some(MailboxAccess::Unlinked { secret_hash: r.secret_hash }));
+    assert_eq!(f.store.mailbox_access(&r.mailbox).await.unwrap(), Some(MailboxAccess::Unlinked { secret_hash: r.secret_hash, read_day: day(NOW) }));
     let claimed = f.store.claim_key_package(&r.mailbox).await.unwrap().expect("the KeyPackage");
     assert!(claimed.last_resort, "kept for a retry");
     assert_eq!(claimed.key_package, r.key_package);
@@ -207,4 +210,76 @@ async fn a_holder_closes_only_what_they_still_hold(f: &Fixture) {
     assert!(f.store.mailbox_access(&r.mailbox).await.unwrap().is_some(), "its mailbox is kept");
     assert!(s.close_support_request(&r.id, Some(&sam)).await.unwrap());
     assert!(s.support_request(&r.id).await.unwrap().is_none());
+}
+
+/// `ms` rounded down to its UTC day, as mailboxes keep days.
+fn day(ms: i64) -> i64 {
+    ms - ms.rem_euclid(DAY)
+}
+
+/// The day an unlinked mailbox was last read, as the store reports it.
+async fn read_day(store: &Arc<dyn Store>, mailbox: &MailboxId) -> i64 {
+    match store.mailbox_access(mailbox).await.unwrap() {
+        Some(MailboxAccess::Unlinked { read_day, .. }) => read_day,
+        other => panic!("not an unlinked mailbox: {other:?}"),
+    }
+}
+
+async fn unread_unlinked_mailboxes_expire_with_their_queue_unless_they_serve_a_request(f: &Fixture) {
+    let s = &f.store;
+    let secret = store::sha256(b"secret");
+    let (forgotten, read) = (MailboxId::random(), MailboxId::random());
+    s.create_mailbox(&forgotten, &secret, NOW).await.unwrap();
+    s.create_mailbox(&read, &secret, NOW).await.unwrap();
+    let request = new_request(Urgency::Week);
+    s.create_support_request(request.clone()).await.unwrap();
+    let linked = common::enrol(s, "Sam", vec![Role::Staff], NOW).await.mailbox;
+    let waiting = NewMessage {
+        id: MessageId::random(),
+        to: vec![forgotten, read, request.mailbox, linked],
+        payload: Bytes::from_static(b"waiting"),
+        created_at: NOW,
+        expires_at: NOW + 14 * DAY,
+        group: None,
+    };
+    s.append(&[waiting], 1_000).await.unwrap();
+    let push = PushSubscription { endpoint: "https://push.example/f".into(), p256dh: vec![4; 65], auth: vec![1; 16] };
+    s.add_mailbox_push_subscription(&forgotten, &push).await.unwrap();
+    assert_eq!(read_day(s, &forgotten).await, day(NOW), "creating counts as reading");
+
+    // Read on day 20: the day moves forward, never back.
+    s.mark_mailbox_read(&read, NOW + 20 * DAY).await.unwrap();
+    s.mark_mailbox_read(&read, NOW + 20 * DAY + 1).await.unwrap();
+    s.mark_mailbox_read(&read, NOW + DAY).await.unwrap();
+    assert_eq!(read_day(s, &read).await, day(NOW + 20 * DAY));
+    // A linked mailbox has no read day to record.
+    s.mark_mailbox_read(&linked, NOW + 20 * DAY).await.unwrap();
+    assert_eq!(s.mailbox_access(&linked).await.unwrap(), Some(MailboxAccess::Linked));
+
+    // `read_before` is now less the idle days: nothing was last read before today.
+    assert_eq!(s.expire_unread_mailboxes(NOW, 100).await.unwrap(), 0);
+    // A day later only the forgotten mailbox goes, with its queue and push subscription.
+    assert_eq!(s.expire_unread_mailboxes(NOW + DAY, 100).await.unwrap(), 1);
+    assert_eq!(s.mailbox_access(&forgotten).await.unwrap(), None);
+    assert_eq!(s.queued(&forgotten).await.unwrap(), 0);
+    assert!(s.mailbox_push_subscriptions_for(&[forgotten]).await.unwrap().is_empty());
+    for kept in [read, request.mailbox, linked] {
+        assert_eq!(s.queued(&kept).await.unwrap(), 1);
+    }
+
+    // Long after: the mailbox read on day 20 goes too; the one serving a request and the linked
+    // one never do.
+    assert_eq!(s.expire_unread_mailboxes(NOW + 100 * DAY, 100).await.unwrap(), 1);
+    assert_eq!(s.mailbox_access(&read).await.unwrap(), None);
+    assert!(s.support_request(&request.id).await.unwrap().is_some());
+    assert_eq!(read_day(s, &request.mailbox).await, day(NOW));
+    assert_eq!(s.queued(&request.mailbox).await.unwrap(), 1);
+    assert_eq!(s.mailbox_access(&linked).await.unwrap(), Some(MailboxAccess::Linked));
+
+    // One sweep deletes at most `limit`.
+    for _ in 0..3 {
+        s.create_mailbox(&MailboxId::random(), &secret, NOW).await.unwrap();
+    }
+    assert_eq!(s.expire_unread_mailboxes(NOW + 100 * DAY, 2).await.unwrap(), 2);
+    assert_eq!(s.expire_unread_mailboxes(NOW + 100 * DAY, 2).await.unwrap(), 1);
 }

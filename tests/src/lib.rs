@@ -16,6 +16,18 @@ use std::time::Duration;
 /// How long any single wait in a test may take before the test fails.
 pub const WAIT: Duration = Duration::from_secs(30);
 
+/// What cargo sets for the crate it runs (besides `CARGO_PKG_*`); not for a nested cargo.
+const CARGO_CRATE_VARIABLES: &[&str] = &[
+    "CARGO_MANIFEST_DIR",
+    "CARGO_MANIFEST_PATH",
+    "CARGO_MANIFEST_LINKS",
+    "CARGO_CRATE_NAME",
+    "CARGO_BIN_NAME",
+    "CARGO_PRIMARY_PACKAGE",
+    "CARGO_TARGET_TMPDIR",
+    "CARGO_RUSTC_CURRENT_DIR",
+];
+
 /// The `sallyport` binary, built once per test process so tests never run a stale one.
 pub fn sallyport_bin() -> PathBuf {
     static BIN: OnceLock<PathBuf> = OnceLock::new();
@@ -25,12 +37,23 @@ pub fn sallyport_bin() -> PathBuf {
         }
         let root = workspace_root();
         let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-        let status = Command::new(cargo)
-            .args(["build", "--quiet", "--bin", "sallyport"])
+        // The same build as `scripts/test`'s build stage: a build of the server package alone
+        // resolves dependency features differently. Without the variables cargo set for this
+        // test crate: build scripts that watch them (ring's watches CARGO_MANIFEST_DIR) would
+        // rebuild half the dependencies here and again in the next `cargo` run outside.
+        let mut command = Command::new(cargo);
+        for (name, _) in std::env::vars_os() {
+            let name = name.to_string_lossy();
+            if name.starts_with("CARGO_PKG_") || CARGO_CRATE_VARIABLES.contains(&name.as_ref()) {
+                command.env_remove(name.as_ref());
+            }
+        }
+        let status = command
+            .args(["build", "--quiet", "--workspace", "--bins"])
             .current_dir(&root)
             .status()
             .expect("running cargo build for the sallyport binary");
-        assert!(status.success(), "cargo build --bin sallyport failed");
+        assert!(status.success(), "cargo build --workspace --bins failed");
         let target = std::env::var("CARGO_TARGET_DIR").map(PathBuf::from).unwrap_or_else(|_| root.join("target"));
         target.join("debug").join("sallyport")
     })

@@ -2,9 +2,10 @@
 //! requests per minute, unlinked mailboxes per day, its share of any one recipient's queue, the
 //! mailboxes one connection reads, and replay protection that holds across nodes and restarts.
 //! In each, the device over its budget is refused with a stable code and everyone else carries on.
+//! Unlinked mailboxes nobody reads expire, unless they serve an open support request.
 
 use sallyport_core::protocol::{ErrorCode, MailboxId, MailboxSecret, MessageId};
-use sallyport_core::{Client, ClientError, Credentials, Event, api_request, enrol};
+use sallyport_core::{Client, ClientError, Credentials, Event, MemberInfo, MlsClient, MlsIdentity, api_request, enrol};
 use sallyport_e2e::*;
 use sallyport_protocol::{MAX_MAILBOXES_PER_CONNECTION, auth};
 use serde_json::{Value, json};
@@ -188,4 +189,74 @@ async fn one_connection_reads_a_bounded_number_of_mailboxes() {
     // The connection still works.
     let to = creds.mailbox;
     assert_eq!(send(&mut client, to, 1).await, Ok(()));
+}
+
+const DAY_MS: i64 = 86_400_000;
+
+async fn subscribe(client: &mut Client, mailbox: MailboxId, secret: &MailboxSecret) -> Result<(), ErrorCode> {
+    match client.subscribe(mailbox, *secret).await {
+        Ok(()) => Ok(()),
+        Err(ClientError::Server { code, .. }) => Err(code),
+        Err(other) => panic!("subscribing: {other:?}"),
+    }
+}
+
+/// Asks for peer support, which makes the request's unlinked mailbox: `(mailbox, secret)`.
+async fn reach_out(creds: &Credentials) -> (MailboxId, MailboxSecret) {
+    use base64::Engine as _;
+    let (mailbox, secret) = (MailboxId::random(), MailboxSecret::random());
+    let mut mls = MlsClient::new(MlsIdentity::generate(), MemberInfo::new(mailbox), vec![]).expect("mls");
+    let key_package = mls.last_resort_key_package().expect("key package");
+    let body = json!({
+        "urgency": "week",
+        "mailbox": mailbox,
+        "mailbox_secret": secret,
+        "key_package": base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(&key_package),
+    });
+    let (status, answer) = api_request(creds, "POST", "/v1/support/requests", Some(&body)).await.unwrap();
+    assert_eq!(status, 200, "{answer}");
+    (mailbox, secret)
+}
+
+#[tokio::test]
+async fn unlinked_mailboxes_nobody_reads_expire_unless_they_serve_a_support_request() {
+    let dir = tempfile::tempdir().unwrap();
+    let offset = dir.path().join("clock-offset");
+    let set_days = |days: i64| std::fs::write(&offset, (days * DAY_MS).to_string()).unwrap();
+    set_days(0);
+    let offset_arg = offset.display().to_string();
+    let server = server_with(None, &["--clock-offset-file", &offset_arg, "--expiry-sweep-interval-ms", "50"]).await;
+    let creds = server.enrol("Reader").await;
+    // A fresh connection for each step: a reconnected client would re-subscribe what it read.
+    let mut client = Client::connect(&creds).await.unwrap();
+    let (forgotten, read) = ((MailboxId::random(), MailboxSecret::random()), (MailboxId::random(), MailboxSecret::random()));
+    for (mailbox, secret) in [&forgotten, &read] {
+        client.create_mailbox(*mailbox, *secret).await.unwrap();
+    }
+    let request = reach_out(&creds).await;
+    let expired = "sallyport_unread_mailboxes_expired_total";
+
+    // Day 20: someone reads one of them.
+    set_days(20);
+    let mut client = Client::connect(&creds).await.unwrap();
+    assert_eq!(subscribe(&mut client, read.0, &read.1).await, Ok(()));
+
+    // Day 31: the one nobody read for 30 days is gone; the other two stay.
+    set_days(31);
+    wait_for_metric(&server, expired, |n| n >= 1).await;
+    let mut client = Client::connect(&creds).await.unwrap();
+    assert_eq!(subscribe(&mut client, forgotten.0, &forgotten.1).await, Err(ErrorCode::UnknownMailbox));
+    for (mailbox, secret) in [&read, &request] {
+        assert_eq!(subscribe(&mut client, *mailbox, secret).await, Ok(()), "a mailbox read on day 20 or serving a request stays");
+    }
+
+    // Day 62: the mailbox last read on day 31 has gone too; the request's stays, and so does the
+    // device's own linked mailbox.
+    set_days(62);
+    wait_for_metric(&server, expired, |n| n >= 2).await;
+    let mut client = Client::connect(&creds).await.unwrap();
+    assert_eq!(subscribe(&mut client, read.0, &read.1).await, Err(ErrorCode::UnknownMailbox));
+    assert_eq!(subscribe(&mut client, request.0, &request.1).await, Ok(()));
+    assert_eq!(send(&mut client, creds.mailbox, 1).await, Ok(()));
+    assert_eq!(metric(&server, expired).await, 2, "nothing else expired");
 }

@@ -19,12 +19,21 @@ const REVOCATION_POLL: Duration = Duration::from_millis(250);
 const CATCH_UP_POLL: Duration = Duration::from_secs(2);
 /// The catch-up poll looks back this far, to cover transactions that commit late.
 const CATCH_UP_OVERLAP_MS: i64 = 10_000;
-const EXPIRY_SWEEP: Duration = Duration::from_secs(60);
+/// Unlinked mailboxes deleted by one expiry sweep at most, so one sweep's transaction stays short.
+const UNREAD_MAILBOXES_PER_SWEEP: u32 = 500;
+const DAY_MS: i64 = 86_400_000;
 
 pub struct WatcherConfig {
     pub node_id: String,
     /// Drop other nodes' wake-ups (tests of the catch-up poll).
     pub ignore_notifications: bool,
+}
+
+pub struct ExpiryConfig {
+    /// How often the sweep runs.
+    pub every: Duration,
+    /// Days an unlinked mailbox serving no open support request may go unread.
+    pub unlinked_mailbox_idle_days: u32,
 }
 
 pub fn spawn_all(
@@ -33,12 +42,13 @@ pub fn spawn_all(
     metrics: Arc<Metrics>,
     clock: Clock,
     config: WatcherConfig,
+    expiry_config: ExpiryConfig,
     shutdown: Shutdown,
 ) {
     let revoked = Arc::new(Notify::new());
     tokio::spawn(revocations(store.clone(), hub.clone(), revoked.clone(), shutdown.clone()));
     tokio::spawn(wakeups(store.clone(), hub, revoked, clock.clone(), config, shutdown.clone()));
-    tokio::spawn(expiry(store, metrics, clock, shutdown));
+    tokio::spawn(expiry(store, metrics, clock, expiry_config, shutdown));
 }
 
 async fn revocations(store: Arc<dyn Store>, hub: Arc<Hub>, revoked: Arc<Notify>, mut shutdown: Shutdown) {
@@ -117,8 +127,8 @@ async fn wakeups(
     }
 }
 
-async fn expiry(store: Arc<dyn Store>, metrics: Arc<Metrics>, clock: Clock, mut shutdown: Shutdown) {
-    let mut tick = tokio::time::interval(EXPIRY_SWEEP);
+async fn expiry(store: Arc<dyn Store>, metrics: Arc<Metrics>, clock: Clock, config: ExpiryConfig, mut shutdown: Shutdown) {
+    let mut tick = tokio::time::interval(config.every);
     loop {
         tokio::select! {
             _ = tick.tick() => {}
@@ -132,6 +142,16 @@ async fn expiry(store: Arc<dyn Store>, metrics: Arc<Metrics>, clock: Clock, mut 
                 }
             }
             Err(err) => tracing::warn!(error = %err, "expiry sweep failed"),
+        }
+        let read_before = clock.now().saturating_sub(i64::from(config.unlinked_mailbox_idle_days) * DAY_MS);
+        match store.expire_unread_mailboxes(read_before, UNREAD_MAILBOXES_PER_SWEEP).await {
+            Ok(n) => {
+                metrics.unread_mailboxes_expired.fetch_add(n, Relaxed);
+                if n > 0 {
+                    tracing::info!(mailboxes = n, "expired unread unlinked mailboxes");
+                }
+            }
+            Err(err) => tracing::warn!(error = %err, "expiring unread mailboxes failed"),
         }
         // Used request signatures are timed by the real clock, as they were checked.
         if let Err(err) = store.forget_signatures(clock.wall()).await {

@@ -48,10 +48,11 @@ pub fn roles_with(text: &str, role: Role, on: bool) -> StoreResult<String> {
     Ok(encode_roles(&roles::with_role(decode_roles(text)?, role, on)))
 }
 
-pub fn mailbox_access(secret_hash: Option<Vec<u8>>) -> StoreResult<MailboxAccess> {
+/// A mailbox's access from its `secret_hash` and its day last read (`read_day`, else `created_day`).
+pub fn mailbox_access(secret_hash: Option<Vec<u8>>, read_day: i64) -> StoreResult<MailboxAccess> {
     Ok(match secret_hash {
         None => MailboxAccess::Linked,
-        Some(hash) => MailboxAccess::Unlinked { secret_hash: id_from(&hash, hash32)? },
+        Some(hash) => MailboxAccess::Unlinked { secret_hash: id_from(&hash, hash32)?, read_day },
     })
 }
 
@@ -295,8 +296,8 @@ mod tests {
     fn malformed_rows_are_errors_not_panics() {
         assert!(queued_message((vec![1; 3], 1, vec![0; 16], vec![])).is_err());
         assert!(queued_message((vec![0; 16], -1, vec![0; 16], vec![])).is_err());
-        assert!(mailbox_access(Some(vec![0; 31])).is_err());
-        assert_eq!(mailbox_access(None), Ok(MailboxAccess::Linked));
+        assert!(mailbox_access(Some(vec![0; 31]), 0).is_err());
+        assert_eq!(mailbox_access(None, 0), Ok(MailboxAccess::Linked));
         assert!(epoch_from(Some(-1)).is_err());
     }
 }

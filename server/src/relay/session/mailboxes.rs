@@ -4,6 +4,7 @@
 use super::{Session, store_error_code};
 use crate::domain::mls;
 use crate::domain::secrets::{secret_matches, sha256};
+use crate::store::mailboxes::read_before_today;
 use crate::store::{MailboxAccess, StoreError};
 use sallyport_protocol::{
     ErrorCode, KEY_PACKAGES_LOW_WATER, MAX_KEY_PACKAGE_BYTES, MAX_MAILBOXES_PER_CONNECTION, MAX_KEY_PACKAGES_PER_MAILBOX, MAX_KEY_PACKAGES_PER_PUBLISH,
@@ -20,8 +21,9 @@ impl Session {
             return self.send_error(ServerFrame::error_for_mailbox(ErrorCode::MailboxLimit, mailbox)).await;
         }
         let code = match self.relay.store.mailbox_access(&mailbox).await {
-            Ok(Some(MailboxAccess::Unlinked { secret_hash })) => {
+            Ok(Some(MailboxAccess::Unlinked { secret_hash, read_day })) => {
                 if secret_matches(secret.as_bytes(), &secret_hash) {
+                    self.mark_read(mailbox, read_day).await;
                     None
                 } else {
                     Some(ErrorCode::WrongMailboxSecret)
@@ -42,6 +44,18 @@ impl Session {
                 self.send_frame(&ServerFrame::Subscribed { mailbox }).await;
                 self.check_key_package_stock(mailbox).await;
             }
+        }
+    }
+
+    /// Keeps an unlinked mailbox from expiring as unread (`--unlinked-mailbox-idle-days`): one
+    /// write per mailbox per day at most. A failure only logs: reading goes on.
+    async fn mark_read(&self, mailbox: MailboxId, read_day: i64) {
+        let now = self.relay.clock.now();
+        if !read_before_today(read_day, now) {
+            return;
+        }
+        if let Err(err) = self.relay.store.mark_mailbox_read(&mailbox, now).await {
+            tracing::warn!(error = %err, "recording a mailbox read failed");
         }
     }
 

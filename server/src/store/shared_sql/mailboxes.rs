@@ -19,7 +19,7 @@ macro_rules! mailboxes_sql {
             #[async_trait]
             impl MailboxStore for $store {
                 async fn create_mailbox(&self, mailbox: &MailboxId, secret_hash: &Hash32, now: i64) -> StoreResult<()> {
-                    sqlx::query("INSERT INTO mailboxes (id, secret_hash, created_day) VALUES ($1, $2, $3)")
+                    sqlx::query("INSERT INTO mailboxes (id, secret_hash, created_day, read_day) VALUES ($1, $2, $3, $3)")
                         .bind(mailbox.as_bytes().as_slice())
                         .bind(secret_hash.as_slice())
                         .bind(day_of(now))
@@ -30,12 +30,26 @@ macro_rules! mailboxes_sql {
                 }
 
                 async fn mailbox_access(&self, mailbox: &MailboxId) -> StoreResult<Option<MailboxAccess>> {
-                    let row: Option<(Option<Vec<u8>>,)> = sqlx::query_as("SELECT secret_hash FROM mailboxes WHERE id = $1")
-                        .bind(mailbox.as_bytes().as_slice())
-                        .fetch_optional(self.reader())
-                        .await
-                        .map_err(store_error)?;
-                    row.map(|(hash,)| rows::mailbox_access(hash)).transpose()
+                    let row: Option<(Option<Vec<u8>>, i64)> =
+                        sqlx::query_as("SELECT secret_hash, COALESCE(read_day, created_day) FROM mailboxes WHERE id = $1")
+                            .bind(mailbox.as_bytes().as_slice())
+                            .fetch_optional(self.reader())
+                            .await
+                            .map_err(store_error)?;
+                    row.map(|(hash, read_day)| rows::mailbox_access(hash, read_day)).transpose()
+                }
+
+                async fn mark_mailbox_read(&self, mailbox: &MailboxId, now: i64) -> StoreResult<()> {
+                    sqlx::query(
+                        "UPDATE mailboxes SET read_day = $2 \
+                         WHERE id = $1 AND secret_hash IS NOT NULL AND (read_day IS NULL OR read_day < $2)",
+                    )
+                    .bind(mailbox.as_bytes().as_slice())
+                    .bind(day_of(now))
+                    .execute(self.writer())
+                    .await
+                    .map_err(store_error)?;
+                    Ok(())
                 }
 
                 async fn queued(&self, mailbox: &MailboxId) -> StoreResult<u64> {
@@ -90,6 +104,33 @@ macro_rules! mailboxes_sql {
                         .map_err(store_error)?;
                     tx.commit().await.map_err(store_error)?;
                     Ok(copies)
+                }
+
+                async fn expire_unread_mailboxes(&self, read_before: i64, limit: u32) -> StoreResult<u64> {
+                    let mut tx = self.begin_write().await?;
+                    // The mailboxes first, re-checked under their row locks on PostgreSQL: one read
+                    // (or given a support request) meanwhile stays, and so do its messages.
+                    // KeyPackages and push subscriptions go with them (ON DELETE CASCADE).
+                    let gone: Vec<Vec<u8>> = sqlx::query_scalar(
+                        "DELETE FROM mailboxes WHERE id IN (\
+                           SELECT m.id FROM mailboxes m WHERE m.secret_hash IS NOT NULL AND m.read_day < $1 \
+                           AND NOT EXISTS (SELECT 1 FROM support_requests s WHERE s.mailbox_id = m.id) LIMIT $2) \
+                         AND secret_hash IS NOT NULL AND read_day < $1 RETURNING id",
+                    )
+                    .bind(day_of(read_before))
+                    .bind(i64::from(limit))
+                    .fetch_all(&mut *tx)
+                    .await
+                    .map_err(store_error)?;
+                    for mailbox in &gone {
+                        sqlx::query("DELETE FROM queue WHERE mailbox_id = $1")
+                            .bind(mailbox.as_slice())
+                            .execute(&mut *tx)
+                            .await
+                            .map_err(store_error)?;
+                    }
+                    tx.commit().await.map_err(store_error)?;
+                    Ok(gone.len() as u64)
                 }
             }
 

@@ -22,7 +22,7 @@ macro_rules! support_sql {
             impl SupportStore for $store {
                 async fn create_support_request(&self, r: NewSupportRequest) -> StoreResult<()> {
                     let mut tx = self.begin_write().await?;
-                    sqlx::query("INSERT INTO mailboxes (id, secret_hash, created_day) VALUES ($1, $2, $3)")
+                    sqlx::query("INSERT INTO mailboxes (id, secret_hash, created_day, read_day) VALUES ($1, $2, $3, $3)")
                         .bind(r.mailbox.as_bytes().as_slice())
                         .bind(r.secret_hash.as_slice())
                         .bind(day_of(r.created_at))

@@ -210,7 +210,7 @@ impl PeerSupport {
     /// unlinked mailbox, stored against the mailbox only.
     pub async fn register_mailbox_push(&self, mailbox: &MailboxId, secret: &MailboxSecret, body: &PushSubscriptionBody) -> Outcome<()> {
         match self.store.mailbox_access(mailbox).await? {
-            Some(MailboxAccess::Unlinked { secret_hash }) if secret_matches(secret.as_bytes(), &secret_hash) => {}
+            Some(MailboxAccess::Unlinked { secret_hash, .. }) if secret_matches(secret.as_bytes(), &secret_hash) => {}
             Some(_) => return Err(WorkflowError::WrongMailboxSecret),
             None => return Err(not_found()),
         }
