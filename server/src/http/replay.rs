@@ -17,13 +17,21 @@ use std::sync::Mutex;
 /// honest device under it within the 10-minute validity; beyond it, that device's reads are
 /// refused until old ones age out.
 const MAX_PER_DEVICE: usize = 8_192;
-/// Devices remembered before those with only expired signatures are swept.
+/// Devices remembered before those with only expired signatures are first swept.
 const SWEEP_AT: usize = 10_000;
 
 /// GET signatures seen within their validity, per device.
 #[derive(Default)]
 pub struct ReplayGuard {
-    seen: Mutex<HashMap<DeviceId, HashMap<[u8; 64], i64>>>,
+    seen: Mutex<Seen>,
+}
+
+#[derive(Default)]
+struct Seen {
+    by_device: HashMap<DeviceId, HashMap<[u8; 64], i64>>,
+    /// Devices remembered at which the next sweep runs: twice what the last one left (at least
+    /// `SWEEP_AT`), so sweeping costs a constant per request however many devices are active.
+    sweep_at: usize,
 }
 
 impl ReplayGuard {
@@ -31,10 +39,11 @@ impl ReplayGuard {
     /// validity.
     pub fn first_use(&self, device: &DeviceId, signature: &[u8; 64], signed_at: i64, now: i64) -> bool {
         let mut seen = self.seen.lock().unwrap_or_else(|e| e.into_inner());
-        if seen.len() >= SWEEP_AT {
-            seen.retain(|_, sigs| sigs.values().any(|expires| *expires > now));
+        if seen.by_device.len() >= seen.sweep_at.max(SWEEP_AT) {
+            seen.by_device.retain(|_, sigs| sigs.values().any(|expires| *expires > now));
+            seen.sweep_at = seen.by_device.len() * 2;
         }
-        let mine = seen.entry(*device).or_default();
+        let mine = seen.by_device.entry(*device).or_default();
         if mine.len() >= MAX_PER_DEVICE {
             mine.retain(|_, expires| *expires > now);
             if mine.len() >= MAX_PER_DEVICE {
@@ -102,5 +111,17 @@ mod tests {
         assert!(guard.first_use(&other, &[0xff; 64], 1_000, 1_000), "another device is unaffected");
         // Once the flooder's signatures expire it has room again.
         assert!(guard.first_use(&flooder, &[0xff; 64], expiry(1_000), expiry(1_000)));
+    }
+
+    #[test]
+    fn devices_with_only_expired_signatures_are_forgotten() {
+        let guard = ReplayGuard::default();
+        for _ in 0..SWEEP_AT {
+            assert!(guard.first_use(&DeviceId::random(), &[1; 64], 1_000, 1_000));
+        }
+        // Later, one more device: the others' signatures have all expired and they go.
+        let later = expiry(1_000);
+        assert!(guard.first_use(&DeviceId::random(), &[1; 64], later, later));
+        assert_eq!(guard.seen.lock().unwrap().by_device.len(), 1);
     }
 }
