@@ -1,7 +1,7 @@
 //! Prometheus metrics: counts and latencies only. No label ever carries an id, a key, an address
 //! or content, so `/metrics` cannot link anyone to anything.
 
-use crate::push::{DropReason, PushKind};
+use crate::domain::push::{DropReason, PushKind};
 use sallyport_protocol::ErrorCode;
 use std::fmt::Write as _;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};

@@ -1,6 +1,7 @@
 //! The server's layers, checked from its source: every `crate::…` path in a top-level module names
 //! only modules below it (`http` → `workflows` → `push` / `store` → `domain`; `relay` → `store`,
-//! `push`; `clock`, `shutdown` and `metrics` are leaves), sqlx appears only in `store`, and axum
+//! `push`, `budgets`; `metrics` → `domain`; `clock`, `shutdown` and `budgets` are leaves), sqlx
+//! appears only in `store`, and axum
 //! only in `http` and `relay` (which runs the WebSocket).
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -8,15 +9,16 @@ use std::path::{Path, PathBuf};
 
 /// What each top-level module may use of the crate.
 fn allowed(module: &str) -> &'static [&'static str] {
-    const LEAVES: [&str; 3] = ["clock", "shutdown", "metrics"];
+    const LEAVES: [&str; 3] = ["clock", "shutdown", "budgets"];
     match module {
-        "clock" | "shutdown" | "metrics" | "domain" => &[],
+        "clock" | "shutdown" | "budgets" | "domain" => &[],
+        "metrics" => &["domain"],
         "store" => &["domain"],
         "push" => &["store", "domain", "clock", "shutdown", "metrics"],
-        "relay" => &["push", "store", "domain", "clock", "shutdown", "metrics"],
+        "relay" => &["push", "store", "domain", "clock", "shutdown", "metrics", "budgets"],
         "workflows" => &["push", "store", "domain", "clock", "shutdown", "metrics"],
-        "http" => &["workflows", "relay", "push", "store", "domain", "clock", "shutdown", "metrics"],
-        "config" => &["workflows", "push"],
+        "http" => &["workflows", "relay", "push", "store", "domain", "clock", "shutdown", "metrics", "budgets"],
+        "config" => &["workflows", "push", "budgets"],
         "admin" => &["config", "workflows", "store", "clock"],
         other => panic!("{other} is a new top-level module: add it to the layers in server/tests/layers.rs ({LEAVES:?} are leaves)"),
     }

@@ -5,8 +5,8 @@
 pub mod mls_peer;
 pub mod push_emulator;
 
-use sallyport_core::protocol::{MailboxId, Payload};
-use sallyport_core::{Client, ClientError, Credentials, Event};
+use sallyport_core::protocol::{MailboxId, MailboxSecret, Payload};
+use sallyport_core::{Client, ClientError, Credentials, Event, MemberInfo, MlsClient, MlsIdentity};
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -410,6 +410,32 @@ pub fn marked_payload(marker: &str, n: usize) -> Payload {
 
 pub fn payload_number(marker: &str, payload: &Payload) -> Option<usize> {
     std::str::from_utf8(&payload.0).ok()?.strip_prefix(marker)?.strip_prefix('-')?.parse().ok()
+}
+
+/// A request for peer support as a requester makes it: a fresh unlinked mailbox and secret, and
+/// the KeyPackage of a fresh pseudonymous MLS identity for that mailbox. `body` is what
+/// `POST /v1/support/requests` takes.
+pub struct SupportRequest {
+    pub body: serde_json::Value,
+    pub mailbox: MailboxId,
+    pub secret: MailboxSecret,
+    pub mls: MlsClient,
+}
+
+impl SupportRequest {
+    pub fn new(urgency: &str) -> SupportRequest {
+        use base64::Engine as _;
+        let (mailbox, secret) = (MailboxId::random(), MailboxSecret::random());
+        let mut mls = MlsClient::new(MlsIdentity::generate(), MemberInfo::new(mailbox), vec![]).expect("mls");
+        let key_package = mls.last_resort_key_package().expect("key package");
+        let body = serde_json::json!({
+            "urgency": urgency,
+            "mailbox": mailbox,
+            "mailbox_secret": secret,
+            "key_package": base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(&key_package),
+        });
+        SupportRequest { body, mailbox, secret, mls }
+    }
 }
 
 pub fn mailbox(creds: &Credentials) -> MailboxId {

@@ -5,7 +5,7 @@
 //! Unlinked mailboxes nobody reads expire, unless they serve an open support request.
 
 use sallyport_core::protocol::{ErrorCode, MailboxId, MailboxSecret, MessageId};
-use sallyport_core::{Client, ClientError, Credentials, Event, MemberInfo, MlsClient, MlsIdentity, api_request, enrol};
+use sallyport_core::{Client, ClientError, Credentials, Event, api_request, enrol};
 use sallyport_e2e::*;
 use sallyport_protocol::{MAX_MAILBOXES_PER_CONNECTION, auth};
 use serde_json::{Value, json};
@@ -203,19 +203,10 @@ async fn subscribe(client: &mut Client, mailbox: MailboxId, secret: &MailboxSecr
 
 /// Asks for peer support, which makes the request's unlinked mailbox: `(mailbox, secret)`.
 async fn reach_out(creds: &Credentials) -> (MailboxId, MailboxSecret) {
-    use base64::Engine as _;
-    let (mailbox, secret) = (MailboxId::random(), MailboxSecret::random());
-    let mut mls = MlsClient::new(MlsIdentity::generate(), MemberInfo::new(mailbox), vec![]).expect("mls");
-    let key_package = mls.last_resort_key_package().expect("key package");
-    let body = json!({
-        "urgency": "week",
-        "mailbox": mailbox,
-        "mailbox_secret": secret,
-        "key_package": base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(&key_package),
-    });
-    let (status, answer) = api_request(creds, "POST", "/v1/support/requests", Some(&body)).await.unwrap();
+    let request = SupportRequest::new("week");
+    let (status, answer) = api_request(creds, "POST", "/v1/support/requests", Some(&request.body)).await.unwrap();
     assert_eq!(status, 200, "{answer}");
-    (mailbox, secret)
+    (request.mailbox, request.secret)
 }
 
 #[tokio::test]

@@ -6,7 +6,7 @@
 //! dropped is counted in `/metrics` by kind and reason.
 
 use sallyport_core::protocol::{MailboxId, MailboxSecret, Payload};
-use sallyport_core::{Client, Credentials, Event, MemberInfo, MlsClient, MlsIdentity, api_request};
+use sallyport_core::{Client, Credentials, Event, api_request};
 use sallyport_e2e::push_emulator::{PushEmulator, Subscription};
 use sallyport_e2e::*;
 use serde_json::{Value, json};
@@ -73,19 +73,9 @@ async fn on_call(coordinator: &Credentials, supporter: &Credentials) {
 
 /// A "now" support request from `creds`' device; returns its unlinked mailbox and secret.
 async fn reach_out(creds: &Credentials) -> (MailboxId, MailboxSecret) {
-    use base64::Engine as _;
-    let mailbox = MailboxId::random();
-    let secret = MailboxSecret::random();
-    let mut mls = MlsClient::new(MlsIdentity::generate(), MemberInfo::new(mailbox), vec![]).expect("mls");
-    let key_package = mls.last_resort_key_package().expect("key package");
-    let body = json!({
-        "urgency": "now",
-        "mailbox": mailbox,
-        "mailbox_secret": secret,
-        "key_package": base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(&key_package),
-    });
-    call(creds, "POST", "/v1/support/requests", Some(body), 200).await;
-    (mailbox, secret)
+    let request = SupportRequest::new("now");
+    call(creds, "POST", "/v1/support/requests", Some(request.body), 200).await;
+    (request.mailbox, request.secret)
 }
 
 fn dropped(kind: &str, reason: &str) -> String {

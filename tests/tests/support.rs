@@ -153,17 +153,7 @@ struct Reach {
 }
 
 async fn reach_out(creds: &Credentials, urgency: &str) -> Reach {
-    let mailbox = MailboxId::random();
-    let secret = MailboxSecret::random();
-    let mut mls = MlsClient::new(MlsIdentity::generate(), MemberInfo::new(mailbox), vec![]).expect("mls");
-    let key_package = mls.last_resort_key_package().expect("key package");
-    use base64::Engine as _;
-    let body = json!({
-        "urgency": urgency,
-        "mailbox": mailbox,
-        "mailbox_secret": secret,
-        "key_package": base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(&key_package),
-    });
+    let SupportRequest { body, mailbox, secret, mls } = SupportRequest::new(urgency);
     let answer = call(creds, "POST", "/v1/support/requests", Some(body), 200).await;
     Reach { id: answer["id"].as_str().expect("an id").to_owned(), mailbox, secret, mls }
 }

@@ -3,6 +3,7 @@
 
 pub mod mls;
 pub mod names;
+pub mod push;
 pub mod roles;
 pub mod roster;
 pub mod roster_rules;

@@ -4,6 +4,7 @@
 
 use super::hub::Hub;
 use crate::clock::Clock;
+use crate::domain::DAY_MS;
 use crate::metrics::Metrics;
 use crate::store::{Store, Wakeup};
 use std::sync::Arc;
@@ -21,7 +22,6 @@ const CATCH_UP_POLL: Duration = Duration::from_secs(2);
 const CATCH_UP_OVERLAP_MS: i64 = 10_000;
 /// Unlinked mailboxes deleted by one expiry sweep at most, so one sweep's transaction stays short.
 const UNREAD_MAILBOXES_PER_SWEEP: u32 = 500;
-const DAY_MS: i64 = 86_400_000;
 
 pub struct WatcherConfig {
     pub node_id: String,
