@@ -69,7 +69,7 @@ impl SignedHeaders {
 
     /// Refuses a signing time more than `MAX_SKEW_MS` from `now` (`401 unauthorized`).
     pub fn check_time(&self, now: i64) -> Result<(), ApiError> {
-        if (now - self.timestamp).abs() > MAX_SKEW_MS {
+        if !signatures::signed_within(self.timestamp, now, MAX_SKEW_MS.unsigned_abs()) {
             return Err(unauthorized("the signing time is more than 5 minutes from the server's clock"));
         }
         Ok(())
@@ -186,6 +186,21 @@ mod tests {
         let late = at(now - MAX_SKEW_MS - 1).check_time(now).unwrap_err();
         assert_eq!((late.status, late.code), (StatusCode::UNAUTHORIZED, ErrorCode::Unauthorized));
         assert!(at(now + MAX_SKEW_MS + 1).check_time(now).is_err());
+    }
+
+    /// The time comes from the client: `now - timestamp` overflowed for a timestamp near
+    /// `i64::MIN` (a panic with overflow checks; without them `i64::MIN + now` wrapped to a
+    /// difference whose `abs()` is negative, and the check let it through).
+    #[test]
+    fn an_extreme_signing_time_is_refused_without_overflow() {
+        let at = |timestamp| SignedHeaders { device: DeviceId([1; 16]), timestamp, signature: Signature([0; 64]) };
+        for now in [0, 1_796_593_538_252] {
+            for timestamp in [i64::MIN, i64::MIN + now, i64::MIN + now + 1, i64::MAX, i64::MAX - now, -now] {
+                if timestamp.abs_diff(now) > MAX_SKEW_MS.unsigned_abs() {
+                    assert!(at(timestamp).check_time(now).is_err(), "{timestamp} at {now}");
+                }
+            }
+        }
     }
 
     #[test]
