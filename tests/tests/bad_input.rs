@@ -155,6 +155,12 @@ async fn bad_input_gets_stable_errors_and_others_carry_on() {
     raw.send(&ClientFrame::Auth { device: mallory.device, nonce: raw.nonce, timestamp, signature }).await;
     raw.expect_error(ErrorCode::ClockSkew).await;
     raw.expect_closed().await;
+    // A time at the end of the range: `timestamp - now` overflowed for it (issue 11, fuzzing).
+    let mut raw = Raw::open(&server).await;
+    let signature = mallory.keys.sign_auth(&mallory.device, &raw.nonce, &mallory.server_url, i64::MIN);
+    raw.send(&ClientFrame::Auth { device: mallory.device, nonce: raw.nonce, timestamp: i64::MIN, signature }).await;
+    raw.expect_error(ErrorCode::ClockSkew).await;
+    raw.expect_closed().await;
 
     // Frames before authentication.
     let mut raw = Raw::open(&server).await;

@@ -65,6 +65,11 @@ async fn signed_requests_identify_the_device_and_refuse_forgeries_and_replays() 
     assert_eq!(raw_signed(&dana, "GET", "/v1/me", t + 1, Some(by_lee)).await.0, 401);
     let (status, body) = raw_signed(&dana, "GET", "/v1/me", now_ms() - 6 * 60 * 1000, None).await;
     assert_eq!((status, code(&body)), (401, "unauthorized"), "a signature older than 5 minutes is refused");
+    // Times at the ends of the range: `now - time` overflowed for these (issue 11, fuzzing).
+    for extreme in [i64::MIN, i64::MIN + now_ms(), i64::MAX] {
+        let (status, body) = raw_signed(&dana, "GET", "/v1/me", extreme, None).await;
+        assert_eq!((status, code(&body)), (401, "unauthorized"), "signed at {extreme}");
+    }
 
     // Still works after all that.
     assert_eq!(api_request(&dana, "GET", "/v1/me", None).await.unwrap().0, 200);

@@ -127,7 +127,8 @@ pub fn rotation(
 /// The override a request describes: it ends in the future, starts within a year, lasts at most
 /// 92 days, and covers an existing rotation with a supporter whose training is current.
 pub fn override_of(request: OverrideRequest, roster: &Roster, id: String, now: i64) -> Result<Override, RuleError> {
-    if request.end <= request.start || request.end - request.start > MAX_OVERRIDE_MS {
+    // Both times come from the client: their distance is taken without overflow.
+    if request.end <= request.start || request.end.abs_diff(request.start) > MAX_OVERRIDE_MS.unsigned_abs() {
         return Err(RuleError::Invalid("end must be after start, by at most 92 days".into()));
     }
     if request.end <= now || request.start > now.saturating_add(MAX_AHEAD_MS) {
@@ -326,6 +327,20 @@ mod tests {
         assert_eq!(override_of(elsewhere, &roster, "o".into(), NOW), Err(RuleError::NotFound("rotation")));
         let malformed = OverrideRequest { rotation: "-".into(), ..request(a, NOW, NOW + DAY_MS) };
         assert_eq!(override_of(malformed, &roster, "o".into(), NOW), Err(RuleError::NotFound("rotation")));
+    }
+
+    /// Found by fuzzing (fuzz/README.md): `end - start` overflowed for client-chosen times far
+    /// apart (a panic with overflow checks; without them the difference wrapped negative, and an
+    /// override from ~292 million years ago to just after now passed as "at most 92 days").
+    #[test]
+    fn an_override_with_extreme_times_is_refused_without_overflow() {
+        let (roster, a, _, _, id) = team();
+        let request = |start, end| OverrideRequest { rotation: id.clone(), account: a, start, end };
+        let invalid = |r| matches!(override_of(r, &roster, "o".into(), NOW), Err(RuleError::Invalid(_)));
+        assert!(invalid(request(i64::MIN, i64::MAX)));
+        assert!(invalid(request(NOW - i64::MAX, NOW + 1)), "wrapped to a negative length");
+        assert!(invalid(request(i64::MIN, NOW + DAY_MS)));
+        assert!(invalid(request(NOW, i64::MAX)));
     }
 
     #[test]

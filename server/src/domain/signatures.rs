@@ -16,6 +16,13 @@ pub fn verifies(key: &[u8; 32], message: &[u8], signature: &[u8; 64]) -> bool {
         .is_ok_and(|key| !key.is_weak() && key.verify_strict(message, &Signature::from_bytes(signature)).is_ok())
 }
 
+/// Whether a device's signing time `signed_at` (Unix ms, from the client) is at most `max_skew_ms`
+/// from `now`. The distance is taken without overflow: `now - signed_at` overflows for a
+/// `signed_at` near `i64::MIN`, and where it wraps its `abs()` is negative and would pass.
+pub fn signed_within(signed_at: i64, now: i64, max_skew_ms: u64) -> bool {
+    signed_at.abs_diff(now) <= max_skew_ms
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -53,5 +60,18 @@ mod tests {
         assert!(!verifies(&key, b"message", &trivial_signature()));
         let not_a_point = (0u8..=255).map(|b| [b; 32]).find(|k| VerifyingKey::from_bytes(k).is_err()).unwrap();
         assert!(!usable_signing_key(&not_a_point));
+    }
+
+    #[test]
+    fn the_signing_time_window_holds_at_the_extremes() {
+        let now = 1_796_593_538_252;
+        assert!(signed_within(now - 300_000, now, 300_000));
+        assert!(signed_within(now + 300_000, now, 300_000));
+        assert!(!signed_within(now - 300_001, now, 300_000));
+        for signed_at in [i64::MIN, i64::MIN + now, i64::MAX, i64::MAX - now] {
+            assert!(!signed_within(signed_at, now, 300_000), "{signed_at}");
+            assert!(!signed_within(now, signed_at, 300_000), "{signed_at} as now");
+        }
+        assert!(signed_within(i64::MIN, i64::MIN, 0));
     }
 }

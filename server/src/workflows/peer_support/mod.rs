@@ -2,7 +2,7 @@
 //! goes to the supporters on call and escalates while nobody takes it (`escalation`), and
 //! coordinators keep the team, its training and its on-call schedule (`team`, `schedule`).
 
-mod bodies;
+pub mod bodies;
 pub mod escalation;
 mod limiter;
 pub mod requests;

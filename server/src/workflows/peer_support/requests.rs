@@ -34,23 +34,31 @@ fn refused(refusal: rules::Refusal) -> WorkflowError {
     }
 }
 
+/// The KeyPackage of a support request from its text (base64url, padding tolerated): an MLS
+/// KeyPackage of at most `MAX_KEY_PACKAGE_BYTES` that does not hold `device_key`, the requesting
+/// device's own signing key.
+pub fn checked_key_package(text: &str, device_key: &[u8]) -> Outcome<Vec<u8>> {
+    let key_package = URL_SAFE_NO_PAD
+        .decode(text.trim_end_matches('='))
+        .map_err(|_| WorkflowError::Invalid("key_package is not base64url".into()))?;
+    if key_package.len() > MAX_KEY_PACKAGE_BYTES || !mls::is_key_package(&key_package) {
+        return Err(WorkflowError::Invalid(format!(
+            "key_package must be an MLS KeyPackage of at most {MAX_KEY_PACKAGE_BYTES} bytes"
+        )));
+    }
+    if rules::names_the_device(&key_package, device_key) {
+        return Err(WorkflowError::Invalid(
+            "key_package must come from a fresh pseudonymous identity, not the device's key".into(),
+        ));
+    }
+    Ok(key_package)
+}
+
 impl PeerSupport {
     /// `POST /v1/support/requests` (signed by any enrolled device): creates the unlinked mailbox
     /// with the pseudonymous KeyPackage and the request, and pushes the supporters on call.
     pub async fn reach_out(&self, caller: &DeviceRecord, body: CreateSupportRequest) -> Outcome<CreatedSupportRequest> {
-        let key_package = URL_SAFE_NO_PAD
-            .decode(body.key_package.trim_end_matches('='))
-            .map_err(|_| WorkflowError::Invalid("key_package is not base64url".into()))?;
-        if key_package.len() > MAX_KEY_PACKAGE_BYTES || !mls::is_key_package(&key_package) {
-            return Err(WorkflowError::Invalid(format!(
-                "key_package must be an MLS KeyPackage of at most {MAX_KEY_PACKAGE_BYTES} bytes"
-            )));
-        }
-        if rules::names_the_device(&key_package, caller.signing_key.as_bytes()) {
-            return Err(WorkflowError::Invalid(
-                "key_package must come from a fresh pseudonymous identity, not the device's key".into(),
-            ));
-        }
+        let key_package = checked_key_package(&body.key_package, caller.signing_key.as_bytes())?;
         let now = self.clock.now();
         if !self.limiter.admit(&caller.device, now) {
             return Err(WorkflowError::RateLimited(
