@@ -209,6 +209,10 @@ struct AbuseArgs {
     /// push: unlinked mailboxes with subscriptions at the 429 emulator.
     #[arg(long, default_value_t = 100)]
     push_mailboxes: usize,
+    /// push: unlinked mailboxes each attacker device creates (the server allows 50 a day), so
+    /// the set-up uses ceil(push-mailboxes / this) devices.
+    #[arg(long, default_value_t = 50)]
+    push_mailboxes_per_device: usize,
     /// push: subscriptions per mailbox (the server allows 5).
     #[arg(long, default_value_t = 5)]
     push_subs: usize,
@@ -255,6 +259,7 @@ impl AbuseArgs {
                 body_mib: self.body_mib,
                 body_slow_bps: self.body_slow_bps,
                 push_mailboxes: self.push_mailboxes,
+                push_mailboxes_per_device: self.push_mailboxes_per_device.max(1),
                 push_subs: self.push_subs,
                 push_rate: self.push_rate,
                 push_retry_after: self.push_retry_after,

@@ -70,6 +70,7 @@ pub struct Intensity {
     pub body_mib: usize,
     pub body_slow_bps: usize,
     pub push_mailboxes: usize,
+    pub push_mailboxes_per_device: usize,
     pub push_subs: usize,
     pub push_rate: f64,
     pub push_retry_after: u64,
@@ -511,44 +512,48 @@ pub struct PushTargets {
     pub subscriptions: usize,
 }
 
-/// Set-up of the push attack (before any measurement): the attacker device creates `mailboxes`
-/// unlinked mailboxes over its socket and registers `subs` subscriptions at `emulator` for each
+/// Set-up of the push attack (before any measurement): attacker devices create `mailboxes`
+/// unlinked mailboxes over their sockets, `push_mailboxes_per_device` each (the server's daily
+/// budget per device), and register `subs` subscriptions at `emulator` for each
 /// (`POST /v1/support/mailboxes/push`, which needs only the mailbox secret), all from an attacker
 /// address. The emulator then answers every push 429 with `Retry-After`, slowly.
 pub async fn setup_push(
     url: &str,
-    creds: &Credentials,
+    devices: &[Credentials],
     emulator: &PushEmulator,
     intensity: &Intensity,
 ) -> anyhow::Result<PushTargets> {
     let source = net::attacker(0, intensity.sources);
-    let mut client = Client::connect_from(creds, Some(source)).await.map_err(|e| anyhow::anyhow!("push attacker connects: {e}"))?;
     let http = reqwest::Client::builder().local_address(source).build()?;
     let mut mailboxes = Vec::new();
     let mut subscriptions = 0;
-    for _ in 0..intensity.push_mailboxes {
-        let (mailbox, secret) = (MailboxId::random(), MailboxSecret::random());
-        client.create_mailbox(mailbox, secret).await.map_err(|e| anyhow::anyhow!("creating an unlinked mailbox: {e}"))?;
-        for _ in 0..intensity.push_subs {
-            let mut body = emulator.subscribe().json();
-            body["mailbox"] = json!(mailbox);
-            let response = http
-                .post(format!("{url}/v1/support/mailboxes/push"))
-                .header(sallyport_core::protocol::support::MAILBOX_SECRET_HEADER, secret.to_text())
-                .json(&body)
-                .send()
-                .await?;
-            anyhow::ensure!(
-                response.status().as_u16() == 204,
-                "registering a push subscription for an unlinked mailbox: {} {}",
-                response.status(),
-                response.text().await.unwrap_or_default()
-            );
-            subscriptions += 1;
+    for creds in devices {
+        let mut client = Client::connect_from(creds, Some(source)).await.map_err(|e| anyhow::anyhow!("push attacker connects: {e}"))?;
+        let wanted = (intensity.push_mailboxes - mailboxes.len()).min(intensity.push_mailboxes_per_device);
+        for _ in 0..wanted {
+            let (mailbox, secret) = (MailboxId::random(), MailboxSecret::random());
+            client.create_mailbox(mailbox, secret).await.map_err(|e| anyhow::anyhow!("creating an unlinked mailbox: {e}"))?;
+            for _ in 0..intensity.push_subs {
+                let mut body = emulator.subscribe().json();
+                body["mailbox"] = json!(mailbox);
+                let response = http
+                    .post(format!("{url}/v1/support/mailboxes/push"))
+                    .header(sallyport_core::protocol::support::MAILBOX_SECRET_HEADER, secret.to_text())
+                    .json(&body)
+                    .send()
+                    .await?;
+                anyhow::ensure!(
+                    response.status().as_u16() == 204,
+                    "registering a push subscription for an unlinked mailbox: {} {}",
+                    response.status(),
+                    response.text().await.unwrap_or_default()
+                );
+                subscriptions += 1;
+            }
+            mailboxes.push(mailbox);
         }
-        mailboxes.push(mailbox);
+        let _ = client.close().await;
     }
-    let _ = client.close().await;
     emulator.always_answer(429, Some(intensity.push_retry_after));
     emulator.answer_after(intensity.push_delay);
     Ok(PushTargets { mailboxes, subscriptions })

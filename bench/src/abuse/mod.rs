@@ -92,12 +92,15 @@ async fn run_phases(
     let mut paging = Paging::setup(server, 1 + attack_probes).await?;
     let flooders = if attacks(Kind::Flood) { it.flood_conns } else { 0 };
     let malformed_auth = if attacks(Kind::Malformed) { it.malformed_conns / 2 } else { 0 };
-    let push_senders = usize::from(attacks(Kind::Push));
-    let (attacker_creds, _) = server.enrol_many(flooders + malformed_auth + push_senders, "bench-attacker").await?;
+    // The push attack: one device sends; set-up devices create the mailboxes, as many as the
+    // server's per-device daily budget of mailboxes makes necessary.
+    let push_devices = if attacks(Kind::Push) { 1 + it.push_mailboxes.div_ceil(it.push_mailboxes_per_device) } else { 0 };
+    let (attacker_creds, _) = server.enrol_many(flooders + malformed_auth + push_devices, "bench-attacker").await?;
     let mut attacker_creds = attacker_creds.into_iter();
     let flood_creds: Vec<_> = attacker_creds.by_ref().take(flooders).collect();
     let malformed_creds: Vec<_> = attacker_creds.by_ref().take(malformed_auth).collect();
     let push_creds = attacker_creds.next();
+    let push_setup_creds: Vec<_> = attacker_creds.collect();
 
     let push_emulator = if attacks(Kind::Push) {
         let emulator = attack_rt.spawn(PushEmulator::start()).await?;
@@ -107,10 +110,15 @@ async fn run_phases(
     } else {
         None
     };
-    let push_targets = match (&push_emulator, &push_creds) {
-        (Some(emulator), Some(creds)) => {
-            eprintln!("abuse: push attack: {} unlinked mailboxes × {} subscriptions…", it.push_mailboxes, it.push_subs);
-            Some(attackers::setup_push(&server.url, creds, emulator, it).await?)
+    let push_targets = match &push_emulator {
+        Some(emulator) => {
+            eprintln!(
+                "abuse: push attack: {} unlinked mailboxes × {} subscriptions, from {} devices…",
+                it.push_mailboxes,
+                it.push_subs,
+                push_setup_creds.len()
+            );
+            Some(attackers::setup_push(&server.url, &push_setup_creds, emulator, it).await?)
         }
         _ => None,
     };
@@ -296,7 +304,7 @@ async fn run_phases(
             "malformed_conns": it.malformed_conns, "oversize_kib": it.oversize_kib,
             "idle_conns": it.idle_conns, "slowloris_conns": it.slowloris_conns, "slowloris_interval_s": it.slowloris_interval.as_secs_f64(),
             "body_conns": it.body_conns, "body_mib": it.body_mib, "body_slow_bps": it.body_slow_bps,
-            "push_mailboxes": it.push_mailboxes, "push_subs": it.push_subs, "push_rate": it.push_rate,
+            "push_mailboxes": it.push_mailboxes, "push_mailboxes_per_device": it.push_mailboxes_per_device, "push_subs": it.push_subs, "push_rate": it.push_rate,
             "push_retry_after_s": it.push_retry_after, "push_delay_ms": it.push_delay.as_millis() as u64,
             "push_subscriptions_registered": push_targets.as_ref().map(|t| t.subscriptions),
         },
