@@ -176,6 +176,10 @@ struct AbuseArgs {
     /// Worker threads of the attackers' own runtime (the healthy pairs keep the main one).
     #[arg(long, default_value_t = 2)]
     attacker_threads: usize,
+    /// Nice value of the attackers' threads (0..=19). Real attackers bring their own CPUs; at 0
+    /// they take theirs from the server's two cores, which the run then measures too.
+    #[arg(long, default_value_t = 19, value_parser = clap::value_parser!(i32).range(0..=19))]
+    attacker_nice: i32,
     /// flood: authenticated sockets sending back to back.
     #[arg(long, default_value_t = 4)]
     flood_conns: usize,
@@ -268,6 +272,7 @@ impl AbuseArgs {
             probe_interval: self.probe_interval,
             probe_timeout: self.probe_timeout,
             attacker_threads: self.attacker_threads,
+            attacker_nice: self.attacker_nice,
         }
     }
 
@@ -474,12 +479,13 @@ fn verdict(v: &Value) -> &'static str {
 fn print_abuse(r: &Value) {
     let (q, a) = (&r["quiet"], &r["attack"]);
     println!(
-        "abuse: {} healthy pairs at {} msg/s from {}; attackers {} from {}; one server, quiet phase then attack phase, {} s each",
+        "abuse: {} healthy pairs at {} msg/s from {}; attackers {} from {} at nice {}; one server, quiet phase then attack phase, {} s each",
         r["pairs"],
         fmt_num(&r["rate"], 0),
         r["healthy_source"].as_str().unwrap_or(""),
         r["attacks"].as_array().map(|a| a.iter().filter_map(Value::as_str).collect::<Vec<_>>().join(",")).unwrap_or_default(),
         r["attack_sources"].as_str().unwrap_or(""),
+        r["attacker_nice"],
         fmt_num(&r["duration_s"], 0),
     );
     println!("  {:<34} {:>12} {:>12}   target", "", "quiet", "attack");

@@ -22,6 +22,11 @@ const SWEEP_AT: usize = 10_000;
 const MAX_RECIPIENTS_TRACKED: usize = 4_096;
 /// The window of the bytes budget.
 const BYTES_WINDOW_MS: i64 = 10_000;
+/// Queue counts one device's sends may cost the database per second once it has spent its share
+/// of a recipient (each asks whether that queue is being read). A device that is still over its
+/// share after these is refused without a query until the next second: a flood past its share
+/// cost the server a `COUNT` per frame before (about a core on the abuse bench).
+const QUEUE_CHECKS_PER_SECOND: u64 = 10;
 
 /// The limits, from `sallyport serve`'s options.
 #[derive(Debug, Clone, Copy)]
@@ -54,6 +59,7 @@ pub struct Budgets {
     signed: Window<DeviceId>,
     mailboxes: Window<DeviceId>,
     bytes: Window<DeviceId>,
+    queue_checks: Window<DeviceId>,
     shares: Mutex<HashMap<DeviceId, Shares>>,
     /// Keys the recipients' hashes: the share map holds no mailbox id, only a per-process keyed
     /// hash of it, so a dump of this process's memory cannot list whom a device wrote to.
@@ -91,6 +97,7 @@ impl Budgets {
             signed: Window::new(MINUTE_MS),
             mailboxes: Window::new(DAY_MS),
             bytes: Window::new(BYTES_WINDOW_MS),
+            queue_checks: Window::new(1_000),
             shares: Mutex::default(),
             recipient_key: RandomState::new(),
         }
@@ -120,6 +127,12 @@ impl Budgets {
         } else {
             SendBudget::BytesSpent
         }
+    }
+
+    /// One look at the queues of recipients `device` spent its share of; `false` when it has
+    /// had its [`QUEUE_CHECKS_PER_SECOND`] (then the send is refused without asking the database).
+    pub fn queue_check(&self, device: &DeviceId, now: i64) -> bool {
+        self.queue_checks.spend(*device, 1, QUEUE_CHECKS_PER_SECOND, now)
     }
 
     /// Starts `device`'s shares of `mailboxes` again: their queues were found less than half
@@ -244,6 +257,18 @@ mod tests {
         assert_eq!(b.send(&flooder, &[victim], 10, 5), SendBudget::Allowed);
         assert_eq!(b.send(&flooder, &[victim], 10, 6), SendBudget::ShareSpent(vec![victim]));
         assert_eq!(b.send(&flooder, &[victim], 10, DAY_MS), SendBudget::Allowed, "a new day");
+    }
+
+    #[test]
+    fn queue_checks_are_bounded_per_device_per_second() {
+        let b = budgets(BudgetSettings::default());
+        let (flooder, other) = (DeviceId::random(), DeviceId::random());
+        for i in 0..QUEUE_CHECKS_PER_SECOND {
+            assert!(b.queue_check(&flooder, i as i64), "check {i}");
+        }
+        assert!(!b.queue_check(&flooder, 999), "the flooder's sends past its share are refused unasked");
+        assert!(b.queue_check(&other, 999), "another device has its own checks");
+        assert!(b.queue_check(&flooder, 1_000), "a new second");
     }
 
     #[test]

@@ -263,21 +263,67 @@ async fn flooding_is_rate_limited_without_closing_or_disturbing_others() {
     let flooder = server.enrol("Flooder").await;
     let mut raw = Raw::open(&server).await;
     raw.authenticate(&flooder).await;
+    let started = Instant::now();
     for _ in 0..200 {
         raw.send_text("{}".into()).await;
     }
-    let mut limited = 0;
-    let mut malformed = 0;
-    while limited + malformed < 200 {
+    let (limited, malformed) = count_refusals(&mut raw, 200).await;
+    assert!(limited > 100, "most of a burst far over the limit is refused ({limited} of 200)");
+    assert!(malformed >= 20, "frames within the burst allowance are processed ({malformed})");
+    assert_read_at_the_rate(started, limited, 20);
+    pair.still_works().await;
+}
+
+/// Binary frames and pings are no way around the frame rate: each costs the server a reply
+/// (an error, a pong), so each counts.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn binary_and_ping_floods_are_rate_limited_too() {
+    let server = TestServer::start_with(ServerOptions {
+        extra_args: vec!["--max-frames-per-second".into(), "20".into()],
+        ..Default::default()
+    })
+    .await;
+    let mut pair = Pair::new(&server).await;
+    let flooder = server.enrol("Flooder").await;
+    let mut raw = Raw::open(&server).await;
+    raw.authenticate(&flooder).await;
+    let started = Instant::now();
+    for _ in 0..40 {
+        raw.ws.send(Message::Ping(vec![1u8; 8].into())).await.expect("write");
+    }
+    for _ in 0..100 {
+        raw.ws.send(Message::binary(vec![0u8; 16])).await.expect("write");
+    }
+    let (limited, malformed) = count_refusals(&mut raw, 100).await;
+    assert!(limited >= 60, "the pings spent the burst allowance: most binary frames are refused ({limited} of 100)");
+    assert_eq!(limited + malformed, 100);
+    assert_read_at_the_rate(started, limited, 20);
+    pair.still_works().await;
+}
+
+/// Reads answers to `frames` refused or malformed frames: (rate_limited, malformed_frame).
+async fn count_refusals(raw: &mut Raw, frames: usize) -> (usize, usize) {
+    let (mut limited, mut malformed) = (0, 0);
+    while limited + malformed < frames {
         match raw.next().await {
             Some(ServerFrame::Error { code: ErrorCode::RateLimited, .. }) => limited += 1,
             Some(ServerFrame::Error { code: ErrorCode::MalformedFrame, .. }) => malformed += 1,
             other => panic!("unexpected {other:?}"),
         }
     }
-    assert!(limited > 100, "most of a burst far over the limit is refused ({limited} of 200)");
-    assert!(malformed >= 20, "frames within the burst allowance are processed ({malformed})");
-    pair.still_works().await;
+    (limited, malformed)
+}
+
+/// After each refusal the server reads nothing from the connection for one token's time, so
+/// `limited` refusals cannot all have been answered sooner than `limited - 1` such pauses after
+/// the flood began (a lower bound that holds however slow the machine).
+fn assert_read_at_the_rate(started: Instant, limited: usize, rate: u32) {
+    let floor = Duration::from_secs_f64((limited - 1) as f64 / f64::from(rate));
+    assert!(
+        started.elapsed() >= floor,
+        "a flooding connection is read no faster than its rate: {limited} refusals in {:?} (at least {floor:?})",
+        started.elapsed()
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -72,6 +72,9 @@ impl Session {
             SendBudget::Allowed => true,
             SendBudget::BytesSpent => false,
             SendBudget::ShareSpent(recipients) => {
+                if !budgets.queue_check(device, now) {
+                    return false;
+                }
                 for mailbox in &recipients {
                     match self.relay.store.queued(mailbox).await {
                         Ok(n) if n.saturating_mul(2) < self.relay.settings.queue_quota => {}

@@ -124,6 +124,9 @@ struct Session {
     pending_sends: FuturesUnordered<PendingSend>,
     pending_send_bytes: usize,
     bucket: TokenBucket,
+    /// Set when a frame was refused for the rate: nothing more is read from the connection
+    /// until then (see `frame_text`).
+    reading_paused_until: Option<tokio::time::Instant>,
     claims: TokenBucket,
     /// Held while this connection serves its device; see `Hub::register_device`.
     device_guard: Option<tokio::sync::OwnedMutexGuard<()>>,
@@ -164,6 +167,7 @@ impl Session {
             pending_sends: FuturesUnordered::new(),
             pending_send_bytes: 0,
             bucket: TokenBucket::new(rate),
+            reading_paused_until: None,
             claims: TokenBucket::new(CLAIMS_PER_SECOND),
             device_guard: None,
         }
@@ -218,6 +222,7 @@ impl Session {
         ping.tick().await;
         let mut last_heard = Instant::now();
         loop {
+            let paused = self.reading_paused_until;
             let flow = tokio::select! {
                 biased;
                 code = self.kill.killed() => {
@@ -229,7 +234,13 @@ impl Session {
                     Flow::Continue
                 }
                 Some(event) = self.events_rx.recv() => Box::pin(self.on_event(event)).await,
-                msg = stream.next(), if self.pending_sends.len() < MAX_PENDING_SENDS
+                _ = tokio::time::sleep_until(paused.unwrap_or_else(tokio::time::Instant::now)), if paused.is_some() => {
+                    self.reading_paused_until = None;
+                    self.bucket.forgo_refill();
+                    Flow::Continue
+                }
+                msg = stream.next(), if paused.is_none()
+                    && self.pending_sends.len() < MAX_PENDING_SENDS
                     && self.pending_send_bytes < MAX_PENDING_SEND_BYTES => {
                     last_heard = Instant::now();
                     Box::pin(self.on_message(msg)).await
@@ -270,29 +281,34 @@ impl Session {
 
     // ---- frames from the client
 
-    /// Unwraps a WebSocket message into frame text; handles close, ping and transport errors.
+    /// Unwraps a WebSocket message into frame text; handles close, ping, the frame rate and
+    /// transport errors.
     async fn frame_text(&mut self, msg: Option<Result<Message, axum::Error>>) -> Result<Option<String>, Flow> {
-        match msg {
-            None | Some(Ok(Message::Close(_))) => Err(Flow::Stop(SessionEnd::ClientClosed)),
-            Some(Ok(Message::Text(text))) => {
-                if !self.bucket.take() {
-                    self.send_error(ServerFrame::error(ErrorCode::RateLimited)).await;
-                    return Err(Flow::Continue);
-                }
-                Ok(Some(text.to_string()))
+        let message = match msg {
+            None | Some(Ok(Message::Close(_))) => return Err(Flow::Stop(SessionEnd::ClientClosed)),
+            Some(Err(err)) if is_capacity_error(&err) => return Err(Flow::Stop(self.refuse(ErrorCode::FrameTooLarge).await)),
+            Some(Err(_)) => return Err(Flow::Stop(SessionEnd::Transport)),
+            Some(Ok(message)) => message,
+        };
+        // Every message counts against the rate, binary, ping and pong too (a ping costs the
+        // server a pong). One over it is refused unread, and then nothing more is read from
+        // this connection for one token's time, which earns the bucket nothing: a connection
+        // that keeps flooding is read no faster than the rate, refusals included, so refusing
+        // it costs the server little and its excess waits in its own TCP buffers.
+        if !self.bucket.take() {
+            self.reading_paused_until = Some(tokio::time::Instant::now() + self.bucket.interval());
+            if matches!(message, Message::Text(_) | Message::Binary(_)) {
+                self.send_error(ServerFrame::error(ErrorCode::RateLimited)).await;
             }
-            Some(Ok(Message::Binary(_))) => {
+            return Err(Flow::Continue);
+        }
+        match message {
+            Message::Text(text) => Ok(Some(text.to_string())),
+            Message::Binary(_) => {
                 self.send_error(ServerFrame::error(ErrorCode::MalformedFrame)).await;
                 Err(Flow::Continue)
             }
-            Some(Ok(Message::Ping(_) | Message::Pong(_))) => Ok(None),
-            Some(Err(err)) => {
-                if is_capacity_error(&err) {
-                    Err(Flow::Stop(self.refuse(ErrorCode::FrameTooLarge).await))
-                } else {
-                    Err(Flow::Stop(SessionEnd::Transport))
-                }
-            }
+            Message::Ping(_) | Message::Pong(_) | Message::Close(_) => Ok(None),
         }
     }
 

@@ -1,6 +1,6 @@
 //! A per-connection token bucket: frames per second, with bursts of twice the rate.
 
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 /// A per-connection token bucket: `rate` frames per second, bursts up to twice that.
 pub(super) struct TokenBucket {
@@ -33,5 +33,14 @@ impl TokenBucket {
             false
         }
     }
-}
 
+    /// The time one token takes to accrue.
+    pub(super) fn interval(&self) -> Duration {
+        Duration::from_secs_f64(1.0 / self.rate)
+    }
+
+    /// Starts accruing again from now: the time since the last take earns nothing.
+    pub(super) fn forgo_refill(&mut self) {
+        self.last = Instant::now();
+    }
+}
