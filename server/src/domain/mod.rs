@@ -3,6 +3,7 @@
 
 pub mod mls;
 pub mod names;
+pub mod paging;
 pub mod push;
 pub mod roles;
 pub mod roster;
