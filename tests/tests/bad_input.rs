@@ -252,17 +252,27 @@ async fn unknown_devices_and_slow_authentication_are_refused() {
     assert_eq!(err.code(), Some(ErrorCode::InvalidInvitation));
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn flooding_is_rate_limited_without_closing_or_disturbing_others() {
+/// The frame rate the flooding tests give their server.
+const FLOOD_TEST_RATE: u32 = 20;
+
+/// A server allowing `rate` frames a second per connection, a healthy pair on it, and an
+/// authenticated raw socket of another device to flood it with.
+async fn flooder(rate: u32) -> (TestServer, Pair, Raw) {
     let server = TestServer::start_with(ServerOptions {
-        extra_args: vec!["--max-frames-per-second".into(), "20".into()],
+        extra_args: vec!["--max-frames-per-second".into(), rate.to_string()],
         ..Default::default()
     })
     .await;
-    let mut pair = Pair::new(&server).await;
+    let pair = Pair::new(&server).await;
     let flooder = server.enrol("Flooder").await;
     let mut raw = Raw::open(&server).await;
     raw.authenticate(&flooder).await;
+    (server, pair, raw)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn flooding_is_rate_limited_without_closing_or_disturbing_others() {
+    let (_server, mut pair, mut raw) = flooder(FLOOD_TEST_RATE).await;
     let started = Instant::now();
     for _ in 0..200 {
         raw.send_text("{}".into()).await;
@@ -270,7 +280,7 @@ async fn flooding_is_rate_limited_without_closing_or_disturbing_others() {
     let (limited, malformed) = count_refusals(&mut raw, 200).await;
     assert!(limited > 100, "most of a burst far over the limit is refused ({limited} of 200)");
     assert!(malformed >= 20, "frames within the burst allowance are processed ({malformed})");
-    assert_read_at_the_rate(started, limited, 20);
+    assert_read_at_the_rate(started, limited, FLOOD_TEST_RATE);
     pair.still_works().await;
 }
 
@@ -278,15 +288,7 @@ async fn flooding_is_rate_limited_without_closing_or_disturbing_others() {
 /// (an error, a pong), so each counts.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn binary_and_ping_floods_are_rate_limited_too() {
-    let server = TestServer::start_with(ServerOptions {
-        extra_args: vec!["--max-frames-per-second".into(), "20".into()],
-        ..Default::default()
-    })
-    .await;
-    let mut pair = Pair::new(&server).await;
-    let flooder = server.enrol("Flooder").await;
-    let mut raw = Raw::open(&server).await;
-    raw.authenticate(&flooder).await;
+    let (_server, mut pair, mut raw) = flooder(FLOOD_TEST_RATE).await;
     let started = Instant::now();
     for _ in 0..40 {
         raw.ws.send(Message::Ping(vec![1u8; 8].into())).await.expect("write");
@@ -297,7 +299,7 @@ async fn binary_and_ping_floods_are_rate_limited_too() {
     let (limited, malformed) = count_refusals(&mut raw, 100).await;
     assert!(limited >= 60, "the pings spent the burst allowance: most binary frames are refused ({limited} of 100)");
     assert_eq!(limited + malformed, 100);
-    assert_read_at_the_rate(started, limited, 20);
+    assert_read_at_the_rate(started, limited, FLOOD_TEST_RATE);
     pair.still_works().await;
 }
 

@@ -6,8 +6,8 @@
 //! once; while the quorum is short, every `escalate_after_ms` the next step is taken — the next
 //! tier, first only as many people as the gap needs (by role where a role is short), then that
 //! whole tier — and after the last tier, the coordinators. Members inside the perimeter (who
-//! cannot see a phone) are passed over while there is someone who can, and paged when they come
-//! out if the incident is still short.
+//! cannot see a phone) are passed over, with the time they said they come out, and paged then
+//! if the incident is still short.
 
 use super::MINUTE_MS;
 use sallyport_protocol::AccountId;
@@ -17,9 +17,8 @@ use std::collections::BTreeMap;
 pub const DEFAULT_TEAM_ROLES: [&str; 4] = ["peer", "clinician", "chaplain", "lead"];
 /// Longest team role name, in bytes.
 pub const MAX_ROLE_LEN: usize = 32;
-/// Most responders a policy may ask for, and most tiers a team may have.
+/// Most responders a policy may ask for.
 pub const MAX_RESPONDERS: u32 = 100;
-pub const MAX_TIERS: u8 = 5;
 
 /// A team role, such as `peer` or `clinician`: 1–32 bytes of lowercase ASCII letters, digits,
 /// `-` and `_`, starting with a letter, so it can be a key in a policy, a label on a screen and
