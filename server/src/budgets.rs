@@ -328,9 +328,13 @@ mod tests {
             assert_eq!(b.send(device, &to, 1, i as i64), SendBudget::Allowed, "a new pair starts at 0 (device {i})");
         }
         assert_eq!(b.shares.lock().unwrap().cells.len(), cells);
-        // The shares still hold: a pair's count is never below what it sent.
+        // The shares still hold: a pair's count is never below what it sent. A count-min sketch
+        // may count more than a new pair sent (its cells are shared with other pairs): by at
+        // most the fullest cell, here a few, so the pair gets exactly its share less that.
         let (sender, victim) = (devices[7], MailboxId::random());
-        for n in 0..share {
+        let already = u32::from(b.shares.lock().unwrap().count(b.pair_hash(&sender, &victim)));
+        assert!(already < 20, "a new pair starts near 0 even in a busy sketch (counted {already})");
+        for n in already..share {
             assert_eq!(b.send(&sender, &[victim], 1, 2_000), SendBudget::Allowed, "message {n}");
         }
         assert_eq!(b.send(&sender, &[victim], 1, 2_001), SendBudget::ShareSpent(vec![victim]));
