@@ -10,6 +10,7 @@ pub mod ids;
 pub mod rest;
 pub mod roster;
 pub mod support;
+pub mod teams;
 
 pub use error::ErrorCode;
 pub use frames::{ClientFrame, ServerFrame, decode_client_frame};

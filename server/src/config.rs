@@ -84,6 +84,11 @@ pub struct ServeConfig {
     #[arg(long, env = "SALLYPORT_UNLINKED_MAILBOX_IDLE_DAYS", default_value_t = 30, value_parser = clap::value_parser!(u32).range(1..))]
     pub unlinked_mailbox_idle_days: u32,
 
+    /// The roles a crisis-response team member may have (comma-separated; 1–32 lowercase letters,
+    /// digits, `-` or `_`, starting with a letter). Quorum policies name them.
+    #[arg(long = "team-roles", env = "SALLYPORT_TEAM_ROLES", value_delimiter = ',', default_value = "peer,clinician,chaplain,lead")]
+    pub team_roles: Vec<String>,
+
     /// Milliseconds between expiry sweeps (tests shorten it).
     #[arg(long, hide = true, default_value_t = 60_000, value_parser = clap::value_parser!(u64).range(10..))]
     pub expiry_sweep_interval_ms: u64,
@@ -442,3 +447,4 @@ mod tests {
         assert!(parse_duration("").is_err());
     }
 }
+

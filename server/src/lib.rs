@@ -40,6 +40,22 @@ const FIRST_ADMIN_SETTING: &str = "first_admin_link";
 /// How long shutdown waits for queued writes to commit before giving up.
 const DRAIN_TIMEOUT: Duration = Duration::from_secs(30);
 
+/// `--team-roles`, checked: each 1–32 lowercase letters, digits, `-` or `_`, starting with a
+/// letter; no repeats.
+fn team_roles(names: &[String]) -> anyhow::Result<Vec<domain::paging::TeamRole>> {
+    let mut roles = Vec::new();
+    for name in names {
+        let role = domain::paging::TeamRole::parse(name.trim()).with_context(|| {
+            format!("--team-roles: {name:?} is not a team role (1-32 lowercase letters, digits, '-' or '_', starting with a letter)")
+        })?;
+        if !roles.contains(&role) {
+            roles.push(role);
+        }
+    }
+    anyhow::ensure!(!roles.is_empty(), "--team-roles must name at least one role");
+    Ok(roles)
+}
+
 /// Serves one node on `listener` until `shutdown` resolves, then stops taking connections, lets
 /// sessions answer their in-flight sends, commits everything queued, and closes the database.
 pub async fn run(
@@ -51,6 +67,7 @@ pub async fn run(
     let public_url = config.public_url_for(bound);
     let database_url = config.database.url()?;
     let web_dir = http::web::resolve_dir(config.web_dir.as_deref())?;
+    let team_roles = team_roles(&config.team_roles)?;
     let store = store::connect(&database_url).await.context("opening the database")?;
     let clock = Clock::with_offset_file(config.clock_offset_file.clone());
     tracing::info!(backend = store.backend(), "database ready");
@@ -154,7 +171,11 @@ pub async fn run(
     };
     let metrics_for_listener = metrics.clone();
     let state = AppState {
-        settings: Arc::new(Settings { origin, public_url }),
+        settings: Arc::new(Settings {
+            origin,
+            public_url,
+            team_roles,
+        }),
         store: store.clone(),
         clock,
         metrics,

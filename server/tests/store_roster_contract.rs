@@ -62,6 +62,7 @@ async fn supporter(store: &Arc<dyn Store>, name: &str) -> AccountId {
 fn rotation(id: &str, members: Vec<AccountId>) -> Rotation {
     Rotation {
         id: id.into(),
+        team: "peer-support".into(),
         name: format!("rotation {id}"),
         members,
         handoff: NaiveTime::from_hms_opt(8, 0, 0).unwrap(),
@@ -144,22 +145,22 @@ async fn rotations_keep_member_order_and_are_replaced_whole(store: Arc<dyn Store
     let (outsider, _) = account(&store, "Outsider", vec![Role::Staff]).await;
     let r = rotation("r1", vec![c, a, b, a]);
     store.put_rotation(&r).await.unwrap();
-    assert_eq!(store.roster().await.unwrap().rotations, vec![r.clone()], "read back exactly, order and repeats kept");
+    assert_eq!(store.roster().await.unwrap().schedule.rotations, vec![r.clone()], "read back exactly, order and repeats kept");
 
     let mut changed = rotation("r1", vec![b, c]);
     changed.name = "Nights".into();
     changed.period_days = 1;
     changed.time_zone = "Europe/London".parse().unwrap();
     store.put_rotation(&changed).await.unwrap();
-    assert_eq!(store.roster().await.unwrap().rotations, vec![changed.clone()]);
+    assert_eq!(store.roster().await.unwrap().schedule.rotations, vec![changed.clone()]);
 
     let err = store.put_rotation(&rotation("r1", vec![a, outsider])).await.unwrap_err();
     assert!(matches!(err, StoreError::Conflict(Conflict::NotOnRoster)), "{err:?}");
-    assert_eq!(store.roster().await.unwrap().rotations, vec![changed], "nothing stored");
+    assert_eq!(store.roster().await.unwrap().schedule.rotations, vec![changed], "nothing stored");
 
     assert!(store.delete_rotation("r1").await.unwrap());
     assert!(!store.delete_rotation("r1").await.unwrap());
-    assert!(store.roster().await.unwrap().rotations.is_empty());
+    assert!(store.roster().await.unwrap().schedule.rotations.is_empty());
 }
 
 async fn overrides_need_a_rotation_and_a_supporter(store: Arc<dyn Store>) {
@@ -179,10 +180,10 @@ async fn overrides_need_a_rotation_and_a_supporter(store: Arc<dyn Store>) {
     let err = store.add_override(&o("o0", "r1", outsider)).await.unwrap_err();
     assert!(matches!(err, StoreError::Conflict(Conflict::NotOnRoster)), "{err:?}");
     store.add_override(&o("o1", "r1", a)).await.unwrap();
-    assert_eq!(store.roster().await.unwrap().overrides, vec![o("o1", "r1", a)]);
+    assert_eq!(store.roster().await.unwrap().schedule.overrides, vec![o("o1", "r1", a)]);
     assert!(store.delete_override("o1").await.unwrap());
     assert!(!store.delete_override("o1").await.unwrap());
-    assert!(store.roster().await.unwrap().overrides.is_empty());
+    assert!(store.roster().await.unwrap().schedule.overrides.is_empty());
 }
 
 async fn a_swap_is_answered_once_even_concurrently(store: Arc<dyn Store>) {
@@ -195,7 +196,7 @@ async fn a_swap_is_answered_once_even_concurrently(store: Arc<dyn Store>) {
     let err = store.add_swap(&swap("s0", "nope", a, b)).await.unwrap_err();
     assert!(matches!(err, StoreError::NotFound), "{err:?}");
     store.add_swap(&swap("s1", "r1", a, b)).await.unwrap();
-    assert_eq!(store.roster().await.unwrap().swaps, vec![swap("s1", "r1", a, b)]);
+    assert_eq!(store.roster().await.unwrap().schedule.swaps, vec![swap("s1", "r1", a, b)]);
 
     let err = store.answer_swap("nope", SwapStatus::Accepted, NOW).await.unwrap_err();
     assert!(matches!(err, StoreError::NotFound), "{err:?}");
@@ -205,7 +206,7 @@ async fn a_swap_is_answered_once_even_concurrently(store: Arc<dyn Store>) {
     let cancel = tokio::spawn(async move { s2.answer_swap("s1", SwapStatus::Cancelled, NOW + 2).await.unwrap() });
     let (accepted, cancelled) = (accept.await.unwrap(), cancel.await.unwrap());
     assert!(accepted != cancelled, "exactly one answer wins: accepted {accepted}, cancelled {cancelled}");
-    let stored = store.roster().await.unwrap().swaps.remove(0);
+    let stored = store.roster().await.unwrap().schedule.swaps.remove(0);
     let (status, at) = if accepted { (SwapStatus::Accepted, NOW + 1) } else { (SwapStatus::Cancelled, NOW + 2) };
     assert_eq!((stored.status, stored.answered_at), (status, Some(at)));
     assert!(!store.answer_swap("s1", SwapStatus::Declined, NOW + 3).await.unwrap(), "answered already");
@@ -227,8 +228,8 @@ async fn removal_takes_a_supporter_off_every_rotation_with_their_overrides_and_s
     let roster = store.roster().await.unwrap();
     assert_eq!(roster.rotation("r1").unwrap().members, vec![a, c], "the others keep their order");
     assert!(roster.rotation("r2").unwrap().members.is_empty());
-    assert_eq!(roster.overrides.iter().map(|o| o.id.as_str()).collect::<Vec<_>>(), vec!["oc"]);
-    assert_eq!(roster.swaps.iter().map(|s| s.id.as_str()).collect::<Vec<_>>(), vec!["s-ca"]);
+    assert_eq!(roster.schedule.overrides.iter().map(|o| o.id.as_str()).collect::<Vec<_>>(), vec!["oc"]);
+    assert_eq!(roster.schedule.swaps.iter().map(|s| s.id.as_str()).collect::<Vec<_>>(), vec!["s-ca"]);
     assert!(roster.supporter(&b).is_none());
     // Back on the roster later: a fresh record with no training.
     assert!(store.add_peer_supporter(&b, NOW + DAY).await.unwrap());
@@ -247,9 +248,9 @@ async fn deleting_a_rotation_deletes_its_overrides_and_swaps(store: Arc<dyn Stor
     store.add_swap(&swap("s1", "r1", a, b)).await.unwrap();
     assert!(store.delete_rotation("r1").await.unwrap());
     let roster = store.roster().await.unwrap();
-    assert_eq!(roster.rotations.iter().map(|r| r.id.as_str()).collect::<Vec<_>>(), vec!["r2"]);
-    assert_eq!(roster.overrides.iter().map(|o| o.id.as_str()).collect::<Vec<_>>(), vec!["o2"]);
-    assert!(roster.swaps.is_empty());
+    assert_eq!(roster.schedule.rotations.iter().map(|r| r.id.as_str()).collect::<Vec<_>>(), vec!["r2"]);
+    assert_eq!(roster.schedule.overrides.iter().map(|o| o.id.as_str()).collect::<Vec<_>>(), vec!["o2"]);
+    assert!(roster.schedule.swaps.is_empty());
     assert_eq!(roster.supporters.len(), 2, "the supporters stay");
 }
 

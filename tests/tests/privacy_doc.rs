@@ -3,7 +3,8 @@
 
 use sallyport_e2e::workspace_root;
 
-/// `(table, column)` of every CREATE TABLE and ALTER TABLE … ADD COLUMN in `sql`.
+/// `(table, column)` of every CREATE TABLE and ALTER TABLE … ADD COLUMN in `sql`, under the name
+/// the table has at the end (a table rebuilt as `x_new` and renamed to `x` is `x`).
 fn columns(sql: &str) -> Vec<(String, String)> {
     let sql: String = sql.lines().map(|l| l.split("--").next().unwrap_or("")).collect::<Vec<_>>().join("\n");
     let mut out = Vec::new();
@@ -34,11 +35,20 @@ fn columns(sql: &str) -> Vec<(String, String)> {
         }
         at = end;
     }
+    let mut renames = Vec::new();
     for line in sql.lines() {
         let words: Vec<&str> = line.split_whitespace().collect();
         if words.len() >= 6 && words[0].eq_ignore_ascii_case("ALTER") && words[3].eq_ignore_ascii_case("ADD") {
-            let column = if words[4].eq_ignore_ascii_case("COLUMN") { words[5] } else { words[4] };
-            out.push((words[2].to_owned(), column.to_owned()));
+            let column = if words[4].eq_ignore_ascii_case("COLUMN") { words[5..].join(" ") } else { words[4..].join(" ") };
+            out.extend(column_of(words[2], &column));
+        }
+        if words.len() >= 6 && words[0].eq_ignore_ascii_case("ALTER") && words[3].eq_ignore_ascii_case("RENAME") && words[4].eq_ignore_ascii_case("TO") {
+            renames.push((words[2].to_owned(), words[5].trim_end_matches(';').to_owned()));
+        }
+    }
+    for (from, to) in renames {
+        for (table, _) in out.iter_mut().filter(|(table, _)| *table == from) {
+            table.clone_from(&to);
         }
     }
     out
@@ -78,4 +88,6 @@ fn privacy_doc_names_every_column_of_every_migration() {
 fn the_parser_reads_columns_and_skips_constraints() {
     let sql = "-- c\nCREATE TABLE t (\n a BLOB PRIMARY KEY, -- x, y\n b TEXT CHECK (b IN ('p', 'q')),\n PRIMARY KEY (a, b)\n) STRICT;\nALTER TABLE t ADD COLUMN c INTEGER;";
     assert_eq!(columns(sql), [("t", "a"), ("t", "b"), ("t", "c")].map(|(t, c)| (t.to_owned(), c.to_owned())));
+    let rebuilt = "CREATE TABLE u_new (a TEXT, FOREIGN KEY (a) REFERENCES v (id));\nALTER TABLE u ADD UNIQUE (a);\nALTER TABLE u ADD FOREIGN KEY (a) REFERENCES v (id);\nALTER TABLE u_new RENAME TO u;";
+    assert_eq!(columns(rebuilt), [("u".to_owned(), "a".to_owned())], "rebuilt tables by their final name; constraints are not columns");
 }

@@ -12,6 +12,7 @@ pub mod schedule;
 pub mod secrets;
 pub mod signatures;
 pub mod support;
+pub mod teams;
 
 /// Milliseconds in a minute, an hour and a day.
 pub const MINUTE_MS: i64 = 60_000;

@@ -11,6 +11,7 @@
 
 use super::MINUTE_MS;
 use sallyport_protocol::AccountId;
+use sallyport_protocol::teams::PolicyBody;
 use std::collections::BTreeMap;
 
 /// The roles a team member may have unless the administrator configures others.
@@ -62,6 +63,43 @@ impl Default for QuorumPolicy {
             at_least: BTreeMap::from([(role("peer"), 1), (role("clinician"), 1)]),
             repeat_every_ms: 3 * MINUTE_MS,
             escalate_after_ms: 10 * MINUTE_MS,
+        }
+    }
+}
+
+impl QuorumPolicy {
+    /// The policy a request describes, checked; `Err` names what is wrong. Roles must be among
+    /// `roles` (the server's team roles).
+    pub fn from_body(body: &PolicyBody, roles: &[TeamRole]) -> Result<QuorumPolicy, String> {
+        let mut at_least = BTreeMap::new();
+        for (name, &n) in &body.at_least {
+            let role = TeamRole::parse(name).filter(|r| roles.contains(r)).ok_or_else(|| {
+                format!("at_least names an unknown team role; the roles are {}", roles.iter().map(TeamRole::as_str).collect::<Vec<_>>().join(", "))
+            })?;
+            if n > 0 {
+                at_least.insert(role, n);
+            }
+        }
+        let policy = QuorumPolicy {
+            responders: body.responders,
+            at_least,
+            repeat_every_ms: i64::from(body.repeat_every_minutes) * MINUTE_MS,
+            escalate_after_ms: i64::from(body.escalate_after_minutes) * MINUTE_MS,
+        };
+        policy.check().map_err(|e| match e {
+            PolicyError::Responders => format!("responders must be 1 to {MAX_RESPONDERS}"),
+            PolicyError::QuotasExceedResponders => "the role quotas in at_least add up to more than responders".to_owned(),
+            PolicyError::Interval => "repeat_every_minutes and escalate_after_minutes must be 1 to 1440".to_owned(),
+        })?;
+        Ok(policy)
+    }
+
+    pub fn to_body(&self) -> PolicyBody {
+        PolicyBody {
+            responders: self.responders,
+            at_least: self.at_least.iter().map(|(r, &n)| (r.as_str().to_owned(), n)).collect(),
+            repeat_every_minutes: u32::try_from(self.repeat_every_ms / MINUTE_MS).unwrap_or(u32::MAX),
+            escalate_after_minutes: u32::try_from(self.escalate_after_ms / MINUTE_MS).unwrap_or(u32::MAX),
         }
     }
 }

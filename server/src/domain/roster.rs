@@ -2,7 +2,7 @@
 //! completion and an expiry date) and their own available / busy / off switch. Only supporters
 //! whose training is current may be put on call.
 
-use super::schedule::{Override, Rotation, Swap};
+use super::schedule::{Rotation, Schedule};
 use chrono::{DateTime, NaiveDate};
 use sallyport_protocol::AccountId;
 pub use sallyport_protocol::roster::{Switch, TrainingKind};
@@ -53,13 +53,14 @@ impl Supporter {
     }
 }
 
-/// Everything the schedule is computed from, read in one go (a facility's team is small).
+/// The Peer Support Team's id among teams.
+pub const PEER_SUPPORT_TEAM: &str = "peer-support";
+
+/// The Peer Support Team and its schedule, read in one go (a facility's team is small).
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Roster {
     pub supporters: Vec<Supporter>,
-    pub rotations: Vec<Rotation>,
-    pub overrides: Vec<Override>,
-    pub swaps: Vec<Swap>,
+    pub schedule: Schedule,
 }
 
 impl Roster {
@@ -68,7 +69,7 @@ impl Roster {
     }
 
     pub fn rotation(&self, id: &str) -> Option<&Rotation> {
-        self.rotations.iter().find(|r| r.id == id)
+        self.schedule.rotation(id)
     }
 }
 

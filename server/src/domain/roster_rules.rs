@@ -1,10 +1,12 @@
-//! The rules every change to the roster and schedule must follow, as pure functions of the
-//! roster and an instant: what a rotation, an override, a training record or a swap must look
-//! like, who must be on the roster with current training, and who may answer a swap.
+//! The rules every change to a team's roster and schedule must follow, as pure functions of the
+//! team and an instant: what a rotation, an override, a training record or a swap must look
+//! like, who may be put on call ([`OnCallTeam::eligible`]: for the Peer Support Team, on the
+//! roster with current training; for a crisis team, a member), and who may answer a swap. One set
+//! of rules for every team: only eligibility differs.
 
 use super::names::check_name;
 use super::roster::{Roster, Training, TrainingKind};
-use super::schedule::{self, Override, Rotation, Swap, SwapStatus};
+use super::schedule::{self, Override, Rotation, Schedule, Swap, SwapStatus};
 use super::DAY_MS;
 use chrono::{Datelike as _, NaiveDate, NaiveTime};
 use chrono_tz::Tz;
@@ -56,6 +58,36 @@ pub fn date(value: &str, field: &str) -> Result<NaiveDate, RuleError> {
         .ok_or_else(|| RuleError::Invalid(format!("{field} must be a date YYYY-MM-DD between 1970 and 2200")))
 }
 
+/// A team as the schedule rules see it.
+pub trait OnCallTeam {
+    /// Its id among teams (rotations name it).
+    fn team_id(&self) -> &str;
+    /// Its rotations, overrides and swaps.
+    fn schedule(&self) -> &Schedule;
+    /// Whether `account` is on the team at all.
+    fn has_member(&self, account: &AccountId) -> bool;
+    /// Whether `account` may be put on call at `now`; `who` names them in the error.
+    fn eligible(&self, account: &AccountId, who: &str, now: i64) -> Result<(), RuleError>;
+}
+
+impl OnCallTeam for Roster {
+    fn team_id(&self) -> &str {
+        super::roster::PEER_SUPPORT_TEAM
+    }
+
+    fn schedule(&self) -> &Schedule {
+        &self.schedule
+    }
+
+    fn has_member(&self, account: &AccountId) -> bool {
+        self.supporter(account).is_some()
+    }
+
+    fn eligible(&self, account: &AccountId, who: &str, now: i64) -> Result<(), RuleError> {
+        trained(self, account, who, now)
+    }
+}
+
 /// `account` is on the roster with current training at `now`.
 pub fn trained(roster: &Roster, account: &AccountId, who: &str, now: i64) -> Result<(), RuleError> {
     let supporter = roster.supporter(account).ok_or_else(|| RuleError::NotOnRoster(who.to_owned()))?;
@@ -79,19 +111,19 @@ pub fn training(kind: &str, request: &TrainingRequest) -> Result<Training, RuleE
     Ok(Training { kind, completed_on, expires_on })
 }
 
-/// A new rotation may be added (at most `MAX_ROTATIONS`).
-pub fn room_for_rotation(roster: &Roster) -> Result<(), RuleError> {
-    if roster.rotations.len() >= MAX_ROTATIONS {
+/// A new rotation may be added to `team` (at most `MAX_ROTATIONS`).
+pub fn room_for_rotation(team: &impl OnCallTeam) -> Result<(), RuleError> {
+    if team.schedule().rotations.len() >= MAX_ROTATIONS {
         return Err(RuleError::Invalid(format!("at most {MAX_ROTATIONS} rotations")));
     }
     Ok(())
 }
 
-/// The rotation a request describes. Members not in `already` (the rotation's members before a
-/// replacement) must be on the roster with current training.
+/// The rotation of `team` a request describes. Members not in `already` (the rotation's members
+/// before a replacement) must be eligible.
 pub fn rotation(
     request: RotationRequest,
-    roster: &Roster,
+    team: &impl OnCallTeam,
     already: &[AccountId],
     id: String,
     created_at: i64,
@@ -99,7 +131,7 @@ pub fn rotation(
 ) -> Result<Rotation, RuleError> {
     let name = check_name(&request.name, "name").map_err(RuleError::Invalid)?;
     if request.members.is_empty() || request.members.len() > MAX_MEMBERS {
-        return Err(RuleError::Invalid(format!("members must list 1 to {MAX_MEMBERS} peer supporters")));
+        return Err(RuleError::Invalid(format!("members must list 1 to {MAX_MEMBERS} people")));
     }
     let handoff = NaiveTime::parse_from_str(&request.handoff, "%H:%M")
         .map_err(|_| RuleError::Invalid("handoff must be a local time HH:MM".into()))?;
@@ -119,14 +151,15 @@ pub fn rotation(
         if already.contains(member) || !checked.insert(*member) {
             continue;
         }
-        trained(roster, member, &format!("member {member}"), now)?;
+        team.eligible(member, &format!("member {member}"), now)?;
     }
-    Ok(Rotation { id, name, members: request.members, handoff, time_zone, period_days: request.period_days, start_date, created_at })
+    let team = team.team_id().to_owned();
+    Ok(Rotation { id, team, name, members: request.members, handoff, time_zone, period_days: request.period_days, start_date, created_at })
 }
 
 /// The override a request describes: it ends in the future, starts within a year, lasts at most
-/// 92 days, and covers an existing rotation with a supporter whose training is current.
-pub fn override_of(request: OverrideRequest, roster: &Roster, id: String, now: i64) -> Result<Override, RuleError> {
+/// 92 days, and covers an existing rotation of `team` with someone eligible.
+pub fn override_of(request: OverrideRequest, team: &impl OnCallTeam, id: String, now: i64) -> Result<Override, RuleError> {
     // Both times come from the client: their distance is taken without overflow.
     if request.end <= request.start || request.end.abs_diff(request.start) > MAX_OVERRIDE_MS.unsigned_abs() {
         return Err(RuleError::Invalid("end must be after start, by at most 92 days".into()));
@@ -135,43 +168,46 @@ pub fn override_of(request: OverrideRequest, roster: &Roster, id: String, now: i
         return Err(RuleError::Invalid("an override must end in the future and start within a year".into()));
     }
     let rotation = record_id(&request.rotation, "rotation")?;
-    roster.rotation(&rotation).ok_or(RuleError::NotFound("rotation"))?;
-    trained(roster, &request.account, "the account", now)?;
+    team.schedule().rotation(&rotation).ok_or(RuleError::NotFound("rotation"))?;
+    team.eligible(&request.account, "the account", now)?;
     Ok(Override { id, rotation, account: request.account, start: request.start, end: request.end, created_at: now })
 }
 
-/// The caller's account, if they are on the roster.
-pub fn on_roster(roster: &Roster, caller: &AccountId) -> Result<AccountId, RuleError> {
-    roster.supporter(caller).map(|s| s.account).ok_or(RuleError::CallerNotOnRoster)
+/// The caller's account, if they are on the team.
+pub fn on_roster(team: &impl OnCallTeam, caller: &AccountId) -> Result<AccountId, RuleError> {
+    if team.has_member(caller) { Ok(*caller) } else { Err(RuleError::CallerNotOnRoster) }
 }
 
 /// `start` begins a shift of `rotation` that `who` holds (accepted swaps applied) and that has
 /// not ended at `now`.
-pub fn holds_shift(roster: &Roster, rotation: &Rotation, who: &AccountId, start: i64, now: i64) -> Result<(), RuleError> {
+pub fn holds_shift(schedule: &Schedule, rotation: &Rotation, who: &AccountId, start: i64, now: i64) -> Result<(), RuleError> {
     let k = schedule::period_starting_at(rotation, start);
     let holds = k.is_some_and(|k| {
-        rotation.boundary(k + 1) > now && schedule::assignee(roster, rotation, k).is_some_and(|(a, _)| a == *who)
+        rotation.boundary(k + 1) > now && schedule::assignee(schedule, rotation, k).is_some_and(|(a, _)| a == *who)
     });
     if holds { Ok(()) } else { Err(RuleError::NotAShift) }
 }
 
-/// Both sides of a swap are trained and still hold the shifts they give away.
-pub fn swap_holds(roster: &Roster, swap: &Swap, now: i64) -> Result<(), RuleError> {
-    let rotation = roster.rotation(&swap.rotation).ok_or(RuleError::NotFound("rotation"))?;
+/// Both sides of a swap are eligible and still hold the shifts they give away.
+pub fn swap_holds(team: &impl OnCallTeam, swap: &Swap, now: i64) -> Result<(), RuleError> {
+    let schedule = team.schedule();
+    let rotation = schedule.rotation(&swap.rotation).ok_or(RuleError::NotFound("rotation"))?;
     for who in [swap.proposer, swap.counterpart] {
-        trained(roster, &who, "the other supporter", now)?;
+        team.eligible(&who, "the other supporter", now)?;
     }
-    holds_shift(roster, rotation, &swap.proposer, swap.proposer_shift, now)?;
-    holds_shift(roster, rotation, &swap.counterpart, swap.counterpart_shift, now)
+    holds_shift(schedule, rotation, &swap.proposer, swap.proposer_shift, now)?;
+    holds_shift(schedule, rotation, &swap.counterpart, swap.counterpart_shift, now)
 }
 
 /// The swap `caller` proposes.
-pub fn proposed_swap(request: SwapRequest, roster: &Roster, caller: &AccountId, id: String, now: i64) -> Result<Swap, RuleError> {
-    let me = on_roster(roster, caller)?;
+pub fn proposed_swap(request: SwapRequest, team: &impl OnCallTeam, caller: &AccountId, id: String, now: i64) -> Result<Swap, RuleError> {
+    let me = on_roster(team, caller)?;
     if request.counterpart == me {
-        return Err(RuleError::Invalid("a swap is with another peer supporter".into()));
+        return Err(RuleError::Invalid("a swap is with another member of the team".into()));
     }
-    roster.supporter(&request.counterpart).ok_or_else(|| RuleError::NotOnRoster("the other supporter".into()))?;
+    if !team.has_member(&request.counterpart) {
+        return Err(RuleError::NotOnRoster("the other supporter".into()));
+    }
     let rotation = record_id(&request.rotation, "rotation")?;
     let swap = Swap {
         id,
@@ -184,7 +220,7 @@ pub fn proposed_swap(request: SwapRequest, roster: &Roster, caller: &AccountId, 
         created_at: now,
         answered_at: None,
     };
-    swap_holds(roster, &swap, now)?;
+    swap_holds(team, &swap, now)?;
     Ok(swap)
 }
 
@@ -201,9 +237,9 @@ pub fn swap_answer(answer: &str) -> Result<SwapStatus, RuleError> {
 /// May `caller` move swap `id` to `to` now? Only the counterpart accepts or declines, only the
 /// proposer cancels, only a proposed swap is answered, and an accepted swap must still hold.
 /// Returns the swap as it would be once answered.
-pub fn answered_swap(roster: &Roster, id: &str, caller: &AccountId, to: SwapStatus, now: i64) -> Result<Swap, RuleError> {
-    let me = on_roster(roster, caller)?;
-    let swap = roster.swaps.iter().find(|s| s.id == id).ok_or(RuleError::NotFound("swap"))?;
+pub fn answered_swap(team: &impl OnCallTeam, id: &str, caller: &AccountId, to: SwapStatus, now: i64) -> Result<Swap, RuleError> {
+    let me = on_roster(team, caller)?;
+    let swap = team.schedule().swaps.iter().find(|s| s.id == id).ok_or(RuleError::NotFound("swap"))?;
     let allowed = if to == SwapStatus::Cancelled { swap.proposer == me } else { swap.counterpart == me };
     if !allowed {
         return Err(RuleError::Forbidden(
@@ -214,7 +250,7 @@ pub fn answered_swap(roster: &Roster, id: &str, caller: &AccountId, to: SwapStat
         return Err(RuleError::SwapNotPending);
     }
     if to == SwapStatus::Accepted {
-        swap_holds(roster, swap, now)?;
+        swap_holds(team, swap, now)?;
     }
     Ok(Swap { status: to, answered_at: Some(now), ..swap.clone() })
 }
@@ -253,7 +289,7 @@ mod tests {
         let mut roster = Roster { supporters: vec![trained_supporter(a), trained_supporter(b)], ..Roster::default() };
         roster.supporters.push(Supporter { training: vec![], ..trained_supporter(c) });
         let rotation = rotation(request, &roster, &[], id.clone(), NOW, NOW).unwrap();
-        roster.rotations.push(rotation);
+        roster.schedule.rotations.push(rotation);
         (roster, a, b, c, id)
     }
 
@@ -303,8 +339,8 @@ mod tests {
     fn at_most_max_rotations() {
         let (mut roster, ..) = team();
         assert!(room_for_rotation(&roster).is_ok());
-        let one = roster.rotations[0].clone();
-        roster.rotations = vec![one; MAX_ROTATIONS];
+        let one = roster.schedule.rotations[0].clone();
+        roster.schedule.rotations = vec![one; MAX_ROTATIONS];
         assert!(matches!(room_for_rotation(&roster), Err(RuleError::Invalid(_))));
     }
 
@@ -373,7 +409,7 @@ mod tests {
         let week = 7 * DAY_MS;
         let request = SwapRequest { rotation: id, counterpart: b, my_shift_start: NOW + 2 * week, their_shift_start: NOW + week };
         let swap = proposed_swap(request, &roster, &a, MessageId::random().to_text(), NOW).unwrap();
-        roster.swaps.push(swap.clone());
+        roster.schedule.swaps.push(swap.clone());
         let forbidden = |r: Result<Swap, RuleError>| matches!(r, Err(RuleError::Forbidden(_)));
         assert!(forbidden(answered_swap(&roster, &swap.id, &a, SwapStatus::Accepted, NOW)));
         assert!(forbidden(answered_swap(&roster, &swap.id, &b, SwapStatus::Cancelled, NOW)));
@@ -381,7 +417,7 @@ mod tests {
         let accepted = answered_swap(&roster, &swap.id, &b, SwapStatus::Accepted, NOW + 1).unwrap();
         assert_eq!((accepted.status, accepted.answered_at), (SwapStatus::Accepted, Some(NOW + 1)));
         assert!(answered_swap(&roster, &swap.id, &a, SwapStatus::Cancelled, NOW).is_ok());
-        roster.swaps[0] = accepted;
+        roster.schedule.swaps[0] = accepted;
         assert_eq!(answered_swap(&roster, &swap.id, &b, SwapStatus::Declined, NOW), Err(RuleError::SwapNotPending));
         assert_eq!(answered_swap(&roster, "nope", &b, SwapStatus::Declined, NOW), Err(RuleError::NotFound("swap")));
         assert_eq!(swap_answer("accept"), Ok(SwapStatus::Accepted));
@@ -394,7 +430,7 @@ mod tests {
         let week = 7 * DAY_MS;
         let request = SwapRequest { rotation: id, counterpart: b, my_shift_start: NOW + 2 * week, their_shift_start: NOW + week };
         let swap = proposed_swap(request, &roster, &a, MessageId::random().to_text(), NOW).unwrap();
-        roster.swaps.push(swap.clone());
+        roster.schedule.swaps.push(swap.clone());
         // b's training lapses before b answers.
         roster.supporters[1].training.clear();
         assert!(matches!(

@@ -12,6 +12,7 @@ mod push;
 pub mod replay;
 pub mod state;
 mod support;
+mod teams;
 pub mod web;
 mod ws;
 
@@ -51,6 +52,7 @@ pub fn router(state: AppState, web_dir: Option<PathBuf>, body_timeout: std::time
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
         .merge(support::router())
+        .merge(teams::router())
         .merge(web::router(web_dir))
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .layer(tower_http::timeout::RequestBodyTimeoutLayer::new(body_timeout))

@@ -3,6 +3,7 @@
 
 use super::replay::ReplayGuard;
 use crate::clock::Clock;
+use crate::domain::paging::TeamRole;
 use crate::metrics::Metrics;
 use crate::push::Push;
 use crate::relay::Relay;
@@ -17,6 +18,8 @@ pub struct Settings {
     /// `scheme://host[:port]` that devices sign in every REST request.
     pub origin: String,
     pub public_url: String,
+    /// The roles a crisis team member may have (`--team-roles`).
+    pub team_roles: Vec<TeamRole>,
 }
 
 #[derive(Clone)]

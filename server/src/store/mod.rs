@@ -3,7 +3,7 @@
 //! Times are Unix milliseconds, chosen by the caller (so tests can drive the clock).
 //!
 //! `Store` is the sum of one sub-trait per concern (devices, mailboxes, the queue, KeyPackages,
-//! push subscriptions, settings, wake-ups, the roster, support requests). What both backends run
+//! push subscriptions, settings, wake-ups, the roster, support requests, crisis teams). What both backends run
 //! as written is in `shared_sql` (one text, `$N` placeholders); each backend keeps only what
 //! its database does differently (group commit, KeyPackage claims, multi-node wake-ups).
 
@@ -21,6 +21,7 @@ mod shared_sql;
 mod sql_errors;
 mod sqlite;
 pub mod support;
+pub mod teams;
 pub mod wakeups;
 
 pub use crate::domain::mls::{GroupCheck, GroupMessage};
@@ -35,6 +36,7 @@ pub use roster::RosterStore;
 pub use settings::SettingsStore;
 pub use sqlite::SqliteStore;
 pub use support::SupportStore;
+pub use teams::TeamStore;
 pub use wakeups::{WakeupStore, Wakeup};
 
 use async_trait::async_trait;
@@ -110,6 +112,7 @@ pub trait Store:
     + WakeupStore
     + RosterStore
     + SupportStore
+    + TeamStore
     + Send
     + Sync
     + 'static

@@ -1,5 +1,5 @@
-//! Storage of the peer supporter roster and on-call schedule (`Store::roster()`): who is a peer
-//! supporter, their training and switch, rotations, overrides and swaps. It says nothing about
+//! Storage of the peer supporter roster and of every team's on-call schedule (`Store::roster()`):
+//! who is a peer supporter, their training and switch, rotations, overrides and swaps. It says nothing about
 //! who asked for help. Validation (training current, shifts that exist) is the caller's; the
 //! store keeps references whole: removing a supporter removes their rotation places, overrides
 //! and swaps in the same transaction.
@@ -27,24 +27,29 @@ pub trait RosterStore: Send + Sync {
     /// Records (or replaces) one training of a supporter. `NotFound` if not on the roster.
     async fn set_training(&self, account: &AccountId, training: &Training) -> StoreResult<()>;
 
-    /// Sets a supporter's switch. `NotFound` if not on the roster.
+    /// Sets a person's switch (theirs across teams). `NotFound` if they are on no team.
     async fn set_switch(&self, account: &AccountId, switch: Switch, now: i64) -> StoreResult<()>;
 
-    /// Creates the rotation, or replaces the one with its id (members too).
-    /// `Conflict(NotOnRoster)`, storing nothing, if a member is not on the roster.
+    /// Says a person is inside the perimeter (without their phone) until `until`, or not (`None`).
+    /// `NotFound` if they are on no team.
+    async fn set_inside_until(&self, account: &AccountId, until: Option<i64>, now: i64) -> StoreResult<()>;
+
+    /// Creates the rotation, or replaces the one with its id (members too), in its team.
+    /// `Conflict(NotOnRoster)`, storing nothing, if a member is not on that team; `NotFound` if
+    /// the id belongs to another team's rotation.
     async fn put_rotation(&self, rotation: &Rotation) -> StoreResult<()>;
 
     /// Deletes a rotation with its overrides and swaps; returns whether it existed.
     async fn delete_rotation(&self, id: &str) -> StoreResult<bool>;
 
-    /// `Conflict(NotOnRoster)` if the account is not on the roster; `NotFound` if there is no
-    /// such rotation.
+    /// `Conflict(NotOnRoster)` if the account is not on the rotation's team; `NotFound` if there
+    /// is no such rotation.
     async fn add_override(&self, o: &Override) -> StoreResult<()>;
 
     async fn delete_override(&self, id: &str) -> StoreResult<bool>;
 
-    /// `Conflict(NotOnRoster)` if either party is not on the roster; `NotFound` if there is
-    /// no such rotation.
+    /// `Conflict(NotOnRoster)` if either party is not on the rotation's team; `NotFound` if
+    /// there is no such rotation.
     async fn add_swap(&self, swap: &Swap) -> StoreResult<()>;
 
     /// Moves a swap from `Proposed` to `to` at `now`, atomically; returns `false` if it is not

@@ -9,7 +9,11 @@ use super::{Conflict, Hash32, StoreError, StoreResult};
 use crate::domain::DAY_MS;
 use crate::domain::roles;
 use crate::domain::roster::{Roster, Supporter, Switch, Training, TrainingKind};
-use crate::domain::schedule::{Override, Rotation, Swap, SwapStatus};
+use crate::domain::paging::{QuorumPolicy, TeamRole};
+use crate::domain::schedule::{Override, Rotation, Schedule, Swap, SwapStatus};
+use crate::domain::teams::{Availability, CrisisTeam, Member, Teams};
+use sallyport_protocol::teams::PolicyBody;
+use std::collections::BTreeMap;
 use chrono::{NaiveDate, NaiveTime};
 use sallyport_protocol::rest::Role;
 use sallyport_protocol::support::Urgency;
@@ -177,19 +181,24 @@ pub fn request_record(row: RequestRow) -> StoreResult<SupportRequestRecord> {
 
 pub type SupporterRow = (Vec<u8>, String, i64, i64);
 pub type TrainingRow = (Vec<u8>, String, String, String);
-pub type RotationRow = (String, String, String, String, i64, String, i64);
+pub type RotationRow = (String, String, String, String, String, i64, String, i64);
 pub type MemberRow = (String, Vec<u8>);
 pub type OverrideRow = (String, String, Vec<u8>, i64, i64, i64);
 pub type SwapRow = (String, String, Vec<u8>, Vec<u8>, i64, i64, String, i64, Option<i64>);
+
+/// A schedule's tables (of one team or several), read in one snapshot.
+pub struct ScheduleRows {
+    pub rotations: Vec<RotationRow>,
+    pub members: Vec<MemberRow>,
+    pub overrides: Vec<OverrideRow>,
+    pub swaps: Vec<SwapRow>,
+}
 
 /// The roster's tables, read in one snapshot.
 pub struct RosterRows {
     pub supporters: Vec<SupporterRow>,
     pub training: Vec<TrainingRow>,
-    pub rotations: Vec<RotationRow>,
-    pub members: Vec<MemberRow>,
-    pub overrides: Vec<OverrideRow>,
-    pub swaps: Vec<SwapRow>,
+    pub schedule: ScheduleRows,
 }
 
 pub fn date(text: &str) -> StoreResult<NaiveDate> {
@@ -206,6 +215,112 @@ pub fn time_text(time: NaiveTime) -> String {
 
 fn account(bytes: &[u8]) -> StoreResult<AccountId> {
     id_from(bytes, AccountId::from_slice)
+}
+
+pub fn assemble_schedule(rows: ScheduleRows) -> StoreResult<Schedule> {
+    let mut schedule = Schedule::default();
+    let mut member_lists: HashMap<String, Vec<AccountId>> = HashMap::new();
+    for (rotation, id) in rows.members {
+        member_lists.entry(rotation).or_default().push(account(&id)?);
+    }
+    for (id, team, name, handoff, zone, period_days, start_date, created_at) in rows.rotations {
+        schedule.rotations.push(Rotation {
+            members: member_lists.remove(&id).unwrap_or_default(),
+            id,
+            team,
+            name,
+            handoff: NaiveTime::parse_from_str(&handoff, "%H:%M").map_err(|_| corrupt("hand-off time"))?,
+            time_zone: zone.parse().map_err(|_| corrupt("time zone"))?,
+            period_days: u32::try_from(period_days).map_err(|_| corrupt("period"))?,
+            start_date: date(&start_date)?,
+            created_at,
+        });
+    }
+    for (id, rotation, who, start, end, created_at) in rows.overrides {
+        schedule.overrides.push(Override { id, rotation, account: account(&who)?, start, end, created_at });
+    }
+    for (id, rotation, proposer, counterpart, proposer_shift, counterpart_shift, status, created_at, answered_at) in rows.swaps {
+        schedule.swaps.push(Swap {
+            id,
+            rotation,
+            proposer: account(&proposer)?,
+            counterpart: account(&counterpart)?,
+            proposer_shift,
+            counterpart_shift,
+            status: SwapStatus::parse(&status).ok_or_else(|| corrupt("swap status"))?,
+            created_at,
+            answered_at,
+        });
+    }
+    Ok(schedule)
+}
+
+// ---- crisis teams
+
+pub type TeamRow = (String, String, Option<String>, i64);
+pub type TeamMemberRow = (String, Vec<u8>, i64, String, i64);
+pub type SwitchRow = (Vec<u8>, String, i64, Option<i64>);
+
+pub fn availability((id, switch, switch_at, inside_until): SwitchRow) -> StoreResult<(AccountId, Availability)> {
+    let switch = Switch::parse(&switch).ok_or_else(|| corrupt("switch"))?;
+    Ok((account(&id)?, Availability { switch, switch_at, inside_until }))
+}
+
+/// A quorum policy as stored: the JSON of its protocol body.
+pub fn policy_text(policy: &QuorumPolicy) -> String {
+    serde_json::to_string(&policy.to_body()).unwrap_or_default()
+}
+
+fn policy(text: Option<&str>) -> StoreResult<QuorumPolicy> {
+    let Some(text) = text else { return Ok(QuorumPolicy::default()) };
+    let body: PolicyBody = serde_json::from_str(text).map_err(|_| corrupt("team policy"))?;
+    // Stored policies were checked when set; the roles are whatever they named then.
+    let roles: Vec<TeamRole> = body.at_least.keys().filter_map(|r| TeamRole::parse(r)).collect();
+    QuorumPolicy::from_body(&body, &roles).map_err(|_| corrupt("team policy"))
+}
+
+pub fn assemble_teams(
+    teams: Vec<TeamRow>,
+    members: Vec<TeamMemberRow>,
+    switches: Vec<SwitchRow>,
+    schedule: Schedule,
+) -> StoreResult<Teams> {
+    let mut availability = BTreeMap::new();
+    for row in switches {
+        let (who, a) = self::availability(row)?;
+        availability.insert(who, a);
+    }
+    let mut out = Teams::default();
+    for (id, name, policy_json, created_at) in teams {
+        let team_schedule = schedule.of_team(&id);
+        out.teams.push(CrisisTeam {
+            id,
+            name,
+            policy: policy(policy_json.as_deref())?,
+            members: Vec::new(),
+            schedule: team_schedule,
+            availability: BTreeMap::new(),
+            created_at,
+        });
+    }
+    for (team, id, tier, role, added_at) in members {
+        let member = Member {
+            account: account(&id)?,
+            tier: u8::try_from(tier).map_err(|_| corrupt("tier"))?,
+            role: TeamRole::parse(&role).ok_or_else(|| corrupt("team role"))?,
+            added_at,
+        };
+        if let Some(t) = out.teams.iter_mut().find(|t| t.id == team) {
+            if let Some(a) = availability.get(&member.account) {
+                t.availability.insert(member.account, *a);
+            }
+            t.members.push(member);
+        }
+    }
+    for t in &mut out.teams {
+        t.sort_members();
+    }
+    Ok(out)
 }
 
 pub fn assemble_roster(rows: RosterRows) -> StoreResult<Roster> {
@@ -231,38 +346,7 @@ pub fn assemble_roster(rows: RosterRows) -> StoreResult<Roster> {
             training,
         });
     }
-    let mut member_lists: HashMap<String, Vec<AccountId>> = HashMap::new();
-    for (rotation, id) in rows.members {
-        member_lists.entry(rotation).or_default().push(account(&id)?);
-    }
-    for (id, name, handoff, zone, period_days, start_date, created_at) in rows.rotations {
-        roster.rotations.push(Rotation {
-            members: member_lists.remove(&id).unwrap_or_default(),
-            id,
-            name,
-            handoff: NaiveTime::parse_from_str(&handoff, "%H:%M").map_err(|_| corrupt("hand-off time"))?,
-            time_zone: zone.parse().map_err(|_| corrupt("time zone"))?,
-            period_days: u32::try_from(period_days).map_err(|_| corrupt("period"))?,
-            start_date: date(&start_date)?,
-            created_at,
-        });
-    }
-    for (id, rotation, who, start, end, created_at) in rows.overrides {
-        roster.overrides.push(Override { id, rotation, account: account(&who)?, start, end, created_at });
-    }
-    for (id, rotation, proposer, counterpart, proposer_shift, counterpart_shift, status, created_at, answered_at) in rows.swaps {
-        roster.swaps.push(Swap {
-            id,
-            rotation,
-            proposer: account(&proposer)?,
-            counterpart: account(&counterpart)?,
-            proposer_shift,
-            counterpart_shift,
-            status: SwapStatus::parse(&status).ok_or_else(|| corrupt("swap status"))?,
-            created_at,
-            answered_at,
-        });
-    }
+    roster.schedule = assemble_schedule(rows.schedule)?;
     Ok(roster)
 }
 

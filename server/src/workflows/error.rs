@@ -89,6 +89,14 @@ impl WorkflowError {
     }
 
     /// `name` cannot be put on call: these kinds of training are missing or lapsed.
+    pub fn not_on_team(who: &str) -> WorkflowError {
+        WorkflowError::NotOnRoster { caller: false, message: Some(format!("{who} is not a member of the team")) }
+    }
+
+    pub fn caller_not_on_team() -> WorkflowError {
+        WorkflowError::NotOnRoster { caller: true, message: Some("you are not on a team".into()) }
+    }
+
     pub fn training_not_current(name: &str, gaps: &[TrainingKind]) -> WorkflowError {
         let gaps: Vec<&str> = gaps.iter().map(|k| k.as_str()).collect();
         WorkflowError::TrainingNotCurrent {

@@ -1,8 +1,10 @@
-//! The on-call schedule as pure functions: rotation periods whose boundaries are a local hand-off
-//! time in the rotation's IANA zone (DST included), accepted swaps, then overrides on top. No I/O:
-//! everything takes the roster and an instant (Unix ms), so tests drive time freely.
+//! The on-call schedule as pure functions, one for every team (the Peer Support Team and each
+//! crisis-response team): rotation periods whose boundaries are a local hand-off time in the
+//! rotation's IANA zone (DST included), accepted swaps, then overrides on top. No I/O: everything
+//! takes a [`Schedule`] and an instant (Unix ms), so tests drive time freely.
 
 use super::roster::{Roster, Supporter, Switch};
+
 use chrono::offset::LocalResult;
 use chrono::{NaiveDate, NaiveDateTime, NaiveTime, Offset as _, TimeDelta, TimeZone as _};
 use chrono_tz::Tz;
@@ -18,6 +20,8 @@ const MAX_PERIODS: i64 = 5_000;
 #[derive(Debug, Clone, PartialEq)]
 pub struct Rotation {
     pub id: String,
+    /// The team whose members it rotates (`peer-support` or a crisis team's id).
+    pub team: String,
     pub name: String,
     pub members: Vec<AccountId>,
     pub handoff: NaiveTime,
@@ -52,6 +56,32 @@ pub struct Swap {
     pub status: SwapStatus,
     pub created_at: i64,
     pub answered_at: Option<i64>,
+}
+
+/// Rotations, overrides and swaps: of one team, or of several (each rotation names its team;
+/// overrides and swaps name their rotation).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Schedule {
+    pub rotations: Vec<Rotation>,
+    pub overrides: Vec<Override>,
+    pub swaps: Vec<Swap>,
+}
+
+impl Schedule {
+    pub fn rotation(&self, id: &str) -> Option<&Rotation> {
+        self.rotations.iter().find(|r| r.id == id)
+    }
+
+    /// The part of the schedule that belongs to `team`.
+    pub fn of_team(&self, team: &str) -> Schedule {
+        let rotations: Vec<Rotation> = self.rotations.iter().filter(|r| r.team == team).cloned().collect();
+        let ours = |rotation: &str| rotations.iter().any(|r| r.id == rotation);
+        Schedule {
+            overrides: self.overrides.iter().filter(|o| ours(&o.rotation)).cloned().collect(),
+            swaps: self.swaps.iter().filter(|s| ours(&s.rotation)).cloned().collect(),
+            rotations,
+        }
+    }
 }
 
 /// A stretch `[start, end)` of one rotation held by `account`.
@@ -127,19 +157,19 @@ impl Rotation {
 }
 
 /// Accepted swaps of `rotation`, in the order they were accepted.
-fn accepted_swaps<'a>(roster: &'a Roster, rotation: &str) -> Vec<&'a Swap> {
+fn accepted_swaps<'a>(schedule: &'a Schedule, rotation: &str) -> Vec<&'a Swap> {
     let mut swaps: Vec<&Swap> =
-        roster.swaps.iter().filter(|s| s.rotation == rotation && s.status == SwapStatus::Accepted).collect();
+        schedule.swaps.iter().filter(|s| s.rotation == rotation && s.status == SwapStatus::Accepted).collect();
     swaps.sort_by_key(|s| (s.answered_at.unwrap_or(s.created_at), s.created_at));
     swaps
 }
 
 /// Who holds period `k` of `rotation` after accepted swaps (but before overrides), and how.
-pub fn assignee(roster: &Roster, rotation: &Rotation, k: i64) -> Option<(AccountId, Source)> {
+pub fn assignee(schedule: &Schedule, rotation: &Rotation, k: i64) -> Option<(AccountId, Source)> {
     let start = rotation.boundary(k);
     let mut who = rotation.scheduled(k)?;
     let mut source = Source::Rotation;
-    for swap in accepted_swaps(roster, &rotation.id) {
+    for swap in accepted_swaps(schedule, &rotation.id) {
         if swap.proposer_shift == start && who == swap.proposer {
             who = swap.counterpart;
             source = Source::Swap;
@@ -157,8 +187,8 @@ pub fn period_starting_at(rotation: &Rotation, start: i64) -> Option<i64> {
 }
 
 /// Who holds `rotation` at instant `t`, overrides included.
-pub fn holder_at(roster: &Roster, rotation: &Rotation, t: i64) -> Option<AccountId> {
-    let covering = roster
+pub fn holder_at(schedule: &Schedule, rotation: &Rotation, t: i64) -> Option<AccountId> {
+    let covering = schedule
         .overrides
         .iter()
         .filter(|o| o.rotation == rotation.id && o.start <= t && t < o.end)
@@ -166,7 +196,7 @@ pub fn holder_at(roster: &Roster, rotation: &Rotation, t: i64) -> Option<Account
     if let Some(o) = covering {
         return Some(o.account);
     }
-    assignee(roster, rotation, rotation.period_at(t)?).map(|(who, _)| who)
+    assignee(schedule, rotation, rotation.period_at(t)?).map(|(who, _)| who)
 }
 
 /// `[start, end)` of one period and who holds it (before overrides); `None`: nobody.
@@ -175,7 +205,7 @@ type Piece = (i64, i64, Option<(AccountId, Source)>);
 /// The stretches of `rotation` from the shift holding `from` up to `to` (whole shifts: the first
 /// may begin before `from`), after swaps and overrides. A shift split by an override gives
 /// several stretches; consecutive shifts of one person stay separate.
-pub fn segments(roster: &Roster, rotation: &Rotation, from: i64, to: i64) -> Vec<Segment> {
+pub fn segments(schedule: &Schedule, rotation: &Rotation, from: i64, to: i64) -> Vec<Segment> {
     // Base pieces: each period with its holder; before the start, nobody.
     let mut base: Vec<Piece> = Vec::new();
     let first = rotation.boundary(0);
@@ -191,10 +221,10 @@ pub fn segments(roster: &Roster, rotation: &Rotation, from: i64, to: i64) -> Vec
         if start >= to {
             break;
         }
-        base.push((start, rotation.boundary(k + 1), assignee(roster, rotation, k)));
+        base.push((start, rotation.boundary(k + 1), assignee(schedule, rotation, k)));
     }
 
-    let overrides: Vec<_> = roster.overrides.iter().filter(|o| o.rotation == rotation.id).collect();
+    let overrides: Vec<_> = schedule.overrides.iter().filter(|o| o.rotation == rotation.id).collect();
     let mut out: Vec<Segment> = Vec::new();
     // What each output segment came from: a base piece (by index) or an override (by id); only
     // adjacent stretches of one origin merge, so consecutive shifts of one person stay apart.
@@ -230,10 +260,10 @@ pub fn segments(roster: &Roster, rotation: &Rotation, from: i64, to: i64) -> Vec
     out
 }
 
-/// Everyone who holds some rotation at `now` (after swaps and overrides), whatever their switch
-/// or training; sorted, without repeats.
-pub fn holders_at(roster: &Roster, now: i64) -> Vec<AccountId> {
-    let mut who: Vec<AccountId> = roster.rotations.iter().filter_map(|r| holder_at(roster, r, now)).collect();
+/// Everyone who holds some rotation of `schedule` at `now` (after swaps and overrides), whatever
+/// their switch or training; sorted, without repeats.
+pub fn holders_at(schedule: &Schedule, now: i64) -> Vec<AccountId> {
+    let mut who: Vec<AccountId> = schedule.rotations.iter().filter_map(|r| holder_at(schedule, r, now)).collect();
     who.sort();
     who.dedup();
     who
@@ -247,7 +277,7 @@ pub fn reachable(supporter: &Supporter, now: i64) -> bool {
 /// Peer supporters on call at `now`: holding a rotation (swaps and overrides applied), on the
 /// roster, with current training and their switch at `available`. Sorted.
 pub fn on_call_at(roster: &Roster, now: i64) -> Vec<AccountId> {
-    holders_at(roster, now)
+    holders_at(&roster.schedule, now)
         .into_iter()
         .filter(|a| roster.supporter(a).is_some_and(|s| reachable(s, now)))
         .collect()
@@ -255,17 +285,17 @@ pub fn on_call_at(roster: &Roster, now: i64) -> Vec<AccountId> {
 
 /// The next `limit` stretches `account` holds that have not ended by `now`, across rotations,
 /// by start time.
-pub fn next_shifts(roster: &Roster, account: &AccountId, now: i64, limit: usize) -> Vec<Segment> {
+pub fn next_shifts(schedule: &Schedule, account: &AccountId, now: i64, limit: usize) -> Vec<Segment> {
     let mut found = Vec::new();
-    for rotation in &roster.rotations {
+    for rotation in &schedule.rotations {
         let len = rotation.members.len().max(1) as i64;
         let periods = (limit as i64).saturating_mul(len).saturating_add(1).min(MAX_PERIODS);
         let from_k = rotation.period_at(now).unwrap_or(0);
         let mut to = rotation.boundary(from_k + periods).max(now);
-        for o in roster.overrides.iter().filter(|o| o.rotation == rotation.id && o.account == *account) {
+        for o in schedule.overrides.iter().filter(|o| o.rotation == rotation.id && o.account == *account) {
             to = to.max(o.end);
         }
-        found.extend(segments(roster, rotation, now, to).into_iter().filter(|s| s.account == *account && s.end > now));
+        found.extend(segments(schedule, rotation, now, to).into_iter().filter(|s| s.account == *account && s.end > now));
     }
     found.sort_by_key(|s| (s.start, s.end));
     found.truncate(limit);

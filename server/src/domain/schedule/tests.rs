@@ -35,6 +35,7 @@ fn supporter(account: AccountId) -> Supporter {
 fn rotation(members: &[AccountId], tz: Tz, handoff: (u32, u32), period_days: u32, start: (i32, u32, u32)) -> Rotation {
     Rotation {
         id: "rot".into(),
+        team: "peer-support".into(),
         name: "Primary".into(),
         members: members.to_vec(),
         handoff: NaiveTime::from_hms_opt(handoff.0, handoff.1, 0).unwrap(),
@@ -46,7 +47,7 @@ fn rotation(members: &[AccountId], tz: Tz, handoff: (u32, u32), period_days: u32
 }
 
 fn roster_of(members: &[AccountId], rotations: Vec<Rotation>) -> Roster {
-    Roster { supporters: members.iter().copied().map(supporter).collect(), rotations, overrides: vec![], swaps: vec![] }
+    Roster { supporters: members.iter().copied().map(supporter).collect(), schedule: Schedule { rotations, ..Schedule::default() } }
 }
 
 #[test]
@@ -55,12 +56,12 @@ fn weekly_rotation_cycles_through_members_at_the_hand_off_time() {
     let tz: Tz = "America/Chicago".parse().unwrap();
     let r = rotation(&p, tz, (8, 0), 7, (2026, 1, 5));
     let roster = roster_of(&p, vec![r.clone()]);
-    assert_eq!(holder_at(&roster, &r, ms(tz, 2026, 1, 5, 7, 59)), None, "before the start nobody is on call");
-    assert_eq!(holder_at(&roster, &r, ms(tz, 2026, 1, 5, 8, 0)), Some(p[0]));
-    assert_eq!(holder_at(&roster, &r, ms(tz, 2026, 1, 12, 7, 59)), Some(p[0]));
-    assert_eq!(holder_at(&roster, &r, ms(tz, 2026, 1, 12, 8, 0)), Some(p[1]));
-    assert_eq!(holder_at(&roster, &r, ms(tz, 2026, 1, 19, 9, 0)), Some(p[2]));
-    assert_eq!(holder_at(&roster, &r, ms(tz, 2026, 1, 26, 8, 0)), Some(p[0]), "wraps around");
+    assert_eq!(holder_at(&roster.schedule, &r, ms(tz, 2026, 1, 5, 7, 59)), None, "before the start nobody is on call");
+    assert_eq!(holder_at(&roster.schedule, &r, ms(tz, 2026, 1, 5, 8, 0)), Some(p[0]));
+    assert_eq!(holder_at(&roster.schedule, &r, ms(tz, 2026, 1, 12, 7, 59)), Some(p[0]));
+    assert_eq!(holder_at(&roster.schedule, &r, ms(tz, 2026, 1, 12, 8, 0)), Some(p[1]));
+    assert_eq!(holder_at(&roster.schedule, &r, ms(tz, 2026, 1, 19, 9, 0)), Some(p[2]));
+    assert_eq!(holder_at(&roster.schedule, &r, ms(tz, 2026, 1, 26, 8, 0)), Some(p[0]), "wraps around");
     assert_eq!(r.period_at(ms(tz, 2026, 2, 2, 8, 0)), Some(4));
 }
 
@@ -69,14 +70,14 @@ fn daily_and_n_day_periods() {
     let p = people(2);
     let daily = rotation(&p, chrono_tz::UTC, (18, 30), 1, (2026, 3, 1));
     let roster = roster_of(&p, vec![daily.clone()]);
-    assert_eq!(holder_at(&roster, &daily, utc(2026, 3, 1, 18, 30)), Some(p[0]));
-    assert_eq!(holder_at(&roster, &daily, utc(2026, 3, 2, 18, 29)), Some(p[0]));
-    assert_eq!(holder_at(&roster, &daily, utc(2026, 3, 2, 18, 30)), Some(p[1]));
-    assert_eq!(holder_at(&roster, &daily, utc(2026, 3, 3, 18, 30)), Some(p[0]));
+    assert_eq!(holder_at(&roster.schedule, &daily, utc(2026, 3, 1, 18, 30)), Some(p[0]));
+    assert_eq!(holder_at(&roster.schedule, &daily, utc(2026, 3, 2, 18, 29)), Some(p[0]));
+    assert_eq!(holder_at(&roster.schedule, &daily, utc(2026, 3, 2, 18, 30)), Some(p[1]));
+    assert_eq!(holder_at(&roster.schedule, &daily, utc(2026, 3, 3, 18, 30)), Some(p[0]));
     let three = rotation(&p, chrono_tz::UTC, (0, 0), 3, (2026, 3, 1));
     let roster = roster_of(&p, vec![three.clone()]);
-    assert_eq!(holder_at(&roster, &three, utc(2026, 3, 3, 23, 59)), Some(p[0]));
-    assert_eq!(holder_at(&roster, &three, utc(2026, 3, 4, 0, 0)), Some(p[1]));
+    assert_eq!(holder_at(&roster.schedule, &three, utc(2026, 3, 3, 23, 59)), Some(p[0]));
+    assert_eq!(holder_at(&roster.schedule, &three, utc(2026, 3, 4, 0, 0)), Some(p[1]));
 }
 
 #[test]
@@ -90,8 +91,8 @@ fn the_hand_off_stays_at_local_time_across_daylight_saving_changes() {
     assert_eq!(r.boundary(2) - r.boundary(1), 23 * 3_600_000, "the shift across spring-forward lasts 23 h");
     let roster = roster_of(&p, vec![r.clone()]);
     // 12:30 UTC on 8 March is 08:30 EDT: the hand-off has happened although it is not 13:00 UTC.
-    assert_eq!(holder_at(&roster, &r, utc(2026, 3, 8, 12, 30)), Some(p[0]), "period 2 belongs to member 0");
-    assert_eq!(holder_at(&roster, &r, utc(2026, 3, 8, 11, 59)), Some(p[1]));
+    assert_eq!(holder_at(&roster.schedule, &r, utc(2026, 3, 8, 12, 30)), Some(p[0]), "period 2 belongs to member 0");
+    assert_eq!(holder_at(&roster.schedule, &r, utc(2026, 3, 8, 11, 59)), Some(p[1]));
 
     // Weekly across fall-back: one hour longer than 7 × 24 h.
     let w = rotation(&p, tz, (8, 0), 7, (2026, 10, 26));
@@ -107,13 +108,13 @@ fn my_next_shifts_follow_local_hand_offs_across_a_dst_change() {
     // Every 3 days at 07:00 London; clocks go forward on 2026-03-29 (GMT -> BST).
     let r = rotation(&p, tz, (7, 0), 3, (2026, 3, 23));
     let roster = roster_of(&p, vec![r.clone()]);
-    let mine: Vec<_> = next_shifts(&roster, &p[0], utc(2026, 3, 23, 0, 0), 3).iter().map(|s| (s.start, s.end)).collect();
+    let mine: Vec<_> = next_shifts(&roster.schedule, &p[0], utc(2026, 3, 23, 0, 0), 3).iter().map(|s| (s.start, s.end)).collect();
     assert_eq!(mine, vec![
         (utc(2026, 3, 23, 7, 0), utc(2026, 3, 26, 7, 0)),
         (utc(2026, 3, 29, 6, 0), utc(2026, 4, 1, 6, 0)),
         (utc(2026, 4, 4, 6, 0), utc(2026, 4, 7, 6, 0)),
     ], "07:00 GMT, then 07:00 BST (06:00 UTC)");
-    let theirs = next_shifts(&roster, &p[1], utc(2026, 3, 27, 0, 0), 1);
+    let theirs = next_shifts(&roster.schedule, &p[1], utc(2026, 3, 27, 0, 0), 1);
     assert_eq!((theirs[0].start, theirs[0].end), (utc(2026, 3, 26, 7, 0), utc(2026, 3, 29, 6, 0)), "the shift across the change is an hour short");
 }
 
@@ -132,15 +133,15 @@ fn overrides_cover_part_of_a_shift_and_the_newest_wins() {
     let r = rotation(&p[..2], chrono_tz::UTC, (8, 0), 7, (2026, 1, 5));
     let mut roster = roster_of(&p, vec![r.clone()]);
     let o = |id: &str, who, start, end, created_at| Override { id: id.into(), rotation: "rot".into(), account: who, start, end, created_at };
-    roster.overrides.push(o("a", p[2], utc(2026, 1, 6, 0, 0), utc(2026, 1, 7, 0, 0), 1));
-    roster.overrides.push(o("b", p[1], utc(2026, 1, 6, 12, 0), utc(2026, 1, 6, 18, 0), 2));
-    assert_eq!(holder_at(&roster, &r, utc(2026, 1, 5, 23, 0)), Some(p[0]));
-    assert_eq!(holder_at(&roster, &r, utc(2026, 1, 6, 1, 0)), Some(p[2]));
-    assert_eq!(holder_at(&roster, &r, utc(2026, 1, 6, 13, 0)), Some(p[1]), "the newer override wins");
-    assert_eq!(holder_at(&roster, &r, utc(2026, 1, 6, 19, 0)), Some(p[2]));
-    assert_eq!(holder_at(&roster, &r, utc(2026, 1, 7, 0, 0)), Some(p[0]), "the end is exclusive");
+    roster.schedule.overrides.push(o("a", p[2], utc(2026, 1, 6, 0, 0), utc(2026, 1, 7, 0, 0), 1));
+    roster.schedule.overrides.push(o("b", p[1], utc(2026, 1, 6, 12, 0), utc(2026, 1, 6, 18, 0), 2));
+    assert_eq!(holder_at(&roster.schedule, &r, utc(2026, 1, 5, 23, 0)), Some(p[0]));
+    assert_eq!(holder_at(&roster.schedule, &r, utc(2026, 1, 6, 1, 0)), Some(p[2]));
+    assert_eq!(holder_at(&roster.schedule, &r, utc(2026, 1, 6, 13, 0)), Some(p[1]), "the newer override wins");
+    assert_eq!(holder_at(&roster.schedule, &r, utc(2026, 1, 6, 19, 0)), Some(p[2]));
+    assert_eq!(holder_at(&roster.schedule, &r, utc(2026, 1, 7, 0, 0)), Some(p[0]), "the end is exclusive");
 
-    let segs = segments(&roster, &r, utc(2026, 1, 5, 9, 0), utc(2026, 1, 12, 0, 0));
+    let segs = segments(&roster.schedule, &r, utc(2026, 1, 5, 9, 0), utc(2026, 1, 12, 0, 0));
     let summary: Vec<_> = segs.iter().map(|s| (s.start, s.end, s.account, s.source)).collect();
     assert_eq!(
         summary,
@@ -153,7 +154,7 @@ fn overrides_cover_part_of_a_shift_and_the_newest_wins() {
         ]
     );
     // p[2] is in no rotation, yet the override is their shift.
-    let mine = next_shifts(&roster, &p[2], utc(2026, 1, 1, 0, 0), 5);
+    let mine = next_shifts(&roster.schedule, &p[2], utc(2026, 1, 1, 0, 0), 5);
     assert_eq!(mine.iter().map(|s| (s.start, s.end)).collect::<Vec<_>>(), vec![
         (utc(2026, 1, 6, 0, 0), utc(2026, 1, 6, 12, 0)),
         (utc(2026, 1, 6, 18, 0), utc(2026, 1, 7, 0, 0)),
@@ -177,22 +178,22 @@ fn an_accepted_swap_exchanges_exactly_the_two_shifts() {
         created_at: 1,
         answered_at: None,
     };
-    roster.swaps.push(swap);
-    assert_eq!(assignee(&roster, &r, 2), Some((p[0], Source::Rotation)), "a proposal changes nothing");
-    roster.swaps[0].status = SwapStatus::Accepted;
-    roster.swaps[0].answered_at = Some(2);
-    assert_eq!(assignee(&roster, &r, 2), Some((p[1], Source::Swap)));
-    assert_eq!(assignee(&roster, &r, 3), Some((p[0], Source::Swap)));
-    assert_eq!(assignee(&roster, &r, 4), Some((p[0], Source::Rotation)), "other shifts stay");
-    let mine: Vec<_> = next_shifts(&roster, &p[0], r.boundary(0), 4).iter().map(|s| (s.start, s.source)).collect();
+    roster.schedule.swaps.push(swap);
+    assert_eq!(assignee(&roster.schedule, &r, 2), Some((p[0], Source::Rotation)), "a proposal changes nothing");
+    roster.schedule.swaps[0].status = SwapStatus::Accepted;
+    roster.schedule.swaps[0].answered_at = Some(2);
+    assert_eq!(assignee(&roster.schedule, &r, 2), Some((p[1], Source::Swap)));
+    assert_eq!(assignee(&roster.schedule, &r, 3), Some((p[0], Source::Swap)));
+    assert_eq!(assignee(&roster.schedule, &r, 4), Some((p[0], Source::Rotation)), "other shifts stay");
+    let mine: Vec<_> = next_shifts(&roster.schedule, &p[0], r.boundary(0), 4).iter().map(|s| (s.start, s.source)).collect();
     assert_eq!(mine, vec![
         (r.boundary(0), Source::Rotation),
         (r.boundary(3), Source::Swap),
         (r.boundary(4), Source::Rotation),
         (r.boundary(6), Source::Rotation),
     ]);
-    roster.swaps[0].status = SwapStatus::Declined;
-    assert_eq!(assignee(&roster, &r, 2), Some((p[0], Source::Rotation)));
+    roster.schedule.swaps[0].status = SwapStatus::Declined;
+    assert_eq!(assignee(&roster.schedule, &r, 2), Some((p[0], Source::Rotation)));
 }
 
 #[test]
@@ -223,7 +224,7 @@ fn on_call_needs_current_training_and_the_switch_at_available() {
     // Someone removed from the roster is never on call, even if a rotation still names them.
     roster.supporters.remove(1);
     assert!(on_call_at(&roster, now).is_empty());
-    assert_eq!(holders_at(&roster, now), both);
+    assert_eq!(holders_at(&roster.schedule, now), both);
 }
 
 #[test]
@@ -233,5 +234,5 @@ fn absurd_inputs_stay_bounded() {
     assert_eq!(r.period_at(i64::MAX / 4).map(|k| k > 0), Some(true));
     assert_eq!(r.period_at(i64::MIN / 4), None);
     let roster = roster_of(&p, vec![r.clone()]);
-    assert!(next_shifts(&roster, &p[0], utc(2026, 1, 1, 0, 0), 1000).len() <= 1000);
+    assert!(next_shifts(&roster.schedule, &p[0], utc(2026, 1, 1, 0, 0), 1000).len() <= 1000);
 }

@@ -11,7 +11,8 @@
 //!   list of mailboxes (SQLite: chunked `IN (…)`; PostgreSQL: `= ANY($1)`).
 //!
 //! `shared_sql!` expands, inside a backend's module, to that backend's implementation of
-//! `DeviceStore`, `MailboxStore`, `SettingsStore`, `PushStore`, `RosterStore` and `SupportStore`:
+//! `DeviceStore`, `MailboxStore`, `SettingsStore`, `PushStore`, `RosterStore`, `SupportStore` and
+//! `TeamStore`:
 //! a macro rather than generic code because sqlx's per-type bounds cannot be stated once for a
 //! generic database, while each expansion is checked against its concrete driver.
 
@@ -19,6 +20,7 @@ mod accounts;
 mod mailboxes;
 mod roster;
 mod support;
+mod teams;
 
 macro_rules! shared_sql {
     (
@@ -32,6 +34,7 @@ macro_rules! shared_sql {
         crate::store::shared_sql::mailboxes_sql!($store, $db, $for_update, $for_share, $skip_locked);
         crate::store::shared_sql::roster_sql!($store, $db, $for_update, $for_share, $skip_locked);
         crate::store::shared_sql::support_sql!($store, $db, $for_update, $for_share, $skip_locked);
+        crate::store::shared_sql::teams_sql!($store, $db, $for_update, $for_share, $skip_locked);
     };
 }
 
@@ -40,3 +43,4 @@ pub(crate) use mailboxes::mailboxes_sql;
 pub(crate) use roster::roster_sql;
 pub(crate) use shared_sql;
 pub(crate) use support::support_sql;
+pub(crate) use teams::teams_sql;

@@ -201,4 +201,71 @@ mod tests {
         }
         store.close().await;
     }
+
+    /// Migration 0011 rebuilds the roster's tables around `teams`: a database made before it
+    /// keeps every supporter, switch, training record, rotation, override and swap, and the
+    /// rebuilt foreign keys still cascade.
+    #[tokio::test]
+    async fn the_teams_migration_keeps_the_roster_and_schedule() {
+        use crate::domain::roster::Switch;
+        use crate::store::RosterStore;
+        use sallyport_protocol::AccountId;
+
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}", dir.path().join("s.db").display());
+        let options = SqliteConnectOptions::from_str(&url).unwrap().create_if_missing(true).foreign_keys(true);
+        let pool = SqlitePoolOptions::new().max_connections(1).connect_with(options).await.unwrap();
+        let mut before = sqlx::migrate!("../migrations/sqlite");
+        before.migrations = before.migrations.iter().filter(|m| m.version <= 10).cloned().collect::<Vec<_>>().into();
+        before.run(&pool).await.unwrap();
+        let (a, b) = (AccountId::random(), AccountId::random());
+        let (a_id, b_id) = (a.as_bytes().to_vec(), b.as_bytes().to_vec());
+        for (id, name) in [(&a_id, "Ana"), (&b_id, "Ben")] {
+            sqlx::query("INSERT INTO accounts (id, display_name, roles, created_at) VALUES ($1, $2, 'peer_supporter', 1)")
+                .bind(id)
+                .bind(name)
+                .execute(&pool)
+                .await
+                .unwrap();
+        }
+        let statements: [(&str, Vec<&Vec<u8>>); 8] = [
+            ("INSERT INTO peer_supporters VALUES ($1, 'busy', 10, 11)", vec![&a_id]),
+            ("INSERT INTO peer_supporters VALUES ($1, 'available', 12, 12)", vec![&b_id]),
+            ("INSERT INTO supporter_training VALUES ($1, 'de_escalation', '2026-01-01', '2028-01-01')", vec![&a_id]),
+            ("INSERT INTO rotations VALUES ('r', 'Primary', '08:00', 'UTC', 7, '2026-01-05', 20)", vec![]),
+            ("INSERT INTO rotation_members VALUES ('r', 0, $1)", vec![&a_id]),
+            ("INSERT INTO rotation_members VALUES ('r', 1, $1)", vec![&b_id]),
+            ("INSERT INTO rotation_overrides VALUES ('o', 'r', $1, 100, 200, 21)", vec![&b_id]),
+            ("INSERT INTO shift_swaps VALUES ('s', 'r', $1, $2, 1, 2, 'accepted', 22, 23)", vec![&a_id, &b_id]),
+        ];
+        for (sql, binds) in statements {
+            let mut q = sqlx::query(sql);
+            for bind in binds {
+                q = q.bind(bind);
+            }
+            q.execute(&pool).await.unwrap();
+        }
+        pool.close().await;
+
+        let store = SqliteStore::connect(&url).await.unwrap();
+        let roster = store.roster().await.unwrap();
+        let mut accounts = vec![a, b];
+        accounts.sort();
+        assert_eq!(roster.supporters.iter().map(|s| s.account).collect::<Vec<_>>(), accounts);
+        let ana = roster.supporter(&a).unwrap();
+        assert_eq!((ana.switch, ana.switch_at, ana.added_at, ana.training.len()), (Switch::Busy, 11, 10, 1));
+        let r = roster.rotation("r").unwrap();
+        assert_eq!((r.team.as_str(), r.members.clone(), r.created_at), ("peer-support", vec![a, b], 20));
+        assert_eq!(roster.schedule.overrides.len(), 1);
+        assert_eq!(roster.schedule.swaps.len(), 1);
+        let problems: Vec<(String,)> = sqlx::query_as("SELECT \"table\" FROM pragma_foreign_key_check").fetch_all(&store.writer).await.unwrap();
+        assert!(problems.is_empty(), "{problems:?}");
+
+        // The rebuilt keys cascade: Ben leaves his rota place, override and swap behind him.
+        assert!(store.remove_peer_supporter(&b).await.unwrap());
+        let roster = store.roster().await.unwrap();
+        assert_eq!(roster.rotation("r").unwrap().members, vec![a]);
+        assert!(roster.schedule.overrides.is_empty() && roster.schedule.swaps.is_empty());
+        store.close().await;
+    }
 }

@@ -1,8 +1,8 @@
 //! Roster and schedule records as the app sees them: with display names, training status and
 //! upcoming stretches computed at an instant.
 
-use crate::domain::roster::{Roster, Supporter, utc_day};
-use crate::domain::schedule::{self, Override, Rotation, Swap};
+use crate::domain::roster::{Supporter, utc_day};
+use crate::domain::schedule::{self, Override, Rotation, Schedule, Swap};
 use crate::store::{Store, StoreResult};
 use sallyport_protocol::AccountId;
 use sallyport_protocol::roster::{OverrideBody, PersonBody, RotationBody, StretchBody, SupporterBody, SwapBody, TrainingBody};
@@ -53,9 +53,9 @@ pub fn supporter(s: &Supporter, names: &Names, now: i64) -> SupporterBody {
     }
 }
 
-pub fn rotation(roster: &Roster, r: &Rotation, names: &Names, now: i64) -> RotationBody {
+pub fn rotation(schedule: &Schedule, r: &Rotation, names: &Names, now: i64) -> RotationBody {
     let k = r.period_at(now).unwrap_or(0);
-    let upcoming = schedule::segments(roster, r, now, r.boundary(k + UPCOMING as i64))
+    let upcoming = schedule::segments(schedule, r, now, r.boundary(k + UPCOMING as i64))
         .into_iter()
         .filter(|s| s.end > now)
         .take(UPCOMING)

@@ -37,8 +37,8 @@ pub async fn rotations(store: &dyn Store, clock: &Clock, caller: &DeviceRecord) 
     require_team(&roster, caller)?;
     let (names, now) = (Names::load(store).await?, clock.now());
     Ok(RotationsBody {
-        rotations: roster.rotations.iter().map(|r| bodies::rotation(&roster, r, &names, now)).collect(),
-        overrides: roster.overrides.iter().filter(|o| o.end > now).map(|o| bodies::override_(o, &names)).collect(),
+        rotations: roster.schedule.rotations.iter().map(|r| bodies::rotation(&roster.schedule, r, &names, now)).collect(),
+        overrides: roster.schedule.overrides.iter().filter(|o| o.end > now).map(|o| bodies::override_(o, &names)).collect(),
     })
 }
 
@@ -51,7 +51,7 @@ pub async fn create_rotation(store: &dyn Store, clock: &Clock, caller: &DeviceRe
         .map_err(|e| rule_error(e, &names))?;
     stored(store.put_rotation(&rotation).await, "rotation", "a member")?;
     tracing::info!("a coordinator created a rotation");
-    Ok(bodies::rotation(&store.roster().await?, &rotation, &names, now))
+    Ok(bodies::rotation(&store.roster().await?.schedule, &rotation, &names, now))
 }
 
 /// `PUT /v1/support/rotations/{id}` (coordinators): replaces name, members and timing; members
@@ -72,7 +72,7 @@ pub async fn replace_rotation(
         })
         .map_err(|e| rule_error(e, &names))?;
     stored(store.put_rotation(&rotation).await, "rotation", "a member")?;
-    Ok(bodies::rotation(&store.roster().await?, &rotation, &names, now))
+    Ok(bodies::rotation(&store.roster().await?.schedule, &rotation, &names, now))
 }
 
 /// `DELETE /v1/support/rotations/{id}` (coordinators), with its overrides and swaps.
@@ -115,7 +115,7 @@ pub async fn swaps(store: &dyn Store, caller: &DeviceRecord) -> Outcome<SwapsBod
     let all = caller.roles.contains(&Role::Coordinator);
     let me = caller.account;
     let swaps =
-        roster.swaps.iter().filter(|s| all || s.proposer == me || s.counterpart == me).map(|s| bodies::swap(s, &names)).collect();
+        roster.schedule.swaps.iter().filter(|s| all || s.proposer == me || s.counterpart == me).map(|s| bodies::swap(s, &names)).collect();
     Ok(SwapsBody { swaps })
 }
 
@@ -151,7 +151,7 @@ pub async fn my_shifts(store: &dyn Store, clock: &Clock, caller: &DeviceRecord, 
     let limit = roster_rules::shift_limit(limit).map_err(|e| rule_error(e, &Names::default()))?;
     let roster = store.roster().await?;
     let me = roster_rules::on_roster(&roster, &caller.account).map_err(|e| rule_error(e, &Names::default()))?;
-    let shifts = schedule::next_shifts(&roster, &me, clock.now(), limit)
+    let shifts = schedule::next_shifts(&roster.schedule, &me, clock.now(), limit)
         .into_iter()
         .map(|s| ShiftBody {
             rotation_name: roster.rotation(&s.rotation).map(|r| r.name.clone()).unwrap_or_default(),

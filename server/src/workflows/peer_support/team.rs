@@ -13,7 +13,7 @@ use sallyport_protocol::rest::Role;
 use sallyport_protocol::roster::{RemovedBody, SupporterBody, SupportersBody, SwitchRequest, TrainingRequest};
 
 /// A broken rule as the caller sees it (names resolved).
-pub(super) fn rule_error(err: RuleError, names: &Names) -> WorkflowError {
+pub(crate) fn rule_error(err: RuleError, names: &Names) -> WorkflowError {
     match err {
         RuleError::Invalid(message) => WorkflowError::Invalid(message),
         RuleError::NotFound(what) => WorkflowError::not_found(what),
@@ -111,6 +111,10 @@ pub async fn set_training(
 
 /// `PUT /v1/support/switch` (a supporter): available / busy / off.
 pub async fn set_switch(store: &dyn Store, clock: &Clock, caller: &DeviceRecord, request: &SwitchRequest) -> Outcome<SupporterBody> {
+    // The switch is the person's across teams; this endpoint is the Peer Support Team's.
+    if store.roster().await?.supporter(&caller.account).is_none() {
+        return Err(WorkflowError::caller_not_on_roster());
+    }
     match store.set_switch(&caller.account, request.switch, clock.now()).await {
         Ok(()) => {}
         Err(StoreError::NotFound) => return Err(WorkflowError::caller_not_on_roster()),
