@@ -457,13 +457,7 @@ pub fn peak_rss_kib(pid: u32) -> Option<u64> {
 
 /// The name `sallyport admin invite --role` takes (the snake_case serde name).
 fn role_name(role: Role) -> &'static str {
-    match role {
-        Role::Staff => "staff",
-        Role::PeerSupporter => "peer_supporter",
-        Role::Coordinator => "coordinator",
-        Role::Admin => "admin",
-        Role::Clinician => "clinician",
-    }
+    role.as_str()
 }
 
 /// The soft "Max open files" limit of a process, from /proc/PID/limits.

@@ -96,6 +96,11 @@ pub enum ErrorCode {
     /// A push subscription's endpoint is well-formed but at a host this server does not push to
     /// (only the browsers' push services, and hosts the operator adds). Nothing was stored.
     PushServiceNotAllowed,
+    /// The answer token from a page is unknown or used (a token answers once), or its incident
+    /// is resolved. Answer from the app instead.
+    InvalidAnswerToken,
+    /// The incident is resolved: nothing more can be answered or paged.
+    IncidentResolved,
 }
 
 impl ErrorCode {
@@ -141,6 +146,8 @@ impl ErrorCode {
             Self::NotAMember => "not_a_member",
             Self::MailboxLimit => "mailbox_limit",
             Self::PushServiceNotAllowed => "push_service_not_allowed",
+            Self::InvalidAnswerToken => "invalid_answer_token",
+            Self::IncidentResolved => "incident_resolved",
         }
     }
 
@@ -203,6 +210,8 @@ impl ErrorCode {
             Self::NotAMember => "this connection reads no mailbox of the group's members",
             Self::MailboxLimit => "this connection reads as many mailboxes as one connection may",
             Self::PushServiceNotAllowed => "this server does not push to that push service",
+            Self::InvalidAnswerToken => "this answer link is unknown or used, or the incident is resolved: answer in the app",
+            Self::IncidentResolved => "the incident is resolved",
         }
     }
 }

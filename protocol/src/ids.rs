@@ -97,6 +97,13 @@ fixed_bytes!(
     /// A peer support request (random; names no one).
     RequestId, 16);
 fixed_bytes!(
+    /// A critical incident (random; says nothing about what happened).
+    IncidentId, 16);
+fixed_bytes!(
+    /// A single-use token that answers one page from the notification, without the app. The
+    /// server stores only its SHA-256 hash.
+    AnswerToken, 32);
+fixed_bytes!(
     /// A single-use authentication challenge.
     Nonce, 32);
 fixed_bytes!(

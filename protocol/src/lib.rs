@@ -9,12 +9,13 @@ pub mod group;
 pub mod ids;
 pub mod rest;
 pub mod roster;
+pub mod incidents;
 pub mod support;
 pub mod teams;
 
 pub use error::ErrorCode;
 pub use frames::{ClientFrame, ServerFrame, decode_client_frame};
-pub use ids::{AccountId, DeviceId, MailboxId, MailboxSecret, MessageId, Nonce, Payload, PublicKey, RequestId, Signature};
+pub use ids::{AccountId, AnswerToken, DeviceId, IncidentId, MailboxId, MailboxSecret, MessageId, Nonce, Payload, PublicKey, RequestId, Signature};
 
 /// The protocol version spoken on `/v1/ws`; the server announces it in its `challenge` frame.
 pub const PROTOCOL_VERSION: u16 = 1;

@@ -13,10 +13,12 @@ pub enum Role {
     Admin,
     /// An EAP clinician: can be brought into a support conversation by a peer supporter (hand-off).
     Clinician,
+    /// A shift supervisor: may declare a critical incident, which pages a crisis-response team.
+    Supervisor,
 }
 
 impl Role {
-    pub const ALL: [Role; 5] = [Role::Staff, Role::PeerSupporter, Role::Coordinator, Role::Admin, Role::Clinician];
+    pub const ALL: [Role; 6] = [Role::Staff, Role::PeerSupporter, Role::Coordinator, Role::Admin, Role::Clinician, Role::Supervisor];
 
     pub fn as_str(self) -> &'static str {
         match self {
@@ -25,6 +27,7 @@ impl Role {
             Role::Coordinator => "coordinator",
             Role::Admin => "admin",
             Role::Clinician => "clinician",
+            Role::Supervisor => "supervisor",
         }
     }
 
@@ -36,7 +39,7 @@ impl Role {
 impl std::str::FromStr for Role {
     type Err = String;
     fn from_str(s: &str) -> Result<Self, String> {
-        Role::parse(s).ok_or_else(|| format!("unknown role `{s}` (staff, peer_supporter, coordinator, admin, clinician)"))
+        Role::parse(s).ok_or_else(|| format!("unknown role `{s}` (staff, peer_supporter, coordinator, admin, clinician, supervisor)"))
     }
 }
 

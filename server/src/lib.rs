@@ -152,6 +152,15 @@ pub async fn run(
         config.support.settings(),
     ));
     tokio::spawn(peer_support::escalation::run_scheduler(peer_support.clone(), shutdown_rx.clone()));
+    let paging = Arc::new(workflows::incidents::Paging {
+        store: store.clone(),
+        push: push.clone(),
+        clock: clock.clone(),
+        metrics: metrics.clone(),
+        public_url: public_url.trim_end_matches('/').to_owned(),
+        interval: peer_support.settings.scheduler_interval,
+    });
+    tokio::spawn(workflows::incidents::run_scheduler(paging.clone(), shutdown_rx.clone()));
 
     let origin = sallyport_protocol::auth::origin_of(&public_url);
     let relay = Relay {
@@ -182,6 +191,7 @@ pub async fn run(
         relay,
         push,
         peer_support,
+        paging,
         replay: Arc::default(),
         shutdown: shutdown_rx,
     };

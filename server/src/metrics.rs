@@ -65,6 +65,7 @@ pub struct Metrics {
     /// By `PushKind::index`, then `DropReason::index`.
     push_dropped: [[AtomicU64; DropReason::ALL.len()]; PushKind::ALL.len()],
     pub support_scheduler_runs: AtomicU64,
+    pub paging_scheduler_runs: AtomicU64,
     errors: [AtomicU64; ERROR_CODES.len()],
     /// From a `send` arriving to its `accepted` going out (includes the group commit).
     pub accept_latency: Histogram,
@@ -146,6 +147,7 @@ impl Metrics {
         counter("sallyport_push_failed_total", "Web Push wake-ups given up (refused, or retries exhausted).", "counter", &self.push_failed);
         counter("sallyport_push_gone_total", "Push subscriptions deleted because the push service answered 404 or 410.", "counter", &self.push_gone);
         counter("sallyport_support_scheduler_runs_total", "Escalation scheduler passes completed.", "counter", &self.support_scheduler_runs);
+        counter("sallyport_paging_scheduler_runs_total", "Crisis paging scheduler passes completed.", "counter", &self.paging_scheduler_runs);
         let _ = writeln!(
             out,
             "# HELP sallyport_connections_refused_total TCP connections closed unread, by the cap reached.\n# TYPE sallyport_connections_refused_total counter\n\

@@ -2,6 +2,7 @@
 //! instant it is about). The store persists these types; workflows apply these rules.
 
 pub mod mls;
+pub mod incidents;
 pub mod names;
 pub mod paging;
 pub mod push;

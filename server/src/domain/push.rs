@@ -63,3 +63,34 @@ impl DropReason {
         self as usize
     }
 }
+
+/// How one push to one device ended, for whoever asked to hear (a page's board): the best
+/// answer among the device's subscriptions.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum PushOutcome {
+    /// Not sent: a queue was full, or the push service is not allowed.
+    Dropped,
+    /// The device has no push subscription.
+    NoSubscription,
+    /// No answer worth having after every retry (5xx, 429, timeouts).
+    Failed,
+    /// Refused (4xx other than 404/410, a redirect, unusable keys).
+    Refused,
+    /// 404 or 410: the subscription is gone (and deleted).
+    Gone,
+    /// Accepted by the push service.
+    Sent,
+}
+
+impl PushOutcome {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PushOutcome::Dropped => "dropped",
+            PushOutcome::NoSubscription => "no_subscription",
+            PushOutcome::Failed => "failed",
+            PushOutcome::Refused => "refused",
+            PushOutcome::Gone => "gone",
+            PushOutcome::Sent => "sent",
+        }
+    }
+}

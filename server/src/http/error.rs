@@ -83,6 +83,8 @@ impl From<WorkflowError> for ApiError {
             // Well-formed, but not a push service this server sends to.
             W::PushServiceNotAllowed(message) => ApiError::with(S::UNPROCESSABLE_ENTITY, ErrorCode::PushServiceNotAllowed, Some(message)),
             W::Refused(message) => ApiError::with(S::CONFLICT, ErrorCode::BadRequest, Some(message)),
+            W::InvalidAnswerToken => ApiError::new(S::FORBIDDEN, ErrorCode::InvalidAnswerToken),
+            W::IncidentResolved => ApiError::new(S::CONFLICT, ErrorCode::IncidentResolved),
             W::Store(err) => err.into(),
         }
     }

@@ -7,6 +7,7 @@ pub mod auth;
 mod enrol;
 pub mod error;
 mod health;
+mod incidents;
 pub mod listener;
 mod push;
 pub mod replay;
@@ -53,6 +54,7 @@ pub fn router(state: AppState, web_dir: Option<PathBuf>, body_timeout: std::time
         .route("/readyz", get(health::readyz))
         .merge(support::router())
         .merge(teams::router())
+        .merge(incidents::router())
         .merge(web::router(web_dir))
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .layer(tower_http::timeout::RequestBodyTimeoutLayer::new(body_timeout))

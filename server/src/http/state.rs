@@ -9,6 +9,7 @@ use crate::push::Push;
 use crate::relay::Relay;
 use crate::shutdown::Shutdown;
 use crate::store::Store;
+use crate::workflows::incidents::Paging;
 use crate::workflows::peer_support::PeerSupport;
 use std::sync::Arc;
 
@@ -32,6 +33,7 @@ pub struct AppState {
     pub relay: Relay,
     pub push: Arc<Push>,
     pub peer_support: Arc<PeerSupport>,
+    pub paging: Arc<Paging>,
     /// Signatures of REST requests seen recently (replay protection).
     pub replay: Arc<ReplayGuard>,
     /// Becomes `true` when the server starts shutting down.

@@ -32,7 +32,7 @@ pub const TOPIC_KEY_SETTING: &str = "push_topic_key";
 /// Most subscriptions one device may register.
 pub const MAX_SUBSCRIPTIONS_PER_DEVICE: u32 = 10;
 
-pub use crate::domain::push::{DropReason, PushKind};
+pub use crate::domain::push::{DropReason, PushKind, PushOutcome};
 
 /// Pushes of a kind waiting for the sender. When one is full, new pushes of that kind are dropped
 /// and counted: whoever offers a push (the committer, a workflow) never waits for push.
@@ -63,6 +63,50 @@ pub struct PushSettings {
 struct Offer {
     mailbox: MailboxId,
     what: What,
+    /// Told how the push ended, once, for all of the mailbox's subscriptions together.
+    report: Option<Arc<Report>>,
+}
+
+/// Hears how one offered push ended: called once, with the best outcome among the mailbox's
+/// subscriptions, after the last of them has ended (or at once, when there is none).
+pub struct Report {
+    state: std::sync::Mutex<ReportState>,
+}
+
+type Done = Box<dyn FnOnce(PushOutcome) + Send>;
+
+struct ReportState {
+    /// Pushes that have yet to end.
+    pending: usize,
+    /// The best outcome so far.
+    best: Option<PushOutcome>,
+    /// Taken when the report is made.
+    done: Option<Done>,
+}
+
+impl Report {
+    pub fn new(done: impl FnOnce(PushOutcome) + Send + 'static) -> Arc<Report> {
+        Arc::new(Report { state: std::sync::Mutex::new(ReportState { pending: 0, best: None, done: Some(Box::new(done)) }) })
+    }
+
+    /// `n` more pushes will end.
+    fn expect(&self, n: usize) {
+        self.state.lock().unwrap_or_else(|e| e.into_inner()).pending += n;
+    }
+
+    /// One push ended so; the report is made when none is left.
+    fn ended(&self, outcome: PushOutcome) {
+        let done = {
+            let mut state = self.state.lock().unwrap_or_else(|e| e.into_inner());
+            state.pending = state.pending.saturating_sub(1);
+            let best = state.best.map_or(outcome, |b| b.max(outcome));
+            state.best = Some(best);
+            if state.pending > 0 { None } else { state.done.take().map(|done| (done, best)) }
+        };
+        if let Some((done, best)) = done {
+            done(best);
+        }
+    }
 }
 
 enum What {
@@ -122,7 +166,7 @@ impl Push {
     /// mailbox's device, if it is a device's linked mailbox with push subscriptions. Called by
     /// the committer; drops (and counts) the wake-up rather than wait when the queue is full.
     pub fn offer(&self, mailbox: MailboxId, group_payload: Option<&Bytes>) {
-        self.enqueue(PushKind::WakeUp, Offer { mailbox, what: What::Message(group_payload.cloned()) });
+        self.enqueue(PushKind::WakeUp, Offer { mailbox, what: What::Message(group_payload.cloned()), report: None });
     }
 
     /// Pushes `plaintext` (JSON without content, e.g. `{"v":1,"kind":"support_request",…}`) to
@@ -133,12 +177,26 @@ impl Push {
     /// queue is full, which other kinds cannot fill.
     pub fn offer_payload(&self, kind: PushKind, mailbox: MailboxId, topic_tag: &[u8], plaintext: Vec<u8>, high_urgency: bool) {
         let what = What::Payload { topic_tag: topic_tag.to_vec(), plaintext, high_urgency };
-        self.enqueue(kind, Offer { mailbox, what });
+        self.enqueue(kind, Offer { mailbox, what, report: None });
+    }
+
+    /// A critical-incident page (`PushKind::Crisis`, `Urgency: high`) to every subscription of
+    /// a device's `mailbox`, with `report` told how it ended. Never blocks.
+    pub fn offer_page(&self, mailbox: MailboxId, topic_tag: &[u8], plaintext: Vec<u8>, report: Arc<Report>) {
+        let what = What::Payload { topic_tag: topic_tag.to_vec(), plaintext, high_urgency: true };
+        self.enqueue(PushKind::Crisis, Offer { mailbox, what, report: Some(report) });
     }
 
     fn enqueue(&self, kind: PushKind, offer: Offer) {
-        if self.intake[kind.index()].try_send(offer).is_err() {
+        if let Err(err) = self.intake[kind.index()].try_send(offer) {
             self.metrics.push_dropped(kind, DropReason::QueueFull);
+            let offer = match err {
+                mpsc::error::TrySendError::Full(o) | mpsc::error::TrySendError::Closed(o) => o,
+            };
+            if let Some(report) = offer.report {
+                report.expect(1);
+                report.ended(PushOutcome::Dropped);
+            }
         }
     }
 }

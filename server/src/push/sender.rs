@@ -7,7 +7,7 @@
 use super::allow_list::AllowList;
 use super::scheduler::{Limits, Scheduler, Started};
 use super::vapid::Vapid;
-use super::{DropReason, Offer, PushKind, What, payload, topic};
+use super::{DropReason, Offer, PushKind, PushOutcome, What, payload, topic};
 use crate::domain::mls;
 use crate::metrics::Metrics;
 use crate::shutdown::{Shutdown, shutting_down};
@@ -92,6 +92,8 @@ struct Job {
     high_urgency: bool,
     /// Attempts made so far.
     attempts: u32,
+    /// Told how it ended.
+    report: Option<Arc<super::Report>>,
 }
 
 /// How a push service answered one attempt.
@@ -205,12 +207,19 @@ impl Sender {
                 let mut tag = b"custom:".to_vec();
                 tag.extend_from_slice(&topic_tag);
                 let topic = topic(&self.topic_key, &offer.mailbox, Some(&tag));
-                Wanted { mailbox: offer.mailbox, topic, plaintext, high_urgency, deduplicate: false }
+                Wanted { mailbox: offer.mailbox, topic, plaintext, high_urgency, deduplicate: false, report: offer.report }
             }
             What::Message(group_payload) => {
                 let group_id = group_payload.as_deref().and_then(mls::group_id);
                 let topic = topic(&self.topic_key, &offer.mailbox, group_id.as_deref());
-                Wanted { mailbox: offer.mailbox, topic, plaintext: payload(group_id.as_deref()), high_urgency: false, deduplicate: true }
+                Wanted {
+                    mailbox: offer.mailbox,
+                    topic,
+                    plaintext: payload(group_id.as_deref()),
+                    high_urgency: false,
+                    deduplicate: true,
+                    report: offer.report,
+                }
             }
         }
     }
@@ -224,13 +233,31 @@ impl Sender {
         let mut mailboxes: Vec<MailboxId> = wanted.iter().map(|w| w.mailbox).collect();
         mailboxes.sort_unstable();
         mailboxes.dedup();
-        let Some(by_mailbox) = self.subscriptions_for(&mailboxes, wanted.len()).await else { return };
+        let Some(by_mailbox) = self.subscriptions_for(&mailboxes, wanted.len()).await else {
+            for w in wanted {
+                if let Some(report) = w.report {
+                    report.expect(1);
+                    report.ended(PushOutcome::Failed);
+                }
+            }
+            return;
+        };
         let mut jobs = Vec::new();
         let mut not_allowed = 0;
         for w in wanted {
-            for subscription in by_mailbox.get(&w.mailbox).into_iter().flatten() {
+            let subscriptions = by_mailbox.get(&w.mailbox).map_or(&[][..], Vec::as_slice);
+            if let Some(report) = &w.report {
+                report.expect(subscriptions.len().max(1));
+                if subscriptions.is_empty() {
+                    report.ended(PushOutcome::NoSubscription);
+                }
+            }
+            for subscription in subscriptions {
                 let Some(host) = self.allow_list.host_of(&subscription.endpoint) else {
                     not_allowed += 1;
+                    if let Some(report) = &w.report {
+                        report.ended(PushOutcome::Dropped);
+                    }
                     continue;
                 };
                 let job = Job {
@@ -239,6 +266,7 @@ impl Sender {
                     plaintext: w.plaintext.clone(),
                     high_urgency: w.high_urgency,
                     attempts: 0,
+                    report: w.report.clone(),
                 };
                 jobs.push((host, job));
             }
@@ -248,8 +276,12 @@ impl Sender {
         {
             let mut scheduler = self.scheduler.lock().expect("the scheduler lock is never poisoned");
             for (host, job) in jobs {
+                let report = job.report.clone();
                 if let Err(reason) = scheduler.enqueue(host, kind, job) {
                     dropped[reason.index()] += 1;
+                    if let Some(report) = report {
+                        report.ended(PushOutcome::Dropped);
+                    }
                 }
             }
         }
@@ -316,16 +348,17 @@ impl Sender {
         let Started { host, kind, item: mut job } = started;
         let answer = self.send_once(&job).await;
         job.attempts += 1;
-        let final_counter = {
+        let report = job.report.clone();
+        let final_outcome = {
             let mut scheduler = self.scheduler.lock().expect("the scheduler lock is never poisoned");
             let now = Instant::now();
             scheduler.done(&host, kind, now);
             let retry = matches!(answer, Answer::Busy(_) | Answer::Unavailable) && job.attempts < kind.max_attempts();
             let backoff = MAX_BACKOFF.min(BACKOFF_BASE * 2u32.saturating_pow(job.attempts - 1));
             match answer {
-                Answer::Sent => Some(&self.metrics.push_sent),
-                Answer::Gone => Some(&self.metrics.push_gone),
-                Answer::Refused => Some(&self.metrics.push_failed),
+                Answer::Sent => Some(PushOutcome::Sent),
+                Answer::Gone => Some(PushOutcome::Gone),
+                Answer::Refused => Some(PushOutcome::Refused),
                 Answer::Busy(retry_after) if retry => {
                     // The host said it is busy: all its pushes wait, not just this one.
                     let wait = retry_after.map_or(backoff, |d| d.min(MAX_RETRY_AFTER));
@@ -340,12 +373,20 @@ impl Sender {
                 }
                 Answer::Busy(_) | Answer::Unavailable => {
                     tracing::warn!(%host, kind = kind.as_str(), attempts = kind.max_attempts(), "push given up after retries");
-                    Some(&self.metrics.push_failed)
+                    Some(PushOutcome::Failed)
                 }
             }
         };
-        if let Some(counter) = final_counter {
+        if let Some(outcome) = final_outcome {
+            let counter = match outcome {
+                PushOutcome::Sent => &self.metrics.push_sent,
+                PushOutcome::Gone => &self.metrics.push_gone,
+                _ => &self.metrics.push_failed,
+            };
             counter.fetch_add(1, Relaxed);
+            if let Some(report) = report {
+                report.ended(outcome);
+            }
         }
         self.changed.notify_one();
     }
@@ -398,6 +439,7 @@ struct Wanted {
     high_urgency: bool,
     /// A message wake-up: skipped if the device was woken about the conversation moments ago.
     deduplicate: bool,
+    report: Option<Arc<super::Report>>,
 }
 
 /// The encrypted, VAPID-signed request: URL, headers, body.

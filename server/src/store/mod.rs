@@ -3,12 +3,13 @@
 //! Times are Unix milliseconds, chosen by the caller (so tests can drive the clock).
 //!
 //! `Store` is the sum of one sub-trait per concern (devices, mailboxes, the queue, KeyPackages,
-//! push subscriptions, settings, wake-ups, the roster, support requests, crisis teams). What both backends run
+//! push subscriptions, settings, wake-ups, the roster, support requests, crisis teams, incidents). What both backends run
 //! as written is in `shared_sql` (one text, `$N` placeholders); each backend keeps only what
 //! its database does differently (group commit, KeyPackage claims, multi-node wake-ups).
 
 mod append_plan;
 pub mod devices;
+pub mod incidents;
 pub mod key_packages;
 pub mod mailboxes;
 mod postgres;
@@ -27,6 +28,7 @@ pub mod wakeups;
 pub use crate::domain::mls::{GroupCheck, GroupMessage};
 pub use crate::domain::secrets::{Hash32, sha256};
 pub use devices::{Approval, DeviceRecord, DeviceStore, Enrolled, NewDevice, NewInvitation};
+pub use incidents::IncidentStore;
 pub use key_packages::{ClaimedKeyPackage, KeyPackageStore};
 pub use mailboxes::{GROUP_IDLE_MS, MailboxAccess, MailboxStore};
 pub use postgres::PostgresStore;
@@ -113,6 +115,7 @@ pub trait Store:
     + RosterStore
     + SupportStore
     + TeamStore
+    + IncidentStore
     + Send
     + Sync
     + 'static

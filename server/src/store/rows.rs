@@ -9,7 +9,10 @@ use super::{Conflict, Hash32, StoreError, StoreResult};
 use crate::domain::DAY_MS;
 use crate::domain::roles;
 use crate::domain::roster::{Roster, Supporter, Switch, Training, TrainingKind};
+use crate::domain::incidents::{Incident, Page, parse_step};
 use crate::domain::paging::{QuorumPolicy, TeamRole};
+use sallyport_protocol::IncidentId;
+use sallyport_protocol::incidents::PageAnswer;
 use crate::domain::schedule::{Override, Rotation, Schedule, Swap, SwapStatus};
 use crate::domain::teams::{Availability, CrisisTeam, Member, Teams};
 use sallyport_protocol::teams::PolicyBody;
@@ -253,6 +256,49 @@ pub fn assemble_schedule(rows: ScheduleRows) -> StoreResult<Schedule> {
         });
     }
     Ok(schedule)
+}
+
+// ---- incidents
+
+pub type IncidentRow = (Vec<u8>, String, i64, i64, Option<Vec<u8>>, i64, String, i64, Option<i64>, Option<i64>, Option<i64>);
+pub type PageRow = (Vec<u8>, i64, Option<i64>, Option<i64>, i64, Option<i64>, Option<String>, Option<i64>, Option<i64>);
+
+pub fn incident(row: IncidentRow, pages: Vec<PageRow>) -> StoreResult<Incident> {
+    let (id, team, severity, test, declared_by, declared_at, step, step_at, first_response_at, quorum_at, resolved_at) = row;
+    let mut out = Vec::with_capacity(pages.len());
+    for (who, coordinator, paged_at, last_paged_at, pages, waiting_until, answer, answered_at, eta_at) in pages {
+        out.push(Page {
+            account: account(&who)?,
+            coordinator: coordinator != 0,
+            paged_at,
+            last_paged_at,
+            pages: u32::try_from(pages).map_err(|_| corrupt("page count"))?,
+            waiting_until,
+            answer: match answer {
+                Some(a) => Some(PageAnswer::parse(&a).ok_or_else(|| corrupt("page answer"))?),
+                None => None,
+            },
+            answered_at,
+            eta_at,
+        });
+    }
+    Ok(Incident {
+        id: id_from(&id, IncidentId::from_slice)?,
+        team,
+        severity: u8::try_from(severity).map_err(|_| corrupt("severity"))?,
+        test: test != 0,
+        declared_by: match declared_by {
+            Some(by) => Some(account(&by)?),
+            None => None,
+        },
+        declared_at,
+        step: parse_step(&step).ok_or_else(|| corrupt("incident step"))?,
+        step_at,
+        first_response_at,
+        quorum_at,
+        resolved_at,
+        pages: out,
+    })
 }
 
 // ---- crisis teams

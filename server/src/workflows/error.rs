@@ -54,6 +54,10 @@ pub enum WorkflowError {
     /// what to do.
     #[error("{0}")]
     Refused(String),
+    #[error("invalid answer token")]
+    InvalidAnswerToken,
+    #[error("incident resolved")]
+    IncidentResolved,
     #[error(transparent)]
     Store(#[from] StoreError),
 }

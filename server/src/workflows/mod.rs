@@ -5,6 +5,7 @@
 pub mod admin;
 pub mod app_config;
 pub mod enrolment;
+pub mod incidents;
 mod error;
 pub mod people;
 pub mod peer_support;

@@ -7,6 +7,7 @@ export const ROLES: { id: string; label: string }[] = [
   { id: 'coordinator', label: 'Coordinator' },
   { id: 'admin', label: 'Administrator' },
   { id: 'clinician', label: 'EAP clinician' },
+  { id: 'supervisor', label: 'Shift supervisor' },
 ];
 
 export const roleLabel = (id: string): string => ROLES.find((r) => r.id === id)?.label ?? id;

@@ -11,12 +11,13 @@
 //!   list of mailboxes (SQLite: chunked `IN (…)`; PostgreSQL: `= ANY($1)`).
 //!
 //! `shared_sql!` expands, inside a backend's module, to that backend's implementation of
-//! `DeviceStore`, `MailboxStore`, `SettingsStore`, `PushStore`, `RosterStore`, `SupportStore` and
-//! `TeamStore`:
+//! `DeviceStore`, `MailboxStore`, `SettingsStore`, `PushStore`, `RosterStore`, `SupportStore`,
+//! `TeamStore` and `IncidentStore`:
 //! a macro rather than generic code because sqlx's per-type bounds cannot be stated once for a
 //! generic database, while each expansion is checked against its concrete driver.
 
 mod accounts;
+mod incidents;
 mod mailboxes;
 mod roster;
 mod support;
@@ -35,10 +36,12 @@ macro_rules! shared_sql {
         crate::store::shared_sql::roster_sql!($store, $db, $for_update, $for_share, $skip_locked);
         crate::store::shared_sql::support_sql!($store, $db, $for_update, $for_share, $skip_locked);
         crate::store::shared_sql::teams_sql!($store, $db, $for_update, $for_share, $skip_locked);
+        crate::store::shared_sql::incidents_sql!($store, $db, $for_update, $for_share, $skip_locked);
     };
 }
 
 pub(crate) use accounts::accounts_sql;
+pub(crate) use incidents::incidents_sql;
 pub(crate) use mailboxes::mailboxes_sql;
 pub(crate) use roster::roster_sql;
 pub(crate) use shared_sql;
