@@ -116,15 +116,18 @@ describe('A seized, locked phone in headless Chromium', () => {
     const { page } = pat;
     await link(page, 'Peer support team').click();
     await heading(page, 'Peer support team').waitFor();
+    await link(page, 'Add to the team').click();
     const person = page.getByLabel('Person', { exact: true });
     await waitUntil(async () => (await person.locator('option', { hasText: PAT.name }).count()) > 0, { message: 'Pat in the Person list' });
     await person.selectOption({ label: PAT.name });
     await button(page, 'Add to the team').click();
+    // Adding opens Pat's page, with the training form.
     await button(page, `Remove ${PAT.name}`).waitFor();
-    await page.getByLabel('Supporter', { exact: true }).selectOption({ label: PAT.name });
     await page.getByLabel('Training', { exact: true }).selectOption({ label: 'All five' });
     await button(page, 'Record training').click();
     await page.getByRole('status').filter({ hasText: 'Training recorded.' }).waitFor();
+    await link(page, 'Back').click();
+    await link(page, 'New rotation').click();
     await page.getByRole('checkbox', { name: PAT.name, exact: true }).check();
     await button(page, 'Create rotation').click();
     await page.getByRole('status').filter({ hasText: 'Rotation created.' }).waitFor();

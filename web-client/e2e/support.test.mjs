@@ -44,6 +44,22 @@ async function reachOutToday(page) {
   await page.getByRole('status').filter({ hasText: 'Waiting for a peer supporter.' }).waitFor();
 }
 
+/**
+ * axe-core on the whole of a view that is longer than the screen, at once: the viewport is made as
+ * tall as the page for the check, then put back. On a long page something is always half under
+ * the sticky tab bar, and what is depends on where the page is scrolled, not on the view.
+ */
+async function checkWholeView(page, screen, t) {
+  const viewport = page.viewportSize();
+  const height = await page.evaluate(() => document.documentElement.scrollHeight);
+  await page.setViewportSize({ width: viewport.width, height: Math.max(height, viewport.height) });
+  try {
+    await checkAccessibility(page, screen, t);
+  } finally {
+    await page.setViewportSize(viewport);
+  }
+}
+
 /** A base64url id of 16 bytes, as request, mailbox and device ids are written. */
 const ID = /^[A-Za-z0-9_-]{22}$/;
 
@@ -139,17 +155,45 @@ describe('Peer support in headless Chromium', () => {
     await link(page, 'Peer support team').click();
     await heading(page, 'Peer support team').waitFor();
     for (const who of [PAT.name, SAM.name]) {
+      // "Add to the team" on the list is its own view; adding someone opens their page.
+      await link(page, 'Add to the team').click();
+      await heading(page, 'Add to the team').waitFor();
       const person = page.getByLabel('Person', { exact: true });
       await waitUntil(async () => (await person.locator('option', { hasText: who }).count()) > 0, { message: `${who} in the Person list` });
       await person.selectOption({ label: who });
+      if (who === PAT.name) {
+        await screenshot(page, 'support-team-add');
+        await checkWholeView(page, 'add to the team', t);
+      }
       await button(page, 'Add to the team').click();
+      await heading(page, who).waitFor();
       await button(page, `Remove ${who}`).waitFor();
+      await page.getByRole('status').filter({ hasText: 'Added to the team.' }).waitFor();
+      await link(page, 'Back').click();
+      await heading(page, 'Peer support team').waitFor();
     }
     for (const who of [PAT.name, SAM.name]) {
-      await page.getByLabel('Supporter', { exact: true }).selectOption({ label: who });
+      // A supporter's row opens their page, where training is recorded.
+      await page.getByRole('link', { name: new RegExp(`^${who}`) }).click();
+      await heading(page, who).waitFor();
       await page.getByLabel('Training', { exact: true }).selectOption({ label: 'All five' });
       await button(page, 'Record training').click();
       await page.getByRole('status').filter({ hasText: 'Training recorded.' }).waitFor();
+      if (who === SAM.name) {
+        await screenshot(page, 'support-team-supporter');
+        await checkWholeView(page, 'supporter', t);
+        // Removing asks first; "Cancel" keeps them on the team.
+        await button(page, `Remove ${who}`).click();
+        await button(page, `Yes, remove ${who}`).waitFor();
+        await checkWholeView(page, 'supporter (remove?)', t);
+        await button(page, 'Cancel').click();
+        await button(page, `Remove ${who}`).waitFor();
+        // The browser's back button goes back to the list too.
+        await page.goBack();
+      } else {
+        await link(page, 'Back').click();
+      }
+      await heading(page, 'Peer support team').waitFor();
     }
     await waitUntil(async () => (await page.getByText('Training current', { exact: true }).count()) === 2, { message: 'both supporters with current training' });
     // Sam's app learns the role it gained at its next start (a reload, then the PIN).
@@ -157,14 +201,49 @@ describe('Peer support in headless Chromium', () => {
     await sam.page.reload();
     await unlock(sam.page, SAM.pin);
     await link(sam.page, 'Support requests').waitFor();
+    await link(page, 'New rotation').click();
+    await heading(page, 'New rotation').waitFor();
     await page.getByRole('checkbox', { name: PAT.name, exact: true }).check();
+    await screenshot(page, 'support-team-new-rotation');
+    await checkWholeView(page, 'new rotation', t);
     await button(page, 'Create rotation').click();
     await page.getByRole('status').filter({ hasText: 'Rotation created.' }).waitFor();
+    await heading(page, 'Peer support on call').waitFor();
     await button(page, 'Delete rotation Peer support on call').waitFor();
+    await screenshot(page, 'support-team-rotation');
+    await checkWholeView(page, 'rotation', t);
+    await link(page, 'Back').click();
+    await heading(page, 'Peer support team').waitFor();
+    // The week view: Pat, the rotation's only member, holds it all day on each of the seven days.
+    const week = page.getByRole('region', { name: 'On call this week' });
+    await waitUntil(async () => (await week.getByText(PAT.name, { exact: true }).count()) === 7, { message: 'Pat on call on seven days' });
+    assert.equal(await week.getByText('all day', { exact: true }).count(), 7);
+    assert.equal(await week.getByText('No one on call').count(), 0);
     await screenshot(page, 'support-team');
     // From the top, as a person arriving on the screen sees it (the sticky tab bar covers the bottom).
     await page.evaluate(() => window.scrollTo(0, 0));
     await checkAccessibility(page, 'peer support team', t);
+    await checkWholeView(page, 'peer support team (whole list)', t);
+    // The dark theme: the list, a supporter's page and a rotation's.
+    await page.emulateMedia({ colorScheme: 'dark' });
+    await screenshot(page, 'support-team-dark');
+    await checkWholeView(page, 'peer support team (dark)', t);
+    await page.getByRole('link', { name: new RegExp(`^${PAT.name}`) }).click();
+    await heading(page, PAT.name).waitFor();
+    await screenshot(page, 'support-team-supporter-dark');
+    await checkWholeView(page, 'supporter (dark)', t);
+    await link(page, 'Back').click();
+    await heading(page, 'Peer support team').waitFor();
+    await page.getByRole('link', { name: /^Peer support on call/ }).click();
+    await heading(page, 'Peer support on call').waitFor();
+    await button(page, 'Delete rotation Peer support on call').click();
+    await button(page, 'Yes, delete Peer support on call').waitFor();
+    await screenshot(page, 'support-team-rotation-dark');
+    await checkWholeView(page, 'rotation, delete? (dark)', t);
+    await button(page, 'Cancel').click();
+    await link(page, 'Back').click();
+    await heading(page, 'Peer support team').waitFor();
+    await page.emulateMedia({ colorScheme: 'light' });
 
     await goTo(page, 'Conversations');
     await link(page, 'My shifts').click();
@@ -344,6 +423,8 @@ describe('Peer support in headless Chromium', () => {
     await goTo(page, 'Conversations');
     await link(page, 'Peer support team').click();
     await heading(page, 'Peer support team').waitFor();
+    await link(page, 'New rotation').click();
+    await heading(page, 'New rotation').waitFor();
     await page.getByRole('textbox', { name: 'Rotation name', exact: true }).fill('Nights');
     await page.getByRole('checkbox', { name: PAT.name, exact: true }).check();
     await page.getByRole('checkbox', { name: SAM.name, exact: true }).check();
@@ -351,6 +432,19 @@ describe('Peer support in headless Chromium', () => {
     await page.getByRole('status').filter({ hasText: /./ }).first().waitFor({ state: 'attached' }).catch(() => {});
     await button(page, 'Create rotation').click();
     await button(page, 'Delete rotation Nights').waitFor();
+    // A rotation's page survives a reload (its own path), and "Back" still leads to the list.
+    await page.reload();
+    await unlock(page, PAT.pin);
+    await heading(page, 'Nights').waitFor();
+    await button(page, 'Delete rotation Nights').waitFor();
+    await link(page, 'Back').click();
+    await heading(page, 'Peer support team').waitFor();
+    // The week view: Nights on each of the seven days, handed off at 08:00 between Pat and Sam.
+    const week = page.getByRole('region', { name: 'On call this week' });
+    await waitUntil(async () => (await week.getByText('Nights', { exact: true }).count()) === 7, { message: 'Nights on seven days' });
+    assert.ok((await week.getByText(/^from 8:00\sAM$/).count()) >= 6, 'a hand-off at 8:00 AM on each day after today');
+    assert.ok((await week.getByText(SAM.name, { exact: true }).count()) >= 3, 'Sam on call on some days');
+    await screenshot(page, 'support-team-week');
 
     await goTo(page, 'Conversations');
     await link(page, 'My shifts').click();

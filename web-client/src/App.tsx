@@ -139,7 +139,7 @@ function Screen({ path }: { path: string }) {
   if (path === '/settings') return <SettingsScreen />;
   if (path === '/reach-out') return <ReachOutScreen />;
   if (path === '/requests') return <SupportRequestsScreen />;
-  if (path === '/team') return <TeamScreen />;
+  if (path === '/team' || path.startsWith('/team/')) return <TeamScreen />;
   if (path === '/shifts') return <ShiftsScreen />;
   return <ConversationsScreen />;
 }

@@ -74,10 +74,10 @@ export async function recordTraining(account: string, kind: string, completed: s
 }
 
 /** `created` runs once the server has made it, before the team is loaded again. */
-export async function createRotation(body: RotationBody, created?: () => void): Promise<Team> {
-  await createRotationRequest(signer(), body);
+export async function createRotation(body: RotationBody, created?: () => void): Promise<{ team: Team; rotation: Rotation }> {
+  const rotation = await createRotationRequest(signer(), body);
   created?.();
-  return loadTeam();
+  return { team: await loadTeam(), rotation };
 }
 
 export async function deleteRotation(id: string): Promise<Team> {
