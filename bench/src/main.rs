@@ -5,6 +5,7 @@
 mod abuse;
 mod idle;
 mod net;
+mod page;
 mod relay;
 mod server;
 mod soak;
@@ -19,7 +20,7 @@ use std::process::ExitCode;
 #[derive(Debug, Parser)]
 #[command(
     name = "sallyport-bench",
-    about = "Sallyport benchmarks: relay throughput and latency, idle-socket memory, abuse resistance, long-run soak"
+    about = "Sallyport benchmarks: relay throughput and latency, idle-socket memory, abuse resistance, long-run soak, crisis paging"
 )]
 struct Cli {
     /// The `sallyport` binary to start (and to run `sallyport admin invite` with).
@@ -117,6 +118,18 @@ enum Scenario {
     /// Healthy pairs at a fixed rate, quiet then under attack (same server): latency, RSS, and
     /// whether a support-request push still reaches the on-call supporter, and how fast.
     Abuse(Box<AbuseArgs>),
+    /// A crisis team of N on-call responders is paged: time until the push service has every
+    /// page, and until every answer (by the page's token) is on the board.
+    Page {
+        #[arg(long, default_value_t = 500)]
+        responders: usize,
+        /// Answers sent at once.
+        #[arg(long, default_value_t = 32)]
+        answer_parallel: usize,
+        /// Seconds to wait for all pages, and for all answers.
+        #[arg(long, default_value_t = 60.0)]
+        timeout: f64,
+    },
     /// N authenticated sockets for a long run under a steady load: errors, RSS slope, every
     /// message delivered.
     Soak {
@@ -292,6 +305,7 @@ fn main() -> ExitCode {
         Scenario::Relay { pairs, .. } => 4 * pairs as u64 + 1024,
         Scenario::Abuse(ref a) => a.sockets() + 1024,
         Scenario::Soak { connections, .. } => connections as u64 + 1024,
+        Scenario::Page { responders, .. } => 2 * responders as u64 + 1024,
     };
     let nofile = server::raise_nofile(wanted);
     if nofile < wanted {
@@ -343,6 +357,10 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             }
             Scenario::Idle { connections } => idle::run(&server, &idle::IdleParams { connections: *connections }).await,
             Scenario::Abuse(a) => abuse::run(&server, &a.params()).await,
+            Scenario::Page { responders, answer_parallel, timeout } => {
+                let p = page::PageParams { responders: *responders, answer_parallel: *answer_parallel, timeout: *timeout };
+                page::run(&server, &p).await
+            }
             Scenario::Soak { connections, duration, rate, warmup, per_address, sample_every, payload } => {
                 let p = soak::SoakParams {
                     connections: *connections,
@@ -383,13 +401,14 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
 }
 
 /// The started server's extra arguments: `abuse` registers push endpoints at a local emulator
-/// (http://127.0.0.1), which the server accepts only with `--push-allow-insecure-endpoints`;
+/// (http://127.0.0.1), which the server accepts only with `--push-allow-insecure-endpoints` (so
+/// does `page`);
 /// `idle` lifts the per-address connection cap; `idle` and `soak` the administrator's budget of
 /// signed requests.
 fn server_args(cli: &Cli) -> Vec<String> {
     let mut args = cli.server_args.clone();
     let insecure = "--push-allow-insecure-endpoints";
-    if matches!(cli.scenario, Scenario::Abuse(_)) && !args.iter().any(|a| a == insecure) {
+    if matches!(cli.scenario, Scenario::Abuse(_) | Scenario::Page { .. }) && !args.iter().any(|a| a == insecure) {
         args.push(insecure.to_owned());
     }
     // `idle` opens all its sockets from 127.0.0.1: it measures memory per socket, not the cap.
@@ -397,10 +416,10 @@ fn server_args(cli: &Cli) -> Vec<String> {
     if matches!(cli.scenario, Scenario::Idle { .. }) && !args.iter().any(|a| a.starts_with(per_address)) {
         args.extend([per_address.to_owned(), "0".to_owned()]);
     }
-    // `idle` and `soak` have the administrator invite thousands of devices in their set-up, far
-    // over a device's signed requests per minute; the set-up is not what they measure.
+    // `idle`, `soak` and `page` have the administrator (or coordinator) make thousands of signed
+    // requests in their set-up, far over a device's per minute; the set-up is not what they measure.
     let signed = "--signed-requests-per-minute";
-    if matches!(cli.scenario, Scenario::Idle { .. } | Scenario::Soak { .. }) && !args.iter().any(|a| a.starts_with(signed)) {
+    if matches!(cli.scenario, Scenario::Idle { .. } | Scenario::Soak { .. } | Scenario::Page { .. }) && !args.iter().any(|a| a.starts_with(signed)) {
         args.extend([signed.to_owned(), "1000000".to_owned()]);
     }
     args
@@ -415,6 +434,7 @@ fn print_summary(r: &Value) {
     match r["scenario"].as_str() {
         Some("abuse") => print_abuse(r),
         Some("soak") => print_soak(r),
+        Some("page") => page::print(r),
         Some("idle") => {
             println!("idle: {} authenticated sockets", r["connections"]);
             println!("  server RSS         {} KiB before, {} KiB after", show("server_rss_before_kib", 0), show("server_rss_kib", 0));

@@ -1,7 +1,8 @@
 //! Every JSON body a REST route reads, through the deserialisation its handler uses (`Signed::json`
 //! for signed routes, axum's `Json` for the unsigned ones) and then the pure checks the workflow
 //! runs on it before touching the store; for roster changes, also what the answer and later reads
-//! compute from the accepted record (the rotation's upcoming stretches, who is on call, my shifts).
+//! compute from the accepted record (the rotation's upcoming stretches, who is on call, my shifts);
+//! for crisis teams, the policy check and its read-back.
 //!
 //! Input: one byte choosing the body type (`BODIES[b % BODIES.len()]`; for a training record,
 //! `b / BODIES.len()` also picks the kind in the path), then the JSON body.
@@ -17,9 +18,13 @@ use sallyport_protocol::rest::{
 use sallyport_protocol::roster::{OverrideRequest, RotationRequest, SwapRequest, SwitchRequest, TrainingRequest};
 use sallyport_protocol::support::{CreateSupportRequest, HandOffRequest, MailboxPushSubscription, RequestRef, RequestStatusQuery};
 use sallyport_protocol::{AccountId, MessageId};
-use sallyport_server::domain::roster::{Roster, Supporter, Switch, Training, TrainingKind};
+use sallyport_protocol::incidents::{AnswerRequest, DeclareRequest, LocationsBody, TokenAnswerRequest, page_aad};
+use sallyport_protocol::teams::{AvailabilityRequest, ConfirmCheckRequest, MemberRequest, TeamRequest};
+use sallyport_server::domain::names::check_name;
+use sallyport_server::domain::paging::{DEFAULT_TEAM_ROLES, QuorumPolicy, TeamRole};
+use sallyport_server::domain::roster::{PEER_SUPPORT_TEAM, Roster, Supporter, Switch, Training, TrainingKind};
 use sallyport_server::domain::roster_rules::{self, MAX_OVERRIDE_MS};
-use sallyport_server::domain::schedule::{self, Override, Rotation, Swap, SwapStatus};
+use sallyport_server::domain::schedule::{self, Override, Rotation, Schedule, Swap, SwapStatus};
 use sallyport_server::domain::signatures;
 use sallyport_server::http::auth::json_body;
 use sallyport_server::push::AllowList;
@@ -40,7 +45,7 @@ const C: AccountId = AccountId([0xc3; 16]);
 const ROTATION: MessageId = MessageId([0x11; 16]);
 
 /// The bodies, in selector order.
-const BODIES: [&str; 18] = [
+const BODIES: [&str; 26] = [
     "enrol",
     "approve_device",
     "invitation",
@@ -59,6 +64,14 @@ const BODIES: [&str; 18] = [
     "rotation_replace",
     "override",
     "swap",
+    "team",
+    "team_member",
+    "availability",
+    "declare",
+    "page_answer",
+    "page_token_answer",
+    "locations",
+    "readiness_confirm",
 ];
 
 fuzz_target!(|data: &[u8]| {
@@ -141,17 +154,17 @@ fuzz_target!(|data: &[u8]| {
             else {
                 return;
             };
-            roster.rotations.push(rotation);
+            roster.schedule.rotations.push(rotation);
             after_change(&roster);
         }
         "rotation_replace" => {
             let Some(request) = signed::<RotationRequest>(body) else { return };
             let mut roster = roster();
-            let existing = roster.rotations[0].clone();
+            let existing = roster.schedule.rotations[0].clone();
             let Ok(rotation) = roster_rules::rotation(request, &roster, &existing.members, existing.id, existing.created_at, NOW) else {
                 return;
             };
-            roster.rotations[0] = rotation;
+            roster.schedule.rotations[0] = rotation;
             after_change(&roster);
         }
         "override" => {
@@ -161,7 +174,7 @@ fuzz_target!(|data: &[u8]| {
             assert!(o.start < o.end && o.end > NOW, "{o:?}");
             assert!(o.end - o.start <= MAX_OVERRIDE_MS, "an override longer than allowed: {o:?}");
             let _ = bodies::override_(&o, &Names::default());
-            roster.overrides.push(o);
+            roster.schedule.overrides.push(o);
             after_change(&roster);
         }
         "swap" => {
@@ -170,13 +183,47 @@ fuzz_target!(|data: &[u8]| {
             let Ok(swap) = roster_rules::proposed_swap(request, &roster, &A, MessageId([0x44; 16]).to_text(), NOW) else { return };
             let _ = bodies::swap(&swap, &Names::default());
             let id = swap.id.clone();
-            roster.swaps.push(swap);
+            roster.schedule.swaps.push(swap);
             // The counterpart accepts it: it must still hold, and then applies.
-            let counterpart = roster.swaps.last().map(|s| s.counterpart).unwrap();
+            let counterpart = roster.schedule.swaps.last().map(|s| s.counterpart).unwrap();
             if let Ok(accepted) = roster_rules::answered_swap(&roster, &id, &counterpart, SwapStatus::Accepted, NOW) {
-                *roster.swaps.last_mut().unwrap() = accepted;
+                *roster.schedule.swaps.last_mut().unwrap() = accepted;
             }
             after_change(&roster);
+        }
+        "team" => {
+            let Some(request) = signed::<TeamRequest>(body) else { return };
+            let _ = check_name(&request.name, "name");
+            let roles: Vec<TeamRole> = DEFAULT_TEAM_ROLES.iter().filter_map(|r| TeamRole::parse(r)).collect();
+            if let Some(Ok(policy)) = request.policy.as_ref().map(|p| QuorumPolicy::from_body(p, &roles)) {
+                assert_eq!(policy.check(), Ok(()));
+                assert_eq!(QuorumPolicy::from_body(&policy.to_body(), &roles).as_ref(), Ok(&policy), "a checked policy reads back as itself");
+            }
+        }
+        "team_member" => {
+            let Some(request) = signed::<MemberRequest>(body) else { return };
+            let _ = TeamRole::parse(&request.role);
+        }
+        "availability" => {
+            let _ = signed::<AvailabilityRequest>(body);
+        }
+        "declare" => {
+            let Some(request) = signed::<DeclareRequest>(body) else { return };
+            for s in &request.sealed {
+                let _ = page_aad(&request.id, &s.device);
+            }
+        }
+        "page_answer" => {
+            let _ = signed::<AnswerRequest>(body);
+        }
+        "page_token_answer" => {
+            let _ = unsigned::<TokenAnswerRequest>(body);
+        }
+        "locations" => {
+            let _ = signed::<LocationsBody>(body);
+        }
+        "readiness_confirm" => {
+            let _ = unsigned::<ConfirmCheckRequest>(body);
         }
         other => unreachable!("no body {other}"),
     }
@@ -211,12 +258,12 @@ fn check_subscription(subscription: &PushSubscriptionBody) {
 /// What the answer and later reads compute from the roster once the change is stored.
 fn after_change(roster: &Roster) {
     let names = Names::default();
-    for rotation in &roster.rotations {
-        let _ = bodies::rotation(roster, rotation, &names, NOW);
+    for rotation in &roster.schedule.rotations {
+        let _ = bodies::rotation(&roster.schedule, rotation, &names, NOW);
     }
     let _ = schedule::on_call_at(roster, NOW);
     for account in [A, B, C] {
-        for shift in schedule::next_shifts(roster, &account, NOW, roster_rules::MAX_SHIFTS) {
+        for shift in schedule::next_shifts(&roster.schedule, &account, NOW, roster_rules::MAX_SHIFTS) {
             assert!(shift.start < shift.end && shift.end > NOW, "{shift:?}");
         }
     }
@@ -238,6 +285,7 @@ fn roster() -> Roster {
     };
     let rotation = Rotation {
         id: ROTATION.to_text(),
+        team: PEER_SUPPORT_TEAM.into(),
         name: "Weekly".into(),
         members: vec![A, B],
         handoff: NaiveTime::from_hms_opt(9, 0, 0).unwrap(),
@@ -266,5 +314,5 @@ fn roster() -> Roster {
         created_at: NOW - 7_200_000,
         answered_at: Some(NOW - 3_600_000),
     }];
-    Roster { supporters: vec![trained(A), trained(B), trained(C)], rotations: vec![rotation], overrides, swaps }
+    Roster { supporters: vec![trained(A), trained(B), trained(C)], schedule: Schedule { rotations: vec![rotation], overrides, swaps } }
 }

@@ -1,7 +1,7 @@
 //! Protocol version 1 WebSocket frames. Every frame is one JSON object in one WebSocket text
 //! message, tagged by its `type` field.
 
-use crate::{AccountId, DeviceId, ErrorCode, MailboxId, MailboxSecret, MessageId, Nonce, Payload, Signature};
+use crate::{AccountId, DeviceId, ErrorCode, IncidentId, MailboxId, MailboxSecret, MessageId, Nonce, Payload, Signature};
 use serde::{Deserialize, Serialize};
 
 /// Frames a client sends.
@@ -65,6 +65,10 @@ pub enum ServerFrame {
     KeyPackage { mailbox: MailboxId, key_package: Payload, last_resort: bool },
     /// Sent to a mailbox's readers when its one-time KeyPackages run low: publish more.
     KeyPackagesLow { mailbox: MailboxId, available: u32 },
+    /// An incident this device's account may see changed (a page, an answer, an escalation, its
+    /// resolution): fetch its board (`GET /v1/incidents/{id}`). Sent to the device's linked
+    /// mailbox's connections; best effort (a client also refreshes when it reconnects).
+    IncidentChanged { incident: IncidentId },
     /// A request failed. `id` or `mailbox` names the frame it answers where there is one.
     Error {
         code: ErrorCode,

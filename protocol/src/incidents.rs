@@ -14,6 +14,20 @@ pub const MAX_SEALED_BYTES: usize = 2_048;
 /// Severity levels: 1 (highest) to 3.
 pub const MAX_SEVERITY: u8 = 3;
 
+/// Most locations an administrator may list, and the longest name.
+pub const MAX_LOCATIONS: usize = 100;
+pub const MAX_LOCATION_CHARS: usize = 60;
+
+/// `GET /v1/incidents/locations` (anyone enrolled) and `PUT /v1/admin/incident-locations`
+/// (administrators): the facility's places a declarer picks from ("Unit C", "Yard 2"). The
+/// server keeps the list (institutional configuration); which one a declarer picked travels only
+/// sealed.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LocationsBody {
+    pub locations: Vec<String>,
+}
+
 /// One recipient device of a team's pages: the declarer's client seals the preview to its
 /// notification key.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -58,6 +72,9 @@ pub struct DeclareRequest {
     /// A test page: the whole path, marked as a test everywhere.
     #[serde(default)]
     pub test: bool,
+    /// A test page for one member of the team: only they are paged, and nothing escalates.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub only: Option<AccountId>,
     /// The preview (type, location, note) sealed to each recipient device; a device without one
     /// is paged with the generic text only.
     #[serde(default)]

@@ -108,6 +108,53 @@ pub struct AvailabilityBody {
     pub inside_until: Option<i64>,
     /// The crisis teams the person is on (not the Peer Support Team).
     pub teams: Vec<PersonTeamBody>,
+    /// Whether pages reach their phone, if they are on a crisis team.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub readiness: Option<ReadinessBody>,
+}
+
+/// One person's readiness (protocol/README.md §17): `status` is `ready`, `pending` (a check
+/// waits for its tap), `not_checked`, `unconfirmed`, `push_failing` or `no_subscription`;
+/// `fix` says what to do about it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ReadinessBody {
+    pub status: String,
+    pub reachable: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fix: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub checked_at: Option<i64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub outcome: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub confirmed_at: Option<i64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub next_check_at: Option<i64>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct MemberReadinessBody {
+    pub person: crate::roster::PersonBody,
+    pub tier: u8,
+    pub role: String,
+    pub on_call: bool,
+    pub readiness: ReadinessBody,
+}
+
+/// `GET /v1/teams/{id}/readiness` (coordinators): "reachable now: 7 of 9".
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TeamReadinessBody {
+    pub reachable_now: u32,
+    pub members: u32,
+    /// Worst first.
+    pub people: Vec<MemberReadinessBody>,
+}
+
+/// `POST /v1/readiness/confirm` (unsigned): the token from a readiness check's push.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ConfirmCheckRequest {
+    pub token: crate::AnswerToken,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

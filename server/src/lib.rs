@@ -40,6 +40,12 @@ const FIRST_ADMIN_SETTING: &str = "first_admin_link";
 /// How long shutdown waits for queued writes to commit before giving up.
 const DRAIN_TIMEOUT: Duration = Duration::from_secs(30);
 
+impl workflows::incidents::Listeners for Hub {
+    fn incident_changed(&self, mailboxes: &[sallyport_protocol::MailboxId], incident: sallyport_protocol::IncidentId) {
+        Hub::incident_changed(self, mailboxes, incident);
+    }
+}
+
 /// `--team-roles`, checked: each 1–32 lowercase letters, digits, `-` or `_`, starting with a
 /// letter; no repeats.
 fn team_roles(names: &[String]) -> anyhow::Result<Vec<domain::paging::TeamRole>> {
@@ -136,7 +142,7 @@ pub async fn run(
         hub.clone(),
         metrics.clone(),
         clock.clone(),
-        relay::watchers::WatcherConfig { node_id, ignore_notifications: config.ignore_notifications },
+        relay::watchers::WatcherConfig { node_id: node_id.clone(), ignore_notifications: config.ignore_notifications },
         relay::watchers::ExpiryConfig {
             every: std::time::Duration::from_millis(config.expiry_sweep_interval_ms),
             unlinked_mailbox_idle_days: config.unlinked_mailbox_idle_days,
@@ -159,6 +165,8 @@ pub async fn run(
         metrics: metrics.clone(),
         public_url: public_url.trim_end_matches('/').to_owned(),
         interval: peer_support.settings.scheduler_interval,
+        hub: hub.clone(),
+        node_id: node_id.clone(),
     });
     tokio::spawn(workflows::incidents::run_scheduler(paging.clone(), shutdown_rx.clone()));
 

@@ -843,7 +843,22 @@ async fn contract_notify_reaches_another_instance(f: &Fixture) {
                 assert_eq!(node, "node-a");
                 got.extend(mailboxes);
             }
-            Wakeup::Revoked => unreachable!(),
+            other => unreachable!("{other:?}"),
+        }
+    }
+    assert_eq!(got, mailboxes);
+
+    // An incident's change reaches the other node, with the readers to tell.
+    let incident = sallyport_protocol::IncidentId::random();
+    f.store.notify_incident("node-a", &incident, &mailboxes).await.unwrap();
+    let mut got = Vec::new();
+    while got.len() < mailboxes.len() {
+        match wait_for(&mut rx, |w| matches!(w, Wakeup::IncidentChanged { .. })).await {
+            Wakeup::IncidentChanged { node, incident: which, mailboxes } => {
+                assert_eq!((node.as_str(), which), ("node-a", incident));
+                got.extend(mailboxes);
+            }
+            other => unreachable!("{other:?}"),
         }
     }
     assert_eq!(got, mailboxes);

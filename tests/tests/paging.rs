@@ -9,7 +9,7 @@
 //! is sent after the restart, and two nodes on one PostgreSQL never page twice.
 
 use sallyport_core::seal;
-use sallyport_core::{Credentials, api_request};
+use sallyport_core::{Client, Credentials, Event, api_request};
 use sallyport_e2e::push_emulator::{PushEmulator, Received, Subscription};
 use sallyport_e2e::*;
 use sallyport_protocol::incidents::page_aad;
@@ -99,13 +99,20 @@ async fn call(creds: &Credentials, method: &str, path: &str, body: Option<Value>
     answer
 }
 
-/// The decrypted push payloads one subscription received, as JSON.
-fn pages(emulator: &PushEmulator, sub: &Subscription) -> Vec<Value> {
-    emulator.received_for(&sub.token).iter().map(|r| serde_json::from_slice(&r.plaintext).expect("JSON payload")).collect()
+fn is_page(r: &Received) -> bool {
+    serde_json::from_slice::<Value>(&r.plaintext).is_ok_and(|v| v["kind"] == "page")
 }
 
+/// The page pushes one subscription received (not its readiness checks), decrypted, as JSON.
+fn pages(emulator: &PushEmulator, sub: &Subscription) -> Vec<Value> {
+    emulator.received_for(&sub.token).iter().filter(|r| is_page(r)).map(|r| serde_json::from_slice(&r.plaintext).expect("JSON payload")).collect()
+}
+
+/// Waits until one subscription has received `n` pages; they, in order.
 async fn wait_pages(emulator: &PushEmulator, sub: &Subscription, n: usize) -> Vec<Received> {
-    emulator.wait_for(&sub.token, n).await
+    wait_until(&format!("{n} pages to one subscription"), || async { emulator.received_for(&sub.token).iter().filter(|r| is_page(r)).count() >= n })
+        .await;
+    emulator.received_for(&sub.token).into_iter().filter(is_page).collect()
 }
 
 /// A team of `members` (name, tier, role), each enrolled and subscribed.
@@ -245,6 +252,8 @@ async fn the_whole_path(s: &mut Setup) {
                           "sealed": [{"device": staff.device.to_string(), "sealed": base64_std(b"x")}]});
     call(&supervisor, "POST", "/v1/incidents", Some(stranger), 400).await;
 
+    // The declarer's app is connected: the board updates live.
+    let mut live = Client::connect(&supervisor).await.unwrap();
     let (id, board) = declare(&supervisor, &t.id, false).await;
     assert_eq!(paged_names(&board), ["Ana", "Ben"], "on call, reachable tier 1: {board}");
     assert!(paged_entry(&board, "Cy")["waiting_until"].is_i64(), "Cy waits: {board}");
@@ -270,6 +279,14 @@ async fn the_whole_path(s: &mut Setup) {
     let answer = json!({"token": token, "answer": "responding", "eta_minutes": 15});
     let (status, body) = post_unsigned(s.server(), "/v1/incidents/answer", &answer).await;
     assert_eq!(status, 200, "{body}");
+    // The declarer's app hears of it without asking.
+    loop {
+        expect_event(&mut live, |e| matches!(e, Event::IncidentChanged { incident } if *incident == id).then_some(())).await;
+        let board = call(&supervisor, "GET", &format!("/v1/incidents/{id}"), None, 200).await;
+        if paged_entry(&board, "Ana")["answer"] == "responding" {
+            break;
+        }
+    }
     let (status, body) = post_unsigned(s.server(), "/v1/incidents/answer", &answer).await;
     assert_eq!((status, body["code"].as_str()), (403, Some("invalid_answer_token")), "a token answers once");
     let (status, _) = post_unsigned(s.server(), "/v1/incidents/answer", &json!({"token": "x", "answer": "responding"})).await;
@@ -369,7 +386,8 @@ async fn a_page_a_crash_interrupted_is_sent_after_the_restart() {
     // The push service takes its time: the page is still in flight when the server dies.
     s.emulator.answer_after(std::time::Duration::from_secs(30));
     let (id, _) = declare(&coordinator, &t.id, false).await;
-    wait_until("the page reaches the push service", || async { s.emulator.arrivals() >= 1 }).await;
+    // The page, and the readiness check Ana got when she joined the team.
+    wait_until("the page reaches the push service", || async { s.emulator.arrivals() >= 2 }).await;
     s.nodes[0].server.kill();
     s.emulator.answer_after(std::time::Duration::ZERO);
     // Past the dead node's claim on the page, the restarted node sends it again.
@@ -384,13 +402,19 @@ async fn a_page_a_crash_interrupted_is_sent_after_the_restart() {
     .await;
 }
 
-/// Two nodes on one PostgreSQL: each escalation and each repeat is paged once.
+/// Two nodes on one PostgreSQL: each escalation and each repeat is paged once, and a member
+/// connected to the other node hears of every change.
 #[tokio::test]
 async fn two_nodes_never_page_twice() {
     let Some(s) = Setup::start(true, 2).await else { return };
     let coordinator = s.person("Casey Coordinator", &["coordinator"]).await;
     let t = team(&s, &coordinator, &[("Ana", 1, "peer"), ("Dee", 2, "clinician"), ("Eve", 2, "clinician")]).await;
+    let other = &s.nodes[1].server;
+    let watcher = sallyport_core::enrol(&other.url, &other.invite("Wes", &["staff"])).await.unwrap();
+    call(&coordinator, "PUT", &format!("/v1/teams/{}/members/{}", t.id, watcher.account), Some(json!({"tier": 3, "role": "chaplain"})), 201).await;
+    let mut live = Client::connect(&watcher).await.unwrap();
     let (id, _) = declare(&coordinator, &t.id, false).await;
+    expect_event(&mut live, |e| matches!(e, Event::IncidentChanged { incident } if *incident == id).then_some(())).await;
     wait_pages(&s.emulator, t.sub("Ana"), 1).await;
     call(t.who("Ana"), "POST", &format!("/v1/incidents/{id}/answer"), Some(json!({"answer": "responding"})), 200).await;
     s.set_offset(10 * MINUTE + 1_000);

@@ -69,6 +69,8 @@ pub struct Incident {
     pub first_response_at: Option<i64>,
     pub quorum_at: Option<i64>,
     pub resolved_at: Option<i64>,
+    /// A test page for one person: only they are paged, and nothing escalates.
+    pub only: Option<AccountId>,
     pub pages: Vec<Page>,
 }
 
@@ -179,7 +181,13 @@ pub fn plan(incident: &Incident, team: &CrisisTeam, coordinators: &[AccountId], 
     // A declaration: nothing paged or passed over yet, still at the step it was declared with.
     let declaring = next.pages.is_empty() && next.step == Step::FIRST && next.step_at == next.declared_at;
     if declaring {
-        push.extend(take_step(Step::FIRST, &mut next, team, coordinators, now));
+        match next.only {
+            Some(only) => {
+                next.page_mut(only, team.member(&only).is_none()).paged(now);
+                push.push(only);
+            }
+            None => push.extend(take_step(Step::FIRST, &mut next, team, coordinators, now)),
+        }
         steps.push((now, Step::FIRST));
     }
     // Repeats to those paged who have not answered.
@@ -189,6 +197,10 @@ pub fn plan(incident: &Incident, team: &CrisisTeam, coordinators: &[AccountId], 
             page.paged(now);
             push.push(page.account);
         }
+    }
+    if next.only.is_some() {
+        let next_due = next_due(&next, team, now);
+        return Plan { incident: next, push, steps, next_due };
     }
     // Those passed over who are out now, as many as the gap needs.
     let waiting: Vec<AccountId> =
@@ -235,7 +247,11 @@ fn next_due(incident: &Incident, team: &CrisisTeam, now: i64) -> Option<i64> {
         .filter(|p| p.answer.is_none())
         .filter_map(|p| p.last_paged_at.map(|last| last.saturating_add(policy.repeat_every_ms)));
     let outs = incident.pages.iter().filter(|p| p.answer.is_none() && p.paged_at.is_none()).filter_map(|p| p.waiting_until);
-    let escalation = incident.step.next(team.last_tier().max(1)).map(|_| incident.step_at.saturating_add(policy.escalate_after_ms));
+    let escalation = incident
+        .step
+        .next(team.last_tier().max(1))
+        .filter(|_| incident.only.is_none())
+        .map(|_| incident.step_at.saturating_add(policy.escalate_after_ms));
     repeats.chain(outs).chain(escalation).map(|t| t.max(now)).min()
 }
 

@@ -6,6 +6,7 @@ pub mod incidents;
 pub mod names;
 pub mod paging;
 pub mod push;
+pub mod readiness;
 pub mod roles;
 pub mod roster;
 pub mod roster_rules;

@@ -10,7 +10,7 @@ use axum::http::StatusCode;
 use axum::routing::{delete, get, post, put};
 use axum::{Json, Router};
 use sallyport_protocol::roster::{DeletedBody, OverrideBody, RemovedBody, RotationBody};
-use sallyport_protocol::teams::{AvailabilityBody, TeamBody, TeamsBody};
+use sallyport_protocol::teams::{AvailabilityBody, ReadinessBody, TeamBody, TeamReadinessBody, TeamsBody};
 
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -22,6 +22,9 @@ pub fn router() -> Router<AppState> {
         .route("/v1/teams/{id}/overrides", post(create_override))
         .route("/v1/teams/{id}/overrides/{override_id}", delete(delete_override))
         .route("/v1/oncall/me", get(availability).put(set_availability))
+        .route("/v1/oncall/me/ready", post(confirm_ready))
+        .route("/v1/teams/{id}/readiness", get(team_readiness))
+        .route("/v1/teams/{id}/readiness/{account}/check", post(check_now))
 }
 
 type Answer<T> = Result<Json<T>, ApiError>;
@@ -95,10 +98,30 @@ async fn delete_override(
 }
 
 async fn availability(State(s): State<AppState>, signed: Signed) -> Answer<AvailabilityBody> {
-    Ok(Json(teams::availability(&*s.store, &s.clock, &signed.caller).await?))
+    let mut body = teams::availability(&*s.store, &s.clock, &signed.caller).await?;
+    body.readiness = s.paging.mine(&signed.caller.account).await.map_err(crate::workflows::WorkflowError::from)?;
+    Ok(Json(body))
 }
 
 async fn set_availability(State(s): State<AppState>, signed: Signed) -> Answer<AvailabilityBody> {
     let request = signed.json()?;
-    Ok(Json(teams::set_availability(&*s.store, &s.clock, &signed.caller, request).await?))
+    let mut body = teams::set_availability(&*s.store, &s.clock, &signed.caller, request).await?;
+    body.readiness = s.paging.mine(&signed.caller.account).await.map_err(crate::workflows::WorkflowError::from)?;
+    Ok(Json(body))
+}
+
+async fn confirm_ready(State(s): State<AppState>, signed: Signed) -> Answer<ReadinessBody> {
+    Ok(Json(s.paging.confirm_ready(&signed.caller).await?))
+}
+
+async fn team_readiness(State(s): State<AppState>, Path(id): Path<String>, signed: Signed) -> Answer<TeamReadinessBody> {
+    Ok(Json(s.paging.team_readiness(&signed.caller, &id).await?))
+}
+
+async fn check_now(
+    State(s): State<AppState>,
+    Path((id, account)): Path<(String, String)>,
+    signed: Signed,
+) -> Answer<TeamReadinessBody> {
+    Ok(Json(s.paging.check_now(&signed.caller, &id, &account).await?))
 }

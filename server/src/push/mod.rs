@@ -89,6 +89,16 @@ impl Report {
         Arc::new(Report { state: std::sync::Mutex::new(ReportState { pending: 0, best: None, done: Some(Box::new(done)) }) })
     }
 
+    /// One more push will end (one not offered through the sender: see [`Report::ended_now`]).
+    pub fn expect_one_more(&self) {
+        self.expect(1);
+    }
+
+    /// Reports an outcome known without pushing (no subscription at all).
+    pub fn ended_now(&self, outcome: PushOutcome) {
+        self.ended(outcome);
+    }
+
     /// `n` more pushes will end.
     fn expect(&self, n: usize) {
         self.state.lock().unwrap_or_else(|e| e.into_inner()).pending += n;
@@ -185,6 +195,13 @@ impl Push {
     pub fn offer_page(&self, mailbox: MailboxId, topic_tag: &[u8], plaintext: Vec<u8>, report: Arc<Report>) {
         let what = What::Payload { topic_tag: topic_tag.to_vec(), plaintext, high_urgency: true };
         self.enqueue(PushKind::Crisis, Offer { mailbox, what, report: Some(report) });
+    }
+
+    /// A readiness check (`PushKind::Support`: before wake-ups, after pages; normal urgency) to
+    /// every subscription of a device's `mailbox`, with `report` told how it ended.
+    pub fn offer_check(&self, mailbox: MailboxId, plaintext: Vec<u8>, report: Arc<Report>) {
+        let what = What::Payload { topic_tag: b"readiness".to_vec(), plaintext, high_urgency: false };
+        self.enqueue(PushKind::Support, Offer { mailbox, what, report: Some(report) });
     }
 
     fn enqueue(&self, kind: PushKind, offer: Offer) {

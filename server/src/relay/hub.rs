@@ -3,7 +3,7 @@
 //! live connection makes between a device and an unlinked mailbox dies with the connection.
 
 use crate::store::QueuedMessage;
-use sallyport_protocol::{DeviceId, ErrorCode, MailboxId};
+use sallyport_protocol::{DeviceId, ErrorCode, IncidentId, MailboxId};
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -23,6 +23,8 @@ pub enum SessionEvent {
     Wake,
     /// A claim left this mailbox's one-time KeyPackages low.
     KeyPackagesLow { mailbox: Box<MailboxId>, available: u32 },
+    /// An incident the device's account may see changed.
+    IncidentChanged(Box<IncidentId>),
 }
 
 /// Closes one connection from elsewhere (revocation, a newer connection of the device). A
@@ -163,6 +165,17 @@ impl Hub {
         let map = self.mailboxes.lock().unwrap();
         for sub in map.get(&mailbox).into_iter().flatten() {
             let _ = sub.tx.try_send(SessionEvent::KeyPackagesLow { mailbox: Box::new(mailbox), available });
+        }
+    }
+
+    /// Tells the local readers of these (devices' linked) mailboxes that an incident changed.
+    /// Best effort, like `key_packages_low`.
+    pub fn incident_changed(&self, mailboxes: &[MailboxId], incident: IncidentId) {
+        let map = self.mailboxes.lock().unwrap();
+        for mailbox in mailboxes {
+            for sub in map.get(mailbox).into_iter().flatten() {
+                let _ = sub.tx.try_send(SessionEvent::IncidentChanged(Box::new(incident)));
+            }
         }
     }
 

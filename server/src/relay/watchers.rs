@@ -109,6 +109,10 @@ async fn wakeups(
                 }
                 Some(Wakeup::Mailboxes { .. }) => {}
                 Some(Wakeup::Revoked) => revoked.notify_one(),
+                Some(Wakeup::IncidentChanged { node, incident, mailboxes }) if node != config.node_id => {
+                    hub.incident_changed(&mailboxes, incident)
+                }
+                Some(Wakeup::IncidentChanged { .. }) => {}
                 None => {}
             },
             _ = poll.tick() => {

@@ -15,6 +15,7 @@ pub mod mailboxes;
 mod postgres;
 pub mod push;
 pub mod queue;
+pub mod readiness;
 pub mod roster;
 mod rows;
 pub mod settings;
@@ -33,6 +34,7 @@ pub use key_packages::{ClaimedKeyPackage, KeyPackageStore};
 pub use mailboxes::{GROUP_IDLE_MS, MailboxAccess, MailboxStore};
 pub use postgres::PostgresStore;
 pub use push::{PushStore, PushSubscription};
+pub use readiness::ReadinessStore;
 pub use queue::{AppendOutcome, NewMessage, QueueStore, QueuedMessage};
 pub use roster::RosterStore;
 pub use settings::SettingsStore;
@@ -116,6 +118,7 @@ pub trait Store:
     + SupportStore
     + TeamStore
     + IncidentStore
+    + ReadinessStore
     + Send
     + Sync
     + 'static

@@ -260,11 +260,11 @@ pub fn assemble_schedule(rows: ScheduleRows) -> StoreResult<Schedule> {
 
 // ---- incidents
 
-pub type IncidentRow = (Vec<u8>, String, i64, i64, Option<Vec<u8>>, i64, String, i64, Option<i64>, Option<i64>, Option<i64>);
+pub type IncidentRow = (Vec<u8>, String, i64, i64, Option<Vec<u8>>, i64, String, i64, Option<i64>, Option<i64>, Option<i64>, Option<Vec<u8>>);
 pub type PageRow = (Vec<u8>, i64, Option<i64>, Option<i64>, i64, Option<i64>, Option<String>, Option<i64>, Option<i64>);
 
 pub fn incident(row: IncidentRow, pages: Vec<PageRow>) -> StoreResult<Incident> {
-    let (id, team, severity, test, declared_by, declared_at, step, step_at, first_response_at, quorum_at, resolved_at) = row;
+    let (id, team, severity, test, declared_by, declared_at, step, step_at, first_response_at, quorum_at, resolved_at, only) = row;
     let mut out = Vec::with_capacity(pages.len());
     for (who, coordinator, paged_at, last_paged_at, pages, waiting_until, answer, answered_at, eta_at) in pages {
         out.push(Page {
@@ -297,6 +297,10 @@ pub fn incident(row: IncidentRow, pages: Vec<PageRow>) -> StoreResult<Incident> 
         first_response_at,
         quorum_at,
         resolved_at,
+        only: match only {
+            Some(only) => Some(account(&only)?),
+            None => None,
+        },
         pages: out,
     })
 }

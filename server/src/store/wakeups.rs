@@ -3,7 +3,7 @@
 
 use super::StoreResult;
 use async_trait::async_trait;
-use sallyport_protocol::MailboxId;
+use sallyport_protocol::{IncidentId, MailboxId};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Wakeup {
@@ -11,6 +11,8 @@ pub enum Wakeup {
     Mailboxes { node: String, mailboxes: Vec<MailboxId> },
     /// Some device was revoked: poll `revocations_since`.
     Revoked,
+    /// Node `node` changed an incident these (devices' linked) mailboxes' readers may see.
+    IncidentChanged { node: String, incident: IncidentId, mailboxes: Vec<MailboxId> },
 }
 
 #[async_trait]
@@ -18,6 +20,9 @@ pub trait WakeupStore: Send + Sync {
     /// Tells other nodes that `mailboxes` have new messages (after the commit that stored them).
     /// `node` is the sender's node id, so a node can ignore its own notifications.
     async fn notify_mailboxes(&self, node: &str, mailboxes: &[MailboxId]) -> StoreResult<()>;
+
+    /// Tells other nodes that `incident` changed, for the readers of `mailboxes`.
+    async fn notify_incident(&self, node: &str, incident: &IncidentId, mailboxes: &[MailboxId]) -> StoreResult<()>;
 
     /// Starts listening for wake-ups from other nodes. `None` on a single-node backend. The
     /// receiver may miss notifications (a dropped listener connection is re-established): callers

@@ -23,11 +23,11 @@ use crate::workflows::peer_support::bodies::Names;
 use crate::workflows::{Outcome, WorkflowError};
 use base64::Engine as _;
 use sallyport_protocol::incidents::{
-    AnsweredBody, AnswerRequest, AttemptBody, DeclareRequest, IncidentBody, IncidentsBody, MAX_SEALED_BYTES, MAX_SEVERITY, PagedBody,
-    RecipientBody, RecipientsBody, StepBody, TokenAnswerRequest,
+    AnsweredBody, AnswerRequest, AttemptBody, DeclareRequest, IncidentBody, IncidentsBody, LocationsBody, MAX_LOCATION_CHARS, MAX_LOCATIONS,
+    MAX_SEALED_BYTES, MAX_SEVERITY, PagedBody, RecipientBody, RecipientsBody, StepBody, TokenAnswerRequest,
 };
 use sallyport_protocol::rest::Role;
-use sallyport_protocol::{AccountId, AnswerToken, IncidentId, Payload};
+use sallyport_protocol::{AccountId, AnswerToken, IncidentId, MailboxId, Payload};
 use std::collections::HashSet;
 use std::sync::Arc;
 use std::sync::atomic::Ordering::Relaxed;
@@ -46,6 +46,43 @@ pub const PAGE_TITLE: &str = "Critical incident";
 pub const PAGE_BODY: &str = "Open Sallyport";
 pub const TEST_TITLE: &str = "Test page";
 
+/// Settings key of the facility's incident locations (JSON list of names).
+pub const LOCATIONS_SETTING: &str = "incident_locations";
+
+/// `GET /v1/incidents/locations` (anyone enrolled): the list an administrator set, or none.
+pub async fn locations(store: &dyn Store) -> Outcome<LocationsBody> {
+    let locations = match store.setting(LOCATIONS_SETTING).await? {
+        Some(bytes) => serde_json::from_slice(&bytes).unwrap_or_else(|_| {
+            tracing::warn!("the stored incident locations are unreadable; listing none");
+            Vec::new()
+        }),
+        None => Vec::new(),
+    };
+    Ok(LocationsBody { locations })
+}
+
+/// `PUT /v1/admin/incident-locations` (administrators): replaces the list. Names are trimmed,
+/// 1–60 characters without control characters, at most 100, no repeats (first kept).
+pub async fn set_locations(store: &dyn Store, caller: &DeviceRecord, body: LocationsBody) -> Outcome<LocationsBody> {
+    crate::workflows::require(caller, Role::Admin)?;
+    if body.locations.len() > MAX_LOCATIONS {
+        return Err(WorkflowError::Invalid(format!("at most {MAX_LOCATIONS} locations")));
+    }
+    let mut locations: Vec<String> = Vec::with_capacity(body.locations.len());
+    for name in body.locations {
+        let name = name.trim().to_owned();
+        if name.is_empty() || name.chars().count() > MAX_LOCATION_CHARS || name.chars().any(char::is_control) {
+            return Err(WorkflowError::Invalid(format!("a location is 1 to {MAX_LOCATION_CHARS} characters, without control characters")));
+        }
+        if !locations.contains(&name) {
+            locations.push(name);
+        }
+    }
+    store.set_setting(LOCATIONS_SETTING, &serde_json::to_vec(&locations).expect("strings serialise")).await?;
+    tracing::info!(locations = locations.len(), "an administrator set the incident locations");
+    Ok(LocationsBody { locations })
+}
+
 /// What the paging workflows use.
 pub struct Paging {
     pub store: Arc<dyn Store>,
@@ -56,6 +93,55 @@ pub struct Paging {
     pub public_url: String,
     /// How often the scheduler looks for due timers and unsent pages.
     pub interval: Duration,
+    /// This node's connections, told when an incident changes (`incident_changed`).
+    pub hub: Arc<dyn Listeners>,
+    /// This node's id in multi-node notifications.
+    pub node_id: String,
+}
+
+/// This node's connections, by the mailboxes they read (the relay's hub).
+pub trait Listeners: Send + Sync {
+    /// Tells the readers of these mailboxes on this node that `incident` changed.
+    fn incident_changed(&self, mailboxes: &[MailboxId], incident: IncidentId);
+}
+
+/// The linked mailboxes of the unrevoked devices of everyone who may see `incident`: its
+/// declarer, the coordinators, the team's members and anyone paged.
+async fn audience(store: &dyn Store, incident: &Incident) -> StoreResult<Vec<MailboxId>> {
+    let teams = store.crisis_teams().await?;
+    let mut accounts: HashSet<AccountId> = incident.pages.iter().map(|p| p.account).collect();
+    accounts.extend(incident.declared_by);
+    if let Some(team) = teams.team(&incident.team) {
+        accounts.extend(team.members.iter().map(|m| m.account));
+    }
+    Ok(store
+        .list_devices()
+        .await?
+        .into_iter()
+        .filter(|d| d.revoked_at.is_none() && (accounts.contains(&d.account) || d.roles.contains(&Role::Coordinator)))
+        .map(|d| d.mailbox)
+        .collect())
+}
+
+/// Tells the connections of `mailboxes`, on this node and the others, that `incident` changed.
+async fn announce(store: &dyn Store, hub: &dyn Listeners, node_id: &str, incident: &IncidentId, mailboxes: &[MailboxId]) {
+    hub.incident_changed(mailboxes, *incident);
+    if let Err(err) = store.notify_incident(node_id, incident, mailboxes).await {
+        tracing::warn!(error = %err, "could not tell the other nodes that an incident changed");
+    }
+}
+
+/// Tells everyone who may see the incident (as it is now) that it changed.
+async fn changed(store: &dyn Store, hub: &dyn Listeners, node_id: &str, id: &IncidentId) {
+    let mailboxes = match store.incident(id).await {
+        Ok(Some(record)) => audience(store, &record.incident).await,
+        Ok(None) => return,
+        Err(err) => Err(err),
+    };
+    match mailboxes {
+        Ok(mailboxes) => announce(store, hub, node_id, id, &mailboxes).await,
+        Err(err) => tracing::warn!(error = %err, "could not work out whom to tell that an incident changed"),
+    }
 }
 
 fn may_declare(caller: &DeviceRecord) -> Outcome<()> {
@@ -129,6 +215,14 @@ impl Paging {
             return Err(WorkflowError::Invalid(format!("at most {MAX_SEALS} sealed previews")));
         }
         let team = crisis_team(&*self.store, &request.team).await?;
+        if let Some(only) = request.only {
+            if !request.test {
+                return Err(WorkflowError::Invalid("a page for one person must be a test page (\"test\": true)".into()));
+            }
+            if team.member(&only).is_none() {
+                return Err(WorkflowError::not_on_team("the person to test"));
+            }
+        }
         let recipients: HashSet<_> = self.recipients(caller, &team.id).await?.recipients.into_iter().map(|r| r.device).collect();
         let mut seals = Vec::with_capacity(request.sealed.len());
         let mut seen = HashSet::new();
@@ -154,6 +248,7 @@ impl Paging {
             first_response_at: None,
             quorum_at: None,
             resolved_at: None,
+            only: request.only,
             pages: Vec::new(),
         };
         let decide = self.decide(team, coordinators(&*self.store).await?);
@@ -164,6 +259,7 @@ impl Paging {
         };
         tracing::info!(severity = stored.severity, test = stored.test, "an incident was declared");
         self.send_now();
+        changed(&*self.store, &*self.hub, &self.node_id, &stored.id).await;
         self.board(caller, &stored.id).await
     }
 
@@ -262,6 +358,7 @@ impl Paging {
         self.store.update_incident(id, &decide).await?;
         tracing::info!(answer = answer.as_str(), "a page was answered");
         self.send_now();
+        changed(&*self.store, &*self.hub, &self.node_id, id).await;
         Ok(())
     }
 
@@ -302,8 +399,10 @@ impl Paging {
                 WorkflowError::not_found("incident")
             });
         }
+        let mailboxes = audience(&*self.store, &record.incident).await?;
         if self.store.resolve_incident(&id, self.clock.now()).await? {
             tracing::info!("an incident was resolved");
+            announce(&*self.store, &*self.hub, &self.node_id, &id, &mailboxes).await;
         }
         let teams = self.store.crisis_teams().await?;
         let record = self.store.incident(&id).await?.ok_or_else(|| WorkflowError::not_found("incident"))?;
@@ -313,11 +412,22 @@ impl Paging {
 
     // ---- the scheduler and the outbox
 
+    fn outbox(&self) -> Outbox {
+        Outbox {
+            store: self.store.clone(),
+            push: self.push.clone(),
+            clock: self.clock.clone(),
+            public_url: self.public_url.clone(),
+            hub: self.hub.clone(),
+            node_id: self.node_id.clone(),
+        }
+    }
+
     /// Sends what is in the outbox now, without waiting for the next pass.
     fn send_now(&self) {
-        let (store, push, clock, url) = (self.store.clone(), self.push.clone(), self.clock.clone(), self.public_url.clone());
+        let outbox = self.outbox();
         tokio::spawn(async move {
-            if let Err(err) = send_outbox(&store, &push, &clock, &url).await {
+            if let Err(err) = outbox.send().await {
                 tracing::warn!(error = %err, "could not send pages; the scheduler will");
             }
         });
@@ -334,12 +444,17 @@ impl Paging {
             for id in &due {
                 let Some(record) = self.store.incident(id).await? else { continue };
                 let Some(team) = teams.team(&record.incident.team) else { continue };
-                if let Err(err) = self.store.update_incident(id, &self.decide(team.clone(), coordinators.clone())).await {
-                    tracing::warn!(error = %err, "could not plan an incident's pages; retrying after the lease");
+                match self.store.update_incident(id, &self.decide(team.clone(), coordinators.clone())).await {
+                    Ok(after) if after != record.incident => changed(&*self.store, &*self.hub, &self.node_id, id).await,
+                    Ok(_) => {}
+                    Err(err) => tracing::warn!(error = %err, "could not plan an incident's pages; retrying after the lease"),
                 }
             }
         }
-        send_outbox(&self.store, &self.push, &self.clock, &self.public_url).await?;
+        self.outbox().send().await?;
+        if let Err(err) = self.run_checks().await {
+            tracing::warn!(error = %err, "readiness checks failed; retrying");
+        }
         Ok(due.len())
     }
 }
@@ -369,34 +484,48 @@ fn page_payload(item: &OutboxItem, token: &AnswerToken, public_url: &str) -> Vec
     body.to_string().into_bytes()
 }
 
-/// Claims unsent pages and pushes each with a fresh answer token (its hash stored first); the
-/// outbox row goes when the push service has answered, with the outcome kept for the board.
-async fn send_outbox(store: &Arc<dyn Store>, push: &Push, clock: &Clock, public_url: &str) -> StoreResult<()> {
-    for _ in 0..100 {
-        let items = store.claim_outbox(clock.now(), CLAIM_LEASE_MS, CLAIM_BATCH).await?;
-        let n = items.len();
-        for item in items {
-            let token = AnswerToken::random();
-            store.add_answer_token(&sha256(token.as_bytes()), &item.incident, &item.account).await?;
-            let payload = page_payload(&item, &token, public_url);
-            let (store, clock, done) = (store.clone(), clock.clone(), item.clone());
-            let report = Report::new(move |outcome: PushOutcome| {
-                tokio::spawn(async move {
-                    let at = clock.now();
-                    if let Err(err) = store.finish_page(&done.incident, &done.device, &done.account, outcome.as_str(), at).await {
-                        tracing::warn!(error = %err, "could not record a page's outcome; it will be sent again");
-                    }
+/// What sending pages needs (cheap clones of the workflow's parts, for spawned tasks).
+struct Outbox {
+    store: Arc<dyn Store>,
+    push: Arc<Push>,
+    clock: Clock,
+    public_url: String,
+    hub: Arc<dyn Listeners>,
+    node_id: String,
+}
+
+impl Outbox {
+    /// Claims unsent pages and pushes each with a fresh answer token (its hash stored first); the
+    /// outbox row goes when the push service has answered, with the outcome kept for the board.
+    async fn send(&self) -> StoreResult<()> {
+        for _ in 0..100 {
+            let items = self.store.claim_outbox(self.clock.now(), CLAIM_LEASE_MS, CLAIM_BATCH).await?;
+            let n = items.len();
+            for item in items {
+                let token = AnswerToken::random();
+                self.store.add_answer_token(&sha256(token.as_bytes()), &item.incident, &item.account).await?;
+                let payload = page_payload(&item, &token, &self.public_url);
+                let (store, clock, hub, node_id, done) =
+                    (self.store.clone(), self.clock.clone(), self.hub.clone(), self.node_id.clone(), item.clone());
+                let report = Report::new(move |outcome: PushOutcome| {
+                    tokio::spawn(async move {
+                        let at = clock.now();
+                        match store.finish_page(&done.incident, &done.device, &done.account, outcome.as_str(), at).await {
+                            Ok(()) => changed(&*store, &*hub, &node_id, &done.incident).await,
+                            Err(err) => tracing::warn!(error = %err, "could not record a page's outcome; it will be sent again"),
+                        }
+                    });
                 });
-            });
-            let mut tag = b"incident:".to_vec();
-            tag.extend_from_slice(item.incident.as_bytes());
-            push.offer_page(item.mailbox, &tag, payload, report);
+                let mut tag = b"incident:".to_vec();
+                tag.extend_from_slice(item.incident.as_bytes());
+                self.push.offer_page(item.mailbox, &tag, payload, report);
+            }
+            if n < CLAIM_BATCH as usize {
+                break;
+            }
         }
-        if n < CLAIM_BATCH as usize {
-            break;
-        }
+        Ok(())
     }
-    Ok(())
 }
 
 /// The paging scheduler of this node: a pass at start (what was due while down fires, pages a

@@ -10,6 +10,7 @@ mod error;
 pub mod people;
 pub mod peer_support;
 pub mod push_subscriptions;
+pub mod readiness;
 pub mod teams;
 
 pub use error::WorkflowError;

@@ -299,7 +299,7 @@ async fn my_availability(store: &dyn Store, clock: &Clock, caller: &DeviceRecord
             })
         })
         .collect();
-    Ok(AvailabilityBody { switch: a.switch, inside_until: a.inside_at(now), teams })
+    Ok(AvailabilityBody { switch: a.switch, inside_until: a.inside_at(now), teams, readiness: None })
 }
 
 /// `GET /v1/oncall/me`: the caller's switch, "inside until" and crisis teams.

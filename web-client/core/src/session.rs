@@ -6,7 +6,7 @@
 use crate::ClientError;
 use crate::identity::{Credentials, DeviceKeys};
 use sallyport_protocol::{
-    AccountId, ClientFrame, DeviceId, ErrorCode, MailboxId, MailboxSecret, MessageId, PROTOCOL_VERSION, Payload,
+    AccountId, ClientFrame, DeviceId, ErrorCode, IncidentId, MailboxId, MailboxSecret, MessageId, PROTOCOL_VERSION, Payload,
     ServerFrame,
 };
 use std::collections::{BTreeMap, HashMap, VecDeque};
@@ -39,6 +39,8 @@ pub enum Event {
     KeyPackage { mailbox: MailboxId, key_package: Payload, last_resort: bool },
     /// The mailbox's one-time KeyPackages run low: publish more.
     KeyPackagesLow { mailbox: MailboxId, available: u32 },
+    /// An incident the account may see changed: fetch its board.
+    IncidentChanged { incident: IncidentId },
     /// The connection was lost; everything unfinished resumes after the next `ready`.
     Closed,
 }
@@ -310,6 +312,7 @@ impl Session {
             ServerFrame::KeyPackagesLow { mailbox, available } => {
                 self.events.push_back(Event::KeyPackagesLow { mailbox, available })
             }
+            ServerFrame::IncidentChanged { incident } => self.events.push_back(Event::IncidentChanged { incident }),
         }
         Ok(())
     }

@@ -40,6 +40,7 @@ fn declared(team: &CrisisTeam) -> Incident {
         first_response_at: None,
         quorum_at: None,
         resolved_at: None,
+        only: None,
         pages: vec![],
     }
 }
@@ -149,4 +150,20 @@ fn a_declaration_that_reaches_no_one_in_tier_one_goes_on_to_tier_two_at_once() {
     assert_eq!(first.steps.iter().map(|(_, s)| *s).collect::<Vec<_>>(), vec![Step::FIRST, Step::Gap { tier: 2 }]);
     assert_eq!(first.push, sorted(vec![a[1], a[2]]), "the gap: a peer and a clinician (3 needed, 2 there)");
     assert_eq!(first.incident.step_at, T0);
+}
+
+#[test]
+fn a_test_page_for_one_person_pages_only_them_and_never_escalates() {
+    let (t, a) = team(&[(1, "peer"), (1, "clinician"), (2, "peer")]);
+    let mut i = declared(&t);
+    i.test = true;
+    i.only = Some(a[2]);
+    let first = plan(&i, &t, &[AccountId::random()], T0);
+    assert_eq!(first.push, vec![a[2]], "only the person tested, whatever their tier");
+    assert_eq!(first.next_due, Some(T0 + 3 * MINUTE_MS), "repeated until answered");
+    let later = plan(&first.incident, &t, &[AccountId::random()], T0 + 60 * MINUTE_MS);
+    assert_eq!(later.push, vec![a[2]]);
+    assert!(later.steps.is_empty(), "no escalation");
+    let answered = answered(&later.incident, a[2], false, PageAnswer::Responding, None, T0 + 61 * MINUTE_MS);
+    assert_eq!(plan(&answered, &t, &[], T0 + 120 * MINUTE_MS).next_due, None);
 }

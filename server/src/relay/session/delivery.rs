@@ -167,6 +167,9 @@ impl Session {
             SessionEvent::KeyPackagesLow { mailbox, available } => {
                 self.send_frame(&ServerFrame::KeyPackagesLow { mailbox: *mailbox, available }).await;
             }
+            SessionEvent::IncidentChanged(incident) => {
+                self.send_frame(&ServerFrame::IncidentChanged { incident: *incident }).await;
+            }
         }
         Flow::Continue
     }

@@ -1,12 +1,13 @@
-//! Multi-node wake-ups on PostgreSQL: LISTEN/NOTIFY on one channel. Payloads: `revoked`, or
-//! `NODE SP MAILBOX,MAILBOX,…` with mailboxes in their base64url text form.
+//! Multi-node wake-ups on PostgreSQL: LISTEN/NOTIFY on one channel. Payloads: `revoked`,
+//! `NODE SP MAILBOX,MAILBOX,…` with mailboxes in their base64url text form, or
+//! `incident:INCIDENT SP NODE SP MAILBOX,…` (an incident changed, for those mailboxes' readers).
 
 use super::super::sql_errors::store_error;
 use super::super::wakeups::{Wakeup, WakeupStore};
 use super::super::{StoreError, StoreResult};
 use super::PostgresStore;
 use async_trait::async_trait;
-use sallyport_protocol::MailboxId;
+use sallyport_protocol::{IncidentId, MailboxId};
 use sqlx::postgres::PgListener;
 use std::time::Duration;
 use tokio::sync::mpsc;
@@ -14,6 +15,7 @@ use tokio::sync::mpsc;
 /// The one notification channel.
 pub(super) const CHANNEL: &str = "sallyport_wakeup";
 pub(super) const REVOKED: &str = "revoked";
+const INCIDENT_PREFIX: &str = "incident:";
 /// PostgreSQL refuses NOTIFY payloads of 8,000 bytes or more.
 const MAX_NOTIFY_PAYLOAD: usize = 7_900;
 /// How many undelivered wake-ups a listener buffers before dropping new ones (callers also poll).
@@ -26,6 +28,21 @@ impl WakeupStore for PostgresStore {
             return Ok(());
         }
         let payloads = wakeup_payloads(node, mailboxes)?;
+        sqlx::query("SELECT pg_notify($1, p) FROM UNNEST($2::text[]) AS p")
+            .bind(CHANNEL)
+            .bind(payloads)
+            .execute(&self.pool)
+            .await
+            .map_err(store_error)?;
+        Ok(())
+    }
+
+    async fn notify_incident(&self, node: &str, incident: &IncidentId, mailboxes: &[MailboxId]) -> StoreResult<()> {
+        if mailboxes.is_empty() {
+            return Ok(());
+        }
+        let prefix = format!("{INCIDENT_PREFIX}{} {node}", incident.to_text());
+        let payloads = wakeup_payloads(&prefix, mailboxes)?;
         sqlx::query("SELECT pg_notify($1, p) FROM UNNEST($2::text[]) AS p")
             .bind(CHANNEL)
             .bind(payloads)
@@ -89,9 +106,11 @@ async fn run_listener(mut listener: PgListener, tx: mpsc::Sender<Wakeup>) {
 /// `NODE SP MAILBOX,MAILBOX,…`, split into payloads under PostgreSQL's limit.
 fn wakeup_payloads(node: &str, mailboxes: &[MailboxId]) -> StoreResult<Vec<String>> {
     const MAILBOX_TEXT: usize = 22; // 16 bytes in unpadded base64url
-    if node.is_empty()
+    // The node id may follow an incident prefix (`incident:ID NODE`): no other whitespace.
+    let bare = node.strip_prefix(INCIDENT_PREFIX).and_then(|rest| rest.split_once(' ')).map_or(node, |(_, n)| n);
+    if bare.is_empty()
         || node.len() + 1 + MAILBOX_TEXT > MAX_NOTIFY_PAYLOAD
-        || node.chars().any(char::is_whitespace)
+        || bare.chars().any(char::is_whitespace)
     {
         return Err(StoreError::Other(
             "a node id must be non-empty, short, and without spaces".into(),
@@ -118,6 +137,12 @@ fn wakeup_payloads(node: &str, mailboxes: &[MailboxId]) -> StoreResult<Vec<Strin
 fn parse_wakeup(payload: &str) -> Option<Wakeup> {
     if payload == REVOKED {
         return Some(Wakeup::Revoked);
+    }
+    if let Some(rest) = payload.strip_prefix(INCIDENT_PREFIX) {
+        let (incident, rest) = rest.split_once(' ')?;
+        let (node, list) = rest.split_once(' ')?;
+        let mailboxes = list.split(',').map(MailboxId::parse).collect::<Option<Vec<_>>>()?;
+        return Some(Wakeup::IncidentChanged { node: node.to_owned(), incident: IncidentId::parse(incident)?, mailboxes });
     }
     let (node, list) = payload.split_once(' ')?;
     let mailboxes = list
@@ -147,11 +172,35 @@ mod tests {
                     assert_eq!(node, "node-a");
                     back.extend(mailboxes);
                 }
-                Wakeup::Revoked => panic!("not a revocation"),
+                other => panic!("not a mailbox wake-up: {other:?}"),
             }
         }
         assert_eq!(back, mailboxes);
         assert_eq!(parse_wakeup(REVOKED), Some(Wakeup::Revoked));
         assert!(wakeup_payloads("has space", &mailboxes).is_err());
+    }
+
+    #[test]
+    fn incident_notifications_are_chunked_and_round_trip_whatever_the_ids() {
+        let mailboxes: Vec<MailboxId> = (0..1_000).map(|_| MailboxId::random()).collect();
+        // Ids in base64url may begin with '-' or '_'.
+        let incident = IncidentId([0xfb; 16]);
+        assert!(incident.to_text().starts_with('-') || incident.to_text().starts_with('_'));
+        let prefix = format!("{INCIDENT_PREFIX}{} -node", incident.to_text());
+        let payloads = wakeup_payloads(&prefix, &mailboxes).unwrap();
+        assert!(payloads.len() > 1);
+        let mut back = Vec::new();
+        for p in &payloads {
+            assert!(p.len() < MAX_NOTIFY_PAYLOAD);
+            match parse_wakeup(p).unwrap() {
+                Wakeup::IncidentChanged { node, incident: got, mailboxes } => {
+                    assert_eq!((node.as_str(), got), ("-node", incident));
+                    back.extend(mailboxes);
+                }
+                other => panic!("not an incident: {other:?}"),
+            }
+        }
+        assert_eq!(back, mailboxes);
+        assert!(wakeup_payloads(&format!("{INCIDENT_PREFIX}x has space"), &mailboxes).is_err());
     }
 }

@@ -24,12 +24,12 @@ macro_rules! incidents_sql {
                 let sql = if lock {
                     concat!(
                         "SELECT id, team_id, severity, test, declared_by, declared_at, step, step_at, first_response_at, \
-                         quorum_at, resolved_at FROM incidents WHERE id = $1",
+                         quorum_at, resolved_at, only_account FROM incidents WHERE id = $1",
                         $for_update
                     )
                 } else {
                     "SELECT id, team_id, severity, test, declared_by, declared_at, step, step_at, first_response_at, \
-                     quorum_at, resolved_at FROM incidents WHERE id = $1"
+                     quorum_at, resolved_at, only_account FROM incidents WHERE id = $1"
                 };
                 let row: Option<rows::IncidentRow> =
                     sqlx::query_as(sql).bind(id.as_bytes().as_slice()).fetch_optional(&mut **tx).await.map_err(store_error)?;
@@ -149,8 +149,8 @@ macro_rules! incidents_sql {
                         return Err(StoreError::NotFound);
                     }
                     sqlx::query(
-                        "INSERT INTO incidents (id, team_id, severity, test, declared_by, declared_at, step, step_at) \
-                         VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+                        "INSERT INTO incidents (id, team_id, severity, test, declared_by, declared_at, step, step_at, only_account) \
+                         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
                     )
                     .bind(i.id.as_bytes().as_slice())
                     .bind(&i.team)
@@ -160,6 +160,7 @@ macro_rules! incidents_sql {
                     .bind(i.declared_at)
                     .bind(step_name(i.step))
                     .bind(i.step_at)
+                    .bind(i.only.map(|a| a.as_bytes().to_vec()))
                     .execute(&mut *tx)
                     .await
                     .map_err(store_error)?;

@@ -12,13 +12,14 @@
 //!
 //! `shared_sql!` expands, inside a backend's module, to that backend's implementation of
 //! `DeviceStore`, `MailboxStore`, `SettingsStore`, `PushStore`, `RosterStore`, `SupportStore`,
-//! `TeamStore` and `IncidentStore`:
+//! `TeamStore`, `IncidentStore` and `ReadinessStore`:
 //! a macro rather than generic code because sqlx's per-type bounds cannot be stated once for a
 //! generic database, while each expansion is checked against its concrete driver.
 
 mod accounts;
 mod incidents;
 mod mailboxes;
+mod readiness;
 mod roster;
 mod support;
 mod teams;
@@ -37,12 +38,14 @@ macro_rules! shared_sql {
         crate::store::shared_sql::support_sql!($store, $db, $for_update, $for_share, $skip_locked);
         crate::store::shared_sql::teams_sql!($store, $db, $for_update, $for_share, $skip_locked);
         crate::store::shared_sql::incidents_sql!($store, $db, $for_update, $for_share, $skip_locked);
+        crate::store::shared_sql::readiness_sql!($store, $db, $for_update, $for_share, $skip_locked);
     };
 }
 
 pub(crate) use accounts::accounts_sql;
 pub(crate) use incidents::incidents_sql;
 pub(crate) use mailboxes::mailboxes_sql;
+pub(crate) use readiness::readiness_sql;
 pub(crate) use roster::roster_sql;
 pub(crate) use shared_sql;
 pub(crate) use support::support_sql;

@@ -6,6 +6,21 @@ macro_rules! teams_sql {
         mod shared_teams {
             use super::$store;
             use super::shared_roster::{drop_switch_if_teamless, read_schedule};
+
+            type Tx<'a> = sqlx::Transaction<'a, $db>;
+
+            /// Forgets a person's readiness once they are on no crisis team.
+            async fn drop_readiness_if_not_crisis(tx: &mut Tx<'_>, account: &[u8]) -> StoreResult<()> {
+                sqlx::query(
+                    "DELETE FROM readiness WHERE account_id = $1 AND NOT EXISTS (SELECT 1 FROM team_members m \
+                     JOIN teams t ON t.id = m.team_id WHERE m.account_id = $1 AND t.kind = 'crisis')",
+                )
+                .bind(account)
+                .execute(&mut **tx)
+                .await
+                .map_err(store_error)?;
+                Ok(())
+            }
             use crate::domain::teams::{Availability, CrisisTeam, Member, Teams};
             use crate::store::rows;
             use crate::store::sql_errors::store_error;
@@ -100,6 +115,7 @@ macro_rules! teams_sql {
                         if let Some(account) = AccountId::from_slice(&member) {
                             drop_switch_if_teamless(&mut tx, &account).await?;
                         }
+                        drop_readiness_if_not_crisis(&mut tx, &member).await?;
                     }
                     tx.commit().await.map_err(store_error)?;
                     Ok(n == 1)
@@ -150,6 +166,13 @@ macro_rules! teams_sql {
                     .execute(&mut *tx)
                     .await
                     .map_err(store_error)?;
+                    // Checked at once, the first time they join a crisis team.
+                    sqlx::query("INSERT INTO readiness (account_id, due_at) VALUES ($1, $2) ON CONFLICT (account_id) DO NOTHING")
+                        .bind(m.account.as_bytes().as_slice())
+                        .bind(m.added_at)
+                        .execute(&mut *tx)
+                        .await
+                        .map_err(store_error)?;
                     tx.commit().await.map_err(store_error)?;
                     Ok(existed.is_none())
                 }
@@ -167,6 +190,7 @@ macro_rules! teams_sql {
                     .map_err(store_error)?
                     .rows_affected();
                     drop_switch_if_teamless(&mut tx, account).await?;
+                    drop_readiness_if_not_crisis(&mut tx, account.as_bytes().as_slice()).await?;
                     tx.commit().await.map_err(store_error)?;
                     Ok(n == 1)
                 }

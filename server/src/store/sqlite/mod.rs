@@ -158,6 +158,10 @@ impl WakeupStore for SqliteStore {
         Ok(())
     }
 
+    async fn notify_incident(&self, _node: &str, _incident: &sallyport_protocol::IncidentId, _mailboxes: &[MailboxId]) -> StoreResult<()> {
+        Ok(())
+    }
+
     async fn listen(&self) -> StoreResult<Option<tokio::sync::mpsc::Receiver<Wakeup>>> {
         Ok(None)
     }

@@ -279,6 +279,7 @@ fn event_object(event: Event) -> JsValue {
             ("mailbox", text(mailbox.to_text())),
             ("available", JsValue::from(available)),
         ]),
+        Event::IncidentChanged { incident } => object(&[kind("incident_changed"), ("incident", text(incident.to_text()))]),
         Event::Closed => object(&[kind("closed")]),
     };
     object.into()
