@@ -170,6 +170,18 @@ async fn scenario(server: &TestServer) {
     refused(&coordinator, "GET", "/v1/teams/not-an-id", None, 404, "not_found").await;
     assert_eq!(ok(&ana, "GET", "/v1/support/roster/me", None).await["display_name"], "Ana");
     assert!(ok(&ana, "GET", "/v1/oncall/me", None).await["teams"].as_array().unwrap().is_empty());
+
+    // The facility's locations a declarer picks from: set by an administrator, read by anyone enrolled.
+    let admin = enrol(&server.url, &server.invite("Avery Admin", &["admin"])).await.unwrap();
+    assert_eq!(ok(&staff, "GET", "/v1/incidents/locations", None).await, json!({"locations": []}));
+    refused(&coordinator, "PUT", "/v1/admin/incident-locations", Some(json!({"locations": ["Yard"]})), 403, "forbidden").await;
+    refused(&admin, "PUT", "/v1/admin/incident-locations", Some(json!({"locations": ["  "]})), 400, "bad_request").await;
+    refused(&admin, "PUT", "/v1/admin/incident-locations", Some(json!({"locations": ["x".repeat(61)]})), 400, "bad_request").await;
+    let many: Vec<String> = (0..101).map(|i| format!("Unit {i}")).collect();
+    refused(&admin, "PUT", "/v1/admin/incident-locations", Some(json!({"locations": many})), 400, "bad_request").await;
+    let set = ok(&admin, "PUT", "/v1/admin/incident-locations", Some(json!({"locations": [" Unit C ", "Yard 2", "Unit C"]}))).await;
+    assert_eq!(set, json!({"locations": ["Unit C", "Yard 2"]}), "trimmed, repeats dropped");
+    assert_eq!(ok(&staff, "GET", "/v1/incidents/locations", None).await, set);
 }
 
 #[tokio::test]
