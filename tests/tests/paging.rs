@@ -251,6 +251,16 @@ async fn the_whole_path(s: &mut Setup) {
     let stranger = json!({"id": IncidentId::random().to_string(), "team": t.id, "severity": 1,
                           "sealed": [{"device": staff.device.to_string(), "sealed": base64_std(b"x")}]});
     call(&supervisor, "POST", "/v1/incidents", Some(stranger), 400).await;
+    // A declaration may be larger than other bodies (a preview per device), up to 2 MiB.
+    let blob = base64_std(&[7u8; 1_500]);
+    let big: Vec<Value> = (0..40).map(|_| json!({"device": DeviceId::random().to_string(), "sealed": blob})).collect();
+    let body = json!({"id": IncidentId::random().to_string(), "team": t.id, "severity": 1, "sealed": big});
+    let refused = call(&supervisor, "POST", "/v1/incidents", Some(body), 400).await;
+    assert!(refused["message"].as_str().unwrap().contains("not a recipient"), "read (80 KiB), then refused for its devices: {refused}");
+    let huge: Vec<Value> = (0..1_100).map(|_| json!({"device": DeviceId::random().to_string(), "sealed": blob})).collect();
+    let body = json!({"id": IncidentId::random().to_string(), "team": t.id, "severity": 1, "sealed": huge});
+    let refused = call(&supervisor, "POST", "/v1/incidents", Some(body), 400).await;
+    assert!(refused["message"].as_str().unwrap().contains("larger than 2048 KiB"), "{refused}");
 
     // The declarer's app is connected: the board updates live.
     let mut live = Client::connect(&supervisor).await.unwrap();

@@ -104,9 +104,10 @@ impl FromRequest<AppState> for Signed {
         signed.check_time(now)?;
         // Bounded while reading, before the device is looked up: a client with no account cannot
         // make the server hold more than this (the limit layer does not cover a raw body read).
-        let body = axum::body::to_bytes(body, super::MAX_BODY_BYTES)
-            .await
-            .map_err(|_| ApiError::bad_request("the body is larger than 16 KiB, or could not be read"))?;
+        let limit = super::body_limit(&parts.method, parts.uri.path());
+        let body = axum::body::to_bytes(body, limit).await.map_err(|_| {
+            ApiError::bad_request(format!("the body is larger than {} KiB, or could not be read", limit / 1024))
+        })?;
         let message = signed.message(&state.settings.origin, &parts.method, &parts.uri, &body);
 
         let device = signed.device;

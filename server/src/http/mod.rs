@@ -33,8 +33,16 @@ pub fn metrics_router(metrics: Arc<Metrics>) -> Router {
     Router::new().route("/metrics", get(health::metrics)).with_state(metrics)
 }
 
-/// The largest REST request body, for every route (protocol/README.md §3).
+/// The largest REST request body, for every route but those below (protocol/README.md §3).
 pub const MAX_BODY_BYTES: usize = 16 * 1024;
+/// The largest body of a declaration (`POST /v1/incidents`), which carries a preview sealed to
+/// every recipient device: 2 MiB (a team of 500 with a short preview takes about 150 KiB).
+pub const MAX_DECLARE_BODY_BYTES: usize = 2 * 1024 * 1024;
+
+/// The body limit of a signed route.
+pub fn body_limit(method: &axum::http::Method, path: &str) -> usize {
+    if method == axum::http::Method::POST && path == "/v1/incidents" { MAX_DECLARE_BODY_BYTES } else { MAX_BODY_BYTES }
+}
 
 /// The public router. `body_timeout` bounds how long a request body may take to arrive.
 pub fn router(state: AppState, web_dir: Option<PathBuf>, body_timeout: std::time::Duration) -> Router {
