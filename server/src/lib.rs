@@ -158,16 +158,16 @@ pub async fn run(
         config.support.settings(),
     ));
     tokio::spawn(peer_support::escalation::run_scheduler(peer_support.clone(), shutdown_rx.clone()));
-    let paging = Arc::new(workflows::incidents::Paging {
-        store: store.clone(),
-        push: push.clone(),
-        clock: clock.clone(),
-        metrics: metrics.clone(),
-        public_url: public_url.trim_end_matches('/').to_owned(),
-        interval: peer_support.settings.scheduler_interval,
-        hub: hub.clone(),
-        node_id: node_id.clone(),
-    });
+    let paging = workflows::incidents::Paging::start(
+        store.clone(),
+        push.clone(),
+        clock.clone(),
+        metrics.clone(),
+        public_url.trim_end_matches('/').to_owned(),
+        peer_support.settings.scheduler_interval,
+        hub.clone(),
+        node_id.clone(),
+    );
     tokio::spawn(workflows::incidents::run_scheduler(paging.clone(), shutdown_rx.clone()));
 
     let origin = sallyport_protocol::auth::origin_of(&public_url);

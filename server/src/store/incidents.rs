@@ -43,6 +43,16 @@ pub struct OutboxItem {
     pub sealed: Option<Vec<u8>>,
 }
 
+/// How one page push to one device ended.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PageResult {
+    pub incident: IncidentId,
+    pub device: DeviceId,
+    pub account: AccountId,
+    pub outcome: &'static str,
+    pub at: i64,
+}
+
 #[async_trait]
 pub trait IncidentStore: Send + Sync {
     /// Stores a new incident with its seals and applies `decide` to it, in one transaction.
@@ -71,11 +81,13 @@ pub trait IncidentStore: Send + Sync {
     /// `lease_ms`.
     async fn claim_outbox(&self, now: i64, lease_ms: i64, limit: u32) -> StoreResult<Vec<OutboxItem>>;
 
-    /// Records how a page push ended for one device and deletes its outbox row.
-    async fn finish_page(&self, incident: &IncidentId, device: &DeviceId, account: &AccountId, outcome: &str, at: i64) -> StoreResult<()>;
+    /// Records how page pushes ended, one per device, and deletes their outbox rows, in one
+    /// transaction (an outcome for a resolved incident only deletes its row).
+    async fn finish_pages(&self, results: &[PageResult]) -> StoreResult<()>;
 
-    /// Keeps the hash of an answer token sent in a page.
-    async fn add_answer_token(&self, hash: &Hash32, incident: &IncidentId, account: &AccountId) -> StoreResult<()>;
+    /// Keeps the hashes of answer tokens sent in pages, in one transaction (a token for a
+    /// resolved incident is not kept).
+    async fn add_answer_tokens(&self, tokens: &[(Hash32, IncidentId, AccountId)]) -> StoreResult<()>;
 
     /// Whose token this is (and for which incident), deleting every token of theirs for that
     /// incident: a token answers once. `None` for an unknown or used token.

@@ -17,7 +17,8 @@ use crate::domain::teams::CrisisTeam;
 use crate::metrics::Metrics;
 use crate::push::{Push, PushOutcome, Report};
 use crate::shutdown::{Shutdown, shutting_down};
-use crate::store::incidents::{IncidentRecord, NewIncident, OutboxItem};
+use crate::store::incidents::{IncidentRecord, NewIncident, OutboxItem, PageResult};
+use tokio::sync::mpsc;
 use crate::store::{DeviceRecord, Store, StoreError, StoreResult};
 use crate::workflows::peer_support::bodies::Names;
 use crate::workflows::{Outcome, WorkflowError};
@@ -97,6 +98,72 @@ pub struct Paging {
     pub hub: Arc<dyn Listeners>,
     /// This node's id in multi-node notifications.
     pub node_id: String,
+    /// Page outcomes to record and changes to announce, batched by [`record_notes`].
+    notes: mpsc::Sender<Note>,
+}
+
+/// What the recorder task batches: a page push's outcome, or an incident that changed.
+enum Note {
+    Result(PageResult),
+    Changed(IncidentId),
+}
+
+/// Notes waiting for the recorder; when full, a note is dropped (an outcome's outbox row is then
+/// sent again after its lease; a change is announced with the next one).
+const NOTES_CAPACITY: usize = 65_536;
+
+/// Records page outcomes in batches (one transaction each) and announces each changed incident
+/// once per batch: 500 pages answered by their push service cost one write and one announcement
+/// per incident, not 500 of each.
+async fn record_notes(store: Arc<dyn Store>, hub: Arc<dyn Listeners>, node_id: String, mut rx: mpsc::Receiver<Note>) {
+    let mut batch = Vec::with_capacity(1_024);
+    while rx.recv_many(&mut batch, 1_024).await > 0 {
+        let mut results = Vec::new();
+        let mut incidents: Vec<IncidentId> = Vec::new();
+        for note in batch.drain(..) {
+            let id = match note {
+                Note::Result(r) => {
+                    let id = r.incident;
+                    results.push(r);
+                    id
+                }
+                Note::Changed(id) => id,
+            };
+            if !incidents.contains(&id) {
+                incidents.push(id);
+            }
+        }
+        if let Err(err) = store.finish_pages(&results).await {
+            tracing::warn!(error = %err, pages = results.len(), "could not record pages' outcomes; they will be sent again");
+        }
+        for id in &incidents {
+            changed(&*store, &*hub, &node_id, id).await;
+        }
+    }
+}
+
+impl Paging {
+    /// The paging workflows, with their recorder task (which stops when the last sender goes).
+    #[allow(clippy::too_many_arguments)]
+    pub fn start(
+        store: Arc<dyn Store>,
+        push: Arc<Push>,
+        clock: Clock,
+        metrics: Arc<Metrics>,
+        public_url: String,
+        interval: Duration,
+        hub: Arc<dyn Listeners>,
+        node_id: String,
+    ) -> Arc<Paging> {
+        let (notes, rx) = mpsc::channel(NOTES_CAPACITY);
+        tokio::spawn(record_notes(store.clone(), hub.clone(), node_id.clone(), rx));
+        Arc::new(Paging { store, push, clock, metrics, public_url, interval, hub, node_id, notes })
+    }
+
+    /// Announces (soon, batched) that an incident changed.
+    fn note_changed(&self, id: IncidentId) {
+        let _ = self.notes.try_send(Note::Changed(id));
+    }
 }
 
 /// This node's connections, by the mailboxes they read (the relay's hub).
@@ -259,7 +326,7 @@ impl Paging {
         };
         tracing::info!(severity = stored.severity, test = stored.test, "an incident was declared");
         self.send_now();
-        changed(&*self.store, &*self.hub, &self.node_id, &stored.id).await;
+        self.note_changed(stored.id);
         self.board(caller, &stored.id).await
     }
 
@@ -358,7 +425,7 @@ impl Paging {
         self.store.update_incident(id, &decide).await?;
         tracing::info!(answer = answer.as_str(), "a page was answered");
         self.send_now();
-        changed(&*self.store, &*self.hub, &self.node_id, id).await;
+        self.note_changed(*id);
         Ok(())
     }
 
@@ -418,8 +485,7 @@ impl Paging {
             push: self.push.clone(),
             clock: self.clock.clone(),
             public_url: self.public_url.clone(),
-            hub: self.hub.clone(),
-            node_id: self.node_id.clone(),
+            notes: self.notes.clone(),
         }
     }
 
@@ -445,7 +511,7 @@ impl Paging {
                 let Some(record) = self.store.incident(id).await? else { continue };
                 let Some(team) = teams.team(&record.incident.team) else { continue };
                 match self.store.update_incident(id, &self.decide(team.clone(), coordinators.clone())).await {
-                    Ok(after) if after != record.incident => changed(&*self.store, &*self.hub, &self.node_id, id).await,
+                    Ok(after) if after != record.incident => self.note_changed(*id),
                     Ok(_) => {}
                     Err(err) => tracing::warn!(error = %err, "could not plan an incident's pages; retrying after the lease"),
                 }
@@ -490,8 +556,7 @@ struct Outbox {
     push: Arc<Push>,
     clock: Clock,
     public_url: String,
-    hub: Arc<dyn Listeners>,
-    node_id: String,
+    notes: mpsc::Sender<Note>,
 }
 
 impl Outbox {
@@ -501,20 +566,19 @@ impl Outbox {
         for _ in 0..100 {
             let items = self.store.claim_outbox(self.clock.now(), CLAIM_LEASE_MS, CLAIM_BATCH).await?;
             let n = items.len();
-            for item in items {
-                let token = AnswerToken::random();
-                self.store.add_answer_token(&sha256(token.as_bytes()), &item.incident, &item.account).await?;
+            // Every token's hash is stored (one transaction) before any page carrying it goes out.
+            let tokens: Vec<AnswerToken> = items.iter().map(|_| AnswerToken::random()).collect();
+            let hashes: Vec<_> = items.iter().zip(&tokens).map(|(item, t)| (sha256(t.as_bytes()), item.incident, item.account)).collect();
+            self.store.add_answer_tokens(&hashes).await?;
+            for (item, token) in items.into_iter().zip(tokens) {
                 let payload = page_payload(&item, &token, &self.public_url);
-                let (store, clock, hub, node_id, done) =
-                    (self.store.clone(), self.clock.clone(), self.hub.clone(), self.node_id.clone(), item.clone());
+                let (notes, clock) = (self.notes.clone(), self.clock.clone());
+                let (incident, device, account) = (item.incident, item.device, item.account);
                 let report = Report::new(move |outcome: PushOutcome| {
-                    tokio::spawn(async move {
-                        let at = clock.now();
-                        match store.finish_page(&done.incident, &done.device, &done.account, outcome.as_str(), at).await {
-                            Ok(()) => changed(&*store, &*hub, &node_id, &done.incident).await,
-                            Err(err) => tracing::warn!(error = %err, "could not record a page's outcome; it will be sent again"),
-                        }
-                    });
+                    let result = PageResult { incident, device, account, outcome: outcome.as_str(), at: clock.now() };
+                    if notes.try_send(Note::Result(result)).is_err() {
+                        tracing::warn!("page outcomes are backing up; this page will be sent again");
+                    }
                 });
                 let mut tag = b"incident:".to_vec();
                 tag.extend_from_slice(item.incident.as_bytes());

@@ -6,7 +6,7 @@ macro_rules! incidents_sql {
             use super::$store;
             use crate::domain::incidents::{Incident, Plan, step_name};
             use crate::domain::secrets::Hash32;
-            use crate::store::incidents::{Decide, IncidentRecord, IncidentStore, NewIncident, OutboxItem};
+            use crate::store::incidents::{Decide, IncidentRecord, IncidentStore, NewIncident, OutboxItem, PageResult};
             use crate::store::rows::{self, id_from};
             use crate::store::sql_errors::store_error;
             use crate::store::{StoreError, StoreResult};
@@ -317,44 +317,51 @@ macro_rules! incidents_sql {
                     Ok(out)
                 }
 
-                async fn finish_page(&self, incident: &IncidentId, device: &DeviceId, account: &AccountId, outcome: &str, at: i64) -> StoreResult<()> {
+                async fn finish_pages(&self, results: &[PageResult]) -> StoreResult<()> {
+                    if results.is_empty() {
+                        return Ok(());
+                    }
                     let mut tx = self.begin_write().await?;
-                    let open: Option<Vec<u8>> = sqlx::query_scalar("SELECT id FROM incidents WHERE id = $1 AND resolved_at IS NULL")
-                        .bind(incident.as_bytes().as_slice())
-                        .fetch_optional(&mut *tx)
+                    for r in results {
+                        sqlx::query(
+                            "INSERT INTO incident_attempts (incident_id, account_id, at, outcome) SELECT id, $2, $3, $4 \
+                             FROM incidents WHERE id = $1 AND resolved_at IS NULL",
+                        )
+                        .bind(r.incident.as_bytes().as_slice())
+                        .bind(r.account.as_bytes().as_slice())
+                        .bind(r.at)
+                        .bind(r.outcome)
+                        .execute(&mut *tx)
                         .await
                         .map_err(store_error)?;
-                    if open.is_some() {
-                        sqlx::query("INSERT INTO incident_attempts (incident_id, account_id, at, outcome) VALUES ($1, $2, $3, $4)")
-                            .bind(incident.as_bytes().as_slice())
-                            .bind(account.as_bytes().as_slice())
-                            .bind(at)
-                            .bind(outcome)
+                        sqlx::query("DELETE FROM incident_outbox WHERE incident_id = $1 AND device_id = $2")
+                            .bind(r.incident.as_bytes().as_slice())
+                            .bind(r.device.as_bytes().as_slice())
                             .execute(&mut *tx)
                             .await
                             .map_err(store_error)?;
                     }
-                    sqlx::query("DELETE FROM incident_outbox WHERE incident_id = $1 AND device_id = $2")
-                        .bind(incident.as_bytes().as_slice())
-                        .bind(device.as_bytes().as_slice())
-                        .execute(&mut *tx)
-                        .await
-                        .map_err(store_error)?;
                     tx.commit().await.map_err(store_error)
                 }
 
-                async fn add_answer_token(&self, hash: &Hash32, incident: &IncidentId, account: &AccountId) -> StoreResult<()> {
-                    sqlx::query(
-                        "INSERT INTO incident_tokens (hash, incident_id, account_id) SELECT $1, id, $3 FROM incidents \
-                         WHERE id = $2 AND resolved_at IS NULL",
-                    )
-                    .bind(hash.as_slice())
-                    .bind(incident.as_bytes().as_slice())
-                    .bind(account.as_bytes().as_slice())
-                    .execute(self.writer())
-                    .await
-                    .map_err(store_error)?;
-                    Ok(())
+                async fn add_answer_tokens(&self, tokens: &[(Hash32, IncidentId, AccountId)]) -> StoreResult<()> {
+                    if tokens.is_empty() {
+                        return Ok(());
+                    }
+                    let mut tx = self.begin_write().await?;
+                    for (hash, incident, account) in tokens {
+                        sqlx::query(
+                            "INSERT INTO incident_tokens (hash, incident_id, account_id) SELECT $1, id, $3 FROM incidents \
+                             WHERE id = $2 AND resolved_at IS NULL",
+                        )
+                        .bind(hash.as_slice())
+                        .bind(incident.as_bytes().as_slice())
+                        .bind(account.as_bytes().as_slice())
+                        .execute(&mut *tx)
+                        .await
+                        .map_err(store_error)?;
+                    }
+                    tx.commit().await.map_err(store_error)
                 }
 
                 async fn take_answer_token(&self, hash: &Hash32) -> StoreResult<Option<(IncidentId, AccountId)>> {
