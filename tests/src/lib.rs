@@ -442,6 +442,57 @@ pub fn mailbox(creds: &Credentials) -> MailboxId {
     creds.mailbox
 }
 
+/// A clock the server reads through `--clock-offset-file`: tests move it forward, and every node
+/// started with [`DrivenClock::server_args`] follows it.
+pub struct DrivenClock {
+    pub offset_file: PathBuf,
+    _dir: tempfile::TempDir,
+}
+
+impl DrivenClock {
+    pub fn new() -> DrivenClock {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let offset_file = dir.path().join("clock-offset");
+        std::fs::write(&offset_file, "0").expect("offset file");
+        DrivenClock { offset_file, _dir: dir }
+    }
+
+    /// Moves the servers' clock to `ms` after the wall clock.
+    pub fn set_offset(&self, ms: i64) {
+        std::fs::write(&self.offset_file, ms.to_string()).expect("offset file");
+    }
+
+    /// What a server pushing to a local emulator on this clock needs: loopback push endpoints,
+    /// no wake-up coalescing, the offset file, and schedulers that look every 50 ms.
+    pub fn server_args(&self) -> Vec<String> {
+        vec![
+            "--push-allow-insecure-endpoints".into(),
+            "--push-min-interval-ms".into(),
+            "0".into(),
+            "--clock-offset-file".into(),
+            self.offset_file.display().to_string(),
+            "--support-scheduler-interval-ms".into(),
+            "50".into(),
+        ]
+    }
+}
+
+impl Default for DrivenClock {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// A push-service emulator that accepts only pushes signed with `server`'s VAPID key.
+pub async fn emulator_for(server: &TestServer) -> push_emulator::PushEmulator {
+    let emulator = push_emulator::PushEmulator::start().await;
+    let (_, config) = http_get(&server.url, "/v1/config").await.expect("config");
+    let config: serde_json::Value = serde_json::from_str(&config).expect("config JSON");
+    emulator.expect_vapid_key(config["vapid_public_key"].as_str().expect("vapid_public_key"));
+    emulator
+}
+
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -18,6 +18,7 @@ use serde_json::{Value, json};
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
+
 const MINUTE: i64 = 60_000;
 /// Words of the incident that must never reach the server, its log or a push payload.
 const SECRET_NOTE: &str = "Tier-C stairwell, officer Hollis down";
@@ -29,39 +30,20 @@ struct Node {
 struct Setup {
     nodes: Vec<Node>,
     emulator: PushEmulator,
-    offset_file: PathBuf,
-    database_url: Option<String>,
-    _dir: tempfile::TempDir,
-}
-
-fn args(offset_file: &Path) -> Vec<String> {
-    vec![
-        "--push-allow-insecure-endpoints".into(),
-        "--push-min-interval-ms".into(),
-        "0".into(),
-        "--clock-offset-file".into(),
-        offset_file.display().to_string(),
-        "--support-scheduler-interval-ms".into(),
-        "50".into(),
-    ]
+    clock: DrivenClock,
 }
 
 impl Setup {
     async fn start(postgres: bool, nodes: usize) -> Option<Setup> {
         let database_url = if postgres { Some(postgres_database().await?) } else { None };
-        let dir = tempfile::tempdir().unwrap();
-        let offset_file = dir.path().join("clock-offset");
-        std::fs::write(&offset_file, "0").unwrap();
+        let clock = DrivenClock::new();
         let mut started = Vec::new();
         for _ in 0..nodes {
-            let options = ServerOptions { database_url: database_url.clone(), extra_args: args(&offset_file) };
+            let options = ServerOptions { database_url: database_url.clone(), extra_args: clock.server_args() };
             started.push(Node { server: TestServer::start_with(options).await });
         }
-        let emulator = PushEmulator::start().await;
-        let (_, config) = http_get(&started[0].server.url, "/v1/config").await.expect("config");
-        let config: Value = serde_json::from_str(&config).unwrap();
-        emulator.expect_vapid_key(config["vapid_public_key"].as_str().unwrap());
-        Some(Setup { nodes: started, emulator, offset_file, database_url, _dir: dir })
+        let emulator = emulator_for(&started[0].server).await;
+        Some(Setup { nodes: started, emulator, clock })
     }
 
     fn server(&self) -> &TestServer {
@@ -69,7 +51,7 @@ impl Setup {
     }
 
     fn set_offset(&self, ms: i64) {
-        std::fs::write(&self.offset_file, ms.to_string()).unwrap();
+        self.clock.set_offset(ms);
     }
 
     async fn person(&self, name: &str, roles: &[&str]) -> Credentials {
@@ -366,7 +348,6 @@ async fn the_whole_path(s: &mut Setup) {
     // Nothing readable reached the server's files or log (the push payloads were checked above).
     assert!(files_containing(s.server().data_dir(), SECRET_NOTE.as_bytes()).is_empty(), "the note in the server's files");
     assert!(!s.server().logs().contains("Hollis") && !s.server().logs().contains("Unit C"));
-    let _ = &s.database_url;
 }
 
 async fn post_unsigned(server: &TestServer, path: &str, body: &Value) -> (u16, Value) {

@@ -10,7 +10,6 @@ use sallyport_e2e::push_emulator::{PushEmulator, Received, Subscription};
 use sallyport_e2e::*;
 use sallyport_protocol::IncidentId;
 use serde_json::{Value, json};
-use std::path::{Path, PathBuf};
 
 const MINUTE: i64 = 60_000;
 const DAY: i64 = 24 * 60 * MINUTE;
@@ -18,38 +17,20 @@ const DAY: i64 = 24 * 60 * MINUTE;
 struct Setup {
     server: TestServer,
     emulator: PushEmulator,
-    offset_file: PathBuf,
-    _dir: tempfile::TempDir,
-}
-
-fn args(offset_file: &Path) -> Vec<String> {
-    vec![
-        "--push-allow-insecure-endpoints".into(),
-        "--push-min-interval-ms".into(),
-        "0".into(),
-        "--clock-offset-file".into(),
-        offset_file.display().to_string(),
-        "--support-scheduler-interval-ms".into(),
-        "50".into(),
-    ]
+    clock: DrivenClock,
 }
 
 impl Setup {
     async fn start(postgres: bool) -> Option<Setup> {
         let database_url = if postgres { Some(postgres_database().await?) } else { None };
-        let dir = tempfile::tempdir().unwrap();
-        let offset_file = dir.path().join("clock-offset");
-        std::fs::write(&offset_file, "0").unwrap();
-        let server = TestServer::start_with(ServerOptions { database_url, extra_args: args(&offset_file) }).await;
-        let emulator = PushEmulator::start().await;
-        let (_, config) = http_get(&server.url, "/v1/config").await.expect("config");
-        let config: Value = serde_json::from_str(&config).unwrap();
-        emulator.expect_vapid_key(config["vapid_public_key"].as_str().unwrap());
-        Some(Setup { server, emulator, offset_file, _dir: dir })
+        let clock = DrivenClock::new();
+        let server = TestServer::start_with(ServerOptions { database_url, extra_args: clock.server_args() }).await;
+        let emulator = emulator_for(&server).await;
+        Some(Setup { server, emulator, clock })
     }
 
     fn set_offset(&self, ms: i64) {
-        std::fs::write(&self.offset_file, ms.to_string()).unwrap();
+        self.clock.set_offset(ms);
     }
 
     async fn person(&self, name: &str, roles: &[&str]) -> Credentials {

@@ -11,7 +11,6 @@ use sallyport_core::{Client, Credentials, Event, MemberInfo, MlsClient, MlsIdent
 use sallyport_e2e::push_emulator::{PushEmulator, Subscription};
 use sallyport_e2e::*;
 use serde_json::{Value, json};
-use std::path::PathBuf;
 
 const MINUTE: i64 = 60_000;
 const NOW_DELAY: i64 = 5 * MINUTE;
@@ -20,42 +19,27 @@ struct Setup {
     server: TestServer,
     server_database: Option<String>,
     emulator: PushEmulator,
-    offset_file: PathBuf,
-    _dir: tempfile::TempDir,
+    clock: DrivenClock,
 }
 
 impl Setup {
     /// A server with the emulator's endpoints allowed, a driven support clock and a fast scheduler.
     async fn start(postgres: bool) -> Option<Setup> {
         let database_url = if postgres { Some(postgres_database().await?) } else { None };
-        let dir = tempfile::tempdir().unwrap();
-        let offset_file = dir.path().join("clock-offset");
-        std::fs::write(&offset_file, "0").unwrap();
-        let server =
-            TestServer::start_with(ServerOptions { database_url: database_url.clone(), extra_args: Self::args(&offset_file) }).await;
-        let emulator = PushEmulator::start().await;
-        let (_, config) = http_get(&server.url, "/v1/config").await.expect("config");
-        let config: Value = serde_json::from_str(&config).unwrap();
-        emulator.expect_vapid_key(config["vapid_public_key"].as_str().unwrap());
-        Some(Setup { server, server_database: database_url, emulator, offset_file, _dir: dir })
+        let clock = DrivenClock::new();
+        let server = TestServer::start_with(ServerOptions { database_url: database_url.clone(), extra_args: Self::args(&clock) }).await;
+        let emulator = emulator_for(&server).await;
+        Some(Setup { server, server_database: database_url, emulator, clock })
     }
 
-    fn args(offset_file: &std::path::Path) -> Vec<String> {
-        vec![
-            "--push-allow-insecure-endpoints".into(),
-            "--push-min-interval-ms".into(),
-            "0".into(),
-            "--clock-offset-file".into(),
-            offset_file.display().to_string(),
-            "--support-scheduler-interval-ms".into(),
-            "50".into(),
-            "--escalate-now-after".into(),
-            "5m".into(),
-        ]
+    fn args(clock: &DrivenClock) -> Vec<String> {
+        let mut args = clock.server_args();
+        args.extend(["--escalate-now-after".into(), "5m".into()]);
+        args
     }
 
     fn set_offset(&self, ms: i64) {
-        std::fs::write(&self.offset_file, ms.to_string()).unwrap();
+        self.clock.set_offset(ms);
     }
 
     async fn person(&self, name: &str, roles: &[&str]) -> Credentials {
@@ -368,7 +352,7 @@ async fn escalation_fires_at_the_configured_times_once_across_restarts_postgres(
 async fn two_nodes_on_one_postgres_fire_each_escalation_once() {
     let Some(s) = Setup::start(true).await else { return };
     let db = s.server_database.clone().expect("PostgreSQL");
-    let node2 = TestServer::start_with(ServerOptions { database_url: Some(db), extra_args: Setup::args(&s.offset_file) }).await;
+    let node2 = TestServer::start_with(ServerOptions { database_url: Some(db), extra_args: Setup::args(&s.clock) }).await;
     let coordinator = s.person("Coordinator", &["coordinator"]).await;
     let supporter = s.person("Supporter", &["staff", "peer_supporter"]).await;
     add_to_roster(&coordinator, &supporter, true).await;

@@ -365,6 +365,16 @@ macro_rules! incidents_sql {
                 }
 
                 async fn take_answer_token(&self, hash: &Hash32) -> StoreResult<Option<(IncidentId, AccountId)>> {
+                    // Anyone may try a token (the route is unsigned): a wrong one costs a read,
+                    // never a write transaction.
+                    let known: Option<Vec<u8>> = sqlx::query_scalar("SELECT incident_id FROM incident_tokens WHERE hash = $1")
+                        .bind(hash.as_slice())
+                        .fetch_optional(self.reader())
+                        .await
+                        .map_err(store_error)?;
+                    if known.is_none() {
+                        return Ok(None);
+                    }
                     let mut tx = self.begin_write().await?;
                     let found: Option<(Vec<u8>, Vec<u8>)> =
                         sqlx::query_as(concat!("SELECT incident_id, account_id FROM incident_tokens WHERE hash = $1", $for_update))

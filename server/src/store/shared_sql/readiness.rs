@@ -98,6 +98,15 @@ macro_rules! readiness_sql {
                 }
 
                 async fn confirm_check(&self, hash: &Hash32, now: i64) -> StoreResult<Option<AccountId>> {
+                    // Unsigned route: a wrong token costs a read, never a write transaction.
+                    let known: Option<Vec<u8>> = sqlx::query_scalar("SELECT account_id FROM readiness WHERE token_hash = $1")
+                        .bind(hash.as_slice())
+                        .fetch_optional(self.reader())
+                        .await
+                        .map_err(store_error)?;
+                    if known.is_none() {
+                        return Ok(None);
+                    }
                     let mut tx = self.begin_write().await?;
                     let found: Option<Vec<u8>> =
                         sqlx::query_scalar(concat!("SELECT account_id FROM readiness WHERE token_hash = $1", $for_update))
