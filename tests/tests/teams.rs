@@ -2,7 +2,8 @@
 //! configured): a coordinator creates a team with the default quorum policy, puts people on it
 //! in tiers with team roles, gives it a rotation and an override (the same schedule rules as the
 //! Peer Support Team's, kept apart from it); a member's switch is theirs across teams, and
-//! "inside the perimeter until" is set and cleared; who is on call follows all of it.
+//! "inside the perimeter until" is set and cleared; who is on call follows all of it. A shift
+//! supervisor lists every team (to declare an incident for one) but sees none of their members.
 
 use sallyport_core::{Credentials, api_request, enrol};
 use sallyport_e2e::{ServerOptions, TestServer, date, now_ms, postgres_database};
@@ -98,6 +99,11 @@ async fn scenario(server: &TestServer) {
     assert!(ok(&staff, "GET", "/v1/teams", None).await["teams"].as_array().unwrap().is_empty());
     let listed = ok(&coordinator, "GET", "/v1/teams", None).await;
     assert_eq!(listed["teams"][0], json!({"id": id, "name": "North yard CRT", "members": 4, "on_call_now": 4}));
+    // A shift supervisor on no team lists every team, to choose the one an incident pages; the
+    // team itself (its members) stays the coordinators' and members'.
+    let supervisor = enrol(&server.url, &server.invite("Sid Supervisor", &["supervisor"])).await.unwrap();
+    assert_eq!(ok(&supervisor, "GET", "/v1/teams", None).await, listed, "a supervisor lists every team as a coordinator does");
+    refused(&supervisor, "GET", &path(""), None, 404, "not_found").await;
 
     // One switch per person across teams: Ana, also a peer supporter, goes busy there.
     ok(&coordinator, "PUT", &format!("/v1/support/roster/{}", ana.account), None).await;

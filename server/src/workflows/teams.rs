@@ -95,10 +95,12 @@ fn policy_of(request: &TeamRequest, roles: &[TeamRole], current: Option<&QuorumP
     }
 }
 
-/// `GET /v1/teams`: a coordinator's, every crisis team; anyone else's, the teams they are on.
+/// `GET /v1/teams`: a coordinator's or a supervisor's, every crisis team (a supervisor declares
+/// incidents for any of them, so must be able to name one); anyone else's, the teams they are on.
+/// The summary has names and counts only: a supervisor still cannot read a team's members.
 pub async fn list(store: &dyn Store, clock: &Clock, caller: &DeviceRecord) -> Outcome<TeamsBody> {
     let (teams, now) = (store.crisis_teams().await?, clock.now());
-    let all = caller.roles.contains(&Role::Coordinator);
+    let all = caller.roles.contains(&Role::Coordinator) || caller.roles.contains(&Role::Supervisor);
     let teams = teams
         .teams
         .iter()
