@@ -1,36 +1,71 @@
 /// <reference types="vitest/config" />
-// Builds the app (index.html → hashed assets) and the service worker (src/sw.ts → /sw.js, not
-// hashed, scope /). The service worker gets the list of built files to precache injected here.
-import { defineConfig, type Plugin } from 'vite';
+// Builds the app (index.html → hashed assets) and, on its own, the service worker (src/sw.ts →
+// /sw.js, not hashed, scope /): one classic script (IIFE) with the client core's wasm-bindgen glue
+// inlined, so it runs as a classic worker in every browser (a module service worker would not).
+// The service worker gets the list of built files to precache and the core's wasm URL injected.
+import { build, defineConfig, type Plugin } from 'vite';
 
 const PRECACHE_PLACEHOLDER = /(["'`])__SALLYPORT_PRECACHE__\1/;
+const WASM_PLACEHOLDER = /(["'`])__SALLYPORT_WASM__\1/;
 
-function precacheManifest(): Plugin {
+/** src/sw.ts as one self-contained classic script (nothing written: the code is returned). */
+async function buildServiceWorker(root: string): Promise<string> {
+  const out = await build({
+    configFile: false,
+    root,
+    logLevel: 'warn',
+    publicDir: false,
+    build: {
+      write: false,
+      target: 'es2022',
+      assetsInlineLimit: 0,
+      rolldownOptions: {
+        input: { sw: 'src/sw.ts' },
+        output: { format: 'iife', entryFileNames: 'sw.js', codeSplitting: false },
+      },
+    },
+  });
+  const outputs = (Array.isArray(out) ? out : [out]) as { output: { type: string; fileName: string; code?: string }[] }[];
+  const chunk = outputs.flatMap((o) => o.output).find((o) => o.type === 'chunk' && o.fileName === 'sw.js');
+  if (!chunk?.code) throw new Error('the service worker build made no sw.js');
+  return chunk.code;
+}
+
+function serviceWorker(): Plugin {
+  let root = '.';
   return {
-    name: 'sallyport-precache-manifest',
+    name: 'sallyport-service-worker',
     apply: 'build',
-    generateBundle(_options, bundle) {
-      const files = Object.keys(bundle).filter((f) => f !== 'sw.js' && !f.endsWith('.map'));
+    configResolved(config) {
+      root = config.root;
+    },
+    async generateBundle(_options, bundle) {
+      const files = Object.keys(bundle).filter((f) => !f.endsWith('.map'));
       const urls = ['/', ...files.map((f) => '/' + f), '/manifest.webmanifest', '/icon-192.png', '/icon-512.png', '/icon-maskable-512.png'];
-      const sw = bundle['sw.js'];
-      if (!sw || sw.type !== 'chunk') throw new Error('sw.js missing from the bundle');
-      if (!PRECACHE_PLACEHOLDER.test(sw.code)) throw new Error('precache placeholder missing from sw.js');
+      const wasm = files.filter((f) => f.endsWith('.wasm'));
+      if (wasm.length !== 1) throw new Error(`expected one .wasm in the bundle, found ${wasm.length}`);
+      let code = await buildServiceWorker(root);
+      if (!PRECACHE_PLACEHOLDER.test(code)) throw new Error('precache placeholder missing from sw.js');
+      if (!WASM_PLACEHOLDER.test(code)) throw new Error('wasm placeholder missing from sw.js');
+      if (/^\s*(import|export)\s/m.test(code)) throw new Error('sw.js must be a classic script (no import or export)');
       const list = JSON.stringify(urls.filter((u) => u !== '/index.html'));
-      sw.code = sw.code.replace(PRECACHE_PLACEHOLDER, () => JSON.stringify(list));
+      code = code.replace(PRECACHE_PLACEHOLDER, () => JSON.stringify(list));
+      code = code.replace(WASM_PLACEHOLDER, () => JSON.stringify(JSON.stringify('/' + wasm[0])));
+      this.emitFile({ type: 'asset', fileName: 'sw.js', source: code });
     },
   };
 }
 
 export default defineConfig({
   oxc: { jsx: { runtime: 'automatic', importSource: 'preact' } },
-  plugins: [precacheManifest()],
+  plugins: [serviceWorker()],
   build: {
     target: 'es2022',
     assetsInlineLimit: 0,
     rolldownOptions: {
-      input: { main: 'index.html', sw: 'src/sw.ts' },
+      input: { main: 'index.html' },
       output: {
-        entryFileNames: (chunk) => (chunk.name === 'sw' ? 'sw.js' : 'assets/[name]-[hash].js'),
+        entryFileNames: 'assets/[name]-[hash].js',
       },
     },
   },

@@ -130,6 +130,8 @@ const ReachOutScreen = lazyScreen('Talk to a peer', () => import('./screens/Reac
 const SupportRequestsScreen = lazyScreen('Support requests', () => import('./screens/SupportRequestsScreen').then((m) => m.SupportRequestsScreen));
 const TeamScreen = lazyScreen('Peer support team', () => import('./screens/TeamScreen').then((m) => m.TeamScreen));
 const ShiftsScreen = lazyScreen('My shifts', () => import('./screens/ShiftsScreen').then((m) => m.ShiftsScreen));
+const DeclareScreen = lazyScreen('Declare a critical incident', () => import('./screens/DeclareScreen').then((m) => m.DeclareScreen));
+const IncidentsScreen = lazyScreen('Incidents', () => import('./screens/IncidentsScreen').then((m) => m.IncidentsScreen));
 const EnrolScreen = lazyScreen('Enrol this device', () => import('./screens/EnrolScreen').then((m) => m.EnrolScreen));
 
 function Screen({ path }: { path: string }) {
@@ -141,6 +143,8 @@ function Screen({ path }: { path: string }) {
   if (path === '/requests') return <SupportRequestsScreen />;
   if (path === '/team' || path.startsWith('/team/')) return <TeamScreen />;
   if (path === '/shifts') return <ShiftsScreen />;
+  if (path === '/declare') return <DeclareScreen />;
+  if (path === '/incidents' || path.startsWith('/incidents/')) return <IncidentsScreen />;
   return <ConversationsScreen />;
 }
 

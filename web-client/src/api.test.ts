@@ -3,7 +3,7 @@
 //! refuses the second as a replay (401) — which left conversations showing "Someone".
 
 import { afterEach, describe, expect, it, vi } from 'vitest';
-import { getDirectory, type Signer } from './api';
+import { addPushSubscription, getDirectory, type Signer } from './api';
 
 describe('signed requests', () => {
   afterEach(() => vi.restoreAllMocks());
@@ -24,5 +24,12 @@ describe('signed requests', () => {
     expect(new Set(seen.map((s) => s.time)).size).toBe(3);
     // Never earlier than the clock, and only as much later as needed.
     for (const s of seen) expect(Number(s.time) - 1_764_700_000_000).toBeLessThan(1_000);
+  });
+
+  it('take the 204 of a push subscription as done (it left notifications "unavailable")', async () => {
+    vi.spyOn(globalThis, 'fetch').mockImplementation(async () => new Response(null, { status: 204 }));
+    const keys = { signRequest: () => 'sig' };
+    const signer = { device: 'dev', keys, origin: 'http://127.0.0.1' } as unknown as Signer;
+    await expect(addPushSubscription(signer, { endpoint: 'https://fcm.googleapis.com/x', p256dh: 'k', auth: 'a' })).resolves.toBeUndefined();
   });
 });

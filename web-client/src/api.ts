@@ -124,7 +124,7 @@ async function call(method: string, path: string, body: unknown, signer: Signer 
   }
 }
 
-async function request<T>(method: string, path: string, body?: unknown, signer?: Signer, secret?: string): Promise<T> {
+export async function request<T>(method: string, path: string, body?: unknown, signer?: Signer, secret?: string): Promise<T> {
   return parse<T>(await call(method, path, body, signer, secret));
 }
 
@@ -151,8 +151,9 @@ export const revokeDevice = (s: Signer, device: string) => request<{ revoked: bo
 export const setEapLine = (s: Signer, body: { name: string; call: string; text?: string; description?: string }) =>
   request<ServerConfig>('PUT', '/v1/admin/eap-line', body, s);
 
+// Answers 204 (protocol §12): `request` would take the empty body for an error.
 export const addPushSubscription = (s: Signer, body: { endpoint: string; p256dh: string; auth: string }) =>
-  request<unknown>('POST', '/v1/push/subscriptions', body, s);
+  requestMaybeEmpty<unknown>('POST', '/v1/push/subscriptions', body, s);
 
 /** A human sentence for an error code shown in the UI. */
 export function describeError(e: unknown): string {

@@ -5,6 +5,21 @@
 
 import type { Session, SessionEvent } from './core';
 
+/**
+ * Told of `{"type":"incident_changed","incident"}` frames (protocol §16: refetch that board). Read
+ * from the raw frame, so they arrive whether or not the client core knows the frame type.
+ */
+export const incidentListeners = new Set<(incident: string) => void>();
+
+function incidentChanged(text: string): void {
+  try {
+    const f = JSON.parse(text) as { type?: unknown; incident?: unknown };
+    if (f.type === 'incident_changed' && typeof f.incident === 'string') for (const fn of incidentListeners) fn(f.incident);
+  } catch {
+    /* the session reports malformed frames */
+  }
+}
+
 export type ConnectionState = 'connecting' | 'online' | 'offline' | 'superseded' | 'revoked' | 'stopped';
 
 /** Fatal codes after which reconnecting automatically is wrong. */
@@ -85,6 +100,7 @@ export class Connection {
     };
     ws.onmessage = (e) => {
       if (this.ws !== ws || typeof e.data !== 'string') return;
+      if (incidentListeners.size && e.data.includes('"incident_changed"')) incidentChanged(e.data);
       try {
         this.session.handleText(e.data, Date.now());
       } catch {

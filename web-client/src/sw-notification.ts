@@ -1,5 +1,10 @@
-//! What the service worker shows for a push: a wake-up with no content (protocol §12). Only the
-//! service worker imports this module (the build inlines it into sw.js).
+//! What the service worker shows for a push: a wake-up with no content (protocol §12), a support
+//! request (§13.2), a page with its sealed details (§16). Pure: only the service worker imports this
+//! module (the build inlines it into sw.js).
+
+import { ANSWERS, GENERIC_PAGE_BODY, GENERIC_PAGE_TITLE, pageBody, pageTitle, type Answer, type PagePush, type Preview } from './incidents';
+
+const ICON = '/icon-192.png';
 
 export const NOTIFICATION_TITLE = 'New message';
 export const NOTIFICATION_BODY = 'Open Sallyport to read it.';
@@ -26,3 +31,45 @@ export function pushNotification(data: unknown): { title: string; body: string; 
   }
   return { title: NOTIFICATION_TITLE, body: NOTIFICATION_BODY, ...notificationFor(data), support: false };
 }
+
+/** What a page push shows (protocol §16): the opened preview when there is one, else generic text. */
+export interface PageNotification {
+  title: string;
+  options: NotificationOptions & {
+    renotify?: boolean;
+    actions?: { action: string; title: string }[];
+    data: { url: string; kind: 'page'; incident?: string; token?: string; title?: string };
+  };
+}
+
+/**
+ * The notification for a page: `page` as `parsePagePush` read it (undefined when the payload was
+ * not a sound page), `preview` the opened details (undefined when they could not be opened). Tagged
+ * per incident with `renotify` (repeats replace it and alert again), kept until acted on, with the
+ * "Responding" / "Unavailable" actions that answer without opening the app.
+ */
+export function pageNotification(page: PagePush | undefined, preview: Preview | undefined): PageNotification {
+  if (!page) {
+    return {
+      title: GENERIC_PAGE_TITLE,
+      options: { body: GENERIC_PAGE_BODY, tag: 'incident', renotify: true, requireInteraction: true, icon: ICON, data: { url: '/incidents', kind: 'page' } },
+    };
+  }
+  const title = preview ? pageTitle(page) : page.test ? 'Test page — open Sallyport' : GENERIC_PAGE_TITLE;
+  const body = preview ? pageBody(preview) : `Severity ${page.severity}. ${GENERIC_PAGE_BODY}`;
+  return {
+    title,
+    options: {
+      body,
+      tag: `incident-${page.incident}`,
+      renotify: true,
+      requireInteraction: true,
+      icon: ICON,
+      actions: ANSWERS.map((a) => ({ action: a.id, title: a.label })),
+      data: { url: `/incidents/${page.incident}`, kind: 'page', incident: page.incident, token: page.token, title },
+    },
+  };
+}
+
+/** The answer a notification action names, if it is one. */
+export const actionAnswer = (action: string): Answer | undefined => ANSWERS.find((a) => a.id === action)?.id;

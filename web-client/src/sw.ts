@@ -1,9 +1,16 @@
 //! The service worker (/sw.js, scope /): precaches the app shell so the app opens offline,
 //! network-first for /v1/config (crisis lines offline), cache-first for hashed assets; shows a
-//! content-free notification for each push and opens the conversation on click. Self-contained
-//! (imports only sw-notification.ts), so the build emits it as one classic script.
+//! content-free notification for each message or support push and opens it on click; for a page,
+//! opens the sealed details with the device's notification key and the client core, and answers
+//! from the notification's actions without opening the app. vite.config.ts builds it on its own
+//! as one classic script (an IIFE) with the core's wasm-bindgen glue inlined: a classic worker
+//! runs in Chromium, Safari and Firefox alike, where a module service worker does not everywhere.
 
-import { pushNotification } from './sw-notification';
+import init, { openSealedWith } from '../core/wasm/pkg/sallyport_core_wasm.js';
+import { fromBase64 } from './bytes';
+import { GENERIC_PAGE_BODY, GENERIC_PAGE_TITLE, answeredNotification, pageAad, parsePagePush, parsePreview, type Answer, type PagePush, type Preview } from './incidents';
+import { loadNotificationKey } from './notifyKey';
+import { actionAnswer, pageNotification, pushNotification, type PageNotification } from './sw-notification';
 
 const sw = self as unknown as ServiceWorkerGlobalScope;
 
@@ -17,6 +24,17 @@ function precacheList(): string[] {
   }
 }
 const PRECACHE = precacheList();
+
+// Replaced at build time by the hashed URL of the client core's wasm (vite.config.ts).
+function wasmUrl(): string | undefined {
+  try {
+    const v: unknown = JSON.parse('__SALLYPORT_WASM__');
+    return typeof v === 'string' ? v : undefined;
+  } catch {
+    return undefined; // development server: pages show their generic text
+  }
+}
+const WASM_URL = wasmUrl();
 const CONFIG_URL = '/v1/config';
 
 function hash(s: string): string {
@@ -97,12 +115,91 @@ sw.addEventListener('fetch', (event) => {
   event.respondWith(cacheFirst(request));
 });
 
+// ---- pages (protocol §16)
+
+/** The client core, loaded once per worker life from the precache (the network if missing). */
+let core: Promise<unknown> | undefined;
+function loadCore(): Promise<unknown> {
+  if (!WASM_URL) return Promise.reject(new Error('no wasm in a development build'));
+  core ??= init({ module_or_path: caches.match(WASM_URL).then((r) => r ?? fetch(WASM_URL)) }).catch((e: unknown) => {
+    core = undefined;
+    throw e;
+  });
+  return core;
+}
+
+/** The page's details opened with this device's notification key; undefined if anything fails. */
+async function openPreview(page: PagePush): Promise<Preview | undefined> {
+  if (!page.sealed) return undefined;
+  const key = await loadNotificationKey();
+  if (!key) return undefined;
+  await loadCore();
+  return parsePreview(openSealedWith(key.secret, pageAad(page.incident, key.device), fromBase64(page.sealed)));
+}
+
+/** Resolves with `p`, or undefined after `ms` (a notification never waits on a stuck core). */
+function within<T>(p: Promise<T>, ms: number): Promise<T | undefined> {
+  return new Promise((resolve) => {
+    const t = setTimeout(() => resolve(undefined), ms);
+    p.then(
+      (v) => (clearTimeout(t), resolve(v)),
+      () => (clearTimeout(t), resolve(undefined)),
+    );
+  });
+}
+
+async function showPage(data: unknown): Promise<void> {
+  const page = parsePagePush(data);
+  let n: PageNotification;
+  try {
+    n = pageNotification(page, page ? await within(openPreview(page), 10_000) : undefined);
+  } catch {
+    n = pageNotification(page, undefined);
+  }
+  // Every push shows a notification (a browser revokes a subscription whose pushes show none):
+  // if this browser refuses an option (actions, renotify), the plain generic one.
+  try {
+    await sw.registration.showNotification(n.title, n.options);
+  } catch {
+    await sw.registration.showNotification(GENERIC_PAGE_TITLE, { body: GENERIC_PAGE_BODY, tag: n.options.tag, icon: '/icon-192.png', data: { url: n.options.data.url } });
+  }
+  if (page) for (const c of await sw.clients.matchAll({ type: 'window', includeUncontrolled: true })) c.postMessage({ kind: 'incident', incident: page.incident });
+}
+
+/** A notification action answers the page with its single-use token (no app, no PIN). */
+async function answerFromNotification(notification: Notification, answer: Answer): Promise<void> {
+  const data = (notification.data ?? {}) as PageNotification['options']['data'];
+  let ok = false;
+  try {
+    const r = await fetch('/v1/incidents/answer', {
+      method: 'POST',
+      headers: { 'Content-Type': 'application/json' },
+      body: JSON.stringify({ token: data.token, answer }),
+      cache: 'no-store',
+    });
+    ok = r.ok;
+  } catch {
+    ok = false;
+  }
+  const shown = answeredNotification(answer, ok);
+  await sw.registration.showNotification(shown.title, {
+    body: data.title ? `${data.title}. ${shown.body}` : shown.body,
+    tag: notification.tag,
+    icon: '/icon-192.png',
+    data: { url: data.url ?? '/incidents', kind: 'answered' },
+  });
+}
+
 sw.addEventListener('push', (event) => {
   let data: unknown;
   try {
     data = event.data?.json();
   } catch {
     data = undefined;
+  }
+  if ((data as { kind?: unknown } | undefined)?.kind === 'page') {
+    event.waitUntil(showPage(data));
+    return;
   }
   const { title, body, tag, url, support } = pushNotification(data);
   event.waitUntil(
@@ -116,6 +213,11 @@ sw.addEventListener('push', (event) => {
 
 sw.addEventListener('notificationclick', (event) => {
   event.notification.close();
+  const answer = actionAnswer(event.action);
+  if (answer && (event.notification.data as { kind?: string } | null)?.kind === 'page') {
+    event.waitUntil(answerFromNotification(event.notification, answer));
+    return;
+  }
   const url = (event.notification.data as { url?: string } | null)?.url ?? '/';
   event.waitUntil(
     (async () => {

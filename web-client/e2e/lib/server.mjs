@@ -37,11 +37,12 @@ const STOP_TIMEOUT_MS = 35_000;
 
 /**
  * Starts `sallyport serve` and resolves once it prints `sallyport listening on URL`.
- * `adminName` names the first administrator (`--admin-name`).
+ * `adminName` names the first administrator (`--admin-name`); `extraArgs` go after the others
+ * (`--push-allow-insecure-endpoints` for a local push service).
  * Returns { url, origin, adminLink, dataDir, stdout, invite(name, roles), logTail(), stop() }. The
  * logs (stderr) go to `server.log` in the data directory, beside the database.
  */
-export async function startServer({ adminName = null } = {}) {
+export async function startServer({ adminName = null, extraArgs = [] } = {}) {
   const bin = serverBinary();
   const web = webDir();
   const dataDir = mkdtempSync(join(tmpdir(), 'sallyport-web-e2e-'));
@@ -50,6 +51,7 @@ export async function startServer({ adminName = null } = {}) {
 
   const args = ['serve', '--listen', '127.0.0.1:0', '--data-dir', dataDir, '--web-dir', web];
   if (adminName !== null) args.push('--admin-name', adminName);
+  args.push(...extraArgs);
   const child = spawn(bin, args, {
     cwd: REPO,
     stdio: ['ignore', 'pipe', 'pipe'],

@@ -115,6 +115,17 @@ export class Messenger {
     this.sweepTimer = setInterval(() => void this.sweep(), 60_000);
   }
 
+  /** A small record of the app's, sealed like every other (a declaration not yet sent, an incident's
+   *  details for its declarer); undefined when there is none. */
+  async record<T>(name: string): Promise<T | undefined> {
+    return ((await this.store.getMeta('app:' + name)) ?? undefined) as T | undefined;
+  }
+
+  /** Keeps (or, with null, empties) a record of the app's. */
+  setRecord(name: string, value: unknown): Promise<void> {
+    return this.store.putMeta('app:' + name, value);
+  }
+
   /** "Use here": take the connection back from another tab. */
   reconnect(): void {
     this.rt.connection?.connectNow();

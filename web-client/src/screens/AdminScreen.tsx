@@ -1,9 +1,10 @@
 //! "Administration" (administrators only): inviting people, the devices and revoking them, and the
-//! agency EAP line.
+//! agency EAP line, the facility's incident locations.
 
 import { app } from '../app';
 import { DevicesSection } from './DevicesSection';
 import { EapLineSection } from './EapLineSection';
+import { IncidentLocationsSection } from './IncidentLocationsSection';
 import { InviteSection } from './InviteSection';
 
 export function AdminScreen() {
@@ -21,6 +22,7 @@ export function AdminScreen() {
       <InviteSection />
       <DevicesSection />
       <EapLineSection />
+      <IncidentLocationsSection />
     </main>
   );
 }

@@ -3,6 +3,7 @@
 
 import { useState } from 'preact/hooks';
 import { app, useApp } from '../app';
+import { INCIDENT_TYPES } from '../incidentTypes';
 import { onLinkClick } from '../router';
 import { DeviceApproval } from './DeviceApproval';
 import { InstallGuide } from './InstallGuide';
@@ -21,6 +22,8 @@ export function ConversationsScreen() {
   useApp();
   const m = app.messenger!;
   const [noticeHidden, setNoticeHidden] = useState(() => localStorage.getItem(NOTICE_KEY) === '1');
+  const roles = m.creds.roles;
+  const declarer = roles.includes('supervisor') || roles.includes('coordinator');
   const list = [...m.conversations.values()].sort((a, b) => (b.lastAt ?? b.updatedAt) - (a.lastAt ?? a.updatedAt));
   return (
     <main>
@@ -42,6 +45,23 @@ export function ConversationsScreen() {
         </div>
       )}
       <InstallGuide />
+      {declarer && (
+        // Supervisors and coordinators: one tap here chooses what happened and opens the declare
+        // screen, where the location and then the severity declare (three taps in all).
+        <section class="card declare-home" aria-labelledby="declare-home">
+          <h2 id="declare-home">Declare a critical incident</h2>
+          <div class="declare-types">
+            {INCIDENT_TYPES.map((t) => (
+              <a key={t.id} class="button" href={`/declare?type=${t.id}`} onClick={onLinkClick}>
+                {t.label}
+              </a>
+            ))}
+          </div>
+          <a href="/incidents" onClick={onLinkClick}>
+            Open incidents
+          </a>
+        </section>
+      )}
       <a class="button talk" href="/reach-out" onClick={onLinkClick}>
         Talk to a peer
       </a>

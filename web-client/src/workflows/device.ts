@@ -76,10 +76,31 @@ async function start(key: DataKey): Promise<void> {
   };
   m = await Messenger.open(core, app.db!, key, { onMailboxClosed: dropPush });
   app.started(m);
+  void keepNotificationKey(m);
   // A device that waits for approval is not woken by push (the server refuses it) until approved.
   if (app.push === 'unknown' && m.creds.approved !== false) void enableNotifications();
   void refreshIdentity(m, key);
   void moveLegacySupportPush(m);
+}
+
+/**
+ * The notification secret where the service worker reads it with the app locked (notifyKey.ts),
+ * written at every unlock (so devices enrolled before pages get it too) and deleted once the
+ * server says this device is revoked. Loaded on its own: not part of the first load.
+ */
+async function keepNotificationKey(m: Messenger): Promise<void> {
+  const secret = (m.creds.keys as { notification_secret?: unknown } | null)?.notification_secret;
+  try {
+    const keys = await import('../notifyKey');
+    if (typeof secret === 'string') await keys.saveNotificationKey({ device: m.creds.device, secret });
+    const off = m.subscribe(() => {
+      if (m.connection !== 'revoked') return;
+      off();
+      void keys.deleteNotificationKey();
+    });
+  } catch {
+    // IndexedDB refused: pages show their generic text
+  }
 }
 
 /** Registrations from before push scopes were random (`/support/<mailbox>/`) go; an open

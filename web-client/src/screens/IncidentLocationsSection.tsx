@@ -1,0 +1,42 @@
+//! Administration → "Incident locations": the facility's places a supervisor chooses from when
+//! declaring an incident (one a line), `PUT /v1/admin/incident-locations`.
+
+import { useEffect, useState } from 'preact/hooks';
+import { describeError } from '../api';
+import { incidentLocations, setIncidentLocations } from '../workflows/incidents';
+
+export function IncidentLocationsSection() {
+  const [text, setText] = useState('');
+  const [status, setStatus] = useState('');
+  const [error, setError] = useState('');
+  useEffect(() => {
+    incidentLocations().then(
+      (l) => setText(l.join('\n')),
+      (e) => setError(describeError(e)),
+    );
+  }, []);
+  const submit = async (e: Event) => {
+    e.preventDefault();
+    setStatus('');
+    setError('');
+    try {
+      const saved = await setIncidentLocations(text.split('\n').map((l) => l.trim()).filter(Boolean));
+      setText(saved.join('\n'));
+      setStatus(`${saved.length} location${saved.length === 1 ? '' : 's'} saved.`);
+    } catch (err) {
+      setError(describeError(err));
+    }
+  };
+  return (
+    <section aria-labelledby="locations-title" class="card">
+      <h2 id="locations-title">Incident locations</h2>
+      <form onSubmit={submit}>
+        <label for="locations">Places a supervisor chooses from when declaring an incident, one a line</label>
+        <textarea id="locations" rows={6} value={text} onInput={(e) => setText(e.currentTarget.value)} />
+        {error && <p role="alert" class="error">{error}</p>}
+        <button type="submit">Save locations</button>
+        <p role="status">{status}</p>
+      </form>
+    </section>
+  );
+}

@@ -1,0 +1,320 @@
+//! The open incidents (/incidents) and one incident's board (/incidents/<id>) for its declarer,
+//! coordinators and the team: the details opened on this device, severity, when declared, "Short
+//! by 2 (a clinician)" or "Quorum met at 3:12 AM", each person paged with role and tier, when, each
+//! push's outcome in plain words, their answer and ETA; the escalation steps; "Responding" /
+//! "Unavailable" (with an optional ETA) for someone on the team; "Resolve" for the declarer and
+//! coordinators after a question. Refreshes on an `incident_changed` frame, on a page the service
+//! worker shows, and every 5 s while visible (the fallback when neither comes).
+
+import { useEffect, useRef, useState } from 'preact/hooks';
+import { describeError } from '../api';
+import { ANSWERS, incidentTypeLabel, minutesUntil, outcomeLabel, shortfall, stepLabel, type Answer, type Board, type Paged, type Preview } from '../incidents';
+import { onLinkClick, usePath } from '../router';
+import { incidentListeners } from '../socket';
+import {
+  answerIncident,
+  incidentBoard,
+  isCoordinator,
+  mayDeclare,
+  myAccount,
+  myTeams,
+  openIncidents,
+  resolveIncident,
+  type OpenBoard,
+} from '../workflows/incidents';
+import './incidents.css';
+
+const POLL_MS = 5_000;
+const ETA_CHOICES = [5, 10, 15, 20, 30, 45, 60, 90];
+
+const time = (ms: number) => new Date(ms).toLocaleTimeString(undefined, { hour: 'numeric', minute: '2-digit' });
+
+/** Calls `refresh` now, on every change the server or the service worker announces for `incident`
+ *  (any incident when undefined), and every 5 s while the page is visible. */
+function useLive(refresh: () => void, incident: string | undefined) {
+  const latest = useRef(refresh);
+  latest.current = refresh;
+  useEffect(() => {
+    const run = () => latest.current();
+    const onChange = (id: string) => (incident === undefined || id === incident) && run();
+    const onWorker = (e: MessageEvent) => {
+      const d = e.data as { kind?: string; incident?: string } | null;
+      if (d?.kind === 'incident' && typeof d.incident === 'string') onChange(d.incident);
+    };
+    const timer = setInterval(() => document.visibilityState === 'visible' && run(), POLL_MS);
+    const onVisible = () => document.visibilityState === 'visible' && run();
+    incidentListeners.add(onChange);
+    navigator.serviceWorker?.addEventListener('message', onWorker);
+    document.addEventListener('visibilitychange', onVisible);
+    run();
+    return () => {
+      clearInterval(timer);
+      incidentListeners.delete(onChange);
+      navigator.serviceWorker?.removeEventListener('message', onWorker);
+      document.removeEventListener('visibilitychange', onVisible);
+    };
+  }, [incident]);
+}
+
+function Title({ board, details }: OpenBoard) {
+  return (
+    <>
+      {board.test ? 'Test page' : 'Critical incident'} · Severity {board.severity}
+      {details && ` — ${incidentTypeLabel(details.type)}`}
+    </>
+  );
+}
+
+function Status({ board }: { board: Board }) {
+  if (board.resolved_at) return <p class="incident-status resolved">Resolved at {time(board.resolved_at)}</p>;
+  const short = shortfall(board);
+  if (short) return <p class="incident-status short">{short}</p>;
+  return <p class="incident-status met">Quorum met{board.quorum_at ? ` at ${time(board.quorum_at)}` : ''}</p>;
+}
+
+export function IncidentsScreen() {
+  const path = usePath();
+  const id = path.startsWith('/incidents/') ? decodeURIComponent(path.slice('/incidents/'.length)) : undefined;
+  return id ? <IncidentBoard key={id} id={id} /> : <IncidentList />;
+}
+
+function IncidentList() {
+  const [list, setList] = useState<OpenBoard[] | undefined>();
+  const [error, setError] = useState('');
+  useLive(() => {
+    openIncidents().then(
+      (l) => (setList(l), setError('')),
+      (e) => setError(describeError(e)),
+    );
+  }, undefined);
+  return (
+    <main>
+      <h1>Incidents</h1>
+      {mayDeclare() && (
+        <a class="button danger big" href="/declare" onClick={onLinkClick}>
+          Declare incident
+        </a>
+      )}
+      {error && <p role="alert" class="error">{error}</p>}
+      {list === undefined ? (
+        !error && <p class="muted">Loading…</p>
+      ) : list.length === 0 ? (
+        <p class="muted">No open incidents.</p>
+      ) : (
+        <ul class="rows">
+          {list.map((o) => (
+            <li key={o.board.id}>
+              <a href={`/incidents/${o.board.id}`} onClick={onLinkClick}>
+                <span class="text">
+                  <span class="name">
+                    <Title {...o} />
+                  </span>
+                  <span class="muted">
+                    {o.details?.location ? `${o.details.location} · ` : ''}
+                    {o.board.team_name} · declared {time(o.board.declared_at)}
+                  </span>
+                  <span>{shortfall(o.board) ?? 'Quorum met'}</span>
+                </span>
+              </a>
+            </li>
+          ))}
+        </ul>
+      )}
+    </main>
+  );
+}
+
+function Details({ details, board }: { details: Preview | undefined; board: Board }) {
+  if (!details) {
+    return <p class="muted">{board.resolved_at ? 'The details were deleted when the incident was resolved.' : 'The details were not sealed to this device.'}</p>;
+  }
+  return (
+    <div class="incident-details">
+      <p class="incident-type">{incidentTypeLabel(details.type)}</p>
+      {details.location && <p class="incident-place">{details.location}</p>}
+      {details.note && <p class="incident-note">{details.note}</p>}
+    </div>
+  );
+}
+
+function answerText(p: Paged, now: number): string {
+  if (p.answer === 'responding') return p.eta_at ? `Responding · arriving in about ${minutesUntil(p.eta_at, now)} min (${time(p.eta_at)})` : 'Responding';
+  if (p.answer === 'unavailable') return 'Unavailable';
+  return 'No answer yet';
+}
+
+function PagedPerson({ p, now }: { p: Paged; now: number }) {
+  return (
+    <li class={`paged ${p.answer ?? 'none'}`}>
+      <p class="paged-name">
+        {p.person.display_name} <span class="muted">· {p.role.replace(/_/g, ' ')}{p.tier ? ` · tier ${p.tier}` : ''}</span>
+      </p>
+      <p class="paged-answer">
+        {answerText(p, now)}
+        {p.answered_at ? ` (at ${time(p.answered_at)})` : ''}
+      </p>
+      <p class="muted">
+        {p.paged_at ? `Paged at ${time(p.paged_at)}${p.pages > 1 ? `, ${p.pages} times` : ''}` : 'Not paged yet'}
+        {p.waiting_until ? ` · inside the perimeter until ${time(p.waiting_until)}: paged when out if still needed` : ''}
+      </p>
+      {p.attempts.length > 0 && (
+        <ul class="attempts">
+          {p.attempts.map((a, i) => (
+            <li key={i}>
+              {time(a.at)}: {outcomeLabel(a.outcome)}
+            </li>
+          ))}
+        </ul>
+      )}
+    </li>
+  );
+}
+
+function IncidentBoard({ id }: { id: string }) {
+  const [open, setOpen] = useState<OpenBoard | undefined>();
+  const [error, setError] = useState('');
+  const [eta, setEta] = useState('');
+  const [busy, setBusy] = useState(false);
+  const [actionError, setActionError] = useState('');
+  const [confirming, setConfirming] = useState(false);
+  const [done, setDone] = useState('');
+  const heading = useRef<HTMLHeadingElement>(null);
+
+  const [teams, setTeams] = useState<string[]>([]);
+  useEffect(() => {
+    heading.current?.focus();
+    myTeams().then(setTeams, () => undefined);
+  }, []);
+
+  useLive(() => {
+    incidentBoard(id).then(
+      (o) => (setOpen(o), setError('')),
+      (e) => setError(describeError(e)),
+    );
+  }, id);
+
+  const act = async (fn: () => Promise<OpenBoard>, ok: string) => {
+    setBusy(true);
+    setActionError('');
+    setDone('');
+    try {
+      setOpen(await fn());
+      setDone(ok);
+    } catch (e) {
+      setActionError(describeError(e));
+    } finally {
+      setBusy(false);
+    }
+  };
+
+  if (!open) {
+    return (
+      <main>
+        <a class="back" href="/incidents" onClick={onLinkClick}>
+          <span aria-hidden="true">‹</span> Incidents
+        </a>
+        <h1 ref={heading} tabIndex={-1}>Incident</h1>
+        {error ? <p role="alert" class="error">{error}</p> : <p class="muted">Loading…</p>}
+      </main>
+    );
+  }
+  const { board, details } = open;
+  const now = Date.now();
+  const me = myAccount();
+  const mine = board.paged.find((p) => p.person.account === me);
+  const onTeam = !!mine || teams.includes(board.team);
+  const mayResolve = !board.resolved_at && (isCoordinator() || (me !== undefined && board.declared_by?.account === me));
+  const answer = (a: Answer) => act(() => answerIncident(id, a, a === 'responding' && eta ? Number(eta) : undefined), `You answered: ${a}.`);
+
+  return (
+    <main class="incident">
+      <a class="back" href="/incidents" onClick={onLinkClick}>
+        <span aria-hidden="true">‹</span> Incidents
+      </a>
+      <h1 ref={heading} tabIndex={-1}>
+        <Title {...open} />
+      </h1>
+      <Details details={details} board={board} />
+      <p>
+        {board.team_name} · declared at {time(board.declared_at)}
+        {board.declared_by ? ` by ${board.declared_by.display_name}` : ''}
+      </p>
+      <div role="status">
+        <Status board={board} />
+      </div>
+      {error && <p role="alert" class="error">Not up to date: {error}</p>}
+
+      {onTeam && !board.resolved_at && (
+        <section class="card" aria-labelledby="incident-answer">
+          <h2 id="incident-answer">Your answer</h2>
+          <p>{mine?.answer ? `You answered: ${mine.answer}.` : 'You have not answered yet.'}</p>
+          <label for="incident-eta">Arriving in (optional)</label>
+          <select id="incident-eta" value={eta} onChange={(e) => setEta(e.currentTarget.value)}>
+            <option value="">Not sure</option>
+            {ETA_CHOICES.map((m) => (
+              <option key={m} value={String(m)}>
+                {m} minutes
+              </option>
+            ))}
+          </select>
+          <div class="answer-buttons">
+            {ANSWERS.map((a) => (
+              <button key={a.id} type="button" class={a.id === 'responding' ? 'big' : 'big secondary'} disabled={busy} aria-pressed={mine?.answer === a.id} onClick={() => void answer(a.id)}>
+                {a.label}
+              </button>
+            ))}
+          </div>
+        </section>
+      )}
+      {actionError && <p role="alert" class="error">{actionError}</p>}
+      {done && <p role="status">{done}</p>}
+
+      <section aria-labelledby="incident-paged">
+        <h2 id="incident-paged">Paged</h2>
+        {board.paged.length === 0 ? (
+          <p class="muted">{board.resolved_at ? 'Who was paged was deleted when the incident was resolved.' : 'No one paged yet.'}</p>
+        ) : (
+          <ul class="paged-list">
+            {board.paged.map((p) => (
+              <PagedPerson key={p.person.account} p={p} now={now} />
+            ))}
+          </ul>
+        )}
+      </section>
+
+      {board.steps.length > 0 && (
+        <section aria-labelledby="incident-steps">
+          <h2 id="incident-steps">Escalation</h2>
+          <ol class="steps">
+            {board.steps.map((s, i) => (
+              <li key={i}>
+                {time(s.at)}: {stepLabel(s.step)}
+              </li>
+            ))}
+          </ol>
+        </section>
+      )}
+
+      {mayResolve &&
+        (confirming ? (
+          <div class="card" role="group" aria-labelledby="incident-resolve-q">
+            <p id="incident-resolve-q">
+              <strong>Resolve this incident?</strong> Paging stops for everyone, and who was paged and answered is deleted.
+            </p>
+            <div class="row">
+              <button type="button" class="danger" disabled={busy} onClick={() => void act(() => resolveIncident(id), 'Resolved. Paging has stopped.').then(() => setConfirming(false))}>
+                Yes, resolve
+              </button>
+              <button type="button" class="secondary" onClick={() => setConfirming(false)}>
+                Cancel
+              </button>
+            </div>
+          </div>
+        ) : (
+          <button type="button" class="secondary" onClick={() => setConfirming(true)}>
+            Resolve
+          </button>
+        ))}
+    </main>
+  );
+}
