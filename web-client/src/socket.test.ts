@@ -1,8 +1,9 @@
-//! Unit tests of the reconnect back-off (1 s to a 30 s cap, with jitter) and of the content-free
-//! push notification's tag and URL.
+//! Unit tests of the reconnect back-off (1 s to a 30 s cap, with jitter), of `incident_changed`
+//! events reaching the boards, and of the content-free push notification's tag and URL.
 
 import { describe, expect, it } from 'vitest';
-import { backoffMs } from './socket';
+import type { Session, SessionEvent } from './core';
+import { Connection, backoffMs, incidentListeners } from './socket';
 import { notificationFor } from './sw-notification';
 
 describe('reconnect back-off', () => {
@@ -28,5 +29,23 @@ describe('push notifications', () => {
     expect(notificationFor({ v: 1, kind: 'message', group: '../admin' })).toEqual({ tag: 'msg', url: '/' });
     expect(notificationFor(undefined)).toEqual({ tag: 'msg', url: '/' });
     expect(notificationFor('garbage')).toEqual({ tag: 'msg', url: '/' });
+  });
+});
+
+describe('incident_changed', () => {
+  it('reaches every board listening, and the engine too', () => {
+    const events: SessionEvent[] = [{ type: 'incident_changed', incident: 'AAAAAAAAAAAAAAAAAAAAAA' }];
+    const session = { drain: () => ({ transmit: [], events: events.splice(0) }) } as unknown as Session;
+    const toEngine: SessionEvent[] = [];
+    const seen: string[] = [];
+    const listener = (id: string) => seen.push(id);
+    incidentListeners.add(listener);
+    try {
+      new Connection(session, 'ws://x', (e) => toEngine.push(...e), () => undefined).flush();
+    } finally {
+      incidentListeners.delete(listener);
+    }
+    expect(seen).toEqual(['AAAAAAAAAAAAAAAAAAAAAA']);
+    expect(toEngine.map((e) => e.type)).toEqual(['incident_changed']);
   });
 });

@@ -5,20 +5,8 @@
 
 import type { Session, SessionEvent } from './core';
 
-/**
- * Told of `{"type":"incident_changed","incident"}` frames (protocol §16: refetch that board). Read
- * from the raw frame, so they arrive whether or not the client core knows the frame type.
- */
+/** Told of each `incident_changed` frame (protocol §16: that incident's board changed, fetch it). */
 export const incidentListeners = new Set<(incident: string) => void>();
-
-function incidentChanged(text: string): void {
-  try {
-    const f = JSON.parse(text) as { type?: unknown; incident?: unknown };
-    if (f.type === 'incident_changed' && typeof f.incident === 'string') for (const fn of incidentListeners) fn(f.incident);
-  } catch {
-    /* the session reports malformed frames */
-  }
-}
 
 export type ConnectionState = 'connecting' | 'online' | 'offline' | 'superseded' | 'revoked' | 'stopped';
 
@@ -100,7 +88,6 @@ export class Connection {
     };
     ws.onmessage = (e) => {
       if (this.ws !== ws || typeof e.data !== 'string') return;
-      if (incidentListeners.size && e.data.includes('"incident_changed"')) incidentChanged(e.data);
       try {
         this.session.handleText(e.data, Date.now());
       } catch {
@@ -131,6 +118,8 @@ export class Connection {
         this.clockSkew = true;
       } else if (e.type === 'error' && STOP_CODES[e.code]) {
         this.setState(STOP_CODES[e.code]!);
+      } else if (e.type === 'incident_changed') {
+        for (const fn of incidentListeners) fn(e.incident);
       }
     }
     if (out.events.length) this.onEvents(out.events);

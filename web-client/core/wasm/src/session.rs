@@ -19,6 +19,7 @@ export type SessionEvent =
     | { type: "key_packages_published"; mailbox: string; available: number }
     | { type: "key_package"; mailbox: string; keyPackage: Uint8Array; lastResort: boolean }
     | { type: "key_packages_low"; mailbox: string; available: number }
+    | { type: "incident_changed"; incident: string }
     | { type: "closed" };
 export interface SessionOutput { transmit: string[]; events: SessionEvent[] }
 "#;
