@@ -7,7 +7,7 @@
 //! worker shows, and every 5 s while visible (the fallback when neither comes).
 
 import { useEffect, useRef, useState } from 'preact/hooks';
-import { describeError } from '../api';
+import { ApiError, describeError } from '../api';
 import { ANSWERS, incidentTypeLabel, minutesUntil, outcomeLabel, shortfall, stepLabel, type Answer, type Board, type Paged, type Preview } from '../incidents';
 import { onLinkClick, usePath } from '../router';
 import { incidentListeners } from '../socket';
@@ -189,7 +189,9 @@ function IncidentBoard({ id }: { id: string }) {
   useLive(() => {
     incidentBoard(id).then(
       (o) => (setOpen(o), setError('')),
-      (e) => setError(describeError(e)),
+      // Once resolved, the server forgets its declarer: a supervisor's next fetch is 404, and the
+      // resolved board stays as it was left.
+      (e) => !(open?.board.resolved_at && e instanceof ApiError && e.status === 404) && setError(describeError(e)),
     );
   }, id);
 
