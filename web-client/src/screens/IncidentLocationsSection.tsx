@@ -9,11 +9,15 @@ export function IncidentLocationsSection() {
   const [text, setText] = useState('');
   const [status, setStatus] = useState('');
   const [error, setError] = useState('');
+  // The field waits for the saved list: text typed before it came would be replaced by it.
+  const [loaded, setLoaded] = useState(false);
   useEffect(() => {
-    incidentLocations().then(
-      (l) => setText(l.join('\n')),
-      (e) => setError(describeError(e)),
-    );
+    incidentLocations()
+      .then(
+        (l) => setText(l.join('\n')),
+        (e) => setError(describeError(e)),
+      )
+      .finally(() => setLoaded(true));
   }, []);
   const submit = async (e: Event) => {
     e.preventDefault();
@@ -32,9 +36,11 @@ export function IncidentLocationsSection() {
       <h2 id="locations-title">Incident locations</h2>
       <form onSubmit={submit}>
         <label for="locations">Places a supervisor chooses from when declaring an incident, one a line</label>
-        <textarea id="locations" rows={6} value={text} onInput={(e) => setText(e.currentTarget.value)} />
+        <textarea id="locations" rows={6} value={text} disabled={!loaded} onInput={(e) => setText(e.currentTarget.value)} />
         {error && <p role="alert" class="error">{error}</p>}
-        <button type="submit">Save locations</button>
+        <button type="submit" disabled={!loaded}>
+          Save locations
+        </button>
         <p role="status">{status}</p>
       </form>
     </section>
