@@ -21,7 +21,7 @@ import {
   shortfall,
   stepLabel,
 } from './incidents';
-import { actionAnswer, pageNotification, pushNotification } from './sw-notification';
+import { READINESS_ACTION, READINESS_TITLE, actionAnswer, pageNotification, pushNotification, readinessNotification } from './sw-notification';
 
 const INCIDENT = toBase64Url(Uint8Array.from({ length: 16 }, (_, i) => i));
 const DEVICE = toBase64Url(Uint8Array.from({ length: 16 }, (_, i) => 0xf0 + (i % 16)));
@@ -143,5 +143,23 @@ describe('a preview sealed with the client core', () => {
     expect(() => wasm.openSealedWith(secret, pageAad(INCIDENT, other), carried)).toThrow();
     expect(() => wasm.openSealedWith('not a key', pageAad(INCIDENT, DEVICE), carried)).toThrow();
     keys.free();
+  });
+});
+
+describe('the readiness check push', () => {
+  const token = 'A'.repeat(42) + '-';
+  it('shows a visible notification whose action confirms with the token', () => {
+    const n = readinessNotification({ v: 1, kind: 'readiness', token, web_push: 8030 });
+    expect(n?.title).toBe(READINESS_TITLE);
+    expect(n?.options.tag).toBe('readiness');
+    expect(n?.options.actions).toEqual([{ action: READINESS_ACTION, title: 'I can get pages' }]);
+    expect(n?.options.data).toEqual({ url: '/', kind: 'readiness', token });
+  });
+  it('still shows one without a usable token, and nothing for other pushes', () => {
+    const n = readinessNotification({ v: 1, kind: 'readiness', token: '../../x' });
+    expect(n?.options.actions).toEqual([]);
+    expect(n?.options.data.token).toBeUndefined();
+    expect(readinessNotification({ v: 1, kind: 'page' })).toBeUndefined();
+    expect(readinessNotification('garbage')).toBeUndefined();
   });
 });

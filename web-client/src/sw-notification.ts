@@ -32,6 +32,31 @@ export function pushNotification(data: unknown): { title: string; body: string; 
   return { title: NOTIFICATION_TITLE, body: NOTIFICATION_BODY, ...notificationFor(data), support: false };
 }
 
+export const READINESS_TITLE = 'Readiness check';
+export const READINESS_BODY = "Tap to confirm that Sallyport's pages reach you.";
+export const READINESS_ACTION = 'ready';
+
+/** What a readiness check shows (protocol §17): a visible notification with an "I can get pages"
+ *  action whose tap confirms the check with its token, without opening the app. `undefined` when
+ *  the payload is not a readiness check. */
+export function readinessNotification(data: unknown):
+  | { title: string; options: NotificationOptions & { actions: { action: string; title: string }[]; data: { url: string; kind: 'readiness'; token?: string } } }
+  | undefined {
+  const o = (data && typeof data === 'object' ? data : {}) as Record<string, unknown>;
+  if (o.v !== 1 || o.kind !== 'readiness') return undefined;
+  const token = typeof o.token === 'string' && /^[A-Za-z0-9_-]{43}$/.test(o.token) ? o.token : undefined;
+  return {
+    title: READINESS_TITLE,
+    options: {
+      body: READINESS_BODY,
+      tag: 'readiness',
+      icon: ICON,
+      actions: token ? [{ action: READINESS_ACTION, title: 'I can get pages' }] : [],
+      data: { url: '/', kind: 'readiness', token },
+    },
+  };
+}
+
 /** What a page push shows (protocol §16): the opened preview when there is one, else generic text. */
 export interface PageNotification {
   title: string;

@@ -10,7 +10,7 @@ import init, { openSealedWith } from '../core/wasm/pkg/sallyport_core_wasm.js';
 import { fromBase64 } from './bytes';
 import { GENERIC_PAGE_BODY, GENERIC_PAGE_TITLE, answeredNotification, pageAad, parsePagePush, parsePreview, type Answer, type PagePush, type Preview } from './incidents';
 import { loadNotificationKey } from './notifyKey';
-import { actionAnswer, pageNotification, pushNotification, type PageNotification } from './sw-notification';
+import { READINESS_ACTION, actionAnswer, pageNotification, pushNotification, readinessNotification, type PageNotification } from './sw-notification';
 
 const sw = self as unknown as ServiceWorkerGlobalScope;
 
@@ -190,6 +190,28 @@ async function answerFromNotification(notification: Notification, answer: Answer
   });
 }
 
+/** A tap on a readiness check confirms it with its single-use token (no app, no PIN). */
+async function confirmReadiness(token: string): Promise<void> {
+  let ok = false;
+  try {
+    const r = await fetch('/v1/readiness/confirm', {
+      method: 'POST',
+      headers: { 'Content-Type': 'application/json' },
+      body: JSON.stringify({ token }),
+      cache: 'no-store',
+    });
+    ok = r.ok;
+  } catch {
+    ok = false;
+  }
+  await sw.registration.showNotification(ok ? 'Pages reach you' : 'Readiness not confirmed', {
+    body: ok ? 'Thank you: your phone can get Sallyport pages.' : 'Open Sallyport to confirm that you can get pages.',
+    tag: 'readiness',
+    icon: '/icon-192.png',
+    data: { url: '/', kind: 'answered' },
+  });
+}
+
 sw.addEventListener('push', (event) => {
   let data: unknown;
   try {
@@ -199,6 +221,11 @@ sw.addEventListener('push', (event) => {
   }
   if ((data as { kind?: unknown } | undefined)?.kind === 'page') {
     event.waitUntil(showPage(data));
+    return;
+  }
+  const check = readinessNotification(data);
+  if (check) {
+    event.waitUntil(sw.registration.showNotification(check.title, check.options));
     return;
   }
   const { title, body, tag, url, support } = pushNotification(data);
@@ -216,6 +243,11 @@ sw.addEventListener('notificationclick', (event) => {
   const answer = actionAnswer(event.action);
   if (answer && (event.notification.data as { kind?: string } | null)?.kind === 'page') {
     event.waitUntil(answerFromNotification(event.notification, answer));
+    return;
+  }
+  const check = event.notification.data as { kind?: string; token?: string } | null;
+  if (check?.kind === 'readiness' && check.token && (event.action === READINESS_ACTION || event.action === '')) {
+    event.waitUntil(confirmReadiness(check.token));
     return;
   }
   const url = (event.notification.data as { url?: string } | null)?.url ?? '/';
