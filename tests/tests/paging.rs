@@ -237,8 +237,11 @@ async fn the_whole_path(s: &mut Setup) {
     let blob = base64_std(&[7u8; 1_500]);
     let big: Vec<Value> = (0..40).map(|_| json!({"device": DeviceId::random().to_string(), "sealed": blob})).collect();
     let body = json!({"id": IncidentId::random().to_string(), "team": t.id, "severity": 1, "sealed": big});
-    let refused = call(&supervisor, "POST", "/v1/incidents", Some(body), 400).await;
+    let refused = call(&supervisor, "POST", "/v1/incidents", Some(body.clone()), 400).await;
     assert!(refused["message"].as_str().unwrap().contains("not a recipient"), "read (80 KiB), then refused for its devices: {refused}");
+    // Only a device that may declare gets the larger limit: anyone else is held to 16 KiB.
+    let refused = call(&staff, "POST", "/v1/incidents", Some(body), 400).await;
+    assert!(refused["message"].as_str().unwrap().contains("larger than 16 KiB"), "{refused}");
     let huge: Vec<Value> = (0..1_100).map(|_| json!({"device": DeviceId::random().to_string(), "sealed": blob})).collect();
     let body = json!({"id": IncidentId::random().to_string(), "team": t.id, "severity": 1, "sealed": huge});
     let refused = call(&supervisor, "POST", "/v1/incidents", Some(body), 400).await;

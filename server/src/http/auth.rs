@@ -8,6 +8,7 @@ use crate::store::DeviceRecord;
 use axum::body::Bytes;
 use axum::extract::{FromRequest, Request};
 use axum::http::{HeaderMap, Method, StatusCode, Uri};
+use sallyport_protocol::rest::Role;
 use sallyport_protocol::{DeviceId, ErrorCode, Signature, auth};
 use serde::de::DeserializeOwned;
 use sha2::Digest as _;
@@ -93,6 +94,10 @@ pub fn request_target(uri: &Uri) -> &str {
     uri.path_and_query().map_or(uri.path(), |pq| pq.as_str())
 }
 
+/// Large request bodies (declarations) being read at once, server-wide: at most this many times
+/// 2 MiB is held for them.
+static LARGE_BODIES: tokio::sync::Semaphore = tokio::sync::Semaphore::const_new(8);
+
 impl FromRequest<AppState> for Signed {
     type Rejection = ApiError;
 
@@ -103,15 +108,32 @@ impl FromRequest<AppState> for Signed {
         let now = state.clock.wall();
         signed.check_time(now)?;
         // Bounded while reading, before the device is looked up: a client with no account cannot
-        // make the server hold more than this (the limit layer does not cover a raw body read).
-        let limit = super::body_limit(&parts.method, parts.uri.path());
+        // make the server hold more than 16 KiB (the limit layer does not cover a raw body read).
+        // The one larger body (a declaration, 2 MiB) is read only for an enrolled, unrevoked
+        // device whose account may declare, and only a few at a time (`LARGE_BODIES`).
+        let mut limit = super::body_limit(&parts.method, parts.uri.path());
+        let mut looked_up = None;
+        let mut _permit = None;
+        if limit > super::MAX_BODY_BYTES {
+            let record = state.store.device(&signed.device).await?.ok_or_else(|| unauthorized("this device is not enrolled"))?;
+            let may = record.revoked_at.is_none() && (record.roles.contains(&Role::Supervisor) || record.roles.contains(&Role::Coordinator));
+            if may {
+                _permit = Some(LARGE_BODIES.acquire().await.map_err(|_| ApiError::new(StatusCode::SERVICE_UNAVAILABLE, ErrorCode::Internal))?);
+            } else {
+                limit = super::MAX_BODY_BYTES;
+            }
+            looked_up = Some(record);
+        }
         let body = axum::body::to_bytes(body, limit).await.map_err(|_| {
             ApiError::bad_request(format!("the body is larger than {} KiB, or could not be read", limit / 1024))
         })?;
         let message = signed.message(&state.settings.origin, &parts.method, &parts.uri, &body);
 
         let device = signed.device;
-        let record = state.store.device(&device).await?.ok_or_else(|| unauthorized("this device is not enrolled"))?;
+        let record = match looked_up {
+            Some(record) => record,
+            None => state.store.device(&device).await?.ok_or_else(|| unauthorized("this device is not enrolled"))?,
+        };
         if !signed.verifies(&record.signing_key.0, &message) {
             return Err(unauthorized("the signature does not verify"));
         }
