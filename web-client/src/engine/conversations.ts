@@ -42,6 +42,7 @@ export class Conversations {
   }
 
   name(c: Conversation): string {
+    if (c.incident) return c.incident.title;
     const names = [...new Set(c.members.map((m) => m.handle))];
     return names.length ? names.join(', ') : 'Only you';
   }
@@ -49,7 +50,7 @@ export class Conversations {
   /** An existing conversation with exactly this person (all their devices), if any. */
   findWith(mailboxes: string[]): Conversation | undefined {
     for (const c of this.conversations.values()) {
-      if (c.removed) continue;
+      if (c.removed || c.incident) continue;
       const have = new Set(c.members.map((m) => m.mailbox));
       if (have.size === mailboxes.length && mailboxes.every((mb) => have.has(mb))) return c;
     }

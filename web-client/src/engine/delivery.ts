@@ -95,6 +95,9 @@ export class Delivery {
           }
         } else if (p.kind === 'support') {
           if (!c.support && !c.identity) c.support = { role: 'supporter', request: p.request };
+        } else if (p.kind === 'incident') {
+          // Named once, by whoever added this device first (its declarer).
+          if (!c.incident && !c.support && !c.identity) c.incident = { id: p.id, title: p.title };
         } else if (p.kind === 'name') {
           // Only the holder of an unlinked mailbox names itself this way (a device's name is the
           // directory's: choose() ignores those), and never to the requester's own side. A

@@ -33,12 +33,13 @@ export class Membership {
     private readonly keyPackages: KeyPackages,
   ) {}
 
-  /** createGroup → claim a KeyPackage per mailbox → addMembers → group_send the commit + Welcome. */
-  async create(name: string, mailboxes: string[], extra?: Pick<Conversation, 'support'>, keys: Record<string, string> = {}): Promise<string> {
+  /** createGroup → claim a KeyPackage per mailbox → addMembers → group_send the commit + Welcome.
+   *  With no mailboxes (an incident conversation before anyone answered), the group alone. */
+  async create(name: string, mailboxes: string[], extra?: Pick<Conversation, 'support' | 'incident'>, keys: Record<string, string> = {}): Promise<string> {
     const existing = extra ? undefined : this.convs.findWith(mailboxes);
     if (existing) return existing.id;
     if (this.ids.creds.approved === false) throw new Error(PENDING);
-    if (!this.rt.session.isReady) throw new Error(OFFLINE);
+    if (mailboxes.length && !this.rt.session.isReady) throw new Error(OFFLINE);
     const mls = this.ids.device;
     const group = await this.rt.run(async () => {
       const g = mls.createGroup();
@@ -53,6 +54,7 @@ export class Membership {
       this.rt.changed();
       return g;
     });
+    if (!mailboxes.length) return group;
     const ok = this.withKeys(await this.keyPackages.claimAll(mailboxes), keys);
     if (ok.mailboxes.length === 0) throw new Error(`${name} cannot be added right now. Try again later.`);
     await this.outbox.commit(group, () => mls.addMembers(group, ok.mailboxes, ok.keyPackages));
@@ -113,6 +115,7 @@ export class Membership {
     await this.outbox.sendCommit(group, () => this.ids.mlsFor(group).addMembers(group, ok.mailboxes, ok.keyPackages));
     const c = this.convs.get(group);
     if (c?.support) await this.rt.run(() => this.outbox.sendApp(group, { v: 1, kind: 'support', request: c.support!.request }, 'receipt'));
+    else if (c?.incident) await this.rt.run(() => this.outbox.sendApp(group, { v: 1, kind: 'incident', ...c.incident! }, 'receipt'));
   }
 
   /** Leaves a conversation: asks the others to remove this device (they commit it). */

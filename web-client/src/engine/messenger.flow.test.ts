@@ -302,3 +302,38 @@ describe('membership follows the directory', () => {
     for (const m of [sam, kim, kim2]) m.close();
   }, 30_000);
 });
+
+describe('an incident conversation', () => {
+  it('opens with the declarer alone, takes responders later, names itself on their devices, and is never a 1:1', async () => {
+    const a = await device('Sky Supervisor');
+    const b = await device('Riley Chen');
+    const c = await device('Jordan Clinician');
+    const sky = await open(a);
+    const riley = await open(b);
+    const jordan = await open(c);
+    const people = [a, b, c].map((d) => ({ display_name: d.creds.display_name, mailboxes: [d.creds.mailbox] }));
+    for (const m of [sky, riley, jordan]) await m.learnNames(people);
+    await until('both publish KeyPackages', () => [b, c].every((d) => (relay.keyPackages.get(d.creds.mailbox)?.length ?? 0) >= 10));
+
+    const incident = { id: randomId(), title: 'Incident · Assault on staff · 03:12' };
+    const group = await sky.createConversation(incident.title, [], { incident });
+    expect(sky.conversationName(sky.conversations.get(group)!)).toBe(incident.title);
+    expect(sky.conversations.get(group)!.members).toEqual([]);
+
+    await sky.addPeople(group, [b.creds.mailbox]);
+    await until('Riley joins and learns the incident', () => riley.conversations.get(group)?.incident?.id === incident.id);
+    expect(riley.conversationName(riley.conversations.get(group)!)).toBe(incident.title);
+    // Adding again adds nothing (no second leaf, no commit).
+    await sky.addPeople(group, [b.creds.mailbox]);
+    await sky.addPeople(group, [c.creds.mailbox]);
+    await until('Jordan joins, named too', () => jordan.conversations.get(group)?.incident?.title === incident.title);
+    expect(sky.conversations.get(group)!.members.map((m) => m.mailbox).sort()).toEqual([b.creds.mailbox, c.creds.mailbox].sort());
+
+    await sky.sendText(group, 'meet at the east gate');
+    await until('both read it', () => texts(riley, group).includes('meet at the east gate') && texts(jordan, group).includes('meet at the east gate'));
+    // "Message Riley" is not the incident conversation.
+    expect(sky.findConversationWith([b.creds.mailbox])).toBeUndefined();
+
+    for (const m of [sky, riley, jordan]) m.close();
+  }, 30_000);
+});

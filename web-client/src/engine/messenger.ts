@@ -236,7 +236,8 @@ export class Messenger {
   setTimer(group: string, seconds: number): Promise<void> {
     return this.outbox.setTimer(group, seconds);
   }
-  createConversation(name: string, mailboxes: string[], extra?: Pick<Conversation, 'support'>, keys?: Record<string, string>): Promise<string> {
+  /** A conversation with `mailboxes`; with none (an incident conversation), this device alone. */
+  createConversation(name: string, mailboxes: string[], extra?: Pick<Conversation, 'support' | 'incident'>, keys?: Record<string, string>): Promise<string> {
     return this.membership.create(name, mailboxes, extra, keys);
   }
   /** Brings a conversation in line with the directory (see Membership.sync). */

@@ -45,6 +45,14 @@ export interface Conversation {
   /** A support conversation: which side this device is on and the request (for closing). */
   support?: { role: 'requester' | 'supporter'; request: string };
   closed?: boolean;
+  /** An incident conversation (its declarer opened it; responders are added as they answer): the
+   *  incident and the name its declarer gave it, known only on the devices (sent inside MLS). */
+  incident?: IncidentTag;
+}
+
+export interface IncidentTag {
+  id: string;
+  title: string;
 }
 
 /** A pseudonymous identity with its unlinked mailbox (a support request this device made). */

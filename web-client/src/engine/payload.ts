@@ -1,4 +1,4 @@
-//! The app-level plaintext inside MLS: JSON `{v:1, kind:"text"|"receipt"|"timer"|"support"|"name", ...}`,
+//! The app-level plaintext inside MLS: JSON `{v:1, kind:"text"|"receipt"|"timer"|"support"|"name"|"incident", ...}`,
 //! encoded for sending and parsed (strictly: anything unknown or malformed is ignored) on receipt.
 
 import { fromUtf8, utf8 } from '../bytes';
@@ -13,7 +13,10 @@ export type AppPayload =
   | { v: 1; kind: 'support'; request: string }
   // The name a support requester chose at reach-out, sent by the requester once the group exists
   // (and again when someone is added): it names its sender, end to end, never the server.
-  | { v: 1; kind: 'name'; name: string };
+  | { v: 1; kind: 'name'; name: string }
+  // An incident conversation: its declarer sends the incident and the conversation's name to the
+  // members it adds (new members cannot read what was sent before they joined).
+  | { v: 1; kind: 'incident'; id: string; title: string };
 
 export const encodePayload = (payload: AppPayload): Uint8Array => utf8.encode(JSON.stringify(payload));
 
@@ -38,6 +41,10 @@ export function parseAppPayload(bytes: Uint8Array): AppPayload | null {
   if (o.kind === 'name' && typeof o.name === 'string') {
     const name = cleanName(o.name);
     return name ? { v: 1, kind: 'name', name } : null;
+  }
+  if (o.kind === 'incident' && typeof o.id === 'string' && /^[\w-]{22}$/.test(o.id) && typeof o.title === 'string') {
+    const title = cleanName(o.title);
+    return title ? { v: 1, kind: 'incident', id: o.id, title } : null;
   }
   return null;
 }

@@ -31,6 +31,13 @@ describe('app payloads', () => {
     for (const name of ['', '   ', 'x'.repeat(61), 'a\u0000b', 'line\nbreak', 7]) expect(parseAppPayload(enc({ v: 1, kind: 'name', name }))).toBeNull();
     expect(parseAppPayload(enc({ v: 1, kind: 'name', name: 'é'.repeat(60) }))?.kind).toBe('name');
   });
+
+  it("an incident conversation's incident and name: a 16-byte id, a name of 1-60 characters", () => {
+    const id = 'AAAAAAAAAAAAAAAAAAAAAA';
+    expect(parseAppPayload(enc({ v: 1, kind: 'incident', id, title: ' Incident · Disturbance · 03:12 ' }))).toEqual({ v: 1, kind: 'incident', id, title: 'Incident · Disturbance · 03:12' });
+    for (const bad of [{ id: 'short', title: 'x' }, { id, title: '' }, { id, title: 'x'.repeat(61) }, { id, title: 'a\nb' }, { id: 7, title: 'x' }, { id }])
+      expect(parseAppPayload(enc({ v: 1, kind: 'incident', ...bad }))).toBeNull();
+  });
 });
 
 describe('names shown for members', () => {

@@ -3,11 +3,14 @@
 //! by 2 (a clinician)" or "Quorum met at 3:12 AM", each person paged with role and tier, when, each
 //! push's outcome in plain words, their answer and ETA; the escalation steps; "Responding" /
 //! "Unavailable" (with an optional ETA) for someone on the team; "Resolve" for the declarer and
-//! coordinators after a question. Refreshes on an `incident_changed` frame, on a page the service
+//! coordinators after a question; the incident conversation (the declarer's device opens it and adds
+//! responders as they answer; "Open the incident conversation" for everyone in it), which stays on
+//! the devices once the incident is resolved. Refreshes on an `incident_changed` frame, on a page the service
 //! worker shows, and every 5 s while visible (the fallback when neither comes).
 
 import { useEffect, useRef, useState } from 'preact/hooks';
 import { ApiError, describeError } from '../api';
+import { useApp } from '../app';
 import { ANSWERS, incidentTypeLabel, minutesUntil, outcomeLabel, shortfall, stepLabel, type Answer, type Board, type Paged, type Preview } from '../incidents';
 import { onLinkClick, usePath } from '../router';
 import { incidentListeners } from '../socket';
@@ -15,11 +18,14 @@ import {
   answerIncident,
   incidentBoard,
   isCoordinator,
+  joinedIncidentConversation,
+  keepIncidentConversation,
   mayDeclare,
   myAccount,
   myTeams,
   openIncidents,
   resolveIncident,
+  type IncidentConversation,
   type OpenBoard,
 } from '../workflows/incidents';
 import './incidents.css';
@@ -143,7 +149,7 @@ function answerText(p: Paged, now: number): string {
   return 'No answer yet';
 }
 
-function PagedPerson({ p, now }: { p: Paged; now: number }) {
+function PagedPerson({ p, now, conversation }: { p: Paged; now: number; conversation?: string }) {
   return (
     <li class={`paged ${p.answer ?? 'none'}`}>
       <p class="paged-name">
@@ -157,6 +163,7 @@ function PagedPerson({ p, now }: { p: Paged; now: number }) {
         {p.paged_at ? `Paged at ${time(p.paged_at)}${p.pages > 1 ? `, ${p.pages} times` : ''}` : 'Not paged yet'}
         {p.waiting_until ? ` · inside the perimeter until ${time(p.waiting_until)}: paged when out if still needed` : ''}
       </p>
+      {conversation && <p class="paged-conversation">{conversation}</p>}
       {p.attempts.length > 0 && (
         <ul class="attempts">
           {p.attempts.map((a, i) => (
@@ -170,8 +177,52 @@ function PagedPerson({ p, now }: { p: Paged; now: number }) {
   );
 }
 
+/** What the declarer's board says of a paged person and the incident conversation, if anything. */
+function conversationNote(p: Paged, conv: IncidentConversation | undefined): string | undefined {
+  if (!conv) return undefined;
+  if (conv.added.includes(p.person.account)) return 'In the incident conversation';
+  const skipped = conv.skipped.find((s) => s.account === p.person.account);
+  return skipped && `Not added to the incident conversation: ${skipped.why}`;
+}
+
+function ConversationSection({ group, conv, declarer, board }: { group: string | undefined; conv: IncidentConversation | undefined; declarer: boolean; board: Board }) {
+  const resolved = !!board.resolved_at;
+  let text: string;
+  if (group) {
+    text = resolved
+      ? 'The incident is resolved; its conversation and messages stay on the devices of everyone in it.'
+      : declarer
+        ? 'Responders are added as they answer “Responding”.'
+        : 'You were added when you answered “Responding”.';
+  } else if (declarer) {
+    text = resolved ? 'No incident conversation was opened on this device.' : conv ? 'The incident conversation is opened on the device that declared it.' : 'Opening the incident conversation…';
+  } else {
+    text = resolved ? 'You were not added to an incident conversation.' : 'Whoever answers “Responding” is added to the incident conversation.';
+  }
+  const skipped = conv?.skipped.length ?? 0;
+  return (
+    <section class="card" aria-labelledby="incident-conversation">
+      <h2 id="incident-conversation">Incident conversation</h2>
+      <p>{text}</p>
+      {skipped > 0 && (
+        <p>
+          {skipped === 1 ? '1 person who is responding was' : `${skipped} people who are responding were`} not added: see below.
+        </p>
+      )}
+      {conv?.error && <p role="alert" class="error">Not everyone could be added yet: {conv.error}</p>}
+      {group && (
+        <a class="button" href={`/c/${group}`} onClick={onLinkClick}>
+          Open the incident conversation
+        </a>
+      )}
+    </section>
+  );
+}
+
 function IncidentBoard({ id }: { id: string }) {
+  useApp(); // a responder's conversation arrives with its Welcome
   const [open, setOpen] = useState<OpenBoard | undefined>();
+  const [conv, setConv] = useState<IncidentConversation | undefined>();
   const [error, setError] = useState('');
   const [eta, setEta] = useState('');
   const [busy, setBusy] = useState(false);
@@ -186,9 +237,10 @@ function IncidentBoard({ id }: { id: string }) {
     myTeams().then(setTeams, () => undefined);
   }, []);
 
+  const keep = (o: OpenBoard) => void keepIncidentConversation(id, o).then(setConv, () => undefined);
   useLive(() => {
     incidentBoard(id).then(
-      (o) => (setOpen(o), setError('')),
+      (o) => (setOpen(o), setError(''), keep(o)),
       // Once resolved, the server forgets its declarer: a supervisor's next fetch is 404, and the
       // resolved board stays as it was left.
       (e) => !(open?.board.resolved_at && e instanceof ApiError && e.status === 404) && setError(describeError(e)),
@@ -200,7 +252,9 @@ function IncidentBoard({ id }: { id: string }) {
     setActionError('');
     setDone('');
     try {
-      setOpen(await fn());
+      const o = await fn();
+      setOpen(o);
+      keep(o);
       setDone(ok);
     } catch (e) {
       setActionError(describeError(e));
@@ -225,7 +279,9 @@ function IncidentBoard({ id }: { id: string }) {
   const me = myAccount();
   const mine = board.paged.find((p) => p.person.account === me);
   const onTeam = !!mine || teams.includes(board.team);
-  const mayResolve = !board.resolved_at && (isCoordinator() || (me !== undefined && board.declared_by?.account === me));
+  const declarer = me !== undefined && board.declared_by?.account === me;
+  const mayResolve = !board.resolved_at && (isCoordinator() || declarer);
+  const group = conv?.group ?? joinedIncidentConversation(id);
   const answer = (a: Answer) => act(() => answerIncident(id, a, a === 'responding' && eta ? Number(eta) : undefined), `You answered: ${a}.`);
 
   return (
@@ -271,6 +327,8 @@ function IncidentBoard({ id }: { id: string }) {
       {actionError && <p role="alert" class="error">{actionError}</p>}
       {done && <p role="status">{done}</p>}
 
+      {(group || declarer || onTeam) && <ConversationSection group={group} conv={conv} declarer={declarer} board={board} />}
+
       <section aria-labelledby="incident-paged">
         <h2 id="incident-paged">Paged</h2>
         {board.paged.length === 0 ? (
@@ -278,7 +336,7 @@ function IncidentBoard({ id }: { id: string }) {
         ) : (
           <ul class="paged-list">
             {board.paged.map((p) => (
-              <PagedPerson key={p.person.account} p={p} now={now} />
+              <PagedPerson key={p.person.account} p={p} now={now} conversation={declarer ? conversationNote(p, conv) : undefined} />
             ))}
           </ul>
         )}
@@ -301,7 +359,7 @@ function IncidentBoard({ id }: { id: string }) {
         (confirming ? (
           <div class="card" role="group" aria-labelledby="incident-resolve-q">
             <p id="incident-resolve-q">
-              <strong>Resolve this incident?</strong> Paging stops for everyone, and who was paged and answered is deleted.
+              <strong>Resolve this incident?</strong> Paging stops for everyone, and who was paged and answered is deleted. The incident conversation stays on the devices.
             </p>
             <div class="row">
               <button type="button" class="danger" disabled={busy} onClick={() => void act(() => resolveIncident(id), 'Resolved. Paging has stopped.').then(() => setConfirming(false))}>

@@ -2,13 +2,16 @@
 //! (teams, locations, the last team used), declaring (the preview sealed with the client core to
 //! every recipient device; the declaration kept sealed on the device until the server has it, and
 //! sent again with the same id after a network error), the boards with their details opened,
-//! answering and resolving. Only the lazy incident screens import this module.
+//! answering and resolving, and the incident conversation (opened by the declaring device, which
+//! adds responders as they answer `responding`). Only the lazy incident screens import this module.
 
-import { ApiError, request, type Signer } from '../api';
+import { ApiError, getDirectory, request, type Person, type Signer } from '../api';
 import { app } from '../app';
 import { fromBase64, randomId, toBase64 } from '../bytes';
 import { loadCore } from '../core';
 import { pageAad, parsePreview, previewBytes, type Answer, type Board, type Preview, type Severity } from '../incidents';
+import { incidentConversationTitle, oneAtATime, stillToAdd } from '../incidentConversation';
+import { trustedDevices } from './conversations';
 
 export interface TeamSummary {
   id: string;
@@ -113,6 +116,8 @@ export async function declare(d: Declaration): Promise<Board> {
     await m.setRecord(DETAILS(d.id), { type: d.type, location: d.location, note: d.note } satisfies Preview);
     await m.setRecord(LAST_TEAM, d.team);
     await m.setRecord(PENDING, null);
+    // Opened now, not only when the board shows: the board's first run waits for this one.
+    void keepIncidentConversation(board.id, { board, details: d }).catch(() => undefined);
     return board;
   } catch (e) {
     if (!retryable(e)) await m.setRecord(PENDING, null);
@@ -177,3 +182,93 @@ export async function answerIncident(id: string, answer: Answer, etaMinutes?: nu
 export async function resolveIncident(id: string): Promise<OpenBoard> {
   return withDetails(await request<Board>('POST', `/v1/incidents/${encodeURIComponent(id)}/resolve`, undefined, signer()));
 }
+
+// ---- the incident conversation -------------------------------------------------------------------
+
+/** The declaring device's record of an incident's conversation (sealed like every record). */
+interface ConversationRecord {
+  group: string;
+  /** Accounts whose trusted devices were added. */
+  added: string[];
+}
+const CONVERSATION = (id: string) => `incidentConversation:${id}`;
+
+export interface IncidentConversation {
+  /** The conversation on this device (undefined: none yet, or not for this device). */
+  group: string | undefined;
+  /** The declarer's device: accounts added, and people who answered `responding` but were not. */
+  added: string[];
+  skipped: { account: string; why: string }[];
+  error?: string;
+}
+
+/** The incident conversation this device was added to (a responder's), found by the incident it
+ *  was sent inside MLS; the declarer's own is in its record. */
+export function joinedIncidentConversation(id: string): string | undefined {
+  for (const c of app.messenger?.conversations.values() ?? []) if (c.incident?.id === id && !c.removed) return c.id;
+  return undefined;
+}
+
+const DIRECTORY_MS = 15_000;
+let directory: { at: number; people: Person[] } | undefined;
+
+/** The directory, fetched again when older than 15 s or when it lacks one of `accounts`. */
+async function people(signer: Signer, accounts: string[]): Promise<Person[]> {
+  const fresh = directory && Date.now() - directory.at < DIRECTORY_MS && accounts.every((a) => directory!.people.some((p) => p.account === a));
+  if (!fresh) {
+    directory = { at: Date.now(), people: (await getDirectory(signer)).people };
+    void app.messenger?.learnNames(directory.people);
+  }
+  return directory!.people;
+}
+
+/**
+ * Keeps the incident conversation in line with `open`'s board, on the device that declared it (it
+ * holds the declaration's details): opens the conversation once (its name from the details, only
+ * in the encrypted group state), then adds each person who answered `responding` and is not in it
+ * yet (their trusted devices; a person with none, or whose safety code changed, is skipped and
+ * said so). One run at a time per incident, on the latest board: safe to call on every refresh.
+ * On any other device, the conversation it was added to, if any.
+ */
+export const keepIncidentConversation = oneAtATime(async (id: string, open: OpenBoard): Promise<IncidentConversation> => {
+  const m = app.messenger;
+  const me = m?.creds.account;
+  const { board } = open;
+  let record = (await m?.record<ConversationRecord>(CONVERSATION(id))) ?? undefined;
+  const out: IncidentConversation = { group: record?.group ?? joinedIncidentConversation(id), added: record?.added ?? [], skipped: [] };
+  if (!m || !me || board.declared_by?.account !== me || board.resolved_at) return out;
+  const signer = app.signer!;
+  try {
+    if (!record || !m.conversations.has(record.group)) {
+      // Only the device that declared (it kept the details) opens it: the declarer's other devices do not.
+      const kept = await m.record<Preview>(DETAILS(id));
+      if (!kept) return out;
+      const title = incidentConversationTitle(board, open.details ?? kept);
+      record = { group: await m.createConversation(title, [], { incident: { id, title } }), added: [] };
+      await m.setRecord(CONVERSATION(id), record);
+      out.group = record.group;
+    }
+    const toAdd = stillToAdd(board, record.added, me);
+    if (toAdd.length === 0) return out;
+    const dir = await people(signer, toAdd.map((p) => p.person.account));
+    for (const p of toAdd) {
+      const person = dir.find((x) => x.account === p.person.account);
+      const { mailboxes, keys, decision } = person ? await trustedDevices(person) : { mailboxes: [], keys: {}, decision: undefined };
+      if (mailboxes.length === 0) {
+        out.skipped.push({
+          account: p.person.account,
+          why: decision?.identityChanged ? 'their safety code changed: none of their devices is one you know' : 'they have no approved device',
+        });
+        continue;
+      }
+      // Adds only the devices not in it yet: after a lost record write, nothing is added twice.
+      await m.addPeople(record.group, mailboxes, keys);
+      record = { ...record, added: [...record.added, p.person.account] };
+      await m.setRecord(CONVERSATION(id), record);
+      out.added = record.added;
+    }
+  } catch (e) {
+    out.error = e instanceof Error ? e.message : String(e);
+  }
+  return out;
+});
