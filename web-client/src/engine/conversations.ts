@@ -74,7 +74,8 @@ export class Conversations {
 
   /** Visible lines for a membership change after the conversation began (no silent adds). */
   membershipNotices(e: MlsEvent, now: number, timer: number): Message[] {
-    if (e.type !== 'membership_changed' || e.epoch <= 1) return [];
+    // An incident conversation began with its declarer alone: its first add is shown too.
+    if (e.type !== 'membership_changed' || (e.epoch <= 1 && !this.conversations.get(e.group)?.incident)) return [];
     const line = (m: MlsMember, what: string): Message => {
       const id = randomId();
       const who = m.mailbox === this.ids.myMailbox(e.group) ? 'This device' : `${this.ids.nameOf(m.mailbox, e.group)}’s device`;

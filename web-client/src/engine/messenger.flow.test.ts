@@ -328,6 +328,10 @@ describe('an incident conversation', () => {
     await sky.addPeople(group, [c.creds.mailbox]);
     await until('Jordan joins, named too', () => jordan.conversations.get(group)?.incident?.title === incident.title);
     expect(sky.conversations.get(group)!.members.map((m) => m.mailbox).sort()).toEqual([b.creds.mailbox, c.creds.mailbox].sort());
+    // Every add is a visible line, the first one too (the declarer began alone); none twice.
+    await until('both adds shown', () => texts(sky, group).includes('Jordan Clinician’s device was added.'));
+    expect(texts(sky, group).filter((t) => t.endsWith('was added.'))).toEqual(['Riley Chen’s device was added.', 'Jordan Clinician’s device was added.']);
+    expect(texts(riley, group)).toContain('Jordan Clinician’s device was added.');
 
     await sky.sendText(group, 'meet at the east gate');
     await until('both read it', () => texts(riley, group).includes('meet at the east gate') && texts(jordan, group).includes('meet at the east gate'));

@@ -261,8 +261,14 @@ export const keepIncidentConversation = oneAtATime(async (id: string, open: Open
         });
         continue;
       }
-      // Adds only the devices not in it yet: after a lost record write, nothing is added twice.
-      await m.addPeople(record.group, mailboxes, keys);
+      try {
+        // Adds only the devices not in it yet: after a lost record write, nothing is added twice.
+        await m.addPeople(record.group, mailboxes, keys);
+      } catch (e) {
+        // One person's devices unreachable for now: the others are still added; tried again next time.
+        out.skipped.push({ account: p.person.account, why: `not yet (${e instanceof Error ? e.message : String(e)}); trying again` });
+        continue;
+      }
       record = { ...record, added: [...record.added, p.person.account] };
       await m.setRecord(CONVERSATION(id), record);
       out.added = record.added;
