@@ -62,6 +62,9 @@ export default defineConfig({
   build: {
     target: 'es2022',
     assetsInlineLimit: 0,
+    // Every browser the app supports (es2022) but Safari before 17 has modulepreload; there the
+    // polyfill only fetched the preloads sooner, so without it they load when imported.
+    modulePreload: { polyfill: false },
     rolldownOptions: {
       input: { main: 'index.html' },
       output: {
