@@ -89,7 +89,12 @@ function IncidentList() {
   const [error, setError] = useState('');
   useLive(() => {
     openIncidents().then(
-      (l) => (setList(l), setError('')),
+      (l) => {
+        setList(l);
+        setError('');
+        // The declarer's incidents take their responders into the conversation from the list too.
+        for (const o of l) void keepIncidentConversation(o.board.id, o).catch(() => undefined);
+      },
       (e) => setError(describeError(e)),
     );
   }, undefined);
