@@ -1,8 +1,10 @@
 // The incident conversation in headless Chromium (phone viewport) against a real `sallyport serve`.
 // A coordinator (Casey, a device without a browser on the same client core) makes a crisis team of
 // Riley (a phone, tier 1 peer) and Jordan (no browser, tier 1 clinician). A shift supervisor (Sky,
-// a phone) declares: Sky's device opens the incident conversation at once, alone in it. Riley
-// answers "Responding" on the board in the app: Sky's board adds Riley's device and says so, and
+// a phone) declares: Sky's device opens the incident conversation at once, alone in it. Jordan
+// answers "responding" from a device that never connected (no KeyPackage): the board says Jordan
+// is not added yet. Riley answers "Responding" on the board in the app: Sky's board adds Riley's
+// device and says so, and
 // Riley's board and Conversations list show the conversation, under the name only the devices
 // know. A message Sky sends there reaches Riley. Sky resolves: the conversation and its messages
 // stay on both phones. Neither the conversation's name nor the message is on the server. axe-core
@@ -136,6 +138,13 @@ describe('the incident conversation in headless Chromium', () => {
   });
 
   step(ANSWER, [DECLARE], async (t) => {
+    // Jordan answers first, from a device that never connected (no KeyPackage to claim): Sky's
+    // board says Jordan is not added yet, and that does not hold Riley back.
+    const jordanAnswer = await jordan.call('POST', `/v1/incidents/${incident}/answer`, { answer: 'responding' });
+    assert.equal(jordanAnswer.status, 200, JSON.stringify(jordanAnswer.body));
+    await pagedRow(sky.page, 'Jordan Clinician').getByText(/^Not added to the incident conversation: not yet/).waitFor();
+    await conversationSection(sky.page).getByText('1 person who is responding was not added: see below.').waitFor();
+
     const { page } = riley;
     // Riley opens the board as a page would (the notification's link), unlocking first.
     await page.goto(`${server.url}/incidents/${incident}`);
@@ -153,6 +162,7 @@ describe('the incident conversation in headless Chromium', () => {
     await link(section, OPEN).waitFor();
     await section.getByText('You were added when you answered “Responding”.').waitFor();
     await screenshot(page, 'incident-conversation-responder-board');
+    await screenshot(sky.page, 'incident-conversation-declarer-board');
     await bothThemes(page, 'responder board with the conversation', t);
     await bothThemes(sky.page, 'declarer board with the responder added', t);
 
