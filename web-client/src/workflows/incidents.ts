@@ -266,7 +266,8 @@ export const keepIncidentConversation = oneAtATime(async (id: string, open: Open
         await m.addPeople(record.group, mailboxes, keys);
       } catch (e) {
         // One person's devices unreachable for now: the others are still added; tried again next time.
-        out.skipped.push({ account: p.person.account, why: `not yet (${e instanceof Error ? e.message : String(e)}); trying again` });
+        console.warn('sallyport: a responder was not added to the incident conversation', e);
+        out.skipped.push({ account: p.person.account, why: 'not yet, their device cannot be reached right now; Sallyport keeps trying' });
         continue;
       }
       record = { ...record, added: [...record.added, p.person.account] };
