@@ -1,9 +1,9 @@
 //! Sallyport's client core. `identity` holds a device's keys and credentials, `session` is the
 //! I/O-free protocol state machine (challenge, resume, de-duplication), `mls` the end-to-end
-//! encrypted groups (bytes in, events out) with their persistence in `storage`, `seal` the sealed
-//! notifications, `safety` the safety codes, and `native` (feature `native`) drives the session
-//! over tokio WebSockets for tests, the load generator and the CLI. The wasm build for the web app
-//! reuses everything except `native`.
+//! encrypted groups (bytes in, events out) with their persistence in `storage`, `suite` the one
+//! cipher suite's primitives, `seal` the sealed notifications, `safety` the safety codes, and
+//! `native` (feature `native`) drives the session over tokio WebSockets for tests, the load
+//! generator and the CLI. The wasm build for the web app reuses everything except `native`.
 
 pub mod error;
 pub mod identity;
@@ -14,6 +14,7 @@ pub mod safety;
 pub mod seal;
 pub mod session;
 pub mod storage;
+pub mod suite;
 
 pub use error::ClientError;
 pub use identity::{Credentials, DeviceKeys};

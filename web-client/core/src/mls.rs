@@ -68,12 +68,12 @@ use mls_rs::mls_rules::{CommitOptions, DefaultMlsRules, EncryptionOptions};
 use mls_rs::time::MlsTime;
 use mls_rs::{CipherSuite, Client, ExtensionList, Group, IdentityProvider, MlsMessage};
 use mls_rs_core::identity::MemberValidationContext;
-use mls_rs_crypto_rustcrypto::RustCryptoProvider;
 use sallyport_protocol::MailboxId;
 use sallyport_protocol::group::GroupEnvelope;
 
 use crate::identity::DeviceKeys;
 use crate::storage::{self, Change, KvState, StateStore, StoreError};
+use crate::suite::SuiteProvider;
 
 /// The one ciphersuite: X25519, ChaCha20-Poly1305, SHA-256, Ed25519.
 pub const CIPHER_SUITE: CipherSuite = CipherSuite::CURVE25519_CHACHA;
@@ -99,7 +99,7 @@ pub const LAST_RESORT_LIFETIME: Duration = Duration::from_secs(90 * 24 * 3600);
 pub type GroupId = Vec<u8>;
 
 type Config = WithCryptoProvider<
-    RustCryptoProvider,
+    SuiteProvider,
     WithMlsRules<
         DefaultMlsRules,
         WithIdentityProvider<
@@ -918,7 +918,7 @@ fn build_client(
 ) -> Client<Config> {
     let credential = BasicCredential::new(credential_identity.to_vec()).into_credential();
     let public = SignaturePublicKey::new(identity.signing.verifying_key().to_bytes().to_vec());
-    // The rustcrypto provider takes the 64-byte keypair form of an Ed25519 key.
+    // The suite takes the 64-byte keypair form of an Ed25519 key.
     let secret = SignatureSecretKey::new(identity.signing.to_keypair_bytes().to_vec());
     let rules = DefaultMlsRules::new()
         .with_commit_options(CommitOptions::new().with_path_required(true))
@@ -929,7 +929,7 @@ fn build_client(
         .group_state_storage(kv.clone())
         .identity_provider(provider.clone())
         .mls_rules(rules)
-        .crypto_provider(RustCryptoProvider::with_enabled_cipher_suites(vec![CIPHER_SUITE]))
+        .crypto_provider(SuiteProvider)
         .key_package_lifetime(lifetime)
         .signing_identity(SigningIdentity::new(credential, public), secret, CIPHER_SUITE)
         .build()

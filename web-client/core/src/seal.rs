@@ -3,7 +3,7 @@
 //! service worker opens. The server and the push service see only ciphertext.
 //!
 //! This is HPKE (RFC 9180) base mode with DHKEM(X25519, HKDF-SHA256), HKDF-SHA256 and
-//! ChaCha20-Poly1305, from the MLS ciphersuite provider (`mls-rs-crypto-rustcrypto`): no
+//! ChaCha20-Poly1305, from the MLS cipher suite's provider ([`crate::suite`], mls-rs's HPKE): no
 //! construction of our own. `info` is the fixed [`INFO`]; put routing data that must not be
 //! swapped (the notification id, the recipient device) in `aad`, which is authenticated but not
 //! encrypted or carried: the opener supplies the same `aad`.
@@ -23,11 +23,10 @@
 //! 32-byte u-coordinate ([`crate::DeviceKeys::notification_public`]).
 
 use mls_rs::crypto::{HpkeCiphertext, HpkePublicKey, HpkeSecretKey};
-use mls_rs::{CipherSuiteProvider, CryptoProvider};
-use mls_rs_crypto_rustcrypto::RustCryptoProvider;
+use mls_rs::CipherSuiteProvider;
 
 use crate::identity::DeviceKeys;
-use crate::mls::CIPHER_SUITE;
+use crate::suite::Suite;
 
 /// The HPKE `info`: fixed and versioned, so a sealed notification cannot be confused with any
 /// other use of the same key.
@@ -58,12 +57,6 @@ pub enum SealError {
     Open,
 }
 
-fn suite() -> impl CipherSuiteProvider {
-    RustCryptoProvider::with_enabled_cipher_suites(vec![CIPHER_SUITE])
-        .cipher_suite_provider(CIPHER_SUITE)
-        .expect("the rustcrypto provider supports CURVE25519_CHACHA")
-}
-
 /// Seals `payload` to the device whose notification public key is `recipient`.
 pub fn seal(recipient: &[u8; 32], aad: &[u8], payload: &[u8]) -> Result<Vec<u8>, SealError> {
     if payload.len() > MAX_PAYLOAD {
@@ -80,7 +73,7 @@ pub fn seal(recipient: &[u8; 32], aad: &[u8], payload: &[u8]) -> Result<Vec<u8>,
     if !probe.diffie_hellman(&x25519_dalek::PublicKey::from(*recipient)).was_contributory() {
         return Err(SealError::BadKey);
     }
-    let cs = suite();
+    let cs = Suite::new();
     let pk = HpkePublicKey::from(recipient.to_vec());
     cs.kem_public_key_validate(&pk).map_err(|_| SealError::BadKey)?;
     let ct = cs.hpke_seal(&pk, INFO, Some(aad), payload).map_err(|_| SealError::BadKey)?;
@@ -102,7 +95,7 @@ pub fn open(recipient_secret: &[u8; 32], aad: &[u8], sealed: &[u8]) -> Result<Ve
         kem_output: sealed[1..1 + KEM_OUTPUT].to_vec(),
         ciphertext: sealed[1 + KEM_OUTPUT..].to_vec(),
     };
-    let plaintext = suite()
+    let plaintext = Suite::new()
         .hpke_open(
             &ct,
             &HpkeSecretKey::from(recipient_secret.to_vec()),
@@ -141,7 +134,7 @@ mod tests {
     fn the_provider_and_x25519_dalek_agree_on_key_formats() {
         // A key pair derived by the ciphersuite opens what is sealed to it, and its public key is
         // x25519-dalek's public key of the same 32-byte secret.
-        let cs = suite();
+        let cs = Suite::new();
         let (sk, pk) = cs.kem_derive(&[9u8; 32]).unwrap();
         let secret: [u8; 32] = sk.as_ref().try_into().unwrap();
         assert_eq!(x25519_dalek::PublicKey::from(&x25519_dalek::StaticSecret::from(secret)).as_bytes(), pk.as_ref());

@@ -27,9 +27,9 @@ names=(--remove-name-section)
 
 # Size settings for the wasm32 code only (with --target, these flags reach neither build scripts,
 # proc macros nor the native build; measured in web-client/core/README.md):
-# the compact software back ends of sha2 and aes (smaller, slower code; the same results). Any
-# RUSTFLAGS from the environment are kept.
-flags=(--cfg 'sha2_backend_soft="compact"' --cfg 'aes_backend_soft="compact"')
+# the compact software back end of sha2 (smaller, slower code; the same results). Any RUSTFLAGS
+# from the environment are kept.
+flags=(--cfg 'sha2_backend_soft="compact"')
 read -r -a env_flags <<<"${RUSTFLAGS:-}"
 flags+=("${env_flags[@]}")
 CARGO_ENCODED_RUSTFLAGS=$(IFS=$'\x1f'; echo "${flags[*]}")
