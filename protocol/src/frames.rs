@@ -2,7 +2,7 @@
 //! message, tagged by its `type` field.
 
 use crate::{AccountId, DeviceId, ErrorCode, IncidentId, MailboxId, MailboxSecret, MessageId, Nonce, Payload, Signature};
-use serde::{Deserialize, Serialize};
+use serde::{Deserialize, Deserializer, Serialize};
 
 /// Frames a client sends.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -43,8 +43,8 @@ pub enum ClientFrame {
     },
 }
 
-/// Frames the server sends.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+/// Frames the server sends. Deserialised through [`ServerFrameFields`] (below), not derived.
+#[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum ServerFrame {
     /// First frame on every connection.
@@ -78,6 +78,103 @@ pub enum ServerFrame {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         mailbox: Option<MailboxId>,
     },
+}
+
+/// A server frame's `type`.
+#[derive(Deserialize)]
+#[cfg_attr(test, derive(Debug, PartialEq, Eq, Hash))]
+#[serde(rename_all = "snake_case")]
+enum ServerFrameType {
+    Challenge,
+    Ready,
+    MailboxCreated,
+    Subscribed,
+    Accepted,
+    Deliver,
+    KeyPackagesPublished,
+    KeyPackage,
+    KeyPackagesLow,
+    IncidentChanged,
+    Error,
+}
+
+/// Every field any server frame has, each once (a name has the same type in every frame that uses
+/// it). serde's derived internally tagged enum buffers the frame and then reads it with one
+/// visitor per variant: 30 KB of the client core's wasm module for this enum alone. This reads a
+/// frame in one pass with one visitor, then picks the variant. The same frames are accepted: a
+/// missing field is "missing field", an unknown `type` "unknown variant" (the client core's
+/// session.rs tells new frame types apart by it), other fields are ignored, unless they carry
+/// another frame's field name with a value of the wrong type. A new frame goes in
+/// `ServerFrameType`, here and in `deserialize` (the tests' `frame_type` does not compile without).
+#[derive(Deserialize)]
+struct ServerFrameFields {
+    #[serde(rename = "type")]
+    ty: ServerFrameType,
+    protocol: Option<u16>,
+    nonce: Option<Nonce>,
+    server_time: Option<i64>,
+    account: Option<AccountId>,
+    device: Option<DeviceId>,
+    mailbox: Option<MailboxId>,
+    id: Option<MessageId>,
+    seq: Option<u64>,
+    payload: Option<Payload>,
+    available: Option<u32>,
+    key_package: Option<Payload>,
+    last_resort: Option<bool>,
+    code: Option<ErrorCode>,
+    message: Option<String>,
+    incident: Option<IncidentId>,
+}
+
+impl<'de> Deserialize<'de> for ServerFrame {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        fn need<T, E: serde::de::Error>(value: Option<T>, field: &'static str) -> Result<T, E> {
+            value.ok_or_else(|| E::missing_field(field))
+        }
+        let f = ServerFrameFields::deserialize(deserializer)?;
+        Ok(match f.ty {
+            ServerFrameType::Challenge => ServerFrame::Challenge {
+                protocol: need(f.protocol, "protocol")?,
+                nonce: need(f.nonce, "nonce")?,
+                server_time: need(f.server_time, "server_time")?,
+            },
+            ServerFrameType::Ready => ServerFrame::Ready {
+                account: need(f.account, "account")?,
+                device: need(f.device, "device")?,
+                mailbox: need(f.mailbox, "mailbox")?,
+            },
+            ServerFrameType::MailboxCreated => ServerFrame::MailboxCreated { mailbox: need(f.mailbox, "mailbox")? },
+            ServerFrameType::Subscribed => ServerFrame::Subscribed { mailbox: need(f.mailbox, "mailbox")? },
+            ServerFrameType::Accepted => ServerFrame::Accepted { id: need(f.id, "id")?, seq: need(f.seq, "seq")? },
+            ServerFrameType::Deliver => ServerFrame::Deliver {
+                mailbox: need(f.mailbox, "mailbox")?,
+                seq: need(f.seq, "seq")?,
+                id: need(f.id, "id")?,
+                payload: need(f.payload, "payload")?,
+            },
+            ServerFrameType::KeyPackagesPublished => ServerFrame::KeyPackagesPublished {
+                mailbox: need(f.mailbox, "mailbox")?,
+                available: need(f.available, "available")?,
+            },
+            ServerFrameType::KeyPackage => ServerFrame::KeyPackage {
+                mailbox: need(f.mailbox, "mailbox")?,
+                key_package: need(f.key_package, "key_package")?,
+                last_resort: need(f.last_resort, "last_resort")?,
+            },
+            ServerFrameType::KeyPackagesLow => ServerFrame::KeyPackagesLow {
+                mailbox: need(f.mailbox, "mailbox")?,
+                available: need(f.available, "available")?,
+            },
+            ServerFrameType::IncidentChanged => ServerFrame::IncidentChanged { incident: need(f.incident, "incident")? },
+            ServerFrameType::Error => ServerFrame::Error {
+                code: need(f.code, "code")?,
+                message: need(f.message, "message")?,
+                id: f.id,
+                mailbox: f.mailbox,
+            },
+        })
+    }
 }
 
 impl ServerFrame {
@@ -183,6 +280,112 @@ mod tests {
             decode_client_frame(json.as_bytes()).unwrap_err(),
             (ErrorCode::PayloadTooLarge, Some(MessageId([7; 16])))
         );
+    }
+
+    /// `ServerFrame` with serde's derived deserialiser, as it was: the oracle for the one above.
+    #[derive(Serialize, Deserialize)]
+    #[serde(tag = "type", rename_all = "snake_case")]
+    enum DerivedServerFrame {
+        Challenge { protocol: u16, nonce: Nonce, server_time: i64 },
+        Ready { account: AccountId, device: DeviceId, mailbox: MailboxId },
+        MailboxCreated { mailbox: MailboxId },
+        Subscribed { mailbox: MailboxId },
+        Accepted { id: MessageId, seq: u64 },
+        Deliver { mailbox: MailboxId, seq: u64, id: MessageId, payload: Payload },
+        KeyPackagesPublished { mailbox: MailboxId, available: u32 },
+        KeyPackage { mailbox: MailboxId, key_package: Payload, last_resort: bool },
+        KeyPackagesLow { mailbox: MailboxId, available: u32 },
+        IncidentChanged { incident: IncidentId },
+        Error {
+            code: ErrorCode,
+            message: String,
+            #[serde(default, skip_serializing_if = "Option::is_none")]
+            id: Option<MessageId>,
+            #[serde(default, skip_serializing_if = "Option::is_none")]
+            mailbox: Option<MailboxId>,
+        },
+    }
+
+    /// Exhaustive: a new `ServerFrame` does not compile here until it has a `ServerFrameType`.
+    fn frame_type(frame: &ServerFrame) -> ServerFrameType {
+        match frame {
+            ServerFrame::Challenge { .. } => ServerFrameType::Challenge,
+            ServerFrame::Ready { .. } => ServerFrameType::Ready,
+            ServerFrame::MailboxCreated { .. } => ServerFrameType::MailboxCreated,
+            ServerFrame::Subscribed { .. } => ServerFrameType::Subscribed,
+            ServerFrame::Accepted { .. } => ServerFrameType::Accepted,
+            ServerFrame::Deliver { .. } => ServerFrameType::Deliver,
+            ServerFrame::KeyPackagesPublished { .. } => ServerFrameType::KeyPackagesPublished,
+            ServerFrame::KeyPackage { .. } => ServerFrameType::KeyPackage,
+            ServerFrame::KeyPackagesLow { .. } => ServerFrameType::KeyPackagesLow,
+            ServerFrame::IncidentChanged { .. } => ServerFrameType::IncidentChanged,
+            ServerFrame::Error { .. } => ServerFrameType::Error,
+        }
+    }
+
+    #[test]
+    fn server_frames_read_as_with_the_derived_deserialiser() {
+        let (mailbox, id) = (MailboxId([3; 16]), MessageId([4; 16]));
+        let frames = [
+            ServerFrame::Challenge { protocol: 1, nonce: Nonce([5; 32]), server_time: 1_700_000_000_000 },
+            ServerFrame::Ready { account: AccountId([1; 16]), device: DeviceId([2; 16]), mailbox },
+            ServerFrame::MailboxCreated { mailbox },
+            ServerFrame::Subscribed { mailbox },
+            ServerFrame::Accepted { id, seq: 7 },
+            ServerFrame::Deliver { mailbox, seq: 8, id, payload: Payload(bytes::Bytes::from_static(b"hi")) },
+            ServerFrame::KeyPackagesPublished { mailbox, available: 9 },
+            ServerFrame::KeyPackage { mailbox, key_package: Payload(bytes::Bytes::from_static(b"kp")), last_resort: true },
+            ServerFrame::KeyPackagesLow { mailbox, available: 2 },
+            ServerFrame::IncidentChanged { incident: IncidentId([6; 16]) },
+            ServerFrame::error(ErrorCode::RateLimited),
+            ServerFrame::error_for_message(ErrorCode::StaleEpoch, id),
+            ServerFrame::error_for_mailbox(ErrorCode::IncidentResolved, mailbox),
+        ];
+        let mut texts = vec![
+            "not json".to_owned(),
+            "[]".to_owned(),
+            "{}".to_owned(),
+            r#"{"type":"teleport"}"#.to_owned(),
+            r#"{"type":7}"#.to_owned(),
+            r#"{"type":"error","code":"no_such_code","message":"m"}"#.to_owned(),
+            r#"{"type":"accepted","id":"BAQEBAQEBAQEBAQEBAQEBA","seq":1,"seq":2}"#.to_owned(),
+        ];
+        for frame in &frames {
+            let serde_json::Value::Object(object) = serde_json::to_value(frame).unwrap() else { unreachable!() };
+            texts.push(serde_json::to_string(&object).unwrap());
+            let mut extra = object.clone();
+            extra.insert("from_a_newer_server".into(), serde_json::json!({"x": [1, 2]}));
+            texts.push(serde_json::to_string(&extra).unwrap());
+            for field in object.keys() {
+                let mut missing = object.clone();
+                missing.remove(field);
+                texts.push(serde_json::to_string(&missing).unwrap());
+                let mut null = object.clone();
+                null.insert(field.clone(), serde_json::Value::Null);
+                texts.push(serde_json::to_string(&null).unwrap());
+                let mut wrong = object.clone();
+                wrong.insert(field.clone(), serde_json::json!([]));
+                texts.push(serde_json::to_string(&wrong).unwrap());
+            }
+        }
+        for text in &texts {
+            let ours = serde_json::from_str::<ServerFrame>(text);
+            let derived = serde_json::from_str::<DerivedServerFrame>(text);
+            assert_eq!(
+                ours.as_ref().ok().map(|f| serde_json::to_value(f).unwrap()),
+                derived.as_ref().ok().map(|f| serde_json::to_value(f).unwrap()),
+                "{text}"
+            );
+            if let (Err(ours), Err(derived)) = (&ours, &derived) {
+                let unknown = |e: &serde_json::Error| e.to_string().contains("unknown variant");
+                assert_eq!(unknown(ours), unknown(derived), "{text}: {ours} / {derived}");
+            }
+        }
+        let types: std::collections::HashSet<_> = frames.iter().map(frame_type).collect();
+        assert_eq!(types.len(), 11, "one frame of each type at least");
+        for frame in frames {
+            assert_eq!(serde_json::from_str::<ServerFrame>(&frame.to_json()).unwrap(), frame);
+        }
     }
 
     #[test]
