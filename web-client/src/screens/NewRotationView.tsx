@@ -1,32 +1,31 @@
-//! "New rotation": name, members in the order they take turns, hand-off time and time zone,
-//! period and start date; once created, its page opens.
+//! "New rotation" for a team (through `Schedule`): name, members in the order they take turns,
+//! hand-off time and time zone, period and start date; once created, its page opens.
 
 import { useState } from 'preact/hooks';
-import { createRotation } from '../workflows/team';
-import { BackToTeam, type TeamViewProps } from './teamParts';
+import { BackToTeam, type ScheduleViewProps } from './teamParts';
 import { day, deviceZone } from './teamFormat';
-import { replaceView, rotationPath } from './teamRoutes';
+import { replaceView } from './teamRoutes';
 
-export function NewRotationView({ team, busy, act, setTeam, messages }: TeamViewProps) {
-  const [name, setName] = useState('Peer support on call');
+export function NewRotationView({ schedule, busy, act, messages }: ScheduleViewProps) {
+  const [name, setName] = useState(schedule.defaultName);
   const [members, setMembers] = useState<string[]>([]);
   const [handoff, setHandoff] = useState('08:00');
   const [zone, setZone] = useState(deviceZone);
   const [period, setPeriod] = useState('7');
   const [startDate, setStartDate] = useState(() => day(Date.now() - 86400_000));
-  const names = new Map(team.roster.map((s) => [s.account, s.display_name]));
+  const names = new Map(schedule.members.map((s) => [s.account, s.display_name]));
 
   return (
     <main>
-      <BackToTeam />
+      <BackToTeam list={schedule.list} />
       <h1 tabIndex={-1}>New rotation</h1>
       {messages}
       <label for="rot-name">Rotation name</label>
       <input id="rot-name" type="text" value={name} onInput={(e) => setName(e.currentTarget.value)} />
       <fieldset>
         <legend>Members, in order</legend>
-        {team.roster.length === 0 && <p class="muted">Add supporters to the team first.</p>}
-        {team.roster.map((s) => (
+        {schedule.members.length === 0 && <p class="muted">Add people to the team first.</p>}
+        {schedule.members.map((s) => (
           <label key={s.account} class="check">
             <input
               type="checkbox"
@@ -37,7 +36,7 @@ export function NewRotationView({ team, busy, act, setTeam, messages }: TeamView
               }}
             />
             {s.display_name}
-            {!s.training_current && <span class="muted"> (training missing)</span>}
+            {s.warning && <span class="muted"> ({s.warning})</span>}
           </label>
         ))}
       </fieldset>
@@ -71,9 +70,8 @@ export function NewRotationView({ team, busy, act, setTeam, messages }: TeamView
         onClick={() =>
           act(async () => {
             const body = { name, members, handoff, time_zone: zone, period_days: Number(period), start_date: startDate };
-            const { team: next, rotation } = await createRotation(body);
-            setTeam(next);
-            replaceView(rotationPath(rotation.id));
+            const rotation = await schedule.createRotation(body);
+            replaceView(schedule.rotationPath(rotation.id));
           }, 'Rotation created.')
         }
       >

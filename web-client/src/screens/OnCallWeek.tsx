@@ -1,8 +1,10 @@
-//! "On call this week" on the team list: seven days of this phone's time zone from today, each
-//! with who holds each rotation and when it is handed off, as the server lists the rotations'
-//! next stretches (swaps and overrides applied); gaps with no one on call stand out.
+//! "On call this week" on a team's page (peer support or crisis): seven days of this phone's time
+//! zone from today, each with who holds each rotation and when it is handed off, as the server
+//! lists the rotations' next stretches (swaps and overrides applied); gaps with no one on call
+//! stand out. A team without rotations shows what the team says then (`none`).
 
-import type { Rotation, SupporterRecord } from '../api';
+import type { ComponentChildren } from 'preact';
+import type { Rotation } from '../api';
 import { dayName, deviceZone, timeOfDay } from './teamFormat';
 import { weekView, type DayPiece, type WeekDay } from './teamWeek';
 
@@ -15,7 +17,7 @@ function span(p: DayPiece, day: WeekDay, zone: string): string {
   return `${timeOfDay(p.from, zone)} – ${timeOfDay(p.to, zone)}`;
 }
 
-function Piece({ piece, day, zone, untrained }: { piece: DayPiece; day: WeekDay; zone: string; untrained: Set<string> }) {
+function Piece({ piece, day, zone, warnings }: { piece: DayPiece; day: WeekDay; zone: string; warnings: Map<string, string> }) {
   const time = <span class="when">{span(piece, day, zone)}</span>;
   if (piece.kind === 'nobody') {
     return (
@@ -35,22 +37,23 @@ function Piece({ piece, day, zone, untrained }: { piece: DayPiece; day: WeekDay;
     <li>
       <span class="who">{piece.display_name}</span>
       {piece.source !== 'rotation' && <span class="muted"> ({piece.source})</span>} {time}
-      {untrained.has(piece.account) && <span class="error"> · training missing</span>}
+      {warnings.has(piece.account) && <span class="error"> · {warnings.get(piece.account)}</span>}
     </li>
   );
 }
 
-export function OnCallWeek({ rotations, roster, loaded }: { rotations: Rotation[]; roster: SupporterRecord[]; loaded: boolean }) {
+/** `warnings`: what shows by a holder's name (training missing, switched off). */
+export function OnCallWeek(props: { rotations: Rotation[]; warnings: Map<string, string>; loaded: boolean; none: ComponentChildren }) {
+  const { rotations, warnings, loaded } = props;
   const zone = deviceZone();
   const week = weekView(rotations, Date.now(), zone);
-  const untrained = new Set(roster.filter((s) => !s.training_current).map((s) => s.account));
   const unknown = week.some((d) => d.rotations.some((r) => r.pieces.some((p) => p.kind === 'unknown')));
   const otherZones = rotations.some((r) => r.time_zone !== zone);
   return (
     <section class="team-section" aria-labelledby="week-title">
       <h2 id="week-title">On call this week</h2>
       {!loaded && <p class="muted">Loading…</p>}
-      {loaded && rotations.length === 0 && <p class="muted">No rotations yet, so no one is on call.</p>}
+      {loaded && rotations.length === 0 && props.none}
       {rotations.length > 0 && (
         <>
           {otherZones && <p class="muted">Times are this phone’s ({zone}).</p>}
@@ -72,7 +75,7 @@ export function OnCallWeek({ rotations, roster, loaded }: { rotations: Rotation[
                       {rotations.length > 1 && <p class="rotation-name">{r.name}</p>}
                       <ul class="holders">
                         {r.pieces.map((p) => (
-                          <Piece key={p.from} piece={p} day={day} zone={zone} untrained={untrained} />
+                          <Piece key={p.from} piece={p} day={day} zone={zone} warnings={warnings} />
                         ))}
                       </ul>
                     </div>

@@ -1,28 +1,29 @@
-//! One rotation: its members in order, hand-off, period and start, the next hand-offs, its
-//! overrides (add, delete) and deleting it, after a question.
+//! One rotation of a team (the peer support team's or a crisis team's, through `Schedule`): its
+//! members in order, hand-off, period and start, the next hand-offs, its overrides (add, delete)
+//! and deleting it, after a question.
 
 import { useState } from 'preact/hooks';
-import { addOverride, deleteOverride, deleteRotation } from '../workflows/team';
-import { BackToTeam, ConfirmButton, Gone, type TeamViewProps } from './teamParts';
+import { BackToTeam, ConfirmButton, Gone, type ScheduleViewProps } from './teamParts';
 import { clockTime, periodLabel, when } from './teamFormat';
 import { backToList } from './teamRoutes';
 import { handOffs } from './teamWeek';
 
-export function RotationDetail({ id, team, loaded, busy, act, setTeam, messages }: TeamViewProps & { id: string }) {
+export function RotationDetail({ id, schedule, loaded, busy, act, messages }: ScheduleViewProps & { id: string }) {
   const [ovAccount, setOvAccount] = useState('');
   const [ovStart, setOvStart] = useState('');
   const [ovEnd, setOvEnd] = useState('');
-  const rotation = team.rotations.find((r) => r.id === id);
-  if (!rotation) return <Gone title="Rotation" loaded={loaded} text="This rotation is not there any more." messages={messages} />;
+  const { list } = schedule;
+  const rotation = schedule.rotations.find((r) => r.id === id);
+  if (!rotation) return <Gone title="Rotation" loaded={loaded} text="This rotation is not there any more." messages={messages} list={list} />;
   const { name } = rotation;
-  const trained = new Map(team.roster.map((s) => [s.account, s.training_current]));
-  const overrides = team.overrides.filter((o) => o.rotation === id);
+  const warnings = new Map(schedule.members.map((s) => [s.account, s.warning]));
+  const overrides = schedule.overrides.filter((o) => o.rotation === id);
   const now = Date.now();
   const handoffs = handOffs(rotation.upcoming).slice(0, 6);
 
   return (
     <main>
-      <BackToTeam />
+      <BackToTeam list={list} />
       <h1 tabIndex={-1}>{name}</h1>
       {messages}
       <dl class="facts">
@@ -50,7 +51,7 @@ export function RotationDetail({ id, team, loaded, busy, act, setTeam, messages 
           {rotation.members.map((m) => (
             <li key={m.account}>
               {m.display_name}
-              {trained.get(m.account) === false && <span class="error"> · training missing</span>}
+              {warnings.get(m.account) && <span class="error"> · {warnings.get(m.account)}</span>}
             </li>
           ))}
         </ol>
@@ -85,7 +86,7 @@ export function RotationDetail({ id, team, loaded, busy, act, setTeam, messages 
               <span>
                 {when(o.start)} – {when(o.end)}
               </span>
-              <button type="button" class="secondary small" disabled={busy} onClick={() => act(async () => setTeam(await deleteOverride(o.id)), 'Override deleted.')}>
+              <button type="button" class="secondary small" disabled={busy} onClick={() => act(() => schedule.deleteOverride(o.id), 'Override deleted.')}>
                 Delete override for {o.display_name}
               </button>
             </li>
@@ -95,7 +96,7 @@ export function RotationDetail({ id, team, loaded, busy, act, setTeam, messages 
         <label for="ov-account">Covered by</label>
         <select id="ov-account" value={ovAccount} onChange={(e) => setOvAccount(e.currentTarget.value)}>
           <option value="">Choose…</option>
-          {team.roster.map((s) => (
+          {schedule.members.map((s) => (
             <option key={s.account} value={s.account}>{s.display_name}</option>
           ))}
         </select>
@@ -108,7 +109,7 @@ export function RotationDetail({ id, team, loaded, busy, act, setTeam, messages 
           disabled={busy || !ovAccount || !ovStart || !ovEnd}
           onClick={() =>
             act(async () => {
-              setTeam(await addOverride({ rotation: id, account: ovAccount, start: new Date(ovStart).getTime(), end: new Date(ovEnd).getTime() }));
+              await schedule.addOverride({ rotation: id, account: ovAccount, start: new Date(ovStart).getTime(), end: new Date(ovEnd).getTime() });
               setOvAccount('');
               setOvStart('');
               setOvEnd('');
@@ -130,9 +131,9 @@ export function RotationDetail({ id, team, loaded, busy, act, setTeam, messages 
           busy={busy}
           onConfirm={() =>
             act(async () => {
-              const next = await deleteRotation(id);
-              await backToList();
-              setTeam(next);
+              const apply = await schedule.deleteRotation(id);
+              await backToList(list);
+              apply();
             }, 'Rotation deleted.')
           }
         />

@@ -23,7 +23,12 @@ export function TeamList({ team, loaded, messages }: TeamViewProps) {
           New rotation
         </a>
       </div>
-      <OnCallWeek rotations={rotations} roster={roster} loaded={loaded} />
+      <OnCallWeek
+        rotations={rotations}
+        warnings={new Map(roster.filter((s) => !s.training_current).map((s) => [s.account, 'training missing']))}
+        loaded={loaded}
+        none={<p class="muted">No rotations yet, so no one is on call.</p>}
+      />
 
       <section class="team-section" aria-labelledby="supporters-title">
         <h2 id="supporters-title">Supporters</h2>

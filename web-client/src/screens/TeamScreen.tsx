@@ -5,19 +5,19 @@
 
 import { useEffect, useLayoutEffect, useRef, useState } from 'preact/hooks';
 import { usePath } from '../router';
-import { loadTeam, type Team } from '../workflows/team';
+import { addOverride, createRotation, deleteOverride, deleteRotation, loadTeam, type Team } from '../workflows/team';
 import { AddSupporterView } from './AddSupporterView';
 import { NewRotationView } from './NewRotationView';
 import { RotationDetail } from './RotationDetail';
 import { SupporterDetail } from './SupporterDetail';
 import { TeamList } from './TeamList';
-import { Gone, type TeamViewProps } from './teamParts';
-import { restoreList, TEAM, teamView } from './teamRoutes';
+import { Gone, type Schedule, type TeamViewProps } from './teamParts';
+import { restoreList, rotationPath, TEAM, teamView } from './teamRoutes';
 import { useAction } from './useAction';
 import './team.css';
 
-/** A new view starts at the top with focus on its heading; the list comes back as it was left. */
-function useViewChange(path: string) {
+/** A new view starts at the top with focus on its heading; the list (`list`) comes back as it was left. */
+export function useViewChange(path: string, list = TEAM) {
   const first = useRef(true);
   // Before the new view is painted, so it never shows at the old scroll position.
   useLayoutEffect(() => {
@@ -25,7 +25,7 @@ function useViewChange(path: string) {
       first.current = false;
       return;
     }
-    if (path === TEAM) {
+    if (path === list) {
       restoreList();
     } else {
       window.scrollTo(0, 0);
@@ -54,6 +54,25 @@ export function TeamScreen() {
   useViewChange(path);
 
   const props: TeamViewProps = { team, loaded, busy, act, setTeam, messages: shownOn === path ? messages : null };
+  const schedule: Schedule = {
+    rotations: team.rotations,
+    overrides: team.overrides,
+    members: team.roster.map((s) => ({ account: s.account, display_name: s.display_name, warning: s.training_current ? undefined : 'training missing' })),
+    list: TEAM,
+    rotationPath,
+    defaultName: 'Peer support on call',
+    createRotation: async (body) => {
+      const { team: next, rotation } = await createRotation(body);
+      setTeam(next);
+      return rotation;
+    },
+    deleteRotation: async (id) => {
+      const next = await deleteRotation(id);
+      return () => setTeam(next);
+    },
+    addOverride: async (body) => setTeam(await addOverride(body)),
+    deleteOverride: async (id) => setTeam(await deleteOverride(id)),
+  };
   const view = teamView(path);
   switch (view.kind) {
     case 'list':
@@ -61,11 +80,11 @@ export function TeamScreen() {
     case 'add':
       return <AddSupporterView {...props} />;
     case 'new-rotation':
-      return <NewRotationView {...props} />;
+      return <NewRotationView schedule={schedule} {...props} />;
     case 'supporter':
       return <SupporterDetail key={view.account} account={view.account} {...props} />;
     case 'rotation':
-      return <RotationDetail key={view.id} id={view.id} {...props} />;
+      return <RotationDetail key={view.id} id={view.id} schedule={schedule} {...props} />;
     case 'missing':
       return <Gone title="Peer support team" loaded text="There is nothing here." messages={props.messages} />;
   }

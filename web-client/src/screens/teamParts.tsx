@@ -1,8 +1,10 @@
-//! Parts every "Peer support team" view shares: what a view is given, the "Back" link to the list,
-//! the training badge, a button that asks before it acts, and the view of a record that is gone.
+//! Parts the "Peer support team" and crisis team views share: what a view is given, the "Back"
+//! link to the list, the training badge, a button that asks before it acts, the view of a record
+//! that is gone, and what the rotation views need of a team (`Schedule`).
 
 import type { JSX } from 'preact';
 import { useEffect, useRef, useState } from 'preact/hooks';
+import type { Override, Rotation, RotationBody } from '../api';
 import type { Team } from '../workflows/team';
 import { backToList, TEAM } from './teamRoutes';
 
@@ -18,15 +20,16 @@ export interface TeamViewProps {
   setTeam: (team: Team) => void;
 }
 
-export function BackToTeam() {
+/** "Back" to `list` (the peer support team by default; a crisis team's page). */
+export function BackToTeam({ list = TEAM }: { list?: string }) {
   return (
     <a
-      href={TEAM}
+      href={list}
       class="back"
       onClick={(e) => {
         if (e.button !== 0 || e.metaKey || e.ctrlKey || e.shiftKey || e.altKey) return;
         e.preventDefault();
-        void backToList();
+        void backToList(list);
       }}
     >
       <span aria-hidden="true">‹</span>Back
@@ -82,13 +85,38 @@ export function ConfirmButton(props: { id: string; label: string; question: stri
 }
 
 /** A supporter or rotation that is not (or no longer) there, or not loaded yet. */
-export function Gone({ title, loaded, text, messages }: { title: string; loaded: boolean; text: string; messages: JSX.Element | null }) {
+export function Gone({ title, loaded, text, messages, list }: { title: string; loaded: boolean; text: string; messages: JSX.Element | null; list?: string }) {
   return (
     <main>
-      <BackToTeam />
+      <BackToTeam list={list} />
       <h1 tabIndex={-1}>{title}</h1>
       {messages}
       <p class="muted">{loaded ? text : 'Loading…'}</p>
     </main>
   );
 }
+
+/**
+ * A team's schedule as the rotation views see it (the peer support team's and each crisis team's
+ * keep the same rules, protocol §15): its rotations and overrides, who may hold a rotation, and the
+ * changes, each of which brings the team up to date.
+ */
+export interface Schedule {
+  rotations: Rotation[];
+  overrides: Override[];
+  /** Who may be put on a rotation; `warning` shows by the name ("training missing"). */
+  members: { account: string; display_name: string; warning?: string }[];
+  /** The team's page, where "Back" goes. */
+  list: string;
+  rotationPath: (id: string) => string;
+  /** What "New rotation" suggests as its name. */
+  defaultName: string;
+  createRotation: (body: RotationBody) => Promise<Rotation>;
+  /** Resolves with what shows the team without it, applied once the view has gone back to the list. */
+  deleteRotation: (id: string) => Promise<() => void>;
+  addOverride: (body: { rotation: string; account: string; start: number; end: number }) => Promise<void>;
+  deleteOverride: (id: string) => Promise<void>;
+}
+
+/** What a rotation view is given. */
+export type ScheduleViewProps = Omit<TeamViewProps, 'team' | 'setTeam'> & { schedule: Schedule };

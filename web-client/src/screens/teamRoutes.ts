@@ -1,7 +1,8 @@
 //! Where the "Peer support team" views live: the list at `/team`, and `/team/add`,
 //! `/team/new-rotation`, `/team/supporters/<account>`, `/team/rotations/<id>`. A view opened from
 //! the list has the list as the history entry before it, so "Back" is the browser's back there;
-//! the list's scroll position and the row that was opened come back with it.
+//! the list's scroll position and the row that was opened come back with it. A crisis team's page
+//! and its views (crisisRoutes.ts) go back and forth the same way.
 
 import { navigate, onLinkClick } from '../router';
 
@@ -57,10 +58,10 @@ export function replaceView(path: string): void {
   navigate(path, true, history.state);
 }
 
-/** Back to the list; resolves once it is the current route. */
-export function backToList(): Promise<void> {
+/** Back to the list (`list`: the peer support team's, or a crisis team's page); resolves once it is the current route. */
+export function backToList(list = TEAM): Promise<void> {
   if (!fromList()) {
-    navigate(TEAM, true);
+    navigate(list, true);
     return Promise.resolve();
   }
   return new Promise((resolve) => {
