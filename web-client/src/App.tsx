@@ -138,10 +138,13 @@ function Screen({ path }: { path: string }) {
   if (path === '/new') return <NewConversationScreen />;
   if (path.startsWith('/c/')) return <ConversationView group={path.slice(3)} />;
   if (path === '/admin') return <AdminScreen />;
-  if (path === '/settings') return <SettingsScreen />;
+  // `/ready` (a member's readiness) comes with Settings, the crisis teams with the peer support
+  // team (they share its views): no more entries here, so the first load stays as it was.
+  if (path === '/settings' || path === '/ready') return <SettingsScreen />;
   if (path === '/reach-out') return <ReachOutScreen />;
   if (path === '/requests') return <SupportRequestsScreen />;
-  if (path === '/team' || path.startsWith('/team/')) return <TeamScreen />;
+  if (path === '/team' || path.startsWith('/team/') || path.startsWith('/crisis-teams')) return <TeamScreen />;
+
   if (path === '/shifts') return <ShiftsScreen />;
   if (path === '/declare') return <DeclareScreen />;
   if (path === '/incidents' || path.startsWith('/incidents/')) return <IncidentsScreen />;

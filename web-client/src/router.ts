@@ -1,5 +1,6 @@
 //! Paths as routes (History API): `/`, `/enrol`, `/new`, `/c/<group>`, `/admin`, `/settings`,
-//! `/reach-out`, `/requests`, `/shifts`, `/team` and its views (`/team/…`), `/declare`,
+//! `/reach-out`, `/requests`, `/shifts`, `/team` and its views (`/team/…`), `/crisis-teams` and
+//! its views (`/crisis-teams/…`), `/ready`, `/declare`,
 //! `/incidents` and `/incidents/<id>`; in-app links and the
 //! current path as a hook.
 

@@ -77,9 +77,14 @@ export function ConversationsScreen() {
             My shifts
           </a>
           {m.creds.roles.includes('coordinator') && (
-            <a class="button secondary" href="/team" onClick={onLinkClick}>
-              Peer support team
-            </a>
+            <>
+              <a class="button secondary" href="/team" onClick={onLinkClick}>
+                Peer support team
+              </a>
+              <a class="button secondary" href="/crisis-teams" onClick={onLinkClick}>
+                Crisis teams
+              </a>
+            </>
           )}
         </nav>
       )}

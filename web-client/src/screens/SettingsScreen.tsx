@@ -1,9 +1,13 @@
-//! "Settings": notifications (and turning them on), how soon the app locks when idle, and who this
-//! device is signed in as.
+//! "Settings": notifications (and turning them on), a crisis-team member's readiness card, how
+//! soon the app locks when idle, and who this device is signed in as.
 
 import { app, LOCK_CHOICES, useApp } from '../app';
 import { enableNotifications, setLockAfter } from '../workflows/device';
+import { usePath } from '../router';
+import { MyReadinessCard } from './MyReadinessCard';
+import { ReadyScreen } from './ReadyScreen';
 import { roleLabel } from './roles';
+import './team.css';
 
 const PUSH_TEXT = {
   enabled: 'Notifications are on for this device.',
@@ -11,7 +15,12 @@ const PUSH_TEXT = {
   unknown: 'Notifications are not set up yet.',
 };
 
+/** Settings, and `/ready` (a readiness check's notification opens it), which comes in this chunk. */
 export function SettingsScreen() {
+  return usePath() === '/ready' ? <ReadyScreen /> : <Settings />;
+}
+
+function Settings() {
   useApp();
   const m = app.messenger!;
   return (
@@ -27,6 +36,7 @@ export function SettingsScreen() {
         )}
         <p class="muted">Notifications never show message text: they only say there is something new.</p>
       </section>
+      <MyReadinessCard />
       <section class="card" aria-labelledby="lock-title">
         <h2 id="lock-title">App lock</h2>
         <label for="lock-after">Lock after</label>

@@ -7,6 +7,7 @@ import { useEffect, useLayoutEffect, useRef, useState } from 'preact/hooks';
 import { usePath } from '../router';
 import { addOverride, createRotation, deleteOverride, deleteRotation, loadTeam, type Team } from '../workflows/team';
 import { AddSupporterView } from './AddSupporterView';
+import { CrisisTeamsScreen } from './CrisisTeamsScreen';
 import { NewRotationView } from './NewRotationView';
 import { RotationDetail } from './RotationDetail';
 import { SupporterDetail } from './SupporterDetail';
@@ -34,7 +35,12 @@ export function useViewChange(path: string, list = TEAM) {
   }, [path]);
 }
 
+/** `/team/…`, and the crisis teams (`/crisis-teams/…`), which come in this chunk. */
 export function TeamScreen() {
+  return usePath().startsWith('/crisis-teams') ? <CrisisTeamsScreen /> : <PeerSupportTeamScreen />;
+}
+
+function PeerSupportTeamScreen() {
   const path = usePath();
   const [team, setTeam] = useState<Team>({ roster: [], people: [], rotations: [], overrides: [] });
   const [loaded, setLoaded] = useState(false);

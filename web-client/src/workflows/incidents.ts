@@ -26,6 +26,8 @@ export interface Declaration extends Preview {
   team: string;
   severity: Severity;
   test: boolean;
+  /** A test page to this member of the team only (protocol §17). */
+  only?: string;
   madeAt: number;
 }
 
@@ -107,7 +109,7 @@ export async function declare(d: Declaration): Promise<Board> {
     const sealed = recipients.map((r) => ({ device: r.device, sealed: toBase64(core.seal(r.notification_key, pageAad(d.id, r.device), payload)) }));
     let board: Board;
     try {
-      board = await request<Board>('POST', '/v1/incidents', { id: d.id, team: d.team, severity: d.severity, test: d.test, sealed }, s);
+      board = await request<Board>('POST', '/v1/incidents', { id: d.id, team: d.team, severity: d.severity, test: d.test, ...(d.only ? { only: d.only } : {}), sealed }, s);
     } catch (e) {
       // 409: this id is in use, most likely by this same declaration sent before.
       if (!(e instanceof ApiError && e.status === 409)) throw e;
