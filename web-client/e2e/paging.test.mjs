@@ -20,7 +20,7 @@ import { describe, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { startServer } from './lib/server.mjs';
 import { stepper } from './lib/steps.mjs';
-import { launchBrowser, newPhone, checkAccessibility, screenshot, waitUntil, serviceWorkerRegistration } from './lib/browser.mjs';
+import { launchBrowser, newPhone, bothThemes, screenshot, waitUntil, serviceWorkerRegistration } from './lib/browser.mjs';
 import { heading, button, link, enrol, goTo } from './lib/app.mjs';
 import { findOnServer } from './lib/leaks.mjs';
 import { startPushService, usePushSubscription } from './lib/pushService.mjs';
@@ -75,25 +75,6 @@ describe('crisis paging in headless Chromium', () => {
   const pagesFor = (token) => push.received(token).filter((p) => JSON.parse(p.text).kind === 'page');
   const waitPages = (token, n, message) =>
     waitUntil(() => (pagesFor(token).length >= n ? pagesFor(token) : null), { message: `${message} (push service errors: ${push.errors.join('; ')})` });
-
-  /**
-   * axe-core on the whole page, in the light and the dark theme: with the viewport as tall as the
-   * page, since what sits half under the sticky tab bar depends on the scroll position.
-   */
-  async function bothThemes(page, screen, t) {
-    const viewport = page.viewportSize();
-    const height = await page.evaluate(() => document.documentElement.scrollHeight);
-    await page.setViewportSize({ width: viewport.width, height: Math.max(viewport.height, height) });
-    try {
-      for (const scheme of ['light', 'dark']) {
-        await page.emulateMedia({ colorScheme: scheme });
-        await checkAccessibility(page, `${screen} (${scheme})`, t);
-      }
-    } finally {
-      await page.emulateMedia({ colorScheme: 'light' });
-      await page.setViewportSize(viewport);
-    }
-  }
 
   const SETUP = 'an administrator sets the locations; a coordinator makes a crisis team of a phone and a device';
   const DECLARE = 'a supervisor declares from the home screen in three taps and sees the board';

@@ -103,6 +103,25 @@ export async function checkAccessibility(page, screen, t = null) {
   return violations;
 }
 
+/**
+ * axe-core on the whole page, in the light and the dark theme: with the viewport as tall as the
+ * page, since what sits half under the sticky tab bar depends on the scroll position.
+ */
+export async function bothThemes(page, screen, t) {
+  const viewport = page.viewportSize();
+  const height = await page.evaluate(() => document.documentElement.scrollHeight);
+  await page.setViewportSize({ width: viewport.width, height: Math.max(viewport.height, height) });
+  try {
+    for (const scheme of ['light', 'dark']) {
+      await page.emulateMedia({ colorScheme: scheme });
+      await checkAccessibility(page, `${screen} (${scheme})`, t);
+    }
+  } finally {
+    await page.emulateMedia({ colorScheme: 'light' });
+    await page.setViewportSize(viewport);
+  }
+}
+
 export async function screenshot(page, name) {
   mkdirSync(SCREENSHOTS, { recursive: true });
   await page.screenshot({ path: join(SCREENSHOTS, `${name}.png`), fullPage: true });

@@ -5,7 +5,7 @@
 
 import { useState } from 'preact/hooks';
 import { byTier, onCallWithoutRotations, policySummary, readinessWords, type CrisisMember, type CrisisTeam, type TeamReadiness } from '../crisisTeam';
-import { checkNow, deleteTeam, sendTestPage } from '../workflows/crisisTeams';
+import { checkNow, deleteTeam, loadReadiness, sendTestPage } from '../workflows/crisisTeams';
 import { OnCallWeek } from './OnCallWeek';
 import type { CrisisViewProps } from './CrisisTeamsScreen';
 import { BackToTeam, ConfirmButton, Gone } from './teamParts';
@@ -35,6 +35,9 @@ function ReadinessBoard({ team, readiness, busy, act, setReadiness }: Pick<Crisi
           <p class={readiness.reachable_now < readiness.members ? 'reach short' : 'reach'}>
             Reachable now: {readiness.reachable_now} of {readiness.members}
           </p>
+          <button type="button" class="secondary" disabled={busy} onClick={() => act(async () => setReadiness(await loadReadiness(team.id)))}>
+            Refresh readiness
+          </button>
           {sent && (
             <p role="status">
               Test page sent to {sent.name}.{' '}
