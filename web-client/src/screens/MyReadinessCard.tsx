@@ -16,6 +16,9 @@ import { useAction } from './useAction';
 
 const SWITCHES: SwitchState[] = ['available', 'busy', 'off'];
 
+/** The answer to a change, with the readiness shown before if the answer has none. */
+const keepReadiness = (next: MyOnCall, before: MyOnCall): MyOnCall => ({ ...next, readiness: next.readiness ?? before.readiness });
+
 /** `onNone`: what shows for someone on no crisis team (nothing, by default). */
 export function MyReadinessCard({ onNone = null }: { onNone?: ComponentChildren }) {
   const [me, setMe] = useState<MyOnCall | undefined>();
@@ -83,7 +86,7 @@ export function MyReadinessCard({ onNone = null }: { onNone?: ComponentChildren 
                   setMe({ ...me, switch: s }); // shown at once; put back if refused
                   void run(async () => {
                     try {
-                      setMe({ ...(await setMyOnCall({ switch: s })), readiness: before.readiness });
+                      setMe(keepReadiness(await setMyOnCall({ switch: s }), before));
                     } catch (e) {
                       setMe(before);
                       throw e;
@@ -111,7 +114,7 @@ export function MyReadinessCard({ onNone = null }: { onNone?: ComponentChildren 
           <p>
             You are inside until {when(inside)}: pages go to others first, and to you when you come out if the team is still short.
           </p>
-          <button type="button" class="secondary" disabled={busy} onClick={() => run(async () => setMe({ ...(await setMyOnCall({ inside_until: null })), readiness: me.readiness }), 'You are out.')}>
+          <button type="button" class="secondary" disabled={busy} onClick={() => run(async () => setMe(keepReadiness(await setMyOnCall({ inside_until: null }), me)), 'You are out.')}>
             I am out
           </button>
         </>
@@ -128,7 +131,7 @@ export function MyReadinessCard({ onNone = null }: { onNone?: ComponentChildren 
               run(async () => {
                 const at = insideUntilFrom(until, Date.now());
                 if ('error' in at) throw new Error(at.error);
-                setMe({ ...(await setMyOnCall({ inside_until: at.at })), readiness: me.readiness });
+                setMe(keepReadiness(await setMyOnCall({ inside_until: at.at }), me));
                 setUntil('');
               }, 'Saved.')
             }
