@@ -102,6 +102,8 @@ describe('crisis teams and readiness in headless Chromium', () => {
     await page.getByText('No one is on the team yet.').waitFor();
     // The server's default policy.
     await page.getByText('3 responders, at least 1 clinician and 1 peer').waitFor();
+    // The board has loaded: the page is as tall as it gets before axe measures it.
+    await page.getByText('Reachable now: 0 of 0', { exact: true }).waitFor();
     await bothThemes(page, 'crisis team page (empty)', t);
   });
 
@@ -270,6 +272,7 @@ describe('crisis teams and readiness in headless Chromium', () => {
     await heading(page, 'Crisis teams').waitFor();
     await page.getByText('Team deleted.').waitFor();
     await page.getByText('No crisis teams yet.').waitFor();
-    assert.equal((await jordan.call('GET', '/v1/oncall/me')).status, 403, 'Jordan is on no team any more');
+    const mine = await jordan.call('GET', '/v1/oncall/me');
+    assert.deepEqual(mine.status === 200 ? mine.body.teams : [], [], `Jordan is on no team any more: ${JSON.stringify(mine.body)}`);
   });
 });

@@ -60,14 +60,16 @@ function ReadinessBoard({ team, readiness, busy, act, setReadiness }: Pick<Crisi
                   <button
                     type="button"
                     class="secondary small"
+                    aria-label={`Check now: ${person.display_name}`}
                     disabled={busy}
                     onClick={() => act(async () => setReadiness(await checkNow(team.id, person.account)), `Readiness check sent to ${person.display_name}.`)}
                   >
-                    Check now<span class="visually-hidden">: {person.display_name}</span>
+                    Check now
                   </button>
                   <button
                     type="button"
                     class="secondary small"
+                    aria-label={`Send a test page: ${person.display_name}`}
                     disabled={busy}
                     onClick={() =>
                       act(async () => {
@@ -76,7 +78,7 @@ function ReadinessBoard({ team, readiness, busy, act, setReadiness }: Pick<Crisi
                       })
                     }
                   >
-                    Send a test page<span class="visually-hidden">: {person.display_name}</span>
+                    Send a test page
                   </button>
                 </span>
               </li>
@@ -114,10 +116,14 @@ export function CrisisTeamPage(props: CrisisViewProps) {
         warnings={warnings}
         loaded={loaded}
         none={
-          <p>
-            No rotations: every member who is available is on call
-            {available.length === 0 ? <span class="error"> — no one is available now.</span> : `: ${available.map((m) => m.display_name).join(', ')}.`}
-          </p>
+          team.members.length === 0 ? (
+            <p class="muted">No members yet, so no one is on call.</p>
+          ) : (
+            <p>
+              No rotations: every member who is available is on call
+              {available.length === 0 ? <span class="error"> — no one is available now.</span> : `: ${available.map((m) => m.display_name).join(', ')}.`}
+            </p>
+          )
         }
       />
 

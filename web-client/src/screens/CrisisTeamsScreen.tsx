@@ -81,19 +81,24 @@ export function CrisisTeamsScreen() {
     setListLoaded(true);
   };
   useEffect(() => {
-    if (view.kind === 'list') void act(reloadList);
+    // Quietly: what the last action said ("Team deleted.") stays; only a failure is said.
+    if (view.kind === 'list') void reloadList().catch((e) => act(() => Promise.reject(e)));
   }, [view.kind === 'list']);
   useEffect(() => {
     if (!teamId || teamId === loadedId) return;
-    setTeam(undefined);
+    // A team just created is shown at once, and "Team created." stays while the rest loads.
+    const known = team?.id === teamId ? team : undefined;
+    if (!known) setTeam(undefined);
     setReadiness(undefined);
-    void act(async () => {
-      const [t, p] = await Promise.all([loadTeam(teamId), people.length ? Promise.resolve(people) : loadPeople()]);
+    const load = async () => {
+      const [t, p] = await Promise.all([known ?? loadTeam(teamId), people.length ? Promise.resolve(people) : loadPeople()]);
       setTeam(t);
       setPeople(p);
       setLoadedId(teamId);
       setReadiness(await loadReadiness(teamId));
-    });
+    };
+    if (known) void load().catch((e) => act(() => Promise.reject(e)));
+    else void act(load);
   }, [teamId]);
   useViewChange(path);
 

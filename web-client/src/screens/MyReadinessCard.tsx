@@ -32,7 +32,8 @@ export function MyReadinessCard({ onNone = null }: { onNone?: ComponentChildren 
     });
   }, []);
   if (!loaded) return <>{messages}</>;
-  if (!me) return <>{onNone}</>;
+  // Someone who was on a team keeps their switch record: no teams is none.
+  if (!me || me.teams.length === 0) return <>{onNone}</>;
   const supporter = app.messenger?.creds.roles.includes('peer_supporter');
   const r = me.readiness;
   const inside = me.inside_until && me.inside_until > Date.now() ? me.inside_until : undefined;
