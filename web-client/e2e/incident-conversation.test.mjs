@@ -16,10 +16,10 @@ import { describe, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { startServer } from './lib/server.mjs';
 import { stepper } from './lib/steps.mjs';
-import { launchBrowser, newPhone, checkAccessibility, screenshot, waitUntil } from './lib/browser.mjs';
+import { launchBrowser, newPhone, bothThemes, screenshot, waitUntil } from './lib/browser.mjs';
 import { heading, button, link, enrol, unlock, send, expectMessage, goTo } from './lib/app.mjs';
 import { findOnServer } from './lib/leaks.mjs';
-import { enrolClient } from './lib/client.mjs';
+import { createTeam, enrolClient } from './lib/client.mjs';
 
 const SKY = { name: 'Sky Supervisor', pin: '603918' };
 const RILEY = { name: 'Riley Chen', pin: '660418' };
@@ -52,21 +52,6 @@ describe('the incident conversation in headless Chromium', () => {
 
   const { step } = stepper({ phones, server: () => server, prefix: 'incident-conv-' });
 
-  /** axe-core in the light and the dark theme, the viewport as tall as the page (see paging.test.mjs). */
-  async function bothThemes(page, screen, t) {
-    const viewport = page.viewportSize();
-    const height = await page.evaluate(() => document.documentElement.scrollHeight);
-    await page.setViewportSize({ width: viewport.width, height: Math.max(viewport.height, height) });
-    try {
-      for (const scheme of ['light', 'dark']) {
-        await page.emulateMedia({ colorScheme: scheme });
-        await checkAccessibility(page, `${screen} (${scheme})`, t);
-      }
-    } finally {
-      await page.emulateMedia({ colorScheme: 'light' });
-      await page.setViewportSize(viewport);
-    }
-  }
 
   const conversationSection = (page) => page.getByRole('region', { name: 'Incident conversation' });
   const pagedRow = (page, name) => page.getByRole('region', { name: 'Paged' }).getByRole('listitem').filter({ hasText: name }).first();
@@ -84,19 +69,8 @@ describe('the incident conversation in headless Chromium', () => {
     phones.push(riley);
     await enrol(riley.page, await server.invite(RILEY.name, ['staff']), { pin: RILEY.pin });
 
-    const created = await casey.call('POST', '/v1/teams', {
-      name: 'East block CRT',
-      policy: { responders: 2, at_least: { clinician: 1 }, repeat_every_minutes: 3, escalate_after_minutes: 10 },
-    });
-    assert.equal(created.status, 201, JSON.stringify(created.body));
-    team = created.body.id;
-    const directory = (await casey.call('GET', '/v1/directory')).body;
-    const rileyAccount = directory.people.find((p) => p.display_name === RILEY.name)?.account;
-    assert.ok(rileyAccount, 'Riley in the directory');
-    for (const [account, role] of [[rileyAccount, 'peer'], [jordan.account, 'clinician']]) {
-      const r = await casey.call('PUT', `/v1/teams/${team}/members/${account}`, { tier: 1, role });
-      assert.equal(r.status, 201, JSON.stringify(r.body));
-    }
+    const policy = { responders: 2, at_least: { clinician: 1 }, repeat_every_minutes: 3, escalate_after_minutes: 10 };
+    team = await createTeam(casey, 'East block CRT', policy, [[RILEY.name, 'peer'], [jordan.account, 'clinician']]);
   });
 
   step(DECLARE, [SETUP], async (t) => {

@@ -24,7 +24,7 @@ import { launchBrowser, newPhone, bothThemes, screenshot, waitUntil, serviceWork
 import { heading, button, link, enrol, goTo } from './lib/app.mjs';
 import { findOnServer } from './lib/leaks.mjs';
 import { startPushService, usePushSubscription } from './lib/pushService.mjs';
-import { enrolClient } from './lib/client.mjs';
+import { createTeam, enrolClient } from './lib/client.mjs';
 
 const ALEX = { name: 'Alex Morgan', pin: '482916' };
 const SKY = { name: 'Sky Supervisor', pin: '603918' };
@@ -113,19 +113,8 @@ describe('crisis paging in headless Chromium', () => {
     await usePushSubscription(riley.context, rileySub);
     await enrol(riley.page, await server.invite(RILEY.name, ['staff']), { pin: RILEY.pin });
 
-    const created = await casey.call('POST', '/v1/teams', {
-      name: 'North yard CRT',
-      policy: { responders: 2, at_least: { clinician: 1 }, repeat_every_minutes: 3, escalate_after_minutes: 10 },
-    });
-    assert.equal(created.status, 201, JSON.stringify(created.body));
-    team = created.body.id;
-    const directory = (await casey.call('GET', '/v1/directory')).body;
-    const rileyAccount = directory.people.find((p) => p.display_name === RILEY.name)?.account;
-    assert.ok(rileyAccount, 'Riley in the directory');
-    for (const [account, role] of [[rileyAccount, 'peer'], [jordan.account, 'clinician']]) {
-      const r = await casey.call('PUT', `/v1/teams/${team}/members/${account}`, { tier: 1, role });
-      assert.equal(r.status, 201, JSON.stringify(r.body));
-    }
+    const policy = { responders: 2, at_least: { clinician: 1 }, repeat_every_minutes: 3, escalate_after_minutes: 10 };
+    team = await createTeam(casey, 'North yard CRT', policy, [[RILEY.name, 'peer'], [jordan.account, 'clinician']]);
     // Riley's app registered the push service's subscription (notifications are on).
     await waitUntil(() => riley.page.evaluate(() => localStorage.getItem('sallyport.push') === 'enabled'), { message: "Riley's notifications enabled" });
   });

@@ -55,3 +55,21 @@ export async function enrolClient(server, link) {
     },
   };
 }
+
+/**
+ * A crisis team made by `coordinator` (a browserless client): `name`, `policy`, and `members`
+ * ([display name or account, role, tier?]) looked up in the directory by display name when not an
+ * account. Returns the team id.
+ */
+export async function createTeam(coordinator, name, policy, members) {
+  const created = await coordinator.call('POST', '/v1/teams', { name, policy });
+  if (created.status !== 201) throw new Error(`POST /v1/teams answered ${created.status}: ${JSON.stringify(created.body)}`);
+  const team = created.body.id;
+  const directory = (await coordinator.call('GET', '/v1/directory')).body;
+  for (const [who, role, tier = 1] of members) {
+    const account = directory.people.find((p) => p.display_name === who)?.account ?? who;
+    const r = await coordinator.call('PUT', `/v1/teams/${team}/members/${account}`, { tier, role });
+    if (r.status !== 201) throw new Error(`adding ${who}: ${r.status} ${JSON.stringify(r.body)}`);
+  }
+  return team;
+}
