@@ -5,8 +5,7 @@
 import { useState } from 'preact/hooks';
 import { policyForm, policyFromForm, TIERS, type PolicyForm } from '../crisisTeam';
 import { removeMember, saveTeam, setMember } from '../workflows/crisisTeams';
-import type { CrisisViewProps } from './CrisisTeamsScreen';
-import { memberState } from './CrisisTeamPage';
+import { memberState, type CrisisViewProps } from './crisisViews';
 import { BackToTeam, ConfirmButton, Gone } from './teamParts';
 import { when } from './teamFormat';
 import { CRISIS_TEAMS, crisisTeamPath, memberPath } from './crisisRoutes';

@@ -5,7 +5,7 @@ import type { JSX } from 'preact';
 import { useState } from 'preact/hooks';
 import type { CrisisTeamSummary } from '../crisisTeam';
 import { createTeam } from '../workflows/crisisTeams';
-import type { CrisisViewProps } from './CrisisTeamsScreen';
+import type { CrisisViewProps } from './crisisViews';
 import { BackToTeam } from './teamParts';
 import { CRISIS_TEAMS, crisisTeamPath, NEW_TEAM_PATH } from './crisisRoutes';
 import { onOpenView, replaceView } from './teamRoutes';

@@ -4,10 +4,10 @@
 //! deleting the team after a question.
 
 import { useState } from 'preact/hooks';
-import { byTier, onCallWithoutRotations, policySummary, readinessWords, type CrisisMember, type CrisisTeam, type TeamReadiness } from '../crisisTeam';
+import { byTier, onCallWithoutRotations, policySummary, readinessWords, type CrisisTeam, type TeamReadiness } from '../crisisTeam';
 import { checkNow, deleteTeam, loadReadiness, sendTestPage } from '../workflows/crisisTeams';
 import { OnCallWeek } from './OnCallWeek';
-import type { CrisisViewProps } from './CrisisTeamsScreen';
+import { memberState, type CrisisViewProps } from './crisisViews';
 import { BackToTeam, ConfirmButton, Gone } from './teamParts';
 import { clockTime, periodLabel, switchLabel, when } from './teamFormat';
 import { addMemberPath, CRISIS_TEAMS, crisisRotationPath, memberPath, newCrisisRotationPath, policyPath } from './crisisRoutes';
@@ -16,12 +16,6 @@ import { holderAt } from './teamWeek';
 import { onLinkClick } from '../router';
 
 /** "Available · inside until 6:00 PM · on call now". */
-export function memberState(m: CrisisMember, now = Date.now()): string {
-  const parts = [switchLabel(m.switch)];
-  if (m.inside_until && m.inside_until > now) parts.push(`inside until ${when(m.inside_until)}`);
-  parts.push(m.on_call ? 'on call now' : 'not on call');
-  return parts.join(' · ');
-}
 
 function ReadinessBoard({ team, readiness, busy, act, setReadiness }: Pick<CrisisViewProps, 'busy' | 'act' | 'setReadiness'> & { team: CrisisTeam; readiness: TeamReadiness | undefined }) {
   const [sent, setSent] = useState<{ incident: string; name: string } | undefined>();
@@ -142,7 +136,7 @@ export function CrisisTeamPage(props: CrisisViewProps) {
                     <span class="text">
                       <span class="name">{m.display_name}</span>{' '}
                       <span class="detail">{m.role}</span>{' '}
-                      <span class={m.on_call ? 'detail' : 'detail'}>{memberState(m, now)}</span>
+                      <span class="detail">{memberState(m, now)}</span>
                     </span>
                     <span class="chevron" aria-hidden="true">›</span>
                   </a>

@@ -18,6 +18,7 @@ import {
   loadReadiness,
   loadTeam,
 } from '../workflows/crisisTeams';
+import type { CrisisViewProps } from './crisisViews';
 import { CrisisTeamList, NewTeamView } from './CrisisTeamList';
 import { CrisisTeamPage } from './CrisisTeamPage';
 import { AddMemberView, MemberDetail, PolicyView } from './CrisisMemberViews';
@@ -27,22 +28,8 @@ import { Gone, type Schedule } from './teamParts';
 import { CRISIS_TEAMS, crisisRotationPath, crisisTeamPath, crisisView, teamOf } from './crisisRoutes';
 import { restoreList } from './teamRoutes';
 import { useAction } from './useAction';
-import type { JSX } from 'preact';
 import './team.css';
 
-export interface CrisisViewProps {
-  team: CrisisTeam | undefined;
-  people: Person[];
-  readiness: TeamReadiness | undefined;
-  loaded: boolean;
-  busy: boolean;
-  messages: JSX.Element | null;
-  act: (fn: () => Promise<unknown>, ok?: string) => Promise<void>;
-  setTeam: (team: CrisisTeam | undefined) => void;
-  setReadiness: (r: TeamReadiness) => void;
-  /** Lists the teams again (after creating or deleting one). */
-  reloadList: () => Promise<void>;
-}
 
 /** A deeper view starts at the top with focus on its heading; going back up, the page comes back as it was left. */
 function useViewChange(path: string) {
