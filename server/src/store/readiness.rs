@@ -18,6 +18,9 @@ pub trait ReadinessStore: Send + Sync {
     /// Every member's record, and whether each account has a device push subscription.
     async fn readiness(&self) -> StoreResult<(HashMap<AccountId, Record>, HashMap<AccountId, bool>)>;
 
+    /// Whether any member's check is due at `now` (a read: the scheduler asks every pass).
+    async fn checks_due(&self, now: i64) -> StoreResult<bool>;
+
     /// Members whose check is due at `now`, each claimed: the check is recorded as sent at `now`
     /// with its token hash, and the next is due at what `next` says for the member — in the
     /// transaction that claims it, so each check fires once across nodes.

@@ -55,6 +55,10 @@ impl Paging {
     /// with the push service's answer recorded.
     pub async fn run_checks(&self) -> StoreResult<usize> {
         let now = self.clock.now();
+        // Every pass asks; only a due check reads the teams' schedules.
+        if !self.store.checks_due(now).await? {
+            return Ok(0);
+        }
         let teams = self.store.crisis_teams().await?;
         let schedules: Vec<_> = teams.teams.iter().map(|t| &t.schedule).collect();
         let tokens = std::sync::Mutex::new(HashMap::new());

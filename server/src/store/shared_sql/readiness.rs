@@ -42,18 +42,22 @@ macro_rules! readiness_sql {
                     Ok((records, subs))
                 }
 
+                async fn checks_due(&self, now: i64) -> StoreResult<bool> {
+                    let any: Option<Vec<u8>> = sqlx::query_scalar("SELECT account_id FROM readiness WHERE due_at <= $1 LIMIT 1")
+                        .bind(now)
+                        .fetch_optional(self.reader())
+                        .await
+                        .map_err(store_error)?;
+                    Ok(any.is_some())
+                }
+
                 async fn claim_due_checks(
                     &self,
                     now: i64,
                     limit: u32,
                     next: &NextCheck<'_>,
                 ) -> StoreResult<Vec<AccountId>> {
-                    let any: Option<Vec<u8>> = sqlx::query_scalar("SELECT account_id FROM readiness WHERE due_at <= $1 LIMIT 1")
-                        .bind(now)
-                        .fetch_optional(self.reader())
-                        .await
-                        .map_err(store_error)?;
-                    if any.is_none() {
+                    if !self.checks_due(now).await? {
                         return Ok(vec![]);
                     }
                     let mut tx = self.begin_write().await?;
