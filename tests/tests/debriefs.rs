@@ -312,6 +312,13 @@ async fn changes_move_and_cancel_reminders(postgres: bool) {
     let pushes = debrief_pushes(&s.emulator, &ana_sub);
     assert_eq!(pushes.len(), 1, "nothing of the cancelled debrief fired");
     call(&coordinator, "DELETE", &path(&DebriefId::random()), None, 404).await;
+
+    // A notice already due is sent at once.
+    let late = DebriefId::random();
+    let server_now = t2 + 3 * DAY;
+    call(&coordinator, "PUT", &path(&late), Some(schedule(&late, "followup", server_now - HOUR, 0, &[(server_now - HOUR, &[&ana])])), 200).await;
+    let pushes = wait_pushes(&s.emulator, &ana_sub, 2).await;
+    assert_eq!(check_push(&pushes[1], &ana, &late), 0);
 }
 
 #[tokio::test]

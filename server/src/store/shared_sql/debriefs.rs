@@ -224,6 +224,13 @@ macro_rules! debriefs_sql {
                     let (debrief, device) = (push.debrief.as_bytes().as_slice(), push.device.as_bytes().as_slice());
                     let notice = i64::from(push.notice);
                     let mut tx = self.begin_write().await?;
+                    // The debrief first, shared (a PUT or a cancel takes it exclusively before
+                    // its pushes): the two never wait for each other's rows in opposite orders.
+                    sqlx::query(concat!("SELECT id FROM debriefs WHERE id = $1", $for_share))
+                        .bind(debrief)
+                        .fetch_optional(&mut *tx)
+                        .await
+                        .map_err(store_error)?;
                     // The person's rows of this notice, locked: two of their devices finishing at
                     // once on two nodes count them once.
                     let _person: Vec<Vec<u8>> = sqlx::query_scalar(concat!(
