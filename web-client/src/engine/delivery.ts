@@ -98,6 +98,23 @@ export class Delivery {
         } else if (p.kind === 'incident') {
           // Named once, by whoever added this device first (its declarer).
           if (!c.incident && !c.support && !c.identity) c.incident = { id: p.id, title: p.title };
+        } else if (p.kind === 'debrief') {
+          // The plan of the conversation this device was added to: only from its coordinator's
+          // conversation (never a support or incident one), and only ever forward.
+          if (!c.support && !c.identity && !c.incident && (!c.debrief || (c.debrief.id === p.id && p.sequence > c.debrief.sequence))) {
+            const { v: _v, kind: _k, ...plan } = p;
+            c.debrief = plan;
+            c.updatedAt = now;
+          }
+        } else if (p.kind === 'rsvp') {
+          // Never a chat line: only the answer sealed to this device is kept (the latest per sender).
+          const mine = p.sealed.find((x) => x.device === this.ids.creds.device);
+          if (mine && c.debrief?.id === p.debrief) {
+            const from = e.sender.mailbox;
+            const kept = (c.rsvps ?? []).filter((r) => r.from !== from);
+            c.rsvps = [...kept, { from, name: this.ids.nameOf(from, e.group), sealed: mine.sealed, receivedAt: now }].slice(-512);
+            c.updatedAt = now;
+          }
         } else if (p.kind === 'name') {
           // Only the holder of an unlinked mailbox names itself this way (a device's name is the
           // directory's: choose() ignores those), and never to the requester's own side. A
