@@ -314,3 +314,18 @@ export function parseDebriefPush(data: unknown): { debrief: string; sealed: stri
   if (typeof o.sealed !== 'string' || o.sealed.length > 4096 || !/^[A-Za-z0-9+/=_-]+$/.test(o.sealed)) return undefined;
   return { debrief: o.debrief, sealed: o.sealed };
 }
+
+/** `YYYY-MM-DDTHH:MM` in the device's time zone, for an `<input type="datetime-local">`. */
+export function toLocalInput(ms: number): string {
+  const d = new Date(ms);
+  const p = (n: number) => String(n).padStart(2, '0');
+  return `${d.getFullYear()}-${p(d.getMonth() + 1)}-${p(d.getDate())}T${p(d.getHours())}:${p(d.getMinutes())}`;
+}
+
+/** The time a `datetime-local` value means on this device; undefined if it is not one. */
+export function fromLocalInput(s: string): number | undefined {
+  const m = /^(\d{4})-(\d{2})-(\d{2})T(\d{2}):(\d{2})$/.exec(s);
+  if (!m) return undefined;
+  const t = new Date(+m[1]!, +m[2]! - 1, +m[3]!, +m[4]!, +m[5]!).getTime();
+  return Number.isFinite(t) ? t : undefined;
+}
