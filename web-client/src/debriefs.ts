@@ -248,7 +248,7 @@ export function whenText(start: number, duration: number, locale?: string): stri
   const s = new Date(start);
   const e = new Date(start + duration * 60_000);
   const day = s.toLocaleDateString(locale, { weekday: 'long', day: 'numeric', month: 'long' });
-  const hm = (d: Date) => d.toLocaleTimeString(locale, { hour: '2-digit', minute: '2-digit', hour12: false });
+  const hm = (d: Date) => d.toLocaleTimeString(locale, { hour: '2-digit', minute: '2-digit', hourCycle: 'h23' });
   return `${day}, ${hm(s)}–${hm(e)}`;
 }
 
@@ -295,7 +295,7 @@ export function parsePushPreview(bytes: Uint8Array): PushPreview | undefined {
 /** "Appointment at 14:00 tomorrow" (or "today", or on a weekday and date). */
 export function reminderTitle(start: number, now: number, locale?: string): string {
   const s = new Date(start);
-  const hm = s.toLocaleTimeString(locale, { hour: '2-digit', minute: '2-digit', hour12: false });
+  const hm = s.toLocaleTimeString(locale, { hour: '2-digit', minute: '2-digit', hourCycle: 'h23' });
   const dayOf = (t: number) => new Date(t).toDateString();
   if (dayOf(start) === dayOf(now)) return `Appointment at ${hm} today`;
   if (dayOf(start) === dayOf(now + DAY)) return `Appointment at ${hm} tomorrow`;

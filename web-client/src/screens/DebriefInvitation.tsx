@@ -6,7 +6,7 @@
 
 import { useEffect, useState } from 'preact/hooks';
 import { app } from '../app';
-import { ANSWER_LABEL, RSVP_ANSWERS, invitationText, sessionLabel, type DebriefPlan, type RsvpAnswer } from '../debriefs';
+import { ANSWER_LABEL, RSVP_ANSWERS, invitationText, type DebriefPlan, type RsvpAnswer } from '../debriefs';
 import { downloadIcs } from '../ics';
 import { navigate } from '../router';
 import { answer, myAnswer } from '../workflows/debriefs';
@@ -51,8 +51,7 @@ export function DebriefInvitation({ group, plan, organiser }: { group: string; p
   return (
     <section class="card debrief-card" aria-labelledby="invitation-title">
       <h2 id="invitation-title">
-        {sessionLabel(plan.session)}
-        {plan.cancelled ? ' — cancelled' : ''}
+        Invitation{plan.cancelled ? ' — cancelled' : ''}
       </h2>
       {plan.cancelled ? (
         <p>This session was cancelled.</p>

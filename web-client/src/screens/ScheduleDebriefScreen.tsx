@@ -9,7 +9,7 @@ import { app } from '../app';
 import { MAX_DURATION, MAX_TEXT, fromLocalInput, proposals, sessionLabel, toLocalInput, type SessionKind } from '../debriefs';
 import { incidentConversationTitle } from '../incidentConversation';
 import { navigate } from '../router';
-import { directory, isCoordinator, newPlan, schedule, scheduleFollowups } from '../workflows/debriefs';
+import { debriefRecord, directory, isCoordinator, newPlan, schedule, scheduleFollowups } from '../workflows/debriefs';
 import { incidentBoard } from '../workflows/incidents';
 import { PeoplePicker } from './PeoplePicker';
 import './debriefs.css';
@@ -75,6 +75,7 @@ export function ScheduleDebriefScreen({ incident }: { incident?: string }) {
     if (!at || at < Date.now()) return setError('Choose a time that has not passed.');
     if (invitees.length === 0) return setError('Choose at least one person to invite.');
     setBusy('Scheduling…');
+    let id: string | undefined;
     try {
       const r = newPlan({
         session,
@@ -86,6 +87,7 @@ export function ScheduleDebriefScreen({ incident }: { incident?: string }) {
         facilitators: named(facilitators.filter((f) => !invitees.includes(f))),
         ...(from ? { incident: { id: from.id, title: from.title.slice(0, MAX_TEXT) } } : {}),
       });
+      id = r.plan.id;
       await schedule(r);
       if (followups && from) {
         setBusy('Setting the follow-ups…');
@@ -93,6 +95,8 @@ export function ScheduleDebriefScreen({ incident }: { incident?: string }) {
       }
       navigate(`/debriefs/${r.plan.id}`, true);
     } catch (err) {
+      // Invited already (the conversation and the plan went out): its page says what is left to send.
+      if (id && (await debriefRecord(id).catch(() => undefined))?.group) return navigate(`/debriefs/${id}`, true);
       setError(describeError(err));
       setBusy('');
     }
