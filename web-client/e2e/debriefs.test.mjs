@@ -94,6 +94,7 @@ describe('debriefings in headless Chromium', () => {
   const SETUP = 'a coordinator, two responders on a crisis team and a clinician enrol';
   const DECLARED = 'the coordinator declares and both responders answer Responding';
   const SCHEDULED = "the coordinator schedules a debriefing from the incident's board";
+  const STORED = 'the server has the debrief, its reminders and the follow-ups';
   const ANSWERED = 'each invitee sees the invitation and answers; one-to-one opens Talk to a peer';
   const TALLY = "the coordinator's tally shows both answers; an invitee's phone shows none";
   const CALENDAR = 'both invitees download a calendar file that says only "Appointment"';
@@ -157,10 +158,15 @@ describe('debriefings in headless Chromium', () => {
     debrief = new URL(page.url()).pathname.split('/').pop();
     await page.getByRole('heading', { level: 1, name: 'Debriefing' }).waitFor();
     await page.getByRole('region', { name: 'Answers' }).getByText('0 attending, 0 can\'t attend, 0 one-to-one, 2 not answered').waitFor();
-    // The server has it (no "Send again").
-    assert.equal(await button(page, 'Send again').count(), 0, 'the server confirmed the debrief');
     await screenshot(page, 'debriefs-coordinator');
     await bothThemes(page, 'debrief, coordinator', t);
+  });
+
+  step(STORED, [SCHEDULED], async () => {
+    // No "Send again": the server answered the PUT (reminders and follow-ups set).
+    const { page } = casey;
+    await page.getByText(/follow-ups set\.$/).waitFor();
+    assert.equal(await button(page, 'Send again').count(), 0, 'the server confirmed the debrief');
   });
 
   step(ANSWERED, [SCHEDULED], async (t) => {
@@ -227,7 +233,7 @@ describe('debriefings in headless Chromium', () => {
     assert.equal(readFileSync(join(tmp, 'sam.ics'), 'utf8').includes('METHOD:PUBLISH'), true);
   });
 
-  step(REMINDER, [SCHEDULED], async () => {
+  step(REMINDER, [STORED], async () => {
     // The server sends the 1-hour reminder when it falls due (15–75 s after scheduling).
     const isDebrief = (p) => JSON.parse(p.text).kind === 'debrief';
     const [reminder] = await waitUntil(() => (push.received(rileySub.token).filter(isDebrief).length ? push.received(rileySub.token).filter(isDebrief) : null), {
