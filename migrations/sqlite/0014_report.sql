@@ -51,12 +51,16 @@ CREATE INDEX debriefs_at ON debriefs (at);
 -- moves due_at a lease ahead first, and deletes the row once the push service has answered, so
 -- each fires once across nodes and a crash re-sends it (at least once). A change of time replaces
 -- a debrief's rows; a cancellation deletes them. Nothing of a debrief's people outlives its pushes.
+-- counted: 1 once a follow-up's push to another device of the same person was sent and counted as
+-- followup_sent, so that person is counted once per notice (set in the transaction that deletes
+-- the sent row and inserts the count, so a crash neither loses nor repeats it).
 CREATE TABLE debrief_pushes (
     debrief_id BLOB    NOT NULL REFERENCES debriefs (id) ON DELETE CASCADE,
     notice     INTEGER NOT NULL CHECK (notice >= 0),
     device_id  BLOB    NOT NULL,
     due_at     INTEGER NOT NULL,
     sealed     BLOB    NOT NULL,
+    counted    INTEGER NOT NULL DEFAULT 0 CHECK (counted IN (0, 1)),
     PRIMARY KEY (debrief_id, notice, device_id)
 ) STRICT, WITHOUT ROWID;
 CREATE INDEX debrief_pushes_due ON debrief_pushes (due_at);

@@ -101,6 +101,9 @@ pub enum ErrorCode {
     InvalidAnswerToken,
     /// The incident is resolved: nothing more can be answered or paged.
     IncidentResolved,
+    /// A debrief's `PUT` named a revision that is not its current one (another coordinator's
+    /// change came first, or `0` for an id that exists): read it again and retry.
+    StaleRevision,
 }
 
 impl ErrorCode {
@@ -148,6 +151,7 @@ impl ErrorCode {
             Self::PushServiceNotAllowed => "push_service_not_allowed",
             Self::InvalidAnswerToken => "invalid_answer_token",
             Self::IncidentResolved => "incident_resolved",
+            Self::StaleRevision => "stale_revision",
         }
     }
 
@@ -212,6 +216,7 @@ impl ErrorCode {
             Self::PushServiceNotAllowed => "this server does not push to that push service",
             Self::InvalidAnswerToken => "this answer link is unknown or used, or the incident is resolved: answer in the app",
             Self::IncidentResolved => "the incident is resolved",
+            Self::StaleRevision => "the debrief was changed since you read it; read it again and retry",
         }
     }
 }
@@ -228,7 +233,7 @@ mod tests {
 
     #[test]
     fn as_str_matches_serde_name() {
-        for code in [ErrorCode::MalformedFrame, ErrorCode::WrongMailboxSecret, ErrorCode::Internal, ErrorCode::NotAMember, ErrorCode::PushServiceNotAllowed] {
+        for code in [ErrorCode::MalformedFrame, ErrorCode::WrongMailboxSecret, ErrorCode::Internal, ErrorCode::NotAMember, ErrorCode::PushServiceNotAllowed, ErrorCode::StaleRevision] {
             assert_eq!(serde_json::to_string(&code).unwrap(), format!("\"{}\"", code.as_str()));
         }
     }

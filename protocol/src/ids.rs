@@ -100,6 +100,10 @@ fixed_bytes!(
     /// A critical incident (random; says nothing about what happened).
     IncidentId, 16);
 fixed_bytes!(
+    /// A defusing, debriefing or follow-up check-in (random, chosen by the coordinator's client;
+    /// says nothing about what it is about).
+    DebriefId, 16);
+fixed_bytes!(
     /// A single-use token that answers one page from the notification, without the app. The
     /// server stores only its SHA-256 hash.
     AnswerToken, 32);

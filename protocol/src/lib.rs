@@ -3,6 +3,7 @@
 //! This crate does no I/O; `protocol/README.md` is its human-readable specification.
 
 pub mod auth;
+pub mod debriefs;
 pub mod error;
 pub mod frames;
 pub mod group;
@@ -15,7 +16,7 @@ pub mod teams;
 
 pub use error::ErrorCode;
 pub use frames::{ClientFrame, ServerFrame, decode_client_frame};
-pub use ids::{AccountId, AnswerToken, DeviceId, IncidentId, MailboxId, MailboxSecret, MessageId, Nonce, Payload, PublicKey, RequestId, Signature};
+pub use ids::{AccountId, AnswerToken, DebriefId, DeviceId, IncidentId, MailboxId, MailboxSecret, MessageId, Nonce, Payload, PublicKey, RequestId, Signature};
 
 /// The protocol version spoken on `/v1/ws`; the server announces it in its `challenge` frame.
 pub const PROTOCOL_VERSION: u16 = 1;

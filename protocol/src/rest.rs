@@ -73,6 +73,9 @@ pub struct EnrolResponse {
 pub struct ApiErrorBody {
     pub code: ErrorCode,
     pub message: String,
+    /// With `stale_revision`: the debrief's current revision.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub revision: Option<u64>,
 }
 
 /// One line to call or text in a crisis, shown on every screen of the app.

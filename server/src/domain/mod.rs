@@ -1,6 +1,7 @@
 //! Pure types and rules, no I/O: no sqlx, no axum, no clock of their own (every rule takes the
 //! instant it is about). The store persists these types; workflows apply these rules.
 
+pub mod debriefs;
 pub mod mls;
 pub mod incidents;
 pub mod names;

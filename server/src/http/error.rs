@@ -14,31 +14,33 @@ pub struct ApiError {
     pub status: StatusCode,
     pub code: ErrorCode,
     pub message: String,
+    /// With `stale_revision`: the current revision, for the body.
+    pub revision: Option<u64>,
 }
 
 impl ApiError {
     pub fn new(status: StatusCode, code: ErrorCode) -> Self {
-        ApiError { status, code, message: code.default_message().to_owned() }
+        ApiError { status, code, message: code.default_message().to_owned(), revision: None }
     }
 
     fn with(status: StatusCode, code: ErrorCode, message: Option<String>) -> Self {
         match message {
-            Some(message) => ApiError { status, code, message },
+            Some(message) => ApiError { status, code, message, revision: None },
             None => ApiError::new(status, code),
         }
     }
 
     pub fn bad_request(message: impl Into<String>) -> Self {
-        ApiError { status: StatusCode::BAD_REQUEST, code: ErrorCode::BadRequest, message: message.into() }
+        ApiError { status: StatusCode::BAD_REQUEST, code: ErrorCode::BadRequest, message: message.into(), revision: None }
     }
 
     /// `429 rate_limited`: the caller spent a budget of its own; nobody else is affected.
     pub fn rate_limited(message: &str) -> Self {
-        ApiError { status: StatusCode::TOO_MANY_REQUESTS, code: ErrorCode::RateLimited, message: message.to_owned() }
+        ApiError { status: StatusCode::TOO_MANY_REQUESTS, code: ErrorCode::RateLimited, message: message.to_owned(), revision: None }
     }
 
     pub fn unauthorized(message: &str) -> Self {
-        ApiError { status: StatusCode::UNAUTHORIZED, code: ErrorCode::Unauthorized, message: message.to_owned() }
+        ApiError { status: StatusCode::UNAUTHORIZED, code: ErrorCode::Unauthorized, message: message.to_owned(), revision: None }
     }
 }
 
@@ -85,6 +87,7 @@ impl From<WorkflowError> for ApiError {
             W::Refused(message) => ApiError::with(S::CONFLICT, ErrorCode::BadRequest, Some(message)),
             W::InvalidAnswerToken => ApiError::new(S::FORBIDDEN, ErrorCode::InvalidAnswerToken),
             W::IncidentResolved => ApiError::new(S::CONFLICT, ErrorCode::IncidentResolved),
+            W::StaleRevision(current) => ApiError { revision: Some(current), ..ApiError::new(S::CONFLICT, ErrorCode::StaleRevision) },
             W::Store(err) => err.into(),
         }
     }
@@ -92,7 +95,7 @@ impl From<WorkflowError> for ApiError {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        (self.status, Json(ApiErrorBody { code: self.code, message: self.message })).into_response()
+        (self.status, Json(ApiErrorBody { code: self.code, message: self.message, revision: self.revision })).into_response()
     }
 }
 

@@ -3,6 +3,7 @@
 
 mod admin;
 mod app;
+mod debriefs;
 pub mod auth;
 mod enrol;
 pub mod error;
@@ -39,9 +40,20 @@ pub const MAX_BODY_BYTES: usize = 16 * 1024;
 /// every recipient device: 2 MiB (a team of 500 with a short preview takes about 150 KiB).
 pub const MAX_DECLARE_BODY_BYTES: usize = 2 * 1024 * 1024;
 
-/// The body limit of a signed route.
+/// The largest body of a debrief's schedule (`PUT /v1/debriefs/{id}`), which carries up to 512
+/// previews of at most 2,048 bytes (about 1.4 MiB as JSON): 2 MiB, like a declaration.
+pub const MAX_DEBRIEF_BODY_BYTES: usize = 2 * 1024 * 1024;
+
+/// The body limit of a signed route. The large ones are read only for a supervisor's or a
+/// coordinator's device (`auth::Signed`).
 pub fn body_limit(method: &axum::http::Method, path: &str) -> usize {
-    if method == axum::http::Method::POST && path == "/v1/incidents" { MAX_DECLARE_BODY_BYTES } else { MAX_BODY_BYTES }
+    if method == axum::http::Method::POST && path == "/v1/incidents" {
+        MAX_DECLARE_BODY_BYTES
+    } else if method == axum::http::Method::PUT && path.starts_with("/v1/debriefs/") {
+        MAX_DEBRIEF_BODY_BYTES
+    } else {
+        MAX_BODY_BYTES
+    }
 }
 
 /// The public router. `body_timeout` bounds how long a request body may take to arrive.
@@ -63,6 +75,7 @@ pub fn router(state: AppState, web_dir: Option<PathBuf>, body_timeout: std::time
         .merge(support::router())
         .merge(teams::router())
         .merge(incidents::router())
+        .merge(debriefs::router())
         .merge(web::router(web_dir))
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .layer(tower_http::timeout::RequestBodyTimeoutLayer::new(body_timeout))

@@ -204,6 +204,14 @@ impl Push {
         self.enqueue(PushKind::Support, Offer { mailbox, what, report: Some(report) });
     }
 
+    /// A debrief's reminder or check-in (`PushKind::Support`, normal urgency) to every
+    /// subscription of a device's `mailbox`, with `report` told how it ended. `topic_tag` names
+    /// the debrief. Never blocks.
+    pub fn offer_debrief(&self, mailbox: MailboxId, topic_tag: &[u8], plaintext: Vec<u8>, report: Arc<Report>) {
+        let what = What::Payload { topic_tag: topic_tag.to_vec(), plaintext, high_urgency: false };
+        self.enqueue(PushKind::Support, Offer { mailbox, what, report: Some(report) });
+    }
+
     fn enqueue(&self, kind: PushKind, offer: Offer) {
         if let Err(err) = self.intake[kind.index()].try_send(offer) {
             self.metrics.push_dropped(kind, DropReason::QueueFull);

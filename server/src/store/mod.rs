@@ -3,11 +3,12 @@
 //! Times are Unix milliseconds, chosen by the caller (so tests can drive the clock).
 //!
 //! `Store` is the sum of one sub-trait per concern (devices, mailboxes, the queue, KeyPackages,
-//! push subscriptions, settings, wake-ups, the roster, support requests, crisis teams, incidents). What both backends run
+//! push subscriptions, settings, wake-ups, the roster, support requests, crisis teams, incidents, debriefs). What both backends run
 //! as written is in `shared_sql` (one text, `$N` placeholders); each backend keeps only what
 //! its database does differently (group commit, KeyPackage claims, multi-node wake-ups).
 
 mod append_plan;
+pub mod debriefs;
 pub mod devices;
 pub mod incidents;
 pub mod key_packages;
@@ -28,6 +29,7 @@ pub mod wakeups;
 
 pub use crate::domain::mls::{GroupCheck, GroupMessage};
 pub use crate::domain::secrets::{Hash32, sha256};
+pub use debriefs::DebriefStore;
 pub use devices::{Approval, DeviceRecord, DeviceStore, Enrolled, NewDevice, NewInvitation};
 pub use incidents::IncidentStore;
 pub use key_packages::{ClaimedKeyPackage, KeyPackageStore};
@@ -119,6 +121,7 @@ pub trait Store:
     + TeamStore
     + IncidentStore
     + ReadinessStore
+    + DebriefStore
     + Send
     + Sync
     + 'static

@@ -58,6 +58,9 @@ pub enum WorkflowError {
     InvalidAnswerToken,
     #[error("incident resolved")]
     IncidentResolved,
+    /// A debrief's `PUT` named a revision other than its current one (given).
+    #[error("stale revision")]
+    StaleRevision(u64),
     #[error(transparent)]
     Store(#[from] StoreError),
 }

@@ -521,6 +521,9 @@ impl Paging {
         if let Err(err) = self.run_checks().await {
             tracing::warn!(error = %err, "readiness checks failed; retrying");
         }
+        if let Err(err) = self.run_debrief_pushes().await {
+            tracing::warn!(error = %err, "debrief pushes failed; retrying");
+        }
         Ok(due.len())
     }
 }

@@ -4,6 +4,7 @@
 
 pub mod admin;
 pub mod app_config;
+pub mod debriefs;
 pub mod enrolment;
 pub mod incidents;
 mod error;

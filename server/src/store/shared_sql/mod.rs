@@ -12,11 +12,12 @@
 //!
 //! `shared_sql!` expands, inside a backend's module, to that backend's implementation of
 //! `DeviceStore`, `MailboxStore`, `SettingsStore`, `PushStore`, `RosterStore`, `SupportStore`,
-//! `TeamStore`, `IncidentStore` and `ReadinessStore`:
+//! `TeamStore`, `IncidentStore`, `ReadinessStore` and `DebriefStore`:
 //! a macro rather than generic code because sqlx's per-type bounds cannot be stated once for a
 //! generic database, while each expansion is checked against its concrete driver.
 
 mod accounts;
+mod debriefs;
 mod incidents;
 mod mailboxes;
 mod readiness;
@@ -39,10 +40,12 @@ macro_rules! shared_sql {
         crate::store::shared_sql::teams_sql!($store, $db, $for_update, $for_share, $skip_locked);
         crate::store::shared_sql::incidents_sql!($store, $db, $for_update, $for_share, $skip_locked);
         crate::store::shared_sql::readiness_sql!($store, $db, $for_update, $for_share, $skip_locked);
+        crate::store::shared_sql::debriefs_sql!($store, $db, $for_update, $for_share, $skip_locked);
     };
 }
 
 pub(crate) use accounts::accounts_sql;
+pub(crate) use debriefs::debriefs_sql;
 pub(crate) use incidents::incidents_sql;
 pub(crate) use mailboxes::mailboxes_sql;
 pub(crate) use readiness::readiness_sql;
