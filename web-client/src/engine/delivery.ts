@@ -99,11 +99,16 @@ export class Delivery {
           // Named once, by whoever added this device first (its declarer).
           if (!c.incident && !c.support && !c.identity) c.incident = { id: p.id, title: p.title };
         } else if (p.kind === 'debrief') {
-          // The plan of the conversation this device was added to: only from its coordinator's
-          // conversation (never a support or incident one), and only ever forward.
-          if (!c.support && !c.identity && !c.incident && (!c.debrief || (c.debrief.id === p.id && p.sequence > c.debrief.sequence))) {
+          // The plan of the conversation this device was added to (never a support or incident
+          // one): the first from whoever sent it (its coordinator, right after the Welcome), each
+          // change only from that same mailbox and only forward. The coordinator's own device
+          // (no `debriefFrom`) takes none: an invitee cannot move or cancel the session.
+          const first = !c.debrief;
+          const change = !!c.debrief && c.debriefFrom === e.sender.mailbox && c.debrief.id === p.id && p.sequence > c.debrief.sequence;
+          if (!c.support && !c.identity && !c.incident && (first || change)) {
             const { v: _v, kind: _k, ...plan } = p;
             c.debrief = plan;
+            c.debriefFrom = e.sender.mailbox;
             c.updatedAt = now;
           }
         } else if (p.kind === 'rsvp') {

@@ -52,6 +52,8 @@ export interface Conversation {
   /** A debriefing's or defusing's conversation: the latest plan its coordinator sent (highest
    *  `sequence`), known only on the devices. */
   debrief?: DebriefPlan;
+  /** The mailbox the plan came from (its coordinator's device); changes are taken only from it. */
+  debriefFrom?: string;
   /** On an organiser's device: the RSVPs sealed to this device, as received (opened by
    *  workflows/debriefs.ts; kept in the sealed conversation record). At most one per sender. */
   rsvps?: ReceivedRsvp[];

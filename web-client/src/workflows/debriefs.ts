@@ -321,7 +321,12 @@ export async function answer(group: string, response: RsvpAnswer): Promise<void>
   if (!plan) throw new Error('No invitation here.');
   const organisers = new Set([plan.coordinator.account, ...plan.facilitators.map((f) => f.account)]);
   const inGroup = new Set(m.membersOf(group).map((x) => x.mailbox));
-  const devices = (await directory()).filter((p) => organisers.has(p.account)).flatMap((p) => p.devices).filter((d) => d.approved && inGroup.has(d.mailbox));
+  // Their devices this device trusts (engine/trust.ts: the directory cannot swap in a key) that are in the group.
+  const devices: DirectoryDevice[] = [];
+  for (const p of (await directory()).filter((x) => organisers.has(x.account))) {
+    const { decision } = await trustedDevices(p);
+    devices.push(...decision.trusted.filter((d) => inGroup.has(d.mailbox)));
+  }
   if (devices.length === 0) throw new Error('The organisers cannot be reached right now. Try again later.');
   const core = await loadCore();
   const bytes = rsvpBytes({ answer: response, at: Date.now() });
