@@ -54,6 +54,7 @@ describe('debriefings in headless Chromium', () => {
   let incident;
   let debrief;
   let start; // ms, the debriefing's start as scheduled
+  let r0uid; // the calendar event's UID, the same across changes
 
   before(async () => {
     push = await startPushService();
@@ -98,6 +99,8 @@ describe('debriefings in headless Chromium', () => {
   const ANSWERED = 'each invitee sees the invitation and answers; one-to-one opens Talk to a peer';
   const TALLY = "the coordinator's tally shows both answers; an invitee's phone shows none";
   const CALENDAR = 'both invitees download a calendar file that says only "Appointment"';
+  const CHANGED = "a change of time reaches the invitee, with the updated calendar file";
+  const CANCELLED = 'a cancellation reaches the invitee, with a calendar file that cancels it';
   const REMINDER = "the reminder push shows the sealed time and place on the invitee's locked phone";
 
   step(SETUP, [], async () => {
@@ -228,6 +231,8 @@ describe('debriefings in headless Chromium', () => {
       for (const word of [TYPE_LABEL, LOCATION, 'ebrief', 'incident', 'Sallyport', LEE.name]) assert.ok(!ev.text.includes(word), `"${word}" in a calendar file`);
     }
     assert.equal(r.location, null, 'no place unless ticked');
+    r0uid = r.uid;
+    assert.equal(s.uid, r.uid);
     assert.ok(!r.text.includes(PLACE));
     assert.equal(s.location, PLACE);
     assert.equal(readFileSync(join(tmp, 'sam.ics'), 'utf8').includes('METHOD:PUBLISH'), true);
@@ -266,6 +271,51 @@ describe('debriefings in headless Chromium', () => {
     assert.equal(n.body, `At ${PLACE}.`);
     assert.equal(n.tag, `debrief-${debrief}`);
     await cdp.detach();
+  });
+
+  step(CHANGED, [CALENDAR, STORED], async (t) => {
+    // Casey moves it a day later: Riley's invitation shows the new time and offers the updated file.
+    const { page } = casey;
+    await open(casey, CASEY, `/debriefs/${debrief}`);
+    const later = await page.evaluate((ms) => {
+      const d = new Date(ms + 86_400_000);
+      const p = (n) => String(n).padStart(2, '0');
+      return { value: `${d.getFullYear()}-${p(d.getMonth() + 1)}-${p(d.getDate())}T${p(d.getHours())}:${p(d.getMinutes())}`, ms: d.getTime() };
+    }, start);
+    await page.getByLabel('New start').fill(later.value);
+    await button(page, 'Change time').click();
+    await page.getByText(/^Moved\./).waitFor();
+    await open(riley, RILEY, `/debriefs/${debrief}`);
+    await riley.page.getByText('The plan changed: add the updated file to your calendar.').waitFor();
+    await bothThemes(riley.page, 'invitation, changed', t);
+    const card = riley.page.getByRole('region', { name: 'Invitation' });
+    const [d] = await Promise.all([riley.page.waitForEvent('download'), button(card, 'Download the updated file').click()]);
+    const path = join(tmp, 'riley-changed.ics');
+    await d.saveAs(path);
+    const ev = JSON.parse((await run('/usr/bin/python3', [join(WEB_CLIENT, 'e2e', 'lib', 'check_ics.py'), path])).stdout);
+    assert.equal(ev.sequence, 1);
+    assert.equal(ev.method, 'PUBLISH');
+    assert.equal(ev.dtstart, new Date(later.ms).toISOString().replace(/\.\d{3}Z$/, 'Z'));
+  });
+
+  step(CANCELLED, [CHANGED], async (t) => {
+    const { page } = casey;
+    await button(page, 'Cancel…').click();
+    await button(page, 'Cancel the session').click();
+    await page.getByText('Cancelled.', { exact: true }).waitFor();
+    await open(riley, RILEY, `/debriefs/${debrief}`);
+    const card = riley.page.getByRole('region', { name: 'Invitation — cancelled' });
+    await card.getByText('This session was cancelled.').waitFor();
+    assert.equal(await button(riley.page, 'Attending').count(), 0, 'no answers to a cancelled session');
+    await bothThemes(riley.page, 'invitation, cancelled', t);
+    const [d] = await Promise.all([riley.page.waitForEvent('download'), button(card, 'Download the cancellation').click()]);
+    const path = join(tmp, 'riley-cancelled.ics');
+    await d.saveAs(path);
+    const ev = JSON.parse((await run('/usr/bin/python3', [join(WEB_CLIENT, 'e2e', 'lib', 'check_ics.py'), path])).stdout);
+    assert.equal(ev.method, 'CANCEL');
+    assert.equal(ev.status, 'CANCELLED');
+    assert.equal(ev.sequence, 2);
+    assert.equal(ev.uid, r0uid);
   });
 
   step('nothing readable reaches the server or a push', [SCHEDULED], async () => {
