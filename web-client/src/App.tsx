@@ -157,7 +157,11 @@ export function App() {
   useApp();
   const path = usePath();
   // `/?crisis=1` (a follow-up notification's "Crisis lines") opens the crisis lines.
-  const [crisis, setCrisis] = useState(() => new URLSearchParams(location.search).get('crisis') === '1');
+  const [crisis, setCrisis] = useState(() => {
+    if (new URLSearchParams(location.search).get('crisis') !== '1') return false;
+    history.replaceState(history.state, '', location.pathname);
+    return true;
+  });
   useEffect(() => {
     if (app.phase === 'ready' && path === '/enrol') navigate('/', true);
   }, [path, app.phase]);

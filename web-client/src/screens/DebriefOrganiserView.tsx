@@ -9,6 +9,8 @@ import { answers, cancel, changeTime, debriefRecord, resend, type Answers, type 
 import { useAction } from './useAction';
 import './debriefs.css';
 
+const RETRY_MS = 10_000;
+
 export function DebriefOrganiserView({ group, plan }: { group: string; plan: DebriefPlan }) {
   useApp();
   const [got, setGot] = useState<Answers | undefined>();
@@ -23,6 +25,17 @@ export function DebriefOrganiserView({ group, plan }: { group: string; plan: Deb
   useEffect(() => {
     void debriefRecord(plan.id).then(setRecord);
   }, [plan.id, plan.sequence, busy]);
+  // A version the server has not confirmed is sent again (same id) every 10 s while this shows, as
+  // a declaration is: the first try's answer may have been lost, or the phone was offline.
+  const unsent = !!record?.unsent && !record.refused;
+  useEffect(() => {
+    if (!unsent) return;
+    const timer = setInterval(() => {
+      if (app.messenger?.connection !== 'online') return;
+      resend(plan.id).then(setRecord, () => undefined);
+    }, RETRY_MS);
+    return () => clearInterval(timer);
+  }, [unsent, plan.id]);
 
   return (
     <section class="card" aria-labelledby="answers-title">

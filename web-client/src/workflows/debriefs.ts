@@ -68,6 +68,8 @@ export interface DebriefRecord {
   revision?: number;
   /** The version the server has not confirmed yet (a network error): sent again with the same id. */
   unsent?: boolean;
+  /** The server refused the last try (not a network error): sent again only when the coordinator asks. */
+  refused?: boolean;
   /** The follow-ups scheduled for the people involved: their own debrief ids and times. */
   followups?: { id: string; at: number }[];
   /** People left out because none of their devices could be added or sealed to. */
@@ -224,13 +226,13 @@ async function sendVersion(r: DebriefRecord, devices: DirectoryDevice[]): Promis
   try {
     if (r.plan.cancelled) {
       await requestMaybeEmpty('DELETE', `/v1/debriefs/${encodeURIComponent(r.plan.id)}`, undefined, signer());
-      r = { ...r, unsent: false };
+      r = { ...r, unsent: false, refused: false };
     } else {
       const d = await put(r.plan.id, { kind: r.plan.session, at: r.plan.start, revision: r.revision ?? 0, notices });
-      r = { ...r, revision: d.revision, unsent: false };
+      r = { ...r, revision: d.revision, unsent: false, refused: false };
     }
   } catch (e) {
-    r = { ...r, unsent: true };
+    r = { ...r, unsent: true, refused: !retryable(e) };
     await keep(r);
     if (retryable(e)) throw new ApiError('network', 'Saved on this device and sent to the group; the reminders are not set yet. Try again when online.');
     throw e;
