@@ -145,17 +145,17 @@ describe('debriefings in headless Chromium', () => {
     await page.getByRole('list', { name: 'Facilitators' }).getByRole('checkbox', { name: `${LEE.name} (clinician)` }).check();
     await page.getByLabel('Place or call link (optional)').fill(PLACE);
     await page.getByLabel(/^Show the place in reminders/).check();
+    await bothThemes(page, 'schedule a debriefing', t);
     // A start a little over an hour ahead (whole minutes, the form's precision): the 1-hour
-    // reminder falls due 15–75 s from now, the 24-hour one is already past and dropped.
+    // reminder falls due 45–105 s from now, the 24-hour one is already past and dropped.
     const local = await page.evaluate(() => {
-      const d = new Date(Math.ceil((Date.now() + 3_615_000) / 60_000) * 60_000);
+      const d = new Date(Math.ceil((Date.now() + 3_645_000) / 60_000) * 60_000);
       const p = (n) => String(n).padStart(2, '0');
       return { value: `${d.getFullYear()}-${p(d.getMonth() + 1)}-${p(d.getDate())}T${p(d.getHours())}:${p(d.getMinutes())}`, ms: d.getTime() };
     });
     start = local.ms;
     await page.getByLabel('Starts').fill(local.value);
     await page.getByLabel('Length (minutes)').fill('90');
-    await bothThemes(page, 'schedule a debriefing', t);
     await button(page, 'Schedule and invite').click();
     await waitUntil(() => /^\/debriefs\/[A-Za-z0-9_-]{22}$/.test(new URL(page.url()).pathname), { message: 'the debrief page after scheduling' });
     debrief = new URL(page.url()).pathname.split('/').pop();
@@ -239,10 +239,10 @@ describe('debriefings in headless Chromium', () => {
   });
 
   step(REMINDER, [STORED], async () => {
-    // The server sends the 1-hour reminder when it falls due (15–75 s after scheduling).
+    // The server sends the 1-hour reminder when it falls due (45–105 s after scheduling).
     const isDebrief = (p) => JSON.parse(p.text).kind === 'debrief';
     const [reminder] = await waitUntil(() => (push.received(rileySub.token).filter(isDebrief).length ? push.received(rileySub.token).filter(isDebrief) : null), {
-      timeout: 100_000,
+      timeout: 110_000,
       interval: 500,
       message: `Riley's reminder push (push service errors: ${push.errors.join('; ')})`,
     });
