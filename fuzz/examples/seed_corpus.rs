@@ -240,6 +240,14 @@ fn rest_seeds(mls: &Mls) -> Vec<(&'static str, Vec<u8>)> {
             17,
             json!({"rotation": ROTATION.to_text(), "counterpart": B.to_text(), "my_shift_start": week0, "their_shift_start": week1}),
         ),
+        // Selectors past the first 18 bodies: the target's BODIES order (rest_body.rs).
+        (
+            "debrief",
+            26,
+            json!({"kind": "debriefing", "at": ROSTER_NOW + 86_400_000, "revision": 0, "notices": [
+                {"at": ROSTER_NOW, "sealed": [{"device": "AAAAAAAAAAAAAAAAAAAAAA", "sealed": "AQID"}]}]}),
+        ),
+        ("programme", 27, json!({"followup_days": [1, 7, 14, 28]})),
     ];
     bodies
         .into_iter()

@@ -17,9 +17,11 @@ use sallyport_protocol::rest::{
 };
 use sallyport_protocol::roster::{OverrideRequest, RotationRequest, SwapRequest, SwitchRequest, TrainingRequest};
 use sallyport_protocol::support::{CreateSupportRequest, HandOffRequest, MailboxPushSubscription, RequestRef, RequestStatusQuery};
-use sallyport_protocol::{AccountId, MessageId};
+use sallyport_protocol::debriefs::{MAX_NOTICES, MAX_SEALED_BYTES, MAX_SEALS_PER_PUT, ProgrammeBody, PutDebriefRequest, debrief_aad};
+use sallyport_protocol::{AccountId, DebriefId, MessageId};
 use sallyport_protocol::incidents::{AnswerRequest, DeclareRequest, LocationsBody, TokenAnswerRequest, page_aad};
 use sallyport_protocol::teams::{AvailabilityRequest, ConfirmCheckRequest, MemberRequest, TeamRequest};
+use sallyport_server::domain::debriefs;
 use sallyport_server::domain::names::check_name;
 use sallyport_server::domain::paging::{DEFAULT_TEAM_ROLES, QuorumPolicy, TeamRole};
 use sallyport_server::domain::roster::{PEER_SUPPORT_TEAM, Roster, Supporter, Switch, Training, TrainingKind};
@@ -45,7 +47,7 @@ const C: AccountId = AccountId([0xc3; 16]);
 const ROTATION: MessageId = MessageId([0x11; 16]);
 
 /// The bodies, in selector order.
-const BODIES: [&str; 26] = [
+const BODIES: [&str; 28] = [
     "enrol",
     "approve_device",
     "invitation",
@@ -72,6 +74,8 @@ const BODIES: [&str; 26] = [
     "page_token_answer",
     "locations",
     "readiness_confirm",
+    "debrief",
+    "programme",
 ];
 
 fuzz_target!(|data: &[u8]| {
@@ -224,6 +228,26 @@ fuzz_target!(|data: &[u8]| {
         }
         "readiness_confirm" => {
             let _ = unsigned::<ConfirmCheckRequest>(body);
+        }
+        "debrief" => {
+            let Some(request) = signed::<PutDebriefRequest>(body) else { return };
+            if debriefs::validate(&request, NOW).is_ok() {
+                let seals: usize = request.notices.iter().map(|n| n.sealed.len()).sum();
+                assert!(request.notices.len() <= MAX_NOTICES && seals <= MAX_SEALS_PER_PUT);
+                let id = DebriefId([0x5d; 16]);
+                for notice in &request.notices {
+                    for s in &notice.sealed {
+                        assert!(!s.sealed.0.is_empty() && s.sealed.0.len() <= MAX_SEALED_BYTES);
+                        let _ = debrief_aad(&id, &s.device);
+                    }
+                }
+            }
+        }
+        "programme" => {
+            let Some(body) = signed::<ProgrammeBody>(body) else { return };
+            if debriefs::validate_followup_days(&body.followup_days).is_ok() {
+                assert!(body.followup_days.windows(2).all(|w| w[0] < w[1]));
+            }
         }
         other => unreachable!("no body {other}"),
     }
