@@ -144,10 +144,17 @@ async function reach(people: Person[], accounts: string[]): Promise<{ reach: Rea
 
 type Notice = { at: number; sealed: SealedTo[] };
 
+/** Sealed previews one PUT may carry in all its notices together (protocol §18, `MAX_SEALS_PER_PUT`). */
+const MAX_SEALS_PER_PUT = 512;
+
+/** The notices at `times`, each sealed to every device; when that is more than one PUT takes, the
+ *  latest times only (the 1-hour reminder before the 24-hour one). */
 async function sealNotices(id: string, times: number[], preview: (at: number) => PushPreview, devices: DirectoryDevice[]): Promise<Notice[]> {
   const core = await loadCore();
   const seen = new Set<string>();
   const unique = devices.filter((d) => !seen.has(d.device) && seen.add(d.device));
+  if (unique.length > MAX_SEALS_PER_PUT) throw new Error(`Reminders reach at most ${MAX_SEALS_PER_PUT} devices: invite fewer people.`);
+  if (unique.length) times = times.slice(-Math.floor(MAX_SEALS_PER_PUT / unique.length));
   return times.map((at) => ({
     at,
     sealed: unique.map((d) => ({ device: d.device, sealed: toBase64(core.seal(d.notification_key, debriefAad(id, d.device), pushPreviewBytes(preview(at)))) })),
@@ -241,7 +248,7 @@ async function sendVersion(r: DebriefRecord, devices: DirectoryDevice[]): Promis
   return r;
 }
 
-async function organiserDevices(r: DebriefRecord): Promise<DirectoryDevice[]> {
+async function recipientDevices(r: DebriefRecord): Promise<DirectoryDevice[]> {
   const people = await directory();
   return (await reach(people, [...r.invitees, ...r.plan.facilitators].map((p) => p.account).filter((a) => a !== messenger().creds.account))).reach.devices;
 }
@@ -252,7 +259,7 @@ export async function changeTime(id: string, start: number, duration: number): P
   if (!r?.group) throw new Error('This debrief was not made on this device.');
   const next: DebriefRecord = { ...r, plan: { ...r.plan, start, duration, sequence: r.plan.sequence + 1 }, unsent: true };
   await keep(next);
-  return sendVersion(next, await organiserDevices(next));
+  return sendVersion(next, await recipientDevices(next));
 }
 
 /** "Cancel": the cancellation in the group; the server deletes the reminders not yet sent. */
@@ -269,7 +276,7 @@ export async function resend(id: string): Promise<DebriefRecord> {
   const r = await debriefRecord(id);
   if (!r) throw new Error('Nothing to send.');
   if (!r.group) return schedule(r);
-  return sendVersion(r, r.plan.cancelled ? [] : await organiserDevices(r));
+  return sendVersion(r, r.plan.cancelled ? [] : await recipientDevices(r));
 }
 
 /**
