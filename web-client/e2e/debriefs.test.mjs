@@ -10,6 +10,9 @@
 // Python's icalendar reads it: the right UTC start and end, "Appointment", the place only for the
 // one who ticked it, no incident words. The server sends Riley's reminder: the push carries only
 // the sealed preview, and Riley's locked phone shows "Appointment at HH:MM today" with the place.
+// A follow-up due now (PUT by a browserless coordinator on the same client core) shows "How are
+// you doing?" with "Talk to a peer" (which opens the reach-out flow) and "Crisis lines". Casey
+// moves the session (Riley gets the updated calendar file, SEQUENCE 1) and cancels it (METHOD:CANCEL).
 // Nothing readable (the place, the incident's words, the names typed) is in the server's files,
 // log or any push. axe-core on each new screen, light and dark.
 //
@@ -18,6 +21,7 @@
 import { describe, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -27,7 +31,7 @@ import { stepper } from './lib/steps.mjs';
 import { launchBrowser, newPhone, bothThemes, screenshot, serviceWorkerRegistration, waitUntil } from './lib/browser.mjs';
 import { heading, button, link, enrol, unlock } from './lib/app.mjs';
 import { findOnServer } from './lib/leaks.mjs';
-import { createTeam, enrolClient } from './lib/client.mjs';
+import { clientCore, createTeam, enrolClient } from './lib/client.mjs';
 import { startPushService, usePushSubscription } from './lib/pushService.mjs';
 
 const run = promisify(execFile);
@@ -51,6 +55,7 @@ describe('debriefings in headless Chromium', () => {
   let sam;
   let lee;
   let rileySub;
+  let pat; // a coordinator without a browser (the crisis team's maker)
   let incident;
   let debrief;
   let start; // ms, the debriefing's start as scheduled
@@ -101,10 +106,11 @@ describe('debriefings in headless Chromium', () => {
   const CALENDAR = 'both invitees download a calendar file that says only "Appointment"';
   const CHANGED = "a change of time reaches the invitee, with the updated calendar file";
   const CANCELLED = 'a cancellation reaches the invitee, with a calendar file that cancels it';
+  const FOLLOWUP = 'a follow-up push shows "How are you doing?" and its "Talk to a peer" opens the reach-out flow';
   const REMINDER = "the reminder push shows the sealed time and place on the invitee's locked phone";
 
   step(SETUP, [], async () => {
-    const pat = await enrolClient(server, await server.invite('Pat Planner', ['coordinator']));
+    pat = await enrolClient(server, await server.invite('Pat Planner', ['coordinator']));
     riley = await phone('riley', RILEY, ['staff'], true);
     rileySub = riley.sub;
     sam = await phone('sam', SAM, ['staff']);
@@ -273,6 +279,58 @@ describe('debriefings in headless Chromium', () => {
     await cdp.detach();
   });
 
+  step(FOLLOWUP, [REMINDER], async () => {
+    // A follow-up due now, as a coordinator's client makes one (Pat, browserless, on the same client
+    // core): "How are you doing?" sealed to Riley's device, the id starting with '-'.
+    const dir = (await pat.call('GET', '/v1/directory')).body;
+    const device = dir.people.find((p) => p.display_name === RILEY.name).devices[0];
+    const id = Buffer.from([0xfb, ...randomBytes(15)]).toString('base64url');
+    assert.ok(id.startsWith('-'));
+    const aad = Buffer.concat([Buffer.from('sallyport-debrief-v1\0'), Buffer.from(id, 'base64url'), Buffer.from(device.device, 'base64url')]);
+    const sealed = Buffer.from(clientCore().seal(device.notification_key, aad, Buffer.from(JSON.stringify({ t: 'followup' })))).toString('base64');
+    const now = Date.now();
+    const put = await pat.call('PUT', `/v1/debriefs/${id}`, { kind: 'followup', at: now, revision: 0, notices: [{ at: now, sealed: [{ device: device.device, sealed }] }] });
+    assert.equal(put.status, 200, JSON.stringify(put.body));
+    const mine = () => push.received(rileySub.token).filter((p) => JSON.parse(p.text).debrief === id);
+    const [got] = await waitUntil(() => (mine().length ? mine() : null), { message: `the follow-up push (errors: ${push.errors.join('; ')})` });
+
+    const { page, context } = riley;
+    await page.goto(server.url);
+    await heading(page, 'Sallyport is locked').waitFor();
+    const { cdp, registrationId } = await serviceWorkerRegistration(context, page, server.origin);
+    await cdp.send('ServiceWorker.deliverPushMessage', { origin: server.origin, registrationId, data: got.text });
+    const tag = `debrief-${id}`;
+    const n = await waitUntil(
+      () =>
+        page.evaluate(async (tag) => {
+          const reg = await navigator.serviceWorker.ready;
+          const [x] = await reg.getNotifications({ tag });
+          return x ? { title: x.title, body: x.body, actions: x.actions.map((a) => a.title) } : null;
+        }, tag),
+      { message: 'the follow-up notification' },
+    );
+    assert.equal(n.title, 'How are you doing?');
+    assert.deepEqual(n.actions, ['Talk to a peer', 'Crisis lines']);
+    await cdp.detach();
+
+    // "Talk to a peer" opens the reach-out flow (after the PIN); no tool clicks an action, so the
+    // worker gets the event the browser would dispatch.
+    const worker = await runningWorker(context, page, `${server.origin}/sw.js`);
+    const handled = await worker.evaluate(async (tag) => {
+      const [x] = await self.registration.getNotifications({ tag });
+      const event = new NotificationEvent('notificationclick', { notification: x, action: 'talk' });
+      const pending = [];
+      Object.defineProperty(event, 'waitUntil', { value: (p) => pending.push(Promise.resolve(p)) });
+      self.dispatchEvent(event);
+      const settled = await Promise.allSettled(pending);
+      return settled.map((r) => (r.status === 'fulfilled' ? 'fulfilled' : `rejected: ${r.reason}`));
+    }, tag);
+    assert.deepEqual(handled, ['fulfilled']);
+    await waitUntil(() => new URL(page.url()).pathname === '/reach-out', { message: 'the reach-out page' });
+    await unlock(page, RILEY.pin);
+    await heading(page, 'Talk to a peer').waitFor();
+  });
+
   step(CHANGED, [CALENDAR, STORED], async (t) => {
     // Casey moves it a day later: Riley's invitation shows the new time and offers the updated file.
     const { page } = casey;
@@ -327,3 +385,11 @@ describe('debriefings in headless Chromium', () => {
     assert.deepEqual(push.errors, []);
   });
 });
+
+async function runningWorker(context, page, url) {
+  const running = context.serviceWorkers().find((w) => w.url() === url);
+  if (running) return running;
+  const started = context.waitForEvent('serviceworker', { predicate: (w) => w.url() === url });
+  await page.evaluate(() => fetch('/manifest.webmanifest').then(() => true, () => false));
+  return started;
+}
