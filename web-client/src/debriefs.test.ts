@@ -21,6 +21,7 @@ import {
   rsvpAad,
   rsvpBytes,
   tally,
+  tallyLine,
   type DebriefPlan,
 } from './debriefs';
 import { parseAppPayload } from './engine/payload';
@@ -133,6 +134,9 @@ describe('the rules', () => {
       4,
     );
     expect(t).toEqual({ attending: 1, not_attending: 0, one_to_one: 1, waiting: 2 });
+    expect(tallyLine(t)).toBe("1 attending, 0 can't attend, 1 one-to-one, 2 not answered");
+    // A facilitator's device does not know who was invited: no "not answered".
+    expect(tallyLine(tally([{ who: 'a', answer: 'attending', at: 1 }]))).toBe("1 attending, 0 can't attend, 0 one-to-one");
   });
 
   it('word the invitation: attendance may be expected, speaking never, and what stays confidential', () => {

@@ -210,25 +210,25 @@ export interface Tally {
   attending: number;
   not_attending: number;
   one_to_one: number;
-  /** Invitees who have not answered. */
-  waiting: number;
+  /** Invitees who have not answered (known only where the invitees are: the coordinator's device). */
+  waiting?: number;
 }
 
-/** The latest answer per person (by `at`) counted; `invited` is how many invitees there are. */
-export function tally(answers: { who: string; answer: RsvpAnswer; at: number }[], invited: number): Tally {
+/** The latest answer per person (by `at`) counted; `invited` is how many invitees there are, if known. */
+export function tally(answers: { who: string; answer: RsvpAnswer; at: number }[], invited?: number): Tally {
   const latest = new Map<string, { answer: RsvpAnswer; at: number }>();
   for (const a of answers) {
     const had = latest.get(a.who);
     if (!had || a.at >= had.at) latest.set(a.who, a);
   }
-  const t: Tally = { attending: 0, not_attending: 0, one_to_one: 0, waiting: 0 };
+  const t: Tally = { attending: 0, not_attending: 0, one_to_one: 0 };
   for (const a of latest.values()) t[a.answer]++;
-  t.waiting = Math.max(0, invited - latest.size);
+  if (invited !== undefined) t.waiting = Math.max(0, invited - latest.size);
   return t;
 }
 
 export const tallyLine = (t: Tally): string =>
-  `${t.attending} attending, ${t.not_attending} can't attend, ${t.one_to_one} one-to-one, ${t.waiting} not answered`;
+  `${t.attending} attending, ${t.not_attending} can't attend, ${t.one_to_one} one-to-one` + (t.waiting === undefined ? '' : `, ${t.waiting} not answered`);
 
 export const ANSWER_LABEL: Record<RsvpAnswer, string> = {
   attending: 'Attending',

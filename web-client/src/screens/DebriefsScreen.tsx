@@ -6,7 +6,8 @@ import { useEffect, useState } from 'preact/hooks';
 import { app, useApp } from '../app';
 import { sessionLabel, tallyLine, whenText } from '../debriefs';
 import { onLinkClick } from '../router';
-import { answers, debriefConversation, isCoordinator, isOrganiser, myDebriefs, type DebriefRecord } from '../workflows/debriefs';
+import { answers, debriefConversation, isCoordinator, isOrganiser, myDebriefs, resend, type DebriefRecord } from '../workflows/debriefs';
+import { useAction } from './useAction';
 import { DebriefInvitation } from './DebriefInvitation';
 import { DebriefOrganiserView } from './DebriefOrganiserView';
 import { FollowupDaysSection } from './FollowupDaysSection';
@@ -96,7 +97,30 @@ function DebriefList() {
             );
           })}
       </ul>
+      {list?.some((r) => !r.group || !app.messenger?.conversations.has(r.group)) && <NotSent list={list} onSent={() => void myDebriefs().then(setList)} />}
       {isCoordinator() && <FollowupDaysSection />}
     </main>
+  );
+}
+
+/** Debriefs this device saved but could not invite to yet (offline when scheduling): send them. */
+function NotSent({ list, onSent }: { list: DebriefRecord[]; onSent: () => void }) {
+  const { busy, run, messages } = useAction();
+  const waiting = list.filter((r) => !r.group || !app.messenger?.conversations.has(r.group));
+  return (
+    <section class="card" aria-labelledby="not-sent-title">
+      <h2 id="not-sent-title">Not sent yet</h2>
+      <ul class="debrief-list">
+        {waiting.map((r) => (
+          <li key={r.plan.id}>
+            {sessionLabel(r.plan.session)}: {whenText(r.plan.start, r.plan.duration)}{' '}
+            <button type="button" class="secondary" disabled={busy} onClick={() => void run(() => resend(r.plan.id), 'Sent.').then(onSent)}>
+              Send now
+            </button>
+          </li>
+        ))}
+      </ul>
+      {messages}
+    </section>
   );
 }

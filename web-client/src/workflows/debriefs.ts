@@ -369,7 +369,7 @@ export async function answers(group: string): Promise<Answers | undefined> {
   const byName = new Map<string, (typeof opened)[number]>();
   for (const a of opened) if (!byName.has(a.name) || byName.get(a.name)!.at <= a.at) byName.set(a.name, a);
   const latest = [...byName.values()];
-  const invited = record?.invitees.length ?? latest.length;
+  const invited = record?.invitees.length;
   return { tally: tally(latest.map((a) => ({ who: a.name, answer: a.answer, at: a.at })), invited), people: latest.map((a) => ({ name: a.name, answer: a.answer })) };
 }
 
