@@ -132,6 +132,7 @@ const TeamScreen = lazyScreen('Peer support team', () => import('./screens/TeamS
 const ShiftsScreen = lazyScreen('My shifts', () => import('./screens/ShiftsScreen').then((m) => m.ShiftsScreen));
 const DeclareScreen = lazyScreen('Declare a critical incident', () => import('./screens/DeclareScreen').then((m) => m.DeclareScreen));
 const IncidentsScreen = lazyScreen('Incidents', () => import('./screens/IncidentsScreen').then((m) => m.IncidentsScreen));
+const DebriefsScreen = lazyScreen('Debriefings', () => import('./screens/DebriefsScreen').then((m) => m.DebriefsScreen));
 const EnrolScreen = lazyScreen('Enrol this device', () => import('./screens/EnrolScreen').then((m) => m.EnrolScreen));
 
 function Screen({ path }: { path: string }) {
@@ -148,13 +149,19 @@ function Screen({ path }: { path: string }) {
   if (path === '/shifts') return <ShiftsScreen />;
   if (path === '/declare') return <DeclareScreen />;
   if (path === '/incidents' || path.startsWith('/incidents/')) return <IncidentsScreen />;
+  if (path === '/debriefs' || path.startsWith('/debriefs/')) return <DebriefsScreen />;
   return <ConversationsScreen />;
 }
 
 export function App() {
   useApp();
   const path = usePath();
-  const [crisis, setCrisis] = useState(false);
+  // `/?crisis=1` (a follow-up notification's "Crisis lines") opens the crisis lines.
+  const [crisis, setCrisis] = useState(() => {
+    if (new URLSearchParams(location.search).get('crisis') !== '1') return false;
+    history.replaceState(history.state, '', location.pathname);
+    return true;
+  });
   useEffect(() => {
     if (app.phase === 'ready' && path === '/enrol') navigate('/', true);
   }, [path, app.phase]);

@@ -266,7 +266,7 @@ export interface QueuedRequest {
 }
 
 /** A call that may answer 204 (no body): resolves to undefined then. */
-async function requestMaybeEmpty<T>(method: string, path: string, body: unknown, signer: Signer | undefined, secret?: string): Promise<T | undefined> {
+export async function requestMaybeEmpty<T>(method: string, path: string, body: unknown, signer: Signer | undefined, secret?: string): Promise<T | undefined> {
   const response = await call(method, path, body, signer, secret);
   if (response.status === 204) return undefined;
   return parse<T>(response);

@@ -1,7 +1,7 @@
 //! Paths as routes (History API): `/`, `/enrol`, `/new`, `/c/<group>`, `/admin`, `/settings`,
 //! `/reach-out`, `/requests`, `/shifts`, `/team` and its views (`/team/…`), `/crisis-teams` and
 //! its views (`/crisis-teams/…`), `/ready`, `/declare`,
-//! `/incidents` and `/incidents/<id>`; in-app links and the
+//! `/incidents` and `/incidents/<id>`, `/debriefs`, `/debriefs/new` and `/debriefs/<id>`; in-app links and the
 //! current path as a hook.
 
 import { useEffect, useState } from 'preact/hooks';

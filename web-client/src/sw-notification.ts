@@ -2,6 +2,7 @@
 //! request (§13.2), a page with its sealed details (§16). Pure: only the service worker imports this
 //! module (the build inlines it into sw.js).
 
+import { FOLLOWUP_BODY, FOLLOWUP_TITLE, GENERIC_DEBRIEF_BODY, GENERIC_DEBRIEF_TITLE, reminderTitle, type PushPreview } from './debriefs';
 import { ANSWERS, GENERIC_PAGE_BODY, GENERIC_PAGE_TITLE, pageBody, pageTitle, type Answer, type PagePush, type Preview } from './incidents';
 
 const ICON = '/icon-192.png';
@@ -98,3 +99,45 @@ export function pageNotification(page: PagePush | undefined, preview: Preview | 
 
 /** The answer a notification action names, if it is one. */
 export const actionAnswer = (action: string): Answer | undefined => ANSWERS.find((a) => a.id === action)?.id;
+
+/** What a debrief push shows (protocol §18): a reminder ("Appointment at 14:00 tomorrow", the place
+ *  only if the coordinator included it) or a follow-up ("How are you doing?" with "Talk to a peer"
+ *  and "Crisis lines"); the generic text when the preview could not be opened. Neutral words only:
+ *  nothing about an incident on a lock screen. */
+export interface DebriefNotification {
+  title: string;
+  options: NotificationOptions & { actions?: { action: string; title: string }[]; data: { url: string; kind: 'debrief' } };
+}
+
+export const TALK_ACTION = 'talk';
+export const CRISIS_ACTION = 'crisis';
+
+export function debriefNotification(push: { debrief: string } | undefined, preview: PushPreview | undefined, now: number): DebriefNotification {
+  const tag = push ? `debrief-${push.debrief}` : 'debrief';
+  if (preview?.t === 'reminder') {
+    return {
+      title: reminderTitle(preview.start, now),
+      options: { body: preview.place ? `At ${preview.place}.` : 'Open Sallyport for the details.', tag, icon: ICON, data: { url: push ? `/debriefs/${push.debrief}` : '/', kind: 'debrief' } },
+    };
+  }
+  if (preview?.t === 'followup') {
+    return {
+      title: FOLLOWUP_TITLE,
+      options: {
+        body: FOLLOWUP_BODY,
+        tag,
+        icon: ICON,
+        actions: [
+          { action: TALK_ACTION, title: 'Talk to a peer' },
+          { action: CRISIS_ACTION, title: 'Crisis lines' },
+        ],
+        data: { url: '/reach-out', kind: 'debrief' },
+      },
+    };
+  }
+  return { title: GENERIC_DEBRIEF_TITLE, options: { body: GENERIC_DEBRIEF_BODY, tag, icon: ICON, data: { url: '/', kind: 'debrief' } } };
+}
+
+/** Where a tap on a debrief notification's action goes. */
+export const debriefActionUrl = (action: string, fallback: string): string =>
+  action === TALK_ACTION ? '/reach-out' : action === CRISIS_ACTION ? '/?crisis=1' : fallback;

@@ -10,7 +10,8 @@ import init, { openSealedWith } from '../core/wasm/pkg/sallyport_core_wasm.js';
 import { fromBase64 } from './bytes';
 import { GENERIC_PAGE_BODY, GENERIC_PAGE_TITLE, answeredNotification, pageAad, parsePagePush, parsePreview, type Answer, type PagePush, type Preview } from './incidents';
 import { loadNotificationKey } from './notifyKey';
-import { READINESS_ACTION, actionAnswer, pageNotification, pushNotification, readinessNotification, type PageNotification } from './sw-notification';
+import { debriefAad, parseDebriefPush, parsePushPreview, type PushPreview } from './debriefs';
+import { READINESS_ACTION, actionAnswer, debriefActionUrl, debriefNotification, pageNotification, pushNotification, readinessNotification, type PageNotification } from './sw-notification';
 
 const sw = self as unknown as ServiceWorkerGlobalScope;
 
@@ -166,6 +167,33 @@ async function showPage(data: unknown): Promise<void> {
   if (page) for (const c of await sw.clients.matchAll({ type: 'window', includeUncontrolled: true })) c.postMessage({ kind: 'incident', incident: page.incident });
 }
 
+// ---- debrief reminders and follow-ups (protocol §18)
+
+/** The push's sealed preview opened with this device's notification key; undefined if anything fails. */
+async function openDebriefPreview(push: { debrief: string; sealed: string }): Promise<PushPreview | undefined> {
+  const key = await loadNotificationKey();
+  if (!key) return undefined;
+  await loadCore();
+  return parsePushPreview(openSealedWith(key.secret, debriefAad(push.debrief, key.device), fromBase64(push.sealed)));
+}
+
+async function showDebrief(data: unknown): Promise<void> {
+  const push = parseDebriefPush(data);
+  let preview: PushPreview | undefined;
+  try {
+    preview = push ? await within(openDebriefPreview(push), 10_000) : undefined;
+  } catch {
+    preview = undefined;
+  }
+  const n = debriefNotification(push, preview, Date.now());
+  try {
+    await sw.registration.showNotification(n.title, n.options);
+  } catch {
+    const g = debriefNotification(push, undefined, Date.now());
+    await sw.registration.showNotification(g.title, g.options);
+  }
+}
+
 /** A notification action answers the page with its single-use token (no app, no PIN). */
 async function answerFromNotification(notification: Notification, answer: Answer): Promise<void> {
   const data = (notification.data ?? {}) as PageNotification['options']['data'];
@@ -223,6 +251,10 @@ sw.addEventListener('push', (event) => {
     event.waitUntil(showPage(data));
     return;
   }
+  if ((data as { kind?: unknown } | undefined)?.kind === 'debrief') {
+    event.waitUntil(showDebrief(data));
+    return;
+  }
   const check = readinessNotification(data);
   if (check) {
     event.waitUntil(sw.registration.showNotification(check.title, check.options));
@@ -250,7 +282,8 @@ sw.addEventListener('notificationclick', (event) => {
     event.waitUntil(confirmReadiness(check.token));
     return;
   }
-  const url = (event.notification.data as { url?: string } | null)?.url ?? '/';
+  const shown = event.notification.data as { url?: string; kind?: string } | null;
+  const url = shown?.kind === 'debrief' ? debriefActionUrl(event.action, shown.url ?? '/') : (shown?.url ?? '/');
   event.waitUntil(
     (async () => {
       const windows = await sw.clients.matchAll({ type: 'window', includeUncontrolled: true });

@@ -2,6 +2,7 @@
 //! IndexedDB, their names and previews, the visible lines for membership changes, closing a support
 //! conversation here, and disappearing messages (expiry).
 
+import { debriefName } from '../debriefs';
 import { randomId } from '../bytes';
 import type { MlsEvent, MlsMember } from '../core';
 import type { Identities } from './identities';
@@ -43,6 +44,7 @@ export class Conversations {
 
   name(c: Conversation): string {
     if (c.incident) return c.incident.title;
+    if (c.debrief) return debriefName(c.debrief);
     const names = [...new Set(c.members.map((m) => m.handle))];
     return names.length ? names.join(', ') : 'Only you';
   }
@@ -50,7 +52,7 @@ export class Conversations {
   /** An existing conversation with exactly this person (all their devices), if any. */
   findWith(mailboxes: string[]): Conversation | undefined {
     for (const c of this.conversations.values()) {
-      if (c.removed || c.incident) continue;
+      if (c.removed || c.incident || c.debrief) continue;
       const have = new Set(c.members.map((m) => m.mailbox));
       if (have.size === mailboxes.length && mailboxes.every((mb) => have.has(mb))) return c;
     }

@@ -98,6 +98,28 @@ export class Delivery {
         } else if (p.kind === 'incident') {
           // Named once, by whoever added this device first (its declarer).
           if (!c.incident && !c.support && !c.identity) c.incident = { id: p.id, title: p.title };
+        } else if (p.kind === 'debrief') {
+          // The plan of the conversation this device was added to (never a support or incident
+          // one): the first from whoever sent it (its coordinator, right after the Welcome), each
+          // change only from that same mailbox and only forward. The coordinator's own device
+          // (no `debriefFrom`) takes none: an invitee cannot move or cancel the session.
+          const first = !c.debrief;
+          const change = !!c.debrief && c.debriefFrom === e.sender.mailbox && c.debrief.id === p.id && p.sequence > c.debrief.sequence;
+          if (!c.support && !c.identity && !c.incident && (first || change)) {
+            const { v: _v, kind: _k, ...plan } = p;
+            c.debrief = plan;
+            c.debriefFrom = e.sender.mailbox;
+            c.updatedAt = now;
+          }
+        } else if (p.kind === 'rsvp') {
+          // Never a chat line: only the answer sealed to this device is kept (the latest per sender).
+          const mine = p.sealed.find((x) => x.device === this.ids.creds.device);
+          if (mine && c.debrief?.id === p.debrief) {
+            const from = e.sender.mailbox;
+            const kept = (c.rsvps ?? []).filter((r) => r.from !== from);
+            c.rsvps = [...kept, { from, name: this.ids.nameOf(from, e.group), sealed: mine.sealed, receivedAt: now }].slice(-512);
+            c.updatedAt = now;
+          }
         } else if (p.kind === 'name') {
           // Only the holder of an unlinked mailbox names itself this way (a device's name is the
           // directory's: choose() ignores those), and never to the requester's own side. A

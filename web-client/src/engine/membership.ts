@@ -35,7 +35,7 @@ export class Membership {
 
   /** createGroup → claim a KeyPackage per mailbox → addMembers → group_send the commit + Welcome.
    *  With no mailboxes (an incident conversation before anyone answered), the group alone. */
-  async create(name: string, mailboxes: string[], extra?: Pick<Conversation, 'support' | 'incident'>, keys: Record<string, string> = {}): Promise<string> {
+  async create(name: string, mailboxes: string[], extra?: Pick<Conversation, 'support' | 'incident' | 'debrief'>, keys: Record<string, string> = {}): Promise<string> {
     const existing = extra ? undefined : this.convs.findWith(mailboxes);
     if (existing) return existing.id;
     if (this.ids.creds.approved === false) throw new Error(PENDING);
@@ -116,6 +116,7 @@ export class Membership {
     const c = this.convs.get(group);
     if (c?.support) await this.rt.run(() => this.outbox.sendApp(group, { v: 1, kind: 'support', request: c.support!.request }, 'receipt'));
     else if (c?.incident) await this.rt.run(() => this.outbox.sendApp(group, { v: 1, kind: 'incident', ...c.incident! }, 'receipt'));
+    else if (c?.debrief) await this.rt.run(() => this.outbox.sendApp(group, { v: 1, kind: 'debrief', ...c.debrief! }, 'receipt'));
   }
 
   /** Leaves a conversation: asks the others to remove this device (they commit it). */

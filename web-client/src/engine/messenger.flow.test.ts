@@ -341,3 +341,55 @@ describe('an incident conversation', () => {
     for (const m of [sky, riley, jordan]) m.close();
   }, 30_000);
 });
+
+describe('a debrief conversation', () => {
+  it('carries the plan and its changes from the coordinator only, and keeps an RSVP only where it is sealed to', async () => {
+    const a = await device('Casey Coordinator', randomId(), 'debrief-casey');
+    const b = await device('Riley Chen', randomId(), 'debrief-riley');
+    const c = await device('Sam Ortiz', randomId(), 'debrief-sam');
+    const casey = await open(a);
+    const riley = await open(b);
+    const sam = await open(c);
+    const people = [a, b, c].map((d) => ({ display_name: d.creds.display_name, mailboxes: [d.creds.mailbox] }));
+    for (const m of [casey, riley, sam]) await m.learnNames(people);
+    await until('both publish KeyPackages', () => [b, c].every((d) => (relay.keyPackages.get(d.creds.mailbox)?.length ?? 0) >= 10));
+
+    const plan = {
+      id: randomId(),
+      session: 'debriefing' as const,
+      start: Date.now() + 86_400_000,
+      duration: 120,
+      place: 'Chapel annex',
+      coordinator: { account: a.creds.account, name: 'Casey Coordinator' },
+      facilitators: [],
+      sequence: 0,
+    };
+    const group = await casey.createConversation('Debriefing', [b.creds.mailbox, c.creds.mailbox], { debrief: plan });
+    await casey.sendDebriefPlan(group, plan);
+    await until('both invitees get the plan', () => riley.conversations.get(group)?.debrief?.id === plan.id && sam.conversations.get(group)?.debrief?.id === plan.id);
+    expect(riley.conversationName(riley.conversations.get(group)!)).toBe('Debriefing');
+    expect(casey.findConversationWith([b.creds.mailbox, c.creds.mailbox])).toBeUndefined();
+
+    // An invitee's "change" is ignored everywhere; the coordinator's is taken.
+    await riley.sendDebriefPlan(group, { ...plan, sequence: 5, cancelled: true });
+    await casey.sendDebriefPlan(group, { ...plan, start: plan.start + 3_600_000, sequence: 1 });
+    await until('the change arrives', () => sam.conversations.get(group)?.debrief?.sequence === 1);
+    expect(sam.conversations.get(group)!.debrief!.cancelled).toBeUndefined();
+    expect(casey.conversations.get(group)!.debrief!.sequence).toBe(1);
+    await until('Casey gets the change too, never the forgery', () => casey.conversations.get(group)!.debrief!.cancelled === undefined);
+
+    // Sam's RSVP, "sealed" to Casey's device only: Casey keeps it, Riley keeps nothing, no chat line anywhere.
+    await sam.sendRsvp(group, plan.id, [{ device: a.creds.device, sealed: 'AAAA' }]);
+    await until("Casey keeps Sam's RSVP", () => (casey.conversations.get(group)?.rsvps?.length ?? 0) === 1);
+    expect(casey.conversations.get(group)!.rsvps![0]!.from).toBe(c.creds.mailbox);
+    await sam.sendRsvp(group, plan.id, [{ device: a.creds.device, sealed: 'BBBB' }]);
+    await until('the latest replaces it', () => casey.conversations.get(group)?.rsvps?.[0]?.sealed === 'BBBB');
+    expect(casey.conversations.get(group)!.rsvps).toHaveLength(1);
+    await sam.sendText(group, 'see you there');
+    await until('Riley reads the text after the RSVPs', () => texts(riley, group).includes('see you there'));
+    expect(riley.conversations.get(group)!.rsvps).toBeUndefined();
+    expect(texts(riley, group).filter((t) => t !== 'see you there' && !t.endsWith('was added.'))).toEqual([]);
+
+    for (const m of [casey, riley, sam]) m.close();
+  }, 30_000);
+});

@@ -12,7 +12,9 @@ import { Delivery } from './delivery';
 import { Identities } from './identities';
 import { KeyPackages } from './keypackages';
 import { Membership, type SyncPerson } from './membership';
-import type { Conversation, Credentials, Message, SupportIdentity } from './model';
+import type { DebriefPlan } from '../debriefs';
+import type { Conversation, Credentials, Member, Message, SupportIdentity } from './model';
+import type { SealedTo } from './payload';
 import { Outbox } from './outbox';
 import { Runtime } from './runtime';
 import { Store } from './store';
@@ -236,8 +238,20 @@ export class Messenger {
   setTimer(group: string, seconds: number): Promise<void> {
     return this.outbox.setTimer(group, seconds);
   }
+  /** Sends a debrief plan (or its change or cancellation) to the group; this device keeps it too. */
+  sendDebriefPlan(group: string, plan: DebriefPlan): Promise<void> {
+    return this.outbox.sendControl(group, { v: 1, kind: 'debrief', ...plan }, (c) => ({ ...c, debrief: plan, updatedAt: Date.now() }));
+  }
+  /** Sends an RSVP (already sealed to the organisers' devices) to the group. */
+  sendRsvp(group: string, debrief: string, sealed: SealedTo[]): Promise<void> {
+    return this.outbox.sendControl(group, { v: 1, kind: 'rsvp', debrief, sealed });
+  }
+  /** This conversation's members' mailboxes (the others), as this device's MLS state has them. */
+  membersOf(group: string): Member[] {
+    return this.convs.safeMembers(group);
+  }
   /** A conversation with `mailboxes`; with none (an incident conversation), this device alone. */
-  createConversation(name: string, mailboxes: string[], extra?: Pick<Conversation, 'support' | 'incident'>, keys?: Record<string, string>): Promise<string> {
+  createConversation(name: string, mailboxes: string[], extra?: Pick<Conversation, 'support' | 'incident' | 'debrief'>, keys?: Record<string, string>): Promise<string> {
     return this.membership.create(name, mailboxes, extra, keys);
   }
   /** Brings a conversation in line with the directory (see Membership.sync). */

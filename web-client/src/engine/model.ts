@@ -3,6 +3,7 @@
 //! in which a message's delivery status may move.
 
 import type { Urgency } from '../api';
+import type { DebriefPlan } from '../debriefs';
 import { NEVER, type MessageStatus } from '../db';
 
 export const DEFAULT_TIMER_SECONDS = 7 * 86400;
@@ -48,6 +49,22 @@ export interface Conversation {
   /** An incident conversation (its declarer opened it; responders are added as they answer): the
    *  incident and the name its declarer gave it, known only on the devices (sent inside MLS). */
   incident?: IncidentTag;
+  /** A debriefing's or defusing's conversation: the latest plan its coordinator sent (highest
+   *  `sequence`), known only on the devices. */
+  debrief?: DebriefPlan;
+  /** The mailbox the plan came from (its coordinator's device); changes are taken only from it. */
+  debriefFrom?: string;
+  /** On an organiser's device: the RSVPs sealed to this device, as received (opened by
+   *  workflows/debriefs.ts; kept in the sealed conversation record). At most one per sender. */
+  rsvps?: ReceivedRsvp[];
+}
+
+export interface ReceivedRsvp {
+  /** The sender's mailbox (the `aad` names it) and its name as this device knew it. */
+  from: string;
+  name: string;
+  sealed: string;
+  receivedAt: number;
 }
 
 export interface IncidentTag {

@@ -99,6 +99,17 @@ export class Outbox {
     });
   }
 
+  /** A payload that is no chat line (a debrief plan, an RSVP), sent after any commit in flight;
+   *  `update` changes this device's own conversation record with it. */
+  async sendControl(group: string, payload: AppPayload, update?: (c: Conversation) => Conversation): Promise<void> {
+    await this.waitForCommit(group).catch(() => undefined);
+    await this.rt.run(async () => {
+      const c = this.convs.get(group);
+      if (!c) throw new Error('No such conversation.');
+      await this.sendApp(group, payload, 'receipt', undefined, update ? update(c) : undefined);
+    });
+  }
+
   /** Changes the disappearing-message timer for everyone in the conversation (a visible line too). */
   async setTimer(group: string, seconds: number): Promise<void> {
     await this.waitForCommit(group).catch(() => undefined);

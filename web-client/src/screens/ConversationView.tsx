@@ -3,7 +3,9 @@
 
 import { useEffect, useRef, useState } from 'preact/hooks';
 import { app, useApp } from '../app';
+import { sessionLabel, whenText } from '../debriefs';
 import { TIMER_CHOICES, type Message } from '../engine/model';
+import { onLinkClick } from '../router';
 import { deviceWarnings, send as sendMessage, setTimer, syncMembersOnce } from '../workflows/conversations';
 import { formatTime } from './ConversationsScreen';
 import { DeviceWarnings } from './DeviceWarnings';
@@ -62,6 +64,15 @@ export function ConversationView({ group }: { group: string }) {
   return (
     <main class="conversation-view">
       <h1>{m.conversationName(conv)}</h1>
+      {conv.debrief && (
+        // The invitation card loads with the debrief screens (lazily): here, one link to it.
+        <p class="card">
+          <a href={`/debriefs/${conv.debrief.id}`} onClick={onLinkClick}>
+            {conv.debrief.cancelled ? 'Cancelled: ' : 'Invitation: '}
+            {sessionLabel(conv.debrief.session)}, {whenText(conv.debrief.start, conv.debrief.duration)}
+          </a>
+        </p>
+      )}
       <div class="conv-settings">
         <label for="timer">Disappearing messages</label>
         <select

@@ -84,6 +84,9 @@ export function ConversationsScreen() {
               <a class="button secondary" href="/crisis-teams" onClick={onLinkClick}>
                 Crisis teams
               </a>
+              <a class="button secondary" href="/debriefs" onClick={onLinkClick}>
+                Debriefings
+              </a>
             </>
           )}
         </nav>

@@ -360,6 +360,13 @@ function IncidentBoard({ id }: { id: string }) {
         </section>
       )}
 
+      {isCoordinator() && !board.resolved_at && (
+        // The incident rides in history state, not the URL: a reload's request never names it.
+        <a class="button secondary" href="/debriefs/new" onClick={(e) => onLinkClick(e, { incident: id })}>
+          Schedule debriefing / defusing
+        </a>
+      )}
+
       {mayResolve &&
         (confirming ? (
           <div class="card" role="group" aria-labelledby="incident-resolve-q">

@@ -20,7 +20,11 @@ export function ReachOutScreen() {
   useApp();
   const m = app.messenger!;
   const pending = m.supportRequests().find((r) => r.request && !m.conversationOfRequest(r.mailbox));
-  const [urgency, setUrgency] = useState<Urgency>('now');
+  // Opened from a debrief invitation's "one-to-one": the urgency it chose (history state), nothing else.
+  const [urgency, setUrgency] = useState<Urgency>(() => {
+    const u = (history.state as { urgency?: unknown } | null)?.urgency;
+    return URGENCIES.some((x) => x.id === u) ? (u as Urgency) : 'now';
+  });
   const [name, setName] = useState(randomPseudonym);
   const [step, setStep] = useState<'form' | 'notice' | 'sending'>('form');
   const [error, setError] = useState('');
