@@ -20,6 +20,7 @@ import {
   reminderTitle,
   rsvpAad,
   rsvpBytes,
+  latestPerPerson,
   tally,
   tallyLine,
   type DebriefPlan,
@@ -137,6 +138,20 @@ describe('the rules', () => {
     expect(tallyLine(t)).toBe("1 attending, 0 can't attend, 1 one-to-one, 2 not answered");
     // A facilitator's device does not know who was invited: no "not answered".
     expect(tallyLine(tally([{ who: 'a', answer: 'attending', at: 1 }]))).toBe("1 attending, 0 can't attend, 0 one-to-one");
+  });
+
+  it('count one answer per person: several devices once, two people with one name twice', () => {
+    const owner: Record<string, string> = { mb1: 'dana', mb2: 'dana', mb3: 'sam', mb4: 'sam-other' };
+    const opened = [
+      { who: 'mb1', name: 'Dana', answer: 'not_attending' as const, at: 1 },
+      { who: 'mb2', name: 'Dana', answer: 'attending' as const, at: 2 },
+      { who: 'mb3', name: 'Sam Lee', answer: 'attending' as const, at: 1 },
+      { who: 'mb4', name: 'Sam Lee', answer: 'one_to_one' as const, at: 1 },
+      { who: 'unknown', name: 'Someone', answer: 'attending' as const, at: 1 },
+    ];
+    const latest = latestPerPerson(opened, (mb) => owner[mb]);
+    expect(latest.map((a) => a.who).sort()).toEqual(['mb2', 'mb3', 'mb4', 'unknown']);
+    expect(tally(latest.map((a) => ({ who: owner[a.who] ?? a.who, answer: a.answer, at: a.at })))).toEqual({ attending: 3, not_attending: 0, one_to_one: 1 });
   });
 
   it('word the invitation: attendance may be expected, speaking never, and what stays confidential', () => {

@@ -227,6 +227,21 @@ export function tally(answers: { who: string; answer: RsvpAnswer; at: number }[]
   return t;
 }
 
+/**
+ * The latest answer of each person from the RSVPs opened on an organiser's device: answers from a
+ * person's several devices (their mailboxes, mapped by `ownerOf` to their account) count once, and
+ * two people with the same name count twice. A mailbox `ownerOf` does not know counts on its own.
+ */
+export function latestPerPerson<A extends { who: string; at: number }>(opened: A[], ownerOf: (mailbox: string) => string | undefined): A[] {
+  const latest = new Map<string, A>();
+  for (const a of opened) {
+    const key = ownerOf(a.who) ?? `mailbox:${a.who}`;
+    const had = latest.get(key);
+    if (!had || had.at <= a.at) latest.set(key, a);
+  }
+  return [...latest.values()];
+}
+
 export const tallyLine = (t: Tally): string =>
   `${t.attending} attending, ${t.not_attending} can't attend, ${t.one_to_one} one-to-one` + (t.waiting === undefined ? '' : `, ${t.waiting} not answered`);
 

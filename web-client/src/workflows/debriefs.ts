@@ -20,6 +20,7 @@ import {
   reminderTimes,
   rsvpAad,
   rsvpBytes,
+  latestPerPerson,
   tally,
   type DebriefPlan,
   type PlanPerson,
@@ -365,12 +366,19 @@ export async function answers(group: string): Promise<Answers | undefined> {
     }
   }
   const record = await debriefRecord(plan.id);
-  // One person with several devices answers from each: the latest answer per name.
-  const byName = new Map<string, (typeof opened)[number]>();
-  for (const a of opened) if (!byName.has(a.name) || byName.get(a.name)!.at <= a.at) byName.set(a.name, a);
-  const latest = [...byName.values()];
+  // One person with several devices answers from each: the latest answer per account (the
+  // directory says whose mailbox it is; offline, each mailbox counts on its own).
+  const owner = new Map<string, string>();
+  if (opened.length > 0) {
+    try {
+      for (const p of await directory()) for (const mb of p.mailboxes) owner.set(mb, p.account);
+    } catch {
+      // offline: counted per mailbox
+    }
+  }
+  const latest = latestPerPerson(opened, (mb) => owner.get(mb));
   const invited = record?.invitees.length;
-  return { tally: tally(latest.map((a) => ({ who: a.name, answer: a.answer, at: a.at })), invited), people: latest.map((a) => ({ name: a.name, answer: a.answer })) };
+  return { tally: tally(latest.map((a) => ({ who: owner.get(a.who) ?? a.who, answer: a.answer, at: a.at })), invited), people: latest.map((a) => ({ name: a.name, answer: a.answer })) };
 }
 
 // ---- the programme -------------------------------------------------------------------------------
