@@ -161,7 +161,9 @@ describe('the rules', () => {
     expect(words).toMatch(/attendance may be expected/i);
     expect(words).toMatch(/never have to speak/i);
     expect(words).toMatch(/stays there/i);
-    expect(words).toMatch(/not reported to management/i);
+    expect(words).toMatch(/not written down or reported to management/i);
+    // and its honest limits, as the reach-out notice says them
+    expect(words).toMatch(/in danger of harming themselves or others, or if the law requires it/i);
   });
 });
 

@@ -280,7 +280,7 @@ export function invitationText(p: DebriefPlan, locale?: string): string[] {
   if (p.facilitators.length) lines.push(`Led by ${p.facilitators.map((f) => f.name).join(', ')}.`);
   lines.push(
     'Your attendance may be expected, but you never have to speak: you can listen, and say only what you choose.',
-    'What is said there stays there. It is not written down, not reported to management and not part of any investigation. Only the facilitators and the coordinator see your answer to this invitation.',
+    'What is said there stays there: it is not written down or reported to management. Like a peer supporter, a facilitator may have to act if someone is in danger of harming themselves or others, or if the law requires it. Only the facilitators and the coordinator see your answer to this invitation.',
   );
   return lines;
 }
