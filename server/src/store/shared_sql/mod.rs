@@ -12,7 +12,7 @@
 //!
 //! `shared_sql!` expands, inside a backend's module, to that backend's implementation of
 //! `DeviceStore`, `MailboxStore`, `SettingsStore`, `PushStore`, `RosterStore`, `SupportStore`,
-//! `TeamStore`, `IncidentStore` and `ReadinessStore`:
+//! `TeamStore`, `IncidentStore`, `ReadinessStore` and `ReportStore`:
 //! a macro rather than generic code because sqlx's per-type bounds cannot be stated once for a
 //! generic database, while each expansion is checked against its concrete driver.
 
@@ -20,6 +20,7 @@ mod accounts;
 mod incidents;
 mod mailboxes;
 mod readiness;
+mod report;
 mod roster;
 mod support;
 mod teams;
@@ -39,6 +40,7 @@ macro_rules! shared_sql {
         crate::store::shared_sql::teams_sql!($store, $db, $for_update, $for_share, $skip_locked);
         crate::store::shared_sql::incidents_sql!($store, $db, $for_update, $for_share, $skip_locked);
         crate::store::shared_sql::readiness_sql!($store, $db, $for_update, $for_share, $skip_locked);
+        crate::store::shared_sql::report_sql!($store, $db);
     };
 }
 
@@ -46,6 +48,7 @@ pub(crate) use accounts::accounts_sql;
 pub(crate) use incidents::incidents_sql;
 pub(crate) use mailboxes::mailboxes_sql;
 pub(crate) use readiness::readiness_sql;
+pub(crate) use report::report_sql;
 pub(crate) use roster::roster_sql;
 pub(crate) use shared_sql;
 pub(crate) use support::support_sql;
