@@ -1,0 +1,83 @@
+//! The programme report (protocol/README.md §19): per completed week or month, counts and delays
+//! with small cells suppressed by the server. Nothing here says who or which.
+
+use serde::{Deserialize, Serialize};
+
+/// Why a cell is not shown.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Suppressed {
+    /// A count from 1 to 9, or a median or percentile of 1 to 9 delays.
+    FewerThan10,
+    /// A count of 10 or more hidden so that no `fewer_than_10` cell can be worked out from a total.
+    Complementary,
+}
+
+/// One cell: a number (a count, or seconds), `{"suppressed": …}`, or for a delay `null` when the
+/// period had none.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum ReportCell {
+    Value(u64),
+    Suppressed { suppressed: Suppressed },
+}
+
+/// One period's cells. Delays are whole seconds (median and 90th percentile, nearest rank).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ReportCells {
+    pub requests_now: ReportCell,
+    pub requests_today: ReportCell,
+    pub requests_week: ReportCell,
+    pub requests_total: ReportCell,
+    pub escalations: ReportCell,
+    pub accepted_median_seconds: Option<ReportCell>,
+    pub accepted_p90_seconds: Option<ReportCell>,
+    pub pages_declared: ReportCell,
+    pub first_responder_median_seconds: Option<ReportCell>,
+    pub first_responder_p90_seconds: Option<ReportCell>,
+    pub quorum_median_seconds: Option<ReportCell>,
+    pub quorum_p90_seconds: Option<ReportCell>,
+    pub defusings_held: ReportCell,
+    pub debriefings_held: ReportCell,
+    pub followups_sent: ReportCell,
+}
+
+/// One completed period: its first and last day (`YYYY-MM-DD`, UTC, inclusive).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ReportRow {
+    pub start: String,
+    pub end: String,
+    pub cells: ReportCells,
+}
+
+/// `GET /v1/reports/programme?period=week|month`: the last 12 completed periods, oldest first.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ReportBody {
+    /// `week` or `month`.
+    pub period: String,
+    pub rows: Vec<ReportRow>,
+}
+
+/// The CSV columns, in order: `(field, header)`. The header row is the readable names.
+pub const CSV_COLUMNS: [(&str, &str); 17] = [
+    ("start", "Period start"),
+    ("end", "Period end"),
+    ("requests_now", "Requests: now"),
+    ("requests_today", "Requests: today"),
+    ("requests_week", "Requests: this week"),
+    ("requests_total", "Requests: total"),
+    ("escalations", "Escalations"),
+    ("accepted_median_seconds", "Time to acceptance, median (s)"),
+    ("accepted_p90_seconds", "Time to acceptance, 90th percentile (s)"),
+    ("pages_declared", "Pages declared"),
+    ("first_responder_median_seconds", "Time to first responder, median (s)"),
+    ("first_responder_p90_seconds", "Time to first responder, 90th percentile (s)"),
+    ("quorum_median_seconds", "Time to quorum, median (s)"),
+    ("quorum_p90_seconds", "Time to quorum, 90th percentile (s)"),
+    ("defusings_held", "Defusings held"),
+    ("debriefings_held", "Debriefings held"),
+    ("followups_sent", "Follow-ups sent"),
+];
