@@ -76,6 +76,11 @@ pub fn csv_file_name(period: Period) -> &'static str {
     }
 }
 
+/// One CSV field, quoted if it holds a comma, a quote or a line break (RFC 4180).
+fn field(text: &str) -> String {
+    if text.contains([',', '"', '\r', '\n']) { format!("\"{}\"", text.replace('"', "\"\"")) } else { text.to_owned() }
+}
+
 /// The report as CSV (RFC 4180, CRLF): a header row of readable names, then one row per period,
 /// a hidden cell as "fewer than 10" or "suppressed" and a period without delays left empty.
 pub fn csv(body: &ReportBody) -> String {
@@ -86,7 +91,7 @@ pub fn csv(body: &ReportBody) -> String {
         Some(ReportCell::Suppressed { suppressed: Suppressed::Complementary }) => "suppressed".to_owned(),
     };
     let mut out = String::new();
-    let header: Vec<&str> = CSV_COLUMNS.iter().map(|(_, h)| *h).collect();
+    let header: Vec<String> = CSV_COLUMNS.iter().map(|(_, h)| field(h)).collect();
     out.push_str(&header.join(","));
     out.push_str("\r\n");
     for row in &body.rows {
@@ -108,8 +113,8 @@ pub fn csv(body: &ReportBody) -> String {
             Some(c.debriefings_held),
             Some(c.followups_sent),
         ];
-        let mut fields = vec![row.start.clone(), row.end.clone()];
-        fields.extend(cells.iter().map(text));
+        let mut fields = vec![field(&row.start), field(&row.end)];
+        fields.extend(cells.iter().map(|c| field(&text(c))));
         out.push_str(&fields.join(","));
         out.push_str("\r\n");
     }
@@ -136,5 +141,6 @@ mod tests {
         assert_eq!(lines[0].split(',').count(), CSV_COLUMNS.len());
         assert_eq!(lines[1], "2027-02-01,2027-02-07,fewer than 10,suppressed,12,30,0,90,300,0,fewer than 10,fewer than 10,,,0,0,0");
         assert_eq!(lines[2], "");
+        assert_eq!(field("a, \"b\""), "\"a, \"\"b\"\"\"");
     }
 }
