@@ -8,6 +8,7 @@ use serde::{Deserialize, Serialize};
 #[serde(rename_all = "snake_case")]
 pub enum Suppressed {
     /// A count from 1 to 9, or a median or percentile of 1 to 9 delays.
+    #[serde(rename = "fewer_than_10")]
     FewerThan10,
     /// A count of 10 or more hidden so that no `fewer_than_10` cell can be worked out from a total.
     Complementary,
@@ -81,3 +82,16 @@ pub const CSV_COLUMNS: [(&str, &str); 17] = [
     ("debriefings_held", "Debriefings held"),
     ("followups_sent", "Follow-ups sent"),
 ];
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cells_are_numbers_or_a_reason() {
+        let cells = [ReportCell::Value(12), ReportCell::Suppressed { suppressed: Suppressed::FewerThan10 }, ReportCell::Suppressed { suppressed: Suppressed::Complementary }];
+        let text = serde_json::to_string(&cells).unwrap();
+        assert_eq!(text, r#"[12,{"suppressed":"fewer_than_10"},{"suppressed":"complementary"}]"#);
+        assert_eq!(serde_json::from_str::<Vec<ReportCell>>(&text).unwrap(), cells);
+    }
+}
