@@ -132,6 +132,7 @@ const TeamScreen = lazyScreen('Peer support team', () => import('./screens/TeamS
 const ShiftsScreen = lazyScreen('My shifts', () => import('./screens/ShiftsScreen').then((m) => m.ShiftsScreen));
 const DeclareScreen = lazyScreen('Declare a critical incident', () => import('./screens/DeclareScreen').then((m) => m.DeclareScreen));
 const IncidentsScreen = lazyScreen('Incidents', () => import('./screens/IncidentsScreen').then((m) => m.IncidentsScreen));
+const ReportScreen = lazyScreen('Programme report', () => import('./screens/ReportScreen').then((m) => m.ReportScreen));
 const EnrolScreen = lazyScreen('Enrol this device', () => import('./screens/EnrolScreen').then((m) => m.EnrolScreen));
 
 function Screen({ path }: { path: string }) {
@@ -148,6 +149,7 @@ function Screen({ path }: { path: string }) {
   if (path === '/shifts') return <ShiftsScreen />;
   if (path === '/declare') return <DeclareScreen />;
   if (path === '/incidents' || path.startsWith('/incidents/')) return <IncidentsScreen />;
+  if (path === '/report') return <ReportScreen />;
   return <ConversationsScreen />;
 }
 

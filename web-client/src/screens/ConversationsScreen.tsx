@@ -84,6 +84,9 @@ export function ConversationsScreen() {
               <a class="button secondary" href="/crisis-teams" onClick={onLinkClick}>
                 Crisis teams
               </a>
+              <a class="button secondary" href="/report" onClick={onLinkClick}>
+                Programme report
+              </a>
             </>
           )}
         </nav>
