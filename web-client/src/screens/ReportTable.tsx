@@ -1,14 +1,16 @@
 //! The programme report's numbers: one row per period, newest first, every column; it scrolls
-//! sideways inside its box on a phone, the period staying in view.
+//! sideways inside its box on a phone, the period staying in view; its heading names it (a caption
+//! as wide as the table would scroll out of view).
 
 import { COLUMNS, cellSpoken, cellText, periodLabel, type Period, type ReportRow } from '../report';
 
 export function ReportTable({ rows, period }: { rows: ReportRow[]; period: Period }) {
   const newestFirst = [...rows].reverse();
   return (
+    <>
+    <h2 id="report-table-caption">{period === 'week' ? 'Completed weeks (Monday to Sunday, UTC)' : 'Completed months (UTC)'}</h2>
     <div class="report-scroll" role="region" aria-labelledby="report-table-caption" tabIndex={0}>
-      <table class="report-table">
-        <caption id="report-table-caption">{period === 'week' ? 'Completed weeks (Monday to Sunday, UTC)' : 'Completed months (UTC)'}</caption>
+      <table class="report-table" aria-labelledby="report-table-caption">
         <thead>
           <tr>
             <th scope="col">{period === 'week' ? 'Week' : 'Month'}</th>
@@ -46,5 +48,6 @@ export function ReportTable({ rows, period }: { rows: ReportRow[]; period: Perio
         </tbody>
       </table>
     </div>
+    </>
   );
 }
