@@ -11,7 +11,8 @@
 import { describe, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startServer } from './lib/server.mjs';
 import { stepper } from './lib/steps.mjs';
@@ -57,9 +58,16 @@ describe('the programme report in headless Chromium', () => {
   let mondays;
 
   before(async () => {
-    server = await startServer({ adminName: 'Alex Morgan' });
+    // The server's clock reads a Wednesday noon (UTC) throughout, so the completed weeks stay the
+    // same whenever the test runs (signatures are checked against the real time, which no offset
+    // moves).
+    const today = Math.floor(Date.now() / DAY);
+    const wednesday = (today + 1 + ((((2 - (today + 1 + 3)) % 7) + 7) % 7)) * DAY + DAY / 2;
+    const clockFile = join(mkdtempSync(join(tmpdir(), 'sallyport-report-clock-')), 'offset');
+    writeFileSync(clockFile, String(wednesday - Date.now()));
+    server = await startServer({ adminName: 'Alex Morgan', extraArgs: ['--clock-offset-file', clockFile] });
     // The server has made the schema; it reads the events on each request.
-    const seeded = seed(Date.now());
+    const seeded = seed(wednesday);
     mondays = seeded.mondays;
     execFileSync('sqlite3', ['-cmd', '.timeout 10000', join(server.dataDir, 'sallyport.db'), seeded.sql]);
     browser = await launchBrowser();
