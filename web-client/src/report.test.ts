@@ -56,7 +56,7 @@ describe('report cells', () => {
     expect(periodLabel(row('2026-12-28', '2027-01-03'), 'week')).toBe('28 Dec 2026 – 3 Jan 2027');
     expect(periodLabel(row('2027-02-01', '2027-02-28'), 'month')).toBe('February 2027');
     expect(shortLabel(row('2026-12-07', '2026-12-13'), 'week')).toBe('7 Dec');
-    expect(shortLabel(row('2027-02-01', '2027-02-28'), 'month')).toBe('Feb');
+    expect(shortLabel(row('2027-02-01', '2027-02-28'), 'month')).toBe('Feb 2027');
     expect(csvFileName('week')).toBe('sallyport-report-weekly.csv');
     expect(csvFileName('month')).toBe('sallyport-report-monthly.csv');
   });

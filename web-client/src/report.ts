@@ -109,10 +109,11 @@ export function periodLabel(row: ReportRow, period: Period): string {
   return `${d1}–${d2} ${MONTHS[m2 - 1]} ${y2}`;
 }
 
-/** A short label under a chart bar: "7 Dec" for a week, "Dec" for a month. */
+/** A short label under the chart: "7 Dec" for a week, "Dec 2026" for a month (twelve months
+ *  span two years). */
 export function shortLabel(row: ReportRow, period: Period): string {
-  const [, m, d] = parts(row.start);
-  return period === 'month' ? MONTHS[m - 1] : `${d} ${MONTHS[m - 1]}`;
+  const [y, m, d] = parts(row.start);
+  return period === 'month' ? `${MONTHS[m - 1]} ${y}` : `${d} ${MONTHS[m - 1]}`;
 }
 
 export function csvFileName(period: Period): string {
