@@ -24,10 +24,11 @@ pub fn delay_seconds(from_ms: i64, to_ms: i64) -> i64 {
 pub trait ReportStore: Send + Sync {
     /// Every event on a day before `before_day`, in no particular order. The report is computed
     /// over the whole history (suppression must see every period), so this reads it all: a row is
-    /// a few bytes, a large programme a few hundred thousand rows.
+    /// a few bytes, a large programme a few hundred thousand rows. Each event is dated by the day
+    /// it is recorded, so what this returns for a past day never changes.
     async fn report_events(&self, before_day: i64) -> StoreResult<Vec<Event>>;
 
-    /// Defusings and debriefings not cancelled whose time is before `now` and whose day is before
-    /// `before_day`.
-    async fn held_debriefs(&self, now: i64, before_day: i64) -> StoreResult<Vec<Held>>;
+    /// Defusings and debriefings held on a day before `before_day`, as known when that day ended:
+    /// made before its end and not cancelled by then (a later change does not alter a past day).
+    async fn held_debriefs(&self, before_day: i64) -> StoreResult<Vec<Held>>;
 }

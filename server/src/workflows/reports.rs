@@ -15,13 +15,17 @@ pub fn parse_period(text: Option<&str>) -> Outcome<Period> {
     text.and_then(Period::parse).ok_or_else(|| WorkflowError::Invalid("give the period: ?period=week or ?period=month".into()))
 }
 
+/// A day is reported only this long after it ends: a transaction that read the clock just before
+/// midnight (or on a node whose clock is a little behind) has committed by then, so a reported day
+/// never changes.
+pub const SETTLE_MS: i64 = 10 * 60 * 1000;
+
 /// `GET /v1/reports/programme` (coordinators).
 pub async fn programme(store: &dyn Store, clock: &Clock, caller: &DeviceRecord, period: Period) -> Outcome<ReportBody> {
     require(caller, Role::Coordinator)?;
-    let now = clock.now();
-    let today = event_day(now);
+    let today = event_day(clock.now() - SETTLE_MS);
     let events = store.report_events(today).await?;
-    let held = store.held_debriefs(now, today).await?;
+    let held = store.held_debriefs(today).await?;
     let rows = report::report(&events, &held, today, period, report::DEFAULT_PERIODS);
     Ok(ReportBody { period: period.as_str().to_owned(), rows: rows.iter().map(row_body).collect() })
 }

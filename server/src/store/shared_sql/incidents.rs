@@ -59,14 +59,14 @@ macro_rules! incidents_sql {
                 Ok(IncidentRecord { incident, attempts: out, steps })
             }
 
-            /// One `report_events` row (protocol §19) for a counted (not test) incident, dated by its
-            /// declaration, in the transaction that makes the change.
-            async fn record_event(tx: &mut Tx<'_>, incident: &Incident, kind: EventKind, value: Option<i64>) -> StoreResult<()> {
+            /// One `report_events` row (protocol §19) for a counted (not test) incident, dated by when
+            /// it happened (`at`), in the transaction that makes the change.
+            async fn record_event(tx: &mut Tx<'_>, incident: &Incident, at: i64, kind: EventKind, value: Option<i64>) -> StoreResult<()> {
                 if incident.test {
                     return Ok(());
                 }
                 sqlx::query("INSERT INTO report_events (day, kind, value) VALUES ($1, $2, $3)")
-                    .bind(event_day(incident.declared_at))
+                    .bind(event_day(at))
                     .bind(kind.as_str())
                     .bind(value)
                     .execute(&mut **tx)
@@ -95,7 +95,7 @@ macro_rules! incidents_sql {
                 ];
                 for (was, now, kind) in firsts {
                     if let (None, Some(at)) = (was, now) {
-                        record_event(tx, after, kind, Some(delay_seconds(after.declared_at, at))).await?;
+                        record_event(tx, after, at, kind, Some(delay_seconds(after.declared_at, at))).await?;
                     }
                 }
                 for page in &after.pages {
@@ -200,7 +200,7 @@ macro_rules! incidents_sql {
                             .await
                             .map_err(store_error)?;
                     }
-                    record_event(&mut tx, i, EventKind::PageDeclared, None).await?;
+                    record_event(&mut tx, i, i.declared_at, EventKind::PageDeclared, None).await?;
                     let plan = decide(i);
                     write(&mut tx, Some(i), &plan).await?;
                     tx.commit().await.map_err(store_error)?;

@@ -28,12 +28,13 @@ macro_rules! report_sql {
                         .collect()
                 }
 
-                async fn held_debriefs(&self, now: i64, before_day: i64) -> StoreResult<Vec<Held>> {
+                async fn held_debriefs(&self, before_day: i64) -> StoreResult<Vec<Held>> {
+                    // As known when the session's day ended: made before then, not cancelled by then.
                     let found: Vec<(i64, String)> = sqlx::query_as(
-                        "SELECT at, kind FROM debriefs WHERE kind IN ('defusing', 'debriefing') AND cancelled_at IS NULL \
-                         AND at < $1 AND at < $2",
+                        "SELECT at, kind FROM debriefs WHERE kind IN ('defusing', 'debriefing') AND at < $1 \
+                         AND created_at < (at / 86400000 + 1) * 86400000 \
+                         AND (cancelled_at IS NULL OR cancelled_at >= (at / 86400000 + 1) * 86400000)",
                     )
-                    .bind(now)
                     .bind(before_day.saturating_mul(86_400_000))
                     .fetch_all(self.reader())
                     .await

@@ -20,7 +20,8 @@ macro_rules! support_sql {
 
             type Tx<'a> = sqlx::Transaction<'a, $db>;
 
-            /// One `report_events` row (protocol §19), in the transaction that makes the change.
+            /// One `report_events` row (protocol §19) dated by the UTC day of `at`, in the transaction
+            /// that makes the change.
             async fn record_event(tx: &mut Tx<'_>, at: i64, kind: EventKind, value: Option<i64>) -> StoreResult<()> {
                 sqlx::query("INSERT INTO report_events (day, kind, value) VALUES ($1, $2, $3)")
                     .bind(event_day(at))
@@ -121,7 +122,8 @@ macro_rules! support_sql {
                         .execute(&mut *tx)
                         .await
                         .map_err(store_error)?;
-                    record_event(&mut tx, created_at, EventKind::Accepted, Some(delay_seconds(created_at, now))).await?;
+                    // Dated by the acceptance, not the request: a reported day never changes later.
+                    record_event(&mut tx, now, EventKind::Accepted, Some(delay_seconds(created_at, now))).await?;
                     tx.commit().await.map_err(store_error)?;
                     Ok(ClaimOutcome::Won { mailbox: id_from(&mailbox, MailboxId::from_slice)?, urgency: rows::urgency_from(&urgency)? })
                 }
@@ -197,14 +199,14 @@ macro_rules! support_sql {
                     .map_err(store_error)?;
                     let mut fired = Vec::with_capacity(due.len());
                     for (request, level) in due {
-                        let (urgency, created_at): (String, i64) =
-                            sqlx::query_as("UPDATE support_requests SET level = $1 WHERE id = $2 RETURNING urgency, created_at")
-                                .bind(level)
-                                .bind(&request)
-                                .fetch_one(&mut *tx)
-                                .await
-                                .map_err(store_error)?;
-                        record_event(&mut tx, created_at, EventKind::Escalated, None).await?;
+                        let urgency: String = sqlx::query_scalar("UPDATE support_requests SET level = $1 WHERE id = $2 RETURNING urgency")
+                            .bind(level)
+                            .bind(&request)
+                            .fetch_one(&mut *tx)
+                            .await
+                            .map_err(store_error)?;
+                        // Dated by when it fires: a reported day never changes later.
+                        record_event(&mut tx, now, EventKind::Escalated, None).await?;
                         let next = if level >= i32::from(MAX_LEVEL) {
                             "DELETE FROM support_timers WHERE request_id = $1"
                         } else {
