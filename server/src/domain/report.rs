@@ -230,11 +230,14 @@ fn month_days(index: i64) -> (i64, i64) {
 
 // ---- suppression (pure over cells and additive groups, so it can be tested on hand-made tables)
 
-/// One additive relation a reader could use: `cells[total] = Σ cells[parts]`.
+/// One relation between counts a reader could use: `cells[total] = Σ cells[parts]` when `exact`
+/// (a period's requests total; a month that is exactly whole weeks), else `cells[total] ≥ Σ
+/// cells[parts]` (a month and the ISO weeks wholly inside it: counts are never negative).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Group {
     pub total: usize,
     pub parts: Vec<usize>,
+    pub exact: bool,
 }
 
 /// How a count is marked.
@@ -257,9 +260,12 @@ fn bounds(mark: Mark, value: u64) -> (i64, i64) {
     }
 }
 
-/// Whether a group lets a reader narrow a `FewerThan10` cell to one value, or pins its one
-/// hidden cell.
+/// Whether a group lets a reader narrow a `FewerThan10` cell to one value, or (an exact group)
+/// pins its one hidden cell.
 fn leaks(group: &Group, values: &[u64], marks: &[Mark]) -> bool {
+    if !group.exact {
+        return containment_leaks(group, values, marks);
+    }
     // Coefficients of `total - Σ parts = 0`.
     let terms: Vec<(usize, i64)> = std::iter::once((group.total, 1)).chain(group.parts.iter().map(|&p| (p, -1))).collect();
     let hidden = terms.iter().filter(|(c, _)| marks[*c] != Mark::Shown).count();
@@ -289,9 +295,27 @@ fn leaks(group: &Group, values: &[u64], marks: &[Mark]) -> bool {
     })
 }
 
+/// `total ≥ Σ parts`: a `FewerThan10` part is at most the total's upper bound less the others'
+/// lower bounds; a `FewerThan10` total at least the parts' lower bounds.
+fn containment_leaks(group: &Group, values: &[u64], marks: &[Mark]) -> bool {
+    let few = bounds(Mark::FewerThan10, 0);
+    let parts_lo: i64 = group.parts.iter().map(|&p| bounds(marks[p], values[p]).0).sum();
+    if marks[group.total] == Mark::FewerThan10 && few.1 - parts_lo.max(few.0) + 1 < 2 {
+        return true;
+    }
+    let total_hi = bounds(marks[group.total], values[group.total]).1;
+    group.parts.iter().any(|&p| {
+        marks[p] == Mark::FewerThan10 && {
+            let hi = total_hi - (parts_lo - bounds(marks[p], values[p]).0);
+            hi.min(few.1) - few.0 + 1 < 2
+        }
+    })
+}
+
 /// Marks every cell: 1–9 `FewerThan10`; then, group by group to a fixpoint, one more cell
-/// `Complementary` in any group that leaks (the smallest shown part ≥ 10, else its total). The
-/// order of groups and cells decides ties, so the result is a function of its input.
+/// `Complementary` in any group that leaks (in an exact group the smallest shown part ≥ 10, else
+/// its total; in a containment its total, else the smallest part). The order of groups and cells
+/// decides ties, so the result is a function of its input.
 pub fn suppress(values: &[u64], groups: &[Group]) -> Vec<Mark> {
     let mut marks: Vec<Mark> =
         values.iter().map(|&v| if (1..THRESHOLD).contains(&v) { Mark::FewerThan10 } else { Mark::Shown }).collect();
@@ -302,16 +326,20 @@ pub fn suppress(values: &[u64], groups: &[Group]) -> Vec<Mark> {
             if !leaks(group, values, &marks) {
                 continue;
             }
+            let total_shown = marks[group.total] == Mark::Shown && values[group.total] >= THRESHOLD;
             let smallest = group
                 .parts
                 .iter()
                 .copied()
                 .filter(|&p| marks[p] == Mark::Shown && values[p] >= THRESHOLD)
                 .min_by_key(|&p| (values[p], p));
-            let pick = match smallest {
-                Some(p) => Some(p),
-                None if marks[group.total] == Mark::Shown && values[group.total] >= THRESHOLD => Some(group.total),
-                None => None,
+            // An exact group hides a part first; a containment its total (which then bounds nothing).
+            let pick = match (group.exact, smallest, total_shown) {
+                (true, Some(p), _) => Some(p),
+                (false, _, true) => Some(group.total),
+                (_, Some(p), _) => Some(p),
+                (_, None, true) => Some(group.total),
+                (_, None, false) => None,
             };
             if let Some(cell) = pick {
                 marks[cell] = Mark::Complementary;
@@ -390,8 +418,10 @@ fn history(events: &[Event], held: &[Held], today: i64) -> History {
     let last_month = month_index(today) - 1;
     let first = events.iter().map(|e| e.day).chain(held.iter().map(|h| h.day)).filter(|&d| d < today).min();
     let Some(first) = first else { return History { weeks: vec![], months: vec![] } };
-    let first_week = week_start(first);
+    // From the Monday before the first event's month begins: every week of every month counted is
+    // in the history, so no month's weeks are missing from the relations below.
     let first_month = month_index(first);
+    let first_week = week_start(month_days(first_month).0);
     let weeks: Vec<(i64, i64, Tally)> =
         (0..).map(|i| first_week + 7 * i).take_while(|&w| w <= last_week).map(|w| (w, w + 6, Tally::default())).collect();
     let months: Vec<(i64, i64, Tally)> = (first_month..=last_month)
@@ -402,7 +432,7 @@ fn history(events: &[Event], held: &[Held], today: i64) -> History {
         .collect();
     let mut h = History { weeks, months };
     let mut each = |day: i64, f: &dyn Fn(&mut Tally)| {
-        if day < first || day >= today {
+        if day < first_week || day >= today {
             return;
         }
         let w = ((week_start(day) - first_week) / 7) as usize;
@@ -423,8 +453,8 @@ fn history(events: &[Event], held: &[Held], today: i64) -> History {
     h
 }
 
-/// The cells of the whole history and its additive groups: each period's requests total, and each
-/// month that is exactly whole ISO weeks with those weeks, column by column.
+/// The cells of the whole history and its groups: each period's requests total (exact); each month
+/// with the ISO weeks wholly inside it, column by column (exact when they tile it).
 fn groups_of(h: &History) -> (Vec<u64>, Vec<Group>) {
     let n = Count::ALL.len();
     let col = |c: Count| Count::ALL.iter().position(|&x| x == c).expect("a count column");
@@ -435,18 +465,20 @@ fn groups_of(h: &History) -> (Vec<u64>, Vec<Group>) {
         groups.push(Group {
             total: i * n + col(Count::RequestsTotal),
             parts: [Count::RequestsNow, Count::RequestsToday, Count::RequestsWeek].map(|c| i * n + col(c)).to_vec(),
+            exact: true,
         });
     }
     let week_at: HashMap<i64, usize> = h.weeks.iter().enumerate().map(|(i, w)| (w.0, i)).collect();
     for (m, (first, last, _)) in h.months.iter().enumerate() {
-        if week_start(*first) != *first || week_start(*last) + 6 != *last {
+        let month = h.weeks.len() + m;
+        let inside: Vec<usize> =
+            (0..).map(|k| week_start(*first) + 7 * k).take_while(|d| d + 6 <= *last).filter(|d| d >= first).filter_map(|d| week_at.get(&d).copied()).collect();
+        if inside.is_empty() {
             continue;
         }
-        let weeks: Option<Vec<usize>> = (0..).map(|k| first + 7 * k).take_while(|d| d <= last).map(|d| week_at.get(&d).copied()).collect();
-        let Some(weeks) = weeks else { continue };
-        let month = h.weeks.len() + m;
+        let exact = week_start(*first) == *first && week_start(*last) + 6 == *last && inside.len() as i64 * 7 == last - first + 1;
         for c in 0..n {
-            groups.push(Group { total: month * n + c, parts: weeks.iter().map(|w| w * n + c).collect() });
+            groups.push(Group { total: month * n + c, parts: inside.iter().map(|w| w * n + c).collect(), exact });
         }
     }
     (values, groups)

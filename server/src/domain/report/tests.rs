@@ -33,7 +33,7 @@ fn percentiles_are_nearest_rank() {
 }
 
 fn row_group() -> Vec<Group> {
-    vec![Group { total: 3, parts: vec![0, 1, 2] }]
+    vec![Group { total: 3, parts: vec![0, 1, 2], exact: true }]
 }
 
 #[test]
@@ -63,7 +63,7 @@ fn two_small_parts_pinned_by_the_total_hide_the_total() {
 #[test]
 fn a_hidden_total_spreads_to_the_group_it_is_a_part_of() {
     // Cells 0–3: one row (total 3); 4–6: a month total (6) = 3 + 4 + 5.
-    let groups = vec![Group { total: 3, parts: vec![0, 1, 2] }, Group { total: 6, parts: vec![3, 4, 5] }];
+    let groups = vec![Group { total: 3, parts: vec![0, 1, 2], exact: true }, Group { total: 6, parts: vec![3, 4, 5], exact: true }];
     let marks = suppress(&[9, 9, 0, 18, 30, 12, 60], &groups);
     assert_eq!(marks[3], Mark::Complementary);
     assert_eq!(marks[5], Mark::Complementary, "the smallest other part");
@@ -127,6 +127,31 @@ fn a_february_of_whole_weeks_cannot_be_differenced() {
     assert_eq!(months[0].counts[esc], Cell::Shown(33));
     // Every other column of February is 0 and shown.
     assert!(months[0].counts.iter().enumerate().all(|(c, cell)| c == esc || *cell == Cell::Shown(0)));
+}
+
+#[test]
+fn a_month_bounds_the_weeks_inside_it() {
+    // March 2027: weeks of 1–7, 8–14, 15–21, 22–28 (Mondays) wholly inside. 10 + 10 + 10 + 1 = 31
+    // in the month would say the small week is 1 (nothing else in March): the month is hidden.
+    let march = FEB_2027 + 28;
+    let mut all = Vec::new();
+    for (w, n) in [10, 10, 10, 1].into_iter().enumerate() {
+        all.extend(events(march + 7 * w as i64, EventKind::PageDeclared, n));
+    }
+    let today = march + 40;
+    let months = report(&all, &[], today, Period::Month, 1);
+    assert_eq!(iso_date(months[0].first_day), "2027-03-01");
+    let pages = 5;
+    assert_eq!(months[0].counts[pages], Cell::Complementary);
+    let weeks = report(&all, &[], today, Period::Week, 6);
+    let shown: Vec<Cell> = weeks.iter().filter(|r| r.first_day >= march && r.last_day <= march + 30).map(|r| r.counts[pages]).collect();
+    assert_eq!(shown, [Cell::Shown(10), Cell::Shown(10), Cell::Shown(10), Cell::FewerThan10]);
+    // With 12 in the small week's place nothing is hidden.
+    let mut all = Vec::new();
+    for (w, n) in [10, 10, 10, 12].into_iter().enumerate() {
+        all.extend(events(march + 7 * w as i64, EventKind::PageDeclared, n));
+    }
+    assert_eq!(report(&all, &[], today, Period::Month, 1)[0].counts[pages], Cell::Shown(42));
 }
 
 // ---- the property: an independent checker over what a reader sees
@@ -240,6 +265,30 @@ proptest! {
             for c in 0..Count::ALL.len() {
                 let cells: Vec<Cell> = std::iter::once(m.counts[c]).chain(parts.iter().map(|w| w.counts[c])).collect();
                 check_group(&cells, "month of whole weeks")?;
+            }
+        }
+    }
+
+    #[test]
+    fn no_small_count_is_bounded_by_a_month_and_its_weeks((all, held, today) in arb_history()) {
+        // A month is at least the weeks wholly inside it (no count is negative).
+        let weeks = report(&all, &held, today, Period::Week, 30);
+        let months = report(&all, &held, today, Period::Month, 6);
+        for m in &months {
+            let inside: Vec<&Row> = weeks.iter().filter(|w| w.first_day >= m.first_day && w.last_day <= m.last_day).collect();
+            for c in 0..Count::ALL.len() {
+                let lo = |cell: &Cell| match cell { Cell::Shown(v) => *v as i64, Cell::FewerThan10 => 1, Cell::Complementary => 10 };
+                let hi = |cell: &Cell| match cell { Cell::Shown(v) => *v as i64, Cell::FewerThan10 => 9, Cell::Complementary => i64::MAX / 4 };
+                let parts_lo: i64 = inside.iter().map(|w| lo(&w.counts[c])).sum();
+                if m.counts[c] == Cell::FewerThan10 {
+                    prop_assert!(9 - parts_lo.max(1) + 1 >= 2, "month {} column {c}: at least {parts_lo}", iso_date(m.first_day));
+                }
+                for w in &inside {
+                    if w.counts[c] == Cell::FewerThan10 {
+                        let at_most = hi(&m.counts[c]) - (parts_lo - 1);
+                        prop_assert!(at_most.min(9) >= 2, "week {} column {c}: at most {at_most}", iso_date(w.first_day));
+                    }
+                }
             }
         }
     }
