@@ -200,10 +200,11 @@ async fn the_report_counts_what_happened_and_hides_small_cells(postgres: bool) {
     assert_eq!(report["rows"].as_array().unwrap().len(), 12);
     assert!(report["rows"].as_array().unwrap().iter().all(|r| r["end"].as_str().unwrap() < day.as_str()), "{report}");
 
-    // Past the week's end and the month's.
+    // Past the week's end, and the month's (a month is out once the week holding its last day is).
     let week_over = wednesday.div_euclid(DAY) + 5;
-    let month_over = (wednesday.div_euclid(DAY)..).find(|d| date(d * DAY)[..7] != day[..7]).unwrap();
-    s.set_now((week_over.max(month_over) + 1) * DAY + 12 * 60 * MINUTE);
+    let last_of_month = (wednesday.div_euclid(DAY)..).find(|d| date((d + 1) * DAY)[..7] != day[..7]).unwrap();
+    let month_out = last_of_month - (last_of_month + 3).rem_euclid(7) + 7;
+    s.set_now(week_over.max(month_out) * DAY + 12 * 60 * MINUTE);
 
     let report = call(&coordinator, "GET", "/v1/reports/programme?period=week", None, 200).await;
     assert_eq!(report["period"], "week");

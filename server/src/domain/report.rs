@@ -230,14 +230,23 @@ fn month_days(index: i64) -> (i64, i64) {
 
 // ---- suppression (pure over cells and additive groups, so it can be tested on hand-made tables)
 
-/// One relation between counts a reader could use: `cells[total] = Σ cells[parts]` when `exact`
-/// (a period's requests total; a month that is exactly whole weeks), else `cells[total] ≥ Σ
-/// cells[parts]` (a month and the ISO weeks wholly inside it: counts are never negative).
+/// How a group's total relates to the sum of its parts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Relation {
+    /// `total = Σ parts`: a period's requests total; a month that is exactly whole ISO weeks.
+    Equal,
+    /// `total ≥ Σ parts`: a month and the ISO weeks wholly inside it (no count is negative).
+    AtLeast,
+    /// `total ≤ Σ parts`: a month and every ISO week overlapping it.
+    AtMost,
+}
+
+/// One relation between counts a reader could use.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Group {
     pub total: usize,
     pub parts: Vec<usize>,
-    pub exact: bool,
+    pub relation: Relation,
 }
 
 /// How a count is marked.
@@ -260,11 +269,13 @@ fn bounds(mark: Mark, value: u64) -> (i64, i64) {
     }
 }
 
-/// Whether a group lets a reader narrow a `FewerThan10` cell to one value, or (an exact group)
-/// pins its one hidden cell.
+/// Whether a group lets a reader narrow a `FewerThan10` cell to one value, or (an equation) pins
+/// its one hidden cell.
 fn leaks(group: &Group, values: &[u64], marks: &[Mark]) -> bool {
-    if !group.exact {
-        return containment_leaks(group, values, marks);
+    match group.relation {
+        Relation::Equal => {}
+        Relation::AtLeast => return at_least_leaks(group, values, marks),
+        Relation::AtMost => return at_most_leaks(group, values, marks),
     }
     // Coefficients of `total - Σ parts = 0`.
     let terms: Vec<(usize, i64)> = std::iter::once((group.total, 1)).chain(group.parts.iter().map(|&p| (p, -1))).collect();
@@ -297,7 +308,7 @@ fn leaks(group: &Group, values: &[u64], marks: &[Mark]) -> bool {
 
 /// `total ≥ Σ parts`: a `FewerThan10` part is at most the total's upper bound less the others'
 /// lower bounds; a `FewerThan10` total at least the parts' lower bounds.
-fn containment_leaks(group: &Group, values: &[u64], marks: &[Mark]) -> bool {
+fn at_least_leaks(group: &Group, values: &[u64], marks: &[Mark]) -> bool {
     let few = bounds(Mark::FewerThan10, 0);
     let parts_lo: i64 = group.parts.iter().map(|&p| bounds(marks[p], values[p]).0).sum();
     if marks[group.total] == Mark::FewerThan10 && few.1 - parts_lo.max(few.0) + 1 < 2 {
@@ -312,45 +323,85 @@ fn containment_leaks(group: &Group, values: &[u64], marks: &[Mark]) -> bool {
     })
 }
 
-/// Marks every cell: 1–9 `FewerThan10`; then, group by group to a fixpoint, one more cell
-/// `Complementary` in any group that leaks (in an exact group the smallest shown part ≥ 10, else
-/// its total; in a containment its total, else the smallest part). The order of groups and cells
-/// decides ties, so the result is a function of its input.
-pub fn suppress(values: &[u64], groups: &[Group]) -> Vec<Mark> {
+/// Marks every cell: 1–9 `FewerThan10`; then, release by release (`released[cell]`: the day a
+/// cell is first reported, oldest first), the groups whose last cell comes out in that release,
+/// to a fixpoint: one more cell of that release `Complementary` in any group that leaks (the
+/// smallest shown part ≥ 10, else the total; for an inequality the total first). A cell already
+/// released is never hidden later, so no report changes what an earlier one showed. The order of
+/// groups and cells decides ties, so the result is a function of its input.
+pub fn suppress(values: &[u64], groups: &[Group], released: &[i64]) -> Vec<Mark> {
     let mut marks: Vec<Mark> =
         values.iter().map(|&v| if (1..THRESHOLD).contains(&v) { Mark::FewerThan10 } else { Mark::Shown }).collect();
-    // Each pass hides at least one cell or stops: bounded by the number of cells.
-    for _ in 0..=values.len() {
-        let mut changed = false;
-        for group in groups {
-            if !leaks(group, values, &marks) {
-                continue;
+    let release_of = |g: &Group| g.parts.iter().chain(std::iter::once(&g.total)).map(|&c| released[c]).max().unwrap_or(i64::MIN);
+    let mut releases: Vec<i64> = groups.iter().map(release_of).collect();
+    releases.sort_unstable();
+    releases.dedup();
+    for release in releases {
+        let now: Vec<&Group> = groups.iter().filter(|g| release_of(g) == release).collect();
+        let open = |c: usize, marks: &[Mark]| released[c] == release && marks[c] == Mark::Shown && values[c] >= THRESHOLD;
+        // Each pass hides at least one cell or stops: bounded by the number of cells.
+        for _ in 0..=values.len() {
+            let mut changed = false;
+            for group in &now {
+                if !leaks(group, values, &marks) {
+                    continue;
+                }
+                // A cell an equation gives away from cells that can no longer be hidden (released
+                // before, or under 10) would hide nothing: pass over it while another will do.
+                let fixed = |c: usize| released[c] < release || values[c] < THRESHOLD;
+                let determined = |c: usize| {
+                    groups.iter().any(|g| {
+                        g.relation == Relation::Equal
+                            && (g.total == c || g.parts.contains(&c))
+                            && g.parts.iter().chain(std::iter::once(&g.total)).all(|&o| o == c || (marks[o] == Mark::Shown && fixed(o)))
+                    })
+                };
+                let usable = |c: usize| open(c, &marks) && !determined(c);
+                let total_open = usable(group.total) || (open(group.total, &marks) && !group.parts.iter().any(|&p| usable(p)));
+                let smallest = group
+                    .parts
+                    .iter()
+                    .copied()
+                    .filter(|&p| usable(p))
+                    .min_by_key(|&p| (values[p], p))
+                    .or_else(|| if total_open { None } else { group.parts.iter().copied().filter(|&p| open(p, &marks)).min_by_key(|&p| (values[p], p)) });
+                // A part first (hidden, it has no upper bound); for an inequality the total (a
+                // month, released with or after its weeks).
+                let total_first = group.relation != Relation::Equal;
+                let pick = match (total_first, smallest, total_open) {
+                    (true, _, true) => Some(group.total),
+                    (_, Some(p), _) => Some(p),
+                    (_, None, true) => Some(group.total),
+                    (_, None, false) => None,
+                };
+                if let Some(cell) = pick {
+                    marks[cell] = Mark::Complementary;
+                    changed = true;
+                }
             }
-            let total_shown = marks[group.total] == Mark::Shown && values[group.total] >= THRESHOLD;
-            let smallest = group
-                .parts
-                .iter()
-                .copied()
-                .filter(|&p| marks[p] == Mark::Shown && values[p] >= THRESHOLD)
-                .min_by_key(|&p| (values[p], p));
-            // An exact group hides a part first; a containment its total (which then bounds nothing).
-            let pick = match (group.exact, smallest, total_shown) {
-                (true, Some(p), _) => Some(p),
-                (false, _, true) => Some(group.total),
-                (_, Some(p), _) => Some(p),
-                (_, None, true) => Some(group.total),
-                (_, None, false) => None,
-            };
-            if let Some(cell) = pick {
-                marks[cell] = Mark::Complementary;
-                changed = true;
+            if !changed {
+                break;
             }
-        }
-        if !changed {
-            break;
         }
     }
     marks
+}
+
+/// `total ≤ Σ parts`: a `FewerThan10` part is at least the total's lower bound less the others'
+/// upper bounds; a `FewerThan10` total at most the parts' upper bounds.
+fn at_most_leaks(group: &Group, values: &[u64], marks: &[Mark]) -> bool {
+    let few = bounds(Mark::FewerThan10, 0);
+    let parts_hi: i64 = group.parts.iter().map(|&p| bounds(marks[p], values[p]).1).sum();
+    if marks[group.total] == Mark::FewerThan10 && parts_hi.min(few.1) - few.0 + 1 < 2 {
+        return true;
+    }
+    let total_lo = bounds(marks[group.total], values[group.total]).0;
+    group.parts.iter().any(|&p| {
+        marks[p] == Mark::FewerThan10 && {
+            let lo = total_lo - (parts_hi - bounds(marks[p], values[p]).1);
+            few.1 - lo.max(few.0) + 1 < 2
+        }
+    })
 }
 
 // ---- the report
@@ -413,9 +464,25 @@ struct History {
     months: Vec<(i64, i64, Tally)>,
 }
 
+/// The day a month is first reported: the Monday after the ISO week holding its last day, so every
+/// week overlapping it is reported no later than it (and a relation between them never appears
+/// after one of them was shown).
+fn month_release(index: i64) -> i64 {
+    week_start(month_days(index).1) + 7
+}
+
+/// The last month released by `today`.
+fn last_month(today: i64) -> i64 {
+    let mut m = month_index(today);
+    while month_release(m) > today {
+        m -= 1;
+    }
+    m
+}
+
 fn history(events: &[Event], held: &[Held], today: i64) -> History {
     let last_week = week_start(today) - 7;
-    let last_month = month_index(today) - 1;
+    let newest_month = last_month(today);
     let first = events.iter().map(|e| e.day).chain(held.iter().map(|h| h.day)).filter(|&d| d < today).min();
     let Some(first) = first else { return History { weeks: vec![], months: vec![] } };
     // From the Monday before the first event's month begins: every week of every month counted is
@@ -424,7 +491,7 @@ fn history(events: &[Event], held: &[Held], today: i64) -> History {
     let first_week = week_start(month_days(first_month).0);
     let weeks: Vec<(i64, i64, Tally)> =
         (0..).map(|i| first_week + 7 * i).take_while(|&w| w <= last_week).map(|w| (w, w + 6, Tally::default())).collect();
-    let months: Vec<(i64, i64, Tally)> = (first_month..=last_month)
+    let months: Vec<(i64, i64, Tally)> = (first_month..=newest_month)
         .map(|m| {
             let (a, b) = month_days(m);
             (a, b, Tally::default())
@@ -453,43 +520,62 @@ fn history(events: &[Event], held: &[Held], today: i64) -> History {
     h
 }
 
-/// The cells of the whole history and its groups: each period's requests total (exact); each month
-/// with the ISO weeks wholly inside it, column by column (exact when they tile it).
-fn groups_of(h: &History) -> (Vec<u64>, Vec<Group>) {
+/// The cells of the whole history and its groups: each period's requests total; each month, column
+/// by column, with the ISO weeks that tile it, or else at least the weeks wholly inside it and at
+/// most the weeks overlapping it.
+fn groups_of(h: &History) -> (Vec<u64>, Vec<Group>, Vec<i64>) {
     let n = Count::ALL.len();
     let col = |c: Count| Count::ALL.iter().position(|&x| x == c).expect("a count column");
     let periods: Vec<&(i64, i64, Tally)> = h.weeks.iter().chain(h.months.iter()).collect();
     let values: Vec<u64> = periods.iter().flat_map(|p| p.2.counts).collect();
+    let released: Vec<i64> = h
+        .weeks
+        .iter()
+        .map(|w| w.1 + 1)
+        .chain(h.months.iter().map(|m| month_release(month_index(m.0))))
+        .flat_map(|r| [r; 9])
+        .collect();
     let mut groups = Vec::new();
     for i in 0..periods.len() {
         groups.push(Group {
             total: i * n + col(Count::RequestsTotal),
             parts: [Count::RequestsNow, Count::RequestsToday, Count::RequestsWeek].map(|c| i * n + col(c)).to_vec(),
-            exact: true,
+            relation: Relation::Equal,
         });
     }
     let week_at: HashMap<i64, usize> = h.weeks.iter().enumerate().map(|(i, w)| (w.0, i)).collect();
     for (m, (first, last, _)) in h.months.iter().enumerate() {
         let month = h.weeks.len() + m;
-        let inside: Vec<usize> =
-            (0..).map(|k| week_start(*first) + 7 * k).take_while(|d| d + 6 <= *last).filter(|d| d >= first).filter_map(|d| week_at.get(&d).copied()).collect();
-        if inside.is_empty() {
-            continue;
-        }
-        let exact = week_start(*first) == *first && week_start(*last) + 6 == *last && inside.len() as i64 * 7 == last - first + 1;
-        for c in 0..n {
-            groups.push(Group { total: month * n + c, parts: inside.iter().map(|w| w * n + c).collect(), exact });
+        let overlapping: Vec<(i64, usize)> = (0..)
+            .map(|k| week_start(*first) + 7 * k)
+            .take_while(|d| d <= last)
+            .filter_map(|d| week_at.get(&d).map(|&w| (d, w)))
+            .collect();
+        let inside: Vec<usize> = overlapping.iter().filter(|(d, _)| d >= first && d + 6 <= *last).map(|&(_, w)| w).collect();
+        let tiled = inside.len() == overlapping.len() && inside.len() as i64 * 7 == last - first + 1;
+        let mut add = |weeks: &[usize], relation| {
+            if !weeks.is_empty() {
+                for c in 0..n {
+                    groups.push(Group { total: month * n + c, parts: weeks.iter().map(|w| w * n + c).collect(), relation });
+                }
+            }
+        };
+        if tiled {
+            add(&inside, Relation::Equal);
+        } else {
+            add(&inside, Relation::AtLeast);
+            add(&overlapping.iter().map(|&(_, w)| w).collect::<Vec<_>>(), Relation::AtMost);
         }
     }
-    (values, groups)
+    (values, groups, released)
 }
 
 /// The last `periods` completed weeks or months before `today` (a UTC day number), oldest first,
 /// suppressed as described in the module docs.
 pub fn report(events: &[Event], held: &[Held], today: i64, period: Period, periods: usize) -> Vec<Row> {
     let h = history(events, held, today);
-    let (values, groups) = groups_of(&h);
-    let marks = suppress(&values, &groups);
+    let (values, groups, released) = groups_of(&h);
+    let marks = suppress(&values, &groups, &released);
     let n = Count::ALL.len();
     let row = |index: usize, (first, last, tally): &(i64, i64, Tally)| Row {
         first_day: *first,
@@ -520,7 +606,7 @@ pub fn report(events: &[Event], held: &[Held], today: i64, period: Period, perio
             }
         }
         Period::Month => {
-            let last = month_index(today) - 1;
+            let last = last_month(today);
             for k in (0..periods as i64).rev() {
                 let (first, end) = month_days(last - k);
                 out.push(match h.months.iter().position(|m| m.0 == first) {
