@@ -332,12 +332,20 @@ fn at_least_leaks(group: &Group, values: &[u64], marks: &[Mark]) -> bool {
 pub fn suppress(values: &[u64], groups: &[Group], released: &[i64]) -> Vec<Mark> {
     let mut marks: Vec<Mark> =
         values.iter().map(|&v| if (1..THRESHOLD).contains(&v) { Mark::FewerThan10 } else { Mark::Shown }).collect();
-    let release_of = |g: &Group| g.parts.iter().chain(std::iter::once(&g.total)).map(|&c| released[c]).max().unwrap_or(i64::MIN);
-    let mut releases: Vec<i64> = groups.iter().map(release_of).collect();
-    releases.sort_unstable();
-    releases.dedup();
-    for release in releases {
-        let now: Vec<&Group> = groups.iter().filter(|g| release_of(g) == release).collect();
+    let cells_of = |g: &Group| g.parts.iter().chain(std::iter::once(&g.total)).copied().collect::<Vec<usize>>();
+    let group_release: Vec<i64> = groups.iter().map(|g| cells_of(g).iter().map(|&c| released[c]).max().unwrap_or(i64::MIN)).collect();
+    // The equations each cell is in.
+    let mut equations: Vec<Vec<usize>> = vec![Vec::new(); values.len()];
+    for (i, g) in groups.iter().enumerate().filter(|(_, g)| g.relation == Relation::Equal) {
+        for c in cells_of(g) {
+            equations[c].push(i);
+        }
+    }
+    let mut order: Vec<usize> = (0..groups.len()).collect();
+    order.sort_by_key(|&i| (group_release[i], i));
+    for batch in order.chunk_by(|&a, &b| group_release[a] == group_release[b]) {
+        let release = group_release[batch[0]];
+        let now: Vec<&Group> = batch.iter().map(|&i| &groups[i]).collect();
         let open = |c: usize, marks: &[Mark]| released[c] == release && marks[c] == Mark::Shown && values[c] >= THRESHOLD;
         // Each pass hides at least one cell or stops: bounded by the number of cells.
         for _ in 0..=values.len() {
@@ -350,11 +358,7 @@ pub fn suppress(values: &[u64], groups: &[Group], released: &[i64]) -> Vec<Mark>
                 // before, or under 10) would hide nothing: pass over it while another will do.
                 let fixed = |c: usize| released[c] < release || values[c] < THRESHOLD;
                 let determined = |c: usize| {
-                    groups.iter().any(|g| {
-                        g.relation == Relation::Equal
-                            && (g.total == c || g.parts.contains(&c))
-                            && g.parts.iter().chain(std::iter::once(&g.total)).all(|&o| o == c || (marks[o] == Mark::Shown && fixed(o)))
-                    })
+                    equations[c].iter().any(|&i| cells_of(&groups[i]).iter().all(|&o| o == c || (marks[o] == Mark::Shown && fixed(o))))
                 };
                 let usable = |c: usize| open(c, &marks) && !determined(c);
                 let total_open = usable(group.total) || (open(group.total, &marks) && !group.parts.iter().any(|&p| usable(p)));

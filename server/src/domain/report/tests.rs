@@ -368,3 +368,4 @@ fn generated_histories_exercise_complementary_suppression() {
     }
     assert!(any >= 50 && in_february >= 20, "{any} histories with a complementary cell, {in_february} in February");
 }
+
