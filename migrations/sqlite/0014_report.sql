@@ -2,9 +2,10 @@
 -- migrations/postgres/0014_report.sql: change both together. See docs/privacy.md and
 -- protocol/README.md §§ 18–19.
 
--- One row per countable event, for the programme report (protocol §19): the UTC day of the request
--- or incident it counts and, for the three kinds that are a delay, the delay in seconds. No id, no account, no
--- mailbox, no time of day: nothing here says who, and nothing joins a row to any other table.
+-- One row per countable event, for the programme report (protocol §19): the UTC day it happened (the
+-- day it is recorded, so a past day never changes once reported) and, for the three kinds that are a
+-- delay, the delay in seconds. No id, no account, no mailbox, no time of day: nothing here says who,
+-- and nothing joins a row to any other table.
 --   request_now / request_today / request_week  a support request was made, by its urgency
 --   accepted        a support request was accepted; value: seconds from request to acceptance
 --   escalated       a support request went past the on-call peer supporters (each step counts)
@@ -25,10 +26,10 @@ CREATE INDEX report_events_day ON report_events (day);
 INSERT INTO report_events (day, kind, value)
     SELECT declared_at / 86400000, 'page_declared', NULL FROM incidents WHERE test = 0;
 INSERT INTO report_events (day, kind, value)
-    SELECT declared_at / 86400000, 'first_responder', (first_response_at - declared_at) / 1000
+    SELECT first_response_at / 86400000, 'first_responder', (first_response_at - declared_at) / 1000
     FROM incidents WHERE test = 0 AND first_response_at IS NOT NULL AND first_response_at >= declared_at;
 INSERT INTO report_events (day, kind, value)
-    SELECT declared_at / 86400000, 'quorum', (quorum_at - declared_at) / 1000
+    SELECT quorum_at / 86400000, 'quorum', (quorum_at - declared_at) / 1000
     FROM incidents WHERE test = 0 AND quorum_at IS NOT NULL AND quorum_at >= declared_at;
 
 -- A defusing, a debriefing or a follow-up check-in (protocol §18), as the server knows it: an

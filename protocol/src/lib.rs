@@ -11,6 +11,7 @@ pub mod ids;
 pub mod rest;
 pub mod roster;
 pub mod incidents;
+pub mod report;
 pub mod support;
 pub mod teams;
 

@@ -133,6 +133,7 @@ const ShiftsScreen = lazyScreen('My shifts', () => import('./screens/ShiftsScree
 const DeclareScreen = lazyScreen('Declare a critical incident', () => import('./screens/DeclareScreen').then((m) => m.DeclareScreen));
 const IncidentsScreen = lazyScreen('Incidents', () => import('./screens/IncidentsScreen').then((m) => m.IncidentsScreen));
 const DebriefsScreen = lazyScreen('Debriefings', () => import('./screens/DebriefsScreen').then((m) => m.DebriefsScreen));
+const ReportScreen = lazyScreen('Programme report', () => import('./screens/ReportScreen').then((m) => m.ReportScreen));
 const EnrolScreen = lazyScreen('Enrol this device', () => import('./screens/EnrolScreen').then((m) => m.EnrolScreen));
 
 function Screen({ path }: { path: string }) {
@@ -150,6 +151,7 @@ function Screen({ path }: { path: string }) {
   if (path === '/declare') return <DeclareScreen />;
   if (path === '/incidents' || path.startsWith('/incidents/')) return <IncidentsScreen />;
   if (path === '/debriefs' || path.startsWith('/debriefs/')) return <DebriefsScreen />;
+  if (path === '/report') return <ReportScreen />;
   return <ConversationsScreen />;
 }
 

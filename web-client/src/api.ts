@@ -128,6 +128,13 @@ export async function request<T>(method: string, path: string, body?: unknown, s
   return parse<T>(await call(method, path, body, signer, secret));
 }
 
+/** A signed GET answered with text rather than JSON (a CSV download); refusals as `request`'s. */
+export async function requestText(path: string, signer: Signer): Promise<string> {
+  const response = await call('GET', path, undefined, signer, undefined);
+  if (!response.ok) await parse(response);
+  return response.text();
+}
+
 export const getConfig = () => request<ServerConfig>('GET', '/v1/config');
 
 export const enrol = (body: { code: string; signing_key: string; notification_key: string }) =>

@@ -8,6 +8,7 @@ pub mod names;
 pub mod paging;
 pub mod push;
 pub mod readiness;
+pub mod report;
 pub mod roles;
 pub mod roster;
 pub mod roster_rules;

@@ -12,6 +12,7 @@ mod incidents;
 pub mod listener;
 mod push;
 pub mod replay;
+mod reports;
 pub mod state;
 mod support;
 mod teams;
@@ -76,6 +77,7 @@ pub fn router(state: AppState, web_dir: Option<PathBuf>, body_timeout: std::time
         .merge(teams::router())
         .merge(incidents::router())
         .merge(debriefs::router())
+        .merge(reports::router())
         .merge(web::router(web_dir))
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .layer(tower_http::timeout::RequestBodyTimeoutLayer::new(body_timeout))

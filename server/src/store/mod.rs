@@ -17,6 +17,7 @@ mod postgres;
 pub mod push;
 pub mod queue;
 pub mod readiness;
+pub mod report;
 pub mod roster;
 mod rows;
 pub mod settings;
@@ -37,6 +38,7 @@ pub use mailboxes::{GROUP_IDLE_MS, MailboxAccess, MailboxStore};
 pub use postgres::PostgresStore;
 pub use push::{PushStore, PushSubscription};
 pub use readiness::ReadinessStore;
+pub use report::ReportStore;
 pub use queue::{AppendOutcome, NewMessage, QueueStore, QueuedMessage};
 pub use roster::RosterStore;
 pub use settings::SettingsStore;
@@ -122,6 +124,7 @@ pub trait Store:
     + IncidentStore
     + ReadinessStore
     + DebriefStore
+    + ReportStore
     + Send
     + Sync
     + 'static

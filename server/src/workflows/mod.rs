@@ -12,6 +12,7 @@ pub mod people;
 pub mod peer_support;
 pub mod push_subscriptions;
 pub mod readiness;
+pub mod reports;
 pub mod teams;
 
 pub use error::WorkflowError;

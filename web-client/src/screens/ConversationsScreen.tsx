@@ -87,6 +87,9 @@ export function ConversationsScreen() {
               <a class="button secondary" href="/debriefs" onClick={onLinkClick}>
                 Debriefings
               </a>
+              <a class="button secondary" href="/report" onClick={onLinkClick}>
+                Programme report
+              </a>
             </>
           )}
         </nav>

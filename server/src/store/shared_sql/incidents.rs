@@ -7,6 +7,7 @@ macro_rules! incidents_sql {
             use crate::domain::incidents::{Incident, Plan, step_name};
             use crate::domain::secrets::Hash32;
             use crate::store::incidents::{Decide, IncidentRecord, IncidentStore, NewIncident, OutboxItem, PageResult};
+            use crate::store::report::{EventKind, delay_seconds, event_day};
             use crate::store::rows::{self, id_from};
             use crate::store::sql_errors::store_error;
             use crate::store::{StoreError, StoreResult};
@@ -58,6 +59,22 @@ macro_rules! incidents_sql {
                 Ok(IncidentRecord { incident, attempts: out, steps })
             }
 
+            /// One `report_events` row (protocol §19) for a counted (not test) incident, dated by when
+            /// it happened (`at`), in the transaction that makes the change.
+            async fn record_event(tx: &mut Tx<'_>, incident: &Incident, at: i64, kind: EventKind, value: Option<i64>) -> StoreResult<()> {
+                if incident.test {
+                    return Ok(());
+                }
+                sqlx::query("INSERT INTO report_events (day, kind, value) VALUES ($1, $2, $3)")
+                    .bind(event_day(at))
+                    .bind(kind.as_str())
+                    .bind(value)
+                    .execute(&mut **tx)
+                    .await
+                    .map_err(store_error)?;
+                Ok(())
+            }
+
             /// Stores what a plan decided about `before`.
             async fn write(tx: &mut Tx<'_>, before: Option<&Incident>, plan: &Plan) -> StoreResult<()> {
                 let after = &plan.incident;
@@ -71,6 +88,16 @@ macro_rules! incidents_sql {
                     .execute(&mut **tx)
                     .await
                     .map_err(store_error)?;
+                // Each time is set once; counted the first time it is (`before` is as stored).
+                let firsts = [
+                    (before.and_then(|b| b.first_response_at), after.first_response_at, EventKind::FirstResponder),
+                    (before.and_then(|b| b.quorum_at), after.quorum_at, EventKind::Quorum),
+                ];
+                for (was, now, kind) in firsts {
+                    if let (None, Some(at)) = (was, now) {
+                        record_event(tx, after, at, kind, Some(delay_seconds(after.declared_at, at))).await?;
+                    }
+                }
                 for page in &after.pages {
                     if before.and_then(|b| b.page_of(&page.account)) == Some(page) {
                         continue;
@@ -173,6 +200,7 @@ macro_rules! incidents_sql {
                             .await
                             .map_err(store_error)?;
                     }
+                    record_event(&mut tx, i, i.declared_at, EventKind::PageDeclared, None).await?;
                     let plan = decide(i);
                     write(&mut tx, Some(i), &plan).await?;
                     tx.commit().await.map_err(store_error)?;

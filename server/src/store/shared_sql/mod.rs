@@ -12,7 +12,7 @@
 //!
 //! `shared_sql!` expands, inside a backend's module, to that backend's implementation of
 //! `DeviceStore`, `MailboxStore`, `SettingsStore`, `PushStore`, `RosterStore`, `SupportStore`,
-//! `TeamStore`, `IncidentStore`, `ReadinessStore` and `DebriefStore`:
+//! `TeamStore`, `IncidentStore`, `ReadinessStore`, `DebriefStore` and `ReportStore`:
 //! a macro rather than generic code because sqlx's per-type bounds cannot be stated once for a
 //! generic database, while each expansion is checked against its concrete driver.
 
@@ -21,6 +21,7 @@ mod debriefs;
 mod incidents;
 mod mailboxes;
 mod readiness;
+mod report;
 mod roster;
 mod support;
 mod teams;
@@ -41,6 +42,7 @@ macro_rules! shared_sql {
         crate::store::shared_sql::incidents_sql!($store, $db, $for_update, $for_share, $skip_locked);
         crate::store::shared_sql::readiness_sql!($store, $db, $for_update, $for_share, $skip_locked);
         crate::store::shared_sql::debriefs_sql!($store, $db, $for_update, $for_share, $skip_locked);
+        crate::store::shared_sql::report_sql!($store, $db);
     };
 }
 
@@ -49,6 +51,7 @@ pub(crate) use debriefs::debriefs_sql;
 pub(crate) use incidents::incidents_sql;
 pub(crate) use mailboxes::mailboxes_sql;
 pub(crate) use readiness::readiness_sql;
+pub(crate) use report::report_sql;
 pub(crate) use roster::roster_sql;
 pub(crate) use shared_sql;
 pub(crate) use support::support_sql;

@@ -12,9 +12,26 @@ macro_rules! support_sql {
                 ClaimOutcome, Escalation, HandOffOutcome, MAX_LEVEL, MAX_MAILBOX_PUSH_SUBSCRIPTIONS, NewSupportRequest,
                 SupportRequestRecord, SupportStore,
             };
+            use crate::store::report::{EventKind, delay_seconds, event_day};
             use crate::store::{Conflict, StoreError, StoreResult};
             use async_trait::async_trait;
+            use sallyport_protocol::support::Urgency;
             use sallyport_protocol::{AccountId, MailboxId, RequestId};
+
+            type Tx<'a> = sqlx::Transaction<'a, $db>;
+
+            /// One `report_events` row (protocol §19) dated by the UTC day of `at`, in the transaction
+            /// that makes the change.
+            async fn record_event(tx: &mut Tx<'_>, at: i64, kind: EventKind, value: Option<i64>) -> StoreResult<()> {
+                sqlx::query("INSERT INTO report_events (day, kind, value) VALUES ($1, $2, $3)")
+                    .bind(event_day(at))
+                    .bind(kind.as_str())
+                    .bind(value)
+                    .execute(&mut **tx)
+                    .await
+                    .map_err(store_error)?;
+                Ok(())
+            }
 
             // ---- support requests
 
@@ -50,6 +67,12 @@ macro_rules! support_sql {
                         .execute(&mut *tx)
                         .await
                         .map_err(store_error)?;
+                    let kind = match r.urgency {
+                        Urgency::Now => EventKind::RequestNow,
+                        Urgency::Today => EventKind::RequestToday,
+                        Urgency::Week => EventKind::RequestWeek,
+                    };
+                    record_event(&mut tx, r.created_at, kind, None).await?;
                     tx.commit().await.map_err(store_error)
                 }
 
@@ -76,9 +99,9 @@ macro_rules! support_sql {
                 async fn claim_support_request(&self, id: &RequestId, by: &AccountId, now: i64) -> StoreResult<ClaimOutcome> {
                     let mut tx = self.begin_write().await?;
                     // One conditional UPDATE: exactly one concurrent caller sees `waiting`.
-                    let won: Option<(Vec<u8>, String)> = sqlx::query_as(
+                    let won: Option<(Vec<u8>, String, i64)> = sqlx::query_as(
                         "UPDATE support_requests SET status = 'accepted', claimed_by = $1, claimed_at = $2 \
-                         WHERE id = $3 AND status = 'waiting' RETURNING mailbox_id, urgency",
+                         WHERE id = $3 AND status = 'waiting' RETURNING mailbox_id, urgency, created_at",
                     )
                     .bind(by.as_bytes().as_slice())
                     .bind(now)
@@ -86,7 +109,7 @@ macro_rules! support_sql {
                     .fetch_optional(&mut *tx)
                     .await
                     .map_err(store_error)?;
-                    let Some((mailbox, urgency)) = won else {
+                    let Some((mailbox, urgency, created_at)) = won else {
                         let exists: Option<Vec<u8>> = sqlx::query_scalar("SELECT id FROM support_requests WHERE id = $1")
                             .bind(id.as_bytes().as_slice())
                             .fetch_optional(&mut *tx)
@@ -99,6 +122,8 @@ macro_rules! support_sql {
                         .execute(&mut *tx)
                         .await
                         .map_err(store_error)?;
+                    // Dated by the acceptance, not the request: a reported day never changes later.
+                    record_event(&mut tx, now, EventKind::Accepted, Some(delay_seconds(created_at, now))).await?;
                     tx.commit().await.map_err(store_error)?;
                     Ok(ClaimOutcome::Won { mailbox: id_from(&mailbox, MailboxId::from_slice)?, urgency: rows::urgency_from(&urgency)? })
                 }
@@ -180,6 +205,8 @@ macro_rules! support_sql {
                             .fetch_one(&mut *tx)
                             .await
                             .map_err(store_error)?;
+                        // Dated by when it fires: a reported day never changes later.
+                        record_event(&mut tx, now, EventKind::Escalated, None).await?;
                         let next = if level >= i32::from(MAX_LEVEL) {
                             "DELETE FROM support_timers WHERE request_id = $1"
                         } else {
