@@ -257,11 +257,7 @@ macro_rules! debriefs_sql {
                     .await
                     .map_err(store_error)?;
                     if sent && push.kind == DebriefKind::Followup && counted == Some(0) {
-                        sqlx::query("INSERT INTO report_events (day, kind, value) VALUES ($1, 'followup_sent', NULL)")
-                            .bind(now.div_euclid(crate::domain::DAY_MS))
-                            .execute(&mut *tx)
-                            .await
-                            .map_err(store_error)?;
+                        super::shared_report::record_event(&mut tx, now, crate::domain::report::EventKind::FollowupSent, None).await?;
                         sqlx::query(
                             "UPDATE debrief_pushes SET counted = 1 WHERE debrief_id = $1 AND notice = $2 \
                              AND device_id IN (SELECT id FROM devices WHERE account_id = (SELECT account_id FROM devices WHERE id = $3))",

@@ -7,7 +7,8 @@ macro_rules! incidents_sql {
             use crate::domain::incidents::{Incident, Plan, step_name};
             use crate::domain::secrets::Hash32;
             use crate::store::incidents::{Decide, IncidentRecord, IncidentStore, NewIncident, OutboxItem, PageResult};
-            use crate::store::report::{EventKind, delay_seconds, event_day};
+            use crate::domain::report::EventKind;
+            use crate::store::report::delay_seconds;
             use crate::store::rows::{self, id_from};
             use crate::store::sql_errors::store_error;
             use crate::store::{StoreError, StoreResult};
@@ -65,14 +66,7 @@ macro_rules! incidents_sql {
                 if incident.test {
                     return Ok(());
                 }
-                sqlx::query("INSERT INTO report_events (day, kind, value) VALUES ($1, $2, $3)")
-                    .bind(event_day(at))
-                    .bind(kind.as_str())
-                    .bind(value)
-                    .execute(&mut **tx)
-                    .await
-                    .map_err(store_error)?;
-                Ok(())
+                super::shared_report::record_event(tx, at, kind, value).await
             }
 
             /// Stores what a plan decided about `before`.

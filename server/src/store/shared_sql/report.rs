@@ -10,6 +10,24 @@ macro_rules! report_sql {
             use crate::store::{StoreError, StoreResult};
             use async_trait::async_trait;
 
+            /// Counts one event in `report_events` (protocol §19), dated by the UTC day of `at`, in
+            /// the transaction `tx` that makes the change it counts: the only write of the report.
+            pub(super) async fn record_event(
+                tx: &mut sqlx::Transaction<'_, $db>,
+                at: i64,
+                kind: EventKind,
+                value: Option<i64>,
+            ) -> StoreResult<()> {
+                sqlx::query("INSERT INTO report_events (day, kind, value) VALUES ($1, $2, $3)")
+                    .bind(crate::store::report::event_day(at))
+                    .bind(kind.as_str())
+                    .bind(value)
+                    .execute(&mut **tx)
+                    .await
+                    .map_err(store_error)?;
+                Ok(())
+            }
+
             #[async_trait]
             impl ReportStore for $store {
                 async fn report_events(&self, before_day: i64) -> StoreResult<Vec<Event>> {

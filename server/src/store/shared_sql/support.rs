@@ -12,26 +12,14 @@ macro_rules! support_sql {
                 ClaimOutcome, Escalation, HandOffOutcome, MAX_LEVEL, MAX_MAILBOX_PUSH_SUBSCRIPTIONS, NewSupportRequest,
                 SupportRequestRecord, SupportStore,
             };
-            use crate::store::report::{EventKind, delay_seconds, event_day};
+            use crate::domain::report::EventKind;
+            use crate::store::report::delay_seconds;
             use crate::store::{Conflict, StoreError, StoreResult};
             use async_trait::async_trait;
             use sallyport_protocol::support::Urgency;
             use sallyport_protocol::{AccountId, MailboxId, RequestId};
 
-            type Tx<'a> = sqlx::Transaction<'a, $db>;
-
-            /// One `report_events` row (protocol §19) dated by the UTC day of `at`, in the transaction
-            /// that makes the change.
-            async fn record_event(tx: &mut Tx<'_>, at: i64, kind: EventKind, value: Option<i64>) -> StoreResult<()> {
-                sqlx::query("INSERT INTO report_events (day, kind, value) VALUES ($1, $2, $3)")
-                    .bind(event_day(at))
-                    .bind(kind.as_str())
-                    .bind(value)
-                    .execute(&mut **tx)
-                    .await
-                    .map_err(store_error)?;
-                Ok(())
-            }
+            use super::shared_report::record_event;
 
             // ---- support requests
 
