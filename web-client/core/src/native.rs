@@ -85,6 +85,35 @@ pub async fn api_request(
     api_request_with(&reqwest::Client::new(), creds, method, path, body).await
 }
 
+/// A signing time: `now`, or 1 ms after the previous one this process used if that is not
+/// earlier. Ed25519 signatures are deterministic, so two identical requests signed in the same
+/// millisecond would carry the same signature and the server would refuse the second as a replay
+/// (`401 unauthorized`, protocol §11 "Signed requests"); the web app does the same (api.ts).
+pub fn signing_time(now: i64) -> i64 {
+    use std::sync::atomic::{AtomicI64, Ordering};
+    static LAST: AtomicI64 = AtomicI64::new(0);
+    let mut previous = LAST.load(Ordering::Relaxed);
+    loop {
+        let next = now.max(previous.saturating_add(1));
+        match LAST.compare_exchange_weak(previous, next, Ordering::Relaxed, Ordering::Relaxed) {
+            Ok(_) => return next,
+            Err(seen) => previous = seen,
+        }
+    }
+}
+
+#[cfg(test)]
+mod signing_time_tests {
+    #[test]
+    fn two_requests_in_one_millisecond_get_different_times() {
+        let now = 1_800_000_000_000;
+        let (a, b) = (super::signing_time(now), super::signing_time(now));
+        assert!(a >= now && b > a, "{a} then {b}");
+        // never goes back when the clock does
+        assert!(super::signing_time(now - 5_000) > b);
+    }
+}
+
 /// [`api_request`] through the given HTTP client (see [`enrol_with`] for why one may want that).
 pub async fn api_request_with(
     http: &reqwest::Client,
@@ -94,7 +123,7 @@ pub async fn api_request_with(
     body: Option<&serde_json::Value>,
 ) -> Result<(u16, serde_json::Value), ClientError> {
     let bytes = body.map(|b| serde_json::to_vec(b).expect("JSON serialises")).unwrap_or_default();
-    let now = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as i64);
+    let now = signing_time(SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as i64));
     let signature = creds.keys.sign_request(&creds.device, &creds.server_url, method, path, now, &bytes);
     let method = reqwest::Method::from_bytes(method.as_bytes()).map_err(|e| ClientError::Protocol(e.to_string()))?;
     let url = format!("{}{path}", creds.server_url.trim_end_matches('/'));
