@@ -137,12 +137,16 @@ async function visit(url, proxy) {
     cdp.on('Network.requestWillBeSent', () => open++);
     cdp.on('Network.responseReceived', ({ requestId, response }) => {
       const h = Object.fromEntries(Object.entries(response.headers).map(([k, v]) => [k.toLowerCase(), v]));
-      responses.set(requestId, { who: 'page', url: response.url, encoding: h['content-encoding'] ?? '', fromServiceWorker: !!response.fromServiceWorker, fromCache: !!response.fromDiskCache, bytes: 0 });
+      // encodedDataLength so far: the status line and headers.
+      responses.set(requestId, { who: 'page', url: response.url, encoding: h['content-encoding'] ?? '', fromServiceWorker: !!response.fromServiceWorker, fromCache: !!response.fromDiskCache, bytes: 0, headers: response.encodedDataLength ?? 0 });
     });
     cdp.on('Network.loadingFinished', ({ requestId, encodedDataLength }) => {
       open--;
       const r = responses.get(requestId);
-      if (r) r.bytes = encodedDataLength;
+      if (r) {
+        r.bytes = encodedDataLength;
+        r.headers = Math.min(r.headers, encodedDataLength);
+      }
     });
     cdp.on('Network.loadingFailed', () => open--);
     // The service worker's own fetches (its precache), through Playwright's events for workers.
@@ -160,7 +164,7 @@ async function visit(url, proxy) {
         const response = await request.response();
         const sizes = await request.sizes();
         const encoding = (await response?.headerValue('content-encoding')) ?? '';
-        workerRequests.push({ who: 'worker', url: request.url(), encoding, fromServiceWorker: false, fromCache: false, bytes: sizes.responseHeadersSize + sizes.responseBodySize });
+        workerRequests.push({ who: 'worker', url: request.url(), encoding, fromServiceWorker: false, fromCache: false, bytes: sizes.responseHeadersSize + sizes.responseBodySize, headers: sizes.responseHeadersSize });
       } finally {
         workerOpen--;
       }
@@ -185,6 +189,7 @@ async function visit(url, proxy) {
     const cdpBytes = rows.reduce((n, r) => n + r.bytes, 0);
     return {
       cdp: cdpBytes,
+      bodies: cdpBytes - rows.reduce((n, r) => n + r.headers, 0),
       wire: proxy.counts.down - before.down,
       sentByBrowser: proxy.counts.up - before.up,
       connections: proxy.counts.connections - before.connections,
@@ -206,7 +211,7 @@ try {
     const run = await visit(proxy.url, proxy);
     runs.push(run);
     if (!JSON_OUT) {
-      console.log(`run ${i + 1}: ${(run.cdp / 1000).toFixed(1)} KB received (CDP, ${run.requests} responses), ${(run.wire / 1000).toFixed(1)} KB on the wire from the server over ${run.connections} connections, ${(run.sentByBrowser / 1000).toFixed(1)} KB sent by the browser`);
+      console.log(`run ${i + 1}: ${(run.cdp / 1000).toFixed(1)} KB received (CDP, ${run.requests} responses; ${(run.bodies / 1000).toFixed(1)} KB of it bodies), ${(run.wire / 1000).toFixed(1)} KB on the wire from the server over ${run.connections} connections, ${(run.sentByBrowser / 1000).toFixed(1)} KB sent by the browser`);
       if (LIST || i === 0) {
         for (const r of run.rows) console.log(`  ${String(r.bytes).padStart(8)} B  ${r.who.padEnd(6)} ${(r.encoding || 'identity').padEnd(8)} ${r.fromCache ? '(cache) ' : ''}${new URL(r.url).pathname}`);
       }
@@ -223,6 +228,7 @@ const summary = {
   runs: runs.map(({ rows, ...r }) => r),
   cdp_kb: kb(runs.map((r) => r.cdp)),
   wire_kb: kb(runs.map((r) => r.wire)),
+  bodies_kb: kb(runs.map((r) => r.bodies)),
 };
 if (JSON_OUT) console.log(JSON.stringify(summary));
-else console.log(`first visit, KB received (CDP): ${summary.cdp_kb.join(', ')}; KB on the wire: ${summary.wire_kb.join(', ')} (target ≤ 300 KB)`);
+else console.log(`first visit, KB received (CDP): ${summary.cdp_kb.join(', ')}; of it bodies: ${summary.bodies_kb.join(', ')}; KB on the wire: ${summary.wire_kb.join(', ')} (target ≤ 300 KB)`);
