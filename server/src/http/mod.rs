@@ -94,12 +94,12 @@ pub fn router(state: AppState, web_dir: Option<PathBuf>, body_timeout: std::time
 pub const API_COMPRESSION_MIN_BYTES: u16 = 1024;
 
 /// Compresses the answers to `GET` requests of `api` (brotli or gzip, as the client accepts; JSON
-/// or CSV of at least [`API_COMPRESSION_MIN_BYTES`]). Only reads: an answer to a write may echo
-/// what the request carried beside a fresh secret (an invitation's code), the mix that lets an
-/// observer of compressed lengths guess the secret (BREACH). No read answers a secret, and reads are
-/// signed per request by a key the page cannot be made to use, not sent with a cookie, so another
-/// site cannot make a browser fetch them to measure. Brotli and gzip at level 4: a few percent
-/// larger than their best, at a small fraction of the CPU, for answers made afresh each time.
+/// or CSV of at least [`API_COMPRESSION_MIN_BYTES`]). Only reads: an answer to a write can carry a
+/// fresh secret (an invitation's link) and text the request chose, the mix that lets an observer
+/// of compressed lengths guess the secret (BREACH). No read answers a secret, and a read is public
+/// or signed per request with the device's key, which another site cannot make a browser use (there
+/// is no cookie), so it cannot have reads repeated to measure them. Level 4: answers are made afresh
+/// each time, and brotli 11 costs about 70 times the CPU for a quarter fewer bytes (bench/README.md).
 fn compressed_reads<S: Clone + Send + Sync + 'static>(api: Router<S>) -> Router<S> {
     use tower_http::compression::predicate::{Predicate as _, SizeAbove};
     use tower_http::compression::{CompressionLayer, CompressionLevel};
