@@ -5,7 +5,7 @@
 //! Unlinked mailboxes nobody reads expire, unless they serve an open support request.
 
 use sallyport_core::protocol::{ErrorCode, MailboxId, MailboxSecret, MessageId};
-use sallyport_core::{Client, ClientError, Credentials, Event, api_request, enrol};
+use sallyport_core::{Client, ClientError, Credentials, Event, api_request, enrol, signing_time};
 use sallyport_e2e::*;
 use sallyport_protocol::{MAX_MAILBOXES_PER_CONNECTION, auth};
 use serde_json::{Value, json};
@@ -32,7 +32,7 @@ struct Captured {
 impl Captured {
     fn sign(creds: &Credentials, method: &'static str, path: &'static str, body: &Value) -> Captured {
         let body = serde_json::to_vec(body).unwrap();
-        let time = now_ms();
+        let time = signing_time(now_ms());
         let signature = creds.keys.sign_request(&creds.device, &creds.server_url, method, path, time, &body).to_text();
         Captured { method, path, body, device: creds.device.to_text(), time: time.to_string(), signature }
     }

@@ -5,7 +5,7 @@
 //! where a total would give a small one away; others are refused; and `report_events` holds no id.
 
 use sallyport_core::seal;
-use sallyport_core::{Credentials, api_request};
+use sallyport_core::{Credentials, api_request, signing_time};
 use sallyport_e2e::push_emulator::{PushEmulator, Subscription};
 use sallyport_e2e::*;
 use sallyport_protocol::incidents::page_aad;
@@ -92,7 +92,7 @@ async fn call(creds: &Credentials, method: &str, path: &str, body: Option<Value>
 
 /// A signed GET answered with something other than JSON: `(status, headers, body)`.
 async fn signed_get_text(creds: &Credentials, path: &str) -> (u16, reqwest::header::HeaderMap, String) {
-    let now = now_ms();
+    let now = signing_time(now_ms());
     let signature = creds.keys.sign_request(&creds.device, &creds.server_url, "GET", path, now, b"");
     let response = reqwest::Client::new()
         .get(format!("{}{path}", creds.server_url.trim_end_matches('/')))
