@@ -493,6 +493,69 @@ pub async fn emulator_for(server: &TestServer) -> push_emulator::PushEmulator {
 }
 
 
+/// A signed REST request by `creds` that must answer `expect`: its JSON.
+pub async fn call(creds: &Credentials, method: &str, path: &str, body: Option<serde_json::Value>, expect: u16) -> serde_json::Value {
+    let (status, answer) = sallyport_core::api_request(creds, method, path, body.as_ref()).await.expect("request");
+    assert_eq!(status, expect, "{method} {path}: {answer}");
+    answer
+}
+
+/// Standard base64 (with padding), as REST bodies carry sealed blobs.
+pub fn base64_std(bytes: &[u8]) -> String {
+    use base64::Engine as _;
+    base64::engine::general_purpose::STANDARD.encode(bytes)
+}
+
+/// Files under `dir` (recursively) that contain `needle`: the "nothing readable" checks.
+pub fn files_containing(dir: &Path, needle: &[u8]) -> Vec<PathBuf> {
+    let mut found = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for entry in std::fs::read_dir(&d).into_iter().flatten().flatten() {
+            let path = entry.path();
+            if path.is_dir() {
+                stack.push(path);
+            } else if let Ok(bytes) = std::fs::read(&path)
+                && bytes.windows(needle.len()).any(|w| w == needle)
+            {
+                found.push(path);
+            }
+        }
+    }
+    found
+}
+
+/// Declares an incident for `team` as `declarer`'s app does: the preview (an assault on staff in
+/// Unit C, with `note`) sealed with the client core to each recipient device the server lists.
+/// The incident's id and the board the server answered.
+pub async fn declare_incident(
+    declarer: &Credentials,
+    team: &str,
+    test: bool,
+    note: &str,
+) -> (sallyport_protocol::IncidentId, serde_json::Value) {
+    use sallyport_protocol::incidents::page_aad;
+    use sallyport_protocol::{DeviceId, IncidentId, PublicKey};
+    use serde_json::{Value, json};
+    let recipients = call(declarer, "GET", &format!("/v1/incidents/recipients?team={team}"), None, 200).await;
+    let id = IncidentId::random();
+    let preview = json!({"type": "assault_on_staff", "location": "Unit C", "note": note}).to_string();
+    let sealed: Vec<Value> = recipients["recipients"]
+        .as_array()
+        .expect("recipients")
+        .iter()
+        .map(|r| {
+            let device: DeviceId = r["device"].as_str().unwrap().parse().unwrap();
+            let key: PublicKey = r["notification_key"].as_str().unwrap().parse().unwrap();
+            let blob = sallyport_core::seal::seal(&key.0, &page_aad(&id, &device), preview.as_bytes()).unwrap();
+            json!({"device": device.to_string(), "sealed": base64_std(&blob)})
+        })
+        .collect();
+    let body = json!({"id": id.to_string(), "team": team, "severity": 1, "test": test, "sealed": sealed});
+    let board = call(declarer, "POST", "/v1/incidents", Some(body), 201).await;
+    (id, board)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -7,13 +7,12 @@
 //! send each push once; bad input gets a stable code; nothing readable reaches the server.
 
 use sallyport_core::seal;
-use sallyport_core::{Credentials, api_request};
+use sallyport_core::Credentials;
 use sallyport_e2e::push_emulator::{PushEmulator, Received, Subscription};
 use sallyport_e2e::*;
 use sallyport_protocol::debriefs::debrief_aad;
 use sallyport_protocol::{DebriefId, DeviceId};
 use serde_json::{Value, json};
-use std::path::{Path, PathBuf};
 
 const MINUTE: i64 = 60_000;
 const HOUR: i64 = 60 * MINUTE;
@@ -88,17 +87,6 @@ impl Setup {
     }
 }
 
-async fn call(creds: &Credentials, method: &str, path: &str, body: Option<Value>, expect: u16) -> Value {
-    let (status, answer) = api_request(creds, method, path, body.as_ref()).await.expect("request");
-    assert_eq!(status, expect, "{method} {path}: {answer}");
-    answer
-}
-
-fn base64_std(bytes: &[u8]) -> String {
-    use base64::Engine as _;
-    base64::engine::general_purpose::STANDARD.encode(bytes)
-}
-
 /// What one notice's preview says (the service worker shows it): the secret words and which notice.
 fn preview(notice: usize) -> String {
     json!({"title": "Group debriefing", "where": SECRET, "notice": notice}).to_string()
@@ -166,25 +154,6 @@ fn check_push(r: &Received, who: &Credentials, id: &DebriefId) -> u64 {
 
 fn notices_of(pushes: &[Received], who: &Credentials, id: &DebriefId) -> Vec<u64> {
     pushes.iter().map(|r| check_push(r, who, id)).collect()
-}
-
-/// Files under `dir` (recursively) that contain `needle`.
-fn files_containing(dir: &Path, needle: &[u8]) -> Vec<PathBuf> {
-    let mut found = Vec::new();
-    let mut stack = vec![dir.to_path_buf()];
-    while let Some(d) = stack.pop() {
-        for entry in std::fs::read_dir(&d).into_iter().flatten().flatten() {
-            let path = entry.path();
-            if path.is_dir() {
-                stack.push(path);
-            } else if let Ok(bytes) = std::fs::read(&path)
-                && bytes.windows(needle.len()).any(|w| w == needle)
-            {
-                found.push(path);
-            }
-        }
-    }
-    found
 }
 
 /// A debriefing at T with reminders at T−24 h and T−1 h: nothing before T−24 h; then one push

@@ -16,7 +16,6 @@ use sallyport_protocol::incidents::page_aad;
 use sallyport_protocol::{DeviceId, IncidentId};
 use serde_json::{Value, json};
 use std::collections::HashMap;
-use std::path::{Path, PathBuf};
 
 
 const MINUTE: i64 = 60_000;
@@ -75,12 +74,6 @@ impl Setup {
     }
 }
 
-async fn call(creds: &Credentials, method: &str, path: &str, body: Option<Value>, expect: u16) -> Value {
-    let (status, answer) = api_request(creds, method, path, body.as_ref()).await.expect("request");
-    assert_eq!(status, expect, "{method} {path}: {answer}");
-    answer
-}
-
 fn is_page(r: &Received) -> bool {
     serde_json::from_slice::<Value>(&r.plaintext).is_ok_and(|v| v["kind"] == "page")
 }
@@ -127,33 +120,6 @@ async fn team(s: &Setup, coordinator: &Credentials, members: &[(&'static str, u8
     Team { id, people }
 }
 
-/// Declares an incident as `declarer` would: the preview (type, place, note) sealed with the
-/// client core to each recipient device the server lists.
-async fn declare(declarer: &Credentials, team: &str, test: bool) -> (IncidentId, Value) {
-    let recipients = call(declarer, "GET", &format!("/v1/incidents/recipients?team={team}"), None, 200).await;
-    let id = IncidentId::random();
-    let preview = json!({"type": "assault_on_staff", "location": "Unit C", "note": SECRET_NOTE}).to_string();
-    let sealed: Vec<Value> = recipients["recipients"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|r| {
-            let device: DeviceId = r["device"].as_str().unwrap().parse().unwrap();
-            let key: sallyport_protocol::PublicKey = r["notification_key"].as_str().unwrap().parse().unwrap();
-            let blob = seal::seal(&key.0, &page_aad(&id, &device), preview.as_bytes()).unwrap();
-            json!({"device": device.to_string(), "sealed": base64_std(&blob)})
-        })
-        .collect();
-    let body = json!({"id": id.to_string(), "team": team, "severity": 1, "test": test, "sealed": sealed});
-    let board = call(declarer, "POST", "/v1/incidents", Some(body), 201).await;
-    (id, board)
-}
-
-fn base64_std(bytes: &[u8]) -> String {
-    use base64::Engine as _;
-    base64::engine::general_purpose::STANDARD.encode(bytes)
-}
-
 fn paged_names(board: &Value) -> Vec<String> {
     let mut names: Vec<String> = board["paged"]
         .as_array()
@@ -187,25 +153,6 @@ fn check_page(r: &Received, who: &Credentials, id: &IncidentId) -> Value {
     let opened = seal::open_for(&who.keys, &page_aad(id, &who.device), &sealed).expect("the preview opens on this device");
     assert!(String::from_utf8(opened).unwrap().contains(SECRET_NOTE));
     page
-}
-
-/// Files under `dir` (recursively) that contain `needle`.
-fn files_containing(dir: &Path, needle: &[u8]) -> Vec<PathBuf> {
-    let mut found = Vec::new();
-    let mut stack = vec![dir.to_path_buf()];
-    while let Some(d) = stack.pop() {
-        for entry in std::fs::read_dir(&d).into_iter().flatten().flatten() {
-            let path = entry.path();
-            if path.is_dir() {
-                stack.push(path);
-            } else if let Ok(bytes) = std::fs::read(&path)
-                && bytes.windows(needle.len()).any(|w| w == needle)
-            {
-                found.push(path);
-            }
-        }
-    }
-    found
 }
 
 async fn the_whole_path(s: &mut Setup) {
@@ -249,7 +196,7 @@ async fn the_whole_path(s: &mut Setup) {
 
     // The declarer's app is connected: the board updates live.
     let mut live = Client::connect(&supervisor).await.unwrap();
-    let (id, board) = declare(&supervisor, &t.id, false).await;
+    let (id, board) = declare_incident(&supervisor, &t.id, false, SECRET_NOTE).await;
     assert_eq!(paged_names(&board), ["Ana", "Ben"], "on call, reachable tier 1: {board}");
     assert!(paged_entry(&board, "Cy")["waiting_until"].is_i64(), "Cy waits: {board}");
     assert_eq!((board["short_by"].as_u64(), board["short_roles"]["clinician"].as_u64()), (Some(3), Some(1)));
@@ -379,7 +326,7 @@ async fn a_page_a_crash_interrupted_is_sent_after_the_restart() {
     let t = team(&s, &coordinator, &[("Ana", 1, "peer")]).await;
     // The push service takes its time: the page is still in flight when the server dies.
     s.emulator.answer_after(std::time::Duration::from_secs(30));
-    let (id, _) = declare(&coordinator, &t.id, false).await;
+    let (id, _) = declare_incident(&coordinator, &t.id, false, SECRET_NOTE).await;
     // The page, and the readiness check Ana got when she joined the team.
     wait_until("the page reaches the push service", || async { s.emulator.arrivals() >= 2 }).await;
     s.nodes[0].server.kill();
@@ -407,7 +354,7 @@ async fn two_nodes_never_page_twice() {
     let watcher = sallyport_core::enrol(&other.url, &other.invite("Wes", &["staff"])).await.unwrap();
     call(&coordinator, "PUT", &format!("/v1/teams/{}/members/{}", t.id, watcher.account), Some(json!({"tier": 3, "role": "chaplain"})), 201).await;
     let mut live = Client::connect(&watcher).await.unwrap();
-    let (id, _) = declare(&coordinator, &t.id, false).await;
+    let (id, _) = declare_incident(&coordinator, &t.id, false, SECRET_NOTE).await;
     expect_event(&mut live, |e| matches!(e, Event::IncidentChanged { incident } if *incident == id).then_some(())).await;
     wait_pages(&s.emulator, t.sub("Ana"), 1).await;
     call(t.who("Ana"), "POST", &format!("/v1/incidents/{id}/answer"), Some(json!({"answer": "responding"})), 200).await;

@@ -36,12 +36,6 @@ async fn emulators(server: &TestServer, n: usize) -> Vec<PushEmulator> {
     all
 }
 
-async fn call(creds: &Credentials, method: &str, path: &str, body: Option<Value>, expect: u16) -> Value {
-    let (status, answer) = api_request(creds, method, path, body.as_ref()).await.expect("request");
-    assert_eq!(status, expect, "{method} {path}: {answer}");
-    answer
-}
-
 async fn register(creds: &Credentials, subscription: &Subscription) {
     call(creds, "POST", PUSH_PATH, Some(subscription.json()), 204).await;
 }

@@ -5,7 +5,7 @@
 //! tap within the hour, is flagged on the coordinators' readiness board with what to fix; the app
 //! can confirm too; a test page for one person pages only them.
 
-use sallyport_core::{Credentials, api_request};
+use sallyport_core::Credentials;
 use sallyport_e2e::push_emulator::{PushEmulator, Received, Subscription};
 use sallyport_e2e::*;
 use sallyport_protocol::IncidentId;
@@ -48,12 +48,6 @@ impl Setup {
         let start = metric(&self.server, name).await;
         wait_for_metric(&self.server, name, |runs| runs >= start + n).await;
     }
-}
-
-async fn call(creds: &Credentials, method: &str, path: &str, body: Option<Value>, expect: u16) -> Value {
-    let (status, answer) = api_request(creds, method, path, body.as_ref()).await.expect("request");
-    assert_eq!(status, expect, "{method} {path}: {answer}");
-    answer
 }
 
 async fn post_unsigned(server: &TestServer, path: &str, body: &Value) -> (u16, Value) {

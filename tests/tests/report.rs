@@ -4,12 +4,9 @@
 //! reads it as JSON and CSV: counts of 10 or more shown, 1 to 9 as "fewer than 10", a cell hidden
 //! where a total would give a small one away; others are refused; and `report_events` holds no id.
 
-use sallyport_core::seal;
 use sallyport_core::{Credentials, api_request, signing_time};
 use sallyport_e2e::push_emulator::{PushEmulator, Subscription};
 use sallyport_e2e::*;
-use sallyport_protocol::incidents::page_aad;
-use sallyport_protocol::{DeviceId, IncidentId};
 use serde_json::{Value, json};
 
 const MINUTE: i64 = 60_000;
@@ -84,12 +81,6 @@ impl Setup {
     }
 }
 
-async fn call(creds: &Credentials, method: &str, path: &str, body: Option<Value>, expect: u16) -> Value {
-    let (status, answer) = api_request(creds, method, path, body.as_ref()).await.expect("request");
-    assert_eq!(status, expect, "{method} {path}: {answer}");
-    answer
-}
-
 /// A signed GET answered with something other than JSON: `(status, headers, body)`.
 async fn signed_get_text(creds: &Credentials, path: &str) -> (u16, reqwest::header::HeaderMap, String) {
     let now = signing_time(now_ms());
@@ -116,28 +107,6 @@ async fn add_to_roster(coordinator: &Credentials, supporter: &Credentials) {
         let body = json!({"completed_at": date(now_ms() - 30 * DAY), "expires_at": date(now_ms() + 365 * DAY)});
         call(coordinator, "PUT", &format!("/v1/support/roster/{account}/training/{kind}"), Some(body), 200).await;
     }
-}
-
-/// Declares a (non-test) incident as a coordinator's app does: a preview sealed to each recipient.
-async fn declare(declarer: &Credentials, team: &str) -> IncidentId {
-    use base64::Engine as _;
-    let recipients = call(declarer, "GET", &format!("/v1/incidents/recipients?team={team}"), None, 200).await;
-    let id = IncidentId::random();
-    let preview = json!({"type": "assault_on_staff", "location": "Unit C", "note": "report test"}).to_string();
-    let sealed: Vec<Value> = recipients["recipients"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|r| {
-            let device: DeviceId = r["device"].as_str().unwrap().parse().unwrap();
-            let key: sallyport_protocol::PublicKey = r["notification_key"].as_str().unwrap().parse().unwrap();
-            let blob = seal::seal(&key.0, &page_aad(&id, &device), preview.as_bytes()).unwrap();
-            json!({"device": device.to_string(), "sealed": base64::engine::general_purpose::STANDARD.encode(&blob)})
-        })
-        .collect();
-    let body = json!({"id": id.to_string(), "team": team, "severity": 1, "test": false, "sealed": sealed});
-    call(declarer, "POST", "/v1/incidents", Some(body), 201).await;
-    id
 }
 
 /// The first Wednesday, noon UTC, at least a day after `ms`: far enough from midnight that the
@@ -192,7 +161,7 @@ async fn the_report_counts_what_happened_and_hides_small_cells(postgres: bool) {
         call(&supporter, "POST", "/v1/support/requests/claim", Some(json!({"id": id})), 200).await;
     }
     // One incident, answered by one member: its first responder, no quorum.
-    let incident = declare(&coordinator, &team).await;
+    let (incident, _) = declare_incident(&coordinator, &team, false, "report test").await;
     call(&member, "POST", &format!("/v1/incidents/{incident}/answer"), Some(json!({"answer": "responding"})), 200).await;
 
     // Before the week is over it is not reported.

@@ -67,12 +67,6 @@ async fn scheduler_passes(server: &TestServer, n: u64) {
     wait_for_metric(server, name, |runs| runs >= start + n).await;
 }
 
-async fn call(creds: &Credentials, method: &str, path: &str, body: Option<Value>, expect: u16) -> Value {
-    let (status, answer) = api_request(creds, method, path, body.as_ref()).await.expect("request");
-    assert_eq!(status, expect, "{method} {path}: {answer}");
-    answer
-}
-
 /// `POST /v1/support/requests/status` as the requester, proving only the secret: `(status, body)`.
 async fn status_of(server: &TestServer, id: &str, secret: &MailboxSecret) -> (u16, String) {
     let response = reqwest::Client::new()
