@@ -59,8 +59,7 @@ pub fn body_limit(method: &axum::http::Method, path: &str) -> usize {
 
 /// The public router. `body_timeout` bounds how long a request body may take to arrive.
 pub fn router(state: AppState, web_dir: Option<PathBuf>, body_timeout: std::time::Duration) -> Router {
-    Router::new()
-        .route(sallyport_protocol::WS_PATH, get(ws::upgrade))
+    let api = Router::new()
         .route("/v1/enrol", post(enrol::enrol))
         .route("/v1/config", get(app::config))
         .route("/v1/me", get(app::me))
@@ -71,18 +70,58 @@ pub fn router(state: AppState, web_dir: Option<PathBuf>, body_timeout: std::time
         .route("/v1/admin/devices/revoke", post(admin::revoke_device))
         .route("/v1/admin/eap-line", put(admin::set_eap_line).delete(admin::delete_eap_line))
         .route("/v1/push/subscriptions", post(push::subscribe).delete(push::unsubscribe))
-        .route("/healthz", get(health::healthz))
-        .route("/readyz", get(health::readyz))
         .merge(support::router())
         .merge(teams::router())
         .merge(incidents::router())
         .merge(debriefs::router())
-        .merge(reports::router())
+        .merge(reports::router());
+    // The WebSocket upgrade and the health probes stay outside the API's compression; the web
+    // app's files come precompressed (web.rs).
+    Router::new()
+        .route(sallyport_protocol::WS_PATH, get(ws::upgrade))
+        .route("/healthz", get(health::healthz))
+        .route("/readyz", get(health::readyz))
+        .merge(compressed_reads(api))
         .merge(web::router(web_dir))
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .layer(tower_http::timeout::RequestBodyTimeoutLayer::new(body_timeout))
         .layer(axum::middleware::map_response(security_headers))
         .with_state(state)
+}
+
+/// REST answers of at least this many bytes are compressed when the client accepts it; below it,
+/// compression saves less than the few hundred bytes of headers and TCP framing around it.
+pub const API_COMPRESSION_MIN_BYTES: u16 = 1024;
+
+/// Compresses the answers to `GET` requests of `api` (brotli or gzip, as the client accepts; JSON
+/// or CSV of at least [`API_COMPRESSION_MIN_BYTES`]). Only reads: an answer to a write can carry a
+/// fresh secret (an invitation's link) and text the request chose, the mix that lets an observer
+/// of compressed lengths guess the secret (BREACH). No read answers a secret, and a read is public
+/// or signed per request with the device's key, which another site cannot make a browser use (there
+/// is no cookie), so it cannot have reads repeated to measure them. Level 4: answers are made afresh
+/// each time, and brotli 11 costs about 70 times the CPU for a quarter fewer bytes (bench/README.md).
+fn compressed_reads<S: Clone + Send + Sync + 'static>(api: Router<S>) -> Router<S> {
+    use tower_http::compression::predicate::{Predicate as _, SizeAbove};
+    use tower_http::compression::{CompressionLayer, CompressionLevel};
+    let text = |_: axum::http::StatusCode, _: axum::http::Version, headers: &axum::http::HeaderMap, _: &axum::http::Extensions| {
+        headers
+            .get(header::CONTENT_TYPE)
+            .and_then(|value| value.to_str().ok())
+            .is_some_and(|value| value.starts_with("application/json") || value.starts_with("text/csv"))
+    };
+    let compression = CompressionLayer::new()
+        .quality(CompressionLevel::Precise(4))
+        .compress_when(SizeAbove::new(API_COMPRESSION_MIN_BYTES).and(text));
+    api.layer(compression).layer(axum::middleware::map_request(reads_only))
+}
+
+/// A write's answer is never compressed (see [`compressed_reads`]): the compression layer inside
+/// sees no `Accept-Encoding`.
+async fn reads_only(mut request: axum::extract::Request) -> axum::extract::Request {
+    if request.method() != axum::http::Method::GET {
+        request.headers_mut().remove(header::ACCEPT_ENCODING);
+    }
+    request
 }
 
 async fn security_headers(mut response: axum::response::Response) -> axum::response::Response {

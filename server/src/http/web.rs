@@ -1,7 +1,9 @@
 //! Serves the built web app (web-client/dist) on the API's origin. Any GET that is not an API,
 //! health or WebSocket path and not a file gets `index.html`, so the app's own routes (`/c/…`,
 //! `/enrol#…`) load it. Hashed assets are cached for a year; everything else is revalidated, so a
-//! new deployment reaches phones at the service worker's next update check.
+//! new deployment reaches phones at the service worker's next update check. A file's brotli or
+//! gzip sibling (`.br`, `.gz`, written by `npm run build`: web-client/scripts/compress.mjs) is sent
+//! instead when the browser accepts that encoding.
 
 use axum::Router;
 use axum::body::Body;
@@ -10,7 +12,7 @@ use axum::http::{HeaderValue, Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use std::path::{Path, PathBuf};
 use tower::ServiceExt as _;
-use tower_http::services::ServeDir;
+use tower_http::services::{ServeDir, ServeFile};
 
 /// The web app's routes, or a plain landing page when no built app is present. Either way an API
 /// path without a route is `404` (an old form such as `/v1/support/requests/{id}` must not look
@@ -53,8 +55,12 @@ async fn serve(dir: PathBuf, request: Request) -> Response {
     if !(request.method() == Method::GET || request.method() == Method::HEAD) || is_reserved(&path) {
         return (StatusCode::NOT_FOUND, "not found").into_response();
     }
-    let index = dir.join("index.html");
-    let service = ServeDir::new(&dir).append_index_html_on_directories(true).fallback(tower_http::services::ServeFile::new(index));
+    let index = ServeFile::new(dir.join("index.html")).precompressed_br().precompressed_gzip();
+    let service = ServeDir::new(&dir)
+        .append_index_html_on_directories(true)
+        .precompressed_br()
+        .precompressed_gzip()
+        .fallback(index);
     let mut response = match service.oneshot(request).await {
         Ok(response) => response.map(Body::new),
         Err(never) => match never {},
@@ -66,6 +72,9 @@ async fn serve(dir: PathBuf, request: Request) -> Response {
         "no-cache"
     };
     response.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static(cache));
+    // The same URL answers differently by Accept-Encoding (ServeDir does not say so itself), so
+    // a shared cache must key on it.
+    response.headers_mut().append(header::VARY, HeaderValue::from_static("accept-encoding"));
     if path == "/sw.js" {
         // The worker controls the whole origin.
         response.headers_mut().insert("service-worker-allowed", HeaderValue::from_static("/"));
