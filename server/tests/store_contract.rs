@@ -118,6 +118,7 @@ fn message(to: &[MailboxId], body: &str) -> NewMessage {
         created_at: NOW,
         expires_at: NOW + 14 * DAY,
         group: None,
+        seq: None,
     }
 }
 
