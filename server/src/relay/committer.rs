@@ -478,3 +478,112 @@ fn group_allows(message: &NewMessage, lookup: &FastLookup) -> bool {
         && group.admitted(known.members.as_deref())
         && group.check.evaluate(known.epoch).is_ok()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::relay::hub::SessionEvent;
+    use crate::store::{GroupCheck, GroupMessage, Hash32, sha256};
+    use bytes::Bytes;
+    use std::sync::atomic::AtomicBool;
+
+    const NOW: i64 = 1_700_000_000_000;
+
+    struct Setup {
+        committer: Committer,
+        mailbox: MailboxId,
+        events: mpsc::Receiver<SessionEvent>,
+    }
+
+    /// A committer on an in-memory SQLite store with a long hold, and one connection reading
+    /// one mailbox.
+    async fn setup() -> Setup {
+        let store = crate::store::connect("sqlite::memory:").await.unwrap();
+        let mailbox = MailboxId::random();
+        store.create_mailbox(&mailbox, &sha256(b"secret"), NOW).await.unwrap();
+        let hub = Arc::new(Hub::default());
+        let (tx, events) = mpsc::channel(64);
+        hub.subscribe(mailbox, 1, tx, Arc::new(AtomicBool::new(false)));
+        let config = CommitterConfig {
+            node_id: "test".into(),
+            max_batch: 64,
+            queue_quota: 100,
+            push: None,
+            hold: Duration::from_secs(600),
+        };
+        let (committer, _task) = Committer::start(store, hub, Arc::default(), config);
+        Setup { committer, mailbox, events }
+    }
+
+    fn message(to: MailboxId, group: Option<GroupMessage>) -> NewMessage {
+        NewMessage {
+            id: MessageId::random(),
+            to: vec![to],
+            payload: Bytes::from_static(b"ciphertext"),
+            created_at: NOW,
+            expires_at: NOW + 86_400_000,
+            group,
+            seq: None,
+        }
+    }
+
+    fn group_message(group: Hash32, epoch: u64, commit: bool, reads: MailboxId, members: Vec<MailboxId>) -> GroupMessage {
+        GroupMessage { check: GroupCheck { group, epoch, commit }, sender_reads: vec![reads], members }
+    }
+
+    fn delivered(event: SessionEvent) -> QueuedMessage {
+        match event {
+            SessionEvent::Deliver(message) => *message,
+            _ => panic!("expected a delivery"),
+        }
+    }
+
+    #[tokio::test]
+    async fn a_message_behind_a_commit_to_the_same_mailbox_does_not_overtake_it() {
+        let mut s = setup().await;
+        let group = sha256(b"group");
+        let commit = message(s.mailbox, Some(group_message(group, 0, true, s.mailbox, vec![s.mailbox])));
+        let plain = message(s.mailbox, None);
+        // Queued together, so that one batch takes both (the test runtime has one thread).
+        let first = s.committer.append(commit.clone()).await;
+        let second = s.committer.append(plain.clone()).await;
+        let Ok(AppendOutcome::Stored { seq: a }) = first.await.unwrap() else { panic!("commit stored") };
+        let second = tokio::time::timeout(Duration::from_secs(5), second).await.expect("answered without an ack");
+        let Ok(AppendOutcome::Stored { seq: b }) = second.unwrap() else {
+            panic!("written behind the commit, not delivered early")
+        };
+        assert!(a < b);
+        let got: Vec<(MessageId, u64)> =
+            [s.events.recv().await.unwrap(), s.events.recv().await.unwrap()].into_iter().map(delivered).map(|m| (m.id, m.seq)).collect();
+        assert_eq!(got, vec![(commit.id, a), (plain.id, b)], "in the order sent");
+    }
+
+    #[tokio::test]
+    async fn an_application_message_goes_early_only_if_its_group_admits_it() {
+        let mut s = setup().await;
+        let group = sha256(b"group");
+        let commit = message(s.mailbox, Some(group_message(group, 0, true, s.mailbox, vec![s.mailbox])));
+        let reply = s.committer.append(commit).await;
+        assert!(matches!(reply.await.unwrap(), Ok(AppendOutcome::Stored { .. })));
+        delivered(s.events.recv().await.unwrap());
+
+        // From a member, at the recorded epoch: delivered before any commit, accepted by the ack.
+        let app = message(s.mailbox, Some(group_message(group, 1, false, s.mailbox, Vec::new())));
+        let mut reply = s.committer.append(app.clone()).await;
+        let early = delivered(s.events.recv().await.unwrap());
+        assert_eq!(early.id, app.id);
+        assert!(reply.try_recv().is_err(), "not accepted before its ack");
+        s.committer.ack(s.mailbox, early.seq).await;
+        assert_eq!(reply.await.unwrap(), Ok(AppendOutcome::Delivered { seq: early.seq }));
+
+        // From a connection that reads no member's mailbox: refused by the round, never delivered.
+        let outsider = message(s.mailbox, Some(group_message(group, 1, false, MailboxId::random(), Vec::new())));
+        let reply = s.committer.append(outsider).await;
+        assert_eq!(reply.await.unwrap(), Ok(AppendOutcome::NotAMember));
+        // At an epoch the group has not reached: refused too.
+        let ahead = message(s.mailbox, Some(group_message(group, 7, false, s.mailbox, Vec::new())));
+        let reply = s.committer.append(ahead).await;
+        assert_eq!(reply.await.unwrap(), Ok(AppendOutcome::StaleEpoch { current: 1 }));
+        assert!(s.events.try_recv().is_err(), "neither was delivered");
+    }
+}
