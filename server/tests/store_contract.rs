@@ -1495,7 +1495,7 @@ async fn sqlite_reserved_numbers_are_used_as_given_and_never_handed_out_again() 
 }
 
 #[tokio::test]
-async fn sqlite_fast_lookup_reports_stored_ids_and_recorded_groups() {
+async fn sqlite_fast_lookup_reports_stored_ids_recorded_groups_and_existing_mailboxes() {
     let f = Fixture::sqlite().await;
     let mb = unlinked_mailbox(&f.store).await;
     let group = new_group();
@@ -1503,7 +1503,9 @@ async fn sqlite_fast_lookup_reports_stored_ids_and_recorded_groups() {
     let seq = stored(&append_one(&f.store, &opening).await);
     let unknown = MessageId::random();
     let fast = f.store.fast_path().unwrap();
-    let found = fast.fast_lookup(&[opening.id, unknown], &[group, new_group()]).await.unwrap();
+    let nobody = MailboxId::random();
+    let found = fast.fast_lookup(&[opening.id, unknown], &[group, new_group()], &[mb, nobody]).await.unwrap();
+    assert_eq!(found.mailboxes, HashSet::from([mb]), "only the mailbox that exists");
     assert_eq!(found.stored.get(&opening.id), Some(&seq));
     assert!(!found.stored.contains_key(&unknown));
     assert_eq!(found.groups.len(), 1, "only the group with a row");

@@ -32,9 +32,10 @@ use tokio::sync::{mpsc, oneshot};
 const QUEUE_CAPACITY: usize = 16_384;
 /// Sequence numbers reserved at once for numbering in memory (one small transaction a block).
 const SEQ_BLOCK: u64 = 1 << 20;
-/// How long the number a held message was stored under is remembered, for acks that name the
-/// number it was delivered under.
-const RENUMBERED_TTL: Duration = Duration::from_secs(30);
+/// How long the number a held message was stored under is remembered, for an ack that names the
+/// number it was delivered under and crossed the write (connections that hold the message map
+/// the number themselves once told). A forgotten one costs a repeated delivery, not a loss.
+const RENUMBERED_TTL: Duration = Duration::from_secs(10);
 
 pub type AppendReply = oneshot::Receiver<Result<AppendOutcome, StoreError>>;
 type Reply = oneshot::Sender<Result<AppendOutcome, StoreError>>;
@@ -177,7 +178,7 @@ impl Numbers {
 }
 
 /// (mailbox, number a held message was delivered under) → the number it was stored under, for
-/// an ack that was already on its way. Two generations, so entries live 30–60 s without a sweep.
+/// an ack that was already on its way. Two generations, so entries live 10–20 s without a sweep.
 #[derive(Default)]
 struct Renumbered {
     current: HashMap<(MailboxId, u64), u64>,
@@ -302,18 +303,22 @@ impl Task {
             .collect();
         let mut ids = Vec::new();
         let mut groups = Vec::new();
+        let mut recipients = Vec::new();
         for ((m, _), _) in appends.iter().zip(&candidate).filter(|(_, c)| **c) {
             if !self.held_ids.contains_key(&m.id) {
                 ids.push(m.id);
                 groups.extend(m.group.as_ref().map(|g| g.check.group));
+                recipients.extend_from_slice(&m.to);
             }
         }
         groups.sort_unstable();
         groups.dedup();
+        recipients.sort_unstable();
+        recipients.dedup();
         let lookup = if ids.is_empty() {
             FastLookup::default()
         } else {
-            match fast.fast_lookup(&ids, &groups).await {
+            match fast.fast_lookup(&ids, &groups, &recipients).await {
                 Ok(lookup) => lookup,
                 Err(err) => {
                     tracing::warn!(error = %err, "fast-path lookup failed; writing the batch first");
@@ -329,8 +334,11 @@ impl Task {
                 self.held.get_mut(seq).expect("indexed").replies.push(reply);
                 continue;
             }
+            // A recipient that no longer exists (a closed request's mailbox that a connection
+            // still reads) is for the round to refuse.
             let early = candidate
                 && !lookup.stored.contains_key(&message.id)
+                && message.to.iter().all(|mb| lookup.mailboxes.contains(mb))
                 && !message.to.iter().any(|mb| written_to.contains(mb))
                 && group_allows(&message, &lookup);
             let seq = match early {
@@ -491,6 +499,7 @@ mod tests {
 
     struct Setup {
         committer: Committer,
+        hub: Arc<Hub>,
         mailbox: MailboxId,
         events: mpsc::Receiver<SessionEvent>,
     }
@@ -511,8 +520,8 @@ mod tests {
             push: None,
             hold: Duration::from_secs(600),
         };
-        let (committer, _task) = Committer::start(store, hub, Arc::default(), config);
-        Setup { committer, mailbox, events }
+        let (committer, _task) = Committer::start(store, hub.clone(), Arc::default(), config);
+        Setup { committer, hub, mailbox, events }
     }
 
     fn message(to: MailboxId, group: Option<GroupMessage>) -> NewMessage {
@@ -556,6 +565,24 @@ mod tests {
         let got: Vec<(MessageId, u64)> =
             [s.events.recv().await.unwrap(), s.events.recv().await.unwrap()].into_iter().map(delivered).map(|m| (m.id, m.seq)).collect();
         assert_eq!(got, vec![(commit.id, a), (plain.id, b)], "in the order sent");
+    }
+
+    #[tokio::test]
+    async fn a_mailbox_that_no_longer_exists_is_refused_though_a_connection_still_reads_it() {
+        let mut s = setup().await;
+        // Read on this node (subscribed before it was deleted) but gone from the database.
+        let (tx, mut gone_events) = mpsc::channel(8);
+        let gone = MailboxId::random();
+        s.hub.subscribe(gone, 2, tx, Arc::new(AtomicBool::new(false)));
+        let reply = s.committer.append(message(gone, None)).await;
+        assert_eq!(reply.await.unwrap(), Ok(AppendOutcome::UnknownMailbox { mailbox: gone }));
+        assert!(gone_events.try_recv().is_err(), "not delivered");
+        // The mailbox that exists still gets early delivery.
+        let mut reply = s.committer.append(message(s.mailbox, None)).await;
+        let early = delivered(s.events.recv().await.unwrap());
+        assert!(reply.try_recv().is_err());
+        s.committer.ack(s.mailbox, early.seq).await;
+        assert_eq!(reply.await.unwrap(), Ok(AppendOutcome::Delivered { seq: early.seq }));
     }
 
     #[tokio::test]

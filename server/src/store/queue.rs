@@ -6,7 +6,7 @@ use super::{GroupMessage, Hash32, StoreResult};
 use async_trait::async_trait;
 use bytes::Bytes;
 use sallyport_protocol::{MailboxId, MessageId};
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 /// A message to store for every mailbox in `to`, as one unit: all recipients or none.
 #[derive(Debug, Clone, PartialEq)]
@@ -107,6 +107,9 @@ pub struct FastLookup {
     pub stored: HashMap<MessageId, u64>,
     /// The groups asked for that have a row.
     pub groups: HashMap<Hash32, KnownGroup>,
+    /// The mailboxes asked for that exist (a closed support request's mailbox is deleted while
+    /// a connection may still read it).
+    pub mailboxes: HashSet<MailboxId>,
 }
 
 /// The single-node backend's side of the fast path. Only its one committer writes messages, so a
@@ -119,6 +122,7 @@ pub trait FastPathStore: Send + Sync {
     /// and numbers of commits interleave in the order the messages reach readers.
     async fn reserve_seqs(&self, n: u64) -> StoreResult<u64>;
 
-    /// Which of `ids` were stored before, and the recorded state of `groups`.
-    async fn fast_lookup(&self, ids: &[MessageId], groups: &[Hash32]) -> StoreResult<FastLookup>;
+    /// Which of `ids` were stored before, the recorded state of `groups`, and which of
+    /// `mailboxes` exist.
+    async fn fast_lookup(&self, ids: &[MessageId], groups: &[Hash32], mailboxes: &[MailboxId]) -> StoreResult<FastLookup>;
 }

@@ -55,7 +55,7 @@ impl FastPathStore for SqliteStore {
         Ok(top as u64 - n + 1)
     }
 
-    async fn fast_lookup(&self, ids: &[MessageId], groups: &[Hash32]) -> StoreResult<FastLookup> {
+    async fn fast_lookup(&self, ids: &[MessageId], groups: &[Hash32], mailboxes: &[MailboxId]) -> StoreResult<FastLookup> {
         let mut found = FastLookup::default();
         let mut conn = self.reader.acquire().await.map_err(store_error)?;
         for chunk in ids.chunks(MAX_VARS) {
@@ -82,6 +82,18 @@ impl FastPathStore for SqliteStore {
             for (group, epoch, members, updated_at) in rows {
                 let known = KnownGroup { epoch: epoch_from(epoch)?, members: members_from(members)?, updated_at };
                 found.groups.insert(id_from(&group, hash32)?, known);
+            }
+        }
+        for chunk in mailboxes.chunks(MAX_VARS) {
+            let mut qb = QueryBuilder::<Sqlite>::new("SELECT id FROM mailboxes WHERE id IN (");
+            let mut list = qb.separated(", ");
+            for mailbox in chunk {
+                list.push_bind(mailbox.as_bytes().as_slice());
+            }
+            qb.push(")");
+            let rows: Vec<Vec<u8>> = qb.build_query_scalar().fetch_all(&mut *conn).await.map_err(store_error)?;
+            for mailbox in rows {
+                found.mailboxes.insert(id_from(&mailbox, MailboxId::from_slice)?);
             }
         }
         Ok(found)
