@@ -5,6 +5,10 @@
 
 import type { Session, SessionEvent } from './core';
 
+/** Offered at every upgrade: the hot frames (send, deliver, ack, accepted) then travel as binary
+ * messages (protocol/README.md, "Binary encoding"); a server that does not select it speaks JSON. */
+const BINARY_SUBPROTOCOL = 'sallyport.bin.v1';
+
 /** Told of each `incident_changed` frame (protocol §16: that incident's board changed, fetch it). */
 export const incidentListeners = new Set<(incident: string) => void>();
 
@@ -75,7 +79,8 @@ export class Connection {
     this.setState('connecting');
     let ws: WebSocket;
     try {
-      ws = new WebSocket(this.url);
+      ws = new WebSocket(this.url, [BINARY_SUBPROTOCOL]);
+      ws.binaryType = 'arraybuffer';
     } catch {
       this.scheduleReconnect();
       return;
@@ -83,13 +88,14 @@ export class Connection {
     this.ws = ws;
     ws.onopen = () => {
       if (this.ws !== ws) return;
-      this.session.connected();
+      this.session.connected(ws.protocol);
       this.flush();
     };
-    ws.onmessage = (e) => {
-      if (this.ws !== ws || typeof e.data !== 'string') return;
+    ws.onmessage = (e: MessageEvent<string | ArrayBuffer>) => {
+      if (this.ws !== ws) return;
       try {
-        this.session.handleText(e.data, Date.now());
+        if (typeof e.data === 'string') this.session.handleText(e.data, Date.now());
+        else this.session.handleBinary(new Uint8Array(e.data), Date.now());
       } catch {
         ws.close(1002, 'protocol violation');
       }
