@@ -81,6 +81,21 @@ struct Cli {
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum WireEncoding {
+    Json,
+    Binary,
+}
+
+impl From<WireEncoding> for sallyport_core::protocol::Encoding {
+    fn from(e: WireEncoding) -> Self {
+        match e {
+            WireEncoding::Json => Self::Json,
+            WireEncoding::Binary => Self::Binary,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 enum Runtime {
     Multi,
     Current,
@@ -109,6 +124,10 @@ enum Scenario {
         /// latency then counts from the scheduled send time. Default: as fast as the window allows.
         #[arg(long)]
         rate: Option<f64>,
+        /// How the clients encode the hot frames (`send`, `deliver`, `ack`, `accepted`): the
+        /// binary subprotocol `sallyport.bin.v1`, or JSON text.
+        #[arg(long, value_enum, default_value_t = WireEncoding::Binary)]
+        encoding: WireEncoding,
     },
     /// N idle authenticated sockets (one device each): server RSS per socket.
     Idle {
@@ -260,6 +279,8 @@ impl AbuseArgs {
                 duration: self.duration,
                 warmup: self.warmup,
                 rate: Some(self.rate),
+                // The healthy pairs speak as the client core does by default.
+                encoding: sallyport_core::protocol::Encoding::Binary,
             },
             ramp: self.ramp,
             attacks: self.attacks.clone(),
@@ -344,7 +365,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
     }
     let scenario = async {
         match &cli.scenario {
-            Scenario::Relay { pairs, window, payload, duration, warmup, rate } => {
+            Scenario::Relay { pairs, window, payload, duration, warmup, rate, encoding } => {
                 let p = relay::RelayParams {
                     pairs: *pairs,
                     window: *window,
@@ -352,6 +373,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                     duration: *duration,
                     warmup: *warmup,
                     rate: *rate,
+                    encoding: (*encoding).into(),
                 };
                 relay::run(&server, &p).await
             }
