@@ -22,7 +22,7 @@ export type SessionEvent =
     | { type: "key_packages_low"; mailbox: string; available: number }
     | { type: "incident_changed"; incident: string }
     | { type: "closed" };
-export interface SessionOutput { transmit: (string | Uint8Array)[]; events: SessionEvent[] }
+export interface SessionOutput { transmit: (string | Uint8Array<ArrayBuffer>)[]; events: SessionEvent[] }
 "#;
 
 /// One device's protocol state across reconnects. After any call, `drain()` (or `pollTransmit()` /
@@ -84,7 +84,7 @@ impl Session {
     }
 
     /// The next message to write (a string for text, a `Uint8Array` for binary), if any.
-    #[wasm_bindgen(js_name = pollTransmit, unchecked_return_type = "string | Uint8Array | undefined")]
+    #[wasm_bindgen(js_name = pollTransmit, unchecked_return_type = "string | Uint8Array<ArrayBuffer> | undefined")]
     pub fn poll_transmit(&mut self) -> JsValue {
         self.inner.poll_message().map_or(JsValue::UNDEFINED, wire)
     }
