@@ -412,6 +412,56 @@ macro_rules! on_both_encodings {
     )+};
 }
 
+/// Where a test server keeps its data.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Database {
+    Sqlite,
+    Postgres,
+}
+
+impl Database {
+    /// Options for a server on this database (a fresh PostgreSQL database), or `None` to skip the
+    /// test when no PostgreSQL cluster is configured (see [`postgres_database`]).
+    pub async fn options(self) -> Option<ServerOptions> {
+        let database_url = match self {
+            Database::Sqlite => None,
+            Database::Postgres => Some(postgres_database().await?),
+        };
+        Some(ServerOptions { database_url, ..ServerOptions::default() })
+    }
+}
+
+/// Like [`on_both_encodings!`] for an `async fn NAME(encoding: Encoding, database: Database)`:
+/// `NAME::json_sqlite`, `NAME::binary_sqlite`, `NAME::json_postgres`, `NAME::binary_postgres`.
+#[macro_export]
+macro_rules! on_both_encodings_and_databases {
+    ($($name:ident),+ $(,)?) => {$(
+        mod $name {
+            use $crate::{Database, Encoding};
+
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn json_sqlite() {
+                super::$name(Encoding::Json, Database::Sqlite).await
+            }
+
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn binary_sqlite() {
+                super::$name(Encoding::Binary, Database::Sqlite).await
+            }
+
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn json_postgres() {
+                super::$name(Encoding::Json, Database::Postgres).await
+            }
+
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn binary_postgres() {
+                super::$name(Encoding::Binary, Database::Postgres).await
+            }
+        }
+    )+};
+}
+
 /// The next event from a client, failing the test after [`WAIT`].
 pub async fn next_event(client: &mut Client) -> Result<Event, ClientError> {
     tokio::time::timeout(WAIT, client.next_event()).await.expect("timed out waiting for an event")
