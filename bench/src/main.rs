@@ -2,6 +2,9 @@
 //! starts the release `sallyport` binary on a fresh SQLite database in a temp dir, measures, and
 //! stops it; `--url` measures a server that is already running. See bench/README.md.
 
+// The relay result is one `json!` object with many fields.
+#![recursion_limit = "256"]
+
 mod abuse;
 mod idle;
 mod net;
@@ -128,6 +131,10 @@ enum Scenario {
         /// binary subprotocol `sallyport.bin.v1`, or JSON text.
         #[arg(long, value_enum, default_value_t = WireEncoding::Binary)]
         encoding: WireEncoding,
+        /// Share of the pairs whose receiver is offline, so that their messages are written to
+        /// the database (e.g. 0.5); server CPU per 1,000 then counts delivered and written.
+        #[arg(long, default_value_t = 0.0)]
+        offline_fraction: f64,
     },
     /// N idle authenticated sockets (one device each): server RSS per socket.
     Idle {
@@ -281,6 +288,7 @@ impl AbuseArgs {
                 rate: Some(self.rate),
                 // The healthy pairs speak as the client core does by default.
                 encoding: sallyport_core::protocol::Encoding::Binary,
+                offline_fraction: 0.0,
             },
             ramp: self.ramp,
             attacks: self.attacks.clone(),
@@ -365,7 +373,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
     }
     let scenario = async {
         match &cli.scenario {
-            Scenario::Relay { pairs, window, payload, duration, warmup, rate, encoding } => {
+            Scenario::Relay { pairs, window, payload, duration, warmup, rate, encoding, offline_fraction } => {
                 let p = relay::RelayParams {
                     pairs: *pairs,
                     window: *window,
@@ -374,6 +382,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                     warmup: *warmup,
                     rate: *rate,
                     encoding: (*encoding).into(),
+                    offline_fraction: *offline_fraction,
                 };
                 relay::run(&server, &p).await
             }
@@ -476,6 +485,14 @@ fn print_summary(r: &Value) {
                 show("measured_s", 1)
             );
             println!("  delivered          {} msg/s ({} messages)", show("delivered_per_s", 0), r["delivered"]);
+            if num("offline_fraction").is_some_and(|f| f > 0.0) {
+                println!("  stored (offline)   {} msg/s ({} messages)", show("stored_per_s", 0), r["stored"]);
+            }
+            println!(
+                "  never written      {} msg/s; written after early delivery {} msg/s",
+                show("unwritten_per_s", 0),
+                show("written_late_per_s", 0)
+            );
             println!("  latency            p50 {} ms, p90 {} ms, p99 {} ms, p99.9 {} ms, max {} ms", show("p50_ms", 2), show("p90_ms", 2), show("p99_ms", 2), show("p999_ms", 2), show("max_ms", 2));
             println!("  server CPU         {} s ({} cores), {} s per 1,000 messages", show("server_cpu_s", 2), show("server_cpu_cores", 2), show("server_cpu_s_per_1k", 4));
             println!("  bench CPU          {} s ({} cores), {} s per 1,000 messages ({})", show("bench_cpu_s", 2), show("bench_cpu_cores", 2), show("bench_cpu_s_per_1k", 4), r["bench_runtime"].as_str().unwrap_or(""));
@@ -498,7 +515,7 @@ fn print_summary(r: &Value) {
             );
             if let Some(t) = r["delivered_per_s_timeline"].as_array() {
                 let t: Vec<String> = t.iter().map(|v| format!("{:.0}k", v.as_f64().unwrap_or(0.0) / 1000.0)).collect();
-                println!("  per second         {}", t.join(" "));
+                println!("  per second         {} (delivered + stored)", t.join(" "));
             }
             if r["client_errors"].as_object().is_some_and(|m| !m.is_empty()) {
                 println!("  errors             {}", r["client_errors"]);

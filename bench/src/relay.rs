@@ -33,6 +33,9 @@ pub struct RelayParams {
     pub rate: Option<f64>,
     /// How the clients encode the hot frames (the server takes what they offer).
     pub encoding: Encoding,
+    /// Share of the pairs whose receiver stays offline: their messages are written to the
+    /// database, and a sender's window slot is freed by `accepted` instead of a delivery.
+    pub offline_fraction: f64,
 }
 
 /// What every task can see: the clock origin for payload timestamps and the measured phase.
@@ -59,6 +62,10 @@ struct Pair {
     /// Refused by the server (an `error` answering a send): never delivered.
     failed: AtomicU64,
     window: Semaphore,
+    /// Its receiver is offline: `delivered` counts what the server accepted (stored).
+    offline: bool,
+    /// Accepted for the offline receiver in each phase.
+    stored_in_phase: Vec<AtomicU64>,
 }
 
 struct ReceiverResult {
@@ -93,6 +100,8 @@ pub struct PairsResult {
     pub hists: Vec<Histogram<u64>>,
     /// Messages delivered in each phase.
     pub delivered: Vec<u64>,
+    /// Messages accepted for offline receivers (written) in each phase.
+    pub stored: Vec<u64>,
     pub sent_total: u64,
     pub accepted: u64,
     pub errors: BTreeMap<String, u64>,
@@ -111,6 +120,8 @@ impl Pairs {
         if let Some(rate) = p.rate {
             anyhow::ensure!(rate > 0.0, "--rate must be positive");
         }
+        anyhow::ensure!((0.0..=1.0).contains(&p.offline_fraction), "--offline-fraction must be between 0 and 1");
+        let offline_pairs = (p.pairs as f64 * p.offline_fraction).round() as usize;
         eprintln!("pairs: enrolling {} devices…", 2 * p.pairs);
         let (creds, enrol_time) = server.enrol_many(2 * p.pairs, "bench-relay").await?;
         eprintln!("pairs: enrolled in {:.1} s; connecting…", enrol_time.as_secs_f64());
@@ -128,16 +139,25 @@ impl Pairs {
             let (a_tx, a_rx) = clients.next().expect("2P clients");
             let (b_tx, b_rx) = clients.next().expect("2P clients");
             let b_mailbox = creds[2 * i + 1].mailbox;
+            let offline = i < offline_pairs;
             let pair = Arc::new(Pair {
                 sent: AtomicU64::new(0),
                 delivered: AtomicU64::new(0),
                 failed: AtomicU64::new(0),
                 window: Semaphore::new(p.window),
+                offline,
+                stored_in_phase: (0..phases).map(|_| AtomicU64::new(0)).collect(),
             });
             pairs.push(pair.clone());
+            if offline {
+                // The receiver goes away before anything is sent to it.
+                b_tx.close().await.context("closing an offline receiver")?;
+                drop(b_rx);
+            } else {
+                receivers.push(tokio::spawn(receive_loop(b_rx, pair.clone(), shared.clone(), shutdown_rx.clone())));
+            }
             senders.push(tokio::spawn(send_loop(a_tx.clone(), b_mailbox, pair.clone(), shared.clone(), p.clone(), i, shutdown_rx.clone())));
-            acceptors.push(tokio::spawn(accept_loop(a_rx, pair.clone(), shutdown_rx.clone())));
-            receivers.push(tokio::spawn(receive_loop(b_rx, pair, shared.clone(), shutdown_rx.clone())));
+            acceptors.push(tokio::spawn(accept_loop(a_rx, pair, shared.clone(), shutdown_rx.clone())));
             keep.push((a_tx, b_tx));
         }
 
@@ -215,7 +235,10 @@ impl Pairs {
             let _ = b_tx.close().await;
         }
         let sent_total: u64 = pairs.iter().map(|pair| pair.sent.load(Relaxed)).sum();
-        Ok(PairsResult { hists, delivered, sent_total, accepted, errors, undelivered_after_drain: undelivered, timeline })
+        let stored = (0..self.shared.phases)
+            .map(|k| pairs.iter().map(|pair| pair.stored_in_phase[k].load(Relaxed)).sum())
+            .collect();
+        Ok(PairsResult { hists, delivered, stored, sent_total, accepted, errors, undelivered_after_drain: undelivered, timeline })
     }
 }
 
@@ -256,10 +279,12 @@ pub async fn run(server: &Server, p: &RelayParams) -> anyhow::Result<Value> {
     let result = pairs.finish().await?;
     let hist = &result.hists[0];
     let delivered = result.delivered[0];
+    let stored = result.stored[0];
     let latency = latency_json(hist);
 
     let server_cpu = cpu0.zip(cpu1).map(|(a, b)| b - a);
-    let per_1k = |cpu: f64| if delivered > 0 { Some(cpu / (delivered as f64 / 1000.0)) } else { None };
+    let completed = delivered + stored;
+    let per_1k = |cpu: f64| if completed > 0 { Some(cpu / (completed as f64 / 1000.0)) } else { None };
     let own_cpu = own1 - own0;
     // Other processes on the machine during the window (noise): total busy minus server and bench.
     let other_cores = all0.zip(all1).map(|(a, b)| ((b - a) - own_cpu - server_cpu.unwrap_or(0.0)).max(0.0) / elapsed);
@@ -294,8 +319,14 @@ pub async fn run(server: &Server, p: &RelayParams) -> anyhow::Result<Value> {
         "warmup_s": p.warmup,
         "rate": p.rate,
         "measured_s": elapsed,
+        "offline_fraction": p.offline_fraction,
         "delivered": delivered,
         "delivered_per_s": delivered as f64 / elapsed,
+        // Accepted for offline receivers: written to the database.
+        "stored": stored,
+        "stored_per_s": stored as f64 / elapsed,
+        "unwritten_per_s": metric_delta("sallyport_messages_unwritten_total").map(|n| n / elapsed),
+        "written_late_per_s": metric_delta("sallyport_messages_written_late_total").map(|n| n / elapsed),
         "p50_ms": latency["p50_ms"],
         "p90_ms": latency["p90_ms"],
         "p99_ms": latency["p99_ms"],
@@ -443,8 +474,9 @@ pub fn new_histogram() -> Histogram<u64> {
     Histogram::<u64>::new_with_bounds(1, 600_000_000, 3).expect("histogram bounds")
 }
 
-/// A's side: read `accepted` (and errors) so the server is never blocked writing to A.
-async fn accept_loop(mut rx: ClientReceiver, pair: Arc<Pair>, mut shutdown: watch::Receiver<bool>) -> SenderSideResult {
+/// A's side: read `accepted` (and errors) so the server is never blocked writing to A. For an
+/// offline receiver, `accepted` (the message is written) is what frees a window slot.
+async fn accept_loop(mut rx: ClientReceiver, pair: Arc<Pair>, shared: Arc<Shared>, mut shutdown: watch::Receiver<bool>) -> SenderSideResult {
     let mut out = SenderSideResult::default();
     loop {
         let event = tokio::select! {
@@ -452,7 +484,17 @@ async fn accept_loop(mut rx: ClientReceiver, pair: Arc<Pair>, mut shutdown: watc
             _ = shutdown.changed() => break,
         };
         match event {
-            Ok(Event::Accepted { .. }) => out.accepted += 1,
+            Ok(Event::Accepted { .. }) => {
+                out.accepted += 1;
+                if pair.offline {
+                    let phase = shared.phase.load(Relaxed);
+                    if phase > 0 {
+                        pair.stored_in_phase[phase - 1].fetch_add(1, Relaxed);
+                    }
+                    pair.delivered.fetch_add(1, Relaxed);
+                    pair.window.add_permits(1);
+                }
+            }
             Ok(Event::Error { code, id, .. }) => {
                 *out.errors.entry(code.to_string()).or_default() += 1;
                 if id.is_some() {

@@ -162,6 +162,12 @@ pub struct ServeConfig {
     /// Most messages committed in one database transaction (group commit).
     #[arg(long, env = "SALLYPORT_MAX_COMMIT_BATCH", default_value_t = 4_096)]
     pub max_commit_batch: usize,
+
+    /// Milliseconds a message delivered before its commit waits for every recipient's ack; one
+    /// acked by all in time is never written to disk. Only on SQLite (one node knows every
+    /// reader). 0 writes every message before delivering it.
+    #[arg(long, env = "SALLYPORT_EARLY_DELIVERY_HOLD_MS", default_value_t = 50)]
+    pub early_delivery_hold_ms: u64,
 }
 
 impl ServeConfig {

@@ -135,6 +135,7 @@ pub async fn run(
             max_batch: config.max_commit_batch.max(1),
             queue_quota: config.queue_quota,
             push: Some(push.clone()),
+            hold: std::time::Duration::from_millis(config.early_delivery_hold_ms),
         },
     );
     relay::watchers::spawn_all(

@@ -52,6 +52,11 @@ pub struct Metrics {
     pub auth_ok: AtomicU64,
     pub messages_accepted: AtomicU64,
     pub messages_duplicate: AtomicU64,
+    /// Messages accepted because every recipient acked them before they were due to be written:
+    /// never written to the database.
+    pub messages_unwritten: AtomicU64,
+    /// Messages delivered before their commit and written because an ack was still missing.
+    pub messages_written_late: AtomicU64,
     pub deliveries: AtomicU64,
     pub acks: AtomicU64,
     pub commits: AtomicU64,
@@ -129,8 +134,10 @@ impl Metrics {
         counter("sallyport_connections_open", "WebSocket connections open now.", "gauge", &self.connections_open);
         counter("sallyport_connections_total", "WebSocket connections accepted.", "counter", &self.connections_total);
         counter("sallyport_auth_ok_total", "Successful authentications.", "counter", &self.auth_ok);
-        counter("sallyport_messages_accepted_total", "Messages durably stored and acknowledged to the sender.", "counter", &self.messages_accepted);
+        counter("sallyport_messages_accepted_total", "Messages accepted (committed, or acknowledged by every recipient) and answered to the sender.", "counter", &self.messages_accepted);
         counter("sallyport_messages_duplicate_total", "Re-sent messages answered from the idempotency record.", "counter", &self.messages_duplicate);
+        counter("sallyport_messages_unwritten_total", "Messages every recipient acknowledged before they were due to be written: accepted without touching the database.", "counter", &self.messages_unwritten);
+        counter("sallyport_messages_written_late_total", "Messages delivered before their commit and then written because an acknowledgement was still missing.", "counter", &self.messages_written_late);
         counter("sallyport_deliveries_total", "Messages written to a recipient connection.", "counter", &self.deliveries);
         counter("sallyport_acks_total", "Deliveries acknowledged by recipients.", "counter", &self.acks);
         counter("sallyport_commits_total", "Group-commit transactions.", "counter", &self.commits);

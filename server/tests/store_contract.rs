@@ -118,6 +118,7 @@ fn message(to: &[MailboxId], body: &str) -> NewMessage {
         created_at: NOW,
         expires_at: NOW + 14 * DAY,
         group: None,
+        seq: None,
     }
 }
 
@@ -822,6 +823,8 @@ async fn contract_listen_matches_the_backend(store: Arc<dyn Store>) {
         "sqlite" => assert!(listener.is_none(), "SQLite is single-node"),
         _ => assert!(listener.is_some()),
     }
+    // Early delivery needs one node that knows every reader.
+    assert_eq!(store.fast_path().is_some(), store.backend() == "sqlite");
 }
 
 async fn contract_notify_reaches_another_instance(f: &Fixture) {
@@ -1468,4 +1471,45 @@ async fn sqlite_unlinked_mailbox_row_keeps_no_owner_and_only_the_day() {
         .unwrap();
     assert_eq!(day, created - created.rem_euclid(DAY));
     conn.close().await.unwrap();
+}
+
+#[tokio::test]
+async fn sqlite_reserved_numbers_are_used_as_given_and_never_handed_out_again() {
+    let f = Fixture::sqlite().await;
+    let mb = unlinked_mailbox(&f.store).await;
+    let fast = f.store.fast_path().expect("SQLite has a fast path");
+    let first = fast.reserve_seqs(10).await.unwrap();
+    // A message numbered from the block keeps its number…
+    let given = NewMessage { seq: Some(first + 3), ..message(&[mb], "given") };
+    assert_eq!(append_one(&f.store, &given).await, AppendOutcome::Stored { seq: first + 3 });
+    // …and one the store numbers is numbered above the whole block.
+    let numbered = stored(&append_one(&f.store, &message(&[mb], "numbered")).await);
+    assert!(numbered >= first + 10, "{numbered} is inside the reserved block {first}..{}", first + 10);
+    assert_eq!(pending_bodies(&f.store, &mb).await, vec!["given", "numbered"]);
+    // A block reserved after a restart starts above everything before it.
+    f.store.close().await;
+    let store = f.open_again().await;
+    let again = store.fast_path().unwrap().reserve_seqs(10).await.unwrap();
+    assert!(again > numbered, "{again} <= {numbered}");
+    store.close().await;
+}
+
+#[tokio::test]
+async fn sqlite_fast_lookup_reports_stored_ids_and_recorded_groups() {
+    let f = Fixture::sqlite().await;
+    let mb = unlinked_mailbox(&f.store).await;
+    let group = new_group();
+    let opening = sent_by(&[mb], &[mb], commit(&[mb], group, 4));
+    let seq = stored(&append_one(&f.store, &opening).await);
+    let unknown = MessageId::random();
+    let fast = f.store.fast_path().unwrap();
+    let found = fast.fast_lookup(&[opening.id, unknown], &[group, new_group()]).await.unwrap();
+    assert_eq!(found.stored.get(&opening.id), Some(&seq));
+    assert!(!found.stored.contains_key(&unknown));
+    assert_eq!(found.groups.len(), 1, "only the group with a row");
+    let known = &found.groups[&group];
+    assert_eq!(known.epoch, Some(5));
+    assert_eq!(known.members.as_deref(), Some(&[mb][..]));
+    assert_eq!(known.updated_at, NOW);
+    f.finish().await;
 }

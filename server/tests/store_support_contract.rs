@@ -241,6 +241,7 @@ async fn unread_unlinked_mailboxes_expire_with_their_queue_unless_they_serve_a_r
         created_at: NOW,
         expires_at: NOW + 14 * DAY,
         group: None,
+        seq: None,
     };
     s.append(&[waiting], 1_000).await.unwrap();
     let push = PushSubscription { endpoint: "https://push.example/f".into(), p256dh: vec![4; 65], auth: vec![1; 16] };

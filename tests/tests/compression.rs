@@ -5,7 +5,7 @@
 
 use rand::RngCore as _;
 use reqwest::header::{ACCEPT_ENCODING, CACHE_CONTROL, CONTENT_ENCODING, CONTENT_TYPE, VARY};
-use sallyport_core::{Credentials, enrol};
+use sallyport_core::{Credentials, enrol, signing_time};
 use sallyport_e2e::{ServerOptions, TestServer, now_ms, workspace_root};
 use sallyport_protocol::auth;
 use serde_json::{Value, json};
@@ -198,7 +198,7 @@ const API_COMPRESSION_MIN_BYTES: usize = 1024;
 /// A request signed by `creds`, with the given `Accept-Encoding`.
 async fn signed(http: &reqwest::Client, creds: &Credentials, method: &str, path: &str, body: Option<&Value>, accept: Option<&'static str>) -> Fetched {
     let bytes = body.map(|b| serde_json::to_vec(b).unwrap()).unwrap_or_default();
-    let time = now_ms();
+    let time = signing_time(now_ms());
     let signature = creds.keys.sign_request(&creds.device, &creds.server_url, method, path, time, &bytes);
     let mut request = http
         .request(method.parse().unwrap(), format!("{}{path}", creds.server_url))

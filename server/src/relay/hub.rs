@@ -19,12 +19,22 @@ pub enum SessionEvent {
     /// A message just committed for a mailbox this connection reads. Boxed: tokio allocates a
     /// channel's slots in blocks of 32 up front, so a small event keeps idle connections small.
     Deliver(Box<QueuedMessage>),
+    /// A message delivered before its commit (under `delivered_as`) was just stored under
+    /// another number, because some recipient had not acked it yet. A connection that holds it
+    /// under the first number maps the second to it; any other gets it as a new delivery.
+    Renumbered(Box<Renumbered>),
     /// Something changed that the connection cannot get from the fast path: check dirty flags.
     Wake,
     /// A claim left this mailbox's one-time KeyPackages low.
     KeyPackagesLow { mailbox: Box<MailboxId>, available: u32 },
     /// An incident the device's account may see changed.
     IncidentChanged(Box<IncidentId>),
+}
+
+#[derive(Debug)]
+pub struct Renumbered {
+    pub message: QueuedMessage,
+    pub delivered_as: u64,
 }
 
 /// Closes one connection from elsewhere (revocation, a newer connection of the device). A
@@ -146,6 +156,18 @@ impl Hub {
             sub.offer(SessionEvent::Deliver(Box::new(message.clone())));
         }
         last.offer(SessionEvent::Deliver(Box::new(message)));
+        true
+    }
+
+    /// Offers a message delivered before its commit under `delivered_as` and now stored, to the
+    /// local readers of its mailbox. Returns whether the mailbox has a reader on this node.
+    pub fn deliver_renumbered(&self, message: QueuedMessage, delivered_as: u64) -> bool {
+        let map = self.mailboxes.lock().unwrap();
+        let Some(subs) = map.get(&message.mailbox) else { return false };
+        for sub in subs {
+            let event = Renumbered { message: message.clone(), delivered_as };
+            sub.offer(SessionEvent::Renumbered(Box::new(event)));
+        }
         true
     }
 

@@ -234,6 +234,7 @@ mod tests {
             created_at: 10,
             expires_at: 1_000,
             group: None,
+            seq: None,
         }
     }
 

@@ -39,7 +39,7 @@ pub use postgres::PostgresStore;
 pub use push::{PushStore, PushSubscription};
 pub use readiness::ReadinessStore;
 pub use report::ReportStore;
-pub use queue::{AppendOutcome, NewMessage, QueueStore, QueuedMessage};
+pub use queue::{AppendOutcome, FastLookup, FastPathStore, KnownGroup, NewMessage, QueueStore, QueuedMessage};
 pub use roster::RosterStore;
 pub use settings::SettingsStore;
 pub use sqlite::SqliteStore;

@@ -2,10 +2,11 @@
 //! MLS Delivery Service's epoch rule, quotas and de-duplication by id) and deletes acknowledged
 //! copies, in one transaction. Reads are in `mailboxes`.
 
-use super::{GroupMessage, StoreResult};
+use super::{GroupMessage, Hash32, StoreResult};
 use async_trait::async_trait;
 use bytes::Bytes;
 use sallyport_protocol::{MailboxId, MessageId};
+use std::collections::HashMap;
 
 /// A message to store for every mailbox in `to`, as one unit: all recipients or none.
 #[derive(Debug, Clone, PartialEq)]
@@ -18,6 +19,9 @@ pub struct NewMessage {
     /// For an MLS group message: the Delivery Service's member binding and epoch rule, applied
     /// in the same transaction that stores the message.
     pub group: Option<GroupMessage>,
+    /// The sequence number to store it under, from a block `FastPathStore::reserve_seqs` handed
+    /// out; `None`: the store numbers it.
+    pub seq: Option<u64>,
 }
 
 /// What `commit_round` did with one `NewMessage`.
@@ -25,6 +29,10 @@ pub struct NewMessage {
 pub enum AppendOutcome {
     /// Stored (committed) under this sequence number.
     Stored { seq: u64 },
+    /// Delivered under this sequence number before any commit, and acknowledged by every
+    /// recipient before it was due to be written: accepted, and never stored. (The committer's
+    /// fast path; `commit_round` never returns it.)
+    Delivered { seq: u64 },
     /// A message with this id was stored before; nothing new was stored.
     Duplicate { seq: u64 },
     /// This recipient's queue already holds `queue_quota` messages; nothing was stored.
@@ -73,4 +81,44 @@ pub trait QueueStore: Send + Sync {
     async fn ack(&self, acks: &[(MailboxId, u64)]) -> StoreResult<()> {
         self.commit_round(acks, &[], 0).await.map(|_| ())
     }
+
+    /// What the relay's fast path (delivering before the commit) needs, on a backend where one
+    /// node serves every connection and so knows every reader of a mailbox. `None` where several
+    /// nodes may share the database (PostgreSQL): a message one node acknowledged in memory would
+    /// never reach a reader on another.
+    fn fast_path(&self) -> Option<&dyn FastPathStore> {
+        None
+    }
+}
+
+/// What is recorded of an MLS group, read outside a commit round.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KnownGroup {
+    pub epoch: Option<u64>,
+    pub members: Option<Vec<MailboxId>>,
+    /// `created_at` of the group's newest stored message.
+    pub updated_at: i64,
+}
+
+/// Reads a batch's fast-path candidates need before they are delivered uncommitted.
+#[derive(Debug, Default)]
+pub struct FastLookup {
+    /// Ids among those asked that were stored before, with their sequence numbers.
+    pub stored: HashMap<MessageId, u64>,
+    /// The groups asked for that have a row.
+    pub groups: HashMap<Hash32, KnownGroup>,
+}
+
+/// The single-node backend's side of the fast path. Only its one committer writes messages, so a
+/// read between two rounds sees everything committed.
+#[async_trait]
+pub trait FastPathStore: Send + Sync {
+    /// Reserves `n` sequence numbers above every number handed out before (also across
+    /// restarts: the reservation is committed) and returns the first. The committer numbers
+    /// messages from the block itself, so that numbers given to deliveries before their commit
+    /// and numbers of commits interleave in the order the messages reach readers.
+    async fn reserve_seqs(&self, n: u64) -> StoreResult<u64>;
+
+    /// Which of `ids` were stored before, and the recorded state of `groups`.
+    async fn fast_lookup(&self, ids: &[MessageId], groups: &[Hash32]) -> StoreResult<FastLookup>;
 }

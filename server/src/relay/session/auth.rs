@@ -94,6 +94,12 @@ impl Session {
         }
         self.relay.metrics.auth_ok.fetch_add(1, Relaxed);
         self.add_subscription(record.mailbox);
+        // Acks this device's previous connection sent are committed before its queue is read,
+        // so nothing it acknowledged is handed to it again (the device lock taken above means
+        // that connection has stopped reading), and what was delivered to it before its commit
+        // and not acked is written, so that read includes it. Before `ready`: once a client
+        // hears it, messages to it take their normal course.
+        self.relay.committer.flush(vec![record.mailbox]).await;
         let ready = ServerFrame::Ready { account: record.account, device, mailbox: record.mailbox };
         if !self.send_frame(&ready).await {
             return Err(SessionEnd::Transport);
@@ -151,7 +157,7 @@ mod tests {
 
         let hub = Arc::new(Hub::default());
         let metrics = Arc::new(Metrics::default());
-        let config = CommitterConfig { node_id: "test".into(), max_batch: 8, queue_quota: 100, push: None };
+        let config = CommitterConfig { node_id: "test".into(), max_batch: 8, queue_quota: 100, push: None, hold: std::time::Duration::ZERO };
         let (committer, _task) = Committer::start(store.clone(), hub.clone(), metrics.clone(), config);
         let (_shutdown_tx, shutdown) = watch::channel(false);
         let settings = RelaySettings { origin: "http://127.0.0.1".into(), message_ttl_ms: 60_000, max_frames_per_second: 100, queue_quota: 1_000 };

@@ -5,7 +5,7 @@
 use super::{DELIVERY_WINDOW, Flow, MailboxState, SendResult, Session};
 use crate::budgets::SendBudget;
 use crate::relay::committer::AppendReply;
-use crate::relay::hub::SessionEvent;
+use crate::relay::hub::{Renumbered, SessionEvent};
 use crate::domain::mls::{commit_members, inspect_group_envelope};
 use crate::store::{AppendOutcome, GroupMessage, NewMessage, QueuedMessage, StoreError};
 use sallyport_protocol::{DeviceId, ErrorCode, MAX_RECIPIENTS, MailboxId, MessageId, Payload, ServerFrame};
@@ -51,6 +51,7 @@ impl Session {
             created_at: now,
             expires_at: now + self.relay.settings.message_ttl_ms,
             group,
+            seq: None,
         };
         let received = Instant::now();
         let bytes = message.payload.len();
@@ -95,7 +96,7 @@ impl Session {
         let SendResult { id, received, bytes, result } = done;
         self.pending_send_bytes -= bytes;
         let frame = match result {
-            Ok(AppendOutcome::Stored { seq }) => {
+            Ok(AppendOutcome::Stored { seq } | AppendOutcome::Delivered { seq }) => {
                 self.relay.metrics.messages_accepted.fetch_add(1, Relaxed);
                 self.relay.metrics.accept_latency.observe(received.elapsed());
                 ServerFrame::Accepted { id, seq }
@@ -131,7 +132,19 @@ impl Session {
             // Only a connection that reads a mailbox may delete from it.
             return self.send_error(ServerFrame::error_for_mailbox(ErrorCode::UnknownMailbox, mailbox)).await;
         };
-        state.inflight.remove(&seq);
+        // An ack names the number this connection delivered the message under; if it has been
+        // stored under another since, that is the copy to delete.
+        let seq = match state.renumbered.iter().position(|(early, _)| *early == seq) {
+            Some(i) => {
+                state.inflight.remove(&seq);
+                state.renumbered.swap_remove(i).1
+            }
+            None => {
+                state.inflight.remove(&seq);
+                seq
+            }
+        };
+        self.acks_unsynced = true;
         self.relay.committer.ack(mailbox, seq).await;
     }
 
@@ -141,27 +154,23 @@ impl Session {
     pub(super) fn add_subscription(&mut self, mailbox: MailboxId) {
         let sub = self.relay.hub.subscribe(mailbox, self.connection, self.events_tx.clone(), self.any_dirty.clone());
         sub.mark_dirty();
-        self.mailboxes.insert(mailbox, MailboxState { sub, inflight: BTreeSet::new(), max_sent: 0 });
+        self.mailboxes.insert(mailbox, MailboxState { sub, inflight: BTreeSet::new(), max_sent: 0, renumbered: Vec::new() });
     }
 
     pub(super) async fn on_event(&mut self, event: SessionEvent) -> Flow {
         match event {
-            SessionEvent::Deliver(message) => {
+            SessionEvent::Deliver(message) => self.offer(*message).await,
+            SessionEvent::Renumbered(renumbered) => {
+                let Renumbered { message, delivered_as } = *renumbered;
                 let Some(state) = self.mailboxes.get_mut(&message.mailbox) else { return Flow::Continue };
-                if state.sub.dirty.load(Relaxed) {
-                    // A database read is due and will include this message, in order.
-                    return Flow::Continue;
+                if state.inflight.contains(&delivered_as) {
+                    // Sent here under its first number and not acked yet: the ack will name
+                    // that number, and a database read must not send it again.
+                    state.renumbered.push((delivered_as, message.seq));
+                    state.max_sent = state.max_sent.max(message.seq);
+                } else {
+                    self.offer(message).await;
                 }
-                if message.seq <= state.max_sent || state.inflight.contains(&message.seq) {
-                    return Flow::Continue;
-                }
-                if state.inflight.len() >= DELIVERY_WINDOW {
-                    state.sub.mark_dirty();
-                    return Flow::Continue;
-                }
-                state.inflight.insert(message.seq);
-                state.max_sent = message.seq;
-                self.deliver(*message).await;
             }
             SessionEvent::Wake => {}
             SessionEvent::KeyPackagesLow { mailbox, available } => {
@@ -172,6 +181,26 @@ impl Session {
             }
         }
         Flow::Continue
+    }
+
+    /// A message from the hub: sent now if this connection's window has room and no database
+    /// read is due. Otherwise it waits for that read: a stored message is in the database, and
+    /// one delivered before its commit is written (and offered again) once it is due.
+    async fn offer(&mut self, message: QueuedMessage) {
+        let Some(state) = self.mailboxes.get_mut(&message.mailbox) else { return };
+        if state.sub.dirty.load(Relaxed) {
+            return;
+        }
+        if message.seq <= state.max_sent || state.inflight.contains(&message.seq) {
+            return;
+        }
+        if state.inflight.len() >= DELIVERY_WINDOW {
+            state.sub.mark_dirty();
+            return;
+        }
+        state.inflight.insert(message.seq);
+        state.max_sent = message.seq;
+        self.deliver(message).await;
     }
 
     pub(super) async fn deliver(&self, message: QueuedMessage) {
@@ -196,6 +225,12 @@ impl Session {
         // Cleared before the flags are read: a mailbox marked from now on sets it again. Set
         // again below while any mailbox stays marked (its window full, or more to read).
         self.any_dirty.store(false, Release);
+        if self.acks_unsynced {
+            // Until its deletes commit, a copy this connection acked is what the read below
+            // would return (and send) again: a storm of duplicates and re-acks otherwise.
+            self.acks_unsynced = false;
+            self.relay.committer.sync().await;
+        }
         let mut dirty: Vec<MailboxId> = Vec::new();
         for (mailbox, state) in &self.mailboxes {
             if !state.sub.dirty.load(Acquire) {
@@ -231,7 +266,7 @@ impl Session {
                     state.sub.mark_dirty();
                     break;
                 }
-                if state.inflight.insert(message.seq) {
+                if !state.renumbered.iter().any(|(_, stored)| *stored == message.seq) && state.inflight.insert(message.seq) {
                     state.max_sent = state.max_sent.max(message.seq);
                     out.push(message);
                 }

@@ -106,9 +106,12 @@ struct MailboxState {
     sub: Arc<Subscriber>,
     /// Sequence numbers delivered on this connection and not yet acked.
     inflight: BTreeSet<u64>,
-    /// Highest sequence number delivered on this connection; fast-path deliveries at or below
-    /// it were already sent by a database read.
+    /// Highest sequence number delivered on this connection; hub deliveries at or below it
+    /// were already sent by a database read.
     max_sent: u64,
+    /// (number delivered under, number stored under) of messages sent here before their commit,
+    /// stored since under a new number, and not acked yet. Usually empty.
+    renumbered: Vec<(u64, u64)>,
 }
 
 struct Session {
@@ -129,9 +132,11 @@ struct Session {
     any_dirty: Arc<AtomicBool>,
     pending_sends: FuturesUnordered<PendingSend>,
     pending_send_bytes: usize,
+    /// Acks sent to the committer since this connection last waited for a commit round.
+    acks_unsynced: bool,
     bucket: TokenBucket,
     /// Set when a frame was refused for the rate: nothing more is read from the connection
-    /// until then (see `frame_text`).
+    /// until then (see `read_frame`).
     reading_paused_until: Option<tokio::time::Instant>,
     claims: TokenBucket,
     /// Held while this connection serves its device; see `Hub::register_device`.
@@ -173,6 +178,7 @@ impl Session {
             any_dirty: Arc::default(),
             pending_sends: FuturesUnordered::new(),
             pending_send_bytes: 0,
+            acks_unsynced: false,
             bucket: TokenBucket::new(rate),
             reading_paused_until: None,
             claims: TokenBucket::new(CLAIMS_PER_SECOND),
@@ -222,10 +228,6 @@ impl Session {
             Ok(()) => {}
             Err(end) => return end,
         }
-        // Acks this device's previous connection sent are committed before its queue is read,
-        // so nothing it acknowledged is handed to it again (the device lock taken during
-        // authentication means that connection has stopped reading).
-        self.relay.committer.flush().await;
         // Send the backlog queued while this device was away.
         if let Err(code) = Box::pin(self.catch_up()).await {
             return Box::pin(self.refuse(code)).await;

@@ -120,13 +120,22 @@ impl QueueStore for PostgresStore {
                 tx.commit().await.map_err(store_error)?;
                 return Ok(plan.finish());
             }
-            let mut seqs: Vec<i64> =
+            // (Only a `FastPathStore` hands out numbers, so every message is numbered here.)
+            let unnumbered = plan.to_store.iter().filter(|&&(index, _)| batch[index].seq.is_none()).count();
+            let mut fresh: Vec<i64> =
                 sqlx::query_scalar("SELECT nextval('message_seq') FROM generate_series(1, $1)")
-                    .bind(plan.to_store.len() as i64)
+                    .bind(unnumbered as i64)
                     .fetch_all(&mut *tx)
                     .await
                     .map_err(store_error)?;
-            seqs.sort_unstable();
+            fresh.sort_unstable();
+            let mut fresh = fresh.into_iter();
+            let seqs: Vec<i64> = plan
+                .to_store
+                .iter()
+                .map(|&(index, _)| batch[index].seq.map(|s| s as i64).or_else(|| fresh.next()))
+                .collect::<Option<_>>()
+                .ok_or_else(|| StoreError::Other("the message sequence returned too few numbers".into()))?;
             plan.assign(&seqs);
 
             // 5. Idempotency records. Another node may be storing one of these ids right now: ON

@@ -1,16 +1,21 @@
 //! The group-commit round on SQLite: the acks' deletes, every lookup the plan needs and every
 //! write of one round, in two calls to the writer connection.
 
-use super::super::queue::{AppendOutcome, NewMessage, QueueStore};
+use super::super::queue::{AppendOutcome, FastLookup, FastPathStore, KnownGroup, NewMessage, QueueStore};
+use super::super::rows::{epoch_from, hash32, id_from, members_from};
 use super::super::sql_errors::store_error;
-use super::super::StoreResult;
+use super::super::{Hash32, StoreResult};
 use super::{MAX_VARS, SqliteStore};
 use async_trait::async_trait;
-use sallyport_protocol::MailboxId;
-use sqlx::Sqlite;
+use sallyport_protocol::{MailboxId, MessageId};
+use sqlx::{QueryBuilder, Sqlite};
 
 #[async_trait]
 impl QueueStore for SqliteStore {
+    fn fast_path(&self) -> Option<&dyn FastPathStore> {
+        Some(self)
+    }
+
     async fn commit_round(
         &self,
         acks: &[(MailboxId, u64)],
@@ -35,6 +40,51 @@ impl QueueStore for SqliteStore {
             guard.conn.close_on_drop();
         }
         result
+    }
+}
+
+#[async_trait]
+impl FastPathStore for SqliteStore {
+    async fn reserve_seqs(&self, n: u64) -> StoreResult<u64> {
+        // On the writer: it serialises with the rounds, which raise the counter too.
+        let top: i64 = sqlx::query_scalar("UPDATE counters SET value = value + $1 WHERE name = 'message_seq' RETURNING value")
+            .bind(n as i64)
+            .fetch_one(&self.writer)
+            .await
+            .map_err(store_error)?;
+        Ok(top as u64 - n + 1)
+    }
+
+    async fn fast_lookup(&self, ids: &[MessageId], groups: &[Hash32]) -> StoreResult<FastLookup> {
+        let mut found = FastLookup::default();
+        let mut conn = self.reader.acquire().await.map_err(store_error)?;
+        for chunk in ids.chunks(MAX_VARS) {
+            let mut qb = QueryBuilder::<Sqlite>::new("SELECT message_id, seq FROM sent WHERE message_id IN (");
+            let mut list = qb.separated(", ");
+            for id in chunk {
+                list.push_bind(id.as_bytes().as_slice());
+            }
+            qb.push(")");
+            let rows: Vec<(Vec<u8>, i64)> = qb.build_query_as().fetch_all(&mut *conn).await.map_err(store_error)?;
+            for (id, seq) in rows {
+                found.stored.insert(id_from(&id, MessageId::from_slice)?, seq as u64);
+            }
+        }
+        for chunk in groups.chunks(MAX_VARS) {
+            let mut qb = QueryBuilder::<Sqlite>::new("SELECT id, epoch, members, updated_at FROM groups WHERE id IN (");
+            let mut list = qb.separated(", ");
+            for group in chunk {
+                list.push_bind(group.as_slice());
+            }
+            qb.push(")");
+            let rows: Vec<(Vec<u8>, Option<i64>, Option<Vec<u8>>, i64)> =
+                qb.build_query_as().fetch_all(&mut *conn).await.map_err(store_error)?;
+            for (group, epoch, members, updated_at) in rows {
+                let known = KnownGroup { epoch: epoch_from(epoch)?, members: members_from(members)?, updated_at };
+                found.groups.insert(id_from(&group, hash32)?, known);
+            }
+        }
+        Ok(found)
     }
 }
 
@@ -181,11 +231,24 @@ mod round {
         // every page the statement touches).
         let mut qb = QueryBuilder::<Sqlite>::new("");
         if !plan.to_store.is_empty() {
-            let n = plan.to_store.len() as i64;
-            let seqs: Vec<i64> = (counter + 1..=counter + n).collect();
+            // A message numbered by the committer (from a block reserved below `counter`) keeps
+            // its number; the others are numbered above the counter.
+            let mut next = counter;
+            let seqs: Vec<i64> = plan
+                .to_store
+                .iter()
+                .map(|&(index, _)| match batch[index].seq {
+                    Some(seq) => seq as i64,
+                    None => {
+                        next += 1;
+                        next
+                    }
+                })
+                .collect();
             plan.assign(&seqs);
+            let top = seqs.iter().copied().max().unwrap_or(counter).max(counter);
             qb.push("UPDATE counters SET value = ");
-            qb.push_bind(counter + n);
+            qb.push_bind(top);
             qb.push(" WHERE name = 'message_seq'; ");
             for chunk in plan.to_store.chunks(MAX_VARS / 3) {
                 qb.push("INSERT OR ROLLBACK INTO sent (message_id, seq, expires_at) ");
