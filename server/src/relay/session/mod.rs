@@ -131,7 +131,7 @@ struct Session {
     pending_send_bytes: usize,
     bucket: TokenBucket,
     /// Set when a frame was refused for the rate: nothing more is read from the connection
-    /// until then (see `frame_text`).
+    /// until then (see `read_frame`).
     reading_paused_until: Option<tokio::time::Instant>,
     claims: TokenBucket,
     /// Held while this connection serves its device; see `Hub::register_device`.
