@@ -84,6 +84,21 @@ struct Cli {
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum WireEncoding {
+    Json,
+    Binary,
+}
+
+impl From<WireEncoding> for sallyport_core::protocol::Encoding {
+    fn from(e: WireEncoding) -> Self {
+        match e {
+            WireEncoding::Json => Self::Json,
+            WireEncoding::Binary => Self::Binary,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 enum Runtime {
     Multi,
     Current,
@@ -112,6 +127,10 @@ enum Scenario {
         /// latency then counts from the scheduled send time. Default: as fast as the window allows.
         #[arg(long)]
         rate: Option<f64>,
+        /// How the clients encode the hot frames (`send`, `deliver`, `ack`, `accepted`): the
+        /// binary subprotocol `sallyport.bin.v1`, or JSON text.
+        #[arg(long, value_enum, default_value_t = WireEncoding::Binary)]
+        encoding: WireEncoding,
         /// Share of the pairs whose receiver is offline, so that their messages are written to
         /// the database (e.g. 0.5); server CPU per 1,000 then counts delivered and written.
         #[arg(long, default_value_t = 0.0)]
@@ -267,6 +286,8 @@ impl AbuseArgs {
                 duration: self.duration,
                 warmup: self.warmup,
                 rate: Some(self.rate),
+                // The healthy pairs speak as the client core does by default.
+                encoding: sallyport_core::protocol::Encoding::Binary,
                 offline_fraction: 0.0,
             },
             ramp: self.ramp,
@@ -352,7 +373,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
     }
     let scenario = async {
         match &cli.scenario {
-            Scenario::Relay { pairs, window, payload, duration, warmup, rate, offline_fraction } => {
+            Scenario::Relay { pairs, window, payload, duration, warmup, rate, encoding, offline_fraction } => {
                 let p = relay::RelayParams {
                     pairs: *pairs,
                     window: *window,
@@ -360,6 +381,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                     duration: *duration,
                     warmup: *warmup,
                     rate: *rate,
+                    encoding: (*encoding).into(),
                     offline_fraction: *offline_fraction,
                 };
                 relay::run(&server, &p).await

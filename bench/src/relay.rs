@@ -8,8 +8,8 @@ use crate::server::{Server, io_counters, machine_busy_seconds, own_cpu_seconds};
 use anyhow::Context as _;
 use hdrhistogram::Histogram;
 use rand::RngCore as _;
-use sallyport_core::protocol::{MailboxId, Payload};
-use sallyport_core::{Client, ClientReceiver, ClientSender, Credentials, Event};
+use sallyport_core::protocol::{Encoding, MailboxId, Payload};
+use sallyport_core::{Client, ClientReceiver, ClientSender, ConnectOptions, Credentials, Event};
 use serde_json::{Value, json};
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -31,6 +31,8 @@ pub struct RelayParams {
     pub duration: f64,
     pub warmup: f64,
     pub rate: Option<f64>,
+    /// How the clients encode the hot frames (the server takes what they offer).
+    pub encoding: Encoding,
     /// Share of the pairs whose receiver stays offline: their messages are written to the
     /// database, and a sender's window slot is freed by `accepted` instead of a delivery.
     pub offline_fraction: f64,
@@ -123,7 +125,7 @@ impl Pairs {
         eprintln!("pairs: enrolling {} devices…", 2 * p.pairs);
         let (creds, enrol_time) = server.enrol_many(2 * p.pairs, "bench-relay").await?;
         eprintln!("pairs: enrolled in {:.1} s; connecting…", enrol_time.as_secs_f64());
-        let clients = connect_all(&creds, source).await?;
+        let clients = connect_all(&creds, ConnectOptions { local: source, encoding: p.encoding }).await?;
 
         let shared = Arc::new(Shared { base: Instant::now(), phase: AtomicUsize::new(0), phases, stop: AtomicBool::new(false) });
         let (shutdown_tx, shutdown_rx) = watch::channel(false);
@@ -304,7 +306,11 @@ pub async fn run(server: &Server, p: &RelayParams) -> anyhow::Result<Value> {
     let mean_commit_ms = commit_sum.zip(commit_count).filter(|(_, c)| *c > 0.0).map(|(s, c)| 1000.0 * s / c);
     let commit_busy = commit_sum.map(|s| s / elapsed);
     let msgs_per_commit = accepted_delta.zip(commits).filter(|(_, c)| *c > 0.0).map(|(a, c)| a / c);
-    Ok(json!({
+    let encoding = match p.encoding {
+        Encoding::Json => "json",
+        Encoding::Binary => "binary",
+    };
+    let mut result = json!({
         "scenario": if p.rate.is_some() { "relay-rate" } else { "relay" },
         "pairs": p.pairs,
         "window": p.window,
@@ -358,15 +364,18 @@ pub async fn run(server: &Server, p: &RelayParams) -> anyhow::Result<Value> {
         "server_committer_busy": commit_busy,
         "server_accepted_per_s": accepted_delta.map(|a| a / elapsed),
         "server_acks_per_s": acks_delta.map(|a| a / elapsed),
-    }))
+    });
+    result["encoding"] = encoding.into();
+    Ok(result)
 }
 
 /// Connects every device (a few at a time) and splits each client.
-async fn connect_all(creds: &[Credentials], source: Option<IpAddr>) -> anyhow::Result<Vec<(ClientSender, ClientReceiver)>> {
+async fn connect_all(creds: &[Credentials], options: ConnectOptions) -> anyhow::Result<Vec<(ClientSender, ClientReceiver)>> {
     use futures::StreamExt as _;
     let results: Vec<anyhow::Result<(ClientSender, ClientReceiver)>> = futures::stream::iter(creds.iter().cloned())
         .map(|c| async move {
-            let client = Client::connect_from(&c, source).await.map_err(|e| anyhow::anyhow!("connecting: {e}"))?;
+            let client = Client::connect_with(&c, options).await.map_err(|e| anyhow::anyhow!("connecting: {e}"))?;
+            anyhow::ensure!(client.encoding() == options.encoding, "the server did not take the {:?} encoding", options.encoding);
             client.into_split().map_err(|e| anyhow::anyhow!("splitting: {e}"))
         })
         .buffered(CONNECT_PARALLEL)

@@ -38,6 +38,7 @@ fn main() -> Result {
     let mls = mls_messages()?;
     write_all(&corpus.join("mls_framing"), mls_seeds(&mls)?)?;
     write_all(&corpus.join("client_frame"), frame_seeds(&mls))?;
+    write_all(&corpus.join("client_binary"), binary_seeds(&mls))?;
     write_all(&corpus.join("rest_body"), rest_seeds(&mls))?;
     write_all(&corpus.join("signed_headers"), header_seeds())?;
     Ok(())
@@ -113,7 +114,8 @@ fn mls_seeds(mls: &Mls) -> Result<Vec<(&'static str, Vec<u8>)>> {
     ])
 }
 
-fn frame_seeds(mls: &Mls) -> Vec<(&'static str, Vec<u8>)> {
+/// The client frames as the client core writes them.
+fn frames(mls: &Mls) -> Vec<(&'static str, ClientFrame)> {
     let keys = DeviceKeys::from_secret_bytes(DEVICE_SEED, [8; 32]);
     let device = DeviceId([4; 16]);
     let nonce = Nonce([5; 32]);
@@ -155,7 +157,30 @@ fn frame_seeds(mls: &Mls) -> Vec<(&'static str, Vec<u8>)> {
             ClientFrame::GroupSend { id: MessageId([8; 16]), to: vec![bob], payload: payload(&mls.leave), members: vec![LINKED] },
         ),
     ];
-    let mut seeds: Vec<(&str, Vec<u8>)> = frames.into_iter().map(|(name, frame)| (name, frame.to_json().into_bytes())).collect();
+    frames
+}
+
+/// The hot frames' binary forms (`sallyport.bin.v1`), and broken ones.
+fn binary_seeds(mls: &Mls) -> Vec<(&'static str, Vec<u8>)> {
+    let mut seeds: Vec<(&str, Vec<u8>)> =
+        frames(mls).into_iter().filter_map(|(name, frame)| Some((name, frame.to_binary()?))).collect();
+    let send = |payload: Vec<u8>| {
+        ClientFrame::Send { id: MessageId([7; 16]), to: vec![LINKED], payload: Payload(payload.into()) }.to_binary().unwrap()
+    };
+    let good = send(b"hello".to_vec());
+    seeds.extend([
+        ("unknown_tag", vec![0x7f, 1, 2, 3]),
+        ("empty", Vec::new()),
+        ("truncated", good[..good.len() - 2].to_vec()),
+        ("trailing", [&good[..], &[0]].concat()),
+        ("payload_too_large", send(vec![0; sallyport_core::protocol::MAX_PAYLOAD_BYTES + 1])),
+        ("endless_varint", [&[1u8][..], &[1; 16], &[0xff; 11]].concat()),
+    ]);
+    seeds
+}
+
+fn frame_seeds(mls: &Mls) -> Vec<(&'static str, Vec<u8>)> {
+    let mut seeds: Vec<(&str, Vec<u8>)> = frames(mls).into_iter().map(|(name, frame)| (name, frame.to_json().into_bytes())).collect();
     let big = "A".repeat(sallyport_core::protocol::MAX_PAYLOAD_BYTES / 3 * 4 + 8);
     seeds.extend([
         ("unknown_type", br#"{"type":"teleport","to":"mars"}"#.to_vec()),

@@ -1,8 +1,9 @@
 //! Sallyport's wire protocol, shared by the server and every client: WebSocket frames (JSON text
-//! frames, tagged by `type`), REST request and response bodies, stable error codes and limits.
-//! This crate does no I/O; `protocol/README.md` is its human-readable specification.
+//! frames, tagged by `type`, and a binary form of the hot ones), REST request and response bodies,
+//! stable error codes and limits. This crate does no I/O; `protocol/README.md` is its human-readable specification.
 
 pub mod auth;
+pub mod binary;
 pub mod debriefs;
 pub mod error;
 pub mod frames;
@@ -15,6 +16,7 @@ pub mod report;
 pub mod support;
 pub mod teams;
 
+pub use binary::{BINARY_SUBPROTOCOL, Encoding, WireMessage, decode_client_binary, decode_server_binary};
 pub use error::ErrorCode;
 pub use frames::{ClientFrame, ServerFrame, decode_client_frame};
 pub use ids::{AccountId, AnswerToken, DebriefId, DeviceId, IncidentId, MailboxId, MailboxSecret, MessageId, Nonce, Payload, PublicKey, RequestId, Signature};

@@ -6,7 +6,8 @@ pub mod mls_peer;
 pub mod push_emulator;
 
 use sallyport_core::protocol::{MailboxId, MailboxSecret, Payload};
-use sallyport_core::{Client, ClientError, Credentials, Event, MemberInfo, MlsClient, MlsIdentity};
+use sallyport_core::{Client, ClientError, ConnectOptions, Credentials, Event, MemberInfo, MlsClient, MlsIdentity};
+pub use sallyport_core::protocol::Encoding;
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -381,6 +382,84 @@ where
         assert!(tokio::time::Instant::now() < deadline, "timed out waiting until {what}");
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
+}
+
+/// Connects `creds`' device with the given encoding of the hot frames (offering the binary
+/// subprotocol or not), and checks the connection negotiated it.
+pub async fn connect(creds: &Credentials, encoding: Encoding) -> Result<Client, ClientError> {
+    let client = Client::connect_with(creds, ConnectOptions { encoding, ..ConnectOptions::default() }).await?;
+    assert_eq!(client.encoding(), encoding, "the connection negotiated the encoding asked for");
+    Ok(client)
+}
+
+/// Declares, for each `async fn NAME(encoding: Encoding)` named, the tests `NAME::json` and
+/// `NAME::binary` (on a two-thread runtime): every delivery test runs on both encodings of the
+/// hot frames.
+#[macro_export]
+macro_rules! on_both_encodings {
+    ($($name:ident),+ $(,)?) => {$(
+        mod $name {
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn json() {
+                super::$name($crate::Encoding::Json).await
+            }
+
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn binary() {
+                super::$name($crate::Encoding::Binary).await
+            }
+        }
+    )+};
+}
+
+/// Where a test server keeps its data.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Database {
+    Sqlite,
+    Postgres,
+}
+
+impl Database {
+    /// Options for a server on this database (a fresh PostgreSQL database), or `None` to skip the
+    /// test when no PostgreSQL cluster is configured (see [`postgres_database`]).
+    pub async fn options(self) -> Option<ServerOptions> {
+        let database_url = match self {
+            Database::Sqlite => None,
+            Database::Postgres => Some(postgres_database().await?),
+        };
+        Some(ServerOptions { database_url, ..ServerOptions::default() })
+    }
+}
+
+/// Like [`on_both_encodings!`] for an `async fn NAME(encoding: Encoding, database: Database)`:
+/// `NAME::json_sqlite`, `NAME::binary_sqlite`, `NAME::json_postgres`, `NAME::binary_postgres`.
+#[macro_export]
+macro_rules! on_both_encodings_and_databases {
+    ($($name:ident),+ $(,)?) => {$(
+        mod $name {
+            use $crate::{Database, Encoding};
+
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn json_sqlite() {
+                super::$name(Encoding::Json, Database::Sqlite).await
+            }
+
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn binary_sqlite() {
+                super::$name(Encoding::Binary, Database::Sqlite).await
+            }
+
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn json_postgres() {
+                super::$name(Encoding::Json, Database::Postgres).await
+            }
+
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn binary_postgres() {
+                super::$name(Encoding::Binary, Database::Postgres).await
+            }
+        }
+    )+};
 }
 
 /// The next event from a client, failing the test after [`WAIT`].

@@ -2,7 +2,7 @@
 //! state lives in files (so it survives a restart), glued the way an app must: process and
 //! persist a delivery before acking it; apply a commit only once the server accepted it.
 
-use crate::{TestServer, WAIT};
+use crate::{Encoding, TestServer, WAIT};
 use sallyport_core::protocol::{ErrorCode, MailboxId, MessageId, Payload};
 use sallyport_core::{Client, Credentials, Event, FileStateStore, GroupId, MemberInfo, MlsClient, MlsEvent, Outgoing};
 use std::collections::VecDeque;
@@ -12,6 +12,8 @@ pub struct MlsPeer {
     pub name: String,
     pub creds: Credentials,
     pub client: Client,
+    /// The encoding of the hot frames this peer's connections ask for.
+    encoding: Encoding,
     pub mls: MlsClient,
     state_dir: PathBuf,
     /// Plaintexts shown to the user, in order: (group, sender's mailbox, text). Credentials carry
@@ -24,16 +26,22 @@ pub struct MlsPeer {
 }
 
 impl MlsPeer {
-    /// Enrols, connects and publishes KeyPackages.
+    /// Enrols, connects (with the client's default encoding) and publishes KeyPackages.
     pub async fn join(server: &TestServer, name: &str, state_root: &std::path::Path) -> MlsPeer {
+        Self::join_with(server, name, state_root, Encoding::Binary).await
+    }
+
+    /// Like [`join`](Self::join), connecting with the given encoding of the hot frames.
+    pub async fn join_with(server: &TestServer, name: &str, state_root: &std::path::Path, encoding: Encoding) -> MlsPeer {
         let creds = server.enrol(name).await;
         let state_dir = state_root.join(name);
         let mls = Self::open_mls(&creds, &state_dir);
-        let client = Client::connect(&creds).await.expect("connect");
+        let client = crate::connect(&creds, encoding).await.expect("connect");
         let mut peer = MlsPeer {
             name: name.to_owned(),
             creds,
             client,
+            encoding,
             mls,
             state_dir,
             shown: vec![],
@@ -64,7 +72,7 @@ impl MlsPeer {
     pub async fn restart(&mut self) {
         self.backlog.clear();
         self.mls = Self::open_mls(&self.creds, &self.state_dir);
-        self.client = Client::connect(&self.creds).await.expect("reconnect");
+        self.client = crate::connect(&self.creds, self.encoding).await.expect("reconnect");
     }
 
     pub async fn claim(&mut self, mailbox: MailboxId) -> Vec<u8> {

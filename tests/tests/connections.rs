@@ -13,6 +13,8 @@ use tokio::net::{TcpSocket, TcpStream};
 /// timeouts the servers here are given, so only a server that never closes fails.
 const CLOSE_WAIT: Duration = Duration::from_secs(20);
 
+on_both_encodings!(the_total_cap_holds_and_websockets_keep_their_place);
+
 fn address(server: &TestServer) -> SocketAddr {
     server.url.trim_start_matches("http://").parse().expect("host:port")
 }
@@ -145,15 +147,14 @@ async fn one_address_cannot_take_every_connection() {
     assert!(still_open(&mut held[0]).await);
 }
 
-#[tokio::test]
-async fn the_total_cap_holds_and_websockets_keep_their_place() {
+async fn the_total_cap_holds_and_websockets_keep_their_place(encoding: Encoding) {
     let server = server_with(&["--max-connections", "3", "--max-connections-per-address", "0"]).await;
     // Two authenticated WebSockets (an upgraded connection keeps counting until it closes) and
     // one plain connection fill the cap.
     let a = server.enrol("Ana").await;
     let b = server.enrol("Ben").await;
-    let mut ws_a = sallyport_core::Client::connect(&a).await.expect("connect a");
-    let mut ws_b = sallyport_core::Client::connect(&b).await.expect("connect b");
+    let mut ws_a = connect(&a, encoding).await.expect("connect a");
+    let mut ws_b = connect(&b, encoding).await.expect("connect b");
     let mut plain = connect_from(&server, "127.0.0.1").await;
     assert_eq!(get_status(&mut plain, "/healthz").await, 200);
     let mut over = connect_from(&server, "127.0.0.2").await;

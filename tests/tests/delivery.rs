@@ -1,23 +1,33 @@
 //! Delivery end to end: exactly-once, in-order application delivery across forced reconnects,
-//! and no acknowledged message lost when the server is stopped or killed mid-stream.
+//! and no acknowledged message lost when the server is stopped or killed mid-stream; each on
+//! both encodings of the hot frames (JSON text and binary) and both databases.
 
 use sallyport_core::protocol::MessageId;
-use sallyport_core::{Client, Event};
+use sallyport_core::Event;
 use sallyport_e2e::*;
 use std::collections::{HashMap, HashSet};
 use std::time::Duration;
 
 const N: usize = 1000;
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn two_devices_exchange_1000_messages_across_forced_reconnects_exactly_once_in_order() {
-    let server = TestServer::start().await;
+on_both_encodings_and_databases!(
+    two_devices_exchange_1000_messages_across_forced_reconnects_exactly_once_in_order,
+    graceful_stop_mid_stream_loses_no_accepted_message,
+    sigkill_mid_stream_loses_no_accepted_message,
+    messages_wait_for_an_offline_recipient_and_resending_is_idempotent,
+);
+// It holds SQLite's write lock to keep the ack from committing.
+on_both_encodings!(a_device_that_acks_and_reconnects_at_once_never_gets_the_acked_message_again);
+
+async fn two_devices_exchange_1000_messages_across_forced_reconnects_exactly_once_in_order(encoding: Encoding, database: Database) {
+    let Some(options) = database.options().await else { return };
+    let server = TestServer::start_with(options).await;
     let alice = server.enrol("Alice").await;
     let bob = server.enrol("Bob").await;
     let to_bob = bob.mailbox;
 
     let receiver = tokio::spawn(async move {
-        let mut client = Client::connect(&bob).await.expect("bob connects");
+        let mut client = connect(&bob, encoding).await.expect("bob connects");
         let mut seen = Vec::new();
         while seen.len() < N {
             match next_event(&mut client).await.expect("bob's connection") {
@@ -36,7 +46,7 @@ async fn two_devices_exchange_1000_messages_across_forced_reconnects_exactly_onc
         seen
     });
 
-    let mut client = Client::connect(&alice).await.expect("alice connects");
+    let mut client = connect(&alice, encoding).await.expect("alice connects");
     let mut ids: HashMap<MessageId, usize> = HashMap::new();
     for chunk in 0..10 {
         for i in chunk * 100..(chunk + 1) * 100 {
@@ -65,13 +75,14 @@ async fn two_devices_exchange_1000_messages_across_forced_reconnects_exactly_onc
 
 /// Streams messages from Alice to an offline Bob, stops the server mid-stream (gracefully or with
 /// SIGKILL), restarts it, and checks Bob receives every message Alice saw accepted.
-async fn acked_messages_survive(kill: bool) {
-    let mut server = TestServer::start().await;
+async fn acked_messages_survive(kill: bool, encoding: Encoding, database: Database) {
+    let Some(options) = database.options().await else { return };
+    let mut server = TestServer::start_with(options).await;
     let alice = server.enrol("Alice").await;
     let bob = server.enrol("Bob").await;
     let to_bob = bob.mailbox;
 
-    let client = Client::connect(&alice).await.expect("alice connects");
+    let client = connect(&alice, encoding).await.expect("alice connects");
     let (sender, mut events) = client.into_split().expect("split");
     let ids = std::sync::Arc::new(std::sync::Mutex::new(HashMap::<MessageId, usize>::new()));
     let sending = {
@@ -125,7 +136,7 @@ async fn acked_messages_survive(kill: bool) {
     assert!(accepted.len() >= 300);
 
     server.restart().await;
-    let mut bob_client = Client::connect(&bob).await.expect("bob connects");
+    let mut bob_client = connect(&bob, encoding).await.expect("bob connects");
     let mut received = HashSet::new();
     while !accepted.is_subset(&received) {
         let event = tokio::time::timeout(WAIT, bob_client.next_event()).await;
@@ -145,22 +156,20 @@ async fn acked_messages_survive(kill: bool) {
     server.stop().await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn graceful_stop_mid_stream_loses_no_accepted_message() {
-    acked_messages_survive(false).await;
+async fn graceful_stop_mid_stream_loses_no_accepted_message(encoding: Encoding, database: Database) {
+    acked_messages_survive(false, encoding, database).await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn sigkill_mid_stream_loses_no_accepted_message() {
-    acked_messages_survive(true).await;
+async fn sigkill_mid_stream_loses_no_accepted_message(encoding: Encoding, database: Database) {
+    acked_messages_survive(true, encoding, database).await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn messages_wait_for_an_offline_recipient_and_resending_is_idempotent() {
-    let server = TestServer::start().await;
+async fn messages_wait_for_an_offline_recipient_and_resending_is_idempotent(encoding: Encoding, database: Database) {
+    let Some(options) = database.options().await else { return };
+    let server = TestServer::start_with(options).await;
     let alice = server.enrol("Alice").await;
     let bob = server.enrol("Bob").await;
-    let mut a = Client::connect(&alice).await.unwrap();
+    let mut a = connect(&alice, encoding).await.unwrap();
     let id = MessageId::random();
     for _ in 0..3 {
         a.send_with_id(id, vec![bob.mailbox], marked_payload("idem", 1)).await.unwrap();
@@ -174,7 +183,7 @@ async fn messages_wait_for_an_offline_recipient_and_resending_is_idempotent() {
     }
     assert!(seqs.iter().all(|s| *s == seqs[0]), "the same id is stored once: {seqs:?}");
 
-    let mut b = Client::connect(&bob).await.unwrap();
+    let mut b = connect(&bob, encoding).await.unwrap();
     let (seq, payload) = expect_event(&mut b, |e| match e {
         Event::Message { seq, payload, .. } => Some((*seq, payload.clone())),
         _ => None,
@@ -188,7 +197,7 @@ async fn messages_wait_for_an_offline_recipient_and_resending_is_idempotent() {
     // server may then never read an ack still in its receive buffer (at least once: it would be
     // delivered again, which this test does not expect; it was flaky so under load).
     b.close().await.unwrap();
-    let mut b = Client::connect(&bob).await.unwrap();
+    let mut b = connect(&bob, encoding).await.unwrap();
     a.send(vec![bob.mailbox], marked_payload("idem", 2)).await.unwrap();
     let n = expect_event(&mut b, |e| match e {
         Event::Message { payload, .. } => payload_number("idem", payload),
@@ -202,17 +211,16 @@ async fn messages_wait_for_an_offline_recipient_and_resending_is_idempotent() {
 /// process holds the SQLite write lock): its new connection is not handed the acknowledged
 /// message again — the server commits the old connection's acks before it reads the queue. (It
 /// used to be, whenever the reconnect beat the next group commit.)
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_device_that_acks_and_reconnects_at_once_never_gets_the_acked_message_again() {
+async fn a_device_that_acks_and_reconnects_at_once_never_gets_the_acked_message_again(encoding: Encoding) {
     use sqlx::Connection as _;
     let server = TestServer::start().await;
     let alice = server.enrol("Alice").await;
     let bob = server.enrol("Bob").await;
-    let mut a = Client::connect(&alice).await.unwrap();
+    let mut a = connect(&alice, encoding).await.unwrap();
     for i in 0..2 {
         a.send(vec![bob.mailbox], marked_payload("ack", i)).await.unwrap();
     }
-    let mut b = Client::connect(&bob).await.unwrap();
+    let mut b = connect(&bob, encoding).await.unwrap();
     let seq = expect_event(&mut b, |e| match e {
         Event::Message { seq, payload, .. } if payload_number("ack", payload) == Some(0) => Some(*seq),
         _ => None,
@@ -231,7 +239,7 @@ async fn a_device_that_acks_and_reconnects_at_once_never_gets_the_acked_message_
     drop(b);
     let connecting = tokio::spawn({
         let bob = bob.clone();
-        async move { Client::connect(&bob).await }
+        async move { connect(&bob, encoding).await }
     });
     tokio::time::sleep(Duration::from_secs(1)).await;
     assert!(!connecting.is_finished(), "ready while the previous connection's ack is uncommitted");

@@ -8,6 +8,18 @@ use sallyport_core::{GroupId, MlsEvent};
 use sallyport_e2e::mls_peer::MlsPeer;
 use sallyport_e2e::*;
 
+on_both_encodings!(
+    three_members_converse_and_a_removed_member_reads_nothing_sent_after,
+    concurrent_commits_one_wins_and_every_member_converges,
+    a_client_restarted_mid_conversation_loses_no_message,
+    duplicated_and_reordered_delivery_shows_each_message_once,
+    key_packages_are_claimed_once_then_last_resort_and_owners_are_told_to_top_up,
+    the_server_keeps_no_readable_content_in_its_database_or_logs,
+    a_commit_resent_under_its_id_after_acceptance_is_accepted_not_stale,
+    a_removed_member_cannot_break_the_conversation_on_sqlite,
+    a_removed_member_cannot_break_the_conversation_on_postgres,
+);
+
 /// Alice creates a group and adds the others by claiming their KeyPackages.
 async fn group_of(alice: &mut MlsPeer, others: &mut [&mut MlsPeer]) -> GroupId {
     let group = alice.mls.create_group().unwrap();
@@ -39,13 +51,12 @@ fn state_root() -> tempfile::TempDir {
     tempfile::tempdir().unwrap()
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn three_members_converse_and_a_removed_member_reads_nothing_sent_after() {
+async fn three_members_converse_and_a_removed_member_reads_nothing_sent_after(encoding: Encoding) {
     let server = TestServer::start().await;
     let root = state_root();
-    let mut alice = MlsPeer::join(&server, "alice", root.path()).await;
-    let mut bob = MlsPeer::join(&server, "bob", root.path()).await;
-    let mut carol = MlsPeer::join(&server, "carol", root.path()).await;
+    let mut alice = MlsPeer::join_with(&server, "alice", root.path(), encoding).await;
+    let mut bob = MlsPeer::join_with(&server, "bob", root.path(), encoding).await;
+    let mut carol = MlsPeer::join_with(&server, "carol", root.path(), encoding).await;
     let group = group_of(&mut alice, &mut [&mut bob, &mut carol]).await;
 
     // Credentials carry no names: the members are known by their mailboxes.
@@ -97,14 +108,13 @@ async fn three_members_converse_and_a_removed_member_reads_nothing_sent_after() 
     assert!(!carol.texts().iter().any(|t| t.contains("after carol left")));
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn concurrent_commits_one_wins_and_every_member_converges() {
+async fn concurrent_commits_one_wins_and_every_member_converges(encoding: Encoding) {
     let server = TestServer::start().await;
     let root = state_root();
-    let mut alice = MlsPeer::join(&server, "alice", root.path()).await;
-    let mut bob = MlsPeer::join(&server, "bob", root.path()).await;
-    let mut carol = MlsPeer::join(&server, "carol", root.path()).await;
-    let mut dave = MlsPeer::join(&server, "dave", root.path()).await;
+    let mut alice = MlsPeer::join_with(&server, "alice", root.path(), encoding).await;
+    let mut bob = MlsPeer::join_with(&server, "bob", root.path(), encoding).await;
+    let mut carol = MlsPeer::join_with(&server, "carol", root.path(), encoding).await;
+    let mut dave = MlsPeer::join_with(&server, "dave", root.path(), encoding).await;
     let group = group_of(&mut alice, &mut [&mut bob, &mut carol]).await;
     let epoch = alice.mls.epoch(&group).unwrap();
 
@@ -155,12 +165,11 @@ async fn concurrent_commits_one_wins_and_every_member_converges() {
     sees(&mut bob, "MARKER-dave joined").await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_client_restarted_mid_conversation_loses_no_message() {
+async fn a_client_restarted_mid_conversation_loses_no_message(encoding: Encoding) {
     let server = TestServer::start().await;
     let root = state_root();
-    let mut alice = MlsPeer::join(&server, "alice", root.path()).await;
-    let mut bob = MlsPeer::join(&server, "bob", root.path()).await;
+    let mut alice = MlsPeer::join_with(&server, "alice", root.path(), encoding).await;
+    let mut bob = MlsPeer::join_with(&server, "bob", root.path(), encoding).await;
     let group = group_of(&mut alice, &mut [&mut bob]).await;
     for i in 0..5 {
         say(&mut alice, &group, &format!("MARKER-before {i}")).await;
@@ -196,12 +205,11 @@ async fn a_client_restarted_mid_conversation_loses_no_message() {
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn duplicated_and_reordered_delivery_shows_each_message_once() {
+async fn duplicated_and_reordered_delivery_shows_each_message_once(encoding: Encoding) {
     let server = TestServer::start().await;
     let root = state_root();
-    let mut alice = MlsPeer::join(&server, "alice", root.path()).await;
-    let mut bob = MlsPeer::join(&server, "bob", root.path()).await;
+    let mut alice = MlsPeer::join_with(&server, "alice", root.path(), encoding).await;
+    let mut bob = MlsPeer::join_with(&server, "bob", root.path(), encoding).await;
     let group = group_of(&mut alice, &mut [&mut bob]).await;
     let envelopes: Vec<_> = (0..6)
         .map(|i| alice.mls.encrypt(&group, format!("MARKER-r{i}").as_bytes()).unwrap().envelope)
@@ -220,12 +228,11 @@ async fn duplicated_and_reordered_delivery_shows_each_message_once() {
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn key_packages_are_claimed_once_then_last_resort_and_owners_are_told_to_top_up() {
+async fn key_packages_are_claimed_once_then_last_resort_and_owners_are_told_to_top_up(encoding: Encoding) {
     let server = TestServer::start().await;
     let root = state_root();
-    let mut alice = MlsPeer::join(&server, "alice", root.path()).await;
-    let mut bob = MlsPeer::join(&server, "bob", root.path()).await;
+    let mut alice = MlsPeer::join_with(&server, "alice", root.path(), encoding).await;
+    let mut bob = MlsPeer::join_with(&server, "bob", root.path(), encoding).await;
     let mut seen = std::collections::HashSet::new();
     for _ in 0..5 {
         let (kp, last_resort) = alice.client.claim_key_package(bob.mailbox()).await.unwrap();
@@ -264,12 +271,11 @@ async fn key_packages_are_claimed_once_then_last_resort_and_owners_are_told_to_t
     assert_eq!(err.code(), Some(ErrorCode::NoKeyPackage));
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_server_keeps_no_readable_content_in_its_database_or_logs() {
+async fn the_server_keeps_no_readable_content_in_its_database_or_logs(encoding: Encoding) {
     let mut server = TestServer::start().await;
     let root = state_root();
-    let mut alice = MlsPeer::join(&server, "alice", root.path()).await;
-    let mut bob = MlsPeer::join(&server, "bob", root.path()).await;
+    let mut alice = MlsPeer::join_with(&server, "alice", root.path(), encoding).await;
+    let mut bob = MlsPeer::join_with(&server, "bob", root.path(), encoding).await;
     let group = group_of(&mut alice, &mut [&mut bob]).await;
     let markers: Vec<String> = (0..20).map(|i| format!("PLAINTEXT-MARKER-{i:03}-zebra")).collect();
     for m in &markers {
@@ -315,13 +321,12 @@ fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
 /// The web app re-sends what its outbox kept after a reload under the original id. A commit the
 /// server already took must be answered `accepted` again — even once the group has moved on —
 /// not `stale_epoch`, or the client would discard a commit every other member applied.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_commit_resent_under_its_id_after_acceptance_is_accepted_not_stale() {
+async fn a_commit_resent_under_its_id_after_acceptance_is_accepted_not_stale(encoding: Encoding) {
     let server = TestServer::start().await;
     let root = state_root();
-    let mut alice = MlsPeer::join(&server, "alice", root.path()).await;
-    let mut bob = MlsPeer::join(&server, "bob", root.path()).await;
-    let mut carol = MlsPeer::join(&server, "carol", root.path()).await;
+    let mut alice = MlsPeer::join_with(&server, "alice", root.path(), encoding).await;
+    let mut bob = MlsPeer::join_with(&server, "bob", root.path(), encoding).await;
+    let mut carol = MlsPeer::join_with(&server, "carol", root.path(), encoding).await;
     let group = group_of(&mut alice, &mut [&mut bob]).await;
 
     let carol_kp = alice.claim(carol.mailbox()).await;
@@ -370,11 +375,11 @@ fn forged(group: &[u8], epoch: u64, commit: bool) -> Vec<u8> {
 /// Issue 10 item 4: a removed member still knows the group id and its epoch. Before the server
 /// bound groups to their members, its forged commit for the next epoch won that epoch, and every
 /// real commit after it was refused as stale: the conversation was broken for everyone.
-async fn a_removed_member_cannot_break_the_conversation(server: TestServer) {
+async fn a_removed_member_cannot_break_the_conversation(server: TestServer, encoding: Encoding) {
     let root = state_root();
-    let mut alice = MlsPeer::join(&server, "alice", root.path()).await;
-    let mut bob = MlsPeer::join(&server, "bob", root.path()).await;
-    let mut carol = MlsPeer::join(&server, "carol", root.path()).await;
+    let mut alice = MlsPeer::join_with(&server, "alice", root.path(), encoding).await;
+    let mut bob = MlsPeer::join_with(&server, "bob", root.path(), encoding).await;
+    let mut carol = MlsPeer::join_with(&server, "carol", root.path(), encoding).await;
     let group = group_of(&mut alice, &mut [&mut bob, &mut carol]).await;
     say(&mut carol, &group, "MARKER-carol while a member").await;
     sees(&mut alice, "MARKER-carol while a member").await;
@@ -418,14 +423,12 @@ async fn a_removed_member_cannot_break_the_conversation(server: TestServer) {
     assert!(!bob.events.iter().chain(&alice.events).any(|e| matches!(e, MlsEvent::Ignored { .. })), "no forged delivery reached them");
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_removed_member_cannot_break_the_conversation_on_sqlite() {
-    a_removed_member_cannot_break_the_conversation(TestServer::start().await).await;
+async fn a_removed_member_cannot_break_the_conversation_on_sqlite(encoding: Encoding) {
+    a_removed_member_cannot_break_the_conversation(TestServer::start().await, encoding).await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_removed_member_cannot_break_the_conversation_on_postgres() {
+async fn a_removed_member_cannot_break_the_conversation_on_postgres(encoding: Encoding) {
     let Some(db) = postgres_database().await else { return };
     let server = TestServer::start_with(ServerOptions { database_url: Some(db), ..Default::default() }).await;
-    a_removed_member_cannot_break_the_conversation(server).await;
+    a_removed_member_cannot_break_the_conversation(server, encoding).await;
 }

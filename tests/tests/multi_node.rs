@@ -7,6 +7,8 @@ use sallyport_core::{Client, Event};
 use sallyport_e2e::*;
 use std::time::Duration;
 
+on_both_encodings!(two_nodes_on_one_postgres_relay_between_their_clients, a_lost_notification_loses_no_message);
+
 async fn node(db: &str, extra: &[&str]) -> TestServer {
     TestServer::start_with(ServerOptions {
         database_url: Some(db.to_owned()),
@@ -29,8 +31,7 @@ async fn receive_numbers(client: &mut Client, marker: &str, n: usize) -> Vec<usi
     got
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn two_nodes_on_one_postgres_relay_between_their_clients() {
+async fn two_nodes_on_one_postgres_relay_between_their_clients(encoding: Encoding) {
     let Some(db) = postgres_database().await else { return };
     let node1 = node(&db, &[]).await;
     let node2 = node(&db, &[]).await;
@@ -41,8 +42,8 @@ async fn two_nodes_on_one_postgres_relay_between_their_clients() {
 
     let alice = node1.enrol("Alice").await;
     let bob = sallyport_core::enrol(&node2.url, &node2.invite("Bob", &["peer_supporter"])).await.unwrap();
-    let mut a = Client::connect(&alice).await.unwrap();
-    let mut b = Client::connect(&bob).await.unwrap();
+    let mut a = connect(&alice, encoding).await.unwrap();
+    let mut b = connect(&bob, encoding).await.unwrap();
 
     for i in 0..200 {
         a.send(vec![bob.mailbox], marked_payload("x", i)).await.unwrap();
@@ -69,8 +70,7 @@ async fn two_nodes_on_one_postgres_relay_between_their_clients() {
     assert_eq!(next_event(&mut a).await.map_err(|e| e.to_string()), Ok(Event::Closed), "then the socket closes");
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_lost_notification_loses_no_message() {
+async fn a_lost_notification_loses_no_message(encoding: Encoding) {
     let Some(db) = postgres_database().await else { return };
     let node1 = node(&db, &[]).await;
     // Node 2 drops every notification, as if LISTEN/NOTIFY had failed: only its catch-up poll
@@ -78,8 +78,8 @@ async fn a_lost_notification_loses_no_message() {
     let node2 = node(&db, &["--ignore-notifications"]).await;
     let alice = node1.enrol("Alice").await;
     let bob = sallyport_core::enrol(&node2.url, &node2.invite("Bob", &["staff"])).await.unwrap();
-    let mut a = Client::connect(&alice).await.unwrap();
-    let mut b = Client::connect(&bob).await.unwrap();
+    let mut a = connect(&alice, encoding).await.unwrap();
+    let mut b = connect(&bob, encoding).await.unwrap();
     for i in 0..20 {
         a.send(vec![bob.mailbox], marked_payload("lost", i)).await.unwrap();
     }

@@ -3,15 +3,24 @@
 //! admin commands that take every id as it is printed.
 
 use futures::{SinkExt, StreamExt};
-use sallyport_core::protocol::{ClientFrame, DeviceId, ErrorCode, MailboxId, MailboxSecret, Payload, ServerFrame};
+use sallyport_core::protocol::{
+    BINARY_SUBPROTOCOL, ClientFrame, DeviceId, ErrorCode, MailboxId, MailboxSecret, Payload, ServerFrame, WireMessage,
+    decode_server_binary,
+};
 use sallyport_core::{Client, Credentials, Event, api_request};
 use sallyport_e2e::*;
 use serde_json::json;
 use std::collections::BTreeMap;
 use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::tungstenite::client::IntoClientRequest as _;
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn health_metrics_and_json_logs_reveal_no_content_ids_secrets_or_addresses() {
+on_both_encodings!(
+    health_metrics_and_json_logs_reveal_no_content_ids_secrets_or_addresses,
+    a_full_queue_refuses_with_quota_exceeded_and_accepts_again_once_drained,
+    a_reader_that_stops_reading_does_not_make_the_server_buffer_without_bound,
+);
+
+async fn health_metrics_and_json_logs_reveal_no_content_ids_secrets_or_addresses(encoding: Encoding) {
     let mut server = TestServer::start_with(ServerOptions {
         extra_args: vec!["--log-format".into(), "json".into()],
         ..Default::default()
@@ -21,8 +30,8 @@ async fn health_metrics_and_json_logs_reveal_no_content_ids_secrets_or_addresses
     let link = server.invite("Alice", &["staff"]);
     let alice = sallyport_core::enrol(&server.url, &link).await.unwrap();
     let bob = server.enrol("Bob").await;
-    let mut a = Client::connect(&alice).await.unwrap();
-    let mut b = Client::connect(&bob).await.unwrap();
+    let mut a = connect(&alice, encoding).await.unwrap();
+    let mut b = connect(&bob, encoding).await.unwrap();
     let unlinked = MailboxId::random();
     let secret = MailboxSecret::random();
     b.create_mailbox(unlinked, secret).await.unwrap();
@@ -99,8 +108,7 @@ fn base64_of(text: &str) -> String {
     out
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_full_queue_refuses_with_quota_exceeded_and_accepts_again_once_drained() {
+async fn a_full_queue_refuses_with_quota_exceeded_and_accepts_again_once_drained(encoding: Encoding) {
     let server = TestServer::start_with(ServerOptions {
         extra_args: vec!["--queue-quota".into(), "5".into()],
         ..Default::default()
@@ -108,7 +116,7 @@ async fn a_full_queue_refuses_with_quota_exceeded_and_accepts_again_once_drained
     .await;
     let alice = server.enrol("Alice").await;
     let bob = server.enrol("Bob").await;
-    let mut a = Client::connect(&alice).await.unwrap();
+    let mut a = connect(&alice, encoding).await.unwrap();
     for i in 0..6 {
         a.send(vec![bob.mailbox], marked_payload("q", i)).await.unwrap();
     }
@@ -124,7 +132,7 @@ async fn a_full_queue_refuses_with_quota_exceeded_and_accepts_again_once_drained
     assert_eq!(accepted, 5);
     assert_eq!(refused, Some(Some(bob.mailbox)), "the error names the full mailbox");
 
-    let mut b = Client::connect(&bob).await.unwrap();
+    let mut b = connect(&bob, encoding).await.unwrap();
     let mut got = vec![];
     while got.len() < 5 {
         if let Event::Message { mailbox, seq, payload, .. } = next_event(&mut b).await.unwrap() {
@@ -152,8 +160,21 @@ async fn a_full_queue_refuses_with_quota_exceeded_and_accepts_again_once_drained
     assert_eq!(n, 6, "once drained, the mailbox accepts again");
 }
 
+async fn a_reader_that_stops_reading_does_not_make_the_server_buffer_without_bound(encoding: Encoding) {
+    slow_reader(encoding, encoding).await;
+}
+
+/// The sender cheapest to read and the reader costliest to write to: the server takes binary sends
+/// faster than it encodes JSON deliveries. (Before `deliver` frames were encoded in one pass into
+/// a buffer of their size, the reader's session fell behind the commits here, its mailbox was
+/// re-read from SQLite while it could send nothing, and the server grew 131–141 MiB.)
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_reader_that_stops_reading_does_not_make_the_server_buffer_without_bound() {
+async fn a_json_reader_that_stops_reading_a_binary_sender_does_not_make_the_server_buffer_without_bound() {
+    slow_reader(Encoding::Binary, Encoding::Json).await;
+}
+
+/// Alice (`sender`) sends 240 MB to Bob, who reads nothing on a `reader` connection, then all.
+async fn slow_reader(sender: Encoding, reader: Encoding) {
     // What is measured is the server's buffering, not the sender's byte budget (32 MiB per 10 s by
     // default, which these 240 MB would exceed): the budget is lifted for this sender.
     let server = TestServer::start_with(ServerOptions {
@@ -164,8 +185,11 @@ async fn a_reader_that_stops_reading_does_not_make_the_server_buffer_without_bou
     let alice = server.enrol("Alice").await;
     let bob = server.enrol("Bob").await;
     // Bob authenticates on a raw socket and then reads nothing at all.
-    let url = format!("{}/v1/ws", server.url.replacen("http://", "ws://", 1));
-    let (mut ws, _) = tokio_tungstenite::connect_async(url).await.unwrap();
+    let mut request = format!("{}/v1/ws", server.url.replacen("http://", "ws://", 1)).into_client_request().unwrap();
+    if reader == Encoding::Binary {
+        request.headers_mut().insert("sec-websocket-protocol", BINARY_SUBPROTOCOL.parse().unwrap());
+    }
+    let (mut ws, _) = tokio_tungstenite::connect_async(request).await.unwrap();
     let Some(Ok(Message::Text(text))) = ws.next().await else { panic!("challenge") };
     let ServerFrame::Challenge { nonce, .. } = serde_json::from_str(&text).unwrap() else { panic!("challenge") };
     let ts = now_ms();
@@ -177,7 +201,7 @@ async fn a_reader_that_stops_reading_does_not_make_the_server_buffer_without_bou
     let before = rss_kib(server.pid());
     // 4,000 messages of 60 KiB: 240 MB for a reader that never reads.
     let payload = Payload(vec![7u8; 60 * 1024].into());
-    let client = Client::connect(&alice).await.unwrap();
+    let client = connect(&alice, sender).await.unwrap();
     let (sender, mut events) = client.into_split().unwrap();
     let feeding = tokio::spawn(async move {
         for _ in 0..4000 {
@@ -206,14 +230,21 @@ async fn a_reader_that_stops_reading_does_not_make_the_server_buffer_without_bou
     let mut n = 0;
     while n < 4000 {
         let msg = tokio::time::timeout(WAIT, ws.next()).await.expect("delivery resumes").unwrap().unwrap();
-        if let Message::Text(text) = msg
-            && let ServerFrame::Deliver { mailbox, seq, .. } = serde_json::from_str(&text).unwrap()
-        {
+        let frame = match msg {
+            Message::Text(text) => serde_json::from_str(&text).unwrap(),
+            Message::Binary(bytes) => decode_server_binary(&bytes).unwrap().expect("a known binary frame"),
+            _ => continue,
+        };
+        if let ServerFrame::Deliver { mailbox, seq, .. } = frame {
             if seq > last {
                 n += 1;
                 last = seq;
             }
-            ws.send(Message::text(ClientFrame::Ack { mailbox, seq }.to_json())).await.unwrap();
+            let ack = match (ClientFrame::Ack { mailbox, seq }).to_wire(reader) {
+                WireMessage::Text(text) => Message::text(text),
+                WireMessage::Binary(bytes) => Message::binary(bytes),
+            };
+            ws.send(ack).await.unwrap();
         }
     }
 }

@@ -237,6 +237,13 @@ describe('Sallyport web app in headless Chromium', () => {
     await expectMessage(page, reply);
     await waitForStatus(danaPage, reply, 'Delivered');
     assert.equal(await messageStatus(page, reply), 'none', 'a received message carries no status');
+    // The app offers sallyport.bin.v1: group messages, deliveries, acks and acceptances travel as
+    // binary WebSocket messages, everything else as JSON text.
+    for (const phone of [alex, dana]) {
+      const { binarySent, binaryReceived, textSent, textReceived } = phone.ws;
+      assert.ok(binarySent >= 1 && binaryReceived >= 1, `${phone.label}: binary frames ${JSON.stringify(phone.ws)}`);
+      assert.ok(textSent >= 1 && textReceived >= 1, `${phone.label}: text frames ${JSON.stringify(phone.ws)}`);
+    }
     await expectChrome(page);
     await screenshot(page, 'conversation');
     await checkAccessibility(page, 'conversation', t);

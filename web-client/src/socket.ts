@@ -5,6 +5,10 @@
 
 import type { Session, SessionEvent } from './core';
 
+/** Offered at the upgrade: the hot frames (send, deliver, ack, accepted) then travel as binary
+ * messages (protocol/README.md, "Binary encoding of the hot frames"). */
+const BINARY_SUBPROTOCOL = 'sallyport.bin.v1';
+
 /** Told of each `incident_changed` frame (protocol §16: that incident's board changed, fetch it). */
 export const incidentListeners = new Set<(incident: string) => void>();
 
@@ -29,6 +33,10 @@ export class Connection {
   clockSkew = false;
   private ws: WebSocket | undefined;
   private attempt = 0;
+  /** Whether the next socket offers the binary subprotocol. A server from before it selects none,
+   * and the browser then fails the handshake (RFC 6455 §4.1), so after a socket that never opened
+   * the next attempt offers the other way: such a server is reached on JSON one back-off later. */
+  private offerBinary = true;
   private timer: ReturnType<typeof setTimeout> | undefined;
   private readonly wake = () => {
     if (this.state === 'offline') this.connectNow();
@@ -75,27 +83,32 @@ export class Connection {
     this.setState('connecting');
     let ws: WebSocket;
     try {
-      ws = new WebSocket(this.url);
+      ws = this.offerBinary ? new WebSocket(this.url, [BINARY_SUBPROTOCOL]) : new WebSocket(this.url);
+      ws.binaryType = 'arraybuffer';
     } catch {
       this.scheduleReconnect();
       return;
     }
     this.ws = ws;
+    let opened = false;
     ws.onopen = () => {
+      opened = true;
       if (this.ws !== ws) return;
-      this.session.connected();
+      this.session.connected(ws.protocol);
       this.flush();
     };
-    ws.onmessage = (e) => {
-      if (this.ws !== ws || typeof e.data !== 'string') return;
+    ws.onmessage = (e: MessageEvent<string | ArrayBuffer>) => {
+      if (this.ws !== ws) return;
       try {
-        this.session.handleText(e.data, Date.now());
+        if (typeof e.data === 'string') this.session.handleText(e.data, Date.now());
+        else this.session.handleBinary(new Uint8Array(e.data), Date.now());
       } catch {
         ws.close(1002, 'protocol violation');
       }
       this.flush();
     };
     ws.onclose = () => {
+      if (!opened) this.offerBinary = !this.offerBinary;
       if (this.ws !== ws) return;
       this.ws = undefined;
       this.session.disconnected();

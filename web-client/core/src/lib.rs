@@ -19,7 +19,7 @@ pub mod suite;
 pub use error::ClientError;
 pub use identity::{Credentials, DeviceKeys};
 #[cfg(feature = "native")]
-pub use native::{Client, ClientReceiver, ClientSender, api_request, api_request_with, enrol, enrol_with, signing_time};
+pub use native::{Client, ClientReceiver, ClientSender, ConnectOptions, api_request, api_request_with, enrol, enrol_with, signing_time};
 pub use mls::{GroupId, IgnoreReason, Member, MemberInfo, MlsClient, MlsClientError, MlsEvent, MlsIdentity, Outgoing};
 pub use session::{Event, Session};
 #[cfg(not(target_arch = "wasm32"))]

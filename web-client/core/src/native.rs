@@ -8,12 +8,14 @@ use crate::session::{Event, Session};
 use futures::stream::{SplitSink, SplitStream};
 use futures::{SinkExt as _, StreamExt as _};
 use sallyport_protocol::rest::{ApiErrorBody, EnrolRequest, EnrolResponse};
-use sallyport_protocol::{ClientFrame, MailboxId, MailboxSecret, MessageId, Payload};
+use sallyport_protocol::{BINARY_SUBPROTOCOL, ClientFrame, Encoding, MailboxId, MailboxSecret, MessageId, Payload, WireMessage};
 use std::collections::VecDeque;
 use std::net::{IpAddr, SocketAddr};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use tokio::net::TcpStream;
 use tokio::sync::mpsc;
+use tokio_tungstenite::tungstenite::client::IntoClientRequest as _;
+use tokio_tungstenite::tungstenite::error::{ProtocolError, SubProtocolError};
 use tokio_tungstenite::tungstenite::{self, Message};
 use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 
@@ -146,12 +148,27 @@ pub async fn api_request_with(
     Ok((status, json))
 }
 
+/// How a [`Client`] connects.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ConnectOptions {
+    /// The local address the socket is bound to before connecting (`None`: the system's choice).
+    pub local: Option<IpAddr>,
+    /// [`Encoding::Binary`] (the default) offers the binary subprotocol, which a server that
+    /// knows it takes; [`Encoding::Json`] offers nothing, so every frame is JSON text.
+    pub encoding: Encoding,
+}
+
+impl Default for ConnectOptions {
+    fn default() -> Self {
+        ConnectOptions { local: None, encoding: Encoding::Binary }
+    }
+}
+
 /// One device's connection: a [`Session`] driven over a WebSocket. Not `Clone`; for one task
 /// sending while another reads, use [`Client::into_split`].
 pub struct Client {
     creds: Credentials,
-    /// The local address the socket is bound to before connecting (`None`: the system's choice).
-    local: Option<IpAddr>,
+    options: ConnectOptions,
     session: Session,
     ws: Option<Ws>,
     /// Events read while waiting for a particular answer, handed out first by `next_event`.
@@ -168,7 +185,7 @@ impl Client {
     /// Connects to `{server}/v1/ws` (TCP_NODELAY set), authenticates and waits for `ready`.
     /// A refusal (`unknown_device`, `device_revoked`, `clock_skew`…) is [`ClientError::Server`].
     pub async fn connect(creds: &Credentials) -> Result<Client, ClientError> {
-        Self::connect_from(creds, None).await
+        Self::connect_with(creds, ConnectOptions::default()).await
     }
 
     /// Like [`connect`](Self::connect), with the socket bound to the local address `local` before
@@ -176,10 +193,20 @@ impl Client {
     /// source addresses (127.0.0.2, 127.0.0.3… all reach a loopback server on Linux) so that a
     /// per-address connection cap applies to each address. Plain `ws://` only when `local` is set.
     pub async fn connect_from(creds: &Credentials, local: Option<IpAddr>) -> Result<Client, ClientError> {
+        Self::connect_with(creds, ConnectOptions { local, ..ConnectOptions::default() }).await
+    }
+
+    /// Like [`connect`](Self::connect), with the given options (every `reconnect` uses them too).
+    pub async fn connect_with(creds: &Credentials, options: ConnectOptions) -> Result<Client, ClientError> {
         let mut client =
-            Client { creds: creds.clone(), local, session: Session::new(creds), ws: None, stash: VecDeque::new() };
+            Client { creds: creds.clone(), options, session: Session::new(creds), ws: None, stash: VecDeque::new() };
         client.open().await?;
         Ok(client)
+    }
+
+    /// The encoding the current (or last) connection negotiated.
+    pub fn encoding(&self) -> Encoding {
+        self.session.encoding()
     }
 
     /// Opens a new socket, re-authenticates and resumes: unlinked mailboxes are re-subscribed and
@@ -351,27 +378,30 @@ impl Client {
     pub fn into_split(mut self) -> Result<(ClientSender, ClientReceiver), ClientError> {
         let ws = self.ws.take().ok_or(ClientError::Closed)?;
         let (sink, stream) = ws.split();
-        let pending: Vec<Message> =
-            std::iter::from_fn(|| self.session.poll_transmit()).map(|f| Message::text(f.to_json())).collect();
+        let pending: Vec<Message> = std::iter::from_fn(|| self.session.poll_message()).map(ws_message).collect();
+        let encoding = self.session.encoding();
         let (control_tx, control_rx) = mpsc::unbounded_channel();
         let (data_tx, data_rx) = mpsc::channel(SPLIT_QUEUE);
         tokio::spawn(write_loop(sink, control_rx, data_rx, pending));
         let receiver =
             ClientReceiver { session: self.session, stream: Some(stream), tx: control_tx, stash: self.stash };
-        Ok((ClientSender { tx: data_tx }, receiver))
+        Ok((ClientSender { tx: data_tx, encoding }, receiver))
     }
 
     async fn open(&mut self) -> Result<(), ClientError> {
-        let url = self.creds.ws_url();
-        let (ws, _response) = match self.local {
-            None => tokio_tungstenite::connect_async_with_config(url, None, true).await.map_err(ws_error)?,
-            Some(local) => {
-                let stream = connect_tcp_from(&url, local).await?;
-                tokio_tungstenite::client_async_with_config(url, MaybeTlsStream::Plain(stream), None).await.map_err(ws_error)?
+        let (ws, encoding) = match self.handshake(self.options.encoding).await {
+            // A server from before the binary encoding selects no subprotocol, which tungstenite
+            // (RFC 6455 §4.1) refuses: speak JSON to it.
+            Err(tungstenite::Error::Protocol(ProtocolError::SecWebSocketSubProtocolError(SubProtocolError::NoSubProtocol)))
+                if self.options.encoding == Encoding::Binary =>
+            {
+                self.handshake(Encoding::Json).await
             }
-        };
+            other => other,
+        }
+        .map_err(ws_error)?;
         self.ws = Some(ws);
-        self.session.connected();
+        self.session.connected_with(encoding);
         loop {
             let event = match self.session.poll_event() {
                 Some(event) => event,
@@ -394,6 +424,27 @@ impl Client {
     }
 
     /// Reads events until `answer` recognises one, stashing the others for `next_event`.
+    /// Opens a socket offering `offer`; returns it with the encoding the server selected.
+    async fn handshake(&self, offer: Encoding) -> Result<(Ws, Encoding), tungstenite::Error> {
+        let url = self.creds.ws_url();
+        let mut request = url.as_str().into_client_request()?;
+        if offer == Encoding::Binary {
+            request.headers_mut().insert("sec-websocket-protocol", tungstenite::http::HeaderValue::from_static(BINARY_SUBPROTOCOL));
+        }
+        let (ws, response) = match self.options.local {
+            None => tokio_tungstenite::connect_async_with_config(request, None, true).await?,
+            Some(local) => {
+                let stream = connect_tcp_from(&url, local).await.map_err(|e| match e {
+                    ClientError::Io(io) => tungstenite::Error::Io(io),
+                    other => tungstenite::Error::Io(std::io::Error::other(other)),
+                })?;
+                tokio_tungstenite::client_async_with_config(request, MaybeTlsStream::Plain(stream), None).await?
+            }
+        };
+        let selected = response.headers().get("sec-websocket-protocol").and_then(|v| v.to_str().ok());
+        Ok((ws, Encoding::from_subprotocol(selected)))
+    }
+
     async fn wait_for<T>(
         &mut self,
         answer: impl Fn(&Event) -> Option<Result<T, ClientError>>,
@@ -446,9 +497,9 @@ impl Client {
         let Some(ws) = self.ws.as_mut() else { return };
         let mut wrote = false;
         let mut ok = true;
-        while let Some(frame) = self.session.poll_transmit() {
+        while let Some(message) = self.session.poll_message() {
             wrote = true;
-            if ws.feed(Message::text(frame.to_json())).await.is_err() {
+            if ws.feed(ws_message(message)).await.is_err() {
                 ok = false;
                 break;
             }
@@ -472,6 +523,7 @@ impl Client {
 #[derive(Clone, Debug)]
 pub struct ClientSender {
     tx: mpsc::Sender<Message>,
+    encoding: Encoding,
 }
 
 impl ClientSender {
@@ -485,7 +537,7 @@ impl ClientSender {
     /// Sends a message under a chosen id.
     pub async fn send_with_id(&self, id: MessageId, to: Vec<MailboxId>, payload: Payload) -> Result<(), ClientError> {
         let frame = ClientFrame::Send { id, to, payload };
-        self.tx.send(Message::text(frame.to_json())).await.map_err(|_| ClientError::Closed)
+        self.tx.send(ws_message(frame.to_wire(self.encoding))).await.map_err(|_| ClientError::Closed)
     }
 
     /// Starts the close handshake; the receiver then sees [`Event::Closed`].
@@ -545,8 +597,8 @@ impl ClientReceiver {
     }
 
     fn forward(&mut self) {
-        while let Some(frame) = self.session.poll_transmit() {
-            if self.tx.send(Message::text(frame.to_json())).is_err() {
+        while let Some(message) = self.session.poll_message() {
+            if self.tx.send(ws_message(message)).is_err() {
                 self.lost();
                 return;
             }
@@ -610,7 +662,10 @@ fn on_incoming(
         }
         Some(Ok(Message::Ping(data))) => Ok(Incoming::Ping(data)),
         Some(Ok(Message::Pong(_) | Message::Frame(_))) => Ok(Incoming::Handled),
-        Some(Ok(Message::Binary(_))) => Err(ClientError::Protocol("binary WebSocket message".into())),
+        Some(Ok(Message::Binary(data))) => {
+            session.handle_binary(&data, now_ms())?;
+            Ok(Incoming::Handled)
+        }
         Some(Ok(Message::Close(_))) | Some(Err(_)) | None => Ok(Incoming::Closed),
     }
 }
@@ -632,6 +687,13 @@ async fn connect_tcp_from(url: &str, local: IpAddr) -> Result<TcpStream, ClientE
     let stream = socket.connect(remote).await?;
     stream.set_nodelay(true)?;
     Ok(stream)
+}
+
+fn ws_message(message: WireMessage) -> Message {
+    match message {
+        WireMessage::Text(text) => Message::text(text),
+        WireMessage::Binary(bytes) => Message::binary(bytes),
+    }
 }
 
 fn now_ms() -> i64 {

@@ -6,8 +6,8 @@
 use crate::ClientError;
 use crate::identity::{Credentials, DeviceKeys};
 use sallyport_protocol::{
-    AccountId, ClientFrame, DeviceId, ErrorCode, IncidentId, MailboxId, MailboxSecret, MessageId, PROTOCOL_VERSION, Payload,
-    ServerFrame,
+    AccountId, ClientFrame, DeviceId, Encoding, ErrorCode, IncidentId, MailboxId, MailboxSecret, MessageId, PROTOCOL_VERSION,
+    Payload, ServerFrame, WireMessage, decode_server_binary,
 };
 use std::collections::{BTreeMap, HashMap, VecDeque};
 
@@ -135,6 +135,8 @@ pub struct Session {
     linked: MailboxId,
     keys: DeviceKeys,
     state: State,
+    /// What the current connection negotiated: whether hot frames travel as binary messages.
+    encoding: Encoding,
     account: Option<AccountId>,
     subscriptions: BTreeMap<MailboxId, Subscription>,
     creations: BTreeMap<MailboxId, Creation>,
@@ -168,6 +170,7 @@ impl Session {
             linked: creds.mailbox,
             keys: creds.keys.clone(),
             state: State::Disconnected,
+            encoding: Encoding::Json,
             account: None,
             subscriptions: BTreeMap::new(),
             creations: BTreeMap::new(),
@@ -220,15 +223,34 @@ impl Session {
         self.transmit.pop_front()
     }
 
+    /// The next frame to write, as the message that carries it on this connection: binary for a
+    /// hot frame on a connection that negotiated it, JSON text otherwise.
+    pub fn poll_message(&mut self) -> Option<WireMessage> {
+        let frame = self.transmit.pop_front()?;
+        Some(frame.to_wire(self.encoding))
+    }
+
+    /// The encoding the current (or last) connection negotiated.
+    pub fn encoding(&self) -> Encoding {
+        self.encoding
+    }
+
     /// The next event for the application.
     pub fn poll_event(&mut self) -> Option<Event> {
         self.events.pop_front()
     }
 
-    /// A new socket is open: expect a `challenge`. Frames queued for an earlier socket are dropped;
-    /// what they carried is resumed after `ready`.
+    /// A new socket is open that speaks JSON only: expect a `challenge`. Frames queued for an
+    /// earlier socket are dropped; what they carried is resumed after `ready`.
     pub fn connected(&mut self) {
+        self.connected_with(Encoding::Json);
+    }
+
+    /// A new socket is open with the `encoding` its upgrade negotiated (see
+    /// [`Encoding::from_subprotocol`]); otherwise as [`connected`](Self::connected).
+    pub fn connected_with(&mut self, encoding: Encoding) {
         self.transmit.clear();
+        self.encoding = encoding;
         self.state = State::AwaitingChallenge;
     }
 
@@ -251,6 +273,20 @@ impl Session {
             Err(e) => return Err(ClientError::Protocol(format!("unreadable server frame: {e}"))),
         };
         self.handle(frame, now_ms)
+    }
+
+    /// Parses and handles one WebSocket binary message (a hot frame, on a connection that
+    /// negotiated the binary encoding). A tag this client does not know is skipped, as an unknown
+    /// JSON frame type is; a binary message on a JSON connection is a violation.
+    pub fn handle_binary(&mut self, message: &bytes::Bytes, now_ms: i64) -> Result<(), ClientError> {
+        if self.encoding != Encoding::Binary {
+            return Err(ClientError::Protocol("binary message on a JSON connection".into()));
+        }
+        match decode_server_binary(message) {
+            Ok(Some(frame)) => self.handle(frame, now_ms),
+            Ok(None) => Ok(()),
+            Err(e) => Err(ClientError::Protocol(e.to_string())),
+        }
     }
 
     /// Handles one server frame. `now_ms` is this device's clock (Unix milliseconds), signed into
@@ -971,6 +1007,53 @@ mod tests {
         s.handle(deliver(m, 10, 1, "one"), NOW).unwrap();
         assert_eq!(frames(&mut s), vec![ClientFrame::Ack { mailbox: m, seq: 10 }]);
         assert_eq!(events(&mut s).iter().filter(|e| matches!(e, Event::Message { .. })).count(), 1);
+    }
+
+    #[test]
+    fn a_binary_connection_writes_hot_frames_as_binary_and_reads_binary_deliveries() {
+        let c = creds();
+        let mut s = Session::new(&c);
+        s.connected_with(Encoding::Binary);
+        s.handle(challenge(), NOW).unwrap();
+        assert!(matches!(s.poll_message(), Some(WireMessage::Text(text)) if text.contains(r#""type":"auth""#)));
+        s.handle(ready(&c), NOW).unwrap();
+        events(&mut s);
+        let to = vec![MailboxId([4; 16])];
+        let id = s.send(to.clone(), payload("hello"));
+        s.subscribe(MailboxId([6; 16]), MailboxSecret([7; 32]));
+        let sent = ClientFrame::Send { id, to, payload: payload("hello") };
+        assert_eq!(s.poll_message(), Some(WireMessage::Binary(sent.to_binary().unwrap())));
+        assert!(matches!(s.poll_message(), Some(WireMessage::Text(_))), "subscribe stays JSON");
+
+        let accepted = ServerFrame::Accepted { id, seq: 4 }.to_binary().unwrap();
+        s.handle_binary(&accepted.into(), NOW).unwrap();
+        let delivery = deliver(c.mailbox, 10, 1, "one").to_binary().unwrap();
+        s.handle_binary(&delivery.into(), NOW).unwrap();
+        assert_eq!(
+            events(&mut s),
+            vec![
+                Event::Accepted { id, seq: 4 },
+                Event::Message { mailbox: c.mailbox, seq: 10, id: MessageId([1; 16]), payload: payload("one") }
+            ]
+        );
+        s.ack(c.mailbox, 10);
+        let ack = ClientFrame::Ack { mailbox: c.mailbox, seq: 10 }.to_binary().unwrap();
+        assert_eq!(s.poll_message(), Some(WireMessage::Binary(ack)));
+        // JSON deliveries are still read on a binary connection (any frame may be text).
+        s.handle_text(&deliver(c.mailbox, 11, 2, "two").to_json(), NOW).unwrap();
+        assert_eq!(events(&mut s).len(), 1);
+        // A newer server's unknown tag is skipped; garbage is a violation.
+        assert!(s.handle_binary(&bytes::Bytes::from_static(&[0x7f, 1, 2]), NOW).is_ok());
+        assert!(s.handle_binary(&bytes::Bytes::from_static(&[1, 2]), NOW).is_err());
+    }
+
+    #[test]
+    fn a_json_connection_writes_only_text_and_refuses_binary() {
+        let (mut s, c) = ready_session();
+        s.send(vec![MailboxId([4; 16])], payload("x"));
+        assert!(matches!(s.poll_message(), Some(WireMessage::Text(_))));
+        let delivery = deliver(c.mailbox, 10, 1, "one").to_binary().unwrap();
+        assert!(s.handle_binary(&delivery.into(), NOW).is_err());
     }
 
     #[test]

@@ -5,7 +5,8 @@ use ed25519_dalek::{Verifier as _, VerifyingKey};
 use futures::{SinkExt as _, StreamExt as _};
 use sallyport_core::protocol::rest::{EnrolRequest, Role};
 use sallyport_core::protocol::{
-    AccountId, ClientFrame, DeviceId, ErrorCode, MailboxId, MailboxSecret, MessageId, Nonce, Payload, ServerFrame, auth,
+    AccountId, BINARY_SUBPROTOCOL, ClientFrame, DeviceId, Encoding, ErrorCode, MailboxId, MailboxSecret, MessageId, Nonce,
+    Payload, ServerFrame, auth, decode_client_binary,
 };
 use sallyport_core::{Client, ClientError, Credentials, DeviceKeys, Event, enrol};
 use std::time::Duration;
@@ -36,7 +37,24 @@ fn creds(server_url: &str) -> Credentials {
     }
 }
 
+/// Accepts a WebSocket as the server does: with the binary subprotocol when the client offers it.
+// The callback's `Result<Response, ErrorResponse>` is tungstenite's signature.
+#[allow(clippy::result_large_err)]
 async fn accept(listener: &TcpListener) -> ServerWs {
+    use tokio_tungstenite::tungstenite::handshake::server::{ErrorResponse, Request, Response};
+    let (tcp, _) = listener.accept().await.unwrap();
+    let select = |request: &Request, mut response: Response| -> Result<Response, ErrorResponse> {
+        let offered = request.headers().get("sec-websocket-protocol").and_then(|v| v.to_str().ok()).unwrap_or("");
+        if offered.split(',').any(|p| p.trim() == BINARY_SUBPROTOCOL) {
+            response.headers_mut().insert("sec-websocket-protocol", BINARY_SUBPROTOCOL.parse().unwrap());
+        }
+        Ok(response)
+    };
+    tokio_tungstenite::accept_hdr_async(tcp, select).await.unwrap()
+}
+
+/// Accepts a WebSocket as a server from before the binary encoding does: no subprotocol.
+async fn accept_without_subprotocol(listener: &TcpListener) -> ServerWs {
     let (tcp, _) = listener.accept().await.unwrap();
     tokio_tungstenite::accept_async(tcp).await.unwrap()
 }
@@ -51,6 +69,7 @@ async fn take(ws: &mut ServerWs) -> ClientFrame {
             Some(Ok(Message::Text(text))) => {
                 return sallyport_core::protocol::decode_client_frame(text.as_bytes()).unwrap();
             }
+            Some(Ok(Message::Binary(bytes))) => return decode_client_binary(&bytes).unwrap(),
             Some(Ok(Message::Ping(_) | Message::Pong(_))) => continue,
             other => panic!("expected a client frame, got {other:?}"),
         }
@@ -134,6 +153,44 @@ async fn connect_send_reconnect_resumes_and_deliveries_are_deduplicated() {
     assert_eq!(event(&mut client).await, Event::Accepted { id: MessageId([1; 16]), seq: 2 });
     assert_eq!(client.session().unaccepted().count(), 0);
     assert_eq!(server.await.unwrap(), id);
+}
+
+#[tokio::test]
+async fn hot_frames_are_binary_where_the_server_selects_the_subprotocol_and_json_where_it_does_not() {
+    let (listener, url) = listen().await;
+    let c = creds(&url);
+    let peer = MailboxId([4; 16]);
+    let server_c = c.clone();
+    let server = tokio::spawn(async move {
+        let c = server_c;
+        let mut ws = accept(&listener).await;
+        handshake(&mut ws, &c).await;
+        let Some(Ok(Message::Binary(bytes))) = ws.next().await else { panic!("a binary send") };
+        let ClientFrame::Send { id, .. } = decode_client_binary(&bytes).unwrap() else { panic!("a send") };
+        ws.send(Message::binary(ServerFrame::Accepted { id, seq: 1 }.to_binary().unwrap())).await.unwrap();
+        drop(ws);
+        // A server from before the encoding: the client's handshake fails on the missing
+        // subprotocol (RFC 6455 §4.1) and it comes back offering none.
+        drop(accept_without_subprotocol(&listener).await);
+        let mut ws = accept_without_subprotocol(&listener).await;
+        handshake(&mut ws, &c).await;
+        let Some(Ok(Message::Text(text))) = ws.next().await else { panic!("a JSON send") };
+        let ClientFrame::Send { id, .. } = sallyport_core::protocol::decode_client_frame(text.as_bytes()).unwrap() else {
+            panic!("a send")
+        };
+        put(&mut ws, ServerFrame::Accepted { id, seq: 2 }).await;
+    });
+
+    let mut client = Client::connect(&c).await.unwrap();
+    assert_eq!(client.encoding(), Encoding::Binary);
+    let id = client.send(vec![peer], payload("binary")).await.unwrap();
+    assert_eq!(event(&mut client).await, Event::Accepted { id, seq: 1 });
+    assert_eq!(event(&mut client).await, Event::Closed);
+    client.reconnect().await.unwrap();
+    assert_eq!(client.encoding(), Encoding::Json);
+    let id = client.send(vec![peer], payload("json")).await.unwrap();
+    assert_eq!(event(&mut client).await, Event::Accepted { id, seq: 2 });
+    server.await.unwrap();
 }
 
 #[tokio::test]

@@ -44,7 +44,9 @@ export async function newPhone(browser, label) {
     timezoneId: 'America/Chicago',
   });
   context.setDefaultTimeout(WAIT_MS);
-  const phone = { label, context, page: null, errors: [] };
+  // WebSocket messages by kind, to check the app speaks the binary encoding of the hot frames.
+  const ws = { binarySent: 0, binaryReceived: 0, textSent: 0, textReceived: 0 };
+  const phone = { label, context, page: null, errors: [], ws };
   phone.page = await openPage(phone);
   return phone;
 }
@@ -56,6 +58,12 @@ export async function openPage(phone) {
     if (msg.type() === 'error') phone.errors.push(`[${phone.label} console] ${msg.text()}`);
   });
   page.on('pageerror', (err) => phone.errors.push(`[${phone.label} pageerror] ${err.message}`));
+  page.on('websocket', (socket) => {
+    socket.on('framesent', ({ payload }) => (typeof payload === 'string' ? phone.ws.textSent++ : phone.ws.binarySent++));
+    socket.on('framereceived', ({ payload }) =>
+      typeof payload === 'string' ? phone.ws.textReceived++ : phone.ws.binaryReceived++,
+    );
+  });
   phone.page = page;
   return page;
 }

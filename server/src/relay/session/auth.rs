@@ -1,12 +1,11 @@
 //! Authentication of a new connection: a fresh nonce, the device's signature over it and the
 //! server's origin, then the device's linked mailbox is subscribed (protocol §5).
 
-use super::{AUTH_TIMEOUT, Flow, SUPERSEDE_WAIT, Session, SessionEnd, error_frame};
+use super::{AUTH_TIMEOUT, Flow, SUPERSEDE_WAIT, Session, SessionEnd};
 use axum::extract::ws::WebSocket;
 use futures::StreamExt;
 use sallyport_protocol::{
     ClientFrame, DeviceId, ErrorCode, MAX_CLOCK_SKEW_MS, Nonce, PROTOCOL_VERSION, ServerFrame, auth::auth_message,
-    decode_client_frame,
 };
 use crate::domain::signatures;
 use crate::store::DeviceRecord;
@@ -26,18 +25,14 @@ impl Session {
                 msg = stream.next() => msg,
                 _ = &mut deadline => return Err(self.refuse(ErrorCode::AuthTimeout).await),
             };
-            let text = match self.frame_text(msg).await {
-                Ok(Some(text)) => text,
+            match self.read_frame(msg).await {
+                Ok(Some(ClientFrame::Auth { device, nonce: signed_nonce, timestamp, signature })) => {
+                    return self.verify_auth(nonce, device, signed_nonce, timestamp, signature).await;
+                }
+                Ok(Some(_)) => self.send_error(ServerFrame::error(ErrorCode::NotAuthenticated)).await,
                 Ok(None) => continue,
                 Err(Flow::Stop(end)) => return Err(end),
                 Err(Flow::Continue) => continue,
-            };
-            match decode_client_frame(text.as_bytes()) {
-                Ok(ClientFrame::Auth { device, nonce: signed_nonce, timestamp, signature }) => {
-                    return self.verify_auth(nonce, device, signed_nonce, timestamp, signature).await;
-                }
-                Ok(_) => self.send_error(ServerFrame::error(ErrorCode::NotAuthenticated)).await,
-                Err((code, id)) => self.send_error(error_frame(code, id)).await,
             }
         }
     }
@@ -168,7 +163,7 @@ mod tests {
         let settings = RelaySettings { origin: "http://127.0.0.1".into(), message_ttl_ms: 60_000, max_frames_per_second: 100, queue_quota: 1_000 };
         let relay = Relay { store: store.clone(), hub: hub.clone(), committer, metrics, clock: Clock::system(), settings: Arc::new(settings), budgets: Arc::default(), shutdown };
         let (out, mut frames) = mpsc::channel(16);
-        let mut session = Session::new(relay, out);
+        let mut session = Session::new(relay, out, sallyport_protocol::Encoding::Json);
 
         // The lookup (and signature check) of `verify_auth` happen here…
         let record = store.device(&device).await.unwrap().expect("enrolled");

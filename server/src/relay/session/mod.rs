@@ -15,7 +15,10 @@ use axum::extract::ws::{CloseFrame, Message, WebSocket};
 use futures::stream::FuturesUnordered;
 use futures::{SinkExt, StreamExt};
 use rate::TokenBucket;
-use sallyport_protocol::{ClientFrame, DeviceId, ErrorCode, MailboxId, MessageId, ServerFrame, decode_client_frame};
+use sallyport_protocol::{
+    ClientFrame, DeviceId, Encoding, ErrorCode, MailboxId, MessageId, ServerFrame, WireMessage, decode_client_binary,
+    decode_client_frame,
+};
 use std::collections::{BTreeSet, HashMap};
 use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
@@ -55,12 +58,13 @@ pub enum SessionEnd {
 
 /// Serves one upgraded WebSocket until it closes.
 pub async fn run(socket: WebSocket, relay: Relay) -> SessionEnd {
+    let encoding = Encoding::from_subprotocol(socket.protocol().and_then(|p| p.to_str().ok()));
     let (sink, stream) = socket.split();
     // Frames are boxed on their way to the writer: tokio allocates a channel's slots in blocks of
     // 32 up front, and a boxed frame keeps that block at 256 bytes on every idle connection.
     let (out_tx, out_rx) = mpsc::channel::<Box<Message>>(OUTBOUND_CAPACITY);
     let writer = tokio::spawn(write_loop(sink, out_rx));
-    let mut session = Session::new(relay, out_tx);
+    let mut session = Session::new(relay, out_tx, encoding);
     let end = session.serve(stream).await;
     session.cleanup();
     drop(session);
@@ -113,6 +117,8 @@ struct MailboxState {
 struct Session {
     relay: Relay,
     out: mpsc::Sender<Box<Message>>,
+    /// Negotiated at the upgrade: whether the hot frames travel as binary messages.
+    encoding: Encoding,
     connection: u64,
     device: Option<DeviceId>,
     /// The linked mailbox of a device that waits for approval: it publishes no KeyPackages there
@@ -130,7 +136,7 @@ struct Session {
     acks_unsynced: bool,
     bucket: TokenBucket,
     /// Set when a frame was refused for the rate: nothing more is read from the connection
-    /// until then (see `frame_text`).
+    /// until then (see `read_frame`).
     reading_paused_until: Option<tokio::time::Instant>,
     claims: TokenBucket,
     /// Held while this connection serves its device; see `Hub::register_device`.
@@ -152,7 +158,7 @@ enum Flow {
 }
 
 impl Session {
-    fn new(relay: Relay, out: mpsc::Sender<Box<Message>>) -> Self {
+    fn new(relay: Relay, out: mpsc::Sender<Box<Message>>, encoding: Encoding) -> Self {
         let (events_tx, events_rx) = mpsc::channel(SESSION_EVENT_CAPACITY);
         let rate = relay.settings.max_frames_per_second;
         let connection = relay.hub.next_connection_id();
@@ -161,6 +167,7 @@ impl Session {
         Session {
             relay,
             out,
+            encoding,
             connection,
             device: None,
             pending_mailbox: None,
@@ -189,8 +196,14 @@ impl Session {
         self.relay.metrics.connections_open.fetch_sub(1, Relaxed);
     }
 
+    /// Queues one frame for the writer, encoded once: binary if it is a hot frame on a binary
+    /// connection, JSON text otherwise.
     async fn send_frame(&self, frame: &ServerFrame) -> bool {
-        self.out.send(Box::new(Message::Text(frame.to_json().into()))).await.is_ok()
+        let message = match frame.to_wire(self.encoding) {
+            WireMessage::Text(text) => Message::Text(text.into()),
+            WireMessage::Binary(bytes) => Message::Binary(bytes.into()),
+        };
+        self.out.send(Box::new(message)).await.is_ok()
     }
 
     async fn send_error(&self, frame: ServerFrame) {
@@ -283,9 +296,10 @@ impl Session {
 
     // ---- frames from the client
 
-    /// Unwraps a WebSocket message into frame text; handles close, ping, the frame rate and
-    /// transport errors.
-    async fn frame_text(&mut self, msg: Option<Result<Message, axum::Error>>) -> Result<Option<String>, Flow> {
+    /// Unwraps a WebSocket message into a client frame; handles close, ping, the frame rate and
+    /// transport errors. `Ok(None)`: nothing to handle (a ping, a pong, or a frame that could not
+    /// be read and was answered with an error).
+    async fn read_frame(&mut self, msg: Option<Result<Message, axum::Error>>) -> Result<Option<ClientFrame>, Flow> {
         let message = match msg {
             None | Some(Ok(Message::Close(_))) => return Err(Flow::Stop(SessionEnd::ClientClosed)),
             Some(Err(err)) if is_capacity_error(&err) => return Err(Flow::Stop(self.refuse(ErrorCode::FrameTooLarge).await)),
@@ -304,28 +318,27 @@ impl Session {
             }
             return Err(Flow::Continue);
         }
-        match message {
-            Message::Text(text) => Ok(Some(text.to_string())),
-            Message::Binary(_) => {
-                self.send_error(ServerFrame::error(ErrorCode::MalformedFrame)).await;
-                Err(Flow::Continue)
+        let decoded = match message {
+            Message::Text(text) => decode_client_frame(text.as_bytes()),
+            // Binary messages carry hot frames, on a connection that negotiated them only.
+            Message::Binary(bytes) if self.encoding == Encoding::Binary => decode_client_binary(&bytes),
+            Message::Binary(_) => Err((ErrorCode::MalformedFrame, None)),
+            Message::Ping(_) | Message::Pong(_) | Message::Close(_) => return Ok(None),
+        };
+        match decoded {
+            Ok(frame) => Ok(Some(frame)),
+            Err((code, id)) => {
+                self.send_error(error_frame(code, id)).await;
+                Ok(None)
             }
-            Message::Ping(_) | Message::Pong(_) | Message::Close(_) => Ok(None),
         }
     }
 
     async fn on_message(&mut self, msg: Option<Result<Message, axum::Error>>) -> Flow {
-        let text = match self.frame_text(msg).await {
-            Ok(Some(text)) => text,
+        let frame = match self.read_frame(msg).await {
+            Ok(Some(frame)) => frame,
             Ok(None) => return Flow::Continue,
             Err(flow) => return flow,
-        };
-        let frame = match decode_client_frame(text.as_bytes()) {
-            Ok(frame) => frame,
-            Err((code, id)) => {
-                self.send_error(error_frame(code, id)).await;
-                return Flow::Continue;
-            }
         };
         match frame {
             ClientFrame::Auth { .. } => self.send_error(ServerFrame::error(ErrorCode::AlreadyAuthenticated)).await,

@@ -1,9 +1,10 @@
 //! The I/O-free protocol [`Session`] for the browser: the JS host owns the WebSocket, feeds each
-//! text message in and writes out each frame the session produces; events come out as plain objects.
+//! text or binary message in and writes out each message the session produces; events come out as
+//! plain objects.
 
 use crate::convert::{js_error, number, object, parse, whole};
 use js_sys::{Array, Uint8Array};
-use sallyport_core::protocol::{MailboxId, MailboxSecret, MessageId, Payload};
+use sallyport_core::protocol::{Encoding, MailboxId, MailboxSecret, MessageId, Payload, WireMessage};
 use sallyport_core::{Credentials, Event, session};
 use wasm_bindgen::prelude::*;
 
@@ -21,7 +22,7 @@ export type SessionEvent =
     | { type: "key_packages_low"; mailbox: string; available: number }
     | { type: "incident_changed"; incident: string }
     | { type: "closed" };
-export interface SessionOutput { transmit: string[]; events: SessionEvent[] }
+export interface SessionOutput { transmit: (string | Uint8Array<ArrayBuffer>)[]; events: SessionEvent[] }
 "#;
 
 /// One device's protocol state across reconnects. After any call, `drain()` (or `pollTransmit()` /
@@ -41,9 +42,11 @@ impl Session {
         Ok(Session { inner: session::Session::new(&creds) })
     }
 
-    /// A new socket is open; the server's `challenge` comes next.
-    pub fn connected(&mut self) {
-        self.inner.connected();
+    /// A new socket is open; the server's `challenge` comes next. `protocol`: the subprotocol the
+    /// upgrade negotiated (`WebSocket.protocol`); `"sallyport.bin.v1"` turns on the binary
+    /// encoding of the hot frames, anything else (or nothing) means JSON only.
+    pub fn connected(&mut self, protocol: Option<String>) {
+        self.inner.connected_with(Encoding::from_subprotocol(protocol.as_deref()));
     }
 
     /// The socket closed or failed; a `closed` event follows if it was open.
@@ -58,13 +61,20 @@ impl Session {
         self.inner.handle_text(text, now_ms as i64).map_err(js_error)
     }
 
-    /// Everything produced since the last drain: `{ transmit: string[], events: object[] }`. Write
-    /// each `transmit` string to the socket as a text message, in order.
+    /// Handles one WebSocket binary message from the server (with `binaryType = "arraybuffer"`,
+    /// `new Uint8Array(event.data)`). Throws if the server broke the protocol: close the socket then.
+    #[wasm_bindgen(js_name = handleBinary)]
+    pub fn handle_binary(&mut self, data: Vec<u8>, #[wasm_bindgen(js_name = nowMs)] now_ms: f64) -> Result<(), JsError> {
+        self.inner.handle_binary(&data.into(), now_ms as i64).map_err(js_error)
+    }
+
+    /// Everything produced since the last drain: `{ transmit, events }`. Write each `transmit`
+    /// item to the socket in order: a string as a text message, a `Uint8Array` as a binary one.
     #[wasm_bindgen(unchecked_return_type = "SessionOutput")]
     pub fn drain(&mut self) -> JsValue {
         let transmit = Array::new();
-        while let Some(frame) = self.inner.poll_transmit() {
-            transmit.push(&JsValue::from_str(&frame.to_json()));
+        while let Some(message) = self.inner.poll_message() {
+            transmit.push(&wire(message));
         }
         let events = Array::new();
         while let Some(event) = self.inner.poll_event() {
@@ -73,10 +83,10 @@ impl Session {
         object(&[("transmit", transmit.into()), ("events", events.into())]).into()
     }
 
-    /// The next frame to write (JSON text), if any.
-    #[wasm_bindgen(js_name = pollTransmit)]
-    pub fn poll_transmit(&mut self) -> Option<String> {
-        self.inner.poll_transmit().map(|frame| frame.to_json())
+    /// The next message to write (a string for text, a `Uint8Array` for binary), if any.
+    #[wasm_bindgen(js_name = pollTransmit, unchecked_return_type = "string | Uint8Array<ArrayBuffer> | undefined")]
+    pub fn poll_transmit(&mut self) -> JsValue {
+        self.inner.poll_message().map_or(JsValue::UNDEFINED, wire)
     }
 
     /// The next event for the application, if any (see `drain()` for the shapes).
@@ -226,6 +236,13 @@ pub fn new_mailbox() -> JsValue {
         ("secret", JsValue::from_str(&MailboxSecret::random().to_text())),
     ])
     .into()
+}
+
+fn wire(message: WireMessage) -> JsValue {
+    match message {
+        WireMessage::Text(text) => JsValue::from_str(&text),
+        WireMessage::Binary(bytes) => Uint8Array::from(&bytes[..]).into(),
+    }
 }
 
 fn mailboxes(texts: &[String]) -> Result<Vec<MailboxId>, JsError> {

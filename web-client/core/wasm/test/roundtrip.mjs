@@ -109,6 +109,49 @@ test('the session answers the challenge, delivers each message once and acks it'
     session.free();
 });
 
+test('on a binary connection, hot frames go out and come in as bytes; the rest stays JSON', () => {
+    const keys = DeviceKeys.generate();
+    const creds = JSON.parse(credentials(keys));
+    const session = new Session(JSON.stringify(creds));
+    const now = Date.now();
+    const raw = (text) => Buffer.from(text, 'base64url');
+
+    session.connected('sallyport.bin.v1');
+    session.handleText(JSON.stringify({ type: 'challenge', protocol: 1, nonce: randomBytes(32).toString('base64url'), server_time: now }), now);
+    assert.equal(JSON.parse(session.drain().transmit[0]).type, 'auth');
+    session.handleText(JSON.stringify({ type: 'ready', account: creds.account, device: creds.device, mailbox: creds.mailbox }), now);
+    session.drain();
+
+    const other = id16();
+    const id = session.send([other], encoder.encode('hello'));
+    const send = session.pollTransmit();
+    assert.ok(send instanceof Uint8Array);
+    // protocol/README.md, "Binary encoding": tag 0, id, one recipient, payload length, payload.
+    assert.deepEqual(Buffer.from(send), Buffer.concat([Buffer.from([0]), raw(id), Buffer.from([1]), raw(other), Buffer.from([5]), Buffer.from('hello')]));
+    session.claimKeyPackage(other);
+    assert.equal(typeof session.pollTransmit(), 'string', 'claim_key_package stays JSON');
+
+    session.handleBinary(Buffer.concat([Buffer.from([0]), raw(id), Buffer.from([7])]), now);
+    assert.deepEqual(session.pollEvent(), { type: 'accepted', id, seq: 7 });
+    const message = id16();
+    session.handleBinary(Buffer.concat([Buffer.from([1]), raw(creds.mailbox), Buffer.from([3]), raw(message), Buffer.from([2]), Buffer.from('hi')]), now);
+    const event = session.pollEvent();
+    assert.equal(event.type, 'message');
+    assert.equal(event.id, message);
+    assert.equal(decoder.decode(event.payload), 'hi');
+    session.ack(creds.mailbox, 3);
+    assert.deepEqual(Buffer.from(session.pollTransmit()), Buffer.concat([Buffer.from([1]), raw(creds.mailbox), Buffer.from([3])]));
+    assert.throws(() => session.handleBinary(Buffer.from([1, 2]), now), /malformed binary/);
+    session.free();
+});
+
+test('on a JSON connection, a binary message is a protocol violation', () => {
+    const session = new Session(credentials(DeviceKeys.generate()));
+    session.connected(undefined);
+    assert.throws(() => session.handleBinary(Buffer.from([0]), Date.now()), /binary message on a JSON connection/);
+    session.free();
+});
+
 /// The names the test gives members, by mailbox: credentials carry no name (the app takes names
 /// from the directory, or from a requester's encrypted name message).
 const NAMES = new Map();
