@@ -8,6 +8,17 @@ use sallyport_core::protocol::MessageId;
 use sallyport_core::{Client, Event};
 use sallyport_e2e::*;
 
+// Early delivery exists on SQLite only; each test on both encodings of the hot frames.
+on_both_encodings!(
+    messages_between_connected_devices_are_accepted_by_their_acks_and_never_written,
+    an_unacked_early_delivery_is_written_when_due_and_its_first_number_still_acks_it,
+    a_kill_between_an_ack_and_the_next_commit_loses_nothing,
+    re_sending_an_id_that_was_never_written_delivers_it_again_and_the_client_drops_it,
+    re_sending_a_stored_id_to_a_connected_recipient_answers_its_first_number_and_delivers_nothing,
+    a_backlog_is_sent_once_not_again_on_every_read,
+);
+on_both_encodings_and_databases!(a_stored_copy_acked_just_before_a_kill_is_at_worst_delivered_again);
+
 /// A server on SQLite whose held messages wait `hold_ms` for their acks.
 async fn server_with_hold(hold_ms: u64) -> TestServer {
     TestServer::start_with(ServerOptions {
@@ -35,14 +46,13 @@ async fn next_accepted(client: &mut Client) -> (MessageId, u64) {
     .await
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn messages_between_connected_devices_are_accepted_by_their_acks_and_never_written() {
+async fn messages_between_connected_devices_are_accepted_by_their_acks_and_never_written(encoding: Encoding) {
     // A hold far longer than the test waits for an event: only the acks can accept these.
     let server = server_with_hold(600_000).await;
     let alice = server.enrol("Alice").await;
     let bob = server.enrol("Bob").await;
-    let mut a = Client::connect(&alice).await.unwrap();
-    let mut b = Client::connect(&bob).await.unwrap();
+    let mut a = connect(&alice, encoding).await.unwrap();
+    let mut b = connect(&bob, encoding).await.unwrap();
     const M: usize = 200;
     for i in 0..M {
         a.send(vec![bob.mailbox], marked_payload("unwritten", i)).await.unwrap();
@@ -63,13 +73,12 @@ async fn messages_between_connected_devices_are_accepted_by_their_acks_and_never
     assert!(files_containing(server.data_dir(), b"unwritten-").is_empty(), "no payload reached the database files");
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn an_unacked_early_delivery_is_written_when_due_and_its_first_number_still_acks_it() {
+async fn an_unacked_early_delivery_is_written_when_due_and_its_first_number_still_acks_it(encoding: Encoding) {
     let server = server_with_hold(300).await;
     let alice = server.enrol("Alice").await;
     let bob = server.enrol("Bob").await;
-    let mut a = Client::connect(&alice).await.unwrap();
-    let mut b = Client::connect(&bob).await.unwrap();
+    let mut a = connect(&alice, encoding).await.unwrap();
+    let mut b = connect(&bob, encoding).await.unwrap();
 
     let sent = a.send(vec![bob.mailbox], marked_payload("late", 1)).await.unwrap();
     let (early, id, n) = next_message(&mut b, "late").await;
@@ -90,7 +99,7 @@ async fn an_unacked_early_delivery_is_written_when_due_and_its_first_number_stil
     b.ack(bob.mailbox, seq).await.unwrap();
     // …and the stored copy is deleted: a new connection is not handed it.
     b.close().await.unwrap();
-    let mut b = Client::connect(&bob).await.unwrap();
+    let mut b = connect(&bob, encoding).await.unwrap();
     a.send(vec![bob.mailbox], marked_payload("late", 3)).await.unwrap();
     let (seq, _, n) = next_message(&mut b, "late").await;
     assert_eq!(n, 3, "the copy stored after its early delivery was deleted by the ack of its first number");
@@ -101,15 +110,14 @@ async fn an_unacked_early_delivery_is_written_when_due_and_its_first_number_stil
 /// before the commit that would have written it for the other. Its sender was never told it
 /// was accepted, so its client sends it again; the other recipient gets it, and the one who
 /// acked it sees it once.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_kill_between_an_ack_and_the_next_commit_loses_nothing() {
+async fn a_kill_between_an_ack_and_the_next_commit_loses_nothing(encoding: Encoding) {
     let mut server = server_with_hold(600_000).await;
     let alice = server.enrol("Alice").await;
     let bob = server.enrol("Bob").await;
     let carol = server.enrol("Carol").await;
-    let mut a = Client::connect(&alice).await.unwrap();
-    let mut b = Client::connect(&bob).await.unwrap();
-    let mut c = Client::connect(&carol).await.unwrap();
+    let mut a = connect(&alice, encoding).await.unwrap();
+    let mut b = connect(&bob, encoding).await.unwrap();
+    let mut c = connect(&carol, encoding).await.unwrap();
     let sent = a.send(vec![bob.mailbox, carol.mailbox], marked_payload("crash", 1)).await.unwrap();
     let (seq, id, _) = next_message(&mut b, "crash").await;
     assert_eq!(id, sent);
@@ -127,12 +135,12 @@ async fn a_kill_between_an_ack_and_the_next_commit_loses_nothing() {
     assert_eq!(accepted, sent);
     // Carol's phone restarted too: a fresh client gets it.
     drop(c);
-    let mut c = Client::connect(&carol).await.unwrap();
+    let mut c = connect(&carol, encoding).await.unwrap();
     let (seq, id, n) = next_message(&mut c, "crash").await;
     assert_eq!((id, n), (sent, 1));
     c.ack(carol.mailbox, seq).await.unwrap();
     // Bob gets it again (his app drops it by id): his ack died with the server.
-    let mut b = Client::connect(&bob).await.unwrap();
+    let mut b = connect(&bob, encoding).await.unwrap();
     let (seq, id, _) = next_message(&mut b, "crash").await;
     assert_eq!(id, sent, "delivered again after the crash");
     b.ack(bob.mailbox, seq).await.unwrap();
@@ -140,16 +148,17 @@ async fn a_kill_between_an_ack_and_the_next_commit_loses_nothing() {
     assert_eq!(next_message(&mut b, "crash").await.2, 2, "nothing else is queued for Bob");
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_stored_copy_acked_just_before_a_kill_is_at_worst_delivered_again() {
-    let mut server = server_with_hold(600_000).await;
+async fn a_stored_copy_acked_just_before_a_kill_is_at_worst_delivered_again(encoding: Encoding, database: Database) {
+    let Some(mut options) = database.options().await else { return };
+    options.extra_args = vec!["--early-delivery-hold-ms".into(), "600000".into()];
+    let mut server = TestServer::start_with(options).await;
     let alice = server.enrol("Alice").await;
     let bob = server.enrol("Bob").await;
-    let mut a = Client::connect(&alice).await.unwrap();
+    let mut a = connect(&alice, encoding).await.unwrap();
     // Bob is offline: the message is written before it is accepted.
     let sent = a.send(vec![bob.mailbox], marked_payload("stored", 1)).await.unwrap();
     let (_, stored) = next_accepted(&mut a).await;
-    let mut b = Client::connect(&bob).await.unwrap();
+    let mut b = connect(&bob, encoding).await.unwrap();
     let (seq, id, _) = next_message(&mut b, "stored").await;
     assert_eq!((seq, id), (stored, sent));
     b.ack(bob.mailbox, seq).await.unwrap();
@@ -173,13 +182,12 @@ async fn a_stored_copy_acked_just_before_a_kill_is_at_worst_delivered_again() {
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn re_sending_an_id_that_was_never_written_delivers_it_again_and_the_client_drops_it() {
+async fn re_sending_an_id_that_was_never_written_delivers_it_again_and_the_client_drops_it(encoding: Encoding) {
     let server = server_with_hold(600_000).await;
     let alice = server.enrol("Alice").await;
     let bob = server.enrol("Bob").await;
-    let mut a = Client::connect(&alice).await.unwrap();
-    let mut b = Client::connect(&bob).await.unwrap();
+    let mut a = connect(&alice, encoding).await.unwrap();
+    let mut b = connect(&bob, encoding).await.unwrap();
     let id = MessageId::random();
     a.send_with_id(id, vec![bob.mailbox], marked_payload("again", 1)).await.unwrap();
     let (seq, got, _) = next_message(&mut b, "again").await;
@@ -201,17 +209,16 @@ async fn re_sending_an_id_that_was_never_written_delivers_it_again_and_the_clien
     assert_eq!(wait_for_metric(&server, "sallyport_messages_unwritten_total", |n| n >= 3).await, 3);
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn re_sending_a_stored_id_to_a_connected_recipient_answers_its_first_number_and_delivers_nothing() {
+async fn re_sending_a_stored_id_to_a_connected_recipient_answers_its_first_number_and_delivers_nothing(encoding: Encoding) {
     let server = server_with_hold(600_000).await;
     let alice = server.enrol("Alice").await;
     let bob = server.enrol("Bob").await;
-    let mut a = Client::connect(&alice).await.unwrap();
+    let mut a = connect(&alice, encoding).await.unwrap();
     let id = MessageId::random();
     a.send_with_id(id, vec![bob.mailbox], marked_payload("first", 1)).await.unwrap();
     let (_, stored) = next_accepted(&mut a).await;
 
-    let mut b = Client::connect(&bob).await.unwrap();
+    let mut b = connect(&bob, encoding).await.unwrap();
     let (seq, got, _) = next_message(&mut b, "first").await;
     assert_eq!((seq, got), (stored, id));
     // Bob is connected now, so this would be delivered early — but its id is stored.
@@ -228,12 +235,11 @@ async fn re_sending_a_stored_id_to_a_connected_recipient_answers_its_first_numbe
 /// send those copies again on every read — thousands of duplicates and re-acks, until the frame
 /// rate refused acks and the window never emptied: the delivery test stalled about one run in
 /// three.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_backlog_is_sent_once_not_again_on_every_read() {
+async fn a_backlog_is_sent_once_not_again_on_every_read(encoding: Encoding) {
     let server = TestServer::start().await;
     let alice = server.enrol("Alice").await;
     let bob = server.enrol("Bob").await;
-    let mut a = Client::connect(&alice).await.unwrap();
+    let mut a = connect(&alice, encoding).await.unwrap();
     const BACKLOG: usize = 1500;
     for i in 0..BACKLOG {
         a.send(vec![bob.mailbox], marked_payload("backlog", i)).await.unwrap();
@@ -241,7 +247,7 @@ async fn a_backlog_is_sent_once_not_again_on_every_read() {
     for _ in 0..BACKLOG {
         next_accepted(&mut a).await;
     }
-    let mut b = Client::connect(&bob).await.unwrap();
+    let mut b = connect(&bob, encoding).await.unwrap();
     let mut got = std::collections::BTreeSet::new();
     while got.len() < BACKLOG {
         let (seq, _, n) = next_message(&mut b, "backlog").await;

@@ -15,8 +15,13 @@ export const SCREENSHOTS = join(WEB_CLIENT, 'e2e', 'screenshots');
 /** How long a single wait for something in the page may take. */
 export const WAIT_MS = 20_000;
 
+/**
+ * Starts Chromium. A browser process that dies while starting (it crashed with SIGSEGV once in CI,
+ * on a machine busy with other browsers) is started again, at most twice more: that is the
+ * machine, not the app under test, and every test after it would otherwise be cancelled.
+ */
 export async function launchBrowser() {
-  return chromium.launch({
+  const options = {
     executablePath: process.env.CHROMIUM_PATH || '/usr/bin/chromium',
     args: [
       '--headless',
@@ -27,7 +32,15 @@ export async function launchBrowser() {
       '--disable-sync',
       '--no-first-run',
     ],
-  });
+  };
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await chromium.launch(options);
+    } catch (e) {
+      if (attempt >= 3) throw e;
+      console.error(`Chromium did not start (attempt ${attempt} of 3), starting it again: ${String(e).split('\n')[0]}`);
+    }
+  }
 }
 
 /**
