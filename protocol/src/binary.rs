@@ -161,11 +161,7 @@ impl ClientFrame {
 
     /// The message that carries this frame on a connection with `encoding`.
     pub fn to_wire(&self, encoding: Encoding) -> WireMessage {
-        match encoding {
-            Encoding::Binary => self.to_binary().map(WireMessage::Binary),
-            Encoding::Json => None,
-        }
-        .unwrap_or_else(|| WireMessage::Text(self.to_json()))
+        wire(encoding, || self.to_binary(), || self.to_json())
     }
 }
 
@@ -186,11 +182,7 @@ impl ServerFrame {
 
     /// The message that carries this frame on a connection with `encoding`.
     pub fn to_wire(&self, encoding: Encoding) -> WireMessage {
-        match encoding {
-            Encoding::Binary => self.to_binary().map(WireMessage::Binary),
-            Encoding::Json => None,
-        }
-        .unwrap_or_else(|| WireMessage::Text(self.to_json()))
+        wire(encoding, || self.to_binary(), || self.to_json())
     }
 }
 
@@ -268,6 +260,15 @@ pub fn decode_server_binary(message: &Bytes) -> Result<Option<ServerFrame>, Malf
             payload: payload_of(message, payload).ok_or(MalformedBinaryFrame)?,
         },
     }))
+}
+
+/// A hot frame's binary form on a binary connection; JSON text otherwise.
+fn wire(encoding: Encoding, binary: impl FnOnce() -> Option<Vec<u8>>, json: impl FnOnce() -> String) -> WireMessage {
+    match encoding {
+        Encoding::Binary => binary().map(WireMessage::Binary),
+        Encoding::Json => None,
+    }
+    .unwrap_or_else(|| WireMessage::Text(json()))
 }
 
 #[cfg(test)]

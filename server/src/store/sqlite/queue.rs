@@ -59,45 +59,54 @@ impl FastPathStore for SqliteStore {
         let mut found = FastLookup::default();
         let mut conn = self.reader.acquire().await.map_err(store_error)?;
         for chunk in ids.chunks(MAX_VARS) {
-            let mut qb = QueryBuilder::<Sqlite>::new("SELECT message_id, seq FROM sent WHERE message_id IN (");
-            let mut list = qb.separated(", ");
-            for id in chunk {
-                list.push_bind(id.as_bytes().as_slice());
-            }
-            qb.push(")");
-            let rows: Vec<(Vec<u8>, i64)> = qb.build_query_as().fetch_all(&mut *conn).await.map_err(store_error)?;
+            let keys = chunk.iter().map(|id| id.as_bytes().as_slice());
+            let rows: Vec<(Vec<u8>, i64)> = select_in("SELECT message_id, seq FROM sent WHERE message_id", keys)
+                .build_query_as()
+                .fetch_all(&mut *conn)
+                .await
+                .map_err(store_error)?;
             for (id, seq) in rows {
                 found.stored.insert(id_from(&id, MessageId::from_slice)?, seq as u64);
             }
         }
         for chunk in groups.chunks(MAX_VARS) {
-            let mut qb = QueryBuilder::<Sqlite>::new("SELECT id, epoch, members, updated_at FROM groups WHERE id IN (");
-            let mut list = qb.separated(", ");
-            for group in chunk {
-                list.push_bind(group.as_slice());
-            }
-            qb.push(")");
+            let keys = chunk.iter().map(|group| group.as_slice());
             let rows: Vec<(Vec<u8>, Option<i64>, Option<Vec<u8>>, i64)> =
-                qb.build_query_as().fetch_all(&mut *conn).await.map_err(store_error)?;
+                select_in("SELECT id, epoch, members, updated_at FROM groups WHERE id", keys)
+                    .build_query_as()
+                    .fetch_all(&mut *conn)
+                    .await
+                    .map_err(store_error)?;
             for (group, epoch, members, updated_at) in rows {
                 let known = KnownGroup { epoch: epoch_from(epoch)?, members: members_from(members)?, updated_at };
                 found.groups.insert(id_from(&group, hash32)?, known);
             }
         }
         for chunk in mailboxes.chunks(MAX_VARS) {
-            let mut qb = QueryBuilder::<Sqlite>::new("SELECT id FROM mailboxes WHERE id IN (");
-            let mut list = qb.separated(", ");
-            for mailbox in chunk {
-                list.push_bind(mailbox.as_bytes().as_slice());
-            }
-            qb.push(")");
-            let rows: Vec<Vec<u8>> = qb.build_query_scalar().fetch_all(&mut *conn).await.map_err(store_error)?;
+            let keys = chunk.iter().map(|mailbox| mailbox.as_bytes().as_slice());
+            let rows: Vec<Vec<u8>> = select_in("SELECT id FROM mailboxes WHERE id", keys)
+                .build_query_scalar()
+                .fetch_all(&mut *conn)
+                .await
+                .map_err(store_error)?;
             for mailbox in rows {
                 found.mailboxes.insert(id_from(&mailbox, MailboxId::from_slice)?);
             }
         }
         Ok(found)
     }
+}
+
+/// `SELECT … WHERE column` followed by ` IN (keys…)`, one bound variable a key.
+fn select_in<'a>(select: &str, keys: impl Iterator<Item = &'a [u8]>) -> QueryBuilder<Sqlite> {
+    let mut qb = QueryBuilder::<Sqlite>::new(select);
+    qb.push(" IN (");
+    let mut list = qb.separated(", ");
+    for key in keys {
+        list.push_bind(key);
+    }
+    qb.push(")");
+    qb
 }
 
 /// Returns the writer connection to the pool only when a round ended cleanly (or was rolled
