@@ -4,6 +4,7 @@
 //! KeyPackage claims with `SKIP LOCKED` (`key_packages`) and LISTEN/NOTIFY (`wakeups`).
 
 mod key_packages;
+mod nodelay;
 mod queue;
 mod wakeups;
 
@@ -49,9 +50,17 @@ impl PostgresStore {
             .context("parsing the PostgreSQL database URL")?
             .options([("synchronous_commit", "on")]);
         let tls = tls_mode(url, options.get_ssl_mode())?;
+        // Over TCP, every new connection's socket gets TCP_NODELAY (see `nodelay`).
+        let port = options.get_port();
         let pool = PgPoolOptions::new()
             .max_connections(10)
             .acquire_timeout(Duration::from_secs(10))
+            .after_connect(move |_, _| {
+                Box::pin(async move {
+                    nodelay::on_sockets_to(port);
+                    Ok(())
+                })
+            })
             .connect_with(options.clone())
             .await
             .with_context(|| match tls {
@@ -66,6 +75,12 @@ impl PostgresStore {
             .max_connections(8)
             .idle_timeout(None)
             .max_lifetime(None)
+            .after_connect(move |_, _| {
+                Box::pin(async move {
+                    nodelay::on_sockets_to(port);
+                    Ok(())
+                })
+            })
             .connect_lazy_with(options);
         Ok(Self {
             pool,
@@ -209,5 +224,41 @@ mod tests {
             let level: String = sqlx::query_scalar("SHOW synchronous_commit").fetch_one(pool).await.unwrap();
             assert_eq!(level, "on");
         }
+    }
+
+    /// Without TCP_NODELAY a round's statements each waited ~40 ms for a delayed ACK.
+    #[cfg(target_os = "linux")]
+    #[tokio::test]
+    async fn every_tcp_connection_to_the_database_has_nodelay() {
+        let Ok(base) = std::env::var("SALLYPORT_TEST_POSTGRES_URL") else {
+            assert!(
+                std::env::var("SALLYPORT_REQUIRE_POSTGRES").as_deref() != Ok("1"),
+                "SALLYPORT_REQUIRE_POSTGRES=1 but SALLYPORT_TEST_POSTGRES_URL is not set"
+            );
+            eprintln!("skipped: set SALLYPORT_TEST_POSTGRES_URL to run the PostgreSQL tests");
+            return;
+        };
+        let options = PgConnectOptions::from_str(&base).unwrap();
+        if options.get_socket().is_some() {
+            eprintln!("skipped: the test cluster is reached over a Unix socket");
+            return;
+        }
+        let store = PostgresStore::connect(&base).await.unwrap();
+        // Several connections at once in both pools, so more than the first are opened; each is
+        // found by the client port the server sees (other tests may hold sockets to it too).
+        let mut held = Vec::new();
+        for pool in [&store.pool, &store.listen_pool] {
+            for _ in 0..3 {
+                held.push(pool.acquire().await.unwrap());
+            }
+        }
+        for conn in &mut held {
+            let local: i32 = sqlx::query_scalar("SELECT inet_client_port()").fetch_one(&mut **conn).await.unwrap();
+            let fd = nodelay::socket_between(local as u16, options.get_port())
+                .unwrap_or_else(|| panic!("no socket from port {local} to the database"));
+            assert_eq!(nodelay::is_set(fd), Some(true), "the connection from port {local} has Nagle on");
+        }
+        drop(held);
+        store.close().await;
     }
 }
