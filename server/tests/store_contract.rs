@@ -36,6 +36,7 @@ contract!(
         contract_duplicates_keep_their_first_seq_and_one_copy,
         contract_quota_refuses_the_whole_message,
         contract_commit_round_applies_acks_before_the_quota_checks,
+        contract_quota_counts_what_is_queued_through_acks_and_expiry,
         contract_unknown_mailbox_refuses_the_whole_message,
         contract_fan_out_stores_one_copy_per_recipient,
         contract_ack_deletes_only_that_copy,
@@ -589,6 +590,29 @@ async fn contract_commit_round_applies_acks_before_the_quota_checks(store: Arc<d
     // Re-sending "c" in a later round answers its first seq.
     let again = store.commit_round(&[], &[c], 2).await.unwrap();
     assert_eq!(again, vec![AppendOutcome::Duplicate { seq: stored(&out[0]) }]);
+}
+
+/// The quota counts the copies a mailbox holds now, whichever way the others went: acked or expired
+/// (SQLite keeps the count in a column, by triggers).
+async fn contract_quota_counts_what_is_queued_through_acks_and_expiry(store: Arc<dyn Store>) {
+    let mb = unlinked_mailbox(&store).await;
+    let mut short = message(&[mb], "short");
+    short.expires_at = NOW + HOUR;
+    let out = store.append(&[short, message(&[mb], "a"), message(&[mb], "b")], 3).await.unwrap();
+    let seqs: Vec<u64> = out.iter().map(stored).collect();
+    assert_eq!(store.append(&[message(&[mb], "full")], 3).await.unwrap()[0], AppendOutcome::QuotaExceeded { mailbox: mb });
+    // An expired copy frees its place…
+    assert_eq!(store.expire(NOW + 2 * HOUR).await.unwrap(), 1);
+    stored(&store.append(&[message(&[mb], "c")], 3).await.unwrap()[0]);
+    assert_eq!(store.append(&[message(&[mb], "full")], 3).await.unwrap()[0], AppendOutcome::QuotaExceeded { mailbox: mb });
+    // …and so do acks, several in one round, an unknown and a repeated one changing nothing.
+    store.ack(&[(mb, seqs[1]), (mb, seqs[2]), (mb, seqs[1]), (mb, 999_999_999)]).await.unwrap();
+    let out = store.append(&[message(&[mb], "d"), message(&[mb], "e"), message(&[mb], "f")], 3).await.unwrap();
+    stored(&out[0]);
+    stored(&out[1]);
+    assert_eq!(out[2], AppendOutcome::QuotaExceeded { mailbox: mb });
+    assert_eq!(pending_bodies(&store, &mb).await, vec!["c", "d", "e"]);
+    assert_eq!(store.queued(&mb).await.unwrap(), 3);
 }
 
 async fn contract_unknown_mailbox_refuses_the_whole_message(store: Arc<dyn Store>) {
@@ -1463,7 +1487,7 @@ async fn sqlite_unlinked_mailbox_row_keeps_no_owner_and_only_the_day() {
             .fetch_all(&mut conn)
             .await
             .unwrap();
-    assert_eq!(columns, vec!["id", "secret_hash", "created_day", "read_day"]);
+    assert_eq!(columns, vec!["id", "secret_hash", "created_day", "read_day", "queued"]);
     let day: i64 = sqlx::query_scalar("SELECT created_day FROM mailboxes WHERE id = ?")
         .bind(mb.as_bytes().as_slice())
         .fetch_one(&mut conn)

@@ -272,4 +272,45 @@ mod tests {
         assert!(roster.schedule.overrides.is_empty() && roster.schedule.swaps.is_empty());
         store.close().await;
     }
+    /// Migration 0015 counts each mailbox's queue once; from then on the triggers keep the count.
+    #[tokio::test]
+    async fn the_queue_count_migration_counts_what_is_already_queued() {
+        use crate::store::{MailboxStore, QueueStore};
+        use sallyport_protocol::MailboxId;
+
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}", dir.path().join("s.db").display());
+        let options = SqliteConnectOptions::from_str(&url).unwrap().create_if_missing(true);
+        let pool = SqlitePoolOptions::new().max_connections(1).connect_with(options).await.unwrap();
+        let mut before = sqlx::migrate!("../migrations/sqlite");
+        before.migrations = before.migrations.iter().filter(|m| m.version <= 14).cloned().collect::<Vec<_>>().into();
+        before.run(&pool).await.unwrap();
+        let (full, empty) = (MailboxId::random(), MailboxId::random());
+        for mailbox in [full, empty] {
+            sqlx::query("INSERT INTO mailboxes (id, secret_hash, created_day) VALUES ($1, NULL, 0)")
+                .bind(mailbox.as_bytes().as_slice())
+                .execute(&pool)
+                .await
+                .unwrap();
+        }
+        for seq in 1..=3_i64 {
+            sqlx::query("INSERT INTO queue VALUES ($1, $2, randomblob(16), x'00', 0, 9999999999999)")
+                .bind(full.as_bytes().as_slice())
+                .bind(seq)
+                .execute(&pool)
+                .await
+                .unwrap();
+        }
+        pool.close().await;
+
+        let store = SqliteStore::connect(&url).await.unwrap();
+        assert_eq!(store.queued(&full).await.unwrap(), 3);
+        assert_eq!(store.queued(&empty).await.unwrap(), 0);
+        let counted: Vec<(Vec<u8>, i64)> = sqlx::query_as("SELECT id, queued FROM mailboxes ORDER BY queued").fetch_all(&store.writer).await.unwrap();
+        assert_eq!(counted, vec![(empty.as_bytes().to_vec(), 0), (full.as_bytes().to_vec(), 3)]);
+        store.ack(&[(full, 2)]).await.unwrap();
+        let left: i64 = sqlx::query_scalar("SELECT queued FROM mailboxes WHERE id = $1").bind(full.as_bytes().as_slice()).fetch_one(&store.writer).await.unwrap();
+        assert_eq!(left, 2, "an ack after the migration is counted by the trigger");
+        store.close().await;
+    }
 }
