@@ -88,6 +88,11 @@ impl Committer {
             numbers: Numbers { next: 0, end: 0 },
             renumbered: Renumbered::default(),
             acks: Vec::new(),
+            pending: Vec::new(),
+            pending_to: HashSet::new(),
+            flushed: HashSet::new(),
+            waiting: Vec::new(),
+            in_flight: None,
         };
         (Committer { tx }, tokio::spawn(task.run(rx)))
     }
@@ -214,45 +219,86 @@ struct Task {
     /// Acks of stored copies, for the next round. They are not held back: until its delete
     /// commits, an acked copy is what a connection's next read of its queue returns again.
     acks: Vec<(MailboxId, u64)>,
+    /// Messages to write in the next round, in order, and the mailboxes they go to (no message
+    /// to those may go early meanwhile: it would overtake them).
+    pending: Vec<(NewMessage, Reply)>,
+    pending_to: HashSet<MailboxId>,
+    /// Mailboxes whose held messages the next round writes, and who waits for that round.
+    flushed: HashSet<MailboxId>,
+    waiting: Vec<oneshot::Sender<()>>,
+    /// The round being written, if any. Early delivery and acks go on meanwhile.
+    in_flight: Option<InFlight>,
+}
+
+/// A commit round handed to the store.
+struct Round {
+    batch: Vec<NewMessage>,
+    origins: Vec<Origin>,
+    acks: Vec<(MailboxId, u64)>,
+    /// Answered once the round is through.
+    waiting: Vec<oneshot::Sender<()>>,
+    started: Instant,
+}
+
+/// A round being written, on its own task, and what must wait for it.
+struct InFlight {
+    task: tokio::task::JoinHandle<(Round, Result<Vec<AppendOutcome>, StoreError>)>,
+    /// Its recipients: a message to one of them may not go early before the round's messages
+    /// have been handed over.
+    to: HashSet<MailboxId>,
+    /// Its ids: a re-send of one goes to the next round (which finds it stored), not early.
+    ids: HashSet<MessageId>,
+    /// (mailbox, number delivered under) of the held messages it writes, and the acks of those
+    /// that arrive meanwhile: they are mapped to the stored numbers once it is through.
+    renumbering: HashSet<(MailboxId, u64)>,
+    deferred_acks: Vec<(MailboxId, u64)>,
 }
 
 impl Task {
+    /// The loop: take what accumulated (at most `max_batch` waiting to be written, so a flood
+    /// of sends backs up into its senders' connections), deliver early what may go, and start a
+    /// round whenever none is being written and there is something to write. While a round is
+    /// written (one at a time: the store has one writer), sends keep being delivered early and
+    /// acks keep accepting held messages.
     async fn run(mut self, mut rx: mpsc::Receiver<Op>) {
         let max_batch = self.config.max_batch;
         let mut ops = Vec::with_capacity(max_batch);
         let mut appends = Vec::with_capacity(max_batch);
-        let mut flushes = Vec::new();
-        let mut flushed: HashSet<MailboxId> = HashSet::new();
+        let mut closed = false;
         loop {
-            // `recv_many` takes everything that accumulated while the previous round was
-            // committing: that is the group commit. With messages held, wake when one is due.
-            let closed = match self.next_due() {
-                None => rx.recv_many(&mut ops, max_batch).await == 0,
-                Some(due) => tokio::select! {
-                    n = rx.recv_many(&mut ops, max_batch) => n == 0,
-                    _ = tokio::time::sleep_until(due.into()) => false,
-                },
-            };
+            let room = self.pending.len() + self.acks.len() < max_batch;
+            let due = self.next_due().filter(|_| self.in_flight.is_none());
+            tokio::select! {
+                n = rx.recv_many(&mut ops, max_batch), if !closed && room => closed = n == 0,
+                finished = async { (&mut self.in_flight.as_mut().expect("guarded").task).await }, if self.in_flight.is_some() => {
+                    let in_flight = self.in_flight.take().expect("guarded");
+                    self.finish(in_flight, finished);
+                }
+                _ = tokio::time::sleep_until(due.unwrap_or_else(Instant::now).into()), if due.is_some() => {}
+            }
             for op in ops.drain(..) {
                 match op {
                     Op::Append(message, reply) => appends.push((message, reply)),
                     Op::Ack(mailbox, seq) => self.on_ack(mailbox, seq),
                     Op::Flush(mailboxes, done) => {
-                        flushed.extend(mailboxes);
-                        flushes.push(done);
+                        self.flushed.extend(mailboxes);
+                        self.waiting.push(done);
                     }
-                    Op::Sync(done) => flushes.push(done),
+                    Op::Sync(done) => self.waiting.push(done),
                 }
             }
-            let durable = self.deliver_early(&mut appends, closed).await;
-            self.commit(durable, closed, &flushed).await;
-            flushed.clear();
-            for done in flushes.drain(..) {
-                let _ = done.send(());
+            if !appends.is_empty() {
+                self.deliver_early(&mut appends, closed).await;
             }
-            if closed {
+            if self.in_flight.is_none() {
+                self.start_round(closed).await;
+            }
+            if closed && self.in_flight.is_none() && self.held.is_empty() && self.pending.is_empty() && self.acks.is_empty() {
                 break;
             }
+        }
+        for done in self.waiting.drain(..) {
+            let _ = done.send(());
         }
         tracing::debug!("committer drained and stopped");
     }
@@ -281,24 +327,38 @@ impl Task {
             }
             return;
         }
+        if let Some(in_flight) = &mut self.in_flight
+            && in_flight.renumbering.contains(&(mailbox, seq))
+        {
+            in_flight.deferred_acks.push((mailbox, seq));
+            return;
+        }
         let seq = self.renumbered.take(&(mailbox, seq)).unwrap_or(seq);
         self.acks.push((mailbox, seq));
     }
 
-    /// Delivers and holds what may go before its commit; returns, in order, what must be
-    /// written first. A message to a mailbox that an earlier message of the batch must be
-    /// written for is written too, so that none overtakes another on its way to a mailbox.
-    async fn deliver_early(&mut self, appends: &mut Vec<(NewMessage, Reply)>, closing: bool) -> Vec<(NewMessage, Reply)> {
+    /// Delivers and holds what may go before its commit; queues the rest, in order, for the next
+    /// round. A message to a mailbox that an earlier message must be written for (queued, or in
+    /// the round being written) is written too, so that none overtakes another on its way to a
+    /// mailbox.
+    async fn deliver_early(&mut self, appends: &mut Vec<(NewMessage, Reply)>, closing: bool) {
         let Some(store) = self.fast_store().filter(|_| !closing) else {
-            return std::mem::take(appends);
+            for (message, reply) in appends.drain(..) {
+                self.queue_for_round(message, reply);
+            }
+            return;
         };
         let fast = store.fast_path().expect("checked by fast_store");
-        // Not an MLS commit (the epoch rule needs the stored group state) and every recipient
-        // read on this node: the only connections that could ack it.
+        let writing = |m: &MailboxId| self.pending_to.contains(m) || self.in_flight.as_ref().is_some_and(|f| f.to.contains(m));
+        // Not an MLS commit (the epoch rule needs the stored group state), every recipient read
+        // on this node (the only connections that could ack it), none with a message being
+        // written, and not an id being written.
         let candidate: Vec<bool> = appends
             .iter()
             .map(|(m, _)| {
-                !m.group.as_ref().is_some_and(|g| g.check.commit) && m.to.iter().all(|mb| self.hub.is_read_here(mb))
+                !m.group.as_ref().is_some_and(|g| g.check.commit)
+                    && m.to.iter().all(|mb| self.hub.is_read_here(mb) && !writing(mb))
+                    && !self.in_flight.as_ref().is_some_and(|f| f.ids.contains(&m.id))
             })
             .collect();
         let mut ids = Vec::new();
@@ -322,12 +382,13 @@ impl Task {
                 Ok(lookup) => lookup,
                 Err(err) => {
                     tracing::warn!(error = %err, "fast-path lookup failed; writing the batch first");
-                    return std::mem::take(appends);
+                    for (message, reply) in appends.drain(..) {
+                        self.queue_for_round(message, reply);
+                    }
+                    return;
                 }
             }
         };
-        let mut written_to: HashSet<MailboxId> = HashSet::new();
-        let mut durable = Vec::new();
         for ((message, reply), candidate) in appends.drain(..).zip(candidate) {
             if let Some(seq) = self.held_ids.get(&message.id) {
                 // A re-send of a held message: one delivery, and this reply with the first.
@@ -338,16 +399,14 @@ impl Task {
             // still reads) is for the round to refuse.
             let early = candidate
                 && !lookup.stored.contains_key(&message.id)
-                && message.to.iter().all(|mb| lookup.mailboxes.contains(mb))
-                && !message.to.iter().any(|mb| written_to.contains(mb))
+                && message.to.iter().all(|mb| lookup.mailboxes.contains(mb) && !self.pending_to.contains(mb))
                 && group_allows(&message, &lookup);
             let seq = match early {
                 true => self.numbers.take(fast).await,
                 false => None,
             };
             let Some(seq) = seq else {
-                written_to.extend(message.to.iter().copied());
-                durable.push((message, reply));
+                self.queue_for_round(message, reply);
                 continue;
             };
             for mailbox in &message.to {
@@ -357,51 +416,90 @@ impl Task {
             let due = Instant::now() + self.config.hold;
             self.held.insert(seq, Held { unacked: message.to.clone(), message, replies: vec![reply], due });
         }
-        durable
     }
 
-    /// Writes `durable`, the held messages that are due (all if `closing`; those to `flushed`
-    /// mailboxes; those that a message in `durable` must not overtake to a mailbox) and the acks
-    /// of stored copies, in one transaction; then answers their senders and hands the stored
-    /// messages to the hub.
-    async fn commit(&mut self, durable: Vec<(NewMessage, Reply)>, closing: bool, flushed: &HashSet<MailboxId>) {
+    fn queue_for_round(&mut self, message: NewMessage, reply: Reply) {
+        self.pending_to.extend(message.to.iter().copied());
+        self.pending.push((message, reply));
+    }
+
+    /// Starts writing, in one transaction on its own task: the queued messages, the held messages
+    /// that are due (all if `closing`; those to flushed mailboxes; those that a queued message
+    /// must not overtake to a mailbox) and the acks of stored copies. With nothing to write,
+    /// answers who waits at once: everything before them is through.
+    async fn start_round(&mut self, closing: bool) {
         let now = Instant::now();
-        let durable_to: HashSet<MailboxId> = durable.iter().flat_map(|(m, _)| m.to.iter().copied()).collect();
         let due: Vec<u64> = self
             .held
             .iter()
             .filter(|(_, h)| {
                 closing
                     || h.due <= now
-                    || h.unacked.iter().any(|mb| durable_to.contains(mb) || flushed.contains(mb))
+                    || h.unacked.iter().any(|mb| self.pending_to.contains(mb) || self.flushed.contains(mb))
             })
             .map(|(seq, _)| *seq)
             .collect();
-        if durable.is_empty() && due.is_empty() && self.acks.is_empty() {
+        self.flushed.clear();
+        if self.pending.is_empty() && due.is_empty() && self.acks.is_empty() {
+            for done in self.waiting.drain(..) {
+                let _ = done.send(());
+            }
             return;
         }
-        let mut batch = Vec::with_capacity(due.len() + durable.len());
+        let mut batch = Vec::with_capacity(due.len() + self.pending.len());
         let mut origins = Vec::with_capacity(batch.capacity());
+        let mut renumbering = HashSet::new();
         for delivered_as in due {
             let held = self.held.remove(&delivered_as).expect("listed above");
             self.held_ids.remove(&held.message.id);
+            renumbering.extend(held.unacked.iter().map(|mb| (*mb, delivered_as)));
             batch.push(NewMessage { to: held.unacked, ..held.message });
             origins.push(Origin::Held { delivered_as, replies: held.replies });
         }
-        for (message, reply) in durable {
+        for (message, reply) in self.pending.drain(..) {
             batch.push(message);
             origins.push(Origin::Sent(reply));
         }
+        self.pending_to.clear();
         if let Some(store) = self.fast_store() {
             let fast = store.fast_path().expect("checked by fast_store");
             for message in &mut batch {
                 message.seq = self.numbers.take(fast).await;
             }
         }
-        let acks = std::mem::take(&mut self.acks);
+        let to = batch.iter().flat_map(|m| m.to.iter().copied()).collect();
+        let ids = batch.iter().map(|m| m.id).collect();
+        let round = Round {
+            batch,
+            origins,
+            acks: std::mem::take(&mut self.acks),
+            waiting: std::mem::take(&mut self.waiting),
+            started: Instant::now(),
+        };
+        let store = self.store.clone();
+        let quota = self.config.queue_quota;
+        let task = tokio::spawn(async move {
+            let result = store.commit_round(&round.acks, &round.batch, quota).await;
+            (round, result)
+        });
+        self.in_flight = Some(InFlight { task, to, ids, renumbering, deferred_acks: Vec::new() });
+    }
 
-        let started = Instant::now();
-        match self.store.commit_round(&acks, &batch, self.config.queue_quota).await {
+    /// Once a round is through: answers its senders, hands the stored messages to the hub, and
+    /// applies the acks that waited for its new numbers.
+    fn finish(&mut self, in_flight: InFlight, finished: Result<(Round, Result<Vec<AppendOutcome>, StoreError>), tokio::task::JoinError>) {
+        let (round, result) = match finished {
+            Ok(finished) => finished,
+            Err(err) => {
+                // The round's task panicked: its senders' replies were dropped with it (they
+                // hear that the committer stopped and re-send), and who waited is let go.
+                tracing::error!(error = %err, "a group commit round panicked");
+                self.acks.extend(in_flight.deferred_acks);
+                return;
+            }
+        };
+        let Round { batch, origins, acks, waiting, started } = round;
+        match result {
             Ok(outcomes) => {
                 self.metrics.acks.fetch_add(acks.len() as u64, Relaxed);
                 let mut woken: Vec<MailboxId> = Vec::new();
@@ -424,10 +522,14 @@ impl Task {
                 if !woken.is_empty() {
                     woken.sort_unstable();
                     woken.dedup();
-                    if let Err(err) = self.store.notify_mailboxes(&self.config.node_id, &woken).await {
-                        // Other nodes catch up by polling.
-                        tracing::warn!(error = %err, "could not notify other nodes");
-                    }
+                    let (store, node) = (self.store.clone(), self.config.node_id.clone());
+                    // Off the loop: other nodes' wake-ups need not hold up the next round.
+                    tokio::spawn(async move {
+                        if let Err(err) = store.notify_mailboxes(&node, &woken).await {
+                            // Other nodes catch up by polling.
+                            tracing::warn!(error = %err, "could not notify other nodes");
+                        }
+                    });
                 }
             }
             Err(err) => {
@@ -445,9 +547,15 @@ impl Task {
                 }
             }
         }
+        for (mailbox, seq) in in_flight.deferred_acks {
+            self.on_ack(mailbox, seq);
+        }
         self.metrics.commits.fetch_add(1, Relaxed);
         self.metrics.committed_ops.fetch_add((batch.len() + acks.len()) as u64, Relaxed);
         self.metrics.commit_latency.observe(started.elapsed());
+        for done in waiting {
+            let _ = done.send(());
+        }
     }
 
     /// Hands a message just stored under `seq` to its local readers, and wakes the devices of
@@ -507,7 +615,11 @@ mod tests {
     /// A committer on an in-memory SQLite store with a long hold, and one connection reading
     /// one mailbox.
     async fn setup() -> Setup {
-        let store = crate::store::connect("sqlite::memory:").await.unwrap();
+        setup_on("sqlite::memory:", 64).await
+    }
+
+    async fn setup_on(url: &str, max_batch: usize) -> Setup {
+        let store = crate::store::connect(url).await.unwrap();
         let mailbox = MailboxId::random();
         store.create_mailbox(&mailbox, &sha256(b"secret"), NOW).await.unwrap();
         let hub = Arc::new(Hub::default());
@@ -515,7 +627,7 @@ mod tests {
         hub.subscribe(mailbox, 1, tx, Arc::new(AtomicBool::new(false)));
         let config = CommitterConfig {
             node_id: "test".into(),
-            max_batch: 64,
+            max_batch,
             queue_quota: 100,
             push: None,
             hold: Duration::from_secs(600),
@@ -612,5 +724,75 @@ mod tests {
         let reply = s.committer.append(ahead).await;
         assert_eq!(reply.await.unwrap(), Ok(AppendOutcome::StaleEpoch { current: 1 }));
         assert!(s.events.try_recv().is_err(), "neither was delivered");
+    }
+
+    /// A committer on a SQLite file, and a second connection to it holding the write lock: the
+    /// committer's next round waits for it until `release`. Batches of one operation, so that
+    /// each send is taken on its own and the first starts a round before the next is taken.
+    async fn setup_with_a_stalled_writer() -> (Setup, tempfile::TempDir, sqlx::SqliteConnection) {
+        use sqlx::Connection as _;
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}?mode=rwc", dir.path().join("s.db").display());
+        let mut s = setup_on(&url, 1).await;
+        // One early delivery first: it reserves the block of numbers (a write) before the lock.
+        let reply = s.committer.append(message(s.mailbox, None)).await;
+        let early = delivered(s.events.recv().await.unwrap());
+        s.committer.ack(s.mailbox, early.seq).await;
+        assert!(matches!(reply.await.unwrap(), Ok(AppendOutcome::Delivered { .. })));
+        let mut lock = sqlx::SqliteConnection::connect(&url).await.unwrap();
+        sqlx::raw_sql("BEGIN IMMEDIATE").execute(&mut lock).await.unwrap();
+        (s, dir, lock)
+    }
+
+    async fn release(mut lock: sqlx::SqliteConnection) {
+        sqlx::raw_sql("COMMIT").execute(&mut lock).await.unwrap();
+    }
+
+    #[tokio::test]
+    async fn messages_between_connected_readers_go_on_while_a_round_is_written() {
+        let (mut s, _dir, lock) = setup_with_a_stalled_writer().await;
+        // A message to a mailbox no connection reads must be written: its round waits for the lock.
+        let offline = MailboxId::random();
+        let stalled = s.committer.append(message(offline, None)).await;
+        // Meanwhile a message to the connected reader is delivered and accepted by its ack.
+        let mut reply = s.committer.append(message(s.mailbox, None)).await;
+        let early = tokio::time::timeout(Duration::from_secs(3), s.events.recv())
+            .await
+            .expect("delivered while the round waits for the disk")
+            .unwrap();
+        let early = delivered(early);
+        assert!(reply.try_recv().is_err(), "not accepted before its ack");
+        s.committer.ack(s.mailbox, early.seq).await;
+        let accepted = tokio::time::timeout(Duration::from_secs(3), reply).await.expect("accepted while the round waits");
+        assert_eq!(accepted.unwrap(), Ok(AppendOutcome::Delivered { seq: early.seq }));
+        let mut stalled = stalled;
+        assert!(stalled.try_recv().is_err(), "the written message's round is still waiting");
+        release(lock).await;
+        // The unknown mailbox is refused by the round once it runs.
+        assert_eq!(stalled.await.unwrap(), Ok(AppendOutcome::UnknownMailbox { mailbox: offline }));
+    }
+
+    #[tokio::test]
+    async fn a_message_does_not_overtake_one_being_written_to_the_same_mailbox() {
+        let (mut s, _dir, lock) = setup_with_a_stalled_writer().await;
+        let group = sha256(b"group");
+        // An MLS commit is always written: its round waits for the lock.
+        let commit = message(s.mailbox, Some(group_message(group, 0, true, s.mailbox, vec![s.mailbox])));
+        let first = s.committer.append(commit.clone()).await;
+        let plain = message(s.mailbox, None);
+        let second = s.committer.append(plain.clone()).await;
+        // Wait until the committer has taken the plain send (while the commit's round waits).
+        while s.committer.tx.capacity() < s.committer.tx.max_capacity() {
+            tokio::task::yield_now().await;
+        }
+        assert!(s.events.try_recv().is_err(), "nothing is delivered before the commit is written");
+        release(lock).await;
+        let first = first.await.unwrap();
+        let Ok(AppendOutcome::Stored { seq: a }) = first else { panic!("commit stored: {first:?}") };
+        let Ok(AppendOutcome::Stored { seq: b }) = second.await.unwrap() else { panic!("written behind the commit") };
+        assert!(a < b);
+        let got: Vec<(MessageId, u64)> =
+            [s.events.recv().await.unwrap(), s.events.recv().await.unwrap()].into_iter().map(delivered).map(|m| (m.id, m.seq)).collect();
+        assert_eq!(got, vec![(commit.id, a), (plain.id, b)], "in the order sent");
     }
 }
