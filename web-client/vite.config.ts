@@ -87,7 +87,9 @@ function serviceWorker(): Plugin {
       const screens = onDemandFiles(root, bundle);
       const onDemand = new Set(Object.values(screens).flat());
       const shell = files.filter((f) => !onDemand.has(f));
-      const urls = ['/', ...shell.map((f) => '/' + f), '/manifest.webmanifest', '/icon-192.png', '/icon-512.png', '/icon-maskable-512.png'];
+      // Not the 512-pixel icons: only the manifest names them, for installing the app, which a
+      // browser does online; the page and notifications show icon-192.
+      const urls = ['/', ...shell.map((f) => '/' + f), '/manifest.webmanifest', '/icon-192.png'];
       const wasm = files.filter((f) => f.endsWith('.wasm'));
       if (wasm.length !== 1) throw new Error(`expected one .wasm in the bundle, found ${wasm.length}`);
       let code = await buildServiceWorker(root);
