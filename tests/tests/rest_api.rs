@@ -222,10 +222,69 @@ async fn the_built_web_app_is_served_with_a_strict_policy() {
     let worker = get("/sw.js").await;
     assert_eq!(worker.headers()["cache-control"], "no-cache");
     assert_eq!(worker.headers()["service-worker-allowed"], "/");
+    assert!(worker.headers()["content-type"].to_str().unwrap().starts_with("text/javascript"));
+    assert!(worker.headers().contains_key("content-security-policy"), "the worker script carries the policy");
     // API paths never fall back to the app.
     assert_eq!(get("/v1/nothing-here").await.status().as_u16(), 404);
     let response = reqwest::Client::new().post(format!("{}/", server.url)).send().await.unwrap();
     assert_eq!(response.status().as_u16(), 404);
+}
+
+#[tokio::test]
+async fn the_policy_goes_with_documents_workers_and_the_api_not_with_scripts_styles_or_wasm() {
+    let web = tempfile::tempdir().unwrap();
+    let dir = web.path();
+    std::fs::write(dir.join("index.html"), "<!doctype html><title>app shell</title>").unwrap();
+    std::fs::write(dir.join("sw.js"), "self.addEventListener('push', () => {})").unwrap();
+    std::fs::write(dir.join("manifest.webmanifest"), "{}").unwrap();
+    std::fs::write(dir.join("icon-192.png"), b"\x89PNG\r\n\x1a\n").unwrap();
+    std::fs::write(dir.join("logo.svg"), "<svg xmlns='http://www.w3.org/2000/svg'></svg>").unwrap();
+    std::fs::create_dir(dir.join("assets")).unwrap();
+    std::fs::write(dir.join("assets/index-abc123.js"), "console.log(1)").unwrap();
+    std::fs::write(dir.join("assets/index-abc123.css"), "p{}").unwrap();
+    std::fs::write(dir.join("assets/core-abc123.wasm"), b"\0asm\x01\0\0\0").unwrap();
+    // The brotli sibling is what Chromium gets: the same decision for it.
+    std::fs::write(dir.join("assets/index-abc123.js.br"), b"\x0b\x06\x80console.log(1)\x03").unwrap();
+    let server = TestServer::start_with(ServerOptions {
+        extra_args: vec!["--web-dir".into(), dir.display().to_string()],
+        ..Default::default()
+    })
+    .await;
+    let client = reqwest::Client::new(); // no decompression: asks for and gets the encoding named
+    let get = |path: &'static str, encoding: &'static str| {
+        let request = client.get(format!("{}{path}", server.url)).header("accept-encoding", encoding);
+        async move { request.send().await.unwrap() }
+    };
+    let has_policy = |response: &reqwest::Response| response.headers().contains_key("content-security-policy");
+
+    // Documents (the app, its routes, the fallback for a missing file, an SVG), the worker script,
+    // the API and its errors: the policy.
+    for path in ["/", "/index.html", "/admin", "/c/0123abcd", "/assets/missing-abc123.js", "/logo.svg", "/sw.js", "/v1/config", "/v1/nothing-here", "/healthz"] {
+        let response = get(path, "identity").await;
+        assert!(has_policy(&response), "{path} ({}) must carry the policy", response.status());
+        assert_eq!(response.headers()["x-content-type-options"], "nosniff", "{path}");
+    }
+    assert!(get("/assets/missing-abc123.js", "identity").await.headers()["content-type"].to_str().unwrap().starts_with("text/html"));
+    let post = client.post(format!("{}/v1/enrol", server.url)).body("{").send().await.unwrap();
+    assert!(has_policy(&post), "an API error carries the policy");
+
+    // Scripts, styles, the wasm, the icons and the manifest: no policy (browsers ignore it there),
+    // still nosniff.
+    for (path, encoding) in [
+        ("/assets/index-abc123.js", "identity"),
+        ("/assets/index-abc123.js", "br"),
+        ("/assets/index-abc123.css", "identity"),
+        ("/assets/core-abc123.wasm", "identity"),
+        ("/icon-192.png", "identity"),
+        ("/manifest.webmanifest", "identity"),
+    ] {
+        let response = get(path, encoding).await;
+        assert_eq!(response.status().as_u16(), 200, "{path}");
+        assert!(!has_policy(&response), "{path} ({encoding}, {:?}) needs no policy", response.headers()["content-type"]);
+        assert_eq!(response.headers()["x-content-type-options"], "nosniff", "{path}");
+        assert_eq!(response.headers()["referrer-policy"], "no-referrer", "{path}");
+    }
+    assert_eq!(get("/assets/index-abc123.js", "br").await.headers()["content-encoding"], "br");
 }
 
 /// The identity point: a small-order Ed25519 key under which `R = identity, s = 0` verifies laxly

@@ -11,6 +11,7 @@ import { ConversationsScreen } from './screens/ConversationsScreen';
 import { ConversationView } from './screens/ConversationView';
 import { CrisisLinesDialog } from './screens/CrisisLinesDialog';
 import { LockScreen } from './screens/LockScreen';
+import { askToPrecache, screensFor } from './screenPrecache';
 
 function LockIcon() {
   return (
@@ -93,7 +94,8 @@ function Nav({ path }: { path: string }) {
 
 /**
  * A screen loaded on demand (route-based code splitting keeps the first load small); the service
- * worker precaches every chunk, so this works offline too.
+ * worker precaches it on every device that can open it (screenPrecache.ts), so this works offline
+ * too, and caches any other at its first opening.
  */
 function lazyScreen(title: string, load: () => Promise<() => JSX.Element>) {
   let loaded: (() => JSX.Element) | undefined;
@@ -173,6 +175,11 @@ export function App() {
   useEffect(() => {
     if (online) refreshNames();
   }, [online, unnamed]);
+  // The screens this device's roles open, precached for offline use (again when the roles change).
+  const screens = app.phase === 'ready' ? screensFor(app.messenger?.creds.roles ?? []).join() : '';
+  useEffect(() => {
+    if (screens) askToPrecache(screens.split(','));
+  }, [screens]);
   let body;
   switch (app.phase) {
     case 'loading':

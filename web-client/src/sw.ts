@@ -1,4 +1,5 @@
-//! The service worker (/sw.js, scope /): precaches the app shell so the app opens offline,
+//! The service worker (/sw.js, scope /): precaches the app shell so the app opens offline, and
+//! the screens only some devices open (screenPrecache.ts) on the devices that open them,
 //! network-first for /v1/config (crisis lines offline), cache-first for hashed assets; shows a
 //! content-free notification for each message or support push and opens it on click; for a page,
 //! opens the sealed details with the device's notification key and the client core, and answers
@@ -12,6 +13,7 @@ import { GENERIC_PAGE_BODY, GENERIC_PAGE_TITLE, answeredNotification, pageAad, p
 import { loadNotificationKey } from './notifyKey';
 import { debriefAad, parseDebriefPush, parsePushPreview, type PushPreview } from './debriefs';
 import { READINESS_ACTION, actionAnswer, debriefActionUrl, debriefNotification, pageNotification, pushNotification, readinessNotification, type PageNotification } from './sw-notification';
+import type { PrecacheScreensMessage } from './screenPrecache';
 
 const sw = self as unknown as ServiceWorkerGlobalScope;
 
@@ -38,19 +40,72 @@ function wasmUrl(): string | undefined {
 const WASM_URL = wasmUrl();
 const CONFIG_URL = '/v1/config';
 
+// Replaced at build time by each on-demand screen's files not in PRECACHE (vite.config.ts).
+function screenFiles(): Record<string, string[]> {
+  try {
+    const v: unknown = JSON.parse('__SALLYPORT_SCREENS__');
+    return v && typeof v === 'object' ? (v as Record<string, string[]>) : {};
+  } catch {
+    return {}; // development server: nothing injected
+  }
+}
+const SCREENS = screenFiles();
+
 function hash(s: string): string {
   let h = 5381;
   for (let i = 0; i < s.length; i++) h = (h * 33) ^ s.charCodeAt(i);
   return (h >>> 0).toString(36);
 }
-const CACHE = `sallyport-shell-${hash(PRECACHE.join('\n'))}`;
+const CACHE = `sallyport-shell-${hash(PRECACHE.join('\n') + JSON.stringify(SCREENS))}`;
 const CONFIG_CACHE = 'sallyport-config';
+/** The on-demand screens this device precaches (a JSON list), kept across versions of the worker. */
+const SCREENS_KEY = '/sallyport-precached-screens';
+
+async function rememberedScreens(): Promise<string[]> {
+  try {
+    const v: unknown = await (await caches.match(SCREENS_KEY, { cacheName: CONFIG_CACHE }))?.json();
+    return Array.isArray(v) ? v.filter((n): n is string => typeof n === 'string') : [];
+  } catch {
+    return [];
+  }
+}
+
+/** The files of `screens` (unknown names ignored), once each. */
+const filesOf = (screens: string[]): string[] => [...new Set(screens.flatMap((n) => (Object.hasOwn(SCREENS, n) ? SCREENS[n] : [])))];
+
+/**
+ * Precaches `screens` in the current shell's cache (what is there already is not fetched again)
+ * and remembers them, so the next version of the worker precaches them at its install. A device
+ * keeps a screen once it had one: the few kilobytes are not worth a device that lost a role
+ * finding a screen missing offline while the server has not told it yet.
+ */
+function precacheScreens(screens: string[]): Promise<void> {
+  // One at a time: two at once would each rewrite the remembered list without the other's screens.
+  const run = precaching.then(() => fetchScreens(screens));
+  precaching = run.catch(() => undefined);
+  return run;
+}
+let precaching: Promise<unknown> = Promise.resolve();
+
+async function fetchScreens(screens: string[]): Promise<void> {
+  const known = screens.filter((n) => Object.hasOwn(SCREENS, n));
+  const before = await rememberedScreens();
+  const all = [...new Set([...before, ...known])].sort();
+  if (all.length !== before.length) {
+    await (await caches.open(CONFIG_CACHE)).put(SCREENS_KEY, new Response(JSON.stringify(all), { headers: { 'Content-Type': 'application/json' } }));
+  }
+  const cache = await caches.open(CACHE);
+  const missing: string[] = [];
+  for (const url of filesOf(known)) if (!(await cache.match(url))) missing.push(url);
+  await cache.addAll(missing);
+}
 
 sw.addEventListener('install', (event) => {
   event.waitUntil(
     (async () => {
       const cache = await caches.open(CACHE);
-      await cache.addAll(PRECACHE);
+      // The shell, and the on-demand screens the worker before this one had precached.
+      await cache.addAll([...new Set([...PRECACHE, ...filesOf(await rememberedScreens())])]);
       try {
         const r = await fetch(CONFIG_URL, { cache: 'no-store' });
         if (r.ok) await (await caches.open(CONFIG_CACHE)).put(CONFIG_URL, r);
@@ -69,6 +124,13 @@ sw.addEventListener('activate', (event) => {
       await sw.clients.claim();
     })(),
   );
+});
+
+sw.addEventListener('message', (event) => {
+  const data = event.data as Partial<PrecacheScreensMessage> | null;
+  if (data?.kind !== 'precache-screens' || !Array.isArray(data.screens)) return;
+  const screens = data.screens.filter((n): n is string => typeof n === 'string');
+  event.waitUntil(precacheScreens(screens).catch(() => undefined)); // offline: at their first opening
 });
 
 /** Marks an answer that came from the cache, so the app can prefer a newer copy it holds. */
@@ -247,8 +309,10 @@ sw.addEventListener('push', (event) => {
   } catch {
     data = undefined;
   }
+  // A page opens Incidents, maybe later without the network: a crisis team member's device
+  // fetches that screen now, while the push shows it is online, if it had not yet.
   if ((data as { kind?: unknown } | undefined)?.kind === 'page') {
-    event.waitUntil(showPage(data));
+    event.waitUntil(Promise.all([showPage(data), precacheScreens(['incidents']).catch(() => undefined)]));
     return;
   }
   if ((data as { kind?: unknown } | undefined)?.kind === 'debrief') {

@@ -132,7 +132,11 @@ async fn security_headers(mut response: axum::response::Response) -> axum::respo
     if !headers.contains_key(header::CACHE_CONTROL) {
         headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     }
-    headers.insert(header::CONTENT_SECURITY_POLICY, HeaderValue::from_static(CONTENT_SECURITY_POLICY));
+    // Browsers read the policy only from documents and workers; the web app's scripts, styles,
+    // wasm, images and manifest (marked by web.rs) go without its 300 bytes. Everything else keeps it.
+    if response.extensions().get::<web::NotADocument>().is_none() {
+        response.headers_mut().insert(header::CONTENT_SECURITY_POLICY, HeaderValue::from_static(CONTENT_SECURITY_POLICY));
+    }
     response
 }
 

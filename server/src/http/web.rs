@@ -78,6 +78,30 @@ async fn serve(dir: PathBuf, request: Request) -> Response {
     if path == "/sw.js" {
         // The worker controls the whole origin.
         response.headers_mut().insert("service-worker-allowed", HeaderValue::from_static("/"));
+    } else if is_inert(response.headers()) {
+        response.extensions_mut().insert(NotADocument);
     }
     response
+}
+
+/// Marks a response that no browser renders as a document nor runs as a worker: the
+/// Content-Security-Policy, which browsers read only from documents and workers, is left off it
+/// (`security_headers` in mod.rs). Every other response keeps it: HTML (the app, its fallback for
+/// any path, error pages), `/sw.js`, the API, health, and anything not listed in [`is_inert`].
+#[derive(Clone, Copy, Debug)]
+pub struct NotADocument;
+
+/// A web app file whose type a browser only runs as a subresource or shows as text or an image
+/// when opened on its own: scripts and stylesheets (`nosniff` everywhere stops them being read as
+/// HTML), the wasm, raster images, the manifest. Not SVG (an SVG opened on its own is a document
+/// that runs script), not HTML or XML, and not a response without a type (a `304`).
+fn is_inert(headers: &axum::http::HeaderMap) -> bool {
+    let Some(kind) = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()) else {
+        return false;
+    };
+    let essence = kind.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
+    matches!(
+        essence.as_str(),
+        "text/javascript" | "application/javascript" | "text/css" | "application/wasm" | "image/png" | "application/manifest+json"
+    )
 }
