@@ -7,7 +7,7 @@ import { sessionLabel, whenText } from '../debriefs';
 import { TIMER_CHOICES, type Message } from '../engine/model';
 import { onLinkClick } from '../router';
 import { deviceWarnings, send as sendMessage, setTimer, syncMembersOnce } from '../workflows/conversations';
-import { formatTime } from './ConversationsScreen';
+import { formatTime } from '../formatTime';
 import { DeviceWarnings } from './DeviceWarnings';
 import { SafetyCode } from './SafetyCode';
 import { SupportPanel } from './SupportPanel';

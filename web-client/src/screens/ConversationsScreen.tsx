@@ -5,18 +5,11 @@ import { useState } from 'preact/hooks';
 import { app, useApp } from '../app';
 import { INCIDENT_TYPES } from '../incidentTypes';
 import { onLinkClick } from '../router';
+import { formatTime } from '../formatTime';
 import { DeviceApproval } from './DeviceApproval';
 import { InstallGuide } from './InstallGuide';
 
 const NOTICE_KEY = 'sallyport.pushNoticeDismissed';
-
-export function formatTime(ms: number, now = Date.now()): string {
-  const d = new Date(ms);
-  const sameDay = new Date(now).toDateString() === d.toDateString();
-  return sameDay
-    ? d.toLocaleTimeString(undefined, { hour: '2-digit', minute: '2-digit' })
-    : d.toLocaleDateString(undefined, { month: 'short', day: 'numeric' });
-}
 
 export function ConversationsScreen() {
   useApp();
