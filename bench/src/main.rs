@@ -135,6 +135,14 @@ enum Scenario {
         /// the database (e.g. 0.5); server CPU per 1,000 then counts delivered and written.
         #[arg(long, default_value_t = 0.0)]
         offline_fraction: f64,
+        /// Connect the receivers to a second node (`http://host:port`, a `sallyport serve` on the
+        /// same PostgreSQL database) instead of the server the senders use: every message then
+        /// crosses nodes (committed by the senders' node, woken by LISTEN/NOTIFY on the other).
+        #[arg(long)]
+        receivers_url: Option<String>,
+        /// With --receivers-url: that node's process id, for its CPU time.
+        #[arg(long)]
+        receivers_pid: Option<u32>,
     },
     /// N idle authenticated sockets (one device each): server RSS per socket.
     Idle {
@@ -289,6 +297,8 @@ impl AbuseArgs {
                 // The healthy pairs speak as the client core does by default.
                 encoding: sallyport_core::protocol::Encoding::Binary,
                 offline_fraction: 0.0,
+                receivers_url: None,
+                receivers_pid: None,
             },
             ramp: self.ramp,
             attacks: self.attacks.clone(),
@@ -373,7 +383,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
     }
     let scenario = async {
         match &cli.scenario {
-            Scenario::Relay { pairs, window, payload, duration, warmup, rate, encoding, offline_fraction } => {
+            Scenario::Relay { pairs, window, payload, duration, warmup, rate, encoding, offline_fraction, receivers_url, receivers_pid } => {
                 let p = relay::RelayParams {
                     pairs: *pairs,
                     window: *window,
@@ -383,6 +393,8 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                     rate: *rate,
                     encoding: (*encoding).into(),
                     offline_fraction: *offline_fraction,
+                    receivers_url: receivers_url.clone(),
+                    receivers_pid: *receivers_pid,
                 };
                 relay::run(&server, &p).await
             }
@@ -495,6 +507,9 @@ fn print_summary(r: &Value) {
             );
             println!("  latency            p50 {} ms, p90 {} ms, p99 {} ms, p99.9 {} ms, max {} ms", show("p50_ms", 2), show("p90_ms", 2), show("p99_ms", 2), show("p999_ms", 2), show("max_ms", 2));
             println!("  server CPU         {} s ({} cores), {} s per 1,000 messages", show("server_cpu_s", 2), show("server_cpu_cores", 2), show("server_cpu_s_per_1k", 4));
+            if num("receivers_node_cpu_s").is_some() {
+                println!("  receivers' node    {} s CPU ({} cores), {} s per 1,000 messages", show("receivers_node_cpu_s", 2), show("receivers_node_cpu_cores", 2), show("receivers_node_cpu_s_per_1k", 4));
+            }
             println!("  bench CPU          {} s ({} cores), {} s per 1,000 messages ({})", show("bench_cpu_s", 2), show("bench_cpu_cores", 2), show("bench_cpu_s_per_1k", 4), r["bench_runtime"].as_str().unwrap_or(""));
             println!("  server RSS         {} KiB", show("server_rss_kib", 0));
             println!(

@@ -36,6 +36,9 @@ pub struct RelayParams {
     /// Share of the pairs whose receiver stays offline: their messages are written to the
     /// database, and a sender's window slot is freed by `accepted` instead of a delivery.
     pub offline_fraction: f64,
+    /// A second node the receivers connect to (same database), and its process id.
+    pub receivers_url: Option<String>,
+    pub receivers_pid: Option<u32>,
 }
 
 /// What every task can see: the clock origin for payload timestamps and the measured phase.
@@ -123,7 +126,13 @@ impl Pairs {
         anyhow::ensure!((0.0..=1.0).contains(&p.offline_fraction), "--offline-fraction must be between 0 and 1");
         let offline_pairs = (p.pairs as f64 * p.offline_fraction).round() as usize;
         eprintln!("pairs: enrolling {} devices…", 2 * p.pairs);
-        let (creds, enrol_time) = server.enrol_many(2 * p.pairs, "bench-relay").await?;
+        let (mut creds, enrol_time) = server.enrol_many(2 * p.pairs, "bench-relay").await?;
+        if let Some(url) = &p.receivers_url {
+            // A device may connect to any node; it signs the origin it connects to.
+            for c in creds.iter_mut().skip(1).step_by(2) {
+                c.server_url = url.trim_end_matches('/').to_owned();
+            }
+        }
         eprintln!("pairs: enrolled in {:.1} s; connecting…", enrol_time.as_secs_f64());
         let clients = connect_all(&creds, ConnectOptions { local: source, encoding: p.encoding }).await?;
 
@@ -264,6 +273,7 @@ pub async fn run(server: &Server, p: &RelayParams) -> anyhow::Result<Value> {
     tokio::time::sleep(Duration::from_secs_f64(p.warmup)).await;
     let m0 = server.metrics().await;
     let (cpu0, own0, all0) = (server.cpu_s(), own_cpu_seconds(), machine_busy_seconds());
+    let node2_0 = p.receivers_pid.and_then(crate::server::cpu_seconds);
     let io0 = server.pid.and_then(io_counters);
     let t0 = Instant::now();
     pairs.begin_phase(1);
@@ -271,6 +281,7 @@ pub async fn run(server: &Server, p: &RelayParams) -> anyhow::Result<Value> {
     pairs.end_phase();
     let elapsed = t0.elapsed().as_secs_f64();
     let (cpu1, own1, all1) = (server.cpu_s(), own_cpu_seconds(), machine_busy_seconds());
+    let node2_1 = p.receivers_pid.and_then(crate::server::cpu_seconds);
     let io1 = server.pid.and_then(io_counters);
     let rss = server.rss_kib();
     let m1 = server.metrics().await;
@@ -287,7 +298,10 @@ pub async fn run(server: &Server, p: &RelayParams) -> anyhow::Result<Value> {
     let per_1k = |cpu: f64| if completed > 0 { Some(cpu / (completed as f64 / 1000.0)) } else { None };
     let own_cpu = own1 - own0;
     // Other processes on the machine during the window (noise): total busy minus server and bench.
-    let other_cores = all0.zip(all1).map(|(a, b)| ((b - a) - own_cpu - server_cpu.unwrap_or(0.0)).max(0.0) / elapsed);
+    let node2_cpu = node2_0.zip(node2_1).map(|(a, b)| b - a);
+    let other_cores = all0
+        .zip(all1)
+        .map(|(a, b)| ((b - a) - own_cpu - server_cpu.unwrap_or(0.0) - node2_cpu.unwrap_or(0.0)).max(0.0) / elapsed);
     let metric_delta = |name: &str| -> Option<f64> {
         let (a, b) = (m0.as_ref()?.get(name)?, m1.as_ref()?.get(name)?);
         Some(b - a)
@@ -335,6 +349,9 @@ pub async fn run(server: &Server, p: &RelayParams) -> anyhow::Result<Value> {
         "server_cpu_s": server_cpu,
         "server_cpu_cores": server_cpu.map(|c| c / elapsed),
         "server_cpu_s_per_1k": server_cpu.and_then(per_1k),
+        "receivers_node_cpu_s": node2_cpu,
+        "receivers_node_cpu_cores": node2_cpu.map(|c| c / elapsed),
+        "receivers_node_cpu_s_per_1k": node2_cpu.and_then(per_1k),
         "bench_cpu_s": own_cpu,
         "bench_cpu_cores": own_cpu / elapsed,
         "bench_cpu_s_per_1k": per_1k(own_cpu),
