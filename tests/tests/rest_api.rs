@@ -219,6 +219,11 @@ async fn the_built_web_app_is_served_with_a_strict_policy() {
     }
     let asset = get("/assets/index-abc123.js").await;
     assert!(asset.headers()["cache-control"].to_str().unwrap().contains("immutable"));
+    // A missing asset (an old chunk after a deploy) is not found, and not cached as the shell.
+    let missing = get("/assets/index-old999.js").await;
+    assert_eq!(missing.status().as_u16(), 404);
+    assert_eq!(missing.headers()["cache-control"], "no-cache");
+    assert!(!missing.text().await.unwrap().contains("app shell"));
     let worker = get("/sw.js").await;
     assert_eq!(worker.headers()["cache-control"], "no-cache");
     assert_eq!(worker.headers()["service-worker-allowed"], "/");
@@ -257,14 +262,14 @@ async fn the_policy_goes_with_documents_workers_and_the_api_not_with_scripts_sty
     };
     let has_policy = |response: &reqwest::Response| response.headers().contains_key("content-security-policy");
 
-    // Documents (the app, its routes, the fallback for a missing file, an SVG), the worker script,
+    // Documents (the app, its routes, an SVG), a missing asset's 404, the worker script,
     // the API and its errors: the policy.
     for path in ["/", "/index.html", "/admin", "/c/0123abcd", "/assets/missing-abc123.js", "/logo.svg", "/sw.js", "/v1/config", "/v1/nothing-here", "/healthz"] {
         let response = get(path, "identity").await;
         assert!(has_policy(&response), "{path} ({}) must carry the policy", response.status());
         assert_eq!(response.headers()["x-content-type-options"], "nosniff", "{path}");
     }
-    assert!(get("/assets/missing-abc123.js", "identity").await.headers()["content-type"].to_str().unwrap().starts_with("text/html"));
+    assert_eq!(get("/assets/missing-abc123.js", "identity").await.status().as_u16(), 404, "a missing asset is not the shell");
     let post = client.post(format!("{}/v1/enrol", server.url)).body("{").send().await.unwrap();
     assert!(has_policy(&post), "an API error carries the policy");
 

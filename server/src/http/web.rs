@@ -55,15 +55,21 @@ async fn serve(dir: PathBuf, request: Request) -> Response {
     if !(request.method() == Method::GET || request.method() == Method::HEAD) || is_reserved(&path) {
         return (StatusCode::NOT_FOUND, "not found").into_response();
     }
-    let index = ServeFile::new(dir.join("index.html")).precompressed_br().precompressed_gzip();
-    let service = ServeDir::new(&dir)
-        .append_index_html_on_directories(true)
-        .precompressed_br()
-        .precompressed_gzip()
-        .fallback(index);
-    let mut response = match service.oneshot(request).await {
-        Ok(response) => response.map(Body::new),
-        Err(never) => match never {},
+    let files = ServeDir::new(&dir).append_index_html_on_directories(true).precompressed_br().precompressed_gzip();
+    let mut response = if path.starts_with("/assets/") {
+        // A missing asset is a 404, not the app shell: the shell under an asset's name would be
+        // cached for a year as that script (an old chunk asked for after a deploy, say).
+        match files.oneshot(request).await {
+            Ok(response) => response.map(Body::new),
+            Err(never) => match never {},
+        }
+    } else {
+        // Any other path is the app's own route: the shell.
+        let index = ServeFile::new(dir.join("index.html")).precompressed_br().precompressed_gzip();
+        match files.fallback(index).oneshot(request).await {
+            Ok(response) => response.map(Body::new),
+            Err(never) => match never {},
+        }
     };
     let cache = if path.starts_with("/assets/") && response.status() == StatusCode::OK {
         // Vite names these by content hash.
