@@ -82,7 +82,10 @@ function serviceWorker(): Plugin {
     configResolved(config) {
       root = config.root;
     },
-    async generateBundle(_options, bundle) {
+    // After Vite's own: it deletes the chunks left holding only CSS (a screen's stylesheet
+    // imported by a shared module) in its generateBundle; listed here before, they were
+    // precached as missing files and the worker never installed (a missing asset is a 404).
+    generateBundle: { order: 'post', async handler(_options, bundle) {
       const files = Object.keys(bundle).filter((f) => !f.endsWith('.map'));
       const screens = onDemandFiles(root, bundle);
       const onDemand = new Set(Object.values(screens).flat());
@@ -103,7 +106,7 @@ function serviceWorker(): Plugin {
       const screenUrls = Object.fromEntries(Object.entries(screens).map(([name, fs]) => [name, fs.map((f) => '/' + f)]));
       code = code.replace(SCREENS_PLACEHOLDER, () => JSON.stringify(JSON.stringify(screenUrls)));
       this.emitFile({ type: 'asset', fileName: 'sw.js', source: code });
-    },
+    } },
   };
 }
 

@@ -1,6 +1,7 @@
 //! One conversation: its messages with their delivery status, the disappearing-message timer, the
 //! composer, the safety code and, in a support conversation, the support options.
 
+import { Component } from 'preact';
 import { useEffect, useRef, useState } from 'preact/hooks';
 import { app, useApp } from '../app';
 import { sessionLabel, whenText } from '../debriefs';
@@ -28,6 +29,8 @@ export function ConversationView({ group }: { group: string }) {
   const [error, setError] = useState('');
   const logRef = useRef<HTMLDivElement>(null);
   const messages = conv ? m.messagesOf(group) : [];
+  // Rows show a time for today and a date before: they redraw when the day changes.
+  const today = new Date().toDateString();
   const last = messages[messages.length - 1]?.key;
   // Device warnings arrive after the directory answers; they push the composer's neighbours down.
   const warnings = deviceWarnings(group).length;
@@ -92,14 +95,16 @@ export function ConversationView({ group }: { group: string }) {
       <div class="messages" role="log" aria-label="Messages" ref={logRef}>
         <ol>
         {messages.map((msg) => (
-          <li key={msg.key} class={msg.notice ? 'notice-line' : msg.mine ? 'mine' : 'theirs'}>
-            {!msg.mine && !msg.notice && <span class="visually-hidden">{msg.from}: </span>}
-            <p class="body">{msg.body}</p>
-            <p class="meta">
-              <time dateTime={new Date(msg.at).toISOString()}>{formatTime(msg.at)}</time>
-              {msg.mine && !msg.notice && <span class="status"> · {STATUS_TEXT[msg.status]}</span>}
-            </p>
-          </li>
+          <MessageRow
+            key={msg.key}
+            body={msg.body}
+            at={msg.at}
+            from={msg.from}
+            mine={msg.mine}
+            notice={!!msg.notice}
+            status={msg.status}
+            today={today}
+          />
         ))}
         </ol>
       </div>
@@ -128,4 +133,37 @@ export function ConversationView({ group }: { group: string }) {
       )}
     </main>
   );
+}
+
+interface RowProps {
+  body: string;
+  at: number;
+  from: string;
+  mine: boolean;
+  notice: boolean;
+  status: Message['status'];
+  today: string;
+}
+
+/** One message. Redrawn only when what it shows changes: every app change redraws the
+ * conversation, and redrawing every row each time made a long conversation slower with every
+ * message (bench/README.md, "Browser: 1,000 messages between two tabs"). */
+class MessageRow extends Component<RowProps> {
+  shouldComponentUpdate(next: RowProps): boolean {
+    const now = this.props;
+    return (Object.keys(next) as (keyof RowProps)[]).some((k) => next[k] !== now[k]);
+  }
+
+  render({ body, at, from, mine, notice, status }: RowProps) {
+    return (
+      <li class={notice ? 'notice-line' : mine ? 'mine' : 'theirs'}>
+        {!mine && !notice && <span class="visually-hidden">{from}: </span>}
+        <p class="body">{body}</p>
+        <p class="meta">
+          <time dateTime={new Date(at).toISOString()}>{formatTime(at)}</time>
+          {mine && !notice && <span class="status"> · {STATUS_TEXT[status]}</span>}
+        </p>
+      </li>
+    );
+  }
 }
