@@ -609,7 +609,7 @@ mod tests {
         committer: Committer,
         hub: Arc<Hub>,
         mailbox: MailboxId,
-        events: mpsc::Receiver<SessionEvent>,
+        events: crate::relay::queue::Receiver<SessionEvent>,
     }
 
     /// A committer on an in-memory SQLite store with a long hold, and one connection reading
@@ -623,7 +623,7 @@ mod tests {
         let mailbox = MailboxId::random();
         store.create_mailbox(&mailbox, &sha256(b"secret"), NOW).await.unwrap();
         let hub = Arc::new(Hub::default());
-        let (tx, events) = mpsc::channel(64);
+        let (tx, events) = crate::relay::queue::channel(64);
         hub.subscribe(mailbox, 1, tx, Arc::new(AtomicBool::new(false)));
         let config = CommitterConfig {
             node_id: "test".into(),
@@ -683,12 +683,12 @@ mod tests {
     async fn a_mailbox_that_no_longer_exists_is_refused_though_a_connection_still_reads_it() {
         let mut s = setup().await;
         // Read on this node (subscribed before it was deleted) but gone from the database.
-        let (tx, mut gone_events) = mpsc::channel(8);
+        let (tx, mut gone_events) = crate::relay::queue::channel(8);
         let gone = MailboxId::random();
         s.hub.subscribe(gone, 2, tx, Arc::new(AtomicBool::new(false)));
         let reply = s.committer.append(message(gone, None)).await;
         assert_eq!(reply.await.unwrap(), Ok(AppendOutcome::UnknownMailbox { mailbox: gone }));
-        assert!(gone_events.try_recv().is_err(), "not delivered");
+        assert!(gone_events.try_recv().is_none(), "not delivered");
         // The mailbox that exists still gets early delivery.
         let mut reply = s.committer.append(message(s.mailbox, None)).await;
         let early = delivered(s.events.recv().await.unwrap());
@@ -723,7 +723,7 @@ mod tests {
         let ahead = message(s.mailbox, Some(group_message(group, 7, false, s.mailbox, Vec::new())));
         let reply = s.committer.append(ahead).await;
         assert_eq!(reply.await.unwrap(), Ok(AppendOutcome::StaleEpoch { current: 1 }));
-        assert!(s.events.try_recv().is_err(), "neither was delivered");
+        assert!(s.events.try_recv().is_none(), "neither was delivered");
     }
 
     /// A committer on a SQLite file, and a second connection to it holding the write lock: the

@@ -7,7 +7,8 @@ use sallyport_protocol::{DeviceId, ErrorCode, IncidentId, MailboxId};
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
-use tokio::sync::{Notify, mpsc};
+use super::queue;
+use tokio::sync::Notify;
 
 /// Capacity of a connection's event channel. When it is full, deliveries are not buffered: the
 /// subscription is marked dirty and the connection re-reads the mailbox from the database once
@@ -16,8 +17,8 @@ pub const SESSION_EVENT_CAPACITY: usize = 256;
 
 #[derive(Debug)]
 pub enum SessionEvent {
-    /// A message just committed for a mailbox this connection reads. Boxed: tokio allocates a
-    /// channel's slots in blocks of 32 up front, so a small event keeps idle connections small.
+    /// A message just committed for a mailbox this connection reads. Boxed: a slow reader's
+    /// queue holds up to `SESSION_EVENT_CAPACITY` events, and small ones keep it small.
     Deliver(Box<QueuedMessage>),
     /// A message delivered before its commit (under `delivered_as`) was just stored under
     /// another number, because some recipient had not acked it yet. A connection that holds it
@@ -72,7 +73,7 @@ impl KillSwitch {
 /// One connection's subscription to one mailbox.
 pub struct Subscriber {
     pub connection: u64,
-    tx: mpsc::Sender<SessionEvent>,
+    tx: queue::Sender<SessionEvent>,
     /// Set when a delivery could not be queued to the connection, or another node stored
     /// messages: the connection must re-read the mailbox from the database.
     pub dirty: AtomicBool,
@@ -128,7 +129,7 @@ impl Hub {
         &self,
         mailbox: MailboxId,
         connection: u64,
-        tx: mpsc::Sender<SessionEvent>,
+        tx: queue::Sender<SessionEvent>,
         any_dirty: Arc<AtomicBool>,
     ) -> Arc<Subscriber> {
         let sub = Arc::new(Subscriber { connection, tx, dirty: AtomicBool::new(false), any_dirty });
@@ -263,14 +264,14 @@ mod tests {
     fn a_full_connection_is_marked_dirty_instead_of_buffering() {
         let hub = Hub::default();
         let mailbox = MailboxId::random();
-        let (tx, mut rx) = mpsc::channel(2);
+        let (tx, mut rx) = queue::channel(2);
         let sub = hub.subscribe(mailbox, 1, tx, Arc::default());
         for seq in 1..=5 {
             hub.deliver(message(mailbox, seq));
         }
         assert!(sub.dirty.load(Ordering::Acquire));
         let mut got = vec![];
-        while let Ok(SessionEvent::Deliver(m)) = rx.try_recv() {
+        while let Some(SessionEvent::Deliver(m)) = rx.try_recv() {
             got.push(m.seq);
         }
         assert_eq!(got, vec![1, 2]);
@@ -280,11 +281,11 @@ mod tests {
     fn unsubscribed_connections_get_nothing() {
         let hub = Hub::default();
         let mailbox = MailboxId::random();
-        let (tx, mut rx) = mpsc::channel(8);
+        let (tx, mut rx) = queue::channel(8);
         hub.subscribe(mailbox, 7, tx, Arc::default());
         hub.unsubscribe(&mailbox, 7);
         hub.deliver(message(mailbox, 1));
-        assert!(rx.try_recv().is_err());
+        assert!(rx.try_recv().is_none());
         assert!(!hub.is_read_here(&mailbox));
     }
 

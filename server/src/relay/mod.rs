@@ -4,6 +4,7 @@
 
 pub mod committer;
 pub mod hub;
+pub mod queue;
 pub mod session;
 pub mod watchers;
 

@@ -124,7 +124,7 @@ mod tests {
     use crate::store::{NewDevice, NewInvitation, SqliteStore, Store, sha256};
     use sallyport_protocol::{AccountId, MailboxId, PublicKey};
     use std::sync::Arc;
-    use tokio::sync::{mpsc, watch};
+    use tokio::sync::watch;
 
     /// A revocation that lands after the device lookup and before this connection's kill switch is
     /// registered: the watcher's kill finds no connection, so only the read after registering can
@@ -162,7 +162,7 @@ mod tests {
         let (_shutdown_tx, shutdown) = watch::channel(false);
         let settings = RelaySettings { origin: "http://127.0.0.1".into(), message_ttl_ms: 60_000, max_frames_per_second: 100, queue_quota: 1_000 };
         let relay = Relay { store: store.clone(), hub: hub.clone(), committer, metrics, clock: Clock::system(), settings: Arc::new(settings), budgets: Arc::default(), shutdown };
-        let (out, mut frames) = mpsc::channel(16);
+        let (out, mut frames) = crate::relay::queue::channel(16);
         let mut session = Session::new(relay, out, sallyport_protocol::Encoding::Json);
 
         // The lookup (and signature check) of `verify_auth` happen here…

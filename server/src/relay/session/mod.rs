@@ -10,8 +10,10 @@ mod rate;
 
 use super::Relay;
 use super::hub::{KillSwitch, SESSION_EVENT_CAPACITY, SessionEvent, Subscriber};
+use super::queue;
 use crate::store::{AppendOutcome, StoreError};
 use axum::extract::ws::{CloseFrame, Message, WebSocket};
+use futures::future::OptionFuture;
 use futures::stream::FuturesUnordered;
 use futures::{SinkExt, StreamExt};
 use rate::TokenBucket;
@@ -24,7 +26,6 @@ use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
 use std::sync::atomic::Ordering::Relaxed;
 use std::time::{Duration, Instant};
-use tokio::sync::mpsc;
 
 /// How long a new connection has to authenticate.
 const AUTH_TIMEOUT: Duration = Duration::from_secs(10);
@@ -56,36 +57,38 @@ pub enum SessionEnd {
     Transport,
 }
 
-/// Serves one upgraded WebSocket until it closes.
-pub async fn run(socket: WebSocket, relay: Relay) -> SessionEnd {
+/// Serves one upgraded WebSocket until it closes: the session and its writer, in one task.
+pub fn run(socket: WebSocket, relay: Relay) -> impl Future<Output = SessionEnd> + Send {
     let encoding = Encoding::from_subprotocol(socket.protocol().and_then(|p| p.to_str().ok()));
     let (sink, stream) = socket.split();
-    // Frames are boxed on their way to the writer: tokio allocates a channel's slots in blocks of
-    // 32 up front, and a boxed frame keeps that block at 256 bytes on every idle connection.
-    let (out_tx, out_rx) = mpsc::channel::<Box<Message>>(OUTBOUND_CAPACITY);
-    let writer = tokio::spawn(write_loop(sink, out_rx));
-    let mut session = Session::new(relay, out_tx, encoding);
-    let end = session.serve(stream).await;
-    session.cleanup();
-    drop(session);
-    let _ = writer.await;
-    end
+    let (out_tx, out_rx) = queue::channel(OUTBOUND_CAPACITY);
+    let session = async move {
+        let mut session = Session::new(relay, out_tx, encoding);
+        let end = session.serve(stream).await;
+        session.cleanup();
+        // Dropping the session closes the queue: the writer sends what is left and closes.
+        end
+    };
+    // The writer runs in this task beside the session rather than in a task of its own: an idle
+    // connection then costs one task, and a frame reaches the socket without waking another.
+    async move {
+        let (end, ()) = tokio::join!(session, write_loop(sink, out_rx));
+        end
+    }
 }
 
 /// Writes queued frames, flushing only when the queue is momentarily empty, so a burst of
 /// deliveries goes out in few syscalls.
 async fn write_loop(
     mut sink: futures::stream::SplitSink<WebSocket, Message>,
-    mut rx: mpsc::Receiver<Box<Message>>,
+    mut rx: queue::Receiver<Message>,
 ) {
     while let Some(msg) = rx.recv().await {
-        let msg = *msg;
         let closing = matches!(msg, Message::Close(_));
         if sink.feed(msg).await.is_err() {
             return;
         }
-        while let Ok(msg) = rx.try_recv() {
-            let msg = *msg;
+        while let Some(msg) = rx.try_recv() {
             let closing = matches!(msg, Message::Close(_));
             if sink.feed(msg).await.is_err() {
                 return;
@@ -116,7 +119,7 @@ struct MailboxState {
 
 struct Session {
     relay: Relay,
-    out: mpsc::Sender<Box<Message>>,
+    out: queue::Sender<Message>,
     /// Negotiated at the upgrade: whether the hot frames travel as binary messages.
     encoding: Encoding,
     connection: u64,
@@ -124,13 +127,13 @@ struct Session {
     /// The linked mailbox of a device that waits for approval: it publishes no KeyPackages there
     /// (no one can add it to a conversation) until it reconnects approved.
     pending_mailbox: Option<MailboxId>,
-    events_tx: mpsc::Sender<SessionEvent>,
-    events_rx: mpsc::Receiver<SessionEvent>,
+    events_tx: queue::Sender<SessionEvent>,
+    events_rx: queue::Receiver<SessionEvent>,
     kill: Arc<KillSwitch>,
     mailboxes: HashMap<MailboxId, MailboxState>,
     /// Set by the hub or this session when a mailbox above needs a database read.
     any_dirty: Arc<AtomicBool>,
-    pending_sends: FuturesUnordered<PendingSend>,
+    pending_sends: PendingSends,
     pending_send_bytes: usize,
     /// Acks sent to the committer since this connection last waited for a commit round.
     acks_unsynced: bool,
@@ -145,6 +148,34 @@ struct Session {
 
 type PendingSend = std::pin::Pin<Box<dyn Future<Output = SendResult> + Send + Sync>>;
 
+/// Sends awaiting their commit. The set exists only while it holds some: `FuturesUnordered`
+/// allocates two shared nodes when it is made, which an idle connection need not pay for.
+#[derive(Default)]
+struct PendingSends(Option<FuturesUnordered<PendingSend>>);
+
+impl PendingSends {
+    fn len(&self) -> usize {
+        self.0.as_ref().map_or(0, FuturesUnordered::len)
+    }
+
+    fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    fn push(&mut self, send: PendingSend) {
+        self.0.get_or_insert_with(FuturesUnordered::new).push(send);
+    }
+
+    /// The next send whose commit is answered. Cancel-safe, like `FuturesUnordered::next`.
+    async fn next(&mut self) -> Option<SendResult> {
+        let done = self.0.as_mut()?.next().await;
+        if self.is_empty() {
+            self.0 = None;
+        }
+        done
+    }
+}
+
 struct SendResult {
     id: MessageId,
     received: Instant,
@@ -158,8 +189,8 @@ enum Flow {
 }
 
 impl Session {
-    fn new(relay: Relay, out: mpsc::Sender<Box<Message>>, encoding: Encoding) -> Self {
-        let (events_tx, events_rx) = mpsc::channel(SESSION_EVENT_CAPACITY);
+    fn new(relay: Relay, out: queue::Sender<Message>, encoding: Encoding) -> Self {
+        let (events_tx, events_rx) = queue::channel(SESSION_EVENT_CAPACITY);
         let rate = relay.settings.max_frames_per_second;
         let connection = relay.hub.next_connection_id();
         relay.metrics.connections_open.fetch_add(1, Relaxed);
@@ -176,7 +207,7 @@ impl Session {
             kill: Arc::new(KillSwitch::default()),
             mailboxes: HashMap::new(),
             any_dirty: Arc::default(),
-            pending_sends: FuturesUnordered::new(),
+            pending_sends: PendingSends::default(),
             pending_send_bytes: 0,
             acks_unsynced: false,
             bucket: TokenBucket::new(rate),
@@ -203,7 +234,7 @@ impl Session {
             WireMessage::Text(text) => Message::Text(text.into()),
             WireMessage::Binary(bytes) => Message::Binary(bytes.into()),
         };
-        self.out.send(Box::new(message)).await.is_ok()
+        self.out.send(message).await.is_ok()
     }
 
     async fn send_error(&self, frame: ServerFrame) {
@@ -217,7 +248,7 @@ impl Session {
     async fn refuse(&self, code: ErrorCode) -> SessionEnd {
         self.send_error(ServerFrame::error(code)).await;
         let close = CloseFrame { code: close_code(code), reason: code.as_str().into() };
-        let _ = self.out.send(Box::new(Message::Close(Some(close)))).await;
+        let _ = self.out.send(Message::Close(Some(close))).await;
         SessionEnd::Refused(code)
     }
 
@@ -249,7 +280,9 @@ impl Session {
                     Flow::Continue
                 }
                 Some(event) = self.events_rx.recv() => Box::pin(self.on_event(event)).await,
-                _ = tokio::time::sleep_until(paused.unwrap_or_else(tokio::time::Instant::now)), if paused.is_some() => {
+                // Boxed, and only while paused: a timer kept in the loop would add its ~100 bytes
+                // to every idle connection.
+                Some(()) = OptionFuture::from(paused.map(|until| Box::pin(tokio::time::sleep_until(until)))) => {
                     self.reading_paused_until = None;
                     self.bucket.forgo_refill();
                     Flow::Continue
@@ -264,7 +297,7 @@ impl Session {
                     if last_heard.elapsed() > IDLE_TIMEOUT {
                         Flow::Stop(SessionEnd::Transport)
                     } else {
-                        let _ = self.out.send(Box::new(Message::Ping(Default::default()))).await;
+                        let _ = self.out.send(Message::Ping(Default::default())).await;
                         Flow::Continue
                     }
                 }
