@@ -165,8 +165,11 @@ impl Budgets {
         self.mailboxes.spend(*device, 1, u64::from(self.settings.mailboxes_per_day), now)
     }
 
-    /// A send of `payload_bytes` to `to` by `device`: its bytes budget, then its share of each
-    /// recipient's queue. Counted only when allowed.
+    /// A send of `payload_bytes` to `to` by `device`: its bytes budget (spent when allowed), then
+    /// its share of each recipient's queue. The share is charged only once the message is taken
+    /// as new ([`Budgets::charge_share`]): a client that re-sends what it had no answer for
+    /// after a reconnect (with early delivery, everything not yet acked by its recipients) is
+    /// not charged again for each re-send.
     pub fn send(&self, device: &DeviceId, to: &[MailboxId], payload_bytes: usize, now: i64) -> SendBudget {
         let cost = (to.len() as u64).saturating_mul(payload_bytes.max(1) as u64);
         let over_share = self.over_share(device, to, now);
@@ -174,11 +177,16 @@ impl Budgets {
             return SendBudget::ShareSpent(over_share);
         }
         if self.bytes.spend(*device, cost, self.settings.send_bytes_per_10s, now) {
-            self.shares_count(device, to, now);
             SendBudget::Allowed
         } else {
             SendBudget::BytesSpent
         }
+    }
+
+    /// Charges a message `device` sent to `to` and that was taken as new (stored or delivered,
+    /// not a duplicate) to its shares of those recipients.
+    pub fn charge_share(&self, device: &DeviceId, to: &[MailboxId], now: i64) {
+        self.shares_count(device, to, now);
     }
 
     /// One look at the queues of recipients `device` spent its share of; `false` when it has
@@ -282,16 +290,23 @@ mod tests {
         let (flooder, friend) = (DeviceId::random(), DeviceId::random());
         let (victim, elsewhere) = (MailboxId::random(), MailboxId::random());
         assert_eq!(b.send(&flooder, &[victim], 10, 0), SendBudget::Allowed);
+        b.charge_share(&flooder, &[victim], 0);
         assert_eq!(b.send(&flooder, &[victim], 10, 1), SendBudget::Allowed);
+        b.charge_share(&flooder, &[victim], 1);
         assert_eq!(b.send(&flooder, &[victim], 10, 2), SendBudget::ShareSpent(vec![victim]));
         assert_eq!(b.send(&flooder, &[elsewhere, victim], 10, 2), SendBudget::ShareSpent(vec![victim]));
         assert_eq!(b.send(&flooder, &[elsewhere], 10, 3), SendBudget::Allowed, "nothing was counted for the refused send");
+        b.charge_share(&flooder, &[elsewhere], 3);
         assert_eq!(b.send(&friend, &[victim], 10, 3), SendBudget::Allowed, "someone else still reaches the victim");
+        b.charge_share(&friend, &[victim], 3);
         b.forgive_shares(&flooder, &[victim]);
         assert_eq!(b.send(&flooder, &[victim], 10, 4), SendBudget::Allowed, "the victim reads: a new share");
+        b.charge_share(&flooder, &[victim], 4);
         assert_eq!(b.send(&flooder, &[victim], 10, 5), SendBudget::Allowed);
+        b.charge_share(&flooder, &[victim], 5);
         assert_eq!(b.send(&flooder, &[victim], 10, 6), SendBudget::ShareSpent(vec![victim]));
         assert_eq!(b.send(&flooder, &[victim], 10, DAY_MS), SendBudget::Allowed, "a new day");
+        b.charge_share(&flooder, &[victim], DAY_MS);
     }
 
     #[test]
@@ -326,6 +341,7 @@ mod tests {
         for (i, device) in devices.iter().enumerate() {
             let to: Vec<MailboxId> = (0..200).map(|_| MailboxId::random()).collect();
             assert_eq!(b.send(device, &to, 1, i as i64), SendBudget::Allowed, "a new pair starts at 0 (device {i})");
+            b.charge_share(device, &to, i as i64);
         }
         assert_eq!(b.shares.lock().unwrap().cells.len(), cells);
         // The shares still hold: a pair's count is never below what it sent. A count-min sketch
@@ -336,6 +352,7 @@ mod tests {
         assert!(already < 20, "a new pair starts near 0 even in a busy sketch (counted {already})");
         for n in already..share {
             assert_eq!(b.send(&sender, &[victim], 1, 2_000), SendBudget::Allowed, "message {n}");
+            b.charge_share(&sender, &[victim], 2_000);
         }
         assert_eq!(b.send(&sender, &[victim], 1, 2_001), SendBudget::ShareSpent(vec![victim]));
     }

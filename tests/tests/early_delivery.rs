@@ -16,6 +16,8 @@ on_both_encodings!(
     re_sending_an_id_that_was_never_written_delivers_it_again_and_the_client_drops_it,
     re_sending_a_stored_id_to_a_connected_recipient_answers_its_first_number_and_delivers_nothing,
     a_backlog_is_sent_once_not_again_on_every_read,
+    re_sends_of_a_message_not_yet_acked_are_not_charged_to_the_senders_share,
+    a_message_held_for_a_reader_whose_window_was_full_is_not_overtaken,
 );
 on_both_encodings_and_databases!(a_stored_copy_acked_just_before_a_kill_is_at_worst_delivered_again);
 
@@ -257,4 +259,83 @@ async fn a_backlog_is_sent_once_not_again_on_every_read(encoding: Encoding) {
     let deliveries = metric(&server, "sallyport_deliveries_total").await;
     // At least once allows a few repeats (a delivery racing a read); not one per read.
     assert!(deliveries <= (BACKLOG + 256) as u64, "{deliveries} deliveries for a backlog of {BACKLOG}");
+}
+
+/// A client re-sends what it had no answer for after every reconnect; with early delivery that is
+/// everything its recipients have not acked yet. Each re-send used to be charged to its share of
+/// the recipient's queue, so a phone on a flapping connection ran through its share, its share
+/// checks, and got `rate_limited` (the forced-reconnects delivery test did under load).
+async fn re_sends_of_a_message_not_yet_acked_are_not_charged_to_the_senders_share(encoding: Encoding) {
+    let server = TestServer::start_with(ServerOptions {
+        database_url: None,
+        extra_args: vec!["--early-delivery-hold-ms".into(), "600000".into(), "--sender-share-per-day".into(), "1".into()],
+    })
+    .await;
+    let alice = server.enrol("Alice").await;
+    let bob = server.enrol("Bob").await;
+    let mut a = connect(&alice, encoding).await.unwrap();
+    let mut b = connect(&bob, encoding).await.unwrap();
+    let id = MessageId::random();
+    // More re-sends than the share checks a device gets in a second (10).
+    const SENDS: usize = 16;
+    for _ in 0..SENDS {
+        a.send_with_id(id, vec![bob.mailbox], marked_payload("held", 1)).await.unwrap();
+    }
+    let (seq, got, _) = next_message(&mut b, "held").await;
+    assert_eq!(got, id);
+    b.ack(bob.mailbox, seq).await.unwrap();
+    let mut accepted = 0;
+    while accepted < SENDS {
+        match next_event(&mut a).await.unwrap() {
+            Event::Accepted { id: answered, .. } => {
+                assert_eq!(answered, id);
+                accepted += 1;
+            }
+            Event::Error { code, .. } => panic!("re-send refused: {code}"),
+            _ => {}
+        }
+    }
+    assert_eq!(metric(&server, "sallyport_deliveries_total").await, 1, "delivered once");
+}
+
+/// A message delivered before its commit that the reader's connection cannot take (its window of
+/// 256 unacked deliveries is full) is in no queue until it is written; the connection's next read
+/// of the database would not find it, and later messages overtook it (or, with a long hold, it
+/// waited for the hold). Now the connection has what is held for it written before that read.
+async fn a_message_held_for_a_reader_whose_window_was_full_is_not_overtaken(encoding: Encoding) {
+    const WINDOW: usize = 256;
+    let server = server_with_hold(600_000).await;
+    let alice = server.enrol("Alice").await;
+    let bob = server.enrol("Bob").await;
+    let mut a = connect(&alice, encoding).await.unwrap();
+    let mut b = connect(&bob, encoding).await.unwrap();
+    // Bob takes a full window without acking: sent in steps that each arrive before the next,
+    // so none is dropped for a full event queue, only for the full window.
+    let mut seqs = Vec::new();
+    for step in 0..WINDOW / 32 {
+        for i in step * 32..(step + 1) * 32 {
+            a.send(vec![bob.mailbox], marked_payload("w", i)).await.unwrap();
+        }
+        for i in step * 32..(step + 1) * 32 {
+            let (seq, _, n) = next_message(&mut b, "w").await;
+            assert_eq!(n, i, "the first window in order");
+            seqs.push(seq);
+        }
+    }
+    // These do not fit his window; then he acks it all.
+    for i in WINDOW..WINDOW + 44 {
+        a.send(vec![bob.mailbox], marked_payload("w", i)).await.unwrap();
+    }
+    for seq in seqs {
+        b.ack(bob.mailbox, seq).await.unwrap();
+    }
+    // Then Alice sends more: they come after the ones that did not fit, not before.
+    for i in WINDOW + 44..WINDOW + 54 {
+        a.send(vec![bob.mailbox], marked_payload("w", i)).await.unwrap();
+    }
+    for i in WINDOW..WINDOW + 54 {
+        let (seq, _, n) = next_message(&mut b, "w").await;
+        assert_eq!(n, i, "in the order sent");
+        b.ack(bob.mailbox, seq).await.unwrap();
+    }
 }

@@ -321,9 +321,7 @@ impl Task {
                 let held = self.held.remove(&seq).expect("found above");
                 self.held_ids.remove(&held.message.id);
                 self.metrics.messages_unwritten.fetch_add(1, Relaxed);
-                for reply in held.replies {
-                    let _ = reply.send(Ok(AppendOutcome::Delivered { seq }));
-                }
+                answer_all(held.replies, Ok(AppendOutcome::Delivered { seq }));
             }
             return;
         }
@@ -410,7 +408,7 @@ impl Task {
                 continue;
             };
             for mailbox in &message.to {
-                self.hub.deliver(QueuedMessage { mailbox: *mailbox, seq, id: message.id, payload: message.payload.clone() });
+                self.hub.deliver_early(QueuedMessage { mailbox: *mailbox, seq, id: message.id, payload: message.payload.clone() });
             }
             self.held_ids.insert(message.id, seq);
             let due = Instant::now() + self.config.hold;
@@ -512,11 +510,7 @@ impl Task {
                         Origin::Sent(reply) => {
                             let _ = reply.send(Ok(outcome));
                         }
-                        Origin::Held { replies, .. } => {
-                            for reply in replies {
-                                let _ = reply.send(Ok(outcome));
-                            }
-                        }
+                        Origin::Held { replies, .. } => answer_all(replies, Ok(outcome)),
                     }
                 }
                 if !woken.is_empty() {
@@ -581,6 +575,22 @@ impl Task {
                 push.offer(*mailbox, message.group.is_some().then_some(&message.payload));
             }
         }
+    }
+}
+
+/// Answers a held message's sender, and any re-sends of its id that came meanwhile: those are
+/// duplicates (one delivery, one charge to the sender's share).
+fn answer_all(replies: Vec<Reply>, outcome: Result<AppendOutcome, StoreError>) {
+    let again = match &outcome {
+        Ok(AppendOutcome::Stored { seq } | AppendOutcome::Delivered { seq }) => Ok(AppendOutcome::Duplicate { seq: *seq }),
+        other => other.clone(),
+    };
+    let mut replies = replies.into_iter();
+    if let Some(first) = replies.next() {
+        let _ = first.send(outcome);
+    }
+    for reply in replies {
+        let _ = reply.send(again.clone());
     }
 }
 
@@ -654,7 +664,7 @@ mod tests {
 
     fn delivered(event: SessionEvent) -> QueuedMessage {
         match event {
-            SessionEvent::Deliver(message) => *message,
+            SessionEvent::Deliver(message) | SessionEvent::Early(message) => *message,
             _ => panic!("expected a delivery"),
         }
     }
@@ -785,7 +795,7 @@ mod tests {
         while s.committer.tx.capacity() < s.committer.tx.max_capacity() {
             tokio::task::yield_now().await;
         }
-        assert!(s.events.try_recv().is_err(), "nothing is delivered before the commit is written");
+        assert!(s.events.try_recv().is_none(), "nothing is delivered before the commit is written");
         release(lock).await;
         let first = first.await.unwrap();
         let Ok(AppendOutcome::Stored { seq: a }) = first else { panic!("commit stored: {first:?}") };

@@ -20,6 +20,10 @@ pub enum SessionEvent {
     /// A message just committed for a mailbox this connection reads. Boxed: a slow reader's
     /// queue holds up to `SESSION_EVENT_CAPACITY` events, and small ones keep it small.
     Deliver(Box<QueuedMessage>),
+    /// A message delivered before its commit, held in memory only: if the connection cannot
+    /// send it now it must say so (`Subscriber::missed_early`), since a database read will not
+    /// find it until it is written.
+    Early(Box<QueuedMessage>),
     /// A message delivered before its commit (under `delivered_as`) was just stored under
     /// another number, because some recipient had not acked it yet. A connection that holds it
     /// under the first number maps the second to it; any other gets it as a new delivery.
@@ -77,6 +81,11 @@ pub struct Subscriber {
     /// Set when a delivery could not be queued to the connection, or another node stored
     /// messages: the connection must re-read the mailbox from the database.
     pub dirty: AtomicBool,
+    /// Set when a message delivered before its commit did not reach the connection (its queue
+    /// was full, or the connection could not send it in order): before its next database read
+    /// the connection has the committer write what is held for the mailbox, so that the read
+    /// returns it, in order, ahead of anything later.
+    pub missed_early: AtomicBool,
     /// The connection's own flag, set with any of its subscriptions' `dirty`: the connection
     /// looks through its mailboxes only when it is set, not after every event.
     any_dirty: Arc<AtomicBool>,
@@ -89,9 +98,19 @@ impl Subscriber {
         self.any_dirty.store(true, Ordering::Release);
     }
 
+    /// Marks that a held message did not reach the connection, and the mailbox for a read.
+    pub fn mark_missed_early(&self) {
+        self.missed_early.store(true, Ordering::Release);
+        self.mark_dirty();
+    }
+
     fn offer(&self, event: SessionEvent) {
+        let early = matches!(event, SessionEvent::Early(_));
         if self.tx.try_send(event).is_err() {
-            self.mark_dirty();
+            match early {
+                true => self.mark_missed_early(),
+                false => self.mark_dirty(),
+            }
         }
     }
 
@@ -132,7 +151,13 @@ impl Hub {
         tx: queue::Sender<SessionEvent>,
         any_dirty: Arc<AtomicBool>,
     ) -> Arc<Subscriber> {
-        let sub = Arc::new(Subscriber { connection, tx, dirty: AtomicBool::new(false), any_dirty });
+        let sub = Arc::new(Subscriber {
+            connection,
+            tx,
+            dirty: AtomicBool::new(false),
+            missed_early: AtomicBool::new(false),
+            any_dirty,
+        });
         self.mailboxes.lock().unwrap().entry(mailbox).or_default().push(sub.clone());
         sub
     }
@@ -157,6 +182,18 @@ impl Hub {
             sub.offer(SessionEvent::Deliver(Box::new(message.clone())));
         }
         last.offer(SessionEvent::Deliver(Box::new(message)));
+        true
+    }
+
+    /// Offers a message before its commit (held in memory) to the local readers of its mailbox.
+    pub fn deliver_early(&self, message: QueuedMessage) -> bool {
+        let map = self.mailboxes.lock().unwrap();
+        let Some(subs) = map.get(&message.mailbox) else { return false };
+        let (last, rest) = subs.split_last().expect("empty subscriber lists are removed");
+        for sub in rest {
+            sub.offer(SessionEvent::Early(Box::new(message.clone())));
+        }
+        last.offer(SessionEvent::Early(Box::new(message)));
         true
     }
 

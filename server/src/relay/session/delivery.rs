@@ -56,10 +56,11 @@ impl Session {
         let received = Instant::now();
         let bytes = message.payload.len();
         self.pending_send_bytes += bytes;
+        let to = if self.device.is_some() { message.to.clone() } else { Vec::new() };
         let reply: AppendReply = self.relay.committer.append(message).await;
         self.pending_sends.push(Box::pin(async move {
             let result = reply.await.unwrap_or_else(|_| Err(StoreError::Other("committer stopped".into())));
-            SendResult { id, received, bytes, result }
+            SendResult { id, to, received, bytes, result }
         }));
     }
 
@@ -93,8 +94,11 @@ impl Session {
     }
 
     pub(super) async fn answer_send(&mut self, done: SendResult) {
-        let SendResult { id, received, bytes, result } = done;
+        let SendResult { id, to, received, bytes, result } = done;
         self.pending_send_bytes -= bytes;
+        if let (Some(device), Ok(AppendOutcome::Stored { .. } | AppendOutcome::Delivered { .. })) = (&self.device, &result) {
+            self.relay.budgets.charge_share(device, &to, self.relay.clock.wall());
+        }
         let frame = match result {
             Ok(AppendOutcome::Stored { seq } | AppendOutcome::Delivered { seq }) => {
                 self.relay.metrics.messages_accepted.fetch_add(1, Relaxed);
@@ -159,7 +163,19 @@ impl Session {
 
     pub(super) async fn on_event(&mut self, event: SessionEvent) -> Flow {
         match event {
-            SessionEvent::Deliver(message) => self.offer(*message).await,
+            SessionEvent::Deliver(message) => {
+                self.offer(*message).await;
+            }
+            SessionEvent::Early(message) => {
+                // Not in the database yet: one this connection cannot send now must be written
+                // before the next read, or a later message would overtake it.
+                let mailbox = message.mailbox;
+                if !self.offer(*message).await
+                    && let Some(state) = self.mailboxes.get(&mailbox)
+                {
+                    state.sub.mark_missed_early();
+                }
+            }
             SessionEvent::Renumbered(renumbered) => {
                 let Renumbered { message, delivered_as } = *renumbered;
                 let Some(state) = self.mailboxes.get_mut(&message.mailbox) else { return Flow::Continue };
@@ -186,21 +202,23 @@ impl Session {
     /// A message from the hub: sent now if this connection's window has room and no database
     /// read is due. Otherwise it waits for that read: a stored message is in the database, and
     /// one delivered before its commit is written (and offered again) once it is due.
-    async fn offer(&mut self, message: QueuedMessage) {
-        let Some(state) = self.mailboxes.get_mut(&message.mailbox) else { return };
+    /// Returns whether it was sent, or needs no sending (a mailbox no longer read here).
+    async fn offer(&mut self, message: QueuedMessage) -> bool {
+        let Some(state) = self.mailboxes.get_mut(&message.mailbox) else { return true };
         if state.sub.dirty.load(Relaxed) {
-            return;
+            return false;
         }
         if message.seq <= state.max_sent || state.inflight.contains(&message.seq) {
-            return;
+            return false;
         }
         if state.inflight.len() >= DELIVERY_WINDOW {
             state.sub.mark_dirty();
-            return;
+            return false;
         }
         state.inflight.insert(message.seq);
         state.max_sent = message.seq;
         self.deliver(message).await;
+        true
     }
 
     pub(super) async fn deliver(&self, message: QueuedMessage) {
@@ -242,6 +260,14 @@ impl Session {
             } else {
                 self.any_dirty.store(true, Release);
             }
+        }
+        // A message held in memory that this connection could not send is not in the database:
+        // have it written first (with whatever else is held for the mailbox, in order), so the
+        // read returns it ahead of anything sent after it.
+        let missed: Vec<MailboxId> =
+            dirty.iter().filter(|mailbox| self.mailboxes[*mailbox].sub.missed_early.swap(false, AcqRel)).copied().collect();
+        if !missed.is_empty() {
+            self.relay.committer.flush(missed).await;
         }
         for mailbox in dirty {
             let state = self.mailboxes.get_mut(&mailbox).expect("listed above");

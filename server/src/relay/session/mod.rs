@@ -28,6 +28,8 @@ use std::sync::atomic::Ordering::Relaxed;
 use std::time::{Duration, Instant};
 
 /// How long a new connection has to authenticate.
+/// How long a superseded connection goes on reading what its device already sent.
+const SUPERSEDED_DRAIN: Duration = Duration::from_millis(200);
 const AUTH_TIMEOUT: Duration = Duration::from_secs(10);
 /// Deliveries sent and not yet acked, per mailbox, before the session waits for acks.
 const DELIVERY_WINDOW: usize = 256;
@@ -178,6 +180,8 @@ impl PendingSends {
 
 struct SendResult {
     id: MessageId,
+    /// Its recipients, charged to the sender's shares if it is taken as new.
+    to: Vec<MailboxId>,
     received: Instant,
     bytes: usize,
     result: Result<AppendOutcome, StoreError>,
@@ -272,6 +276,9 @@ impl Session {
             let flow = tokio::select! {
                 biased;
                 code = self.kill.killed() => {
+                    if code == ErrorCode::Superseded {
+                        Box::pin(self.read_what_was_sent(&mut stream)).await;
+                    }
                     Flow::Stop(Box::pin(self.refuse(code)).await)
                 }
                 _ = crate::shutdown::shutting_down(&mut shutdown) => Flow::Stop(Box::pin(self.shut_down()).await),
@@ -309,6 +316,20 @@ impl Session {
                 && let Err(code) = Box::pin(self.catch_up()).await
             {
                 return Box::pin(self.refuse(code)).await;
+            }
+        }
+    }
+
+    /// Before a superseded connection stops: the frames its device sent before moving to the
+    /// new connection (acks, sends; usually followed by the close) are read and handled first,
+    /// for a moment at most, so that the new connection's `ready` follows its acks and its sends
+    /// queue ahead of the new connection's. Killed first, these were dropped unread when the new
+    /// connection came quickly: acked messages were delivered again.
+    async fn read_what_was_sent(&mut self, stream: &mut futures::stream::SplitStream<WebSocket>) {
+        let deadline = tokio::time::Instant::now() + SUPERSEDED_DRAIN;
+        while let Ok(msg) = tokio::time::timeout_at(deadline, stream.next()).await {
+            if msg.is_none() || matches!(self.on_message(msg).await, Flow::Stop(_)) {
+                break;
             }
         }
     }
