@@ -609,7 +609,7 @@ fn group_allows(message: &NewMessage, lookup: &FastLookup) -> bool {
 mod tests {
     use super::*;
     use crate::relay::hub::SessionEvent;
-    use crate::store::{GroupCheck, GroupMessage, Hash32, sha256};
+    use crate::store::{GroupCheck, GroupMessage, Hash32, WriteLock, sha256};
     use bytes::Bytes;
     use std::sync::atomic::AtomicBool;
 
@@ -739,8 +739,7 @@ mod tests {
     /// A committer on a SQLite file, and a second connection to it holding the write lock: the
     /// committer's next round waits for it until `release`. Batches of one operation, so that
     /// each send is taken on its own and the first starts a round before the next is taken.
-    async fn setup_with_a_stalled_writer() -> (Setup, tempfile::TempDir, sqlx::SqliteConnection) {
-        use sqlx::Connection as _;
+    async fn setup_with_a_stalled_writer() -> (Setup, tempfile::TempDir, WriteLock) {
         let dir = tempfile::tempdir().unwrap();
         let url = format!("sqlite://{}?mode=rwc", dir.path().join("s.db").display());
         let mut s = setup_on(&url, 1).await;
@@ -749,13 +748,12 @@ mod tests {
         let early = delivered(s.events.recv().await.unwrap());
         s.committer.ack(s.mailbox, early.seq).await;
         assert!(matches!(reply.await.unwrap(), Ok(AppendOutcome::Delivered { .. })));
-        let mut lock = sqlx::SqliteConnection::connect(&url).await.unwrap();
-        sqlx::raw_sql("BEGIN IMMEDIATE").execute(&mut lock).await.unwrap();
+        let lock = WriteLock::take(&url).await;
         (s, dir, lock)
     }
 
-    async fn release(mut lock: sqlx::SqliteConnection) {
-        sqlx::raw_sql("COMMIT").execute(&mut lock).await.unwrap();
+    async fn release(lock: WriteLock) {
+        lock.release().await;
     }
 
     #[tokio::test]

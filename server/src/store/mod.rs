@@ -24,6 +24,8 @@ pub mod settings;
 mod shared_sql;
 mod sql_errors;
 mod sqlite;
+#[cfg(test)]
+pub(crate) use sqlite::WriteLock;
 pub mod support;
 pub mod teams;
 pub mod wakeups;

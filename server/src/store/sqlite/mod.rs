@@ -167,6 +167,25 @@ impl WakeupStore for SqliteStore {
     }
 }
 
+/// For tests elsewhere in the crate: another connection holding the database's write lock, so
+/// that the store's next write waits (up to its busy timeout) until [`WriteLock::release`].
+#[cfg(test)]
+pub(crate) struct WriteLock(sqlx::SqliteConnection);
+
+#[cfg(test)]
+impl WriteLock {
+    pub(crate) async fn take(url: &str) -> WriteLock {
+        use sqlx::Connection as _;
+        let mut conn = sqlx::SqliteConnection::connect(url).await.unwrap();
+        sqlx::raw_sql("BEGIN IMMEDIATE").execute(&mut conn).await.unwrap();
+        WriteLock(conn)
+    }
+
+    pub(crate) async fn release(mut self) {
+        sqlx::raw_sql("COMMIT").execute(&mut self.0).await.unwrap();
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
