@@ -175,26 +175,25 @@ impl Hub {
     /// Offers a freshly committed message to the local readers of its mailbox. Returns whether
     /// the mailbox has a reader on this node.
     pub fn deliver(&self, message: QueuedMessage) -> bool {
+        self.offer_to_readers(message, SessionEvent::Deliver)
+    }
+
+    /// Offers `message`, made into an event by `event`, to each local reader of its mailbox (the
+    /// last one gets the message itself, the others a copy).
+    fn offer_to_readers(&self, message: QueuedMessage, event: fn(Box<QueuedMessage>) -> SessionEvent) -> bool {
         let map = self.mailboxes.lock().unwrap();
         let Some(subs) = map.get(&message.mailbox) else { return false };
         let (last, rest) = subs.split_last().expect("empty subscriber lists are removed");
         for sub in rest {
-            sub.offer(SessionEvent::Deliver(Box::new(message.clone())));
+            sub.offer(event(Box::new(message.clone())));
         }
-        last.offer(SessionEvent::Deliver(Box::new(message)));
+        last.offer(event(Box::new(message)));
         true
     }
 
     /// Offers a message before its commit (held in memory) to the local readers of its mailbox.
     pub fn deliver_early(&self, message: QueuedMessage) -> bool {
-        let map = self.mailboxes.lock().unwrap();
-        let Some(subs) = map.get(&message.mailbox) else { return false };
-        let (last, rest) = subs.split_last().expect("empty subscriber lists are removed");
-        for sub in rest {
-            sub.offer(SessionEvent::Early(Box::new(message.clone())));
-        }
-        last.offer(SessionEvent::Early(Box::new(message)));
-        true
+        self.offer_to_readers(message, SessionEvent::Early)
     }
 
     /// Offers a message delivered before its commit under `delivered_as` and now stored, to the

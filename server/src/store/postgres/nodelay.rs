@@ -31,7 +31,7 @@ pub(super) fn on_sockets_to(_port: u16) -> usize {
 /// The peer's port of `fd` if it is a connected TCP socket (IPv4 or IPv6).
 #[cfg(target_os = "linux")]
 fn peer_port(fd: libc::c_int) -> Option<u16> {
-    // SAFETY: getsockopt and getpeername write at most the lengths passed into buffers owned
+    // SAFETY: getsockopt writes at most the length passed into a buffer owned
     // here; on a descriptor that is not a socket (or no longer open) they fail with an error.
     unsafe {
         let mut kind: libc::c_int = 0;
@@ -40,9 +40,22 @@ fn peer_port(fd: libc::c_int) -> Option<u16> {
         if rc != 0 || kind != libc::SOCK_STREAM {
             return None;
         }
+    }
+    port_of(fd, libc::getpeername)
+}
+
+/// The port of `fd`'s address as `get` (getpeername or getsockname) reports it, for IPv4 and IPv6.
+#[cfg(target_os = "linux")]
+fn port_of(
+    fd: libc::c_int,
+    get: unsafe extern "C" fn(libc::c_int, *mut libc::sockaddr, *mut libc::socklen_t) -> libc::c_int,
+) -> Option<u16> {
+    // SAFETY: `get` writes at most `len` bytes into a sockaddr_storage owned here, and the family
+    // it reports says which sockaddr it holds.
+    unsafe {
         let mut addr: libc::sockaddr_storage = std::mem::zeroed();
         let mut len = std::mem::size_of::<libc::sockaddr_storage>() as libc::socklen_t;
-        if libc::getpeername(fd, (&raw mut addr).cast(), &mut len) != 0 {
+        if get(fd, (&raw mut addr).cast(), &mut len) != 0 {
             return None;
         }
         match libc::c_int::from(addr.ss_family) {
@@ -90,17 +103,5 @@ pub(super) fn socket_between(local: u16, peer: u16) -> Option<libc::c_int> {
 
 #[cfg(all(test, target_os = "linux"))]
 fn local_port(fd: libc::c_int) -> Option<u16> {
-    // SAFETY: as in `peer_port`.
-    unsafe {
-        let mut addr: libc::sockaddr_storage = std::mem::zeroed();
-        let mut len = std::mem::size_of::<libc::sockaddr_storage>() as libc::socklen_t;
-        if libc::getsockname(fd, (&raw mut addr).cast(), &mut len) != 0 {
-            return None;
-        }
-        match libc::c_int::from(addr.ss_family) {
-            libc::AF_INET => Some(u16::from_be((*(&raw const addr).cast::<libc::sockaddr_in>()).sin_port)),
-            libc::AF_INET6 => Some(u16::from_be((*(&raw const addr).cast::<libc::sockaddr_in6>()).sin6_port)),
-            _ => None,
-        }
-    }
+    port_of(fd, libc::getsockname)
 }
