@@ -206,16 +206,22 @@ mod tests {
         }
     }
 
-    #[tokio::test]
-    async fn commits_wait_for_the_wal_flush_whatever_the_server_default() {
-        let Ok(base) = std::env::var("SALLYPORT_TEST_POSTGRES_URL") else {
+    /// The test cluster's URL, or `None` (the test is skipped) unless PostgreSQL is required.
+    fn test_cluster() -> Option<String> {
+        let url = std::env::var("SALLYPORT_TEST_POSTGRES_URL").ok();
+        if url.is_none() {
             assert!(
                 std::env::var("SALLYPORT_REQUIRE_POSTGRES").as_deref() != Ok("1"),
                 "SALLYPORT_REQUIRE_POSTGRES=1 but SALLYPORT_TEST_POSTGRES_URL is not set"
             );
             eprintln!("skipped: set SALLYPORT_TEST_POSTGRES_URL to run the PostgreSQL tests");
-            return;
-        };
+        }
+        url
+    }
+
+    #[tokio::test]
+    async fn commits_wait_for_the_wal_flush_whatever_the_server_default() {
+        let Some(base) = test_cluster() else { return };
         // A server whose default is off: the connection must still commit synchronously.
         let mut url = url::Url::parse(&base).unwrap();
         url.query_pairs_mut().append_pair("options", "-c synchronous_commit=off");
@@ -230,14 +236,7 @@ mod tests {
     #[cfg(target_os = "linux")]
     #[tokio::test]
     async fn every_tcp_connection_to_the_database_has_nodelay() {
-        let Ok(base) = std::env::var("SALLYPORT_TEST_POSTGRES_URL") else {
-            assert!(
-                std::env::var("SALLYPORT_REQUIRE_POSTGRES").as_deref() != Ok("1"),
-                "SALLYPORT_REQUIRE_POSTGRES=1 but SALLYPORT_TEST_POSTGRES_URL is not set"
-            );
-            eprintln!("skipped: set SALLYPORT_TEST_POSTGRES_URL to run the PostgreSQL tests");
-            return;
-        };
+        let Some(base) = test_cluster() else { return };
         let options = PgConnectOptions::from_str(&base).unwrap();
         if options.get_socket().is_some() {
             eprintln!("skipped: the test cluster is reached over a Unix socket");
