@@ -21,6 +21,7 @@ use crate::store::{
     AppendOutcome, FastLookup, FastPathStore, GROUP_IDLE_MS, NewMessage, QueuedMessage, Store, StoreError,
 };
 use sallyport_protocol::{MailboxId, MessageId};
+use futures::future::BoxFuture;
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Arc;
 use std::sync::atomic::Ordering::Relaxed;
@@ -38,6 +39,23 @@ const SEQ_BLOCK: u64 = 1 << 20;
 const RENUMBERED_TTL: Duration = Duration::from_secs(10);
 
 pub type AppendReply = oneshot::Receiver<Result<AppendOutcome, StoreError>>;
+
+/// A message given to the committer: queued at once (nearly always), or once its queue has
+/// room.
+pub enum Queued {
+    Now(AppendReply),
+    Later(BoxFuture<'static, AppendReply>),
+}
+
+impl Queued {
+    /// The reply, once the message is queued.
+    pub async fn queued(self) -> AppendReply {
+        match self {
+            Queued::Now(reply) => reply,
+            Queued::Later(wait) => wait.await,
+        }
+    }
+}
 type Reply = oneshot::Sender<Result<AppendOutcome, StoreError>>;
 
 enum Op {
@@ -99,19 +117,48 @@ impl Committer {
 
     /// Queues a message; the reply comes once it can no longer be lost (committed, or acked by
     /// every recipient), or is refused.
-    pub async fn append(&self, message: NewMessage) -> AppendReply {
+    // The wait yields the reply channel, itself awaited later (among the connection's pending
+    // sends): that is the point, not a missing `.await`.
+    #[allow(clippy::async_yields_async)]
+    pub fn append(&self, message: NewMessage) -> Queued {
         let (reply, rx) = oneshot::channel();
-        if let Err(mpsc::error::SendError(Op::Append(_, reply))) = self.tx.send(Op::Append(message, reply)).await {
-            let _ = reply.send(Err(StoreError::Other("the committer has stopped".into())));
+        match self.queue(Op::Append(message, reply)) {
+            None => Queued::Now(rx),
+            Some(wait) => Queued::Later(Box::pin(async move {
+                if let Err(Op::Append(_, reply)) = wait.await {
+                    let _ = reply.send(Err(StoreError::Other("the committer has stopped".into())));
+                }
+                rx
+            })),
         }
-        rx
     }
 
     /// An ack of the copy `seq` of `mailbox`: settles a held message's recipient, or queues the
     /// deletion of a stored copy. Losing it is harmless: the copy is delivered again and the
     /// client acks it again.
-    pub async fn ack(&self, mailbox: MailboxId, seq: u64) {
-        let _ = self.tx.send(Op::Ack(mailbox, seq)).await;
+    pub fn ack(&self, mailbox: MailboxId, seq: u64) -> impl Future<Output = ()> + Send + 'static {
+        let wait = self.queue(Op::Ack(mailbox, seq));
+        async move {
+            if let Some(wait) = wait {
+                let _ = wait.await;
+            }
+        }
+    }
+
+    /// Queues `op` at once if there is room (`None`); otherwise returns the wait for room, boxed,
+    /// which gives the op back if the committer has stopped. Connections call this for every
+    /// send and ack: the futures they await hold no op and no channel waiter, only this box in
+    /// the rare case that the queue is full. (Inline, those made a connection's handler for
+    /// every frame too large for the allocator's per-thread cache.)
+    fn queue(&self, op: Op) -> Option<BoxFuture<'static, Result<(), Op>>> {
+        match self.tx.try_send(op) {
+            Ok(()) => None,
+            Err(mpsc::error::TrySendError::Closed(op)) => Some(Box::pin(std::future::ready(Err(op)))),
+            Err(mpsc::error::TrySendError::Full(op)) => {
+                let tx = self.tx.clone();
+                Some(Box::pin(async move { tx.send(op).await.map_err(|mpsc::error::SendError(op)| op) }))
+            }
+        }
     }
 
     /// Waits until every operation queued before this call has been through a commit round,
@@ -121,7 +168,7 @@ impl Committer {
     /// is in the queue.
     pub async fn flush(&self, mailboxes: Vec<MailboxId>) {
         let (done, rx) = oneshot::channel();
-        if self.tx.send(Op::Flush(mailboxes, done)).await.is_ok() {
+        if queued(self.queue(Op::Flush(mailboxes, done))).await {
             let _ = rx.await;
         }
     }
@@ -131,9 +178,17 @@ impl Committer {
     /// copies of, so that the read does not return them again.
     pub async fn sync(&self) {
         let (done, rx) = oneshot::channel();
-        if self.tx.send(Op::Sync(done)).await.is_ok() {
+        if queued(self.queue(Op::Sync(done))).await {
             let _ = rx.await;
         }
+    }
+}
+
+/// Whether an op given to `Committer::queue` was queued.
+async fn queued(wait: Option<BoxFuture<'static, Result<(), Op>>>) -> bool {
+    match wait {
+        None => true,
+        Some(wait) => wait.await.is_ok(),
     }
 }
 
@@ -303,8 +358,10 @@ impl Task {
         tracing::debug!("committer drained and stopped");
     }
 
+    /// Held messages fall due in the order they were numbered (each `hold` after its
+    /// delivery): the first is the earliest.
     fn next_due(&self) -> Option<Instant> {
-        self.held.values().map(|h| h.due).min()
+        self.held.values().next().map(|h| h.due)
     }
 
     /// The store's fast path, when early delivery is on.
@@ -427,16 +484,22 @@ impl Task {
     /// answers who waits at once: everything before them is through.
     async fn start_round(&mut self, closing: bool) {
         let now = Instant::now();
-        let due: Vec<u64> = self
-            .held
-            .iter()
-            .filter(|(_, h)| {
-                closing
-                    || h.due <= now
-                    || h.unacked.iter().any(|mb| self.pending_to.contains(mb) || self.flushed.contains(mb))
-            })
-            .map(|(seq, _)| *seq)
-            .collect();
+        // Every held message is looked at only when some must be written for a mailbox's sake;
+        // otherwise those due are the first ones (see `next_due`), and the loop, which runs
+        // for every batch, does not walk all that is held.
+        let due: Vec<u64> = if closing || !self.pending_to.is_empty() || !self.flushed.is_empty() {
+            self.held
+                .iter()
+                .filter(|(_, h)| {
+                    closing
+                        || h.due <= now
+                        || h.unacked.iter().any(|mb| self.pending_to.contains(mb) || self.flushed.contains(mb))
+                })
+                .map(|(seq, _)| *seq)
+                .collect()
+        } else {
+            self.held.iter().take_while(|(_, h)| h.due <= now).map(|(seq, _)| *seq).collect()
+        };
         self.flushed.clear();
         if self.pending.is_empty() && due.is_empty() && self.acks.is_empty() {
             for done in self.waiting.drain(..) {
@@ -670,14 +733,40 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn a_send_to_a_full_committer_queue_waits_for_room_and_hears_if_it_stopped() {
+        let (tx, mut rx) = mpsc::channel(1);
+        let committer = Committer { tx };
+        let Queued::Now(_first) = committer.append(message(MailboxId::random(), None)) else {
+            panic!("an empty queue takes a send at once");
+        };
+        let second = committer.append(message(MailboxId::random(), None));
+        assert!(matches!(second, Queued::Later(_)), "a full queue makes the send wait");
+        let ack = committer.ack(MailboxId::random(), 1);
+        let waiting = tokio::spawn(second.queued());
+        let waiting_ack = tokio::spawn(ack);
+        assert!(matches!(rx.recv().await, Some(Op::Append(..))));
+        let reply = tokio::time::timeout(Duration::from_secs(10), waiting).await.expect("room was made").unwrap();
+        let Some(Op::Append(_, answer)) = rx.recv().await else { panic!("the waiting send was queued") };
+        answer.send(Ok(AppendOutcome::Stored { seq: 7 })).unwrap();
+        assert_eq!(reply.await.unwrap(), Ok(AppendOutcome::Stored { seq: 7 }));
+        tokio::time::timeout(Duration::from_secs(10), waiting_ack).await.expect("the ack was queued").unwrap();
+        assert!(matches!(rx.recv().await, Some(Op::Ack(_, 1))));
+
+        // Stopped: the send is answered with an error, whether or not it had to wait.
+        drop(rx);
+        let reply = committer.append(message(MailboxId::random(), None)).queued().await;
+        assert!(matches!(reply.await.unwrap(), Err(StoreError::Other(_))));
+    }
+
+    #[tokio::test]
     async fn a_message_behind_a_commit_to_the_same_mailbox_does_not_overtake_it() {
         let mut s = setup().await;
         let group = sha256(b"group");
         let commit = message(s.mailbox, Some(group_message(group, 0, true, s.mailbox, vec![s.mailbox])));
         let plain = message(s.mailbox, None);
         // Queued together, so that one batch takes both (the test runtime has one thread).
-        let first = s.committer.append(commit.clone()).await;
-        let second = s.committer.append(plain.clone()).await;
+        let first = s.committer.append(commit.clone()).queued().await;
+        let second = s.committer.append(plain.clone()).queued().await;
         let Ok(AppendOutcome::Stored { seq: a }) = first.await.unwrap() else { panic!("commit stored") };
         let second = tokio::time::timeout(Duration::from_secs(5), second).await.expect("answered without an ack");
         let Ok(AppendOutcome::Stored { seq: b }) = second.unwrap() else {
@@ -696,11 +785,11 @@ mod tests {
         let (tx, mut gone_events) = crate::relay::queue::channel(8);
         let gone = MailboxId::random();
         s.hub.subscribe(gone, 2, tx, Arc::new(AtomicBool::new(false)));
-        let reply = s.committer.append(message(gone, None)).await;
+        let reply = s.committer.append(message(gone, None)).queued().await;
         assert_eq!(reply.await.unwrap(), Ok(AppendOutcome::UnknownMailbox { mailbox: gone }));
         assert!(gone_events.try_recv().is_none(), "not delivered");
         // The mailbox that exists still gets early delivery.
-        let mut reply = s.committer.append(message(s.mailbox, None)).await;
+        let mut reply = s.committer.append(message(s.mailbox, None)).queued().await;
         let early = delivered(s.events.recv().await.unwrap());
         assert!(reply.try_recv().is_err());
         s.committer.ack(s.mailbox, early.seq).await;
@@ -712,13 +801,13 @@ mod tests {
         let mut s = setup().await;
         let group = sha256(b"group");
         let commit = message(s.mailbox, Some(group_message(group, 0, true, s.mailbox, vec![s.mailbox])));
-        let reply = s.committer.append(commit).await;
+        let reply = s.committer.append(commit).queued().await;
         assert!(matches!(reply.await.unwrap(), Ok(AppendOutcome::Stored { .. })));
         delivered(s.events.recv().await.unwrap());
 
         // From a member, at the recorded epoch: delivered before any commit, accepted by the ack.
         let app = message(s.mailbox, Some(group_message(group, 1, false, s.mailbox, Vec::new())));
-        let mut reply = s.committer.append(app.clone()).await;
+        let mut reply = s.committer.append(app.clone()).queued().await;
         let early = delivered(s.events.recv().await.unwrap());
         assert_eq!(early.id, app.id);
         assert!(reply.try_recv().is_err(), "not accepted before its ack");
@@ -727,11 +816,11 @@ mod tests {
 
         // From a connection that reads no member's mailbox: refused by the round, never delivered.
         let outsider = message(s.mailbox, Some(group_message(group, 1, false, MailboxId::random(), Vec::new())));
-        let reply = s.committer.append(outsider).await;
+        let reply = s.committer.append(outsider).queued().await;
         assert_eq!(reply.await.unwrap(), Ok(AppendOutcome::NotAMember));
         // At an epoch the group has not reached: refused too.
         let ahead = message(s.mailbox, Some(group_message(group, 7, false, s.mailbox, Vec::new())));
-        let reply = s.committer.append(ahead).await;
+        let reply = s.committer.append(ahead).queued().await;
         assert_eq!(reply.await.unwrap(), Ok(AppendOutcome::StaleEpoch { current: 1 }));
         assert!(s.events.try_recv().is_none(), "neither was delivered");
     }
@@ -744,7 +833,7 @@ mod tests {
         let url = format!("sqlite://{}?mode=rwc", dir.path().join("s.db").display());
         let mut s = setup_on(&url, 1).await;
         // One early delivery first: it reserves the block of numbers (a write) before the lock.
-        let reply = s.committer.append(message(s.mailbox, None)).await;
+        let reply = s.committer.append(message(s.mailbox, None)).queued().await;
         let early = delivered(s.events.recv().await.unwrap());
         s.committer.ack(s.mailbox, early.seq).await;
         assert!(matches!(reply.await.unwrap(), Ok(AppendOutcome::Delivered { .. })));
@@ -761,9 +850,9 @@ mod tests {
         let (mut s, _dir, lock) = setup_with_a_stalled_writer().await;
         // A message to a mailbox no connection reads must be written: its round waits for the lock.
         let offline = MailboxId::random();
-        let stalled = s.committer.append(message(offline, None)).await;
+        let stalled = s.committer.append(message(offline, None)).queued().await;
         // Meanwhile a message to the connected reader is delivered and accepted by its ack.
-        let mut reply = s.committer.append(message(s.mailbox, None)).await;
+        let mut reply = s.committer.append(message(s.mailbox, None)).queued().await;
         let early = tokio::time::timeout(Duration::from_secs(3), s.events.recv())
             .await
             .expect("delivered while the round waits for the disk")
@@ -786,9 +875,9 @@ mod tests {
         let group = sha256(b"group");
         // An MLS commit is always written: its round waits for the lock.
         let commit = message(s.mailbox, Some(group_message(group, 0, true, s.mailbox, vec![s.mailbox])));
-        let first = s.committer.append(commit.clone()).await;
+        let first = s.committer.append(commit.clone()).queued().await;
         let plain = message(s.mailbox, None);
-        let second = s.committer.append(plain.clone()).await;
+        let second = s.committer.append(plain.clone()).queued().await;
         // Wait until the committer has taken the plain send (while the commit's round waits).
         while s.committer.tx.capacity() < s.committer.tx.max_capacity() {
             tokio::task::yield_now().await;

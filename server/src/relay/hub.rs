@@ -4,11 +4,13 @@
 
 use crate::store::QueuedMessage;
 use sallyport_protocol::{DeviceId, ErrorCode, IncidentId, MailboxId};
+use futures::task::AtomicWaker;
 use std::collections::HashMap;
+use std::future::poll_fn;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
+use std::task::Poll;
 use super::queue;
-use tokio::sync::Notify;
 
 /// Capacity of a connection's event channel. When it is full, deliveries are not buffered: the
 /// subscription is marked dirty and the connection re-reads the mailbox from the database once
@@ -47,30 +49,38 @@ pub struct Renumbered {
 /// and would be paid by every idle connection.
 #[derive(Default)]
 pub struct KillSwitch {
-    notify: Notify,
-    reason: Mutex<Option<ErrorCode>>,
+    /// The connection's task, woken by a kill. Its loop polls `killed` on every turn; with a
+    /// `Notify` each turn took the waiter list's lock twice.
+    waker: AtomicWaker,
+    reason: OnceLock<ErrorCode>,
 }
 
 impl KillSwitch {
     /// Asks the connection to close with `code`; the first reason given is kept.
     pub fn kill(&self, code: ErrorCode) {
-        self.reason.lock().unwrap().get_or_insert(code);
-        // `notify_one` stores a permit when nobody waits yet, so a kill is never missed.
-        self.notify.notify_one();
+        let _ = self.reason.set(code);
+        self.waker.wake();
     }
 
     pub fn reason(&self) -> Option<ErrorCode> {
-        *self.reason.lock().unwrap()
+        self.reason.get().copied()
     }
 
-    /// Resolves with the reason once the connection is asked to close.
+    /// Resolves with the reason once the connection is asked to close. One task (the
+    /// connection's) awaits it.
     pub async fn killed(&self) -> ErrorCode {
-        loop {
+        poll_fn(|cx| {
             if let Some(code) = self.reason() {
-                return code;
+                return Poll::Ready(code);
             }
-            self.notify.notified().await;
-        }
+            // Registered, then checked again: a kill between the two is seen here.
+            self.waker.register(cx.waker());
+            match self.reason() {
+                Some(code) => Poll::Ready(code),
+                None => Poll::Pending,
+            }
+        })
+        .await
     }
 }
 
@@ -344,5 +354,25 @@ mod tests {
         let switch = KillSwitch::default();
         switch.kill(ErrorCode::DeviceRevoked);
         assert_eq!(switch.killed().await, ErrorCode::DeviceRevoked);
+    }
+
+    #[tokio::test]
+    async fn a_kill_wakes_a_connection_that_waits_among_other_things() {
+        // As in a connection's loop: the wait is made afresh and dropped unfinished on each turn.
+        let switch = Arc::new(KillSwitch::default());
+        for _ in 0..3 {
+            tokio::select! {
+                biased;
+                _ = switch.killed() => panic!("not killed yet"),
+                _ = tokio::task::yield_now() => {}
+            }
+        }
+        let killer = switch.clone();
+        let waiting = tokio::spawn(async move { switch.killed().await });
+        tokio::task::yield_now().await;
+        killer.kill(ErrorCode::Superseded);
+        killer.kill(ErrorCode::DeviceRevoked);
+        let code = tokio::time::timeout(std::time::Duration::from_secs(10), waiting).await.expect("woken").unwrap();
+        assert_eq!(code, ErrorCode::Superseded, "the first reason is kept");
     }
 }

@@ -2,9 +2,10 @@
 //! deliveries go out in sequence order within a window per mailbox, from the committer's fast
 //! path or, when that falls behind, from the database.
 
-use super::{DELIVERY_WINDOW, Flow, MailboxState, SendResult, Session};
+use super::{DELIVERY_WINDOW, Flow, MailboxState, PendingSend, SendResult, Session};
+use futures::future::BoxFuture;
 use crate::budgets::SendBudget;
-use crate::relay::committer::AppendReply;
+use crate::relay::committer::{AppendReply, Queued};
 use crate::relay::hub::{Renumbered, SessionEvent};
 use crate::domain::mls::{commit_members, inspect_group_envelope};
 use crate::store::{AppendOutcome, GroupMessage, NewMessage, QueuedMessage, StoreError};
@@ -30,19 +31,40 @@ impl Session {
         Ok(GroupMessage { check, sender_reads: self.mailboxes.keys().copied().collect(), members })
     }
 
-    pub(super) async fn on_send(&mut self, id: MessageId, mut to: Vec<MailboxId>, payload: Payload, group: Option<GroupMessage>) {
+    /// Takes a send: refused, or handed to the committer and answered once it can no longer be
+    /// lost (`answer_send`). Done at once when it can be, which is nearly always; what has to
+    /// wait (an error frame, a spent share's queue checks, a full committer queue) comes back
+    /// as a boxed future, so that the future every frame's handler is boxed in stays small.
+    pub(super) fn on_send(&mut self, id: MessageId, mut to: Vec<MailboxId>, payload: Payload, group: Option<GroupMessage>) -> Option<BoxFuture<'_, ()>> {
         to.sort_unstable();
         to.dedup();
         if to.is_empty() || to.len() > MAX_RECIPIENTS {
-            return self.send_error(ServerFrame::error_for_message(ErrorCode::BadRecipients, id)).await;
+            return Some(self.send_error(ServerFrame::error_for_message(ErrorCode::BadRecipients, id)));
         }
         // The sender's own budgets: bytes written for it, and its share of each recipient's
         // queue, so that its flood fills neither the database nor a victim's mailbox.
-        if let Some(device) = self.device
-            && !self.within_budget(&device, &to, payload.0.len()).await
-        {
-            return self.send_error(ServerFrame::error_for_message(ErrorCode::RateLimited, id)).await;
+        if let Some(device) = self.device {
+            match self.relay.budgets.send(&device, &to, payload.0.len(), self.relay.clock.wall()) {
+                SendBudget::Allowed => {}
+                SendBudget::BytesSpent => return Some(self.send_error(ServerFrame::error_for_message(ErrorCode::RateLimited, id))),
+                SendBudget::ShareSpent(recipients) => {
+                    return Some(Box::pin(async move {
+                        if self.share_spent(&device, &to, payload.0.len(), recipients).await {
+                            if let Some(wait) = self.hand_to_committer(id, to, payload, group) {
+                                wait.await;
+                            }
+                        } else {
+                            self.send_error(ServerFrame::error_for_message(ErrorCode::RateLimited, id)).await;
+                        }
+                    }));
+                }
+            }
         }
+        self.hand_to_committer(id, to, payload, group)
+    }
+
+    /// Queues a send for the committer and its answer among the pending sends.
+    fn hand_to_committer(&mut self, id: MessageId, to: Vec<MailboxId>, payload: Payload, group: Option<GroupMessage>) -> Option<BoxFuture<'_, ()>> {
         let now = self.relay.clock.now();
         let message = NewMessage {
             id,
@@ -56,41 +78,47 @@ impl Session {
         let received = Instant::now();
         let bytes = message.payload.len();
         self.pending_send_bytes += bytes;
+        // Kept to charge the sender's share once the send is taken as new (`answer_send`).
         let to = if self.device.is_some() { message.to.clone() } else { Vec::new() };
-        let reply: AppendReply = self.relay.committer.append(message).await;
-        self.pending_sends.push(Box::pin(async move {
-            let result = reply.await.unwrap_or_else(|_| Err(StoreError::Other("committer stopped".into())));
-            SendResult { id, to, received, bytes, result }
-        }));
+        let reply = self.relay.committer.append(message);
+        let wait = move |reply: AppendReply| -> PendingSend {
+            Box::pin(async move {
+                let result = reply.await.unwrap_or_else(|_| Err(StoreError::Other("committer stopped".into())));
+                SendResult { id, to, received, bytes, result }
+            })
+        };
+        match reply {
+            Queued::Now(reply) => {
+                self.pending_sends.push(wait(reply));
+                None
+            }
+            Queued::Later(reply) => Some(Box::pin(async move {
+                let reply = reply.await;
+                self.pending_sends.push(wait(reply));
+            })),
+        }
     }
 
-    /// Whether `device` may send `bytes` to `to` now. A recipient it sent its day's share to
-    /// takes more only while its queue is less than half full: then its messages are being read,
-    /// and a flood from this device cannot lock the mailbox for everyone else.
-    async fn within_budget(&self, device: &DeviceId, to: &[MailboxId], bytes: usize) -> bool {
+    /// `device` sent its day's share to `recipients`: it may send more only if their queues are
+    /// less than half full.
+    async fn share_spent(&self, device: &DeviceId, to: &[MailboxId], bytes: usize, recipients: Vec<MailboxId>) -> bool {
         let budgets = &self.relay.budgets;
         let now = self.relay.clock.wall();
-        match budgets.send(device, to, bytes, now) {
-            SendBudget::Allowed => true,
-            SendBudget::BytesSpent => false,
-            SendBudget::ShareSpent(recipients) => {
-                if !budgets.queue_check(device, now) {
+        if !budgets.queue_check(device, now) {
+            return false;
+        }
+        for mailbox in &recipients {
+            match self.relay.store.queued(mailbox).await {
+                Ok(n) if n.saturating_mul(2) < self.relay.settings.queue_quota => {}
+                Ok(_) => return false,
+                Err(err) => {
+                    tracing::warn!(error = %err, "counting a queue failed");
                     return false;
                 }
-                for mailbox in &recipients {
-                    match self.relay.store.queued(mailbox).await {
-                        Ok(n) if n.saturating_mul(2) < self.relay.settings.queue_quota => {}
-                        Ok(_) => return false,
-                        Err(err) => {
-                            tracing::warn!(error = %err, "counting a queue failed");
-                            return false;
-                        }
-                    }
-                }
-                budgets.forgive_shares(device, &recipients);
-                budgets.send(device, to, bytes, now) == SendBudget::Allowed
             }
         }
+        budgets.forgive_shares(device, &recipients);
+        budgets.send(device, to, bytes, now) == SendBudget::Allowed
     }
 
     pub(super) async fn answer_send(&mut self, done: SendResult) {

@@ -10,10 +10,10 @@ mod rate;
 
 use super::Relay;
 use super::hub::{KillSwitch, SESSION_EVENT_CAPACITY, SessionEvent, Subscriber};
-use super::queue;
+use super::queue::{self, TrySendError};
 use crate::store::{AppendOutcome, StoreError};
 use axum::extract::ws::{CloseFrame, Message, WebSocket};
-use futures::future::OptionFuture;
+use futures::future::{BoxFuture, OptionFuture};
 use futures::stream::FuturesUnordered;
 use futures::{SinkExt, StreamExt};
 use rate::TokenBucket;
@@ -27,9 +27,9 @@ use std::sync::atomic::AtomicBool;
 use std::sync::atomic::Ordering::Relaxed;
 use std::time::{Duration, Instant};
 
-/// How long a new connection has to authenticate.
 /// How long a superseded connection goes on reading what its device already sent.
 const SUPERSEDED_DRAIN: Duration = Duration::from_millis(200);
+/// How long a new connection has to authenticate.
 const AUTH_TIMEOUT: Duration = Duration::from_secs(10);
 /// Deliveries sent and not yet acked, per mailbox, before the session waits for acks.
 const DELIVERY_WINDOW: usize = 256;
@@ -238,22 +238,38 @@ impl Session {
             WireMessage::Text(text) => Message::Text(text.into()),
             WireMessage::Binary(bytes) => Message::Binary(bytes.into()),
         };
-        self.out.send(message).await.is_ok()
+        self.send_message(message).await
     }
 
-    async fn send_error(&self, frame: ServerFrame) {
-        if let ServerFrame::Error { code, .. } = &frame {
-            self.relay.metrics.error(*code);
+    /// Queues a message for the writer, waiting for room if its queue is full. The wait is
+    /// boxed: it is rare, and inline it would make every handler that sends a frame larger.
+    async fn send_message(&self, message: Message) -> bool {
+        match self.out.try_send(message) {
+            Ok(()) => true,
+            Err(TrySendError::Closed(_)) => false,
+            Err(TrySendError::Full(message)) => Box::pin(self.out.send(message)).await.is_ok(),
         }
-        self.send_frame(&frame).await;
+    }
+
+    /// Boxed, like `refuse`: errors are rare, and every handler that may send one would
+    /// otherwise carry the frame and its queueing in its own future (see `on_message`).
+    fn send_error(&self, frame: ServerFrame) -> BoxFuture<'_, ()> {
+        Box::pin(async move {
+            if let ServerFrame::Error { code, .. } = &frame {
+                self.relay.metrics.error(*code);
+            }
+            self.send_frame(&frame).await;
+        })
     }
 
     /// Sends a connection-ending error and a close frame.
-    async fn refuse(&self, code: ErrorCode) -> SessionEnd {
-        self.send_error(ServerFrame::error(code)).await;
-        let close = CloseFrame { code: close_code(code), reason: code.as_str().into() };
-        let _ = self.out.send(Message::Close(Some(close))).await;
-        SessionEnd::Refused(code)
+    fn refuse(&self, code: ErrorCode) -> BoxFuture<'_, SessionEnd> {
+        Box::pin(async move {
+            self.send_error(ServerFrame::error(code)).await;
+            let close = CloseFrame { code: close_code(code), reason: code.as_str().into() };
+            self.send_message(Message::Close(Some(close))).await;
+            SessionEnd::Refused(code)
+        })
     }
 
     async fn serve(&mut self, mut stream: futures::stream::SplitStream<WebSocket>) -> SessionEnd {
@@ -265,9 +281,13 @@ impl Session {
         }
         // Send the backlog queued while this device was away.
         if let Err(code) = Box::pin(self.catch_up()).await {
-            return Box::pin(self.refuse(code)).await;
+            return self.refuse(code).await;
         }
+        // Made once: a wait on the shutdown signal made afresh on every turn of the loop
+        // registered with, and left, the signal's waiter list each time.
         let mut shutdown = self.relay.shutdown.clone();
+        let shutting_down = async move { crate::shutdown::shutting_down(&mut shutdown).await };
+        tokio::pin!(shutting_down);
         let mut ping = tokio::time::interval(PING_INTERVAL);
         ping.tick().await;
         let mut last_heard = Instant::now();
@@ -279,9 +299,9 @@ impl Session {
                     if code == ErrorCode::Superseded {
                         Box::pin(self.read_what_was_sent(&mut stream)).await;
                     }
-                    Flow::Stop(Box::pin(self.refuse(code)).await)
+                    Flow::Stop(self.refuse(code).await)
                 }
-                _ = crate::shutdown::shutting_down(&mut shutdown) => Flow::Stop(Box::pin(self.shut_down()).await),
+                _ = &mut shutting_down => Flow::Stop(Box::pin(self.shut_down()).await),
                 Some(done) = self.pending_sends.next(), if !self.pending_sends.is_empty() => {
                     Box::pin(self.answer_send(done)).await;
                     Flow::Continue
@@ -304,7 +324,7 @@ impl Session {
                     if last_heard.elapsed() > IDLE_TIMEOUT {
                         Flow::Stop(SessionEnd::Transport)
                     } else {
-                        let _ = self.out.send(Message::Ping(Default::default())).await;
+                        self.send_message(Message::Ping(Default::default())).await;
                         Flow::Continue
                     }
                 }
@@ -315,7 +335,7 @@ impl Session {
             if self.catch_up_due()
                 && let Err(code) = Box::pin(self.catch_up()).await
             {
-                return Box::pin(self.refuse(code)).await;
+                return self.refuse(code).await;
             }
         }
     }
@@ -395,19 +415,30 @@ impl Session {
             Err(flow) => return flow,
         };
         match frame {
-            ClientFrame::Auth { .. } => self.send_error(ServerFrame::error(ErrorCode::AlreadyAuthenticated)).await,
-            ClientFrame::Send { id, to, payload } => self.on_send(id, to, payload, None).await,
-            ClientFrame::GroupSend { id, to, payload, members } => match self.group_message(&to, &payload, members) {
-                Ok(group) => self.on_send(id, to, payload, Some(group)).await,
-                Err(code) => self.send_error(ServerFrame::error_for_message(code, id)).await,
-            },
-            ClientFrame::PublishKeyPackages { mailbox, key_packages, last_resort } => {
-                self.on_publish_key_packages(mailbox, key_packages, last_resort).await
+            // The hot frames are handled inline; the others are boxed, so that this future (boxed
+            // for every frame) stays small enough for the allocator's per-thread cache: at
+            // 1.7 KiB every frame cost a trip through glibc's large bins and `malloc_consolidate`.
+            ClientFrame::Send { id, to, payload } => {
+                if let Some(wait) = self.on_send(id, to, payload, None) {
+                    wait.await;
+                }
             }
-            ClientFrame::ClaimKeyPackage { mailbox } => self.on_claim_key_package(mailbox).await,
+            ClientFrame::GroupSend { id, to, payload, members } => match self.group_message(&to, &payload, members) {
+                Ok(group) => {
+                    if let Some(wait) = self.on_send(id, to, payload, Some(group)) {
+                        wait.await;
+                    }
+                }
+                Err(code) => (self.send_error(ServerFrame::error_for_message(code, id))).await,
+            },
             ClientFrame::Ack { mailbox, seq } => self.on_ack(mailbox, seq).await,
-            ClientFrame::Subscribe { mailbox, secret } => self.on_subscribe(mailbox, secret).await,
-            ClientFrame::CreateMailbox { mailbox, secret } => self.on_create_mailbox(mailbox, secret).await,
+            ClientFrame::Auth { .. } => (self.send_error(ServerFrame::error(ErrorCode::AlreadyAuthenticated))).await,
+            ClientFrame::PublishKeyPackages { mailbox, key_packages, last_resort } => {
+                Box::pin(self.on_publish_key_packages(mailbox, key_packages, last_resort)).await
+            }
+            ClientFrame::ClaimKeyPackage { mailbox } => Box::pin(self.on_claim_key_package(mailbox)).await,
+            ClientFrame::Subscribe { mailbox, secret } => Box::pin(self.on_subscribe(mailbox, secret)).await,
+            ClientFrame::CreateMailbox { mailbox, secret } => Box::pin(self.on_create_mailbox(mailbox, secret)).await,
         }
         Flow::Continue
     }
