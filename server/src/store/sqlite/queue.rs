@@ -4,11 +4,11 @@
 use super::super::queue::{AppendOutcome, FastLookup, FastPathStore, KnownGroup, NewMessage, QueueStore};
 use super::super::rows::{epoch_from, hash32, id_from, members_from};
 use super::super::sql_errors::store_error;
-use super::super::{Hash32, StoreResult};
+use super::super::{Hash32, StoreError, StoreResult};
 use super::{MAX_VARS, SqliteStore};
 use async_trait::async_trait;
 use sallyport_protocol::{MailboxId, MessageId};
-use sqlx::{QueryBuilder, Sqlite};
+use sqlx::Sqlite;
 
 #[async_trait]
 impl QueueStore for SqliteStore {
@@ -55,59 +55,59 @@ impl FastPathStore for SqliteStore {
         Ok(top as u64 - n + 1)
     }
 
+    /// One statement with one fixed text, whatever the counts: each kind of key travels as one
+    /// BLOB of fixed-width keys, split by a recursive CTE, and each key is one primary-key
+    /// search. Its text never changes, so it is prepared once per connection; with an `IN` list
+    /// of one variable a key, every batch size was a new statement to parse (most of the
+    /// committer's wait for this lookup, which holds up every early delivery).
     async fn fast_lookup(&self, ids: &[MessageId], groups: &[Hash32], mailboxes: &[MailboxId]) -> StoreResult<FastLookup> {
+        let ids: Vec<u8> = ids.iter().flat_map(|id| *id.as_bytes()).collect();
+        let groups: Vec<u8> = groups.iter().flatten().copied().collect();
+        let mailboxes: Vec<u8> = mailboxes.iter().flat_map(|mailbox| *mailbox.as_bytes()).collect();
+        let rows: Vec<(i64, Vec<u8>, Option<i64>, Option<Vec<u8>>, Option<i64>)> = sqlx::query_as(FAST_LOOKUP)
+            .bind(ids)
+            .bind(groups)
+            .bind(mailboxes)
+            .fetch_all(&self.reader)
+            .await
+            .map_err(store_error)?;
         let mut found = FastLookup::default();
-        let mut conn = self.reader.acquire().await.map_err(store_error)?;
-        for chunk in ids.chunks(MAX_VARS) {
-            let keys = chunk.iter().map(|id| id.as_bytes().as_slice());
-            let rows: Vec<(Vec<u8>, i64)> = select_in("SELECT message_id, seq FROM sent WHERE message_id", keys)
-                .build_query_as()
-                .fetch_all(&mut *conn)
-                .await
-                .map_err(store_error)?;
-            for (id, seq) in rows {
-                found.stored.insert(id_from(&id, MessageId::from_slice)?, seq as u64);
-            }
-        }
-        for chunk in groups.chunks(MAX_VARS) {
-            let keys = chunk.iter().map(|group| group.as_slice());
-            let rows: Vec<(Vec<u8>, Option<i64>, Option<Vec<u8>>, i64)> =
-                select_in("SELECT id, epoch, members, updated_at FROM groups WHERE id", keys)
-                    .build_query_as()
-                    .fetch_all(&mut *conn)
-                    .await
-                    .map_err(store_error)?;
-            for (group, epoch, members, updated_at) in rows {
-                let known = KnownGroup { epoch: epoch_from(epoch)?, members: members_from(members)?, updated_at };
-                found.groups.insert(id_from(&group, hash32)?, known);
-            }
-        }
-        for chunk in mailboxes.chunks(MAX_VARS) {
-            let keys = chunk.iter().map(|mailbox| mailbox.as_bytes().as_slice());
-            let rows: Vec<Vec<u8>> = select_in("SELECT id FROM mailboxes WHERE id", keys)
-                .build_query_scalar()
-                .fetch_all(&mut *conn)
-                .await
-                .map_err(store_error)?;
-            for mailbox in rows {
-                found.mailboxes.insert(id_from(&mailbox, MailboxId::from_slice)?);
+        let corrupt = || StoreError::Other("unexpected lookup row".into());
+        for (tag, key, value, members, updated_at) in rows {
+            match tag {
+                0 => {
+                    found.stored.insert(id_from(&key, MessageId::from_slice)?, value.ok_or_else(corrupt)? as u64);
+                }
+                1 => {
+                    let known = KnownGroup {
+                        epoch: epoch_from(value)?,
+                        members: members_from(members)?,
+                        updated_at: updated_at.ok_or_else(corrupt)?,
+                    };
+                    found.groups.insert(id_from(&key, hash32)?, known);
+                }
+                2 => {
+                    found.mailboxes.insert(id_from(&key, MailboxId::from_slice)?);
+                }
+                _ => return Err(corrupt()),
             }
         }
         Ok(found)
     }
 }
 
-/// `SELECT … WHERE column` followed by ` IN (keys…)`, one bound variable a key.
-fn select_in<'a>(select: &str, keys: impl Iterator<Item = &'a [u8]>) -> QueryBuilder<Sqlite> {
-    let mut qb = QueryBuilder::<Sqlite>::new(select);
-    qb.push(" IN (");
-    let mut list = qb.separated(", ");
-    for key in keys {
-        list.push_bind(key);
-    }
-    qb.push(")");
-    qb
-}
+/// `fast_lookup`'s statement: ?1 the message ids (16 bytes each), ?2 the groups (32), ?3 the
+/// mailboxes (16). `CROSS JOIN` keeps the keys as the outer loop.
+const FAST_LOOKUP: &str = "WITH RECURSIVE \
+    ids(n, id) AS (SELECT 0, substr(?1, 1, 16) WHERE length(?1) > 0 \
+        UNION ALL SELECT n + 16, substr(?1, n + 17, 16) FROM ids WHERE n + 16 < length(?1)), \
+    gids(n, id) AS (SELECT 0, substr(?2, 1, 32) WHERE length(?2) > 0 \
+        UNION ALL SELECT n + 32, substr(?2, n + 33, 32) FROM gids WHERE n + 32 < length(?2)), \
+    mids(n, id) AS (SELECT 0, substr(?3, 1, 16) WHERE length(?3) > 0 \
+        UNION ALL SELECT n + 16, substr(?3, n + 17, 16) FROM mids WHERE n + 16 < length(?3)) \
+    SELECT 0, s.message_id, s.seq, NULL, NULL FROM ids CROSS JOIN sent s ON s.message_id = ids.id \
+    UNION ALL SELECT 1, g.id, g.epoch, g.members, g.updated_at FROM gids CROSS JOIN groups g ON g.id = gids.id \
+    UNION ALL SELECT 2, m.id, NULL, NULL, NULL FROM mids CROSS JOIN mailboxes m ON m.id = mids.id";
 
 /// Returns the writer connection to the pool only when a round ended cleanly (or was rolled
 /// back): a round dropped mid-way (cancelled) may have left its transaction open.
@@ -326,5 +326,65 @@ mod round {
     /// Every recipient in the batch, each once.
     fn all_recipients(batch: &[NewMessage]) -> Vec<MailboxId> {
         append_plan::distinct_recipients(batch, &HashMap::new())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::super::rows::members_bytes;
+    use super::super::super::{MailboxStore, Store, sha256};
+    use super::*;
+    use bytes::Bytes;
+    use std::collections::{HashMap, HashSet};
+
+    /// The lookup finds exactly the stored ids, known groups (epoch, members, age) and existing
+    /// mailboxes among those asked, for empty lists and for more keys than a statement could
+    /// bind as variables.
+    #[tokio::test]
+    async fn fast_lookup_finds_what_exists_among_any_number_of_keys() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SqliteStore::connect(&format!("sqlite://{}", dir.path().join("s.db").display())).await.unwrap();
+        let (mailbox, member) = (MailboxId::random(), MailboxId::random());
+        for m in [mailbox, member] {
+            store.create_mailbox(&m, &sha256(b"secret"), 1).await.unwrap();
+        }
+        let stored = NewMessage {
+            id: MessageId::random(),
+            to: vec![mailbox],
+            payload: Bytes::from_static(b"ciphertext"),
+            created_at: 5,
+            expires_at: 10_000,
+            group: None,
+            seq: None,
+        };
+        let outcomes = store.commit_round(&[], std::slice::from_ref(&stored), 100).await.unwrap();
+        let AppendOutcome::Stored { seq } = outcomes[0] else { panic!("stored: {outcomes:?}") };
+        let (group, bare) = ([7u8; 32], [8u8; 32]);
+        sqlx::query("INSERT INTO groups (id, epoch, updated_at, members) VALUES ($1, 3, 42, $2), ($3, NULL, 43, NULL)")
+            .bind(group.as_slice())
+            .bind(members_bytes(&[mailbox, member]))
+            .bind(bare.as_slice())
+            .execute(&store.writer)
+            .await
+            .unwrap();
+
+        let empty = store.fast_lookup(&[], &[], &[]).await.unwrap();
+        assert!(empty.stored.is_empty() && empty.groups.is_empty() && empty.mailboxes.is_empty());
+
+        // 40,000 ids: more than SQLite's 32,766 bound variables, as one BLOB.
+        let mut ids: Vec<MessageId> = (0..40_000).map(|_| MessageId::random()).collect();
+        ids[39_999] = stored.id;
+        let found = store
+            .fast_lookup(&ids, &[[9u8; 32], group, bare], &[MailboxId::random(), mailbox, member])
+            .await
+            .unwrap();
+        assert_eq!(found.stored, HashMap::from([(stored.id, seq)]));
+        assert_eq!(found.mailboxes, HashSet::from([mailbox, member]));
+        assert_eq!(found.groups.len(), 2);
+        let known = &found.groups[&group];
+        assert_eq!((known.epoch, known.members.clone(), known.updated_at), (Some(3), Some(vec![mailbox, member]), 42));
+        let known = &found.groups[&bare];
+        assert_eq!((known.epoch, known.members.clone(), known.updated_at), (None, None, 43));
+        store.close().await;
     }
 }
