@@ -37,6 +37,7 @@ contract!(
         contract_quota_refuses_the_whole_message,
         contract_commit_round_applies_acks_before_the_quota_checks,
         contract_quota_counts_what_is_queued_through_acks_and_expiry,
+        contract_quota_is_exact_for_a_queue_filled_one_round_at_a_time,
         contract_unknown_mailbox_refuses_the_whole_message,
         contract_fan_out_stores_one_copy_per_recipient,
         contract_ack_deletes_only_that_copy,
@@ -613,6 +614,29 @@ async fn contract_quota_counts_what_is_queued_through_acks_and_expiry(store: Arc
     assert_eq!(out[2], AppendOutcome::QuotaExceeded { mailbox: mb });
     assert_eq!(pending_bodies(&store, &mb).await, vec!["c", "d", "e"]);
     assert_eq!(store.queued(&mb).await.unwrap(), 3);
+}
+
+/// Filled one round at a time up to the quota, drained, then filled again: exactly `quota`
+/// copies are taken each time. (PostgreSQL stops counting a queue in every round while what it
+/// has counted and stored since leaves it under half the quota; past that it counts again.)
+async fn contract_quota_is_exact_for_a_queue_filled_one_round_at_a_time(store: Arc<dyn Store>) {
+    const QUOTA: u64 = 10;
+    let mb = unlinked_mailbox(&store).await;
+    for pass in 0..2 {
+        let mut outcomes = Vec::new();
+        for i in 0..QUOTA + 3 {
+            outcomes.push(store.append(&[message(&[mb], &format!("p{pass}m{i}"))], QUOTA).await.unwrap().remove(0));
+        }
+        let stored_now = outcomes.iter().filter(|o| matches!(o, AppendOutcome::Stored { .. })).count();
+        assert_eq!(stored_now as u64, QUOTA, "pass {pass}: {outcomes:?}");
+        assert!(outcomes[QUOTA as usize..].iter().all(|o| *o == AppendOutcome::QuotaExceeded { mailbox: mb }));
+        assert_eq!(store.queued(&mb).await.unwrap(), QUOTA);
+        // Drained by acks: room for a full quota again.
+        let held = store.pending(&mb, QUOTA as u32, NOW).await.unwrap();
+        let acks: Vec<(MailboxId, u64)> = held.iter().map(|m| (mb, m.seq)).collect();
+        store.ack(&acks).await.unwrap();
+        assert_eq!(store.queued(&mb).await.unwrap(), 0);
+    }
 }
 
 async fn contract_unknown_mailbox_refuses_the_whole_message(store: Arc<dyn Store>) {

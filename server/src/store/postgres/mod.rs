@@ -6,6 +6,7 @@
 mod key_packages;
 mod nodelay;
 mod queue;
+mod queue_bounds;
 mod wakeups;
 
 use super::shared_sql::shared_sql;
@@ -29,6 +30,8 @@ pub struct PostgresStore {
     /// Each listener holds one of these connections for as long as it runs.
     listen_pool: PgPool,
     listeners: Mutex<Vec<JoinHandle<()>>>,
+    /// What this node knows of queue lengths between its rounds (see `queue_bounds`).
+    queue_bounds: queue_bounds::QueueBounds,
 }
 
 shared_sql!(
@@ -86,6 +89,7 @@ impl PostgresStore {
             pool,
             listen_pool,
             listeners: Mutex::new(Vec::new()),
+            queue_bounds: Default::default(),
         })
     }
 

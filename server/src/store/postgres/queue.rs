@@ -11,6 +11,7 @@ use super::PostgresStore;
 use async_trait::async_trait;
 use sallyport_protocol::{MailboxId, MessageId};
 use std::collections::{HashMap, HashSet};
+use std::time::Instant;
 
 #[async_trait]
 impl QueueStore for PostgresStore {
@@ -93,12 +94,24 @@ impl QueueStore for PostgresStore {
         }
 
         // 3. Which recipients exist, and how full their queues are. Across nodes the quota is
-        // approximate: two nodes appending to one mailbox at once may both see room. Counted only
-        // up to the quota (all the check needs), so a long queue does not slow every round
-        // (migrations/postgres/0015 says why there is no counter column here).
+        // approximate: two nodes appending to one mailbox at once may both see room. A queue is
+        // counted only up to the quota (all the check needs), and only where this node's bound
+        // from a recent count (`queue_bounds`) cannot show that the round leaves it under half
+        // the quota: counts walk the dead rows acked copies leave until autovacuum, and made
+        // every round slower as they piled up (migrations/postgres/0015 says why there is no
+        // counter column here).
         let recipients = distinct_recipients(batch, &existing);
-        let rows: Vec<(Vec<u8>, i64)> = sqlx::query_as(
-            "SELECT m.id, (SELECT COUNT(*) FROM (SELECT 1 FROM queue q WHERE q.mailbox_id = m.id LIMIT $2) c) \
+        let mut adding: HashMap<MailboxId, u64> = recipients.iter().map(|m| (*m, 0)).collect();
+        for message in batch.iter().filter(|m| !existing.contains_key(&m.id)) {
+            for mailbox in &message.to {
+                *adding.entry(*mailbox).or_default() += 1;
+            }
+        }
+        let counted_at = Instant::now();
+        let (bounds, to_count) = self.queue_bounds.plan(&adding, queue_quota, counted_at);
+        let rows: Vec<(Vec<u8>, Option<i64>)> = sqlx::query_as(
+            "SELECT m.id, CASE WHEN m.id = ANY($3::bytea[]) THEN \
+             (SELECT COUNT(*) FROM (SELECT 1 FROM queue q WHERE q.mailbox_id = m.id LIMIT $2) c) END \
              FROM mailboxes m WHERE m.id = ANY($1::bytea[])",
         )
         .bind(
@@ -108,13 +121,24 @@ impl QueueStore for PostgresStore {
                 .collect::<Vec<_>>(),
         )
         .bind(i64::try_from(queue_quota).unwrap_or(i64::MAX))
+        .bind(to_count.iter().map(|m| m.as_bytes().as_slice()).collect::<Vec<_>>())
         .fetch_all(&mut *tx)
         .await
         .map_err(store_error)?;
         let mut queued = HashMap::with_capacity(rows.len());
+        let mut counts = HashMap::with_capacity(to_count.len());
         for (mailbox, count) in rows {
-            queued.insert(id_from(&mailbox, MailboxId::from_slice)?, count as u64);
+            let mailbox = id_from(&mailbox, MailboxId::from_slice)?;
+            let n = match count {
+                Some(count) => {
+                    counts.insert(mailbox, count as u64);
+                    count as u64
+                }
+                None => *bounds.get(&mailbox).ok_or_else(|| StoreError::Other("a queue was neither counted nor bounded".into()))?,
+            };
+            queued.insert(mailbox, n);
         }
+        self.queue_bounds.counted(&counts, counted_at);
 
         let plan = loop {
             // 4. Decide, then allocate sequence numbers in batch order.
@@ -245,6 +269,7 @@ impl QueueStore for PostgresStore {
             .map_err(store_error)?;
         }
         tx.commit().await.map_err(store_error)?;
+        self.queue_bounds.added(copies.iter().map(|c| c.0));
         Ok(plan.finish())
     }
 }
