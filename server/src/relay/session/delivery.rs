@@ -99,8 +99,9 @@ impl Session {
         }
     }
 
-    /// `device` sent its day's share to `recipients`: it may send more only if their queues are
-    /// less than half full.
+    /// `device` sent its day's share to `recipients`: it may send more only while their queues
+    /// are less than half full (then their messages are being read, and a flood from this device
+    /// cannot lock a mailbox for everyone else).
     async fn share_spent(&self, device: &DeviceId, to: &[MailboxId], bytes: usize, recipients: Vec<MailboxId>) -> bool {
         let budgets = &self.relay.budgets;
         let now = self.relay.clock.wall();
