@@ -841,10 +841,6 @@ mod tests {
         (s, dir, lock)
     }
 
-    async fn release(lock: WriteLock) {
-        lock.release().await;
-    }
-
     #[tokio::test]
     async fn messages_between_connected_readers_go_on_while_a_round_is_written() {
         let (mut s, _dir, lock) = setup_with_a_stalled_writer().await;
@@ -864,7 +860,7 @@ mod tests {
         assert_eq!(accepted.unwrap(), Ok(AppendOutcome::Delivered { seq: early.seq }));
         let mut stalled = stalled;
         assert!(stalled.try_recv().is_err(), "the written message's round is still waiting");
-        release(lock).await;
+        lock.release().await;
         // The unknown mailbox is refused by the round once it runs.
         assert_eq!(stalled.await.unwrap(), Ok(AppendOutcome::UnknownMailbox { mailbox: offline }));
     }
@@ -883,7 +879,7 @@ mod tests {
             tokio::task::yield_now().await;
         }
         assert!(s.events.try_recv().is_none(), "nothing is delivered before the commit is written");
-        release(lock).await;
+        lock.release().await;
         let first = first.await.unwrap();
         let Ok(AppendOutcome::Stored { seq: a }) = first else { panic!("commit stored: {first:?}") };
         let Ok(AppendOutcome::Stored { seq: b }) = second.await.unwrap() else { panic!("written behind the commit") };

@@ -9,7 +9,6 @@ use std::collections::HashMap;
 use std::future::poll_fn;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
-use std::task::Poll;
 use super::queue;
 
 /// Capacity of a connection's event channel. When it is full, deliveries are not buffered: the
@@ -69,18 +68,7 @@ impl KillSwitch {
     /// Resolves with the reason once the connection is asked to close. One task (the
     /// connection's) awaits it.
     pub async fn killed(&self) -> ErrorCode {
-        poll_fn(|cx| {
-            if let Some(code) = self.reason() {
-                return Poll::Ready(code);
-            }
-            // Registered, then checked again: a kill between the two is seen here.
-            self.waker.register(cx.waker());
-            match self.reason() {
-                Some(code) => Poll::Ready(code),
-                None => Poll::Pending,
-            }
-        })
-        .await
+        poll_fn(|cx| queue::poll_woken_by(&self.waker, cx, || self.reason())).await
     }
 }
 

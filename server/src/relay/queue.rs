@@ -130,6 +130,22 @@ impl<T> Drop for Sender<T> {
     }
 }
 
+/// `check`'s answer if it has one; otherwise the task registers with `waker` and checks again,
+/// so that what `check` waits for is seen whether it comes before the registration (the second
+/// check) or after it (the wake). For waits with one waiting task, made afresh on every turn of a
+/// `select!` loop: registering is an atomic swap, where a `Notify` takes a lock to join its
+/// waiter list and another to leave it.
+pub fn poll_woken_by<R>(waker: &AtomicWaker, cx: &Context<'_>, mut check: impl FnMut() -> Option<R>) -> Poll<R> {
+    if let Some(ready) = check() {
+        return Poll::Ready(ready);
+    }
+    waker.register(cx.waker());
+    match check() {
+        Some(ready) => Poll::Ready(ready),
+        None => Poll::Pending,
+    }
+}
+
 struct Finished(bool);
 
 pub struct Receiver<T> {
@@ -149,23 +165,15 @@ impl<T> Receiver<T> {
     }
 
     fn poll_recv(&mut self, cx: &mut Context<'_>) -> Poll<Option<T>> {
-        match self.take() {
-            Ok(item) => return Poll::Ready(Some(item)),
-            Err(Finished(true)) => return Poll::Ready(None),
-            Err(Finished(false)) => {}
-        }
-        // Registered, then checked again: an item queued between the two checks is seen here,
-        // and one queued after the registration wakes this task.
-        self.shared.item_ready.register(cx.waker());
-        match self.take() {
-            Ok(item) => Poll::Ready(Some(item)),
-            Err(Finished(true)) => Poll::Ready(None),
-            Err(Finished(false)) => Poll::Pending,
-        }
+        poll_woken_by(&self.shared.item_ready, cx, || match self.take() {
+            Ok(item) => Some(Some(item)),
+            Err(Finished(true)) => Some(None),
+            Err(Finished(false)) => None,
+        })
     }
 
     /// The next item, or whether every sender is gone.
-    fn take(&mut self) -> Result<T, Finished> {
+    fn take(&self) -> Result<T, Finished> {
         let mut state = self.shared.state.lock().unwrap();
         let Some(item) = state.items.pop_front() else {
             return Err(Finished(state.senders == 0));

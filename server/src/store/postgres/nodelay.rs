@@ -31,8 +31,8 @@ pub(super) fn on_sockets_to(_port: u16) -> usize {
 /// The peer's port of `fd` if it is a connected TCP socket (IPv4 or IPv6).
 #[cfg(target_os = "linux")]
 fn peer_port(fd: libc::c_int) -> Option<u16> {
-    // SAFETY: getsockopt writes at most the length passed into a buffer owned
-    // here; on a descriptor that is not a socket (or no longer open) they fail with an error.
+    // SAFETY: getsockopt writes at most the length passed into a buffer owned here; on a
+    // descriptor that is not a socket (or no longer open) it fails with an error.
     unsafe {
         let mut kind: libc::c_int = 0;
         let mut len = std::mem::size_of::<libc::c_int>() as libc::socklen_t;

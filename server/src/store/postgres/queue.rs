@@ -101,7 +101,7 @@ impl QueueStore for PostgresStore {
         // every round slower as they piled up (migrations/postgres/0015 says why there is no
         // counter column here).
         let recipients = distinct_recipients(batch, &existing);
-        let mut adding: HashMap<MailboxId, u64> = recipients.iter().map(|m| (*m, 0)).collect();
+        let mut adding: HashMap<MailboxId, u64> = HashMap::with_capacity(recipients.len());
         for message in batch.iter().filter(|m| !existing.contains_key(&m.id)) {
             for mailbox in &message.to {
                 *adding.entry(*mailbox).or_default() += 1;
