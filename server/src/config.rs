@@ -164,10 +164,18 @@ pub struct ServeConfig {
     pub max_commit_batch: usize,
 
     /// Milliseconds a message delivered before its commit waits for every recipient's ack; one
-    /// acked by all in time is never written to disk. Only on SQLite (one node knows every
-    /// reader). 0 writes every message before delivering it.
+    /// acked by all in time is never written to disk. Only where one node knows every reader:
+    /// on SQLite, and on PostgreSQL with --single-node. 0 writes every message before
+    /// delivering it.
     #[arg(long, env = "SALLYPORT_EARLY_DELIVERY_HOLD_MS", default_value_t = 50)]
     pub early_delivery_hold_ms: u64,
+
+    /// This node is the only one serving its PostgreSQL database, so it delivers early as on
+    /// SQLite. Enforced by a lock in the database: it does not start while another node serves,
+    /// no other node starts while it serves, and it stops if it loses the lock. Without it a
+    /// node on PostgreSQL may share the database with others. (SQLite is always one node.)
+    #[arg(long, env = "SALLYPORT_SINGLE_NODE")]
+    pub single_node: bool,
 }
 
 impl ServeConfig {

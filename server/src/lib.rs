@@ -75,8 +75,9 @@ pub async fn run(
     let web_dir = http::web::resolve_dir(config.web_dir.as_deref())?;
     let team_roles = team_roles(&config.team_roles)?;
     let store = store::connect(&database_url).await.context("opening the database")?;
+    let place_lost = store.take_node_place(config.single_node).await?;
     let clock = Clock::with_offset_file(config.clock_offset_file.clone());
-    tracing::info!(backend = store.backend(), "database ready");
+    tracing::info!(backend = store.backend(), single_node = config.single_node, "database ready");
 
     store.set_setting(PUBLIC_URL_SETTING, public_url.as_bytes()).await.context("recording the public URL")?;
     // Before the address line: a bad VAPID key stops the start before anyone is told it is up.
@@ -220,10 +221,20 @@ pub async fn run(
     }
 
     let shutdown_tx = Arc::new(shutdown_tx);
+    // Losing the node's place (see `Store::take_node_place`) stops it as a signal would, and
+    // the node then exits with an error, for its supervisor to start it again.
+    let lost = Arc::new(std::sync::OnceLock::new());
     let signal = {
         let shutdown_tx = shutdown_tx.clone();
+        let lost = lost.clone();
         async move {
-            shutdown.await;
+            tokio::select! {
+                () = shutdown => {}
+                reason = place_lost => {
+                    tracing::error!(reason, "this node lost its place among the nodes serving the database; stopping");
+                    let _ = lost.set(reason);
+                }
+            }
             tracing::info!("shutting down: closing connections and committing queued writes");
             let _ = shutdown_tx.send(true);
         }
@@ -238,5 +249,8 @@ pub async fn run(
     }
     store.close().await;
     drop(shutdown_tx);
-    Ok(())
+    match lost.get() {
+        Some(reason) => anyhow::bail!("stopped: {reason}"),
+        None => Ok(()),
+    }
 }

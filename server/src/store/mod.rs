@@ -110,6 +110,10 @@ impl std::fmt::Display for Conflict {
 
 pub type StoreResult<T> = Result<T, StoreError>;
 
+/// Resolves, with the reason, once a node has lost its place among the nodes (see
+/// `Store::take_node_place`).
+pub type NodePlaceLost = futures::future::BoxFuture<'static, String>;
+
 /// Everything the server keeps, on one database.
 #[async_trait]
 pub trait Store:
@@ -133,6 +137,14 @@ pub trait Store:
 {
     /// Which backend this is ("sqlite" or "postgres"), for logs and metrics.
     fn backend(&self) -> &'static str;
+
+    /// Takes this serving node's place among the nodes that share the database, before it serves
+    /// anyone. `single`: it must be the only one, which turns on early delivery (`fast_path`)
+    /// where the backend could otherwise be shared; other nodes cannot start while it serves, and
+    /// it cannot start while another serves (after waiting a little for one that is stopping).
+    /// The returned future resolves, with the reason, if the place is lost while serving: the
+    /// node must then stop. SQLite is one node by construction and never loses its place.
+    async fn take_node_place(&self, single: bool) -> anyhow::Result<NodePlaceLost>;
 
     /// Closes pools after in-flight work.
     async fn close(&self);

@@ -2,7 +2,8 @@
 //! MLS Delivery Service's epoch rule, quotas and de-duplication by id) and deletes acknowledged
 //! copies, in one transaction. Reads are in `mailboxes`.
 
-use super::{GroupMessage, Hash32, StoreResult};
+use super::rows::{epoch_from, hash32, id_from, members_from};
+use super::{GroupMessage, Hash32, StoreError, StoreResult};
 use async_trait::async_trait;
 use bytes::Bytes;
 use sallyport_protocol::{MailboxId, MessageId};
@@ -84,8 +85,9 @@ pub trait QueueStore: Send + Sync {
 
     /// What the relay's fast path (delivering before the commit) needs, on a backend where one
     /// node serves every connection and so knows every reader of a mailbox. `None` where several
-    /// nodes may share the database (PostgreSQL): a message one node acknowledged in memory would
-    /// never reach a reader on another.
+    /// nodes may share the database (PostgreSQL, unless this node took its place as the single
+    /// node): a message one node acknowledged in memory would never reach a reader on another,
+    /// and a lookup could miss another node's concurrent write.
     fn fast_path(&self) -> Option<&dyn FastPathStore> {
         None
     }
@@ -112,8 +114,40 @@ pub struct FastLookup {
     pub mailboxes: HashSet<MailboxId>,
 }
 
-/// The single-node backend's side of the fast path. Only its one committer writes messages, so a
-/// read between two rounds sees everything committed.
+/// One row of a backend's fast-path lookup: (tag, key, value, members, updated_at), where tag 0 is
+/// a stored id (value: its seq), 1 a group (value: its epoch) and 2 an existing mailbox.
+pub(crate) type FastLookupRow = (i64, Vec<u8>, Option<i64>, Option<Vec<u8>>, Option<i64>);
+
+impl FastLookup {
+    pub(crate) fn from_rows(rows: Vec<FastLookupRow>) -> StoreResult<FastLookup> {
+        let mut found = FastLookup::default();
+        let corrupt = || StoreError::Other("unexpected lookup row".into());
+        for (tag, key, value, members, updated_at) in rows {
+            match tag {
+                0 => {
+                    found.stored.insert(id_from(&key, MessageId::from_slice)?, value.ok_or_else(corrupt)? as u64);
+                }
+                1 => {
+                    let known = KnownGroup {
+                        epoch: epoch_from(value)?,
+                        members: members_from(members)?,
+                        updated_at: updated_at.ok_or_else(corrupt)?,
+                    };
+                    found.groups.insert(id_from(&key, hash32)?, known);
+                }
+                2 => {
+                    found.mailboxes.insert(id_from(&key, MailboxId::from_slice)?);
+                }
+                _ => return Err(corrupt()),
+            }
+        }
+        Ok(found)
+    }
+}
+
+/// The side of the fast path of a backend serving one node (SQLite; PostgreSQL with the node lock
+/// held exclusively). Only that node's one committer writes messages, so a read between two
+/// rounds sees everything committed.
 #[async_trait]
 pub trait FastPathStore: Send + Sync {
     /// Reserves `n` sequence numbers above every number handed out before (also across

@@ -4,6 +4,7 @@
 //! KeyPackage claims with `SKIP LOCKED` (`key_packages`) and LISTEN/NOTIFY (`wakeups`).
 
 mod key_packages;
+mod node_lock;
 mod nodelay;
 mod queue;
 mod queue_bounds;
@@ -11,7 +12,7 @@ mod wakeups;
 
 use super::shared_sql::shared_sql;
 use super::sql_errors::store_error;
-use super::{Store, StoreResult};
+use super::{NodePlaceLost, Store, StoreResult};
 use anyhow::Context as _;
 use async_trait::async_trait;
 use sallyport_protocol::MailboxId;
@@ -19,6 +20,8 @@ use sqlx::Postgres;
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions, PgRow, PgSslMode};
 use std::str::FromStr;
 use std::sync::Mutex;
+use std::sync::atomic::AtomicBool;
+use std::sync::atomic::Ordering::Relaxed;
 use std::time::Duration;
 use tokio::task::JoinHandle;
 
@@ -32,6 +35,12 @@ pub struct PostgresStore {
     listeners: Mutex<Vec<JoinHandle<()>>>,
     /// What this node knows of queue lengths between its rounds (see `queue_bounds`).
     queue_bounds: queue_bounds::QueueBounds,
+    /// Set once this node holds the node lock exclusively (`--single-node`): it then knows every
+    /// reader and every write, and delivers early as on SQLite.
+    single_node: AtomicBool,
+    /// Serialises this node's draws from `message_seq`: a block reservation (two steps) and a
+    /// round's `nextval`s must not interleave.
+    seq_lock: tokio::sync::Mutex<()>,
 }
 
 shared_sql!(
@@ -90,6 +99,8 @@ impl PostgresStore {
             listen_pool,
             listeners: Mutex::new(Vec::new()),
             queue_bounds: Default::default(),
+            single_node: AtomicBool::new(false),
+            seq_lock: Default::default(),
         })
     }
 
@@ -145,6 +156,13 @@ impl PostgresStore {
 impl Store for PostgresStore {
     fn backend(&self) -> &'static str {
         "postgres"
+    }
+
+    async fn take_node_place(&self, single: bool) -> anyhow::Result<NodePlaceLost> {
+        let (watch, lost) = node_lock::take(&self.listen_pool, single).await.context("taking the node lock")?;
+        self.listeners.lock().unwrap_or_else(|e| e.into_inner()).push(watch);
+        self.single_node.store(single, Relaxed);
+        Ok(lost)
     }
 
     async fn close(&self) {

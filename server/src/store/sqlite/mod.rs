@@ -145,6 +145,12 @@ impl Store for SqliteStore {
         "sqlite"
     }
 
+    /// An SQLite database serves one node (one process; several nodes need PostgreSQL), so the
+    /// place is always the only one and is never lost.
+    async fn take_node_place(&self, _single: bool) -> anyhow::Result<super::NodePlaceLost> {
+        Ok(Box::pin(std::future::pending()))
+    }
+
     async fn close(&self) {
         self.reader.close().await;
         self.writer.close().await;

@@ -1,10 +1,9 @@
 //! The group-commit round on SQLite: the acks' deletes, every lookup the plan needs and every
 //! write of one round, in two calls to the writer connection.
 
-use super::super::queue::{AppendOutcome, FastLookup, FastPathStore, KnownGroup, NewMessage, QueueStore};
-use super::super::rows::{epoch_from, hash32, id_from, members_from};
+use super::super::queue::{AppendOutcome, FastLookup, FastLookupRow, FastPathStore, NewMessage, QueueStore};
 use super::super::sql_errors::store_error;
-use super::super::{Hash32, StoreError, StoreResult};
+use super::super::{Hash32, StoreResult};
 use super::{MAX_VARS, SqliteStore};
 use async_trait::async_trait;
 use sallyport_protocol::{MailboxId, MessageId};
@@ -64,35 +63,14 @@ impl FastPathStore for SqliteStore {
         let ids: Vec<u8> = ids.iter().flat_map(|id| *id.as_bytes()).collect();
         let groups: Vec<u8> = groups.iter().flatten().copied().collect();
         let mailboxes: Vec<u8> = mailboxes.iter().flat_map(|mailbox| *mailbox.as_bytes()).collect();
-        let rows: Vec<(i64, Vec<u8>, Option<i64>, Option<Vec<u8>>, Option<i64>)> = sqlx::query_as(FAST_LOOKUP)
+        let rows: Vec<FastLookupRow> = sqlx::query_as(FAST_LOOKUP)
             .bind(ids)
             .bind(groups)
             .bind(mailboxes)
             .fetch_all(&self.reader)
             .await
             .map_err(store_error)?;
-        let mut found = FastLookup::default();
-        let corrupt = || StoreError::Other("unexpected lookup row".into());
-        for (tag, key, value, members, updated_at) in rows {
-            match tag {
-                0 => {
-                    found.stored.insert(id_from(&key, MessageId::from_slice)?, value.ok_or_else(corrupt)? as u64);
-                }
-                1 => {
-                    let known = KnownGroup {
-                        epoch: epoch_from(value)?,
-                        members: members_from(members)?,
-                        updated_at: updated_at.ok_or_else(corrupt)?,
-                    };
-                    found.groups.insert(id_from(&key, hash32)?, known);
-                }
-                2 => {
-                    found.mailboxes.insert(id_from(&key, MailboxId::from_slice)?);
-                }
-                _ => return Err(corrupt()),
-            }
-        }
-        Ok(found)
+        FastLookup::from_rows(rows)
     }
 }
 
