@@ -176,6 +176,11 @@ pub struct ServeConfig {
     /// node on PostgreSQL may share the database with others. (SQLite is always one node.)
     #[arg(long, env = "SALLYPORT_SINGLE_NODE")]
     pub single_node: bool,
+
+    /// Milliseconds a starting node waits for the node lock while another holds it (a node just
+    /// stopped or killed holds it until PostgreSQL sees its connection close).
+    #[arg(long, hide = true, default_value_t = 15_000)]
+    pub node_lock_wait_ms: u64,
 }
 
 impl ServeConfig {

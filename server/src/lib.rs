@@ -75,7 +75,7 @@ pub async fn run(
     let web_dir = http::web::resolve_dir(config.web_dir.as_deref())?;
     let team_roles = team_roles(&config.team_roles)?;
     let store = store::connect(&database_url).await.context("opening the database")?;
-    let place_lost = store.take_node_place(config.single_node).await?;
+    let place_lost = store.take_node_place(config.single_node, Duration::from_millis(config.node_lock_wait_ms)).await?;
     let clock = Clock::with_offset_file(config.clock_offset_file.clone());
     tracing::info!(backend = store.backend(), single_node = config.single_node, "database ready");
 

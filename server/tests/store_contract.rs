@@ -63,6 +63,8 @@ contract!(
     fixture: [
         contract_seqs_increase_across_batches_and_reopen,
         contract_notify_reaches_another_instance,
+        contract_reserved_numbers_are_used_as_given_and_never_handed_out_again,
+        contract_fast_lookup_reports_stored_ids_recorded_groups_and_existing_mailboxes,
         contract_concurrent_appends_of_one_id_store_it_once,
         contract_group_epochs_survive_reopen,
         contract_concurrent_commits_from_two_instances_one_wins,
@@ -871,9 +873,15 @@ async fn contract_listen_matches_the_backend(store: Arc<dyn Store>) {
         "sqlite" => assert!(listener.is_none(), "SQLite is single-node"),
         _ => assert!(listener.is_some()),
     }
-    // Early delivery needs one node that knows every reader.
+    // Early delivery needs one node that knows every reader: on PostgreSQL, one that took its
+    // place as the single node.
     assert_eq!(store.fast_path().is_some(), store.backend() == "sqlite");
+    let _place = store.take_node_place(false, PLACE_WAIT).await.unwrap();
+    assert_eq!(store.fast_path().is_some(), store.backend() == "sqlite", "a node that may share the database");
 }
+
+/// How long a test waits for the node lock.
+const PLACE_WAIT: Duration = Duration::from_secs(10);
 
 async fn contract_notify_reaches_another_instance(f: &Fixture) {
     if f.store.backend() == "sqlite" {
@@ -1521,11 +1529,10 @@ async fn sqlite_unlinked_mailbox_row_keeps_no_owner_and_only_the_day() {
     conn.close().await.unwrap();
 }
 
-#[tokio::test]
-async fn sqlite_reserved_numbers_are_used_as_given_and_never_handed_out_again() {
-    let f = Fixture::sqlite().await;
+async fn contract_reserved_numbers_are_used_as_given_and_never_handed_out_again(f: &Fixture) {
+    let _place = f.store.take_node_place(true, PLACE_WAIT).await.unwrap();
     let mb = unlinked_mailbox(&f.store).await;
-    let fast = f.store.fast_path().expect("SQLite has a fast path");
+    let fast = f.store.fast_path().expect("a single node has a fast path");
     let first = fast.reserve_seqs(10).await.unwrap();
     // A message numbered from the block keeps its number…
     let given = NewMessage { seq: Some(first + 3), ..message(&[mb], "given") };
@@ -1537,14 +1544,41 @@ async fn sqlite_reserved_numbers_are_used_as_given_and_never_handed_out_again() 
     // A block reserved after a restart starts above everything before it.
     f.store.close().await;
     let store = f.open_again().await;
+    let _place = store.take_node_place(true, PLACE_WAIT).await.unwrap();
     let again = store.fast_path().unwrap().reserve_seqs(10).await.unwrap();
     assert!(again > numbered, "{again} <= {numbered}");
+    // The block ends where it says, and the next is above it.
+    let next = store.fast_path().unwrap().reserve_seqs(1 << 20).await.unwrap();
+    assert!(next >= again + 10, "{next} overlaps {again}..{}", again + 10);
+    let after = store.fast_path().unwrap().reserve_seqs(1).await.unwrap();
+    assert!(after >= next + (1 << 20), "{after} overlaps {next}..");
+
+    // Blocks reserved while rounds number messages of their own: no number is handed out twice.
+    let mut tasks = tokio::task::JoinSet::new();
+    for i in 0..20 {
+        let store = store.clone();
+        tasks.spawn(async move {
+            match i % 2 {
+                0 => Err(store.fast_path().unwrap().reserve_seqs(100).await.unwrap()),
+                _ => Ok(stored(&store.append(&[message(&[mb], "raced")], QUOTA).await.unwrap()[0])),
+            }
+        });
+    }
+    let (mut blocks, mut numbered) = (Vec::new(), Vec::new());
+    while let Some(result) = tasks.join_next().await {
+        match result.unwrap() {
+            Err(first) => blocks.push(first),
+            Ok(seq) => numbered.push(seq),
+        }
+    }
+    for seq in numbered {
+        assert!(!blocks.iter().any(|&first| (first..first + 100).contains(&seq)), "{seq} is inside a reserved block: {blocks:?}");
+    }
     store.close().await;
 }
 
-#[tokio::test]
-async fn sqlite_fast_lookup_reports_stored_ids_recorded_groups_and_existing_mailboxes() {
-    let f = Fixture::sqlite().await;
+async fn contract_fast_lookup_reports_stored_ids_recorded_groups_and_existing_mailboxes(f: &Fixture) {
+    let _place = f.store.take_node_place(true, PLACE_WAIT).await.unwrap();
     let mb = unlinked_mailbox(&f.store).await;
     let group = new_group();
     let opening = sent_by(&[mb], &[mb], commit(&[mb], group, 4));
@@ -1561,5 +1595,4 @@ async fn sqlite_fast_lookup_reports_stored_ids_recorded_groups_and_existing_mail
     assert_eq!(known.epoch, Some(5));
     assert_eq!(known.members.as_deref(), Some(&[mb][..]));
     assert_eq!(known.updated_at, NOW);
-    f.finish().await;
 }

@@ -211,6 +211,11 @@ impl TestServer {
         self.data_dir.path()
     }
 
+    /// The PostgreSQL database it serves, or `None` on SQLite (in `data_dir`).
+    pub fn database_url(&self) -> Option<&str> {
+        self.options.database_url.as_deref()
+    }
+
     /// The server's log output (stderr) so far.
     pub fn logs(&self) -> String {
         std::fs::read_to_string(&self.log_path).unwrap_or_default()
@@ -268,6 +273,19 @@ impl TestServer {
         let mut child = self.child.take().expect("running");
         child.kill().expect("SIGKILL");
         let _ = child.wait();
+    }
+
+    /// Waits for the server to exit by itself (failing the test after [`WAIT`]) and returns how.
+    pub async fn exited(&mut self) -> std::process::ExitStatus {
+        let deadline = std::time::Instant::now() + WAIT;
+        loop {
+            if let Some(status) = self.child.as_mut().expect("running").try_wait().expect("waiting for sallyport") {
+                self.child = None;
+                return status;
+            }
+            assert!(std::time::Instant::now() < deadline, "sallyport did not exit; its log:\n{}", self.logs());
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
     }
 
     /// The options of the next `restart` (in place of those it was started with).

@@ -1,5 +1,6 @@
-//! Early delivery (protocol §5, "accepted"): on SQLite a message whose recipients are all
-//! connected is delivered before any commit and held in memory; acked by every recipient in time,
+//! Early delivery (protocol §5, "accepted"): on a single node (SQLite, or PostgreSQL with
+//! `--single-node`) a message whose recipients are all connected is delivered before any commit
+//! and held in memory; acked by every recipient in time,
 //! it is accepted without ever touching the disk. Otherwise it is written when its hold ends, under
 //! a new number that the connections holding it map back. A crash before either loses nothing
 //! anyone was told is safe. Also: a re-read of a queue never re-sends what the connection acked.
@@ -8,8 +9,8 @@ use sallyport_core::protocol::MessageId;
 use sallyport_core::{Client, Event};
 use sallyport_e2e::*;
 
-// Early delivery exists on SQLite only; each test on both encodings of the hot frames.
-on_both_encodings!(
+// Each test on both encodings of the hot frames and both databases (PostgreSQL as a single node).
+on_both_encodings_and_databases!(
     messages_between_connected_devices_are_accepted_by_their_acks_and_never_written,
     an_unacked_early_delivery_is_written_when_due_and_its_first_number_still_acks_it,
     a_kill_between_an_ack_and_the_next_commit_loses_nothing,
@@ -18,16 +19,43 @@ on_both_encodings!(
     a_backlog_is_sent_once_not_again_on_every_read,
     re_sends_of_a_message_not_yet_acked_are_not_charged_to_the_senders_share,
     a_message_held_for_a_reader_whose_window_was_full_is_not_overtaken,
+    a_stored_copy_acked_just_before_a_kill_is_at_worst_delivered_again,
 );
-on_both_encodings_and_databases!(a_stored_copy_acked_just_before_a_kill_is_at_worst_delivered_again);
 
-/// A server on SQLite whose held messages wait `hold_ms` for their acks.
-async fn server_with_hold(hold_ms: u64) -> TestServer {
-    TestServer::start_with(ServerOptions {
-        database_url: None,
-        extra_args: vec!["--early-delivery-hold-ms".into(), hold_ms.to_string()],
-    })
-    .await
+/// A single node on `database` (PostgreSQL: `--single-node`, so it delivers early) with these
+/// arguments, or `None` to skip (see `Database::options`).
+async fn single_node(database: Database, args: &[&str]) -> Option<TestServer> {
+    let mut options = database.options().await?;
+    options.extra_args = args.iter().map(|a| a.to_string()).collect();
+    if database == Database::Postgres {
+        options.extra_args.push("--single-node".into());
+    }
+    Some(TestServer::start_with(options).await)
+}
+
+/// A single node on `database` whose held messages wait `hold_ms` for their acks.
+async fn server_with_hold(hold_ms: u64, database: Database) -> Option<TestServer> {
+    single_node(database, &["--early-delivery-hold-ms", &hold_ms.to_string()]).await
+}
+
+/// Whether the server's database holds `needle`: in its files (SQLite), or in a queued copy or
+/// an idempotency record (PostgreSQL, whose files are the cluster's).
+async fn database_holds(server: &TestServer, needle: &[u8]) -> bool {
+    match server.database_url() {
+        None => !files_containing(server.data_dir(), needle).is_empty(),
+        Some(url) => {
+            use sqlx::Connection as _;
+            let mut conn = sqlx::PgConnection::connect(url).await.expect("connecting to the test database");
+            let (queued, sent): (i64, i64) = sqlx::query_as(
+                "SELECT (SELECT count(*) FROM queue WHERE position($1 in payload) > 0), (SELECT count(*) FROM sent)",
+            )
+            .bind(needle)
+            .fetch_one(&mut conn)
+            .await
+            .expect("reading the test database");
+            queued > 0 || sent > 0
+        }
+    }
 }
 
 /// The next message event marked `marker`: (seq, id, its number).
@@ -48,9 +76,9 @@ async fn next_accepted(client: &mut Client) -> (MessageId, u64) {
     .await
 }
 
-async fn messages_between_connected_devices_are_accepted_by_their_acks_and_never_written(encoding: Encoding) {
+async fn messages_between_connected_devices_are_accepted_by_their_acks_and_never_written(encoding: Encoding, database: Database) {
     // A hold far longer than the test waits for an event: only the acks can accept these.
-    let server = server_with_hold(600_000).await;
+    let Some(server) = server_with_hold(600_000, database).await else { return };
     let alice = server.enrol("Alice").await;
     let bob = server.enrol("Bob").await;
     let mut a = connect(&alice, encoding).await.unwrap();
@@ -72,11 +100,11 @@ async fn messages_between_connected_devices_are_accepted_by_their_acks_and_never
     assert_eq!(wait_for_metric(&server, "sallyport_messages_unwritten_total", |n| n >= M as u64).await, M as u64);
     assert_eq!(metric(&server, "sallyport_messages_written_late_total").await, 0);
     assert_eq!(metric(&server, "sallyport_commits_total").await, 0, "no group commit ran for them");
-    assert!(files_containing(server.data_dir(), b"unwritten-").is_empty(), "no payload reached the database files");
+    assert!(!database_holds(&server, b"unwritten-").await, "no payload reached the database");
 }
 
-async fn an_unacked_early_delivery_is_written_when_due_and_its_first_number_still_acks_it(encoding: Encoding) {
-    let server = server_with_hold(300).await;
+async fn an_unacked_early_delivery_is_written_when_due_and_its_first_number_still_acks_it(encoding: Encoding, database: Database) {
+    let Some(server) = server_with_hold(300, database).await else { return };
     let alice = server.enrol("Alice").await;
     let bob = server.enrol("Bob").await;
     let mut a = connect(&alice, encoding).await.unwrap();
@@ -90,7 +118,7 @@ async fn an_unacked_early_delivery_is_written_when_due_and_its_first_number_stil
     assert_eq!(accepted, sent);
     assert_ne!(stored, early, "written under a number of its own");
     assert_eq!(wait_for_metric(&server, "sallyport_messages_written_late_total", |n| n >= 1).await, 1);
-    assert!(!files_containing(server.data_dir(), b"late-000001").is_empty(), "the written copy is in the database");
+    assert!(database_holds(&server, b"late-000001").await, "the written copy is in the database");
 
     // Bob acks the number he got. The connection does not send it again under the new number…
     b.ack(bob.mailbox, early).await.unwrap();
@@ -112,8 +140,8 @@ async fn an_unacked_early_delivery_is_written_when_due_and_its_first_number_stil
 /// before the commit that would have written it for the other. Its sender was never told it
 /// was accepted, so its client sends it again; the other recipient gets it, and the one who
 /// acked it sees it once.
-async fn a_kill_between_an_ack_and_the_next_commit_loses_nothing(encoding: Encoding) {
-    let mut server = server_with_hold(600_000).await;
+async fn a_kill_between_an_ack_and_the_next_commit_loses_nothing(encoding: Encoding, database: Database) {
+    let Some(mut server) = server_with_hold(600_000, database).await else { return };
     let alice = server.enrol("Alice").await;
     let bob = server.enrol("Bob").await;
     let carol = server.enrol("Carol").await;
@@ -151,9 +179,7 @@ async fn a_kill_between_an_ack_and_the_next_commit_loses_nothing(encoding: Encod
 }
 
 async fn a_stored_copy_acked_just_before_a_kill_is_at_worst_delivered_again(encoding: Encoding, database: Database) {
-    let Some(mut options) = database.options().await else { return };
-    options.extra_args = vec!["--early-delivery-hold-ms".into(), "600000".into()];
-    let mut server = TestServer::start_with(options).await;
+    let Some(mut server) = server_with_hold(600_000, database).await else { return };
     let alice = server.enrol("Alice").await;
     let bob = server.enrol("Bob").await;
     let mut a = connect(&alice, encoding).await.unwrap();
@@ -184,8 +210,8 @@ async fn a_stored_copy_acked_just_before_a_kill_is_at_worst_delivered_again(enco
     }
 }
 
-async fn re_sending_an_id_that_was_never_written_delivers_it_again_and_the_client_drops_it(encoding: Encoding) {
-    let server = server_with_hold(600_000).await;
+async fn re_sending_an_id_that_was_never_written_delivers_it_again_and_the_client_drops_it(encoding: Encoding, database: Database) {
+    let Some(server) = server_with_hold(600_000, database).await else { return };
     let alice = server.enrol("Alice").await;
     let bob = server.enrol("Bob").await;
     let mut a = connect(&alice, encoding).await.unwrap();
@@ -211,8 +237,8 @@ async fn re_sending_an_id_that_was_never_written_delivers_it_again_and_the_clien
     assert_eq!(wait_for_metric(&server, "sallyport_messages_unwritten_total", |n| n >= 3).await, 3);
 }
 
-async fn re_sending_a_stored_id_to_a_connected_recipient_answers_its_first_number_and_delivers_nothing(encoding: Encoding) {
-    let server = server_with_hold(600_000).await;
+async fn re_sending_a_stored_id_to_a_connected_recipient_answers_its_first_number_and_delivers_nothing(encoding: Encoding, database: Database) {
+    let Some(server) = server_with_hold(600_000, database).await else { return };
     let alice = server.enrol("Alice").await;
     let bob = server.enrol("Bob").await;
     let mut a = connect(&alice, encoding).await.unwrap();
@@ -237,8 +263,8 @@ async fn re_sending_a_stored_id_to_a_connected_recipient_answers_its_first_numbe
 /// send those copies again on every read — thousands of duplicates and re-acks, until the frame
 /// rate refused acks and the window never emptied: the delivery test stalled about one run in
 /// three.
-async fn a_backlog_is_sent_once_not_again_on_every_read(encoding: Encoding) {
-    let server = TestServer::start().await;
+async fn a_backlog_is_sent_once_not_again_on_every_read(encoding: Encoding, database: Database) {
+    let Some(server) = single_node(database, &[]).await else { return };
     let alice = server.enrol("Alice").await;
     let bob = server.enrol("Bob").await;
     let mut a = connect(&alice, encoding).await.unwrap();
@@ -265,12 +291,12 @@ async fn a_backlog_is_sent_once_not_again_on_every_read(encoding: Encoding) {
 /// everything its recipients have not acked yet. Each re-send used to be charged to its share of
 /// the recipient's queue, so a phone on a flapping connection ran through its share, its share
 /// checks, and got `rate_limited` (the forced-reconnects delivery test did under load).
-async fn re_sends_of_a_message_not_yet_acked_are_not_charged_to_the_senders_share(encoding: Encoding) {
-    let server = TestServer::start_with(ServerOptions {
-        database_url: None,
-        extra_args: vec!["--early-delivery-hold-ms".into(), "600000".into(), "--sender-share-per-day".into(), "1".into()],
-    })
-    .await;
+async fn re_sends_of_a_message_not_yet_acked_are_not_charged_to_the_senders_share(encoding: Encoding, database: Database) {
+    let Some(server) =
+        single_node(database, &["--early-delivery-hold-ms", "600000", "--sender-share-per-day", "1"]).await
+    else {
+        return;
+    };
     let alice = server.enrol("Alice").await;
     let bob = server.enrol("Bob").await;
     let mut a = connect(&alice, encoding).await.unwrap();
@@ -302,9 +328,9 @@ async fn re_sends_of_a_message_not_yet_acked_are_not_charged_to_the_senders_shar
 /// 256 unacked deliveries is full) is in no queue until it is written; the connection's next read
 /// of the database would not find it, and later messages overtook it (or, with a long hold, it
 /// waited for the hold). Now the connection has what is held for it written before that read.
-async fn a_message_held_for_a_reader_whose_window_was_full_is_not_overtaken(encoding: Encoding) {
+async fn a_message_held_for_a_reader_whose_window_was_full_is_not_overtaken(encoding: Encoding, database: Database) {
     const WINDOW: usize = 256;
-    let server = server_with_hold(600_000).await;
+    let Some(server) = server_with_hold(600_000, database).await else { return };
     let alice = server.enrol("Alice").await;
     let bob = server.enrol("Bob").await;
     let mut a = connect(&alice, encoding).await.unwrap();

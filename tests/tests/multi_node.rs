@@ -9,6 +9,79 @@ use std::time::Duration;
 
 on_both_encodings!(two_nodes_on_one_postgres_relay_between_their_clients, a_lost_notification_loses_no_message);
 
+/// `sallyport serve` on `db` with `extra`, expected to refuse to start: its error output.
+async fn refused_start(db: &str, extra: &[&str]) -> String {
+    let data = tempfile::tempdir().unwrap();
+    let run = tokio::process::Command::new(sallyport_bin())
+        .args(["serve", "--listen", "127.0.0.1:0", "--node-lock-wait-ms", "300", "--database-url", db])
+        .arg("--data-dir")
+        .arg(data.path())
+        .args(extra)
+        .kill_on_drop(true)
+        .output();
+    let out = tokio::time::timeout(Duration::from_secs(60), run).await.expect("sallyport neither started nor refused").unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert!(!out.status.success(), "it started: {stderr}");
+    assert!(!String::from_utf8_lossy(&out.stdout).contains("sallyport listening on"), "it served: {stderr}");
+    stderr
+}
+
+/// A node started with `--single-node` delivers early, so it must be the only one: PostgreSQL's
+/// node lock keeps any other from starting beside it (and it from starting beside others), with
+/// an error that says what to do.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_single_node_serves_its_database_alone() {
+    let Some(db) = postgres_database().await else { return };
+    let mut single = node(&db, &["--single-node"]).await;
+    let err = refused_start(&db, &[]).await;
+    assert!(err.contains("a node started with --single-node serves this database"), "{err}");
+    let err = refused_start(&db, &["--single-node"]).await;
+    assert!(err.contains("another node serves this database"), "{err}");
+
+    // Stopped, it lets others start; they keep a single node out.
+    single.stop().await;
+    let shared = node(&db, &[]).await;
+    let second = node(&db, &[]).await;
+    let err = refused_start(&db, &["--single-node"]).await;
+    assert!(err.contains("another node serves this database"), "{err}");
+    drop((shared, second));
+}
+
+/// A single node whose lock is lost (here its connection is ended from the database side, as a
+/// database restart or a network failure would) cannot know who started meanwhile: it stops,
+/// with an error exit and a log line that says why.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_single_node_that_loses_its_lock_stops() {
+    let Some(db) = postgres_database().await else { return };
+    let mut single = node(&db, &["--single-node"]).await;
+    let alice = single.enrol("Alice").await;
+    let mut a = connect(&alice, Encoding::Binary).await.unwrap();
+    use sqlx::Connection as _;
+    let mut conn = sqlx::PgConnection::connect(&db).await.unwrap();
+    let ended: Vec<bool> = sqlx::query_scalar(
+        "SELECT pg_terminate_backend(pid) FROM pg_locks WHERE locktype = 'advisory' AND granted \
+         AND database = (SELECT oid FROM pg_database WHERE datname = current_database())",
+    )
+    .fetch_all(&mut conn)
+    .await
+    .unwrap();
+    assert_eq!(ended, vec![true], "one connection holds the node lock");
+    let status = single.exited().await;
+    assert!(!status.success(), "exited with {status}");
+    let log = single.logs();
+    assert!(log.contains("lost its place among the nodes serving the database"), "{log}");
+    // Its clients were told to go elsewhere, not left hanging.
+    let closed = tokio::time::timeout(Duration::from_secs(10), async {
+        loop {
+            if let Event::Closed = a.next_event().await.unwrap() {
+                break;
+            }
+        }
+    })
+    .await;
+    assert!(closed.is_ok(), "the client's connection was not closed");
+}
+
 async fn node(db: &str, extra: &[&str]) -> TestServer {
     TestServer::start_with(ServerOptions {
         database_url: Some(db.to_owned()),

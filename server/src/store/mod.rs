@@ -141,10 +141,10 @@ pub trait Store:
     /// Takes this serving node's place among the nodes that share the database, before it serves
     /// anyone. `single`: it must be the only one, which turns on early delivery (`fast_path`)
     /// where the backend could otherwise be shared; other nodes cannot start while it serves, and
-    /// it cannot start while another serves (after waiting a little for one that is stopping).
-    /// The returned future resolves, with the reason, if the place is lost while serving: the
-    /// node must then stop. SQLite is one node by construction and never loses its place.
-    async fn take_node_place(&self, single: bool) -> anyhow::Result<NodePlaceLost>;
+    /// it cannot start while another serves (after waiting up to `wait` for one that is
+    /// stopping). The returned future resolves, with the reason, if the place is lost while
+    /// serving: the node must then stop. SQLite is one node and never loses its place.
+    async fn take_node_place(&self, single: bool, wait: std::time::Duration) -> anyhow::Result<NodePlaceLost>;
 
     /// Closes pools after in-flight work.
     async fn close(&self);

@@ -158,8 +158,8 @@ impl Store for PostgresStore {
         "postgres"
     }
 
-    async fn take_node_place(&self, single: bool) -> anyhow::Result<NodePlaceLost> {
-        let (watch, lost) = node_lock::take(&self.listen_pool, single).await.context("taking the node lock")?;
+    async fn take_node_place(&self, single: bool, wait: Duration) -> anyhow::Result<NodePlaceLost> {
+        let (watch, lost) = node_lock::take(&self.listen_pool, single, wait).await.context("taking the node lock")?;
         self.listeners.lock().unwrap_or_else(|e| e.into_inner()).push(watch);
         self.single_node.store(single, Relaxed);
         Ok(lost)
@@ -229,7 +229,7 @@ mod tests {
     }
 
     /// The test cluster's URL, or `None` (the test is skipped) unless PostgreSQL is required.
-    fn test_cluster() -> Option<String> {
+    pub(super) fn test_cluster() -> Option<String> {
         let url = std::env::var("SALLYPORT_TEST_POSTGRES_URL").ok();
         if url.is_none() {
             assert!(

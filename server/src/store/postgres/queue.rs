@@ -291,10 +291,13 @@ impl FastPathStore for PostgresStore {
     /// of this node lands inside the block; no other node draws (the node lock is exclusive).
     async fn reserve_seqs(&self, n: u64) -> StoreResult<u64> {
         let n = i64::try_from(n).map_err(|_| StoreError::Other("too many numbers asked for".into()))?;
+        // The connection first, as a round has its own before it takes the lock: the lock's
+        // holder never waits for the pool.
+        let mut conn = self.pool.acquire().await.map_err(store_error)?;
         let _drawing = self.seq_lock.lock().await;
         let last: i64 = sqlx::query_scalar("SELECT setval('message_seq', nextval('message_seq') + $1 - 1)")
             .bind(n)
-            .fetch_one(&self.pool)
+            .fetch_one(&mut *conn)
             .await
             .map_err(store_error)?;
         Ok((last - n + 1) as u64)

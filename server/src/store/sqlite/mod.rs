@@ -147,7 +147,7 @@ impl Store for SqliteStore {
 
     /// An SQLite database serves one node (one process; several nodes need PostgreSQL), so the
     /// place is always the only one and is never lost.
-    async fn take_node_place(&self, _single: bool) -> anyhow::Result<super::NodePlaceLost> {
+    async fn take_node_place(&self, _single: bool, _wait: std::time::Duration) -> anyhow::Result<super::NodePlaceLost> {
         Ok(Box::pin(std::future::pending()))
     }
 
