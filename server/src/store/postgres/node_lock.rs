@@ -174,7 +174,7 @@ mod tests {
             tokio::time::sleep(SHORT).await;
             first.close().await;
         });
-        taken.expect("the lock is taken once the first node lets it go");
+        let _place = taken.expect("the lock is taken once the first node lets it go");
         assert!(second.fast_path().is_some());
         second.close().await;
     }
