@@ -72,6 +72,8 @@ fn compose_refuses_to_start_without_a_database_password_of_ones_own() {
     let sallyport = service(&config, "sallyport").join("\n");
     assert!(sallyport.contains("postgres://sallyport:tz8Qk2vR@postgres:5432/sallyport"), "{sallyport}");
     assert!(sallyport.contains("SALLYPORT_PUBLIC_URL: https://relay.example.org"), "{sallyport}");
+    // The one node delivers early, and the database keeps a second from starting beside it.
+    assert!(sallyport.contains("SALLYPORT_SINGLE_NODE: \"true\""), "{sallyport}");
 
     // Only Caddy is reachable from outside: the server and the database publish nothing.
     for name in ["postgres", "sallyport"] {
