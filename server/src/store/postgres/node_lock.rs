@@ -3,10 +3,15 @@
 //! holds it exclusively; every other node holds it shared. So a single node never serves beside
 //! another, which is what its early delivery needs (it alone knows every reader and every write).
 //!
-//! The lock lives as long as its connection: if the connection is lost (the database restarted,
-//! the network failed), so is the lock. A single node then stops (it cannot know who started
-//! meanwhile); a shared holder takes its lock again, and stops only if a single node took it
-//! first.
+//! The lock lives as long as its connection's session: once the session ends (the database
+//! restarted, the connection was cut), a node sees its connection close and loses its place. A
+//! single node then stops (it cannot know who started meanwhile); a shared holder takes its lock
+//! again at once, and stops if a single node took it first.
+//!
+//! Not covered: a network partition that closes neither end. The node notices only when its
+//! TCP connection gives up; PostgreSQL may end the session before that (its own keepalive) and
+//! let another node start. Until then the cut-off node commits nothing (nothing written, nothing
+//! accepted that needed writing); it can still deliver early between its own connections.
 
 use super::super::NodePlaceLost;
 use futures::FutureExt as _;
@@ -38,7 +43,9 @@ pub async fn take(pool: &PgPool, single: bool, wait: Duration) -> anyhow::Result
             if single {
                 break format!("the connection holding the single-node lock failed: {failure}");
             }
-            match locked(&pool, false, wait).await {
+            // At once or not at all: a single node that could take the lock meanwhile is
+            // serving already.
+            match locked(&pool, false, Duration::ZERO).await {
                 Ok(again) => {
                     tracing::warn!(failure, "the connection holding the node lock failed; the lock is taken again");
                     listener = again;
