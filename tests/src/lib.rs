@@ -434,38 +434,35 @@ macro_rules! on_both_encodings {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Database {
     Sqlite,
+    /// PostgreSQL as it is shared by several nodes: every message written before it is delivered.
     Postgres,
+    /// PostgreSQL with `--single-node`: early delivery, as on SQLite.
+    PostgresSingleNode,
 }
 
 impl Database {
     /// Options for a server on this database (a fresh PostgreSQL database), or `None` to skip the
     /// test when no PostgreSQL cluster is configured (see [`postgres_database`]).
     pub async fn options(self) -> Option<ServerOptions> {
-        let database_url = match self {
-            Database::Sqlite => None,
-            Database::Postgres => Some(postgres_database().await?),
+        let (database_url, extra_args) = match self {
+            Database::Sqlite => (None, Vec::new()),
+            Database::Postgres => (Some(postgres_database().await?), Vec::new()),
+            Database::PostgresSingleNode => (Some(postgres_database().await?), vec!["--single-node".to_owned()]),
         };
-        Some(ServerOptions { database_url, ..ServerOptions::default() })
+        Some(ServerOptions { database_url, extra_args })
     }
 }
 
 /// Like [`on_both_encodings!`] for an `async fn NAME(encoding: Encoding, database: Database)`:
-/// `NAME::json_sqlite`, `NAME::binary_sqlite`, `NAME::json_postgres`, `NAME::binary_postgres`.
+/// `NAME::json_sqlite`, `NAME::binary_sqlite`, `NAME::json_postgres`, `NAME::binary_postgres`,
+/// `NAME::json_postgres_single_node`, `NAME::binary_postgres_single_node`.
 #[macro_export]
 macro_rules! on_both_encodings_and_databases {
     ($($name:ident),+ $(,)?) => {$(
         mod $name {
             use $crate::{Database, Encoding};
 
-            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn json_sqlite() {
-                super::$name(Encoding::Json, Database::Sqlite).await
-            }
-
-            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn binary_sqlite() {
-                super::$name(Encoding::Binary, Database::Sqlite).await
-            }
+            $crate::on_both_encodings_and_single_nodes!(@tests $name);
 
             #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
             async fn json_postgres() {
@@ -476,6 +473,38 @@ macro_rules! on_both_encodings_and_databases {
             async fn binary_postgres() {
                 super::$name(Encoding::Binary, Database::Postgres).await
             }
+        }
+    )+};
+}
+
+/// Like [`on_both_encodings_and_databases!`] on the single-node databases only (those that
+/// deliver early): `NAME::{json,binary}_sqlite` and `NAME::{json,binary}_postgres_single_node`.
+#[macro_export]
+macro_rules! on_both_encodings_and_single_nodes {
+    (@tests $name:ident) => {
+        #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+        async fn json_sqlite() {
+            super::$name($crate::Encoding::Json, $crate::Database::Sqlite).await
+        }
+
+        #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+        async fn binary_sqlite() {
+            super::$name($crate::Encoding::Binary, $crate::Database::Sqlite).await
+        }
+
+        #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+        async fn json_postgres_single_node() {
+            super::$name($crate::Encoding::Json, $crate::Database::PostgresSingleNode).await
+        }
+
+        #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+        async fn binary_postgres_single_node() {
+            super::$name($crate::Encoding::Binary, $crate::Database::PostgresSingleNode).await
+        }
+    };
+    ($($name:ident),+ $(,)?) => {$(
+        mod $name {
+            $crate::on_both_encodings_and_single_nodes!(@tests $name);
         }
     )+};
 }

@@ -9,8 +9,8 @@ use sallyport_core::protocol::MessageId;
 use sallyport_core::{Client, Event};
 use sallyport_e2e::*;
 
-// Each test on both encodings of the hot frames and both databases (PostgreSQL as a single node).
-on_both_encodings_and_databases!(
+// Each test on both encodings of the hot frames and both databases, PostgreSQL as a single node.
+on_both_encodings_and_single_nodes!(
     messages_between_connected_devices_are_accepted_by_their_acks_and_never_written,
     an_unacked_early_delivery_is_written_when_due_and_its_first_number_still_acks_it,
     a_kill_between_an_ack_and_the_next_commit_loses_nothing,
@@ -22,14 +22,11 @@ on_both_encodings_and_databases!(
     a_stored_copy_acked_just_before_a_kill_is_at_worst_delivered_again,
 );
 
-/// A single node on `database` (PostgreSQL: `--single-node`, so it delivers early) with these
-/// arguments, or `None` to skip (see `Database::options`).
+/// A single node on `database` with these arguments as well, or `None` to skip (see
+/// `Database::options`).
 async fn single_node(database: Database, args: &[&str]) -> Option<TestServer> {
     let mut options = database.options().await?;
-    options.extra_args = args.iter().map(|a| a.to_string()).collect();
-    if database == Database::Postgres {
-        options.extra_args.push("--single-node".into());
-    }
+    options.extra_args.extend(args.iter().map(|a| a.to_string()));
     Some(TestServer::start_with(options).await)
 }
 
