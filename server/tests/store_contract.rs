@@ -1583,13 +1583,16 @@ async fn contract_fast_lookup_reports_stored_ids_recorded_groups_and_existing_ma
     let group = new_group();
     let opening = sent_by(&[mb], &[mb], commit(&[mb], group, 4));
     let seq = stored(&append_one(&f.store, &opening).await);
-    let unknown = MessageId::random();
     let fast = f.store.fast_path().unwrap();
+    let empty = fast.fast_lookup(&[], &[], &[]).await.unwrap();
+    assert!(empty.stored.is_empty() && empty.groups.is_empty() && empty.mailboxes.is_empty());
+    // 40,000 ids, more than SQLite binds as variables in one statement; the stored one last.
+    let mut ids: Vec<MessageId> = (0..40_000).map(|_| MessageId::random()).collect();
+    ids[39_999] = opening.id;
     let nobody = MailboxId::random();
-    let found = fast.fast_lookup(&[opening.id, unknown], &[group, new_group()], &[mb, nobody]).await.unwrap();
+    let found = fast.fast_lookup(&ids, &[group, new_group()], &[mb, nobody]).await.unwrap();
     assert_eq!(found.mailboxes, HashSet::from([mb]), "only the mailbox that exists");
-    assert_eq!(found.stored.get(&opening.id), Some(&seq));
-    assert!(!found.stored.contains_key(&unknown));
+    assert_eq!(found.stored, std::collections::HashMap::from([(opening.id, seq)]), "only the stored id");
     assert_eq!(found.groups.len(), 1, "only the group with a row");
     let known = &found.groups[&group];
     assert_eq!(known.epoch, Some(5));
