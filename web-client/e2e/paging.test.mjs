@@ -53,7 +53,7 @@ describe('crisis paging in headless Chromium', () => {
   let incident; // the declared incident's id
   let rileyPage; // the page push Riley's phone got, as decrypted
   let locationList = false; // the server has the administrators' list of locations
-  const skyFrames = []; // what Sky's WebSocket received
+  const skyFrames = []; // the text frames Sky's WebSocket received
 
   before(async () => {
     push = await startPushService();
@@ -123,7 +123,11 @@ describe('crisis paging in headless Chromium', () => {
     sky = await newPhone(browser, 'sky');
     phones.push(sky);
     const { page } = sky;
-    page.on('websocket', (ws) => ws.on('framereceived', ({ payload }) => skyFrames.push(String(payload))));
+    // Text frames only: the binary ones are the hot frames (`deliver`, `accepted`, …), never
+    // `incident_changed`. Parsed as JSON, one that reached Sky failed the board's step.
+    page.on('websocket', (ws) =>
+      ws.on('framereceived', ({ payload }) => typeof payload === 'string' && skyFrames.push(payload)),
+    );
     await enrol(page, await server.invite(SKY.name, ['supervisor', 'staff']), { pin: SKY.pin });
     await heading(page, 'Declare a critical incident').waitFor();
     await bothThemes(page, 'home screen with the declare buttons', t);
